@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmkit native core: the system calls that JavaScript cannot make.
+ *
+ * Conventions
+ *  - Every function returns a value >= 0 on success or -errno on failure. It never calls exit(),
+ *    never installs signal handlers and never prints.
+ *  - Sizes and offsets are passed as double: exact for every integer below 2^53, and a plain
+ *    number on every FFI (no BigInt allocation in Deno, Bun or koffi).
+ *  - Mappings are named by a small integer id (a slot in a process-wide table). Atomic and futex
+ *    calls take (id, offset) and bounds-check both, so a stale id or a bad offset returns -EBADF /
+ *    -EINVAL instead of touching unmapped memory.
+ *  - Futex operations are always process-shared (never FUTEX_PRIVATE_FLAG).
+ *  - Strings are NUL-terminated UTF-8 byte arrays.
+ *
+ * Platform code lives behind the os_* boundary in csrc/os_<platform>.c.
+ */
+#ifndef SHMKIT_H
+#define SHMKIT_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define SHMKIT_API __declspec(dllexport)
+#else
+#define SHMKIT_API __attribute__((visibility("default")))
+#endif
+
+#define SHMKIT_ABI_VERSION 1
+
+/* shmkit_shm_open / shmkit_open flags */
+#define SHMKIT_O_RDONLY 0x1u
+#define SHMKIT_O_CREATE 0x2u
+#define SHMKIT_O_EXCL 0x4u
+#define SHMKIT_O_TRUNC 0x8u
+
+/* shmkit_mmap flags */
+#define SHMKIT_MAP_WRITE 0x1u    /* PROT_WRITE */
+#define SHMKIT_MAP_PRIVATE 0x2u  /* MAP_PRIVATE (copy-on-write); default MAP_SHARED */
+#define SHMKIT_MAP_POPULATE 0x4u /* prefault the whole range after mapping */
+
+/* shmkit_madvise advice */
+#define SHMKIT_ADV_POPULATE_WRITE 1
+#define SHMKIT_ADV_POPULATE_READ 2
+#define SHMKIT_ADV_WILLNEED 3
+#define SHMKIT_ADV_DONTNEED 4
+
+/* shmkit_munmap modes */
+#define SHMKIT_UNMAP_RELEASE 0   /* munmap: touching old views afterwards faults */
+#define SHMKIT_UNMAP_TOMBSTONE 1 /* replace with private zero pages: old views read 0, never fault */
+
+/* Memory orders: the GCC/C11 __ATOMIC_* values. */
+#define SHMKIT_RELAXED 0
+#define SHMKIT_ACQUIRE 2
+#define SHMKIT_RELEASE 3
+#define SHMKIT_ACQ_REL 4
+#define SHMKIT_SEQ_CST 5
+
+SHMKIT_API int32_t shmkit_abi_version(void);
+SHMKIT_API int32_t shmkit_nop(void);
+SHMKIT_API int32_t shmkit_page_size(void);
+SHMKIT_API int32_t shmkit_name_max(void);
+SHMKIT_API int32_t shmkit_strerror(int32_t err, uint8_t *buf, uint32_t len);
+SHMKIT_API int32_t shmkit_errno_name(int32_t err, uint8_t *buf, uint32_t len);
+SHMKIT_API int32_t shmkit_errno_value(const uint8_t *name);
+
+/* POSIX shared memory objects. */
+SHMKIT_API int32_t shmkit_shm_create(const uint8_t *name, double size, uint32_t mode);
+SHMKIT_API int32_t shmkit_shm_open(const uint8_t *name, uint32_t flags);
+SHMKIT_API int32_t shmkit_shm_unlink(const uint8_t *name);
+SHMKIT_API int32_t shmkit_memfd_create(const uint8_t *name, double size);
+SHMKIT_API int32_t shmkit_open_proc_fd(int32_t pid, int32_t fd, uint32_t flags);
+
+/* Files. */
+SHMKIT_API int32_t shmkit_open(const uint8_t *path, uint32_t flags, uint32_t mode);
+SHMKIT_API int32_t shmkit_close(int32_t fd);
+SHMKIT_API int32_t shmkit_ftruncate(int32_t fd, double size);
+SHMKIT_API int32_t shmkit_fallocate(int32_t fd, double offset, double length);
+/* out[0..7] = size, mode, uid, gid, ino, dev, nlink, is_regular */
+SHMKIT_API int32_t shmkit_fstat(int32_t fd, double *out);
+SHMKIT_API int32_t shmkit_stat(const uint8_t *path, double *out);
+SHMKIT_API int32_t shmkit_fchmod(int32_t fd, uint32_t mode);
+
+/* Mappings. */
+SHMKIT_API int32_t shmkit_mmap(int32_t fd, double length, double offset, uint32_t flags);
+SHMKIT_API double shmkit_map_addr(int32_t id);
+SHMKIT_API double shmkit_map_length(int32_t id);
+SHMKIT_API int32_t shmkit_munmap(int32_t id, uint32_t mode);
+SHMKIT_API int32_t shmkit_mremap(int32_t id, double new_length);
+SHMKIT_API int32_t shmkit_msync(int32_t id, double offset, double length, uint32_t sync);
+SHMKIT_API int32_t shmkit_madvise(int32_t id, double offset, double length, int32_t advice);
+SHMKIT_API int32_t shmkit_copy(int32_t dst_id, double dst_off, int32_t src_id, double src_off, double n);
+
+/* Futex (process-shared). */
+SHMKIT_API int32_t shmkit_futex_wait(int32_t id, double offset, uint32_t expected, double timeout_ms);
+SHMKIT_API int32_t shmkit_futex_wake(int32_t id, double offset, int32_t count);
+
+/* Asynchronous waits multiplexed over a few native threads (futex_waitv). */
+SHMKIT_API int32_t shmkit_waiter_add(int32_t id, double offset, uint32_t expected);
+SHMKIT_API int32_t shmkit_waiter_cancel(int32_t token);
+SHMKIT_API int32_t shmkit_waiter_next(int32_t *out, int32_t max, double timeout_ms);
+SHMKIT_API int32_t shmkit_waiter_interrupt(void);
+SHMKIT_API int32_t shmkit_waiter_pending(void);
+
+/* Atomics on mapped words. 32-bit results are returned as double (value >= 0, or -errno). */
+SHMKIT_API double shmkit_atomic_load_u32(int32_t id, double offset, int32_t order);
+SHMKIT_API int32_t shmkit_atomic_store_u32(int32_t id, double offset, uint32_t value, int32_t order);
+SHMKIT_API double shmkit_atomic_exchange_u32(int32_t id, double offset, uint32_t value, int32_t order);
+SHMKIT_API double shmkit_atomic_cas_u32(int32_t id, double offset, uint32_t expected, uint32_t desired, int32_t order);
+SHMKIT_API double shmkit_atomic_fetch_add_u32(int32_t id, double offset, uint32_t delta, int32_t order);
+/* 64-bit: the value travels through io[0] (in and out); the return is 0 or -errno. */
+SHMKIT_API int32_t shmkit_atomic_load_u64(int32_t id, double offset, int32_t order, uint64_t *io);
+SHMKIT_API int32_t shmkit_atomic_store_u64(int32_t id, double offset, int32_t order, uint64_t *io);
+SHMKIT_API int32_t shmkit_atomic_exchange_u64(int32_t id, double offset, int32_t order, uint64_t *io);
+/* io[0] = expected (out: previous value), io[1] = desired; returns 1 if swapped, 0 if not. */
+SHMKIT_API int32_t shmkit_atomic_cas_u64(int32_t id, double offset, int32_t order, uint64_t *io);
+SHMKIT_API int32_t shmkit_atomic_fetch_add_u64(int32_t id, double offset, int32_t order, uint64_t *io);
+
+/* Processes. */
+SHMKIT_API int32_t shmkit_getpid(void);
+/* Start time of a process in clock ticks since boot (a pid-reuse-proof identity), or -errno. */
+SHMKIT_API double shmkit_proc_start_time(int32_t pid);
+/* 1 if pid runs and (start_time < 0 or it matches), 0 if dead, a zombie or a recycled pid. */
+SHMKIT_API int32_t shmkit_proc_alive(int32_t pid, double start_time);
+/* Pids of processes that have a file whose name ends in /dev/shm/<name> open or mapped. */
+SHMKIT_API int32_t shmkit_shm_holders(const uint8_t *name, int32_t *out, int32_t max);
+
+/* Clocks and scheduling (benchmarks). */
+SHMKIT_API double shmkit_now_ns(void);
+SHMKIT_API int32_t shmkit_pin_cpu(int32_t cpu);
+/* out[0] = user seconds, out[1] = system seconds, out[2] = voluntary ctx switches, out[3] = involuntary */
+SHMKIT_API int32_t shmkit_rusage(double *out);
+
+#endif

@@ -1,0 +1,26 @@
+/**
+ * shmkit: cross-process shared memory for Deno, Bun and Node. Segments, file mappings, lock-free
+ * rings, block pools, zero-copy channels, locks and numeric arrays, shared by name or by a
+ * JSON handle between processes of any of the three runtimes (and Python).
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory } from "./mod.ts";
+ * using seg = SharedMemory.create(null, 4096);
+ * seg.bytes().set(new TextEncoder().encode("hello"));
+ * const handle = JSON.stringify(seg.handle()); // send to any process, then SharedMemory.attach()
+ * seg.unlink();
+ * ```
+ *
+ * @module
+ */
+export { ShmError, type ShmErrorCode, type ShmErrorOptions } from "./src/errors.ts";
+export { attach, type Handle } from "./src/handle.ts";
+export type { WaitOptions } from "./src/wait.ts";
+export {
+  type CreateOptions,
+  type OpenOptions,
+  SharedMemory,
+  type SharedMemoryHandle,
+  type ViewConstructor,
+} from "./src/segment.ts";

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the whole suite on Deno, Bun and Node (or the runtimes given as arguments) and ends with
+# one line "N passed, N failed" for all of them. Exits non-zero on any failure.
+set -u
+cd "$(dirname "$0")/.."
+BIN=node_modules/.bin
+mkdir -p build
+runtimes=("$@")
+[ ${#runtimes[@]} -eq 0 ] && runtimes=(deno bun node)
+# Test files: all of tests/*_test.ts, or SHMKIT_TESTS="ring mempool" to pick some.
+files=()
+if [ -n "${SHMKIT_TESTS:-}" ]; then
+  for t in $SHMKIT_TESTS; do files+=("tests/${t}_test.ts"); done
+else
+  for f in tests/*_test.ts; do files+=("$f"); done
+fi
+total_pass=0; total_fail=0; total_skip=0; status=0
+for rt in "${runtimes[@]}"; do
+  log="build/test-$rt.log"
+  echo "=== $rt ==="
+  case "$rt" in
+    deno) $BIN/deno test --allow-all --no-check "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+          p=$(grep -aoE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -aoE '\| [0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+')
+          s=$(grep -aoE '[0-9]+ ignored' "$log" | tail -1 | grep -oE '[0-9]+') ;;
+    bun)  $BIN/bun test --timeout 180000 "${files[@]/#/./}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+          p=$(grep -aE '^ *[0-9]+ pass$' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -aE '^ *[0-9]+ fail$' "$log" | tail -1 | grep -oE '[0-9]+')
+          s=$(grep -aE '^ *[0-9]+ skip$' "$log" | tail -1 | grep -oE '[0-9]+') ;;
+    node) js=(); for x in "${files[@]}"; do js+=("build/node/${x%.ts}.js"); done
+          node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+               --test-reporter=tap --test-reporter-destination="build/test-node.tap" "${js[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+          p=$(grep -aE '^# pass [0-9]+' build/test-node.tap | tail -1 | grep -oE '[0-9]+'); f=$(grep -aE '^# fail [0-9]+' build/test-node.tap | tail -1 | grep -oE '[0-9]+')
+          s=$(grep -aE '^# skipped [0-9]+' build/test-node.tap | tail -1 | grep -oE '[0-9]+') ;;
+    *) echo "unknown runtime $rt"; exit 2 ;;
+  esac
+  p=${p:-0}; f=${f:-0}; s=${s:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "$rt: the test runner exited $rc without reporting a failed test; counting it as one failure"
+    f=1
+  fi
+  [ "$rc" -ne 0 ] && status=1
+  echo "$rt: $p passed, $f failed, $s skipped"
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+done
+# Leftover test segments mean a test leaked: report them (and clean up).
+leaks=$(ls /dev/shm 2>/dev/null | grep -c '^shmkit-test-' || true)
+if [ "$leaks" -gt 0 ]; then echo "note: $leaks shmkit-test-* segments left in /dev/shm; removing"; rm -f /dev/shm/shmkit-test-*; fi
+[ "$total_fail" -gt 0 ] && status=1
+echo "${total_pass} passed, ${total_fail} failed, ${total_skip} skipped"
+exit $status

@@ -1,0 +1,61 @@
+/**
+ * Handles: plain JSON-safe objects that name a shared object so any process can reopen it.
+ * `{ kind: "shmkit.ring", version: 1, name: "jobs", ... }`. Each class registers how to attach
+ * its kind; {@linkcode attach} dispatches on `kind`.
+ *
+ * @module
+ */
+import { ShmError } from "./errors.ts";
+
+/** What every handle has. */
+export interface Handle {
+  /** `"shmkit.shm"`, `"shmkit.ring"`, `"shmkit.mempool"`, ... */
+  readonly kind: string;
+  /** Handle format version (1). */
+  readonly version: number;
+  /** The segment name, or null for anonymous memory. */
+  readonly name: string | null;
+}
+
+/** The handle format version this build writes and reads. */
+export const HANDLE_VERSION = 1;
+
+const kinds = new Map<string, (h: Handle) => unknown>();
+
+/** Registers the attach function of a handle kind (called once per class at module load). */
+export function registerKind(kind: string, attachFn: (h: Handle) => unknown): void {
+  kinds.set(kind, attachFn);
+}
+
+/** Checks that `h` is an object of `kind` and the supported version; throws EINVAL otherwise. */
+export function checkHandle(h: unknown, kind: string): asserts h is Handle {
+  if (typeof h !== "object" || h === null) throw new ShmError("EINVAL", `Cannot attach ${kind}: the handle is not an object`);
+  const o = h as Record<string, unknown>;
+  if (o.kind !== kind) {
+    throw new ShmError("EINVAL", `Cannot attach ${kind}: the handle is of kind ${JSON.stringify(o.kind)}`);
+  }
+  if (o.version !== HANDLE_VERSION) {
+    throw new ShmError("EINVAL", `Cannot attach ${kind}: handle version ${String(o.version)} is not supported (this build reads ${HANDLE_VERSION})`);
+  }
+}
+
+/**
+ * Reopens the object a handle names, whatever its kind.
+ *
+ * @example
+ * ```ts
+ * import { attach, SharedMemory } from "./mod.ts";
+ * using seg = SharedMemory.create(null, 4096);
+ * const json = JSON.stringify(seg.handle());
+ * using again = attach(JSON.parse(json)) as SharedMemory;
+ * seg.unlink();
+ * ```
+ */
+export function attach(handle: Handle): unknown {
+  if (typeof handle !== "object" || handle === null || typeof handle.kind !== "string") {
+    throw new ShmError("EINVAL", "Cannot attach: the handle is not a shmkit handle object");
+  }
+  const fn = kinds.get(handle.kind);
+  if (!fn) throw new ShmError("EINVAL", `Cannot attach: unknown handle kind ${JSON.stringify(handle.kind)}`);
+  return fn(handle);
+}

@@ -1,0 +1,313 @@
+/**
+ * SharedMemory: a raw named (POSIX shm) or anonymous (memfd) segment, mapped zero-copy.
+ * Byte-compatible with Python's `multiprocessing.shared_memory.SharedMemory`.
+ *
+ * @module
+ */
+import { check, cstr, osError, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { ShmError } from "./errors.ts";
+import { MAP_WRITE, MAP_PRIVATE, Mapping, MAX_VIEW_BYTES } from "./mapping.ts";
+import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+
+/** The handle of a SharedMemory segment: JSON-safe, reopened by {@linkcode SharedMemory.attach}. */
+export interface SharedMemoryHandle {
+  readonly kind: "shmkit.shm";
+  readonly version: number;
+  /** The name without a leading "/", or null for an anonymous segment. */
+  readonly name: string | null;
+  readonly size: number;
+  /** Anonymous segments: the creator's pid, its start time and the memfd number there. */
+  readonly pid?: number;
+  readonly startTime?: number;
+  readonly fd?: number;
+}
+
+/** Options of {@linkcode SharedMemory.create}. */
+export interface CreateOptions {
+  /** File mode of the new segment, applied exactly (default 0o600). */
+  mode?: number;
+}
+
+/** Options of {@linkcode SharedMemory.open}. */
+export interface OpenOptions {
+  /** Open read-only: the segment is never modified through this mapping. */
+  readOnly?: boolean;
+}
+
+/** Anything TypedArray- or DataView-like that can be built over (buffer, byteOffset, length). */
+export type ViewConstructor<T extends ArrayBufferView> = {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT?: number;
+};
+
+const NAME_MAX: number = sys.shmkit_name_max();
+
+/**
+ * Normalizes a segment name: "jobs" and "/jobs" are the same segment. Throws EINVAL for an empty
+ * name, an inner "/", a NUL or a name too long for the platform.
+ */
+export function normalizeName(name: unknown, what: string): string {
+  if (typeof name !== "string") throw new TypeError(`${what}: the name must be a string, got ${typeof name}`);
+  const n = name.startsWith("/") ? name.slice(1) : name;
+  let why = "";
+  if (n.length === 0) why = "it is empty";
+  else if (n.includes("/")) why = 'it contains "/" after the first character';
+  else if (n.includes("\0")) why = "it contains a NUL character";
+  else if (n === "." || n === "..") why = `"${n}" is not a valid name`;
+  else if (new TextEncoder().encode(n).length > NAME_MAX) why = `it is longer than ${NAME_MAX} bytes`;
+  if (why) {
+    throw new ShmError("EINVAL", `${what} ${JSON.stringify(name)}: invalid name, ${why} (EINVAL)`, { errno: 22 });
+  }
+  return n;
+}
+
+function checkSize(size: unknown, what: string): number {
+  if (typeof size !== "number") throw new TypeError(`${what}: size must be a number, got ${typeof size}`);
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new ShmError("EINVAL", `${what}: size must be a positive integer number of bytes, got ${size} (EINVAL)`, { errno: 22 });
+  }
+  return size;
+}
+
+function randomName(): string {
+  const b = new Uint8Array(8);
+  crypto.getRandomValues(b);
+  return "shmkit-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+const stat = new Float64Array(8);
+
+/**
+ * A raw shared memory segment.
+ *
+ * Any number of processes may map the same segment; shmkit adds no locking to raw segments.
+ * `close()` unmaps (every view handed out is detached); `unlink()` removes the name, and processes
+ * already attached keep working.
+ *
+ * @example
+ * ```ts
+ * import { SharedMemory } from "./mod.ts";
+ * using seg = SharedMemory.create(null, 1024);
+ * seg.bytes().set([1, 2, 3]);
+ * using other = SharedMemory.open(seg.name!);
+ * console.assert(other.bytes(0, 3).join() === "1,2,3");
+ * seg.unlink();
+ * ```
+ */
+export class SharedMemory implements Disposable {
+  /** The name (without a leading "/"), or null for anonymous memory. */
+  readonly name: string | null;
+  /** Size in bytes. */
+  readonly size: number;
+  /** True if opened read-only: writes through views stay private to this process. */
+  readonly readOnly: boolean;
+  #mapping: Mapping;
+  #fd: number; // kept open for anonymous segments (others attach through /proc/<pid>/fd/<fd>)
+  #buffer?: ArrayBuffer;
+
+  private constructor(name: string | null, size: number, readOnly: boolean, mapping: Mapping, fd: number) {
+    this.name = name;
+    this.size = size;
+    this.readOnly = readOnly;
+    this.#mapping = mapping;
+    this.#fd = fd;
+  }
+
+  /**
+   * Creates a new segment exclusively (`O_CREAT|O_EXCL`), mode 0o600 unless `options.mode`.
+   * The memory is reserved at once, so a full /dev/shm fails here with ENOSPC.
+   *
+   * @param name the segment name, or null for a random unused one
+   * @param size bytes
+   * @throws {ShmError} EEXIST when the name is taken, EINVAL for a bad name or size, ENOSPC
+   */
+  static create(name: string | null, size: number, options: CreateOptions = {}): SharedMemory {
+    const mode = options.mode ?? 0o600;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw new RangeError(`Cannot create shared memory: mode must be an integer in 0..0o777, got ${mode}`);
+    }
+    for (let attempt = 0;; attempt++) {
+      const n = name === null ? randomName() : normalizeName(name, "Cannot create shared memory");
+      const what = `Cannot create shared memory "${n}"`;
+      checkSize(size, what);
+      const fd = sys.shmkit_shm_create(cstr("/" + n), size, mode);
+      if (fd === -17 && name === null && attempt < 100) continue; // EEXIST: draw another name
+      check(fd, "shm_open", what);
+      try {
+        const m = Mapping.map(fd, size, 0, MAP_WRITE, what);
+        return new SharedMemory(n, size, false, m, -1);
+      } catch (e) {
+        sys.shmkit_shm_unlink(cstr("/" + n));
+        throw e;
+      } finally {
+        sys.shmkit_close(fd);
+      }
+    }
+  }
+
+  /**
+   * Opens an existing segment (created by shmkit, Python or anyone else) at its full size.
+   *
+   * @throws {ShmError} ENOENT when there is no such segment, EACCES, EINVAL for a bad name
+   */
+  static open(name: string, options: OpenOptions = {}): SharedMemory {
+    const n = normalizeName(name, "Cannot open shared memory");
+    const what = `Cannot open shared memory "${n}"`;
+    const readOnly = options.readOnly === true;
+    const fd = check(sys.shmkit_shm_open(cstr("/" + n), readOnly ? 1 : 0), "shm_open", what);
+    try {
+      check(sys.shmkit_fstat(fd, stat), "fstat", what);
+      const size = stat[0];
+      if (stat[7] !== 1) throw new ShmError("EINVAL", `${what}: it is not a regular shared memory object (EINVAL)`);
+      if (size === 0) throw new ShmError("EINVAL", `${what}: it is empty (size 0), nothing to map (EINVAL)`);
+      // Read-only: a private copy-on-write mapping, so a stray write never faults nor leaks out.
+      const m = Mapping.map(fd, size, 0, readOnly ? MAP_WRITE | MAP_PRIVATE : MAP_WRITE, what);
+      return new SharedMemory(n, size, readOnly, m, -1);
+    } finally {
+      sys.shmkit_close(fd);
+    }
+  }
+
+  /**
+   * Creates an anonymous segment (memfd): no name in /dev/shm, freed when the last process closes
+   * it. Other processes attach by {@linkcode handle} while this process keeps it open.
+   */
+  static anonymous(size: number): SharedMemory {
+    const what = "Cannot create anonymous shared memory";
+    checkSize(size, what);
+    const fd = check(sys.shmkit_memfd_create(cstr("shmkit-anon"), size), "memfd_create", what);
+    try {
+      return new SharedMemory(null, size, false, Mapping.map(fd, size, 0, MAP_WRITE, what), fd);
+    } catch (e) {
+      sys.shmkit_close(fd);
+      throw e;
+    }
+  }
+
+  /** Removes a segment's name. Returns false if it did not exist. */
+  static unlink(name: string): boolean {
+    const n = normalizeName(name, "Cannot unlink shared memory");
+    const r = sys.shmkit_shm_unlink(cstr("/" + n));
+    if (r === -2) return false;
+    check(r, "shm_unlink", `Cannot unlink shared memory "${n}"`);
+    return true;
+  }
+
+  /** True if a segment of this name exists. */
+  static exists(name: string): boolean {
+    const n = normalizeName(name, "Cannot look up shared memory");
+    const fd = sys.shmkit_shm_open(cstr("/" + n), 1);
+    if (fd >= 0) {
+      sys.shmkit_close(fd);
+      return true;
+    }
+    if (fd === -2) return false;
+    if (fd === -13) return true; // EACCES: it exists, we may not read it
+    throw osError(fd, "shm_open", `Cannot look up shared memory "${n}"`);
+  }
+
+  /** Reopens a segment from its {@linkcode handle} (in any process). */
+  static attach(handle: SharedMemoryHandle): SharedMemory {
+    checkHandle(handle, "shmkit.shm");
+    if (handle.name !== null) return SharedMemory.open(handle.name);
+    const { pid, fd, startTime, size } = handle;
+    const what = `Cannot attach anonymous shared memory of process ${pid}`;
+    if (typeof pid !== "number" || typeof fd !== "number" || typeof size !== "number") {
+      throw new ShmError("EINVAL", `${what}: the handle lacks pid, fd or size (EINVAL)`);
+    }
+    if (!processAlive(pid, startTime ?? -1)) {
+      throw new ShmError("ENOENT", `${what}: that process has exited, and the memory with it (ENOENT)`);
+    }
+    const own = check(sys.shmkit_open_proc_fd(pid, fd, 0), "open", what);
+    try {
+      check(sys.shmkit_fstat(own, stat), "fstat", what);
+      if (stat[0] !== size) {
+        throw new ShmError("EINVAL", `${what}: descriptor ${fd} is ${stat[0]} bytes, the handle says ${size} (EINVAL)`);
+      }
+      return new SharedMemory(null, size, false, Mapping.map(own, size, 0, MAP_WRITE, what), own);
+    } catch (e) {
+      sys.shmkit_close(own);
+      throw e;
+    }
+  }
+
+  /** True after {@linkcode close}. */
+  get closed(): boolean {
+    return this.#mapping.closed;
+  }
+
+  /** @internal The mapping, for structured objects placed in this segment. */
+  get mapping(): Mapping {
+    return this.#mapping;
+  }
+
+  #what(): string {
+    return this.name === null ? "anonymous shared memory" : `shared memory "${this.name}"`;
+  }
+
+  /**
+   * The whole mapping as one zero-copy ArrayBuffer. Detached by {@linkcode close}.
+   * @throws {RangeError} if the segment is larger than this runtime's ArrayBuffer limit: use windows
+   */
+  get buffer(): ArrayBuffer {
+    if (this.#buffer && !this.#buffer.detached && this.#buffer.byteLength === this.size) return this.#buffer;
+    this.#buffer = this.#mapping.view(0, this.size, `Cannot view ${this.#what()}`);
+    return this.#buffer;
+  }
+
+  /** A zero-copy Uint8Array over [byteOffset, byteOffset + length) (default: to the end). */
+  bytes(byteOffset = 0, length?: number): Uint8Array {
+    return this.view(Uint8Array, byteOffset, length);
+  }
+
+  /**
+   * A zero-copy typed array (or DataView) at `byteOffset` with `length` elements (default: as many
+   * as fit). Windows work on segments larger than the runtime's ArrayBuffer limit.
+   */
+  view<T extends ArrayBufferView>(type: ViewConstructor<T>, byteOffset = 0, length?: number): T {
+    const what = `Cannot view ${this.#what()}`;
+    const per = type.BYTES_PER_ELEMENT ?? 1;
+    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset > this.size) {
+      throw new RangeError(`${what}: byteOffset ${byteOffset} is outside 0..${this.size}`);
+    }
+    const count = length ?? Math.floor((this.size - byteOffset) / per);
+    if (!Number.isSafeInteger(count) || count < 0 || byteOffset + count * per > this.size) {
+      throw new RangeError(`${what}: ${count} elements of ${per} bytes at ${byteOffset} do not fit in ${this.size} bytes`);
+    }
+    if (this.closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
+    if (this.size <= MAX_VIEW_BYTES) return new type(this.buffer, byteOffset, count);
+    // Larger than one ArrayBuffer may be: a window of its own, page-aligned underneath.
+    const start = byteOffset - (byteOffset % 4096);
+    const buf = this.#mapping.view(start, byteOffset - start + count * per, what);
+    return new type(buf, byteOffset - start, count);
+  }
+
+  /** A JSON-safe handle; {@linkcode SharedMemory.attach} reopens it anywhere. */
+  handle(): SharedMemoryHandle {
+    if (this.name !== null) return { kind: "shmkit.shm", version: HANDLE_VERSION, name: this.name, size: this.size };
+    return { kind: "shmkit.shm", version: HANDLE_VERSION, name: null, size: this.size, pid: PID, startTime: START_TIME, fd: this.#fd };
+  }
+
+  /** Unmaps the segment; every view handed out is detached. Idempotent. */
+  close(): void {
+    if (this.#mapping.closed) return;
+    this.#mapping.close();
+    this.#buffer = undefined;
+    if (this.#fd >= 0) {
+      sys.shmkit_close(this.#fd);
+      this.#fd = -1;
+    }
+  }
+
+  /** Removes the segment's name (no-op for anonymous memory). Attached processes keep working. */
+  unlink(): void {
+    if (this.name !== null) SharedMemory.unlink(this.name);
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+registerKind("shmkit.shm", (h) => SharedMemory.attach(h as SharedMemoryHandle));

@@ -1,0 +1,136 @@
+/**
+ * Waiting on 32-bit words in shared memory: blocking (futex), asynchronous (the native waiter
+ * multiplexer: one off-thread call per process, however many waits are pending) and waking.
+ *
+ * Protocol for every caller: read the word, decide to wait, then wait with the value read as
+ * `expected`. A wake between the read and the wait is never lost: the kernel (or the multiplexer)
+ * compares the word with `expected` first.
+ *
+ * @module
+ */
+import { native, sys } from "./sys.ts";
+import { ShmError } from "./errors.ts";
+import type { Mapping } from "./mapping.ts";
+
+/** Options for every blocking or asynchronous wait in shmkit. */
+export interface WaitOptions {
+  /** Milliseconds before giving up with ShmError ETIMEDOUT (default Infinity). */
+  timeout?: number;
+  /** Aborts an asynchronous wait: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+/** Validates a timeout option and returns it in ms (Infinity when absent). */
+export function timeoutOf(options: WaitOptions | undefined, what: string): number {
+  const t = options?.timeout;
+  if (t === undefined) return Infinity;
+  if (typeof t !== "number" || Number.isNaN(t) || t < 0) {
+    throw new RangeError(`${what}: timeout must be a non-negative number of milliseconds, got ${String(t)}`);
+  }
+  return t;
+}
+
+/** The ShmError for a timed-out wait. */
+export function timeoutError(what: string, ms: number): ShmError {
+  return new ShmError("ETIMEDOUT", `${what}: timed out after ${ms} ms (ETIMEDOUT)`);
+}
+
+/**
+ * Blocks the calling thread until the word at `offset` no longer holds `expected`, a wake arrives,
+ * or `timeoutMs` passes. Returns false on timeout. Spurious returns are possible: re-check.
+ */
+export function futexWait(m: Mapping, offset: number, expected: number, timeoutMs: number): boolean {
+  const r = sys.shmkit_futex_wait(m.id, offset, expected >>> 0, timeoutMs === Infinity ? -1 : timeoutMs);
+  if (r === -110) return false; // ETIMEDOUT
+  if (r < 0 && r !== -4 && r !== -11) throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
+  return true;
+}
+
+/** Wakes up to `count` waiters (all when omitted) parked on the word at `offset`. */
+export function futexWake(m: Mapping, offset: number, count = 0x7fffffff): number {
+  return sys.shmkit_futex_wake(m.id, offset, count);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The asynchronous pump: tokens registered natively, one off-thread `waiter_next` outstanding.
+
+const pending = new Map<number, () => void>();
+const out = new Int32Array(512);
+let pumping = false;
+
+async function pump(): Promise<void> {
+  if (pumping) return;
+  pumping = true;
+  native.waiterRef(true);
+  try {
+    while (pending.size > 0) {
+      const n = await native.waiterNext(out, 1000);
+      for (let i = 0; i < n; i++) {
+        const resolve = pending.get(out[i]);
+        if (resolve) {
+          pending.delete(out[i]);
+          resolve();
+        }
+      }
+    }
+  } finally {
+    pumping = false;
+    native.waiterRef(false);
+  }
+}
+
+function settleIdle(): void {
+  // No waits left: end the outstanding native call so the process may exit.
+  if (pending.size === 0 && pumping) sys.shmkit_waiter_interrupt();
+}
+
+/**
+ * Resolves once the word at `offset` differs from `expected` (or was woken after changing), never
+ * blocking the event loop. Resolves `false` on timeout; rejects with `signal.reason` on abort.
+ */
+export function waitAsync(
+  m: Mapping,
+  offset: number,
+  expected: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const token = sys.shmkit_waiter_add(m.id, offset, expected >>> 0);
+  if (token < 0) return Promise.reject(new ShmError("ECLOSED", `Cannot wait: the mapping is gone (${token})`));
+  return new Promise<boolean>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const cancel = (): void => {
+      pending.delete(token);
+      sys.shmkit_waiter_cancel(token);
+      finish();
+      settleIdle();
+    };
+    const onAbort = (): void => {
+      cancel();
+      reject(signal!.reason);
+    };
+    pending.set(token, () => {
+      finish();
+      settleIdle();
+      resolve(true);
+    });
+    if (timeoutMs !== Infinity) {
+      timer = setTimeout(() => {
+        cancel();
+        resolve(false);
+      }, timeoutMs);
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    pump();
+  });
+}
+
+/** Number of asynchronous waits this process has pending (for tests and leak checks). */
+export function pendingAsyncWaits(): number {
+  return pending.size;
+}
