@@ -33,6 +33,12 @@ export function declarations(): Record<string, { args: FFIType[]; returns: FFITy
   return out;
 }
 
+/** Bun Workers can stop keeping the process alive. */
+interface Refable {
+  ref(): void;
+  unref(): void;
+}
+
 /** Opens the library at `path` and returns the Bun backend. */
 export function open(path: string): Backend {
   const lib = dlopen(path, declarations());
@@ -53,7 +59,7 @@ export function open(path: string): Backend {
       r?.();
     };
     w.postMessage({ path, stop });
-    if (!keepAlive) w.unref();
+    if (!keepAlive) (w as unknown as Refable).unref();
     process.once("exit", () => {
       Atomics.store(stop, 0, 1);
       symbols.shmkit_waiter_interrupt();
@@ -93,8 +99,8 @@ export function open(path: string): Backend {
     waiterRef(on: boolean): void {
       keepAlive = on;
       if (!worker) return;
-      if (on) worker.ref();
-      else worker.unref();
+      if (on) (worker as unknown as Refable).ref();
+      else (worker as unknown as Refable).unref();
     },
   };
 }
