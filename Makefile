@@ -30,7 +30,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # Node runs the tsc output (the same build the npm package ships).
 node: deps
-	$(TSC) -p tsconfig.node.json
+	@$(TSC) -p tsconfig.node.json || echo "tsc reported type errors above (make lint fails on them); the JavaScript was emitted anyway"
 
 test: deps lib node
 	@bash scripts/test_all.sh

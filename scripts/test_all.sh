@@ -41,9 +41,16 @@ for rt in "${runtimes[@]}"; do
   echo "$rt: $p passed, $f failed, $s skipped"
   total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
 done
-# Leftover test segments mean a test leaked: report them (and clean up).
-leaks=$(ls /dev/shm 2>/dev/null | grep -c '^shmkit-test-' || true)
-if [ "$leaks" -gt 0 ]; then echo "note: $leaks shmkit-test-* segments left in /dev/shm; removing"; rm -f /dev/shm/shmkit-test-*; fi
+# Leftover test segments of processes that have exited mean a test leaked: report and remove them
+# (segments of test processes still running, e.g. a parallel run, are left alone).
+leaks=0
+for f in /dev/shm/shmkit-test-*; do
+  [ -e "$f" ] || continue
+  pid=$(basename "$f" | sed -E 's/^shmkit-test-[^-]+-([0-9]+)-.*/\1/')
+  if [ -n "$pid" ] && [ "$pid" -eq "$pid" ] 2>/dev/null && kill -0 "$pid" 2>/dev/null; then continue; fi
+  leaks=$((leaks + 1)); rm -f "$f"
+done
+[ "$leaks" -gt 0 ] && echo "note: removed $leaks shmkit-test-* segments left behind by exited test processes"
 [ "$total_fail" -gt 0 ] && status=1
 echo "${total_pass} passed, ${total_fail} failed, ${total_skip} skipped"
 exit $status
