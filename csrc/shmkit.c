@@ -499,23 +499,63 @@ struct wait_reg {
 	uint32_t *addr;
 };
 
+/* Distinct (addr, expected) pairs with the number of registrations on each. */
+struct wait_group {
+	uint32_t *addr;
+	uint32_t expected;
+	uint32_t refs;
+};
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cond;
 	struct wait_reg *regs;
 	size_t nregs, capregs;
+	struct wait_group *groups;
+	size_t ngroups, capgroups;
 	int32_t *done;
 	size_t ndone, capdone;
 	int32_t next_token;
 	uint32_t ctl; /* bumped and woken whenever the registry changes */
 	int nthreads;
 	int interrupted;
-} w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, NULL, 0, 0, 1, 0, 0, 0 };
+} w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, 1, 0, 0, 0 };
 
 static void ctl_bump_locked(void)
 {
 	__atomic_fetch_add(&w.ctl, 1, __ATOMIC_SEQ_CST);
 	os_futex_wake(&w.ctl, 0x7fffffff);
+}
+
+static int group_ref_locked(uint32_t *addr, uint32_t expected)
+{
+	for (size_t i = 0; i < w.ngroups; i++) {
+		if (w.groups[i].addr == addr && w.groups[i].expected == expected) {
+			w.groups[i].refs++;
+			return 0;
+		}
+	}
+	if (w.ngroups == w.capgroups) {
+		size_t cap = w.capgroups ? w.capgroups * 2 : 16;
+		struct wait_group *g = realloc(w.groups, cap * sizeof *g);
+		if (!g)
+			return -ENOMEM;
+		w.groups = g;
+		w.capgroups = cap;
+	}
+	w.groups[w.ngroups++] = (struct wait_group){ addr, expected, 1 };
+	return 0;
+}
+
+static void group_unref_locked(uint32_t *addr, uint32_t expected)
+{
+	for (size_t i = 0; i < w.ngroups; i++) {
+		if (w.groups[i].addr == addr && w.groups[i].expected == expected) {
+			if (--w.groups[i].refs == 0)
+				w.groups[i] = w.groups[--w.ngroups];
+			return;
+		}
+	}
 }
 
 static int push_done_locked(int32_t token)
@@ -540,6 +580,7 @@ static int sweep_locked(void)
 	for (size_t i = 0; i < w.nregs; i++) {
 		struct wait_reg *r = &w.regs[i];
 		if (__atomic_load_n(r->addr, __ATOMIC_SEQ_CST) != r->expected && push_done_locked(r->token) == 0) {
+			group_unref_locked(r->addr, r->expected);
 			moved++;
 			continue;
 		}
@@ -553,26 +594,19 @@ static int sweep_locked(void)
 
 static void *waiter_thread(void *arg)
 {
-	int index = (int)(intptr_t)arg;
+	size_t index = (size_t)(intptr_t)arg;
 	uint32_t *addrs[WAIT_GROUP_MAX + 1];
 	uint32_t expected[WAIT_GROUP_MAX + 1];
 	for (;;) {
 		pthread_mutex_lock(&w.lock);
 		sweep_locked();
-		int n = 0, group = 0;
+		int n = 0;
 		addrs[n] = &w.ctl;
 		expected[n++] = __atomic_load_n(&w.ctl, __ATOMIC_SEQ_CST);
-		/* Distinct (addr, expected) groups; this thread takes groups [index*MAX, (index+1)*MAX). */
-		for (size_t i = 0; i < w.nregs && n <= WAIT_GROUP_MAX; i++) {
-			int seen = 0;
-			for (size_t k = 0; k < i && !seen; k++)
-				seen = w.regs[k].addr == w.regs[i].addr && w.regs[k].expected == w.regs[i].expected;
-			if (seen)
-				continue;
-			if (group++ / WAIT_GROUP_MAX != index)
-				continue;
-			addrs[n] = w.regs[i].addr;
-			expected[n++] = w.regs[i].expected;
+		/* This thread parks on groups [index * MAX, (index + 1) * MAX). */
+		for (size_t g = index * WAIT_GROUP_MAX; g < w.ngroups && n <= WAIT_GROUP_MAX; g++) {
+			addrs[n] = w.groups[g].addr;
+			expected[n++] = w.groups[g].expected;
 		}
 		pthread_mutex_unlock(&w.lock);
 		int r = os_futex_waitv(addrs, expected, n);
@@ -584,14 +618,7 @@ static void *waiter_thread(void *arg)
 
 static int ensure_threads_locked(void)
 {
-	size_t groups = 0;
-	for (size_t i = 0; i < w.nregs; i++) {
-		int seen = 0;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = w.regs[k].addr == w.regs[i].addr && w.regs[k].expected == w.regs[i].expected;
-		groups += !seen;
-	}
-	int need = (int)((groups + WAIT_GROUP_MAX - 1) / WAIT_GROUP_MAX);
+	int need = (int)((w.ngroups + WAIT_GROUP_MAX - 1) / WAIT_GROUP_MAX);
 	while (w.nthreads < need && w.nthreads < WAIT_THREADS_MAX) {
 		pthread_t t;
 		pthread_attr_t attr;
@@ -624,12 +651,17 @@ int32_t shmkit_waiter_add(int32_t id, double offset, uint32_t expected)
 		w.regs = r;
 		w.capregs = cap;
 	}
+	if (group_ref_locked(addr, expected) < 0) {
+		pthread_mutex_unlock(&w.lock);
+		return -ENOMEM;
+	}
 	int32_t token = w.next_token;
 	w.next_token = w.next_token == 0x7fffffff ? 1 : w.next_token + 1;
 	w.regs[w.nregs++] = (struct wait_reg){ token, expected, addr };
 	int r = ensure_threads_locked();
 	if (r < 0 && w.nthreads == 0) {
 		w.nregs--;
+		group_unref_locked(addr, expected);
 		pthread_mutex_unlock(&w.lock);
 		return r;
 	}
@@ -644,6 +676,7 @@ int32_t shmkit_waiter_cancel(int32_t token)
 	pthread_mutex_lock(&w.lock);
 	for (size_t i = 0; i < w.nregs; i++) {
 		if (w.regs[i].token == token) {
+			group_unref_locked(w.regs[i].addr, w.regs[i].expected);
 			w.regs[i] = w.regs[--w.nregs];
 			found = 0;
 			ctl_bump_locked();
@@ -673,6 +706,7 @@ static void waiter_forget_map(uintptr_t base, uint64_t length)
 	for (size_t i = 0; i < w.nregs; i++) {
 		uintptr_t a = (uintptr_t)w.regs[i].addr;
 		if (a >= base && a < base + length && push_done_locked(w.regs[i].token) == 0) {
+			group_unref_locked(w.regs[i].addr, w.regs[i].expected);
 			moved = 1;
 			continue;
 		}
