@@ -6,7 +6,10 @@
  *  1. `SHMKIT_LIB` (a path to libshmkit.so);
  *  2. `build/libshmkit.so` of this checkout (`make`);
  *  3. the prebuilt copy shipped in the package (`prebuilt/<os>-<arch>/`);
- *  4. `csrc/` compiled with `cc` into a cache directory (`$XDG_CACHE_HOME/shmkit` or `~/.cache/shmkit`).
+ *  4. `csrc/` compiled with `$CC` (default `cc`) into a cache directory: `$SHMKIT_CACHE_DIR`, else
+ *     `$XDG_CACHE_HOME/shmkit`, else `~/.cache/shmkit` (macOS `~/Library/Caches/shmkit`, Windows
+ *     `%LOCALAPPDATA%/shmkit/cache`). When this module was imported from a URL (JSR, deno.land),
+ *     the csrc/ files are fetched over HTTP(S) next to it first.
  *
  * @module
  */
@@ -68,35 +71,129 @@ export function libraryCandidates(): string[] {
   return out;
 }
 
+/** The C sources of each platform (csrc/), and how `cc` links them into a shared library. */
+const SOURCES: Record<string, { files: string[]; objects: string[]; flags: (dir: string) => string[] }> = {
+  linux: {
+    files: ["shmkit.c", "os_linux.c", "shmkit.h", "os.h", "exports.map"],
+    objects: ["shmkit.c", "os_linux.c"],
+    flags: (dir) => ["-shared", `-Wl,--version-script=${dir}exports.map`],
+  },
+  darwin: {
+    files: ["shmkit.c", "os_darwin.c", "shmkit.h", "os.h"],
+    objects: ["shmkit.c", "os_darwin.c"],
+    flags: () => ["-dynamiclib"],
+  },
+  windows: {
+    files: ["shmkit.c", "os_windows.c", "shmkit.h", "os.h"],
+    objects: ["shmkit.c", "os_windows.c"],
+    // winpthreads linked in statically, so the DLL needs nothing beside it.
+    flags: () => ["-shared", "-static", "-lpthread"],
+  },
+};
+
+function osName(): string {
+  const os = g.Deno?.build?.os ?? g.process?.platform ?? "unknown";
+  return os === "win32" ? "windows" : os;
+}
+
+function cacheRoot(home: string): string {
+  const override = getEnv("SHMKIT_CACHE_DIR");
+  if (override) return override;
+  const xdg = getEnv("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/shmkit`;
+  const os = osName();
+  if (os === "windows") return `${getEnv("LOCALAPPDATA") ?? home}/shmkit/cache`;
+  if (os === "darwin") return `${home}/Library/Caches/shmkit`;
+  return `${home}/.cache/shmkit`;
+}
+
+/**
+ * Reads the C sources next to this module: from disk, or over HTTP(S) when this module was
+ * imported from a remote URL (JSR, deno.land, a web server). Returns file name -> bytes.
+ */
+async function readSources(files: string[], tried: string[]): Promise<Map<string, Uint8Array> | undefined> {
+  const out = new Map<string, Uint8Array>();
+  const base = new URL("../csrc/", import.meta.url);
+  if (base.protocol === "http:" || base.protocol === "https:") {
+    for (const f of files) {
+      const url = new URL(f, base);
+      try {
+        const res = await fetch(url);
+        if (!res.ok) {
+          await res.body?.cancel();
+          tried.push(`fetch ${url.href}: HTTP ${res.status} ${res.statusText}`);
+          return undefined;
+        }
+        out.set(f, new Uint8Array(await res.arrayBuffer()));
+      } catch (e) {
+        tried.push(`fetch ${url.href}: ${(e as Error).message.split("\n")[0]}`);
+        return undefined;
+      }
+    }
+    return out;
+  }
+  const fs = await import("node:fs");
+  const dirs = [here("../csrc/"), here("../../../csrc/")].filter((d): d is string => d !== undefined);
+  const dir = dirs.find((d) => files.every((f) => fs.existsSync(d + f)));
+  if (!dir) {
+    tried.push(`csrc/ sources (${files.join(", ")}): not found in ${dirs.join(" or ") || "(no local directory)"}`);
+    return undefined;
+  }
+  for (const f of files) out.set(f, fs.readFileSync(dir + f));
+  return out;
+}
+
+/**
+ * Compiles csrc/ with `$CC` (default `cc`) into the cache directory and returns the library path.
+ * The sources are copied into the cache first (fetched when this module is remote); the output
+ * directory is keyed by platform and a hash of the sources, so an upgrade builds a fresh copy.
+ */
 async function compileIntoCache(tried: string[]): Promise<string | undefined> {
-  const csrc = here("../csrc/") ?? here("../../../csrc/");
-  if (!csrc) return undefined;
+  const set = SOURCES[osName()];
+  if (!set) {
+    tried.push(`compile csrc/: no C sources for platform ${platformTag()}`);
+    return undefined;
+  }
+  const sources = await readSources(set.files, tried);
+  if (!sources) return undefined;
+  const cc = getEnv("CC") || "cc";
+  let outDir = "";
   try {
     const fs = await import("node:fs");
     const os = await import("node:os");
     const cp = await import("node:child_process");
-    let dir = csrc;
-    if (!fs.existsSync(dir + "shmkit.c")) dir = here("../../../csrc/") ?? dir;
-    if (!fs.existsSync(dir + "shmkit.c")) return undefined;
-    const files = ["shmkit.c", "os_linux.c", "shmkit.h", "os.h", "exports.map"];
-    let hash = 0;
-    for (const f of files) {
-      for (const b of fs.readFileSync(dir + f)) hash = (Math.imul(hash, 31) + b) >>> 0;
+    let hash = 0x811c9dc5;
+    for (const f of set.files) {
+      for (const b of sources.get(f)!) hash = Math.imul(hash ^ b, 16777619) >>> 0;
     }
-    const cacheRoot = getEnv("XDG_CACHE_HOME") ?? `${os.homedir()}/.cache`;
-    const outDir = `${cacheRoot}/shmkit/${platformTag()}-${hash.toString(16)}`;
+    outDir = `${cacheRoot(os.homedir())}/${platformTag()}-${hash.toString(16)}`;
     const out = `${outDir}/${libName()}`;
     if (fs.existsSync(out)) return out;
-    fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
-    const tmp = `${out}.${g.process && "pid" in g.process ? (g.process as { pid: number }).pid : 0}.tmp`;
-    cp.execFileSync(getEnv("CC") ?? "cc", [
-      "-O2", "-std=c11", "-fPIC", "-fvisibility=hidden", "-pthread", "-shared", "-o", tmp,
-      dir + "shmkit.c", dir + "os_linux.c", `-Wl,--version-script=${dir}exports.map`,
-    ], { stdio: "pipe" });
-    fs.renameSync(tmp, out);
+    const pid = g.process && "pid" in g.process ? (g.process as { pid: number }).pid : 0;
+    const srcDir = `${outDir}/src.${pid}/`;
+    fs.mkdirSync(srcDir, { recursive: true, mode: 0o700 });
+    for (const [f, bytes] of sources) fs.writeFileSync(srcDir + f, bytes);
+    const tmp = `${out}.${pid}.tmp`;
+    try {
+      cp.execFileSync(cc, [
+        "-O2", "-std=c11", "-fPIC", "-fvisibility=hidden", "-pthread", "-o", tmp,
+        ...set.objects.map((f) => srcDir + f), ...set.flags(srcDir),
+      ], { stdio: "pipe" });
+      fs.renameSync(tmp, out); // atomic: concurrent first uses each build, one rename wins
+    } finally {
+      fs.rmSync(srcDir, { recursive: true, force: true });
+      fs.rmSync(tmp, { force: true });
+    }
     return out;
   } catch (e) {
-    tried.push(`compile csrc/ with cc: ${(e as Error).message.split("\n")[0]}`);
+    const err = e as Error & { code?: string; stderr?: Uint8Array };
+    const where = outDir ? ` into ${outDir}` : "";
+    if (err.code === "ENOENT" && /spawn/i.test(err.message)) {
+      tried.push(`compile csrc/${where}: the C compiler \`${cc}\`${getEnv("CC") ? " (from $CC)" : ""} was not found`);
+    } else {
+      const detail = err.stderr?.length ? new TextDecoder().decode(err.stderr).trim().split("\n").slice(0, 3).join(" | ") : "";
+      tried.push(`compile csrc/${where} with \`${cc}\`: ${err.message.split("\n")[0]}${detail ? ` (${detail})` : ""}`);
+    }
     return undefined;
   }
 }
@@ -132,8 +229,8 @@ async function load(): Promise<Backend> {
   throw new ShmError(
     "ENOLIB",
     `shmkit could not load its native library libshmkit. Tried:\n  ${tried.join("\n  ")}\n` +
-      "Fix: set SHMKIT_LIB=/path/to/libshmkit.so, or run `make` in the shmkit checkout, or install a C " +
-      "compiler (`cc`, e.g. `apt-get install gcc`) so shmkit can build csrc/ on first use.",
+      `Fix: set SHMKIT_LIB=/path/to/${libName()}, or run \`make\` in the shmkit checkout, or install a C ` +
+      "compiler (`cc`, e.g. `apt-get install gcc`; or set CC) so shmkit can build csrc/ on first use.",
   );
 }
 
