@@ -24,3 +24,13 @@ export {
   type SharedMemoryHandle,
   type ViewConstructor,
 } from "./src/segment.ts";
+export {
+  type ArrayData,
+  type DType,
+  SharedArray,
+  type SharedArrayCreateOptions,
+  type SharedArrayHandle,
+  type SharedArrayOpenOptions,
+  type SharedArrayShapeOptions,
+  type SharedArrayWrapOptions,
+} from "./src/shared_array.ts";

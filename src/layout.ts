@@ -149,10 +149,20 @@ export function peekHeader(buf: ArrayBuffer, off: number): CommonHeader | undefi
  * Validates the common header of a `kind` object at `off` in a `segmentSize`-byte segment whose
  * bytes are `buf`. Waits up to `readyTimeoutMs` for a creator still initializing.
  *
+ * `available` (default `buf.byteLength`) is how many bytes the segment has from the start of
+ * `buf`, for a `buf` that is only a window over a larger segment (so H5 checks the whole segment).
+ *
  * @throws {ShmError} EBADHDR for a wrong magic, version, kind, an impossible size or an object
  * that never became ready.
  */
-export function readHeader(buf: ArrayBuffer, off: number, kind: KindName, what: string, readyTimeoutMs = 1000): CommonHeader {
+export function readHeader(
+  buf: ArrayBuffer,
+  off: number,
+  kind: KindName,
+  what: string,
+  readyTimeoutMs = 1000,
+  available: number = buf.byteLength,
+): CommonHeader {
   const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
   if (!Number.isSafeInteger(off) || off < 0 || off % OBJECT_ALIGN !== 0) {
     throw new ShmError("EINVAL", `${what}: byteOffset ${off} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
@@ -173,8 +183,8 @@ export function readHeader(buf: ArrayBuffer, off: number, kind: KindName, what: 
   }
   const h = peekHeader(buf, off)!;
   if (h.headerSize < COMMON_HEADER_SIZE || h.headerSize > h.byteLength) throw bad(`impossible header size ${h.headerSize}`);
-  if (!Number.isSafeInteger(h.byteLength) || off + h.byteLength > buf.byteLength) {
-    throw bad(`it claims ${h.byteLength} bytes but only ${buf.byteLength - off} are mapped`);
+  if (!Number.isSafeInteger(h.byteLength) || off + h.byteLength > available) {
+    throw bad(`it claims ${h.byteLength} bytes but only ${available - off} are mapped`);
   }
   return h;
 }
