@@ -34,3 +34,4 @@ export {
   type SharedArrayShapeOptions,
   type SharedArrayWrapOptions,
 } from "./src/shared_array.ts";
+export { MappedFile, type MappedFileAccess, type MappedFileOptions, type SeekWhence } from "./src/mapped_file.ts";

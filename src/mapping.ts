@@ -15,8 +15,30 @@ export const MAP_PRIVATE = 0x2;
 /** Prefault every page at map time. */
 export const MAP_POPULATE = 0x4;
 
-/** The largest ArrayBuffer a runtime hands out in one piece (Bun stops near 4 GiB). */
-export const MAX_VIEW_BYTES: number = native.runtime === "bun" ? 2 ** 32 - 1 : 2 ** 53 - 1;
+/**
+ * The largest ArrayBuffer a runtime hands out in one piece over foreign memory. Bun's
+ * `toArrayBuffer` stops below 4 GiB; koffi's `view` on Node 20 aborts the whole process
+ * ("FATAL ERROR: Error::New napi_get_last_error_info") above 2^32 bytes, so Node is held to 2^32.
+ * Deno's `getArrayBuffer` takes any safe length (verified with 5 GiB).
+ */
+export const MAX_VIEW_BYTES: number = native.runtime === "bun" ? 2 ** 32 - 1 : native.runtime === "node" ? 2 ** 32 : 2 ** 53 - 1;
+
+/**
+ * Checks a typed window of `per`-byte elements at `byteOffset` inside `size` bytes and returns its
+ * element count (`length`, or as many whole elements as fit when it is undefined).
+ *
+ * @throws {RangeError} when the window does not fit
+ */
+export function windowCount(size: number, per: number, byteOffset: number, length: number | undefined, what: string): number {
+  if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset > size) {
+    throw new RangeError(`${what}: byteOffset ${byteOffset} is outside 0..${size}`);
+  }
+  const count = length ?? Math.floor((size - byteOffset) / per);
+  if (!Number.isSafeInteger(count) || count < 0 || byteOffset + count * per > size) {
+    throw new RangeError(`${what}: ${count} elements of ${per} bytes at ${byteOffset} do not fit in ${size} bytes`);
+  }
+  return count;
+}
 
 /** A mapped range. Internal: users see SharedMemory, MappedFile and friends. */
 export class Mapping {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { check, cstr, osError, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { check, cstr, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
-import { MAP_WRITE, MAP_PRIVATE, Mapping, MAX_VIEW_BYTES } from "./mapping.ts";
+import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 
 /** The handle of a SharedMemory segment: JSON-safe, reopened by {@linkcode SharedMemory.attach}. */
@@ -267,17 +267,11 @@ export class SharedMemory implements Disposable {
   view<T extends ArrayBufferView>(type: ViewConstructor<T>, byteOffset = 0, length?: number): T {
     const what = `Cannot view ${this.#what()}`;
     const per = type.BYTES_PER_ELEMENT ?? 1;
-    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset > this.size) {
-      throw new RangeError(`${what}: byteOffset ${byteOffset} is outside 0..${this.size}`);
-    }
-    const count = length ?? Math.floor((this.size - byteOffset) / per);
-    if (!Number.isSafeInteger(count) || count < 0 || byteOffset + count * per > this.size) {
-      throw new RangeError(`${what}: ${count} elements of ${per} bytes at ${byteOffset} do not fit in ${this.size} bytes`);
-    }
+    const count = windowCount(this.size, per, byteOffset, length, what);
     if (this.closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
     if (this.size <= MAX_VIEW_BYTES) return new type(this.buffer, byteOffset, count);
     // Larger than one ArrayBuffer may be: a window of its own, page-aligned underneath.
-    const start = byteOffset - (byteOffset % 4096);
+    const start = byteOffset - (byteOffset % PAGE_SIZE);
     const buf = this.#mapping.view(start, byteOffset - start + count * per, what);
     return new type(buf, byteOffset - start, count);
   }
