@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Builds the npm package into npm/ (what dnt would do, without dnt): tsc emits ESM JavaScript and
+# .d.ts for every runtime backend, then package.json, README, LICENSE, csrc/ and the prebuilt
+# native library are added. `cd npm && npm pack` makes the tarball.
+#
+#   scripts/build_npm.sh            type errors are printed; the package is still built
+#   scripts/build_npm.sh --strict   type errors fail the build (use for releases)
+#
+# Layout of npm/ (the package root):
+#   mod.js mod.d.ts src/ ffi/           tsc output; ffi/mod.js picks ffi/{node,bun,deno}.js at run time
+#   cli.js                              the `shmkit` bin (when cli.ts exists)
+#   csrc/                               C sources, compiled on first use where no prebuilt fits
+#   prebuilt/linux-x64/libshmkit.so     built here by `make lib`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+strict=0
+[ "${1:-}" = "--strict" ] && strict=1
+BIN=node_modules/.bin
+OUT=npm
+CFG=build/npm-tsc
+version=$(node -p 'require("./deno.json").version')
+koffi=$(node -p 'require("./package.json").dependencies.koffi')
+
+rm -rf "$OUT" "$CFG"
+mkdir -p "$OUT" "$CFG"
+
+# --- 1. TypeScript -> ESM + .d.ts, one tsc pass per set of runtime types -------------------------
+main_files=('"../../mod.ts"')
+[ -f cli.ts ] && main_files+=('"../../cli.ts"')
+for f in ffi/*.ts; do
+  case "$f" in ffi/deno.ts | ffi/bun.ts | ffi/bun_waiter.ts) ;; *) main_files+=("\"../../$f\"") ;; esac
+done
+join() { local IFS=,; echo "$*"; }
+cat >"$CFG/main.json" <<EOF
+{ "extends": "../../tsconfig.npm.json", "compilerOptions": { "rootDir": "../..", "outDir": "../../$OUT" },
+  "include": [], "exclude": [], "files": [$(join "${main_files[@]}")] }
+EOF
+# bun.ts / bun_waiter.ts against bun-types; deno.ts against the types of the installed Deno.
+cat >"$CFG/bun.json" <<EOF
+{ "extends": "../../tsconfig.npm.json", "compilerOptions": { "types": ["bun-types"], "rootDir": "../..", "outDir": "../../$OUT" },
+  "include": [], "exclude": [], "files": ["../../ffi/bun.ts", "../../ffi/bun_waiter.ts"] }
+EOF
+"$BIN/deno" types >"$CFG/deno.d.ts"
+cat >"$CFG/deno.json" <<EOF
+{ "extends": "../../tsconfig.npm.json", "compilerOptions": { "types": [], "lib": ["ESNext"], "rootDir": "../..", "outDir": "../../$OUT" },
+  "include": [], "exclude": [], "files": ["../../ffi/deno.ts", "deno.d.ts"] }
+EOF
+errors=0
+for pass in main bun deno; do
+  if ! "$BIN/tsc" -p "$CFG/$pass.json"; then
+    errors=$((errors + 1))
+    echo "build_npm: tsc ($pass pass) reported type errors above" >&2
+  fi
+done
+if [ "$errors" -gt 0 ] && [ "$strict" -eq 1 ]; then
+  echo "build_npm: --strict: not packaging code with type errors" >&2
+  exit 1
+fi
+for f in mod.js ffi/mod.js ffi/node.js ffi/bun.js ffi/bun_waiter.js ffi/deno.js; do
+  [ -f "$OUT/$f" ] || { echo "build_npm: tsc did not emit $OUT/$f" >&2; exit 1; }
+done
+
+# --- 2. The bin: cli.js needs a node shebang and the executable bit ---------------------------------
+has_cli=0
+if [ -f "$OUT/cli.js" ]; then
+  has_cli=1
+  if ! head -1 "$OUT/cli.js" | grep -q '^#!'; then
+    { echo '#!/usr/bin/env node'; cat "$OUT/cli.js"; } >"$OUT/cli.js.tmp" && mv "$OUT/cli.js.tmp" "$OUT/cli.js"
+  fi
+  chmod +x "$OUT/cli.js"
+fi
+
+# --- 3. Native code: sources for compile-on-first-use, and the library built on this host ---------
+mkdir -p "$OUT/csrc"
+cp csrc/*.c csrc/*.h csrc/exports.map "$OUT/csrc/"
+host="$(node -p 'process.platform')-$(node -p 'process.arch')"
+if [ "$host" = "linux-x64" ]; then
+  [ -f build/libshmkit.so ] || make lib
+  mkdir -p "$OUT/prebuilt/linux-x64"
+  cp build/libshmkit.so "$OUT/prebuilt/linux-x64/libshmkit.so"
+else
+  echo "build_npm: host is $host, not linux-x64: no prebuilt library packaged (csrc/ is compiled on first use)" >&2
+fi
+
+# --- 4. package.json, README, LICENSE -----------------------------------------------------------------
+VERSION="$version" KOFFI="$koffi" HAS_CLI="$has_cli" node --input-type=module -e '
+import { writeFileSync } from "node:fs";
+const env = process.env;
+const cli = env.HAS_CLI === "1";
+const pkg = {
+  name: "shmkit",
+  version: env.VERSION,
+  description: "Cross-process shared memory for TypeScript on Deno, Bun and Node: segments, file mappings, lock-free rings, pools, channels, locks",
+  keywords: ["shared-memory", "shm", "mmap", "ipc", "futex", "ring-buffer", "ffi", "deno", "bun"],
+  license: "MIT",
+  type: "module",
+  main: "./mod.js",
+  types: "./mod.d.ts",
+  exports: {
+    ".": { types: "./mod.d.ts", default: "./mod.js" },
+    ...(cli ? { "./cli": { types: "./cli.d.ts", default: "./cli.js" } } : {}),
+    "./package.json": "./package.json",
+  },
+  ...(cli ? { bin: { shmkit: "./cli.js" } } : {}),
+  files: ["*.js", "*.d.ts", "src/", "ffi/", "csrc/", "prebuilt/", "README.md", "LICENSE"],
+  // koffi is the FFI under Node; Bun (bun:ffi) and Deno (Deno.dlopen) do not load it.
+  dependencies: { koffi: env.KOFFI },
+  engines: { node: ">=20", bun: ">=1.1", deno: ">=2.2" },
+  sideEffects: true,
+};
+writeFileSync("npm/package.json", JSON.stringify(pkg, null, 2) + "\n");
+'
+cp LICENSE "$OUT/LICENSE"
+{
+  cat README.md
+  cat <<'EOF'
+
+## Installing from npm
+
+```sh
+npm install shmkit      # Node also installs koffi; Bun uses bun:ffi; Deno: import "npm:shmkit"
+```
+
+The package ships `prebuilt/linux-x64/libshmkit.so`. On other platforms the C sources in
+`csrc/` are compiled with `cc` (or `$CC`) into `~/.cache/shmkit` on first use; set
+`SHMKIT_LIB=/path/to/libshmkit` to use a library of your own. See docs/platforms.md in the
+repository for what each platform supports.
+EOF
+} >"$OUT/README.md"
+
+echo "build_npm: $OUT/ ready (shmkit $version$([ $has_cli -eq 1 ] && echo ", bin shmkit" || echo ", no cli.ts yet: no bin"))"
