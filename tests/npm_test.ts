@@ -1,0 +1,116 @@
+// The npm package end to end: `scripts/build_npm.sh`, `npm pack`, `npm install <tarball>` into an
+// empty project, then processes that import "shmkit" from that project share a segment across
+// runtimes. The heavy work runs once, from the Node pass (it spawns Bun, Deno and Node children
+// itself); the other passes skip with that reason.
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { assert, assertEquals } from "./assert.ts";
+import { ROOT, run, RUNTIME, test } from "./harness.ts";
+
+const skip = RUNTIME === "node" ? false : "packs and installs the npm tarball once, from the Node pass, which spawns Bun, Deno and Node children";
+const BUN = `${ROOT}node_modules/.bin/bun`;
+const DENO = `${ROOT}node_modules/.bin/deno`;
+
+interface Installed {
+  dir: string; // the temporary project
+  pkg: string; // <dir>/node_modules/shmkit
+  files: string[]; // the tarball's file list
+}
+
+async function sh(cmd: string[], cwd: string, env: Record<string, string> = {}, timeout = 120_000) {
+  // run() has no cwd option: go through `sh -c 'cd … && exec "$@"'`.
+  const r = await run(["sh", "-c", 'cd "$0" && exec "$@"', cwd, ...cmd], { env, timeout });
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")} (in ${cwd}) exited ${r.code ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+let installed: Promise<Installed> | undefined;
+/** Builds, packs and installs the package once per run. */
+function install(): Promise<Installed> {
+  installed ??= (async () => {
+    await sh(["bash", "scripts/build_npm.sh"], ROOT);
+    const dir = mkdtempSync(`${tmpdir()}/shmkit-npm-`);
+    (globalThis as unknown as { process: { once(e: string, f: () => void): void } }).process.once("exit", () => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const packed = await sh(["npm", "pack", "--pack-destination", dir, "--json"], `${ROOT}npm`);
+    const info = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+    const tarball = `${dir}/${info[0].filename}`;
+    writeFileSync(`${dir}/package.json`, JSON.stringify({ name: "shmkit-npm-test", private: true, type: "module" }));
+    await sh(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", tarball], dir);
+    // The child script imports "shmkit" by name, so it must live inside the project.
+    copyFileSync(`${ROOT}tests/fixtures/npm_smoke.ts`, `${dir}/smoke.ts`);
+    copyFileSync(`${ROOT}build/node/tests/fixtures/npm_smoke.js`, `${dir}/smoke.js`);
+    return { dir, pkg: `${dir}/node_modules/shmkit`, files: info[0].files.map((f) => f.path) };
+  })();
+  return installed;
+}
+
+// No compiler and an empty cache: the library can only come from the package's prebuilt copy.
+function isolatedEnv(dir: string): Record<string, string> {
+  return { SHMKIT_LIB: "", SHMKIT_CACHE_DIR: "", CC: "/nonexistent", XDG_CACHE_HOME: `${dir}/empty-cache`, DENO_DIR: `${dir}/deno-dir` };
+}
+
+test("the npm tarball ships ESM, types, every runtime backend, csrc/ and the linux-x64 library", async () => {
+  const { files, pkg } = await install();
+  for (
+    const f of [
+      "package.json", "README.md", "LICENSE", "mod.js", "mod.d.ts", "ffi/mod.js", "ffi/node.js", "ffi/bun.js",
+      "ffi/bun_waiter.js", "ffi/deno.js", "src/segment.js", "src/segment.d.ts", "csrc/shmkit.c", "csrc/os_linux.c",
+      "csrc/shmkit.h", "csrc/os.h", "csrc/exports.map", "prebuilt/linux-x64/libshmkit.so",
+    ]
+  ) assert(files.includes(f), `the tarball lacks ${f}`);
+  assert(!files.some((f) => f.startsWith("tests/") || f.endsWith(".ts") && !f.endsWith(".d.ts")), "no tests or .ts sources");
+  const meta = JSON.parse(readFileSync(`${pkg}/package.json`, "utf8"));
+  assertEquals(meta.name, "shmkit");
+  assertEquals(meta.type, "module");
+  assertEquals(meta.exports["."], { types: "./mod.d.ts", default: "./mod.js" });
+  assert(typeof meta.dependencies.koffi === "string", "koffi is a dependency (the Node FFI)");
+  assert(existsSync(`${pkg}/../koffi/package.json`), "npm installed koffi");
+}, { skip, timeout: 180_000 });
+
+test("npm install: a Node parent shares a segment with Bun and Deno children through the package", async () => {
+  const { dir } = await install();
+  const env = isolatedEnv(dir);
+  const r1 = await sh(["node", "smoke.js", "parent", "node to bun", JSON.stringify([BUN, "smoke.ts", "child"])], dir, env);
+  assertEquals(r1.stdout.trim(), "ok: node to bun");
+  const r2 = await sh(["node", "smoke.js", "parent", "node to deno", JSON.stringify([DENO, "run", "-A", "--quiet", "smoke.ts", "child"])], dir, env);
+  assertEquals(r2.stdout.trim(), "ok: node to deno");
+  assert(!existsSync(`${dir}/empty-cache/shmkit`), "nothing was compiled: the prebuilt library was used");
+}, { skip, timeout: 180_000 });
+
+test("npm install: a Bun parent (ffi/bun.js from the package) shares a segment with a Node child", async () => {
+  const { dir } = await install();
+  const r = await sh([BUN, "smoke.ts", "parent", "bun to node", JSON.stringify(["node", "smoke.js", "child"])], dir, isolatedEnv(dir));
+  assertEquals(r.stdout.trim(), "ok: bun to node");
+}, { skip, timeout: 180_000 });
+
+test("npm install without a prebuilt library compiles the package's csrc/ into the cache on first use", async () => {
+  const { dir, pkg } = await install();
+  const copy = `${dir}/noprebuilt`;
+  // A second copy of the package without prebuilt/ (the situation on macOS or linux-arm64).
+  await sh(["cp", "-r", pkg, `${dir}/shmkit-copy`], dir);
+  rmSync(`${dir}/shmkit-copy/prebuilt`, { recursive: true, force: true });
+  await sh(["mkdir", "-p", `${copy}/node_modules`], dir);
+  await sh(["mv", `${dir}/shmkit-copy`, `${copy}/node_modules/shmkit`], dir);
+  await sh(["ln", "-s", `${dir}/node_modules/koffi`, `${copy}/node_modules/koffi`], dir);
+  writeFileSync(`${copy}/package.json`, JSON.stringify({ name: "shmkit-npm-test-2", private: true, type: "module" }));
+  copyFileSync(`${dir}/smoke.js`, `${copy}/smoke.js`);
+  copyFileSync(`${dir}/smoke.ts`, `${copy}/smoke.ts`);
+  const env = { SHMKIT_LIB: "", SHMKIT_CACHE_DIR: "", XDG_CACHE_HOME: `${copy}/cache` };
+  const r = await sh(["node", "smoke.js", "parent", "compiled on first use", JSON.stringify([BUN, "smoke.ts", "child"])], copy, env);
+  assertEquals(r.stdout.trim(), "ok: compiled on first use");
+  const built = readdirSync(`${copy}/cache/shmkit`);
+  assertEquals(built.length, 1, `one cache entry: ${built}`);
+  assert(built[0].startsWith("linux-x64-"), built[0]);
+  assert(existsSync(`${copy}/cache/shmkit/${built[0]}/libshmkit.so`), "the library is in the cache");
+}, { skip, timeout: 180_000 });
+
+const cliSkip = skip || (existsSync(`${ROOT}cli.ts`) ? false : "cli.ts has not landed yet, so the package has no `shmkit` bin");
+test("npm install links the shmkit bin and it runs", async () => {
+  const { dir } = await install();
+  const r = await sh([`${dir}/node_modules/.bin/shmkit`, "--help"], dir, isolatedEnv(dir));
+  assert(/shmkit/i.test(r.stdout + r.stderr), `help output names shmkit: ${r.stdout}${r.stderr}`);
+  const ls = await sh(["npx", "--no-install", "shmkit", "ls"], dir, isolatedEnv(dir));
+  assert(ls.code === 0);
+}, { skip: cliSkip, timeout: 180_000 });
