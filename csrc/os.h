@@ -36,6 +36,7 @@ int os_getpid(void);
 int64_t os_proc_start_time(int pid);
 int os_proc_alive(int pid, double start_time);
 int os_shm_holders(const char *name, int32_t *out, int max);
+int os_shm_list(uint8_t *out, uint32_t len);
 int os_page_size(void);
 int os_name_max(void);
 double os_now_ns(void);

@@ -412,6 +412,29 @@ int os_shm_holders(const char *name, int32_t *out, int max)
 	return count;
 }
 
+int os_shm_list(uint8_t *out, uint32_t len)
+{
+	DIR *d = opendir("/dev/shm");
+	if (!d)
+		return neg();
+	uint64_t need = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+			continue;
+		size_t n = strlen(de->d_name) + 1;
+		if (need + n <= len)
+			memcpy(out + need, de->d_name, n);
+		need += n;
+		if (need > INT32_MAX) {
+			closedir(d);
+			return -EOVERFLOW;
+		}
+	}
+	closedir(d);
+	return (int)need;
+}
+
 int os_page_size(void) { return (int)sysconf(_SC_PAGESIZE); }
 int os_name_max(void) { return NAME_MAX; }
 

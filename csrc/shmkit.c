@@ -787,6 +787,11 @@ int32_t shmkit_shm_holders(const uint8_t *name, int32_t *out, int32_t max)
 	return name && out && max >= 0 ? os_shm_holders((const char *)name, out, max) : -EINVAL;
 }
 
+int32_t shmkit_shm_list(uint8_t *out, uint32_t len)
+{
+	return out || len == 0 ? os_shm_list(out, len) : -EINVAL;
+}
+
 double shmkit_now_ns(void) { return os_now_ns(); }
 int32_t shmkit_pin_cpu(int32_t cpu) { return os_pin_cpu(cpu); }
 int32_t shmkit_rusage(double *out) { return out ? os_rusage(out) : -EINVAL; }

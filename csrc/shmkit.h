@@ -124,6 +124,9 @@ SHMKIT_API double shmkit_proc_start_time(int32_t pid);
 SHMKIT_API int32_t shmkit_proc_alive(int32_t pid, double start_time);
 /* Pids of processes that have a file whose name ends in /dev/shm/<name> open or mapped. */
 SHMKIT_API int32_t shmkit_shm_holders(const uint8_t *name, int32_t *out, int32_t max);
+/* Names of the regular files in /dev/shm, each followed by a NUL, into out (at most len bytes).
+ * Returns the bytes the full list needs (call again with a larger buffer if > len), or -errno. */
+SHMKIT_API int32_t shmkit_shm_list(uint8_t *out, uint32_t len);
 
 /* Clocks and scheduling (benchmarks). */
 SHMKIT_API double shmkit_now_ns(void);

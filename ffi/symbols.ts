@@ -217,6 +217,11 @@ export const SYMBOLS = {
     result: "i32",
     c: "int32_t shmkit_shm_holders(const uint8_t *name, _Out_ int32_t *out, int32_t max)",
   },
+  shmkit_shm_list: {
+    parameters: ["buffer", "u32"], // uint8_t *out, uint32_t len
+    result: "i32",
+    c: "int32_t shmkit_shm_list(_Out_ uint8_t *out, uint32_t len)",
+  },
   shmkit_now_ns: { parameters: [], result: "f64", c: "double shmkit_now_ns(void)" },
   shmkit_pin_cpu: { parameters: ["i32"], result: "i32", c: "int32_t shmkit_pin_cpu(int32_t cpu)" },
   shmkit_rusage: {

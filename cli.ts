@@ -1,0 +1,280 @@
+#!/usr/bin/env -S deno run --allow-ffi --allow-read
+/**
+ * The shmkit command line: list, inspect, remove and garbage-collect shmkit objects in /dev/shm.
+ *
+ * ```sh
+ * deno run --allow-ffi --allow-read cli.ts ls [--json] [--all]
+ * bun cli.ts inspect NAME [--json]
+ * node build/node/cli.js rm NAME... [--force]
+ * deno run --allow-ffi --allow-read cli.ts gc [--dry-run] [--prefix P] [--json]
+ * ```
+ *
+ * Exit codes: 0 success, 1 an object could not be found, read or removed, 2 a usage error.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const code = main(["--help"]); // prints the usage, returns 0
+ * console.assert(code === 0);
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+import { ShmError } from "./src/errors.ts";
+import { describe, inspect, listSegments, type SegmentInfo } from "./src/inspect.ts";
+import { SharedMemory } from "./src/segment.ts";
+
+const SHM_DIR = "/dev/shm";
+
+const USAGE = `shmkit: inspect and clean up shared memory objects in ${SHM_DIR}
+
+Usage:
+  shmkit ls [--json] [--all]          list shmkit objects (--all: every segment, marking foreign ones)
+  shmkit inspect NAME [--json]        print an object's header and live state
+  shmkit rm NAME... [--force]         remove objects (--force: also segments that are not shmkit objects)
+  shmkit gc [--dry-run] [--prefix P] [--json]
+                                      remove shmkit objects that no live process has open or mapped
+  shmkit --help                       this text
+
+ls columns: kind, size in bytes, creator pid (and whether it still runs), created time, and
+whether any live process still has the object open or mapped ("in use").
+gc never removes a segment a live process holds, nor one that is not a shmkit object.
+Exit codes: 0 success, 1 an object could not be found, read or removed, 2 usage error.`;
+
+class UsageError extends Error {}
+
+function names(): string[] {
+  return listSegments();
+}
+
+function safeDescribe(name: string): SegmentInfo | undefined {
+  try {
+    return describe(name);
+  } catch (e) {
+    if (e instanceof ShmError && e.code === "ENOENT") return undefined; // removed meanwhile
+    throw e;
+  }
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + " ".repeat(n - s.length);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]))).join("  ").trimEnd()).join("\n");
+}
+
+function asJson(i: SegmentInfo): Record<string, unknown> {
+  return {
+    name: i.name,
+    shmkit: i.shmkit,
+    kind: i.kind ?? null,
+    size: i.size,
+    creatorPid: i.header?.creatorPid ?? null,
+    creatorAlive: i.creatorAlive ?? null,
+    created: i.header && Number.isFinite(i.header.createdMs) ? new Date(i.header.createdMs).toISOString() : null,
+    state: i.header ? (i.header.state === 1 ? "ready" : "initializing") : null,
+    holders: i.holders,
+    inUse: i.inUse,
+    ...(i.error ? { error: i.error } : {}),
+  };
+}
+
+function ls(flags: Set<string>, print: (s: string) => void): number {
+  const all = flags.has("--all");
+  const infos = names().map(safeDescribe).filter((i): i is SegmentInfo => i !== undefined && (all || i.shmkit));
+  if (flags.has("--json")) {
+    print(JSON.stringify(infos.map(asJson), null, 2));
+    return 0;
+  }
+  if (infos.length === 0) {
+    print(all ? `no segments in ${SHM_DIR}` : `no shmkit objects in ${SHM_DIR}`);
+    return 0;
+  }
+  const rows = [["NAME", "KIND", "SIZE", "CREATOR", "CREATED", "IN USE"]];
+  for (const i of infos) {
+    rows.push([
+      i.name,
+      i.shmkit ? i.kind! : i.error ? "(unreadable)" : "(not shmkit)",
+      i.size < 0 ? "?" : String(i.size),
+      i.header ? `${i.header.creatorPid} ${i.creatorAlive ? "alive" : "dead"}` : "-",
+      i.header && Number.isFinite(i.header.createdMs) ? new Date(i.header.createdMs).toISOString() : "-",
+      i.inUse ? `yes (${i.holders.join(",")})` : "no",
+    ]);
+  }
+  print(table(rows));
+  return 0;
+}
+
+function inspectCmd(args: string[], flags: Set<string>, print: (s: string) => void, err: (s: string) => void): number {
+  if (args.length !== 1) throw new UsageError("inspect takes exactly one NAME");
+  const name = args[0].replace(/^\//, "");
+  let d;
+  try {
+    d = inspect(name);
+  } catch (e) {
+    if (e instanceof ShmError && e.code === "ENOENT") {
+      err(`shmkit inspect: no segment named "${name}" in ${SHM_DIR}`);
+      return 1;
+    }
+    throw e;
+  }
+  if (d === undefined) {
+    err(`shmkit inspect: "${name}" is not a shmkit object (no shmkit header)`);
+    return 1;
+  }
+  if (flags.has("--json")) print(JSON.stringify(Object.fromEntries(d), null, 2));
+  else print(table(d.map(([k, v]) => [k + ":", String(v)])));
+  return 0;
+}
+
+function rm(args: string[], flags: Set<string>, print: (s: string) => void, err: (s: string) => void): number {
+  if (args.length === 0) throw new UsageError("rm needs at least one NAME");
+  let status = 0;
+  for (const raw of args) {
+    const name = raw.replace(/^\//, "");
+    try {
+      const info = safeDescribe(name);
+      if (!info) {
+        err(`shmkit rm: no segment named "${name}" in ${SHM_DIR}`);
+        status = 1;
+        continue;
+      }
+      if (!info.shmkit && !flags.has("--force")) {
+        err(`shmkit rm: "${name}" is not a shmkit object; not removed (use --force to remove it anyway)`);
+        status = 1;
+        continue;
+      }
+      if (!SharedMemory.unlink(name)) {
+        err(`shmkit rm: no segment named "${name}" in ${SHM_DIR}`);
+        status = 1;
+        continue;
+      }
+      print(`removed ${name}${info.inUse ? ` (still mapped by ${info.holders.join(", ")}; they keep working)` : ""}`);
+    } catch (e) {
+      err(`shmkit rm: ${(e as Error).message}`);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+function gc(flags: Set<string>, prefix: string, print: (s: string) => void, err: (s: string) => void): number {
+  const dry = flags.has("--dry-run");
+  const removed: string[] = [];
+  const kept: string[] = [];
+  let status = 0;
+  for (const name of names()) {
+    if (!name.startsWith(prefix)) continue;
+    let info;
+    try {
+      info = safeDescribe(name);
+    } catch (e) {
+      err(`shmkit gc: skipping "${name}": ${(e as Error).message}`);
+      continue;
+    }
+    if (!info || !info.shmkit) continue; // foreign segments are never touched
+    if (info.inUse || info.error) {
+      kept.push(name);
+      continue;
+    }
+    if (!dry) {
+      // Re-check right before removing: a process may have opened it meanwhile.
+      const again = safeDescribe(name);
+      if (!again || again.inUse) {
+        kept.push(name);
+        continue;
+      }
+      try {
+        SharedMemory.unlink(name);
+      } catch (e) {
+        err(`shmkit gc: cannot remove "${name}": ${(e as Error).message}`);
+        status = 1;
+        continue;
+      }
+    }
+    removed.push(name);
+  }
+  if (flags.has("--json")) print(JSON.stringify({ dryRun: dry, removed, kept }, null, 2));
+  else {
+    for (const n of removed) print(`${dry ? "would remove" : "removed"} ${n}`);
+    print(`${removed.length} ${dry ? "to remove" : "removed"}, ${kept.length} in use kept`);
+  }
+  return status;
+}
+
+/**
+ * Runs the command line with `argv` (without the runtime and script) and returns the exit code.
+ *
+ * @param argv the arguments, e.g. `["ls", "--json"]`
+ * @param print where normal output goes (default: stdout)
+ * @param err where errors go (default: stderr)
+ * @returns the exit code: 0 success, 1 failure, 2 usage error
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const lines: string[] = [];
+ * main(["ls", "--json"], (s) => lines.push(s));
+ * console.assert(Array.isArray(JSON.parse(lines.join("\n"))));
+ * ```
+ */
+export function main(
+  argv: string[],
+  print: (s: string) => void = (s) => console.log(s),
+  err: (s: string) => void = (s) => console.error(s),
+): number {
+  const flags = new Set<string>();
+  const args: string[] = [];
+  let prefix = "";
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i];
+      if (a === "--prefix") {
+        if (i + 1 >= argv.length) throw new UsageError("--prefix needs a value");
+        prefix = argv[++i];
+      } else if (a.startsWith("--prefix=")) prefix = a.slice(9);
+      else if (a === "-h" || a === "--help" || a.startsWith("--")) flags.add(a === "-h" ? "--help" : a);
+      else args.push(a);
+    }
+    const cmd = args.shift();
+    if (flags.has("--help") || cmd === "help") {
+      print(USAGE);
+      return 0;
+    }
+    const allowed: Record<string, string[]> = {
+      ls: ["--json", "--all"],
+      inspect: ["--json"],
+      rm: ["--force"],
+      gc: ["--dry-run", "--json"],
+    };
+    if (cmd === undefined) throw new UsageError("missing command");
+    if (!(cmd in allowed)) throw new UsageError(`unknown command "${cmd}"`);
+    for (const f of flags) if (!allowed[cmd].includes(f)) throw new UsageError(`${cmd} does not take ${f}`);
+    if (prefix && cmd !== "gc") throw new UsageError(`${cmd} does not take --prefix`);
+    switch (cmd) {
+      case "ls":
+        if (args.length) throw new UsageError("ls takes no NAME");
+        return ls(flags, print);
+      case "inspect":
+        return inspectCmd(args, flags, print, err);
+      case "rm":
+        return rm(args, flags, print, err);
+      default:
+        if (args.length) throw new UsageError("gc takes no NAME (use --prefix)");
+        return gc(flags, prefix, print, err);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`shmkit: ${e.message}\nRun "shmkit --help" for usage.`);
+      return 2;
+    }
+    err(`shmkit: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+const self = (import.meta as { main?: boolean }).main ??
+  (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href);
+if (self) process.exitCode = main(process.argv.slice(2));
