@@ -202,6 +202,39 @@ static void bench_s9(void)
 	c1 = self_cpu();
 	emit("S9", "futex wake, no waiter", "ns/call", (double)(t1 - t0) / (double)m, c1 - c0, (double)(t1 - t0) / 1e9,
 	     "FUTEX_WAKE (shared) on a MAP_SHARED word");
+
+	/* the C11 seq_cst equivalents of Atomics.load / store / add / compareExchange (one thread) */
+	_Atomic uint32_t *a = word + 16;
+	long k = quick ? 5000000 : 20000000;
+	static const char *names[] = {"Atomics.load", "Atomics.store", "Atomics.add", "Atomics.compareExchange"};
+	for (int op = 0; op < 4; op++) {
+		uint32_t s = 0;
+		c0 = self_cpu();
+		t0 = now_ns();
+		switch (op) {
+		case 0:
+			for (long i = 0; i < k; i++) s += atomic_load(a);
+			break;
+		case 1:
+			for (long i = 0; i < k; i++) atomic_store(a, (uint32_t)i);
+			break;
+		case 2:
+			for (long i = 0; i < k; i++) s += atomic_fetch_add(a, 1);
+			break;
+		case 3:
+			for (long i = 0; i < k; i++) {
+				uint32_t e = (uint32_t)i;
+				atomic_compare_exchange_strong(a, &e, (uint32_t)i + 1);
+				s += e;
+			}
+			break;
+		}
+		t1 = now_ns();
+		c1 = self_cpu();
+		sink = s;
+		emit("S9", names[op], "ns/op", (double)(t1 - t0) / (double)k, c1 - c0, (double)(t1 - t0) / 1e9,
+		     "C11 seq_cst atomic on a MAP_SHARED word, one thread");
+	}
 	munmap((void *)word, 4096);
 }
 
