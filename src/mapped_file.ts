@@ -513,8 +513,8 @@ export class MappedFile implements Disposable {
    */
   write(data: Uint8Array | string): number {
     const what = `Cannot write to mapped file ${JSON.stringify(this.path)}`;
-    this.#writable(what);
     const b = toBytes(data, what);
+    this.#writable(what);
     const pos = this.#pos;
     if (pos > this.#length || this.#length - pos < b.length) {
       throw new RangeError(`${what}: ${b.length} bytes at position ${pos} do not fit in ${this.#length} bytes (data out of range)`);
@@ -548,9 +548,9 @@ export class MappedFile implements Disposable {
    */
   writeByte(b: number): void {
     const what = `Cannot write a byte to mapped file ${JSON.stringify(this.path)}`;
-    this.#writable(what);
-    integer(b, "the byte", what);
+    integer(b, "the byte", what); // the argument first, then the access, as Python does
     if (b < 0 || b > 255) throw new RangeError(`${what}: ${b} is not a byte value 0..255`);
+    this.#writable(what);
     const pos = this.#pos;
     if (pos >= this.#length) throw new RangeError(`${what}: position ${pos} is at or past the end ${this.#length} (write byte out of range)`);
     this.#guard(pos + 1, what);
