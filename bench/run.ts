@@ -351,8 +351,8 @@ function dim(metric: string): Dim {
   const t = m.match(/^(ns|us|ms|s)(?:\/(?:call|op|item|msg))?(?:\s+(.*))?$/);
   if (t) {
     const scale = { ns: 1, us: 1e3, ms: 1e6, s: 1e9 }[t[1] as "ns" | "us" | "ms" | "s"];
-    const per = m.includes("/") ? "per-op" : "";
-    return { key: `time ${per}${t[2] ?? ""}`.trim(), scale, higherBetter: false };
+    // a bare time ("ms") is a typical (median) value: it compares with "p50"
+    return { key: m.includes("/") ? "time per-op" : `time ${t[2] ?? "p50"}`, scale, higherBetter: false };
   }
   const r = m.match(/^(k|m|g)?(items|msgs|ops|calls|pairs)\/s$/);
   if (r) return { key: `rate ${r[2]}`, scale: { k: 1e3, m: 1e6, g: 1e9, "": 1 }[r[1] ?? ""]!, higherBetter: true };
