@@ -35,6 +35,13 @@ export {
   type SharedArrayWrapOptions,
 } from "./src/shared_array.ts";
 export { MappedFile, type MappedFileAccess, type MappedFileOptions, type SeekWhence } from "./src/mapped_file.ts";
+export {
+  type Block,
+  Mempool,
+  type MempoolCreateOptions,
+  type MempoolHandle,
+  type MempoolOptions,
+} from "./src/mempool.ts";
 export { type LockGuard, Mutex, type MutexHandle, type MutexOptions } from "./src/mutex.ts";
 export { Semaphore, type SemaphoreHandle, type SemaphoreOptions } from "./src/semaphore.ts";
 export { Condition, type ConditionHandle, type ConditionOptions } from "./src/condition.ts";
