@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
@@ -419,4 +419,10 @@ test("MappedFile methods throw EFAULT instead of SIGBUS when the file shrinks un
   m.resize(2 * PAGE); // growing the file back makes the range usable again
   m.seek(2 * PAGE - 1);
   assertEquals(m.readByte(), 0);
+});
+
+// Last: Bun's test runner fires neither "exit" nor "unload" for test files, so clean up here too.
+test("MappedFile tests leave no temporary files behind", () => {
+  removeDir();
+  assertEquals(existsSync(DIR), false);
 });
