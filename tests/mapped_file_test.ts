@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
-import { prng, RUNTIME, runPython, test } from "./harness.ts";
+import { prng, RUNTIME, RUNTIMES, runPython, runScript, test } from "./harness.ts";
 import { MappedFile, type MappedFileAccess, ShmError } from "../mod.ts";
 
 const DIR = mkdtempSync(`${tmpdir()}/shmkit-test-mapped-`);
@@ -419,6 +419,22 @@ test("MappedFile methods throw EFAULT instead of SIGBUS when the file shrinks un
   m.resize(2 * PAGE); // growing the file back makes the range usable again
   m.seek(2 * PAGE - 1);
   assertEquals(m.readByte(), 0);
+});
+
+test("a file mapped here and in a child of each runtime shares its bytes both ways", async () => {
+  const p = tempFile(new Uint8Array(PAGE));
+  using m = MappedFile.open(p);
+  m.write(`parent ${RUNTIME};`);
+  let pos = m.tell();
+  let expected = `parent ${RUNTIME};`;
+  for (const rt of RUNTIMES) {
+    const text = `child ${rt};`;
+    const r = await runScript(rt, "tests/fixtures/mapped_child.ts", { args: [p, String(pos), text] });
+    expected += text;
+    assertEquals(r.stdout.trim(), expected, `${rt} child`);
+    assertEquals(dec.decode(m.bytes(0, expected.length)), expected); // seen here at once (MAP_SHARED)
+    pos += enc.encode(text).length;
+  }
 });
 
 // Last: Bun's test runner fires neither "exit" nor "unload" for test files, so clean up here too.
