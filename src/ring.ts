@@ -1,0 +1,1315 @@
+/**
+ * Ring: a lock-free FIFO of u32 values shared by processes (DPDK rte_ring semantics, exact
+ * capacity, crash tolerant). docs/layout/ring.md holds the same layout and the full protocol.
+ *
+ * Ring layout (little-endian, at the object's byteOffset, 64-byte aligned; N = slot count):
+ *
+ * | off | size | field          | writer              | reader          | note                                   |
+ * |-----|------|----------------|---------------------|-----------------|----------------------------------------|
+ * | 0   | 64   | common header  | init                | open            | src/layout.ts; kind 1 (ring), flags = mode |
+ * | 64  | 4    | capacity       | init                | all             | exact item count, 1 <= capacity <= N   |
+ * | 68  | 4    | slotCount (N)  | init                | all             | power of two, 4 <= N <= 2^28, N >= capacity |
+ * | 72  | 4    | mode           | init                | all             | 0 spsc, 1 mpsc, 2 spmc, 3 mpmc         |
+ * | 76  | 4    | slotsOffset    | init                | all             | 384: bytes from byteOffset to slot 0   |
+ * | 80  | 48   | reserved       | -                   | -               | zero                                   |
+ * | 128 | 4    | tail           | producers           | all             | u32 free-running; own cache line       |
+ * | 192 | 4    | head           | consumers (+helpers)| all             | u32 free-running; own cache line       |
+ * | 256 | 4    | consWaiters    | parked consumers    | producers       | futex word of consumers is `tail`      |
+ * | 260 | 4    | prodWaiters    | parked producers    | consumers       | futex word of producers is `head`      |
+ * | 320 | 8    | producerRole   | role claimant (CAS) | role claimants  | u64: lo = pid, hi = start time (low 32 bits); 0 free |
+ * | 328 | 4    | producerToken  | role holder         | role claimants  | per-object token (same-process check)  |
+ * | 336 | 8    | consumerRole   | role claimant (CAS) | role claimants  | as producerRole                        |
+ * | 344 | 4    | consumerToken  | role holder         | role claimants  |                                        |
+ * | 384 | 8*N  | slots          | see below           |                 | slot i: u32 value at +0, u32 seq at +4 |
+ *
+ * byteLength = 384 + 8 * N. Position p lives in slot p & (N - 1).
+ *
+ * spsc: `tail` and `head` are exact; a slot's value word is written before `tail` publishes it;
+ * seq words are unused (0).
+ * mpsc / spmc / mpmc: every slot is one 64-bit word (value, seq), changed only by a 64-bit CAS:
+ * seq == p      EMPTY for position p
+ * seq == p + 1  FULL: holds the item of position p (value and seq committed by the same CAS)
+ * seq == p + N  taken (= EMPTY for position p + N)
+ * `tail` and `head` are hints that trail the slots by at most the number of processes that died
+ * between a slot CAS and the hint CAS; anyone who finds a FULL/taken slot at the hint advances it.
+ *
+ * Invariants (checked by validate(), and on the indices every operation reads):
+ * - I1: (tail - head) >>> 0 <= capacity
+ * - I2: capacity <= N, N is a power of two, 4 <= N <= 2^28
+ * - I3: (CAS modes) every slot's seq is p, p + 1 or p + N for some position p == slot (mod N)
+ *   with head - N <= p <= tail + N
+ * - I4: positions fill in order: a slot of position p becomes FULL only when position p - 1 is
+ *   FULL or taken.
+ *
+ * Memory orders (JS Atomics are seq_cst; the pairs are what the protocol needs):
+ * - R1/A1 (spsc): producer writes slot values, then stores `tail` (release); consumer loads
+ *   `tail` (acquire), then reads values.
+ * - R2/A2 (spsc): consumer reads values, then stores `head` (release); producer loads `head`
+ *   (acquire) before reusing those slots.
+ * - C1/A4 (CAS modes): the commit CAS (EMPTY -> FULL) pairs with the consumer's seq load A4.
+ * - C2/A3 (CAS modes): the take CAS (FULL -> taken) pairs with the producer's seq load A3.
+ * - W1/W2 (waiting): a waiter increments its waiters word (seq_cst), re-checks, then waits on
+ *   `tail`/`head` with the value it read before; a waker changes `tail`/`head` (seq_cst), then
+ *   loads the waiters word and calls futex wake only if it is non-zero (store-load, Dekker).
+ *
+ * @module
+ */
+import { getEnv } from "../ffi/mod.ts";
+import { ShmError } from "./errors.ts";
+import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
+import type { Mapping } from "./mapping.ts";
+import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+
+/** Which sides of a ring may have more than one process: s = single, m = multi (producer first). */
+export type RingMode = "spsc" | "mpsc" | "spmc" | "mpmc";
+
+const MODES: readonly RingMode[] = ["spsc", "mpsc", "spmc", "mpmc"];
+
+/** Byte offsets of the ring's own fields (from the object's byteOffset). */
+export const RING = {
+  capacity: 64,
+  slotCount: 68,
+  mode: 72,
+  slotsOffset: 76,
+  tail: 128,
+  head: 192,
+  consWaiters: 256,
+  prodWaiters: 260,
+  producerRole: 320,
+  producerToken: 328,
+  consumerRole: 336,
+  consumerToken: 344,
+  slots: 384,
+} as const;
+
+/** The ring header size; slots start here. */
+export const RING_HEADER_SIZE = 384;
+/** Largest slot count (so the slot array stays below 2 GiB). */
+export const MAX_SLOTS = 2 ** 28;
+/** Largest capacity. */
+export const MAX_CAPACITY = MAX_SLOTS;
+
+// Word indices into the header view (u32 words).
+const W_TAIL = RING.tail >> 2;
+const W_HEAD = RING.head >> 2;
+const W_CW = RING.consWaiters >> 2;
+const W_PW = RING.prodWaiters >> 2;
+const W_PROLE = RING.producerRole >> 2;
+const W_CROLE = RING.consumerRole >> 2;
+
+/** Spin iterations (each one a try) before parking. */
+const SPIN = 2000;
+/** Longest single park: a waiter re-checks (and helps) at least this often, so a peer that dies
+ * between its slot CAS and its wake never delays the others by more than this. */
+const PARK_SLICE_MS = 200;
+
+const START_LO = Math.max(0, START_TIME) >>> 0;
+
+// ---------------------------------------------------------------------------------------------
+// Fault injection for crash tests: SHMKIT_FAULT="ring.enq.after_commit:N" kills this process
+// (SIGKILL) at the Nth time it reaches that point. Read once; when unset every check is a
+// constant-false branch.
+
+/** The named fault points of the ring (see docs/layout/ring.md, crash guarantee). */
+export const RING_FAULT_POINTS = [
+  "ring.enq.before_commit",
+  "ring.enq.after_commit",
+  "ring.enq.after_publish",
+  "ring.deq.before_take",
+  "ring.deq.after_take",
+  "ring.deq.after_publish",
+  "ring.role.after_claim",
+  "ring.wait.parked",
+] as const;
+
+const FAULT_SPEC = getEnv("SHMKIT_FAULT") ?? "";
+const FAULT_POINT = FAULT_SPEC.startsWith("ring.") ? FAULT_SPEC.slice(0, FAULT_SPEC.lastIndexOf(":")) : "";
+const FAULT_ON = FAULT_POINT !== "";
+let faultCountdown = FAULT_ON ? Number(FAULT_SPEC.slice(FAULT_SPEC.lastIndexOf(":") + 1)) || 1 : 0;
+
+function fault(point: string): void {
+  if (point !== FAULT_POINT) return;
+  if (--faultCountdown > 0) return;
+  const p = (globalThis as unknown as { process: { pid: number; kill(pid: number, sig: string): void } }).process;
+  p.kill(p.pid, "SIGKILL");
+  // SIGKILL is not deliverable late; never continue past a fault point.
+  for (;;) { /* unreachable */ }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 64-bit CAS through the native library (no BigInt): io = [expLo, expHi, desLo, desHi].
+
+const ioBuf = new ArrayBuffer(16);
+const io8 = new Uint8Array(ioBuf);
+const io32 = new Uint32Array(ioBuf);
+
+/** Options of {@linkcode Ring.create}, {@linkcode Ring.init} and {@linkcode Ring.byteLength}. */
+export interface RingOptions {
+  /** The exact number of items the ring holds (1 .. 2^28). */
+  capacity: number;
+  /** Default "mpmc". */
+  mode?: RingMode;
+}
+
+/** Options of {@linkcode Ring.create}. */
+export interface RingCreateOptions extends RingOptions {
+  /** File mode of the new segment (default 0o600). */
+  fileMode?: number;
+}
+
+/** Options of {@linkcode Ring.init}. */
+export interface RingInitOptions extends RingOptions {
+  /** @internal Test-only: start both counters at this u32 position (e.g. near 2**32). */
+  initialPosition?: number;
+}
+
+/** The handle of a ring: JSON-safe, reopened by {@linkcode Ring.attach} in any process. */
+export interface RingHandle {
+  readonly kind: "shmkit.ring";
+  readonly version: number;
+  /** The segment name, or null for an anonymous segment. */
+  readonly name: string | null;
+  /** Where the ring starts in its segment. */
+  readonly byteOffset: number;
+  /** The segment's own handle. */
+  readonly segment: SharedMemoryHandle;
+}
+
+function checkCapacity(o: unknown, what: string): { capacity: number; slots: number; mode: number } {
+  if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options must be an object with a capacity`);
+  const { capacity, mode } = o as RingOptions;
+  if (typeof capacity !== "number") throw new TypeError(`${what}: capacity must be a number, got ${typeof capacity}`);
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
+    throw new ShmError("EINVAL", `${what}: capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity} (EINVAL)`, {
+      errno: 22,
+    });
+  }
+  const m = MODES.indexOf(mode ?? "mpmc");
+  if (m < 0) {
+    throw new ShmError("EINVAL", `${what}: mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)} (EINVAL)`, {
+      errno: 22,
+    });
+  }
+  let slots = 4;
+  while (slots < capacity) slots *= 2;
+  return { capacity, slots, mode: m };
+}
+
+function badValue(v: unknown, what: string): Error {
+  if (typeof v !== "number") return new TypeError(`${what}: values must be numbers, got ${typeof v}`);
+  return new RangeError(`${what}: values must be integers in 0..4294967295, got ${v}`);
+}
+
+/**
+ * A lock-free FIFO of u32 values (0..2^32-1) in shared memory, usable at once by processes of
+ * Deno, Bun and Node (and any language following docs/layout/ring.md).
+ *
+ * Role contract: `mpmc` (default) allows any number of producer and consumer processes; `mpsc`
+ * one consumer process, `spmc` one producer process, `spsc` one of each. A single role is taken
+ * by the first process that produces (or consumes) and is held until that Ring object is closed
+ * or its process dies; another process that tries gets `ShmError` EBUSY. Within one process,
+ * use one Ring object per single role. Any process may read `size` and `capacity`.
+ *
+ * Crash guarantee: a process killed (SIGKILL) at any instruction of an enqueue or dequeue never
+ * wedges the ring. An enqueue takes effect at one atomic step (the spsc `tail` store, or the
+ * 64-bit slot CAS that writes value and sequence together), so an item is either committed whole
+ * or not at all; committed items are delivered exactly once, in order per producer. A dequeue
+ * takes effect at one atomic step too (the spsc `head` store or the take CAS): an item whose
+ * consumer dies after that step is consumed by that consumer (at-most-once, as with any queue
+ * without acknowledgements); before it, the item stays for the others. Survivors repair the
+ * trailing `head`/`tail` hints as they go and parked peers re-check at least every 200 ms, so
+ * the others carry on well within 1 s. Nothing is ever taken from a live process: a stopped
+ * (SIGSTOP) process holds only its single role, if any. A process killed while parked leaves its
+ * waiter count raised: wakers then make one futex wake call per publish (correct, slower).
+ *
+ * Limits: `enqueueBulk` of more than one value needs a single-producer ring (spsc, spmc) and
+ * `dequeueBulk` of more than one value a single-consumer ring (spsc, mpsc); on a multi side they
+ * throw ENOTSUP (all-or-nothing there would need reservations that a crash can strand). Use the
+ * burst forms on multi sides.
+ *
+ * @example
+ * ```ts
+ * import { Ring } from "./mod.ts";
+ * using ring = Ring.create("shmkit-doc-ring", { capacity: 1000, mode: "mpmc" });
+ * ring.tryEnqueue(42);
+ * ring.enqueueBurst([1, 2, 3]);
+ * console.assert(ring.tryDequeue() === 42);
+ * const out = new Uint32Array(8);
+ * console.assert(ring.dequeueBurst(out) === 3);
+ * ring.unlink();
+ * ```
+ */
+export class Ring implements Disposable {
+  /** The exact number of items the ring holds. */
+  readonly capacity: number;
+  /** The role mode, fixed at creation. */
+  readonly mode: RingMode;
+  #name: string;
+  #seg: SharedMemory;
+  #owns: boolean;
+  #mapping: Mapping;
+  #base: number;
+  #ctl: Uint32Array;
+  #slots: Uint32Array;
+  #mask: number;
+  #n: number;
+  #spsc: boolean;
+  #singleProd: boolean;
+  #singleCons: boolean;
+  #prodRole = false;
+  #consRole = false;
+  #token: number;
+  #closed = false;
+  // spsc producer: published tail and cached head; spsc consumer: published head, cached tail.
+  #pTail = 0;
+  #pHead = 0;
+  #cHead = 0;
+  #cTail = 0;
+  // CAS modes: cached head for the capacity check.
+  #headCache = 0;
+
+  private constructor(seg: SharedMemory, byteOffset: number, owns: boolean, what: string) {
+    const buf = seg.buffer;
+    const ctl = new Uint32Array(buf, byteOffset, RING_HEADER_SIZE / 4);
+    const dv = new DataView(buf, byteOffset, RING_HEADER_SIZE);
+    const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
+    // Read each field once into a local, then validate before using any of them.
+    const capacity = dv.getUint32(RING.capacity, true);
+    const n = dv.getUint32(RING.slotCount, true);
+    const mode = dv.getUint32(RING.mode, true);
+    const slotsOffset = dv.getUint32(RING.slotsOffset, true);
+    const byteLength = Number(dv.getBigUint64(16, true));
+    const headerSize = dv.getUint32(12, true);
+    if (n < 4 || n > MAX_SLOTS || (n & (n - 1)) !== 0) throw bad(`slot count ${n} is not a power of two in 4..${MAX_SLOTS}`);
+    if (capacity < 1 || capacity > n) throw bad(`capacity ${capacity} is outside 1..${n}`);
+    if (mode > 3) throw bad(`mode ${mode} is not a ring mode`);
+    if (slotsOffset !== RING_HEADER_SIZE || headerSize !== RING_HEADER_SIZE) {
+      throw bad(`header size ${headerSize} / slots offset ${slotsOffset}, expected ${RING_HEADER_SIZE}`);
+    }
+    if (byteLength !== RING_HEADER_SIZE + 8 * n) throw bad(`byteLength ${byteLength} does not match ${n} slots`);
+    if (byteOffset + byteLength > buf.byteLength) throw bad(`it needs ${byteLength} bytes at ${byteOffset}, the segment is ${buf.byteLength}`);
+    const tail = Atomics.load(ctl, W_TAIL);
+    const head = Atomics.load(ctl, W_HEAD);
+    if (((tail - head) >>> 0) > capacity) throw bad(`tail ${tail} and head ${head} are ${(tail - head) >>> 0} apart, more than capacity ${capacity} (I1)`);
+    this.capacity = capacity;
+    this.mode = MODES[mode];
+    this.#name = seg.name ?? "anonymous";
+    this.#seg = seg;
+    this.#owns = owns;
+    this.#mapping = seg.mapping;
+    this.#base = byteOffset;
+    this.#ctl = ctl;
+    this.#slots = new Uint32Array(buf, byteOffset + RING_HEADER_SIZE, 2 * n);
+    this.#n = n;
+    this.#mask = n - 1;
+    this.#spsc = mode === 0;
+    this.#singleProd = mode === 0 || mode === 2;
+    this.#singleCons = mode === 0 || mode === 1;
+    this.#token = ((Math.random() * 0xfffffffe) >>> 0) + 1;
+  }
+
+  /**
+   * Bytes a ring of `options.capacity` items occupies (for placing it inside a segment).
+   *
+   * @param options `{ capacity }`
+   * @returns the byte length (a multiple of 64)
+   * @throws {ShmError} EINVAL for a capacity outside 1..2^28
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * console.assert(Ring.byteLength({ capacity: 100 }) === 384 + 8 * 128);
+   * ```
+   */
+  static byteLength(options: RingOptions): number {
+    const { slots } = checkCapacity(options, "Cannot size a ring");
+    return RING_HEADER_SIZE + 8 * slots;
+  }
+
+  /**
+   * Formats a ring at `byteOffset` (a multiple of 64) of `segment`, overwriting what is there.
+   * Nobody may use that range while it is being formatted.
+   *
+   * @param segment the segment to place the ring in (it stays owned by the caller)
+   * @param byteOffset a multiple of 64 with room for {@linkcode Ring.byteLength} bytes
+   * @param options `{ capacity, mode }`
+   * @returns the ring
+   * @throws {ShmError} EINVAL for a bad capacity, mode or offset; ENOSPC if it does not fit
+   * @example
+   * ```ts
+   * import { Ring, SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 64 + Ring.byteLength({ capacity: 16 }));
+   * const ring = Ring.init(seg, 64, { capacity: 16, mode: "spsc" });
+   * ring.tryEnqueue(7);
+   * console.assert(Ring.at(seg, 64).size === 1);
+   * seg.unlink();
+   * ```
+   */
+  static init(segment: SharedMemory, byteOffset: number, options: RingInitOptions): Ring {
+    const what = `Cannot initialize a ring in ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
+    const { capacity, slots, mode } = checkCapacity(options, what);
+    if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
+      throw new ShmError("EINVAL", `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
+    }
+    const len = RING_HEADER_SIZE + 8 * slots;
+    if (byteOffset + len > segment.size) {
+      throw new ShmError("ENOSPC", `${what}: it needs ${len} bytes at ${byteOffset}, the segment has ${segment.size} (ENOSPC)`);
+    }
+    const pos = (options.initialPosition ?? 0) >>> 0;
+    const buf = segment.buffer;
+    writeHeader(buf, byteOffset, "ring", RING_HEADER_SIZE, len, mode);
+    const dv = new DataView(buf, byteOffset, RING_HEADER_SIZE);
+    for (let i = COMMON_HEADER_SIZE; i < RING_HEADER_SIZE; i += 4) dv.setUint32(i, 0, true);
+    dv.setUint32(RING.capacity, capacity, true);
+    dv.setUint32(RING.slotCount, slots, true);
+    dv.setUint32(RING.mode, mode, true);
+    dv.setUint32(RING.slotsOffset, RING_HEADER_SIZE, true);
+    dv.setUint32(RING.tail, pos, true);
+    dv.setUint32(RING.head, pos, true);
+    const s = new Uint32Array(buf, byteOffset + RING_HEADER_SIZE, 2 * slots);
+    const mask = slots - 1;
+    for (let i = 0; i < slots; i++) {
+      s[2 * i] = 0;
+      // Slot i is EMPTY for the first position >= pos that maps to it (CAS modes; 0 for spsc).
+      s[2 * i + 1] = mode === 0 ? 0 : (pos + ((i - pos) & mask)) >>> 0;
+    }
+    publishReady(buf, byteOffset);
+    return new Ring(segment, byteOffset, false, what);
+  }
+
+  /**
+   * Attaches the ring at `byteOffset` of `segment` and validates its header.
+   *
+   * @param segment the segment holding the ring (it stays owned by the caller)
+   * @param byteOffset where the ring starts
+   * @returns the ring
+   * @throws {ShmError} EBADHDR when there is no valid ring there; EINVAL for a bad offset
+   * @example
+   * ```ts
+   * import { Ring, SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, Ring.byteLength({ capacity: 4 }));
+   * Ring.init(seg, 0, { capacity: 4 });
+   * console.assert(Ring.at(seg, 0).capacity === 4);
+   * seg.unlink();
+   * ```
+   */
+  static at(segment: SharedMemory, byteOffset: number): Ring {
+    const what = `Cannot open the ring at ${byteOffset} of ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
+    readHeader(segment.buffer, byteOffset, "ring", what);
+    return new Ring(segment, byteOffset, false, what);
+  }
+
+  /**
+   * Creates a named ring: a new segment (exclusive, mode 0o600 unless `fileMode`) holding it.
+   *
+   * @param name the segment name ("jobs" and "/jobs" are the same)
+   * @param options `{ capacity, mode?, fileMode? }`
+   * @returns the ring (owning its segment)
+   * @throws {ShmError} EEXIST when the name is taken; EINVAL for a bad name, capacity or mode
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using ring = Ring.create("shmkit-doc-create", { capacity: 3 });
+   * console.assert(ring.capacity === 3 && ring.mode === "mpmc");
+   * ring.unlink();
+   * ```
+   */
+  static create(name: string, options: RingCreateOptions & RingInitOptions): Ring {
+    const what = `Cannot create ring ${JSON.stringify(name)}`;
+    const { slots } = checkCapacity(options, what);
+    const seg = renamed(() => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }));
+    try {
+      const r = Ring.init(seg, 0, options);
+      r.#owns = true;
+      return r;
+    } catch (e) {
+      seg.unlink();
+      seg.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens an existing named ring and validates its header.
+   *
+   * @param name the segment name
+   * @returns the ring (owning its mapping)
+   * @throws {ShmError} ENOENT when there is no such segment; EBADHDR when it is not a valid ring
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using a = Ring.create("shmkit-doc-open", { capacity: 8 });
+   * using b = Ring.open("shmkit-doc-open");
+   * a.tryEnqueue(1);
+   * console.assert(b.tryDequeue() === 1);
+   * a.unlink();
+   * ```
+   */
+  static open(name: string): Ring {
+    const seg = renamed(() => SharedMemory.open(name));
+    try {
+      const what = `Cannot open ring ${JSON.stringify(name)}`;
+      readHeader(seg.buffer, 0, "ring", what);
+      return new Ring(seg, 0, true, what);
+    } catch (e) {
+      seg.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Reopens a ring from its {@linkcode Ring.handle} (in any process).
+   *
+   * @param handle a handle from `ring.handle()`, possibly through JSON
+   * @returns the ring (owning its mapping)
+   * @throws {ShmError} EINVAL for a bad handle; ENOENT; EBADHDR
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using a = Ring.create("shmkit-doc-attach", { capacity: 8 });
+   * using b = Ring.attach(JSON.parse(JSON.stringify(a.handle())));
+   * console.assert(b.capacity === 8);
+   * a.unlink();
+   * ```
+   */
+  static attach(handle: RingHandle): Ring {
+    checkHandle(handle, "shmkit.ring");
+    const seg = SharedMemory.attach(handle.segment);
+    try {
+      const what = `Cannot attach ring ${JSON.stringify(handle.name)}`;
+      readHeader(seg.buffer, handle.byteOffset, "ring", what);
+      return new Ring(seg, handle.byteOffset, true, what);
+    } catch (e) {
+      seg.close();
+      throw e;
+    }
+  }
+
+  /** Items queued now (a snapshot; may trail by in-flight operations). @throws {ShmError} EBADHDR if the counters are corrupt */
+  get size(): number {
+    const ctl = this.#ctl;
+    for (;;) {
+      const h = Atomics.load(ctl, W_HEAD);
+      const t = Atomics.load(ctl, W_TAIL);
+      if (Atomics.load(ctl, W_HEAD) !== h) continue;
+      const n = (t - h) | 0;
+      if (n < 0) return 0; // CAS modes: a trailing tail hint (a producer died before advancing it)
+      if (n > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${n} apart (I1)`);
+      return n;
+    }
+  }
+
+  /** True after {@linkcode close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Non-blocking operations
+
+  /**
+   * Enqueues `value` if there is room; never blocks.
+   *
+   * @param value an integer in 0..2^32-1
+   * @returns true if enqueued, false if the ring is full
+   * @throws {RangeError|TypeError} for a value that is not an integer in range
+   * @throws {ShmError} EBUSY when another live process holds this single-producer ring's role;
+   * EBADHDR when shared counters are corrupt
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-tryenq", { capacity: 1 });
+   * console.assert(r.tryEnqueue(1) && !r.tryEnqueue(2));
+   * r.unlink();
+   * ```
+   */
+  tryEnqueue(value: number): boolean {
+    if ((value >>> 0) !== value) throw badValue(value, `Cannot enqueue on ring "${this.#name}"`);
+    if (this.#singleProd && !this.#prodRole) this.#claim(true);
+    return this.#spsc ? this.#enqSpsc(value) : this.#enqCas(value);
+  }
+
+  /**
+   * Dequeues the oldest value if there is one; never blocks.
+   *
+   * @returns the value, or undefined if the ring is empty
+   * @throws {ShmError} EBUSY when another live process holds this single-consumer ring's role;
+   * EBADHDR when shared counters are corrupt
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-trydeq", { capacity: 2 });
+   * console.assert(r.tryDequeue() === undefined);
+   * r.tryEnqueue(5);
+   * console.assert(r.tryDequeue() === 5);
+   * r.unlink();
+   * ```
+   */
+  tryDequeue(): number | undefined {
+    if (this.#singleCons && !this.#consRole) this.#claim(false);
+    return this.#spsc ? this.#deqSpsc() : this.#deqCas();
+  }
+
+  /**
+   * Enqueues all of `values` or none of them; never blocks.
+   *
+   * @param values integers in 0..2^32-1 (validated before anything is enqueued)
+   * @returns true if all were enqueued, false (nothing enqueued) if they do not all fit
+   * @throws {RangeError|TypeError} for a bad value
+   * @throws {ShmError} ENOTSUP for more than one value on a multi-producer ring (mpsc, mpmc); EBUSY
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-bulk", { capacity: 4, mode: "spsc" });
+   * console.assert(r.enqueueBulk([1, 2, 3]) && !r.enqueueBulk([4, 5]));
+   * r.unlink();
+   * ```
+   */
+  enqueueBulk(values: ArrayLike<number>): boolean {
+    const what = `Cannot enqueue on ring "${this.#name}"`;
+    const n = checkValues(values, what);
+    if (n === 0) return true;
+    if (n === 1) return this.tryEnqueue(values[0]);
+    if (!this.#singleProd) {
+      throw new ShmError("ENOTSUP", `${what}: enqueueBulk of several values needs a single-producer ring (spsc, spmc); use enqueueBurst on a ${this.mode} ring (ENOTSUP)`);
+    }
+    if (!this.#prodRole) this.#claim(true);
+    if (this.#spsc) {
+      if (this.#freeSpsc(n) < n) return false;
+      this.#writeSpsc(values, n);
+      return true;
+    }
+    // spmc: this process is the only producer, so room seen now stays (consumers only add room).
+    if (this.capacity - this.#syncTail() < n) return false;
+    for (let i = 0; i < n; i++) {
+      if (!this.#enqCas(values[i])) throw this.#corrupt("room vanished during a single-producer bulk enqueue");
+    }
+    return true;
+  }
+
+  /**
+   * Enqueues as many of `values` (from the start) as fit; never blocks.
+   *
+   * @param values integers in 0..2^32-1 (validated before anything is enqueued)
+   * @returns how many were enqueued
+   * @throws {RangeError|TypeError} for a bad value; {ShmError} EBUSY
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-burst", { capacity: 2 });
+   * console.assert(r.enqueueBurst([1, 2, 3]) === 2);
+   * r.unlink();
+   * ```
+   */
+  enqueueBurst(values: ArrayLike<number>): number {
+    const n = checkValues(values, `Cannot enqueue on ring "${this.#name}"`);
+    if (n === 0) return 0;
+    if (this.#singleProd && !this.#prodRole) this.#claim(true);
+    if (this.#spsc) {
+      const k = Math.min(n, this.#freeSpsc(n));
+      if (k > 0) this.#writeSpsc(values, k);
+      return k;
+    }
+    let k = 0;
+    while (k < n && this.#enqCas(values[k])) k++;
+    return k;
+  }
+
+  /**
+   * Dequeues exactly `count` values into `out`, or nothing; never blocks.
+   *
+   * @param out receives the values from index 0
+   * @param count how many (default `out.length`)
+   * @returns `count`, or 0 when fewer are queued
+   * @throws {RangeError} if `count` exceeds `out.length`; {ShmError} ENOTSUP for count > 1 on a
+   * multi-consumer ring (spmc, mpmc); EBUSY
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-dbulk", { capacity: 4, mode: "mpsc" });
+   * r.enqueueBurst([1, 2, 3]);
+   * const out = new Uint32Array(2);
+   * console.assert(r.dequeueBulk(out) === 2 && out[1] === 2);
+   * r.unlink();
+   * ```
+   */
+  dequeueBulk(out: Uint32Array, count: number = out.length): number {
+    const what = `Cannot dequeue from ring "${this.#name}"`;
+    checkOut(out, count, what);
+    if (count === 0) return 0;
+    if (count === 1) {
+      const v = this.tryDequeue();
+      if (v === undefined) return 0;
+      out[0] = v;
+      return 1;
+    }
+    if (!this.#singleCons) {
+      throw new ShmError("ENOTSUP", `${what}: dequeueBulk of several values needs a single-consumer ring (spsc, mpsc); use dequeueBurst on a ${this.mode} ring (ENOTSUP)`);
+    }
+    if (!this.#consRole) this.#claim(false);
+    if (this.#spsc) {
+      if (this.#availSpsc() < count) return 0;
+      this.#readSpsc(out, count);
+      return count;
+    }
+    // mpsc: this process is the only consumer; FULL slots seen now stay FULL.
+    if (this.#countFull(count) < count) return 0;
+    for (let i = 0; i < count; i++) {
+      const v = this.#deqCas();
+      if (v === undefined) throw this.#corrupt("items vanished during a single-consumer bulk dequeue");
+      out[i] = v;
+    }
+    return count;
+  }
+
+  /**
+   * Dequeues up to `max` values into `out`; never blocks.
+   *
+   * @param out receives the values from index 0
+   * @param max the most to take (default `out.length`)
+   * @returns how many were dequeued (0 when empty)
+   * @throws {RangeError} if `max` exceeds `out.length`; {ShmError} EBUSY
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-dburst", { capacity: 8 });
+   * r.enqueueBurst([1, 2]);
+   * console.assert(r.dequeueBurst(new Uint32Array(8)) === 2);
+   * r.unlink();
+   * ```
+   */
+  dequeueBurst(out: Uint32Array, max: number = out.length): number {
+    checkOut(out, max, `Cannot dequeue from ring "${this.#name}"`);
+    if (max === 0) return 0;
+    if (this.#singleCons && !this.#consRole) this.#claim(false);
+    if (this.#spsc) {
+      const k = Math.min(max, this.#availSpsc());
+      if (k > 0) this.#readSpsc(out, k);
+      return k;
+    }
+    let k = 0;
+    while (k < max) {
+      const v = this.#deqCas();
+      if (v === undefined) break;
+      out[k++] = v;
+    }
+    return k;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Blocking and asynchronous operations
+
+  /**
+   * Enqueues `value`, waiting for room: spins briefly, then sleeps on a futex.
+   *
+   * @param value an integer in 0..2^32-1
+   * @param options `{ timeout }` in ms (default Infinity)
+   * @throws {ShmError} ETIMEDOUT when no room appeared in time; EBUSY; {RangeError|TypeError}
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-enq", { capacity: 1 });
+   * r.enqueue(1);
+   * try { r.enqueue(2, { timeout: 10 }); } catch (e) { console.assert((e as { code: string }).code === "ETIMEDOUT"); }
+   * r.unlink();
+   * ```
+   */
+  enqueue(value: number, options?: WaitOptions): void {
+    const timeout = timeoutOf(options, `Cannot enqueue on ring "${this.#name}"`);
+    if (this.tryEnqueue(value)) return;
+    for (let i = 0; i < SPIN; i++) if (this.tryEnqueue(value)) return;
+    const deadline = performance.now() + timeout;
+    const ctl = this.#ctl;
+    for (;;) {
+      const rem = deadline - performance.now();
+      if (rem <= 0) throw timeoutError(`Cannot enqueue on ring "${this.#name}"`, timeout);
+      const h0 = Atomics.load(ctl, W_HEAD); // W1: futex word, read before the re-check
+      Atomics.add(ctl, W_PW, 1); // W1: register (seq_cst); pairs with W2 in the dequeue paths
+      try {
+        if (this.tryEnqueue(value)) return;
+        if (FAULT_ON) fault("ring.wait.parked");
+        futexWait(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS));
+      } finally {
+        if (!this.#closed) Atomics.sub(ctl, W_PW, 1);
+      }
+      if (this.tryEnqueue(value)) return;
+    }
+  }
+
+  /**
+   * Dequeues the oldest value, waiting for one: spins briefly, then sleeps on a futex.
+   *
+   * @param options `{ timeout }` in ms (default Infinity)
+   * @returns the value
+   * @throws {ShmError} ETIMEDOUT when nothing arrived in time; EBUSY
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-deq", { capacity: 4 });
+   * r.enqueue(9);
+   * console.assert(r.dequeue({ timeout: 100 }) === 9);
+   * r.unlink();
+   * ```
+   */
+  dequeue(options?: WaitOptions): number {
+    const timeout = timeoutOf(options, `Cannot dequeue from ring "${this.#name}"`);
+    let v = this.tryDequeue();
+    if (v !== undefined) return v;
+    for (let i = 0; i < SPIN; i++) {
+      v = this.tryDequeue();
+      if (v !== undefined) return v;
+    }
+    const deadline = performance.now() + timeout;
+    const ctl = this.#ctl;
+    for (;;) {
+      const rem = deadline - performance.now();
+      if (rem <= 0) throw timeoutError(`Cannot dequeue from ring "${this.#name}"`, timeout);
+      const t0 = Atomics.load(ctl, W_TAIL); // W1: futex word, read before the re-check
+      Atomics.add(ctl, W_CW, 1); // W1: register (seq_cst); pairs with W2 in the enqueue paths
+      try {
+        v = this.tryDequeue();
+        if (v !== undefined) return v;
+        if (FAULT_ON) fault("ring.wait.parked");
+        futexWait(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS));
+      } finally {
+        if (!this.#closed) Atomics.sub(ctl, W_CW, 1);
+      }
+      v = this.tryDequeue();
+      if (v !== undefined) return v;
+    }
+  }
+
+  /**
+   * Enqueues `value`, waiting for room without blocking the event loop (no busy polling: the
+   * wait is one of the process's shared native waits).
+   *
+   * @param value an integer in 0..2^32-1
+   * @param options `{ timeout, signal }`
+   * @returns a promise that resolves once enqueued
+   * @throws {ShmError} ETIMEDOUT (rejects); rejects with `signal.reason` on abort
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-enqa", { capacity: 4 });
+   * await r.enqueueAsync(3);
+   * console.assert(r.tryDequeue() === 3);
+   * r.unlink();
+   * ```
+   */
+  async enqueueAsync(value: number, options?: WaitOptions): Promise<void> {
+    const what = `Cannot enqueue on ring "${this.#name}"`;
+    const timeout = timeoutOf(options, what);
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    if (this.tryEnqueue(value)) return;
+    const deadline = performance.now() + timeout;
+    const ctl = this.#ctl;
+    for (;;) {
+      const rem = deadline - performance.now();
+      if (rem <= 0) throw timeoutError(what, timeout);
+      const h0 = Atomics.load(ctl, W_HEAD); // W1
+      Atomics.add(ctl, W_PW, 1); // W1
+      try {
+        if (this.tryEnqueue(value)) return;
+        await waitAsync(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS), signal);
+      } finally {
+        if (!this.#closed) Atomics.sub(ctl, W_PW, 1);
+      }
+      if (this.#closed) throw this.#closedError(what);
+      if (this.tryEnqueue(value)) return;
+    }
+  }
+
+  /**
+   * Dequeues the oldest value, waiting for one without blocking the event loop.
+   *
+   * @param options `{ timeout, signal }`
+   * @returns a promise of the value
+   * @throws {ShmError} ETIMEDOUT (rejects); rejects with `signal.reason` on abort
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-deqa", { capacity: 4 });
+   * const p = r.dequeueAsync({ timeout: 1000 });
+   * r.tryEnqueue(11);
+   * console.assert(await p === 11);
+   * r.unlink();
+   * ```
+   */
+  async dequeueAsync(options?: WaitOptions): Promise<number> {
+    const what = `Cannot dequeue from ring "${this.#name}"`;
+    const timeout = timeoutOf(options, what);
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    let v = this.tryDequeue();
+    if (v !== undefined) return v;
+    const deadline = performance.now() + timeout;
+    const ctl = this.#ctl;
+    for (;;) {
+      const rem = deadline - performance.now();
+      if (rem <= 0) throw timeoutError(what, timeout);
+      const t0 = Atomics.load(ctl, W_TAIL); // W1
+      Atomics.add(ctl, W_CW, 1); // W1
+      try {
+        v = this.tryDequeue();
+        if (v !== undefined) return v;
+        await waitAsync(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS), signal);
+      } finally {
+        if (!this.#closed) Atomics.sub(ctl, W_CW, 1);
+      }
+      if (this.#closed) throw this.#closedError(what);
+      v = this.tryDequeue();
+      if (v !== undefined) return v;
+    }
+  }
+
+  /**
+   * Iterates the values as they arrive (`for await`), never blocking the event loop; ends when
+   * the ring is closed.
+   *
+   * @returns an async iterator of values
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-iter", { capacity: 4 });
+   * r.enqueueBurst([1, 2]);
+   * const got: number[] = [];
+   * for await (const v of r) { got.push(v); if (got.length === 2) break; }
+   * console.assert(got.join() === "1,2");
+   * r.unlink();
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<number> {
+    while (!this.#closed) {
+      let v: number;
+      try {
+        v = await this.dequeueAsync();
+      } catch (e) {
+        if (this.#closed) return;
+        throw e;
+      }
+      yield v;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lifetime
+
+  /**
+   * A JSON-safe handle; {@linkcode Ring.attach} reopens it in any process.
+   *
+   * @returns `{ kind: "shmkit.ring", version, name, byteOffset, segment }`
+   * @throws {ShmError} ECLOSED after close()
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-handle", { capacity: 4 });
+   * console.assert(r.handle().kind === "shmkit.ring");
+   * r.unlink();
+   * ```
+   */
+  handle(): RingHandle {
+    if (this.#closed) throw this.#closedError(`Cannot make a handle of ring "${this.#name}"`);
+    return { kind: "shmkit.ring", version: HANDLE_VERSION, name: this.#seg.name, byteOffset: this.#base, segment: this.#seg.handle() };
+  }
+
+  /**
+   * Releases this object's roles and, if it owns its mapping (create/open/attach), unmaps it.
+   * Idempotent. Afterwards every operation throws.
+   *
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * const r = Ring.create("shmkit-doc-close", { capacity: 4 });
+   * r.unlink();
+   * r.close();
+   * r.close();
+   * console.assert(r.closed);
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#prodRole) this.#release(true);
+    if (this.#consRole) this.#release(false);
+    this.#closed = true;
+    this.#ctl = new Uint32Array(0);
+    this.#slots = new Uint32Array(0);
+    if (this.#owns) this.#seg.close();
+  }
+
+  /**
+   * Removes the ring's segment name; processes already attached keep working.
+   *
+   * @throws {ShmError} EINVAL for a ring in anonymous memory
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-unlink", { capacity: 4 });
+   * r.unlink();
+   * ```
+   */
+  unlink(): void {
+    if (this.#seg.name === null) throw new ShmError("EINVAL", `Cannot unlink ring "${this.#name}": it lives in anonymous memory (EINVAL)`);
+    SharedMemory.unlink(this.#seg.name);
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Checks the invariants I1..I3 over the whole ring (tests, tools; not for the hot path).
+   *
+   * @throws {ShmError} EBADHDR naming the first invariant that does not hold
+   * @example
+   * ```ts
+   * import { Ring } from "./mod.ts";
+   * using r = Ring.create("shmkit-doc-validate", { capacity: 4 });
+   * r.validate();
+   * r.unlink();
+   * ```
+   */
+  validate(): void {
+    const ctl = this.#ctl;
+    const h = Atomics.load(ctl, W_HEAD);
+    const t = Atomics.load(ctl, W_TAIL);
+    if (((t - h) | 0) > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${(t - h) | 0} apart (I1)`);
+    if (this.#spsc) return;
+    const n = this.#n;
+    for (let i = 0; i < n; i++) {
+      const s = Atomics.load(this.#slots, 2 * i + 1);
+      // The position p == i (mod N) this slot belongs to, judged from the head hint.
+      const p = (h + ((i - h) & this.#mask)) >>> 0;
+      const d = (s - p) | 0;
+      const ok = d === 0 || d === 1 || d === n || d === n + 1; // n + 1: refilled while we scanned
+      if (!ok) throw this.#corrupt(`slot ${i} holds sequence ${s}, impossible near head ${h} (I3)`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // spsc internals
+
+  #enqSpsc(value: number): boolean {
+    const t = this.#pTail;
+    if (((t - this.#pHead) >>> 0) >= this.capacity) {
+      const h = Atomics.load(this.#ctl, W_HEAD); // A2: acquire head; pairs with R2
+      const used = (t - h) >>> 0;
+      if (used > this.capacity) throw this.#corrupt(`head ${h} is ${used} behind tail ${t} (I1)`);
+      this.#pHead = h;
+      if (used >= this.capacity) return false;
+    }
+    this.#slots[(t & this.#mask) << 1] = value; // plain write, published by R1
+    if (FAULT_ON) fault("ring.enq.before_commit");
+    const nt = (t + 1) >>> 0;
+    Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish tail (release); pairs with A1
+    this.#pTail = nt;
+    if (FAULT_ON) fault("ring.enq.after_commit");
+    if (Atomics.load(this.#ctl, W_CW) !== 0) futexWake(this.#mapping, this.#base + RING.tail); // W2
+    return true;
+  }
+
+  #deqSpsc(): number | undefined {
+    const h = this.#cHead;
+    if (this.#cTail === h) {
+      const t = Atomics.load(this.#ctl, W_TAIL); // A1: acquire tail; pairs with R1
+      const avail = (t - h) >>> 0;
+      if (avail > this.capacity) throw this.#corrupt(`tail ${t} is ${avail} ahead of head ${h} (I1)`);
+      this.#cTail = t;
+      if (avail === 0) return undefined;
+    }
+    const v = this.#slots[(h & this.#mask) << 1];
+    if (FAULT_ON) fault("ring.deq.before_take");
+    const nh = (h + 1) >>> 0;
+    Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish head (release); pairs with A2
+    this.#cHead = nh;
+    if (FAULT_ON) fault("ring.deq.after_take");
+    if (Atomics.load(this.#ctl, W_PW) !== 0) futexWake(this.#mapping, this.#base + RING.head); // W2
+    return v;
+  }
+
+  /** Free slots for the spsc producer (refreshing the cached head only if fewer than `want`). */
+  #freeSpsc(want: number): number {
+    const t = this.#pTail;
+    let free = this.capacity - ((t - this.#pHead) >>> 0);
+    if (free < want) {
+      const h = Atomics.load(this.#ctl, W_HEAD); // A2
+      const used = (t - h) >>> 0;
+      if (used > this.capacity) throw this.#corrupt(`head ${h} is ${used} behind tail ${t} (I1)`);
+      this.#pHead = h;
+      free = this.capacity - used;
+    }
+    return free;
+  }
+
+  #writeSpsc(values: ArrayLike<number>, k: number): void {
+    const t = this.#pTail;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = 0; i < k; i++) slots[((t + i) & mask) << 1] = values[i];
+    if (FAULT_ON) fault("ring.enq.before_commit");
+    const nt = (t + k) >>> 0;
+    Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish the batch once; pairs with A1
+    this.#pTail = nt;
+    if (FAULT_ON) fault("ring.enq.after_commit");
+    if (Atomics.load(this.#ctl, W_CW) !== 0) futexWake(this.#mapping, this.#base + RING.tail); // W2
+  }
+
+  #availSpsc(): number {
+    const h = this.#cHead;
+    const t = Atomics.load(this.#ctl, W_TAIL); // A1
+    const avail = (t - h) >>> 0;
+    if (avail > this.capacity) throw this.#corrupt(`tail ${t} is ${avail} ahead of head ${h} (I1)`);
+    this.#cTail = t;
+    return avail;
+  }
+
+  #readSpsc(out: Uint32Array, k: number): void {
+    const h = this.#cHead;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = 0; i < k; i++) out[i] = slots[((h + i) & mask) << 1];
+    if (FAULT_ON) fault("ring.deq.before_take");
+    const nh = (h + k) >>> 0;
+    Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish the batch once; pairs with A2
+    this.#cHead = nh;
+    if (FAULT_ON) fault("ring.deq.after_take");
+    if (Atomics.load(this.#ctl, W_PW) !== 0) futexWake(this.#mapping, this.#base + RING.head); // W2
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // CAS-mode internals (mpsc, spmc, mpmc)
+
+  /** 64-bit CAS (seq_cst) of the word at `byteOff` from the ring's start. */
+  #cas64(byteOff: number, expLo: number, expHi: number, desLo: number, desHi: number): boolean {
+    io32[0] = expLo;
+    io32[1] = expHi;
+    io32[2] = desLo;
+    io32[3] = desHi;
+    const r = sys.shmkit_atomic_cas_u64(this.#mapping.id, this.#base + byteOff, 5, io8);
+    if (r < 0) throw this.#closedError(`Cannot use ring "${this.#name}"`);
+    return r === 1;
+  }
+
+  #enqCas(value: number): boolean {
+    const ctl = this.#ctl;
+    const slots = this.#slots;
+    const n = this.#n;
+    const cap = this.capacity;
+    for (;;) {
+      const t = Atomics.load(ctl, W_TAIL); // tail hint
+      const i = (t & this.#mask) << 1;
+      const s = Atomics.load(slots, i + 1); // A3: slot seq; pairs with C2 (take) and C1 (other producers)
+      const d = (s - t) | 0;
+      if (d === 0) {
+        if (((t - this.#headCache) >>> 0) >= cap) {
+          const h = Atomics.load(ctl, W_HEAD); // head hint: trails the true head, so the check is conservative
+          const used = (t - h) | 0;
+          if (used < 0) continue; // our tail is stale: the ring moved on
+          if (used > cap) throw this.#corrupt(`head ${h} is ${used} behind tail ${t} (I1)`);
+          this.#headCache = h;
+          if (used >= cap) {
+            if (this.#helpHead(h)) continue;
+            return false;
+          }
+        }
+        const lo = Atomics.load(slots, i);
+        if (FAULT_ON) fault("ring.enq.before_commit");
+        // C1: commit value and FULL in one 64-bit CAS (seq_cst); pairs with A4 in #deqCas.
+        if (this.#cas64(RING_HEADER_SIZE + i * 4, lo, t, value, (t + 1) >>> 0)) {
+          if (FAULT_ON) fault("ring.enq.after_commit");
+          Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3: advance the tail hint (anyone may)
+          if (FAULT_ON) fault("ring.enq.after_publish");
+          if (Atomics.load(ctl, W_CW) !== 0) futexWake(this.#mapping, this.#base + RING.tail); // W2
+          return true;
+        }
+      } else if (d === 1 || d === n) {
+        // Position t is FULL or already taken but the hint trails (its producer was slower, or died).
+        Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
+      } else if (d === 1 - n) {
+        // The slot still holds position t - N: full (capacity == N), unless a take happened since.
+        const h = Atomics.load(ctl, W_HEAD);
+        if (((t - h) >>> 0) >= cap) {
+          this.#headCache = h;
+          if (this.#helpHead(h)) continue;
+          return false;
+        }
+      } else if (Atomics.load(ctl, W_TAIL) === t) {
+        throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, impossible for tail ${t} (I3)`);
+      }
+    }
+  }
+
+  #deqCas(): number | undefined {
+    const ctl = this.#ctl;
+    const slots = this.#slots;
+    const n = this.#n;
+    for (;;) {
+      const h = Atomics.load(ctl, W_HEAD); // head hint
+      const i = (h & this.#mask) << 1;
+      const s = Atomics.load(slots, i + 1); // A4: slot seq; pairs with C1
+      const d = (s - h) | 0;
+      if (d === 1) {
+        const v = Atomics.load(slots, i);
+        if (FAULT_ON) fault("ring.deq.before_take");
+        // C2: take (FULL -> EMPTY for h + N) in one 64-bit CAS (seq_cst); pairs with A3 in #enqCas.
+        if (this.#cas64(RING_HEADER_SIZE + i * 4, v, s, v, (h + n) >>> 0)) {
+          if (FAULT_ON) fault("ring.deq.after_take");
+          Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4: advance the head hint (anyone may)
+          if (FAULT_ON) fault("ring.deq.after_publish");
+          if (Atomics.load(ctl, W_PW) !== 0) futexWake(this.#mapping, this.#base + RING.head); // W2
+          return v;
+        }
+      } else if (d === 0) {
+        return undefined; // EMPTY for h: positions fill in order (I4), so nothing is queued
+      } else if (d === n) {
+        Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4 (helping): taken, hint trails
+      } else if (Atomics.load(ctl, W_HEAD) === h) {
+        throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, impossible for head ${h} (I3)`);
+      }
+    }
+  }
+
+  /** Advances the head hint past a taken slot (a consumer died before doing it). True if it moved. */
+  #helpHead(h: number): boolean {
+    const s = Atomics.load(this.#slots, ((h & this.#mask) << 1) + 1);
+    if (((s - h) | 0) !== this.#n) return false;
+    Atomics.compareExchange(this.#ctl, W_HEAD, h, (h + 1) >>> 0); // R4 (helping)
+    return true;
+  }
+
+  /** Single producer (spmc): brings the tail hint to the true tail; returns the items queued. */
+  #syncTail(): number {
+    for (;;) {
+      const t = Atomics.load(this.#ctl, W_TAIL);
+      const s = Atomics.load(this.#slots, ((t & this.#mask) << 1) + 1);
+      const d = (s - t) | 0;
+      if (d === 1 || d === this.#n) {
+        Atomics.compareExchange(this.#ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
+        continue;
+      }
+      let h = Atomics.load(this.#ctl, W_HEAD);
+      while (this.#helpHead(h)) h = Atomics.load(this.#ctl, W_HEAD);
+      const used = (t - h) | 0;
+      if (used < 0 || used > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${used} apart (I1)`);
+      this.#headCache = h;
+      return used;
+    }
+  }
+
+  /** Single consumer (mpsc): counts FULL slots from the head, up to `max`. */
+  #countFull(max: number): number {
+    let h = Atomics.load(this.#ctl, W_HEAD);
+    while (this.#helpHead(h)) h = Atomics.load(this.#ctl, W_HEAD);
+    let k = 0;
+    while (k < max) {
+      const p = (h + k) >>> 0;
+      if (Atomics.load(this.#slots, ((p & this.#mask) << 1) + 1) !== ((p + 1) >>> 0)) break;
+      k++;
+    }
+    return k;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Roles
+
+  #claim(producer: boolean): void {
+    const w = producer ? W_PROLE : W_CROLE;
+    const side = producer ? "producer" : "consumer";
+    const what = producer ? `Cannot enqueue on ring "${this.#name}"` : `Cannot dequeue from ring "${this.#name}"`;
+    if (this.#closed) throw this.#closedError(what);
+    const ctl = this.#ctl;
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const pid = Atomics.load(ctl, w);
+      const st = Atomics.load(ctl, w + 1);
+      if (pid === PID && st === START_LO) {
+        const tok = Atomics.load(ctl, w + 2);
+        if (tok === this.#token) break;
+        throw new ShmError("EBUSY", `${what}: another Ring object in this process holds the ${side} role of this ${this.mode} ring (EBUSY)`);
+      }
+      if (pid !== 0 && holderAlive(pid, st)) {
+        throw new ShmError("EBUSY", `${what}: process ${pid} holds the ${side} role of this ${this.mode} ring (EBUSY)`);
+      }
+      // Free, or its holder is dead: take it with one 64-bit CAS on (pid, start).
+      if (this.#cas64(w * 4, pid, st, PID, START_LO)) {
+        if (FAULT_ON) fault("ring.role.after_claim");
+        Atomics.store(ctl, w + 2, this.#token);
+        break;
+      }
+      if (attempt === 63) throw new ShmError("EBUSY", `${what}: the ${side} role of this ${this.mode} ring keeps changing hands (EBUSY)`);
+    }
+    // Start from the shared state: a previous holder may have left mid-operation.
+    if (producer) {
+      this.#prodRole = true;
+      this.#pTail = Atomics.load(ctl, W_TAIL);
+      this.#pHead = Atomics.load(ctl, W_HEAD);
+    } else {
+      this.#consRole = true;
+      this.#cHead = Atomics.load(ctl, W_HEAD);
+      this.#cTail = this.#cHead;
+    }
+  }
+
+  #release(producer: boolean): void {
+    const w = producer ? W_PROLE : W_CROLE;
+    if (producer) this.#prodRole = false;
+    else this.#consRole = false;
+    if (this.#seg.closed) return;
+    Atomics.store(this.#ctl, w + 2, 0);
+    this.#cas64(w * 4, PID, START_LO, 0, 0);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Errors
+
+  #corrupt(why: string): ShmError {
+    return new ShmError("EBADHDR", `Ring "${this.#name}" is corrupt: ${why} (EBADHDR)`);
+  }
+
+  #closedError(what: string): ShmError {
+    return new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
+  }
+}
+
+/** True if (pid, low 32 bits of its start time) names a live process. */
+function holderAlive(pid: number, startLo: number): boolean {
+  if (!processAlive(pid, -1)) return false;
+  const st = sys.shmkit_proc_start_time(pid);
+  if (st < 0) return false;
+  return (st >>> 0) === startLo || (Math.max(0, st) % 4294967296) === startLo;
+}
+
+function checkValues(values: ArrayLike<number>, what: string): number {
+  if (values === null || typeof values !== "object" || typeof values.length !== "number") {
+    throw new TypeError(`${what}: values must be an array-like of numbers`);
+  }
+  const n = values.length;
+  if (values instanceof Uint32Array) return n;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if ((v >>> 0) !== v) throw badValue(v, what);
+  }
+  return n;
+}
+
+function checkOut(out: Uint32Array, count: number, what: string): void {
+  if (!(out instanceof Uint32Array)) throw new TypeError(`${what}: out must be a Uint32Array`);
+  if (!Number.isInteger(count) || count < 0 || count > out.length) {
+    throw new RangeError(`${what}: count must be an integer in 0..${out.length}, got ${count}`);
+  }
+}
+
+function renamed<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ShmError) {
+      throw new ShmError(e.code, e.message.replace(/shared memory/, "ring"), { errno: e.errno, syscall: e.syscall, cause: e });
+    }
+    throw e;
+  }
+}
+
+registerKind("shmkit.ring", (h) => Ring.attach(h as unknown as RingHandle));
