@@ -11,7 +11,7 @@ LIB := build/libshmkit.so
 CSRC := csrc/shmkit.c csrc/os_linux.c
 CHDR := csrc/shmkit.h csrc/os.h
 
-.PHONY: all lib deps node test test-deno test-bun test-node lint bench demo stress clean npm
+.PHONY: all lib deps node test test-deno test-bun test-node lint bench demo stress clean npm cross
 
 all: lib
 
@@ -56,6 +56,42 @@ stress: deps lib node
 
 npm: deps lib
 	@bash scripts/build_npm.sh
+
+# Compile checks for the other platforms (docs/platforms.md). Windows: shmkit.dll with mingw-w64
+# (installed through apt-get when missing and running as root), exports compared with the Linux
+# library. macOS: no toolchain here, so os_darwin.c gets `cc -fsyntax-only` against glibc plus the
+# stub headers in csrc/compat/darwin/. Prints "cross: <platform>: ok|SKIP <reason>" lines.
+MINGW_CC ?= x86_64-w64-mingw32-gcc
+MINGW_OBJDUMP ?= x86_64-w64-mingw32-objdump
+WINCSRC := csrc/shmkit.c csrc/os_windows.c
+cross: lib
+	@mkdir -p build/cross
+	@set -e; \
+	if ! command -v $(MINGW_CC) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "cross: installing gcc-mingw-w64-x86-64"; \
+	    apt-get install -y -q gcc-mingw-w64-x86-64 >build/cross/apt.log 2>&1 || \
+	      { apt-get update -q >>build/cross/apt.log 2>&1 && apt-get install -y -q gcc-mingw-w64-x86-64 >>build/cross/apt.log 2>&1; } || true; \
+	  fi; \
+	fi; \
+	if ! command -v $(MINGW_CC) >/dev/null 2>&1; then \
+	  echo "cross: windows: SKIP $(MINGW_CC) is not installed and could not be installed (needs root and apt-get; see build/cross/apt.log)"; \
+	else \
+	  $(MINGW_CC) $(CFLAGS) -std=c11 -Wall -Wextra -Werror -fvisibility=hidden -pthread -shared -static \
+	    -o build/cross/shmkit.dll $(WINCSRC) -lpthread; \
+	  $(MINGW_OBJDUMP) -p build/cross/shmkit.dll | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$$/p' \
+	    | tail -n +2 | grep -oE '\] [A-Za-z_][A-Za-z0-9_]*' | sed 's/^\] //' | sort >build/cross/dll.exports; \
+	  nm -D --defined-only $(LIB) | awk '{print $$3}' | grep . | sort >build/cross/so.exports; \
+	  if ! diff -u build/cross/so.exports build/cross/dll.exports >build/cross/exports.diff; then \
+	    echo "cross: windows: FAIL shmkit.dll exports differ from $(LIB):"; cat build/cross/exports.diff; exit 1; fi; \
+	  imports=$$($(MINGW_OBJDUMP) -p build/cross/shmkit.dll | sed -n 's/.*DLL Name: //p' | tr '\n' ' '); \
+	  for d in $$imports; do case "$$d" in KERNEL32.dll|msvcrt.dll|ntdll.dll|ADVAPI32.dll) ;; \
+	    *) echo "cross: windows: FAIL shmkit.dll needs $$d (only system DLLs allowed)"; exit 1;; esac; done; \
+	  echo "cross: windows: ok build/cross/shmkit.dll exports $$(wc -l <build/cross/dll.exports) symbols, the same as $(LIB); imports $$imports"; \
+	fi; \
+	$(CC) -std=c11 -Wall -Wextra -Werror -fsyntax-only -Icsrc/compat/darwin -include csrc/compat/darwin/darwin_extras.h \
+	  csrc/os_darwin.c csrc/shmkit.c; \
+	echo "cross: macos: ok csrc/os_darwin.c passes cc -fsyntax-only against glibc + csrc/compat/darwin stubs (not compiled for macOS, not run)"
 
 clean:
 	rm -rf build npm bench/results

@@ -49,7 +49,10 @@ static const struct {
 	{ EROFS, "EROFS" },     { ERANGE, "ERANGE" },       { ENAMETOOLONG, "ENAMETOOLONG" },
 	{ ENOSYS, "ENOSYS" },   { ELOOP, "ELOOP" },         { EOVERFLOW, "EOVERFLOW" },
 	{ ENOTSUP, "ENOTSUP" }, { ETIMEDOUT, "ETIMEDOUT" }, { ETXTBSY, "ETXTBSY" },
-	{ EDQUOT, "EDQUOT" },   { EOWNERDEAD, "EOWNERDEAD" },
+#ifdef EDQUOT /* not in the Windows CRT */
+	{ EDQUOT, "EDQUOT" },
+#endif
+	{ EOWNERDEAD, "EOWNERDEAD" },
 };
 
 int32_t shmkit_errno_name(int32_t err, uint8_t *buf, uint32_t len)
