@@ -46,7 +46,7 @@ done
 leaks=0
 for f in /dev/shm/shmkit-test-*; do
   [ -e "$f" ] || continue
-  pid=$(basename "$f" | sed -E 's/^shmkit-test-[^-]+-([0-9]+)-.*/\1/')
+  pid=$(basename "$f" | awk -F- '{print $(NF-1)}')  # shmkit-test-<prefix>-<pid>-<random>
   if [ -n "$pid" ] && [ "$pid" -eq "$pid" ] 2>/dev/null && kill -0 "$pid" 2>/dev/null; then continue; fi
   leaks=$((leaks + 1)); rm -f "$f"
 done
