@@ -80,7 +80,10 @@ const stat = new Float64Array(8);
 /**
  * A raw shared memory segment.
  *
- * Any number of processes may map the same segment; shmkit adds no locking to raw segments.
+ * Role contract: any number of processes (and threads) may map the same segment and read and
+ * write it at once; shmkit adds no locking and no ordering to raw segments. Use the structured
+ * objects (Ring, Mutex, ...) or `Atomics` on `view(Int32Array)` to coordinate. One SharedMemory
+ * object is one mapping in this process.
  * `close()` unmaps (every view handed out is detached); `unlink()` removes the name, and processes
  * already attached keep working.
  *
@@ -117,9 +120,20 @@ export class SharedMemory implements Disposable {
    * Creates a new segment exclusively (`O_CREAT|O_EXCL`), mode 0o600 unless `options.mode`.
    * The memory is reserved at once, so a full /dev/shm fails here with ENOSPC.
    *
-   * @param name the segment name, or null for a random unused one
-   * @param size bytes
-   * @throws {ShmError} EEXIST when the name is taken, EINVAL for a bad name or size, ENOSPC
+   * @param name the segment name ("jobs" and "/jobs" are the same), or null for a random unused one
+   * @param size bytes, a positive integer
+   * @param options `mode` (default 0o600), applied exactly whatever the umask
+   * @returns the mapped segment (zero-filled)
+   * @throws {ShmError} EEXIST when the name is taken, EINVAL for a bad name or size, ENOSPC when
+   *   /dev/shm is full, EACCES
+   * @throws {RangeError} for a mode outside 0..0o777
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096, { mode: 0o640 });
+   * console.assert(seg.bytes().every((b: number) => b === 0));
+   * seg.unlink();
+   * ```
    */
   static create(name: string | null, size: number, options: CreateOptions = {}): SharedMemory {
     const mode = options.mode ?? 0o600;
@@ -147,8 +161,23 @@ export class SharedMemory implements Disposable {
 
   /**
    * Opens an existing segment (created by shmkit, Python or anyone else) at its full size.
+   * Read-only segments are mapped copy-on-write: a store through a view never faults and never
+   * reaches the segment.
    *
-   * @throws {ShmError} ENOENT when there is no such segment, EACCES, EINVAL for a bad name
+   * @param name the segment name
+   * @param options `readOnly` (default false)
+   * @returns the mapped segment
+   * @throws {ShmError} ENOENT when there is no such segment, EACCES, EINVAL for a bad name or an
+   *   empty segment
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096);
+   * using ro = SharedMemory.open(seg.name!, { readOnly: true });
+   * ro.bytes()[0] = 1; // private to this mapping
+   * console.assert(seg.bytes()[0] === 0);
+   * seg.unlink();
+   * ```
    */
   static open(name: string, options: OpenOptions = {}): SharedMemory {
     const n = normalizeName(name, "Cannot open shared memory");
@@ -170,7 +199,18 @@ export class SharedMemory implements Disposable {
 
   /**
    * Creates an anonymous segment (memfd): no name in /dev/shm, freed when the last process closes
-   * it. Other processes attach by {@linkcode handle} while this process keeps it open.
+   * it. Other processes attach by {@linkcode handle} while this process keeps it open (Linux:
+   * through /proc/<pid>/fd, so the attacher needs the same user or ptrace rights).
+   *
+   * @param size bytes, a positive integer
+   * @returns the mapped segment, `name` null
+   * @throws {ShmError} EINVAL for a bad size, ENOMEM, ENOSPC
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.anonymous(4096);
+   * const handle = JSON.stringify(seg.handle()); // another process: SharedMemory.attach(JSON.parse(handle))
+   * ```
    */
   static anonymous(size: number): SharedMemory {
     const what = "Cannot create anonymous shared memory";
@@ -184,7 +224,18 @@ export class SharedMemory implements Disposable {
     }
   }
 
-  /** Removes a segment's name. Returns false if it did not exist. */
+  /**
+   * Removes a segment's name; processes already attached keep working.
+   *
+   * @param name the segment name
+   * @returns false if it did not exist
+   * @throws {ShmError} EINVAL for a bad name, EACCES
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * console.assert(SharedMemory.unlink("shmkit-doc-never-created") === false);
+   * ```
+   */
   static unlink(name: string): boolean {
     const n = normalizeName(name, "Cannot unlink shared memory");
     const r = sys.shmkit_shm_unlink(cstr("/" + n));
@@ -193,7 +244,18 @@ export class SharedMemory implements Disposable {
     return true;
   }
 
-  /** True if a segment of this name exists. */
+  /**
+   * True if a segment of this name exists (even one this process may not open).
+   *
+   * @param name the segment name
+   * @returns whether it exists
+   * @throws {ShmError} EINVAL for a bad name
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * console.assert(!SharedMemory.exists("shmkit-doc-never-created"));
+   * ```
+   */
   static exists(name: string): boolean {
     const n = normalizeName(name, "Cannot look up shared memory");
     const fd = sys.shmkit_shm_open(cstr("/" + n), 1);
@@ -206,7 +268,21 @@ export class SharedMemory implements Disposable {
     throw osError(fd, "shm_open", `Cannot look up shared memory "${n}"`);
   }
 
-  /** Reopens a segment from its {@linkcode handle} (in any process). */
+  /**
+   * Reopens a segment from its {@linkcode handle} (in any process).
+   *
+   * @param handle a handle from {@linkcode SharedMemory.handle}, possibly through JSON
+   * @returns the mapped segment
+   * @throws {ShmError} EINVAL for a foreign or malformed handle, ENOENT when the segment (or the
+   *   process holding an anonymous one) is gone, EACCES
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096);
+   * using again = SharedMemory.attach(JSON.parse(JSON.stringify(seg.handle())));
+   * seg.unlink();
+   * ```
+   */
   static attach(handle: SharedMemoryHandle): SharedMemory {
     checkHandle(handle, "shmkit.shm");
     if (handle.name !== null) return SharedMemory.open(handle.name);
@@ -255,7 +331,21 @@ export class SharedMemory implements Disposable {
     return this.#buffer;
   }
 
-  /** A zero-copy Uint8Array over [byteOffset, byteOffset + length) (default: to the end). */
+  /**
+   * A zero-copy Uint8Array over [byteOffset, byteOffset + length) (default: to the end).
+   *
+   * @param byteOffset start (default 0)
+   * @param length bytes (default: to the end)
+   * @returns a live view, detached by close()
+   * @throws {RangeError} outside the segment; {@linkcode ShmError} ECLOSED after close
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096);
+   * seg.bytes(100, 3).set([1, 2, 3]);
+   * seg.unlink();
+   * ```
+   */
   bytes(byteOffset = 0, length?: number): Uint8Array {
     return this.view(Uint8Array, byteOffset, length);
   }
@@ -263,6 +353,20 @@ export class SharedMemory implements Disposable {
   /**
    * A zero-copy typed array (or DataView) at `byteOffset` with `length` elements (default: as many
    * as fit). Windows work on segments larger than the runtime's ArrayBuffer limit.
+   *
+   * @param type the view constructor (Uint32Array, Float64Array, DataView, ...)
+   * @param byteOffset start (default 0)
+   * @param length element count (default: as many as fit)
+   * @returns a live view, detached by close()
+   * @throws {RangeError} outside the segment; {@linkcode ShmError} ECLOSED after close
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096);
+   * const words = seg.view(Int32Array, 64, 4);
+   * Atomics.add(words, 0, 1);
+   * seg.unlink();
+   * ```
    */
   view<T extends ArrayBufferView>(type: ViewConstructor<T>, byteOffset = 0, length?: number): T {
     const what = `Cannot view ${this.#what()}`;
@@ -276,13 +380,35 @@ export class SharedMemory implements Disposable {
     return new type(buf, byteOffset - start, count);
   }
 
-  /** A JSON-safe handle; {@linkcode SharedMemory.attach} reopens it anywhere. */
+  /**
+   * A JSON-safe handle; {@linkcode SharedMemory.attach} reopens it anywhere.
+   *
+   * @returns `{ kind: "shmkit.shm", version, name, size }` (+ pid, startTime, fd when anonymous)
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096);
+   * console.assert(seg.handle().size === 4096);
+   * seg.unlink();
+   * ```
+   */
   handle(): SharedMemoryHandle {
     if (this.name !== null) return { kind: "shmkit.shm", version: HANDLE_VERSION, name: this.name, size: this.size };
     return { kind: "shmkit.shm", version: HANDLE_VERSION, name: null, size: this.size, pid: PID, startTime: START_TIME, fd: this.#fd };
   }
 
-  /** Unmaps the segment; every view handed out is detached. Idempotent. */
+  /**
+   * Unmaps the segment; every view handed out is detached (Deno, Bun, Node >= 22) or reads zeros
+   * (Node 20: the range is tombstoned with private zero pages). Idempotent. Does not unlink.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * const seg = SharedMemory.create(null, 4096);
+   * seg.unlink();
+   * seg.close(); seg.close();
+   * ```
+   */
   close(): void {
     if (this.#mapping.closed) return;
     this.#mapping.close();
@@ -293,7 +419,18 @@ export class SharedMemory implements Disposable {
     }
   }
 
-  /** Removes the segment's name (no-op for anonymous memory). Attached processes keep working. */
+  /**
+   * Removes the segment's name (no-op for anonymous memory). Attached processes keep working.
+   *
+   * @throws {ShmError} EACCES
+   * @example
+   * ```ts
+   * import { SharedMemory } from "./mod.ts";
+   * using seg = SharedMemory.create(null, 4096);
+   * seg.unlink();
+   * console.assert(!SharedMemory.exists(seg.name!));
+   * ```
+   */
   unlink(): void {
     if (this.name !== null) SharedMemory.unlink(this.name);
   }
