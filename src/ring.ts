@@ -34,7 +34,8 @@
  * between a slot CAS and the hint CAS; anyone who finds a FULL/taken slot at the hint advances it.
  *
  * Invariants (checked by validate(), and on the indices every operation reads):
- * - I1: (tail - head) >>> 0 <= capacity
+ * - I1: spsc: (tail - head) >>> 0 <= capacity. CAS modes: -N < (tail - head) | 0 <= capacity (the tail
+ *   hint may trail head when a producer died between its commit and its tail CAS)
  * - I2: capacity <= N, N is a power of two, 4 <= N <= 2^28
  * - I3: (CAS modes) every slot's seq is p, p + 1 or p + N for some position p == slot (mod N)
  *   with head - N <= p <= tail + N
@@ -293,7 +294,11 @@ export class Ring implements Disposable {
     if (byteOffset + byteLength > buf.byteLength) throw bad(`it needs ${byteLength} bytes at ${byteOffset}, the segment is ${buf.byteLength}`);
     const tail = Atomics.load(ctl, W_TAIL);
     const head = Atomics.load(ctl, W_HEAD);
-    if (((tail - head) >>> 0) > capacity) throw bad(`tail ${tail} and head ${head} are ${(tail - head) >>> 0} apart, more than capacity ${capacity} (I1)`);
+    // I1 (spsc: 0 <= tail - head <= capacity; CAS modes: the tail hint may trail head, by < N).
+    const apart = (tail - head) | 0;
+    if (apart > capacity || apart < (mode === 0 ? 0 : -n)) {
+      throw bad(`tail ${tail} and head ${head} are ${apart} apart, outside ${mode === 0 ? 0 : -n}..${capacity} (I1)`);
+    }
     this.capacity = capacity;
     this.mode = MODES[mode];
     this.#name = seg.name ?? "anonymous";
@@ -309,6 +314,8 @@ export class Ring implements Disposable {
     this.#singleProd = mode === 0 || mode === 2;
     this.#singleCons = mode === 0 || mode === 1;
     this.#token = ((Math.random() * 0xfffffffe) >>> 0) + 1;
+    // The capacity check needs a head at or behind the true head: never a made-up 0.
+    this.#headCache = head;
   }
 
   /**
@@ -976,7 +983,8 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     const h = Atomics.load(ctl, W_HEAD);
     const t = Atomics.load(ctl, W_TAIL);
-    if (((t - h) | 0) > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${(t - h) | 0} apart (I1)`);
+    const apart = (t - h) | 0;
+    if (apart > this.capacity || apart < (this.#spsc ? 0 : -this.#n)) throw this.#corrupt(`tail ${t} and head ${h} are ${apart} apart (I1)`);
     if (this.#spsc) return;
     const n = this.#n;
     for (let i = 0; i < n; i++) {
