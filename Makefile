@@ -88,6 +88,13 @@ cross: lib
 	  for d in $$imports; do case "$$d" in KERNEL32.dll|msvcrt.dll|ntdll.dll|ADVAPI32.dll) ;; \
 	    *) echo "cross: windows: FAIL shmkit.dll needs $$d (only system DLLs allowed)"; exit 1;; esac; done; \
 	  echo "cross: windows: ok build/cross/shmkit.dll exports $$(wc -l <build/cross/dll.exports) symbols, the same as $(LIB); imports $$imports"; \
+	  wine=$$(command -v wine64 || ls /usr/lib/wine/wine64 2>/dev/null || true); \
+	  if [ -z "$$wine" ]; then echo "cross: windows-run: SKIP wine64 is not installed (apt-get install wine64)"; else \
+	    $(MINGW_CC) -O2 -std=c11 -Wall -Wextra -Werror -o build/cross/wine_smoke.exe csrc/compat/wine_smoke.c build/cross/shmkit.dll; \
+	    out=$$(cd build/cross && WINEPREFIX="$$PWD/wineprefix" WINEDEBUG=-all timeout 240 "$$wine" ./wine_smoke.exe 2>&1 | tr -d '\r' | grep 'wine smoke:' || true); \
+	    case "$$out" in "wine smoke: ok"*) echo "cross: windows-run: ok under $$("$$wine" --version): $${out#wine smoke: ok }";; \
+	      *) echo "cross: windows-run: FAIL $${out:-wine_smoke.exe printed nothing}"; exit 1;; esac; \
+	  fi; \
 	fi; \
 	$(CC) -std=c11 -Wall -Wextra -Werror -fsyntax-only -Icsrc/compat/darwin -include csrc/compat/darwin/darwin_extras.h \
 	  csrc/os_darwin.c csrc/shmkit.c; \

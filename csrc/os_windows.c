@@ -7,8 +7,9 @@
  *
  * Named segments are named file mappings (sections) in the session namespace, named exactly as
  * given without the leading "/" (Python's multiprocessing.shared_memory does the same, so the two
- * interoperate). Windows has no unlink: a section disappears when its last handle or view closes,
- * so os_shm_unlink only checks that the name exists.
+ * interoperate). Windows has no unlink: a section's name disappears when its last handle closes
+ * (a mapped view does not keep the name), so each view holds a duplicate of its section handle,
+ * and os_shm_unlink only checks that the name exists.
  *
  * Futexes. WaitOnAddress only wakes threads of the same process, so cross-process waits go through
  * kernel objects: a named table "shmkit-futex-v1" of FUTEX_BUCKETS waiter counts (one u32 each)
@@ -107,7 +108,51 @@ static int section_name(const char *name, wchar_t *out, int n)
 	return widen(name, out, n);
 }
 
-static int is_file(HANDLE h) { return GetFileType(h) == FILE_TYPE_DISK; }
+typedef LONG(NTAPI *nt_query_object_fn)(HANDLE, int, void *, ULONG, ULONG *);
+
+/* NtQueryObject (ntdll), looked up once. */
+static nt_query_object_fn nt_query_object(void)
+{
+	static nt_query_object_fn query;
+	if (!query) {
+		HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+		query = ntdll ? (nt_query_object_fn)(void (*)(void))GetProcAddress(ntdll, "NtQueryObject") : NULL;
+	}
+	return query;
+}
+
+/* The UNICODE_STRING at the start of OBJECT_NAME_INFORMATION (class 1) and
+ * OBJECT_TYPE_INFORMATION (class 2), as UTF-8; "" when there is none. */
+static void object_string(HANDLE h, int cls, char *out, size_t n)
+{
+	nt_query_object_fn query = nt_query_object();
+	out[0] = 0;
+	if (!query)
+		return;
+	union {
+		struct {
+			USHORT Length, MaximumLength;
+			PWSTR Buffer;
+		} str;
+		unsigned char bytes[2048];
+	} info;
+	ULONG len = 0;
+	if (query(h, cls, &info, sizeof info, &len) != 0 || !info.str.Buffer)
+		return;
+	int r = WideCharToMultiByte(CP_UTF8, 0, info.str.Buffer, info.str.Length / 2, out, (int)n - 1, NULL, NULL);
+	out[r > 0 ? r : 0] = 0;
+}
+
+/* A file (CreateFileW) rather than a section. By object type: GetFileType alone reports
+ * FILE_TYPE_DISK for sections under wine. */
+static int is_file(HANDLE h)
+{
+	char type[64];
+	object_string(h, 2 /* ObjectTypeInformation */, type, sizeof type);
+	if (type[0])
+		return strcmp(type, "File") == 0;
+	return GetFileType(h) == FILE_TYPE_DISK;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Shared memory objects                                                                        */
@@ -320,42 +365,19 @@ struct view {
 	uint64_t length;
 	uint64_t offset; /* of the view in its object */
 	HANDLE file;     /* duplicate of the file handle (msync), or NULL */
+	HANDLE section;  /* duplicate of the section handle: keeps its name alive, or NULL */
 	char key[KEY_MAX];
 };
 
 static struct view views[VIEWS_MAX];
 static SRWLOCK views_lock = SRWLOCK_INIT;
 
-typedef LONG(NTAPI *nt_query_object_fn)(HANDLE, int, void *, ULONG, ULONG *);
-
 /* The kernel name of a section ("\\Sessions\\1\\BaseNamedObjects\\jobs"), or "" when unnamed. */
-static void object_name(HANDLE h, char *out, size_t n)
-{
-	static nt_query_object_fn query;
-	out[0] = 0;
-	if (!query) {
-		HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-		query = ntdll ? (nt_query_object_fn)(void (*)(void))GetProcAddress(ntdll, "NtQueryObject") : NULL;
-		if (!query)
-			return;
-	}
-	union {
-		struct {
-			USHORT Length, MaximumLength;
-			PWSTR Buffer;
-		} name; /* OBJECT_NAME_INFORMATION */
-		unsigned char bytes[2048];
-	} info;
-	ULONG len = 0;
-	if (query(h, 1 /* ObjectNameInformation */, &info, sizeof info, &len) != 0 || !info.name.Buffer)
-		return;
-	int r = WideCharToMultiByte(CP_UTF8, 0, info.name.Buffer, info.name.Length / 2, out, (int)n - 1, NULL, NULL);
-	out[r > 0 ? r : 0] = 0;
-}
+static void object_name(HANDLE h, char *out, size_t n) { object_string(h, 1 /* ObjectNameInformation */, out, n); }
 
 static void view_add(void *base, uint64_t length, uint64_t offset, HANDLE src, HANDLE file)
 {
-	struct view v = { (uintptr_t)base, length, offset, NULL, { 0 } };
+	struct view v = { (uintptr_t)base, length, offset, NULL, NULL, { 0 } };
 	if (file) {
 		BY_HANDLE_FILE_INFORMATION fi;
 		if (GetFileInformationByHandle(file, &fi))
@@ -363,6 +385,9 @@ static void view_add(void *base, uint64_t length, uint64_t offset, HANDLE src, H
 				 (unsigned long)fi.nFileIndexHigh, (unsigned long)fi.nFileIndexLow);
 		DuplicateHandle(GetCurrentProcess(), file, GetCurrentProcess(), &v.file, 0, FALSE, DUPLICATE_SAME_ACCESS);
 	} else if (src) {
+		/* A name lasts while a handle is open, not while a view is mapped: hold one, so a
+		 * segment stays openable by name while any process maps it (as on Linux until unlink). */
+		DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), &v.section, 0, FALSE, DUPLICATE_SAME_ACCESS);
 		char name[KEY_MAX - 8];
 		object_name(src, name, sizeof name);
 		if (name[0])
@@ -382,11 +407,12 @@ static void view_add(void *base, uint64_t length, uint64_t offset, HANDLE src, H
 static int view_remove(uintptr_t base)
 {
 	int found = 0;
-	HANDLE file = NULL;
+	HANDLE file = NULL, section = NULL;
 	AcquireSRWLockExclusive(&views_lock);
 	for (int i = 0; i < VIEWS_MAX; i++) {
 		if (views[i].base == base) {
 			file = views[i].file;
+			section = views[i].section;
 			views[i].base = 0;
 			found = 1;
 			break;
@@ -395,6 +421,8 @@ static int view_remove(uintptr_t base)
 	ReleaseSRWLockExclusive(&views_lock);
 	if (file)
 		CloseHandle(file);
+	if (section)
+		CloseHandle(section);
 	return found;
 }
 
@@ -528,8 +556,8 @@ static BOOL CALLBACK futex_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
 				      FUTEX_BUCKETS * sizeof(LONG), L"shmkit-futex-v1");
 	if (!h)
 		return TRUE; /* futex_table stays NULL: waits fail with the error below */
+	/* The handle stays open for the life of the process: a name lives only while handles do. */
 	futex_table = MapViewOfFile(h, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, FUTEX_BUCKETS * sizeof(LONG));
-	CloseHandle(h); /* the view keeps it alive */
 	return TRUE;
 }
 
