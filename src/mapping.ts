@@ -23,6 +23,9 @@ export const MAP_POPULATE = 0x4;
  */
 export const MAX_VIEW_BYTES: number = native.runtime === "bun" ? 2 ** 32 - 1 : native.runtime === "node" ? 2 ** 32 : 2 ** 53 - 1;
 
+// Whether this runtime can detach the ArrayBuffers it hands out (Node 20 cannot).
+const CAN_DETACH = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === "function";
+
 /**
  * Checks a typed window of `per`-byte elements at `byteOffset` inside `size` bytes and returns its
  * element count (`length`, or as many whole elements as fit when it is undefined).
@@ -106,9 +109,10 @@ export class Mapping {
   /** Grows or shrinks the mapping (it may move): every old view is detached first. */
   remap(newLength: number, what: string): void {
     if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
-    if (!this.detachViews()) {
-      // Node 20 cannot detach: keep the old range as zero pages and map anew elsewhere.
-      throw new ShmError("ENOTSUP", `${what}: resizing needs ArrayBuffer.prototype.transfer (Node >= 22, Deno, Bun)`);
+    // Node 20 cannot detach. Refuse before detachViews() forgets the views, or a later close()
+    // would munmap under them instead of tombstoning (MappedFile.resize maps anew instead).
+    if (!CAN_DETACH || !this.detachViews()) {
+      throw new ShmError("ENOTSUP", `${what}: resizing in place needs ArrayBuffer.prototype.transfer (Node >= 22, Deno, Bun)`);
     }
     check(sys.shmkit_mremap(this.id, newLength), "mremap", what);
     this.address = sys.shmkit_map_addr(this.id);
