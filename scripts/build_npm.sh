@@ -8,7 +8,7 @@
 #
 # Layout of npm/ (the package root):
 #   mod.js mod.d.ts src/ ffi/           tsc output; ffi/mod.js picks ffi/{node,bun,deno}.js at run time
-#   cli.js                              the `shmkit` bin (when cli.ts exists)
+#   cli.js, shmkit.js                   the CLI module and the `shmkit` bin launcher (when cli.ts exists)
 #   csrc/                               C sources, compiled on first use where no prebuilt fits
 #   prebuilt/linux-x64/libshmkit.so     built here by `make lib`
 set -euo pipefail
@@ -60,14 +60,27 @@ for f in mod.js ffi/mod.js ffi/node.js ffi/bun.js ffi/bun_waiter.js ffi/deno.js;
   [ -f "$OUT/$f" ] || { echo "build_npm: tsc did not emit $OUT/$f" >&2; exit 1; }
 done
 
-# --- 2. The bin: cli.js needs a node shebang and the executable bit ---------------------------------
+# --- 2. The bin: cli.js needs a node shebang and the executable bit ------------------------------
 has_cli=0
 if [ -f "$OUT/cli.js" ]; then
   has_cli=1
-  if ! head -1 "$OUT/cli.js" | grep -q '^#!'; then
-    { echo '#!/usr/bin/env node'; cat "$OUT/cli.js"; } >"$OUT/cli.js.tmp" && mv "$OUT/cli.js.tmp" "$OUT/cli.js"
+  # cli.ts starts with a Deno shebang (tsc keeps it); the npm bin runs under Node.
+  if head -1 "$OUT/cli.js" | grep -q '^#!'; then
+    { echo '#!/usr/bin/env node'; tail -n +2 "$OUT/cli.js"; } >"$OUT/cli.js.tmp"
+  else
+    { echo '#!/usr/bin/env node'; cat "$OUT/cli.js"; } >"$OUT/cli.js.tmp"
   fi
+  mv "$OUT/cli.js.tmp" "$OUT/cli.js"
   chmod +x "$OUT/cli.js"
+  # The bin itself is a two-line launcher: npm links bins through symlinks (and .cmd shims on
+  # Windows), where cli.js's own "am I the main module" check cannot see that it was started.
+  cat >"$OUT/shmkit.js" <<'EOF2'
+#!/usr/bin/env node
+import process from "node:process";
+import { main } from "./cli.js";
+process.exitCode = main(process.argv.slice(2));
+EOF2
+  chmod +x "$OUT/shmkit.js"
 fi
 
 # --- 3. Native code: sources for compile-on-first-use, and the library built on this host ---------
@@ -101,7 +114,7 @@ const pkg = {
     ...(cli ? { "./cli": { types: "./cli.d.ts", default: "./cli.js" } } : {}),
     "./package.json": "./package.json",
   },
-  ...(cli ? { bin: { shmkit: "./cli.js" } } : {}),
+  ...(cli ? { bin: { shmkit: "./shmkit.js" } } : {}),
   files: ["*.js", "*.d.ts", "src/", "ffi/", "csrc/", "prebuilt/", "README.md", "LICENSE"],
   // koffi is the FFI under Node; Bun (bun:ffi) and Deno (Deno.dlopen) do not load it.
   dependencies: { koffi: env.KOFFI },

@@ -107,10 +107,21 @@ test("npm install without a prebuilt library compiles the package's csrc/ into t
 }, { skip, timeout: 180_000 });
 
 const cliSkip = skip || (existsSync(`${ROOT}cli.ts`) ? false : "cli.ts has not landed yet, so the package has no `shmkit` bin");
-test("npm install links the shmkit bin and it runs", async () => {
+test("npm install links the shmkit bin: --help prints usage and ls lists a segment made by Bun", async () => {
   const { dir } = await install();
   const r = await sh([`${dir}/node_modules/.bin/shmkit`, "--help"], dir, isolatedEnv(dir));
-  assert(/shmkit/i.test(r.stdout + r.stderr), `help output names shmkit: ${r.stdout}${r.stderr}`);
-  const ls = await sh(["npx", "--no-install", "shmkit", "ls"], dir, isolatedEnv(dir));
-  assert(ls.code === 0);
+  assert(/usage/i.test(r.stdout + r.stderr) && /shmkit/.test(r.stdout + r.stderr), `help output: ${r.stdout}${r.stderr}`);
+  // A raw segment created through the package under Bun shows up in `npx shmkit ls --all --json` (Node).
+  const name = `shmkit-test-npmbin-${(globalThis as unknown as { process: { pid: number } }).process.pid}`;
+  const code = `const { SharedMemory } = await import("shmkit"); SharedMemory.create(${JSON.stringify(name)}, 8192).close();`;
+  await sh([BUN, "-e", code], dir, isolatedEnv(dir));
+  try {
+    const ls = await sh(["npx", "--no-install", "shmkit", "ls", "--all", "--json"], dir, isolatedEnv(dir));
+    const rows = JSON.parse(ls.stdout) as { name: string; size: number }[];
+    const row = rows.find((x) => x.name === name || x.name === "/" + name);
+    assert(row, `ls lists ${name}: ${ls.stdout}`);
+    assertEquals(row.size, 8192);
+  } finally {
+    await sh(["rm", "-f", `/dev/shm/${name}`], dir);
+  }
 }, { skip: cliSkip, timeout: 180_000 });
