@@ -45,6 +45,7 @@ export interface ShmErrorOptions {
  * ```
  */
 export class ShmError extends Error {
+  /** Always `"ShmError"`, so the error reads as such after a JSON round trip or in a log. */
   override name = "ShmError";
   /** What went wrong: an errno name or one of shmkit's own codes. */
   readonly code: ShmErrorCode;
@@ -54,6 +55,8 @@ export class ShmError extends Error {
   readonly syscall?: string;
 
   /**
+   * Creates an error with a code and a message that names the object.
+   *
    * @param code what went wrong
    * @param message a sentence naming the object, e.g. `Cannot open ring "jobs": no such segment (ENOENT)`
    * @param options errno, syscall, cause

@@ -11,14 +11,19 @@ import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 
 /** The handle of a SharedMemory segment: JSON-safe, reopened by {@linkcode SharedMemory.attach}. */
 export interface SharedMemoryHandle {
+  /** Always `"shmkit.shm"`. */
   readonly kind: "shmkit.shm";
+  /** The handle format version. */
   readonly version: number;
   /** The name without a leading "/", or null for an anonymous segment. */
   readonly name: string | null;
+  /** The segment size in bytes. */
   readonly size: number;
   /** Anonymous segments: the creator's pid, its start time and the memfd number there. */
   readonly pid?: number;
+  /** Anonymous segments: the creator's start time (with `pid`, a pid-reuse-proof identity). */
   readonly startTime?: number;
+  /** Anonymous segments: the memfd number in the creator process. */
   readonly fd?: number;
 }
 
