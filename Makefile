@@ -19,7 +19,7 @@ lib: $(LIB)
 
 $(LIB): $(CSRC) $(CHDR)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(SHMKIT_CFLAGS) -shared -o $@ $(CSRC) -Wl,--version-script=csrc/exports.map
+	$(CC) $(CFLAGS) $(SHMKIT_CFLAGS) -shared -o $@ $(CSRC) -Wl,--version-script=csrc/exports.map -Wl,-z,nodelete
 
 # The toolchain comes from the npm registry (package.json devDependencies).
 deps: node_modules/.package-lock.json

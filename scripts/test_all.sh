@@ -46,8 +46,14 @@ done
 leaks=0
 for f in /dev/shm/shmkit-test-*; do
   [ -e "$f" ] || continue
-  pid=$(basename "$f" | awk -F- '{print $(NF-1)}')  # shmkit-test-<prefix>-<pid>-<random>
-  if [ -n "$pid" ] && [ "$pid" -eq "$pid" ] 2>/dev/null && kill -0 "$pid" 2>/dev/null; then continue; fi
+  # Names carry the creating test's pid (shmkit-test-<prefix>-<pid>-<random>[-suffix]): keep the
+  # segment if any numeric field of its name is a running process.
+  live=0
+  for field in $(basename "$f" | tr '-' ' '); do
+    case "$field" in (*[!0-9]*|'') continue ;; esac
+    [ ${#field} -le 7 ] && kill -0 "$field" 2>/dev/null && { live=1; break; }
+  done
+  [ $live -eq 1 ] && continue
   leaks=$((leaks + 1)); rm -f "$f"
 done
 [ "$leaks" -gt 0 ] && echo "note: removed $leaks shmkit-test-* segments left behind by exited test processes"
