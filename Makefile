@@ -17,7 +17,7 @@ all: lib
 
 lib: $(LIB)
 
-$(LIB): $(CSRC) $(CHDR)
+$(LIB): $(CSRC) $(CHDR) csrc/exports.map Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(SHMKIT_CFLAGS) -shared -o $@ $(CSRC) -Wl,--version-script=csrc/exports.map -Wl,-z,nodelete
 
