@@ -200,7 +200,31 @@ async function compileIntoCache(tried: string[]): Promise<string | undefined> {
 
 async function openBackend(runtime: Runtime, path: string): Promise<Backend> {
   const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-  const mod = await import(`./${runtime}${ext}`) as { open(path: string): Backend };
+  let mod: { open(path: string): Backend };
+  try {
+    mod = await import(`./${runtime}${ext}`);
+  } catch (e) {
+    // `bun build --compile` bundles this module into the executable's entry (/$bunfs/root/<app>),
+    // and the backend, which no bundler can see behind this computed import, is an extra
+    // entrypoint there, placed relative to --root: `bun build --compile --root . app.ts
+    // ffi/bun.ts ffi/bun_waiter.ts` (a checkout), or node_modules/shmkit/ffi/bun.js and
+    // bun_waiter.js (an npm install). See docs/platforms.md.
+    if (!import.meta.url.startsWith("file:///$bunfs/")) throw e;
+    let found: { open(path: string): Backend } | undefined;
+    for (const spec of [`./ffi/${runtime}.js`, `./node_modules/shmkit/ffi/${runtime}.js`]) {
+      try {
+        found = await import(spec);
+        break;
+      } catch { /* next */ }
+    }
+    if (!found) {
+      throw new Error(
+        `${(e as Error).message} (in a bun build --compile executable, add the backend as entrypoints: ` +
+          "--root . app.ts ffi/bun.ts ffi/bun_waiter.ts)",
+      );
+    }
+    mod = found;
+  }
   return mod.open(path);
 }
 

@@ -106,6 +106,31 @@ test("npm install without a prebuilt library compiles the package's csrc/ into t
   assert(existsSync(`${copy}/cache/shmkit/${built[0]}/libshmkit.so`), "the library is in the cache");
 }, { skip, timeout: 180_000 });
 
+test("bun build --compile embeds the package, its Bun backend and the library; the executable waits on a Ring", async () => {
+  const { dir } = await install();
+  copyFileSync(`${ROOT}tests/fixtures/npm_compiled_app.ts`, `${dir}/app.ts`);
+  // The backend sits behind a computed import, so it is listed as extra entrypoints (--root .).
+  await sh([
+    BUN, "build", "--compile", "--root", ".", "app.ts", "node_modules/shmkit/ffi/bun.js",
+    "node_modules/shmkit/ffi/bun_waiter.js", "--outfile", "app",
+  ], dir);
+  const { Ring } = await import("../mod.ts");
+  const name = `shmkit-test-npmapp-${(globalThis as unknown as { process: { pid: number } }).process.pid}`;
+  using ring = Ring.create(name, { capacity: 4 });
+  try {
+    const child = run([`${dir}/app`, name], { env: { ...isolatedEnv(dir), XDG_CACHE_HOME: `${dir}/empty-cache` }, timeout: 90_000 });
+    await new Promise((r) => setTimeout(r, 300)); // usually lets the child park first; correct either way
+    assert(ring.tryEnqueue(4242));
+    const r = await child;
+    assertEquals(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; lib: string };
+    assertEquals(out.value, 4242);
+    assert(out.lib.startsWith("/$bunfs/"), `the library is the embedded copy: ${out.lib}`);
+  } finally {
+    ring.unlink();
+  }
+}, { skip, timeout: 180_000 });
+
 const cliSkip = skip || (existsSync(`${ROOT}cli.ts`) ? false : "cli.ts has not landed yet, so the package has no `shmkit` bin");
 test("npm install links the shmkit bin: --help prints usage and ls lists a segment made by Bun", async () => {
   const { dir } = await install();
