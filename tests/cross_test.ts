@@ -13,7 +13,9 @@ const once = RUNTIME === "bun" ? false : "make cross runs once, from the Bun pas
 const mingw = has("x86_64-w64-mingw32-gcc") || (root && has("apt-get"))
   ? false
   : "x86_64-w64-mingw32-gcc is missing and cannot be installed here (needs root and apt-get)";
-const wine = has("wine64") || existsSync("/usr/lib/wine/wine64") ? false : "wine64 is not installed (apt-get install wine64)";
+const wine = has("wine64") || existsSync("/usr/lib/wine/wine64")
+  ? false
+  : "wine64 is not installed (apt-get install wine64)";
 
 let result: Promise<string> | undefined;
 function makeCross(): Promise<string> {

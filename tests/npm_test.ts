@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { assert, assertEquals } from "./assert.ts";
 import { ROOT, run, RUNTIME, test } from "./harness.ts";
 
-const skip = RUNTIME === "node" ? false : "packs and installs the npm tarball once, from the Node pass, which spawns Bun, Deno and Node children";
+const skip = RUNTIME === "node"
+  ? false
+  : "packs and installs the npm tarball once, from the Node pass, which spawns Bun, Deno and Node children";
 const BUN = `${ROOT}node_modules/.bin/bun`;
 const DENO = `${ROOT}node_modules/.bin/deno`;
 
@@ -20,7 +22,9 @@ interface Installed {
 async function sh(cmd: string[], cwd: string, env: Record<string, string> = {}, timeout = 120_000) {
   // run() has no cwd option: go through `sh -c 'cd … && exec "$@"'`.
   const r = await run(["sh", "-c", 'cd "$0" && exec "$@"', cwd, ...cmd], { env, timeout });
-  if (r.code !== 0) throw new Error(`${cmd.join(" ")} (in ${cwd}) exited ${r.code ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  if (r.code !== 0) {
+    throw new Error(`${cmd.join(" ")} (in ${cwd}) exited ${r.code ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  }
   return r;
 }
 
@@ -48,19 +52,43 @@ function install(): Promise<Installed> {
 
 // No compiler and an empty cache: the library can only come from the package's prebuilt copy.
 function isolatedEnv(dir: string): Record<string, string> {
-  return { SHMKIT_LIB: "", SHMKIT_CACHE_DIR: "", CC: "/nonexistent", XDG_CACHE_HOME: `${dir}/empty-cache`, DENO_DIR: `${dir}/deno-dir` };
+  return {
+    SHMKIT_LIB: "",
+    SHMKIT_CACHE_DIR: "",
+    CC: "/nonexistent",
+    XDG_CACHE_HOME: `${dir}/empty-cache`,
+    DENO_DIR: `${dir}/deno-dir`,
+  };
 }
 
 test("the npm tarball ships ESM, types, every runtime backend, csrc/ and the linux-x64 library", async () => {
   const { files, pkg } = await install();
   for (
     const f of [
-      "package.json", "README.md", "LICENSE", "mod.js", "mod.d.ts", "ffi/mod.js", "ffi/node.js", "ffi/bun.js",
-      "ffi/bun_waiter.js", "ffi/deno.js", "src/segment.js", "src/segment.d.ts", "csrc/shmkit.c", "csrc/os_linux.c",
-      "csrc/shmkit.h", "csrc/os.h", "csrc/exports.map", "prebuilt/linux-x64/libshmkit.so",
+      "package.json",
+      "README.md",
+      "LICENSE",
+      "mod.js",
+      "mod.d.ts",
+      "ffi/mod.js",
+      "ffi/node.js",
+      "ffi/bun.js",
+      "ffi/bun_waiter.js",
+      "ffi/deno.js",
+      "src/segment.js",
+      "src/segment.d.ts",
+      "csrc/shmkit.c",
+      "csrc/os_linux.c",
+      "csrc/shmkit.h",
+      "csrc/os.h",
+      "csrc/exports.map",
+      "prebuilt/linux-x64/libshmkit.so",
     ]
   ) assert(files.includes(f), `the tarball lacks ${f}`);
-  assert(!files.some((f) => f.startsWith("tests/") || f.endsWith(".ts") && !f.endsWith(".d.ts")), "no tests or .ts sources");
+  assert(
+    !files.some((f) => f.startsWith("tests/") || f.endsWith(".ts") && !f.endsWith(".d.ts")),
+    "no tests or .ts sources",
+  );
   const meta = JSON.parse(readFileSync(`${pkg}/package.json`, "utf8"));
   assertEquals(meta.name, "shmkit");
   assertEquals(meta.type, "module");
@@ -72,16 +100,28 @@ test("the npm tarball ships ESM, types, every runtime backend, csrc/ and the lin
 test("npm install: a Node parent shares a segment with Bun and Deno children through the package", async () => {
   const { dir } = await install();
   const env = isolatedEnv(dir);
-  const r1 = await sh(["node", "smoke.js", "parent", "node to bun", JSON.stringify([BUN, "smoke.ts", "child"])], dir, env);
+  const r1 = await sh(
+    ["node", "smoke.js", "parent", "node to bun", JSON.stringify([BUN, "smoke.ts", "child"])],
+    dir,
+    env,
+  );
   assertEquals(r1.stdout.trim(), "ok: node to bun");
-  const r2 = await sh(["node", "smoke.js", "parent", "node to deno", JSON.stringify([DENO, "run", "-A", "--quiet", "smoke.ts", "child"])], dir, env);
+  const r2 = await sh(
+    ["node", "smoke.js", "parent", "node to deno", JSON.stringify([DENO, "run", "-A", "--quiet", "smoke.ts", "child"])],
+    dir,
+    env,
+  );
   assertEquals(r2.stdout.trim(), "ok: node to deno");
   assert(!existsSync(`${dir}/empty-cache/shmkit`), "nothing was compiled: the prebuilt library was used");
 }, { skip, timeout: 180_000 });
 
 test("npm install: a Bun parent (ffi/bun.js from the package) shares a segment with a Node child", async () => {
   const { dir } = await install();
-  const r = await sh([BUN, "smoke.ts", "parent", "bun to node", JSON.stringify(["node", "smoke.js", "child"])], dir, isolatedEnv(dir));
+  const r = await sh(
+    [BUN, "smoke.ts", "parent", "bun to node", JSON.stringify(["node", "smoke.js", "child"])],
+    dir,
+    isolatedEnv(dir),
+  );
   assertEquals(r.stdout.trim(), "ok: bun to node");
 }, { skip, timeout: 180_000 });
 
@@ -98,7 +138,11 @@ test("npm install without a prebuilt library compiles the package's csrc/ into t
   copyFileSync(`${dir}/smoke.js`, `${copy}/smoke.js`);
   copyFileSync(`${dir}/smoke.ts`, `${copy}/smoke.ts`);
   const env = { SHMKIT_LIB: "", SHMKIT_CACHE_DIR: "", XDG_CACHE_HOME: `${copy}/cache` };
-  const r = await sh(["node", "smoke.js", "parent", "compiled on first use", JSON.stringify([BUN, "smoke.ts", "child"])], copy, env);
+  const r = await sh(
+    ["node", "smoke.js", "parent", "compiled on first use", JSON.stringify([BUN, "smoke.ts", "child"])],
+    copy,
+    env,
+  );
   assertEquals(r.stdout.trim(), "ok: compiled on first use");
   const built = readdirSync(`${copy}/cache/shmkit`);
   assertEquals(built.length, 1, `one cache entry: ${built}`);
@@ -106,39 +150,60 @@ test("npm install without a prebuilt library compiles the package's csrc/ into t
   assert(existsSync(`${copy}/cache/shmkit/${built[0]}/libshmkit.so`), "the library is in the cache");
 }, { skip, timeout: 180_000 });
 
-test("bun build --compile embeds the package, its Bun backend and the library; the executable waits on a Ring", async () => {
-  const { dir } = await install();
-  copyFileSync(`${ROOT}tests/fixtures/npm_compiled_app.ts`, `${dir}/app.ts`);
-  // The backend sits behind a computed import, so it is listed as extra entrypoints (--root .).
-  await sh([
-    BUN, "build", "--compile", "--root", ".", "app.ts", "node_modules/shmkit/ffi/bun.js",
-    "node_modules/shmkit/ffi/bun_waiter.js", "--outfile", "app",
-  ], dir);
-  const { Ring } = await import("../mod.ts");
-  const name = `shmkit-test-npmapp-${(globalThis as unknown as { process: { pid: number } }).process.pid}`;
-  using ring = Ring.create(name, { capacity: 4 });
-  try {
-    const child = run([`${dir}/app`, name], { env: { ...isolatedEnv(dir), XDG_CACHE_HOME: `${dir}/empty-cache` }, timeout: 90_000 });
-    await new Promise((r) => setTimeout(r, 300)); // usually lets the child park first; correct either way
-    assert(ring.tryEnqueue(4242));
-    const r = await child;
-    assertEquals(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; lib: string };
-    assertEquals(out.value, 4242);
-    assert(out.lib.startsWith("/$bunfs/"), `the library is the embedded copy: ${out.lib}`);
-  } finally {
-    ring.unlink();
-  }
-}, { skip, timeout: 180_000 });
+test(
+  "bun build --compile embeds the package, its Bun backend and the library; the executable waits on a Ring",
+  async () => {
+    const { dir } = await install();
+    copyFileSync(`${ROOT}tests/fixtures/npm_compiled_app.ts`, `${dir}/app.ts`);
+    // The backend sits behind a computed import, so it is listed as extra entrypoints (--root .).
+    await sh([
+      BUN,
+      "build",
+      "--compile",
+      "--root",
+      ".",
+      "app.ts",
+      "node_modules/shmkit/ffi/bun.js",
+      "node_modules/shmkit/ffi/bun_waiter.js",
+      "--outfile",
+      "app",
+    ], dir);
+    const { Ring } = await import("../mod.ts");
+    const name = `shmkit-test-npmapp-${(globalThis as unknown as { process: { pid: number } }).process.pid}`;
+    using ring = Ring.create(name, { capacity: 4 });
+    try {
+      const child = run([`${dir}/app`, name], {
+        env: { ...isolatedEnv(dir), XDG_CACHE_HOME: `${dir}/empty-cache` },
+        timeout: 90_000,
+      });
+      await new Promise((r) => setTimeout(r, 300)); // usually lets the child park first; correct either way
+      assert(ring.tryEnqueue(4242));
+      const r = await child;
+      assertEquals(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; lib: string };
+      assertEquals(out.value, 4242);
+      assert(out.lib.startsWith("/$bunfs/"), `the library is the embedded copy: ${out.lib}`);
+    } finally {
+      ring.unlink();
+    }
+  },
+  { skip, timeout: 180_000 },
+);
 
-const cliSkip = skip || (existsSync(`${ROOT}cli.ts`) ? false : "cli.ts has not landed yet, so the package has no `shmkit` bin");
+const cliSkip = skip ||
+  (existsSync(`${ROOT}cli.ts`) ? false : "cli.ts has not landed yet, so the package has no `shmkit` bin");
 test("npm install links the shmkit bin: --help prints usage and ls lists a segment made by Bun", async () => {
   const { dir } = await install();
   const r = await sh([`${dir}/node_modules/.bin/shmkit`, "--help"], dir, isolatedEnv(dir));
-  assert(/usage/i.test(r.stdout + r.stderr) && /shmkit/.test(r.stdout + r.stderr), `help output: ${r.stdout}${r.stderr}`);
+  assert(
+    /usage/i.test(r.stdout + r.stderr) && /shmkit/.test(r.stdout + r.stderr),
+    `help output: ${r.stdout}${r.stderr}`,
+  );
   // A raw segment created through the package under Bun shows up in `npx shmkit ls --all --json` (Node).
   const name = `shmkit-test-npmbin-${(globalThis as unknown as { process: { pid: number } }).process.pid}`;
-  const code = `const { SharedMemory } = await import("shmkit"); SharedMemory.create(${JSON.stringify(name)}, 8192).close();`;
+  const code = `const { SharedMemory } = await import("shmkit"); SharedMemory.create(${
+    JSON.stringify(name)
+  }, 8192).close();`;
   await sh([BUN, "-e", code], dir, isolatedEnv(dir));
   try {
     const ls = await sh(["npx", "--no-install", "shmkit", "ls", "--all", "--json"], dir, isolatedEnv(dir));

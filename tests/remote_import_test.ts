@@ -9,7 +9,9 @@ import { assert, assertEquals } from "./assert.ts";
 import { ROOT, run, RUNTIME, test } from "./harness.ts";
 import { SharedMemory } from "../mod.ts";
 
-const skip = RUNTIME === "deno" ? false : "the remote-URL import is a Deno feature; its children are Deno, so it runs once, from the Deno pass";
+const skip = RUNTIME === "deno"
+  ? false
+  : "the remote-URL import is a Deno feature; its children are Deno, so it runs once, from the Deno pass";
 
 /** Serves the repository read-only; build/, npm/, node_modules/ and dotfiles answer 404. */
 function serveRepository(): Promise<{ server: Server; base: string; requests: string[] }> {
@@ -29,7 +31,11 @@ function serveRepository(): Promise<{ server: Server; base: string; requests: st
       res.end("not found");
       return;
     }
-    const type = path.endsWith(".ts") ? "application/typescript" : path.endsWith(".json") ? "application/json" : "text/plain";
+    const type = path.endsWith(".ts")
+      ? "application/typescript"
+      : path.endsWith(".json")
+      ? "application/json"
+      : "text/plain";
     res.writeHead(200, { "content-type": type, "content-length": String(body.length) });
     res.end(body);
   });
@@ -69,7 +75,10 @@ test("mod.ts imported from an HTTP URL builds libshmkit into XDG_CACHE_HOME and 
       const { lib } = JSON.parse(r.stdout.trim().split("\n").pop()!) as { lib: string };
       assert(lib.startsWith(`${dir}/cache/shmkit/linux-`) && lib.endsWith("/libshmkit.so"), `library path ${lib}`);
       assert(statSync(lib).isFile(), `${lib} exists`);
-      assert(requests.includes("/csrc/shmkit.c") && requests.includes("/csrc/os_linux.c"), "csrc/ was fetched over HTTP");
+      assert(
+        requests.includes("/csrc/shmkit.c") && requests.includes("/csrc/os_linux.c"),
+        "csrc/ was fetched over HTTP",
+      );
       assert(!requests.some((p) => p.startsWith("/build/")), "nothing under build/ was requested");
       // This process (local build/) reads what the cache-built library wrote.
       using seg = SharedMemory.open(name);
@@ -104,7 +113,12 @@ test("mod.ts imported from a URL without a compiler fails with ENOLIB naming SHM
     `;
     const r = await denoChild(dir, code, { XDG_CACHE_HOME: `${dir}/cache`, CC: "/nonexistent" });
     assertEquals(r.code, 0, `the Deno child failed:\n${r.stdout}\n${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { name?: string; code?: string; message?: string; loaded?: boolean };
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+      name?: string;
+      code?: string;
+      message?: string;
+      loaded?: boolean;
+    };
     assertEquals(out.loaded, undefined, "the library must not load without a compiler or SHMKIT_LIB");
     assertEquals(out.name, "ShmError");
     assertEquals(out.code, "ENOLIB");
