@@ -330,6 +330,14 @@ int os_futex_wake(uint32_t *addr, int count)
 
 int os_futex_waitv(uint32_t **addrs, const uint32_t *expected, int n)
 {
+	/* Only the waiter threads call this: keep the library loaded for good, so dlclose never
+	 * unmaps code they run (what -z nodelete does on Linux). */
+	static int pinned;
+	if (!__atomic_exchange_n(&pinned, 1, __ATOMIC_ACQ_REL)) {
+		Dl_info info;
+		if (dladdr((void *)os_futex_waitv, &info) && info.dli_fname)
+			dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+	}
 	(void)addrs, (void)expected, (void)n;
 	return -ENOSYS;
 }

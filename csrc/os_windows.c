@@ -652,8 +652,21 @@ int os_futex_wake(uint32_t *addr, int count)
 	return waiters < count ? (int)waiters : count;
 }
 
+static BOOL CALLBACK pin_module(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+	(void)once, (void)param, (void)ctx;
+	HMODULE self;
+	GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN, (LPCWSTR)(void *)pin_module,
+			   &self);
+	return TRUE;
+}
+
 int os_futex_waitv(uint32_t **addrs, const uint32_t *expected, int n)
 {
+	/* Only the waiter threads call this: pin the DLL so FreeLibrary never unmaps code they run
+	 * (what -z nodelete does on Linux). */
+	static INIT_ONCE pinned = INIT_ONCE_STATIC_INIT;
+	InitOnceExecuteOnce(&pinned, pin_module, NULL, NULL);
 	if (n <= 0)
 		return -EINVAL;
 	if (n > MAXIMUM_WAIT_OBJECTS)

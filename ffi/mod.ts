@@ -76,7 +76,7 @@ const SOURCES: Record<string, { files: string[]; objects: string[]; flags: (dir:
   linux: {
     files: ["shmkit.c", "os_linux.c", "shmkit.h", "os.h", "exports.map"],
     objects: ["shmkit.c", "os_linux.c"],
-    flags: (dir) => ["-shared", `-Wl,--version-script=${dir}exports.map`],
+    flags: (dir) => ["-shared", `-Wl,--version-script=${dir}exports.map`, "-Wl,-z,nodelete"], // as the Makefile
   },
   darwin: {
     files: ["shmkit.c", "os_darwin.c", "shmkit.h", "os.h"],

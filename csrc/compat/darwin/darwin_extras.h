@@ -5,6 +5,9 @@
 #define SHMKIT_COMPAT_DARWIN_EXTRAS_H
 /* _DARWIN_C_SOURCE exposes the whole BSD/POSIX API on macOS; glibc needs its own switch. */
 #define _DEFAULT_SOURCE 1
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* Dl_info / dladdr, which macOS declares in <dlfcn.h> by default */
+#endif
 #include <stdint.h>
 #include <sys/types.h>
 #define F_PREALLOCATE 42
