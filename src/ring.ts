@@ -20,12 +20,13 @@
  * | 328 | 4    | producerToken  | role holder         | role claimants  | per-object token (same-process check)  |
  * | 336 | 8    | consumerRole   | role claimant (CAS) | role claimants  | as producerRole                        |
  * | 344 | 4    | consumerToken  | role holder         | role claimants  |                                        |
- * | 384 | 8*N  | slots          | see below           |                 | slot i: u32 value at +0, u32 seq at +4 |
+ * | 384 | 8*N  | slots          | see below           |                 | CAS modes: slot i = value u32 at +8i, seq u32 at +8i+4; spsc: dense u32 at +4i |
  *
  * byteLength = 384 + 8 * N. Position p lives in slot p & (N - 1).
  *
- * spsc: `tail` and `head` are exact; a slot's value word is written before `tail` publishes it;
- * seq words are unused (0).
+ * spsc: `tail` and `head` are exact; the slot area is a dense u32 array instead (the value of
+ * position p at 384 + 4 * (p & (N - 1)); the upper half is unused), written before `tail`
+ * publishes it.
  * mpsc / spmc / mpmc: every slot is one 64-bit word (value, seq), changed only by a 64-bit CAS:
  * seq == p      EMPTY for position p
  * seq == p + 1  FULL: holds the item of position p (value and seq committed by the same CAS)
@@ -1009,7 +1010,7 @@ export class Ring implements Disposable {
       this.#pHead = h;
       if (used >= this.capacity) return false;
     }
-    this.#slots[(t & this.#mask) << 1] = value; // plain write, published by R1
+    this.#slots[t & this.#mask] = value; // plain write, published by R1
     if (FAULT_ON) fault("ring.enq.before_commit");
     const nt = (t + 1) >>> 0;
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish tail (release); pairs with A1
@@ -1028,7 +1029,7 @@ export class Ring implements Disposable {
       this.#cTail = t;
       if (avail === 0) return undefined;
     }
-    const v = this.#slots[(h & this.#mask) << 1];
+    const v = this.#slots[h & this.#mask];
     if (FAULT_ON) fault("ring.deq.before_take");
     const nh = (h + 1) >>> 0;
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish head (release); pairs with A2
@@ -1055,8 +1056,11 @@ export class Ring implements Disposable {
   #writeSpsc(values: ArrayLike<number>, k: number): void {
     const t = this.#pTail;
     const slots = this.#slots;
-    const mask = this.#mask;
-    for (let i = 0; i < k; i++) slots[((t + i) & mask) << 1] = values[i];
+    // Two contiguous runs (before and after the wrap of the slot array), no per-item masking.
+    const a = t & this.#mask;
+    const first = Math.min(k, this.#n - a);
+    for (let i = 0; i < first; i++) slots[a + i] = values[i];
+    for (let i = first; i < k; i++) slots[i - first] = values[i];
     if (FAULT_ON) fault("ring.enq.before_commit");
     const nt = (t + k) >>> 0;
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish the batch once; pairs with A1
@@ -1077,8 +1081,10 @@ export class Ring implements Disposable {
   #readSpsc(out: Uint32Array, k: number): void {
     const h = this.#cHead;
     const slots = this.#slots;
-    const mask = this.#mask;
-    for (let i = 0; i < k; i++) out[i] = slots[((h + i) & mask) << 1];
+    const a = h & this.#mask;
+    const first = Math.min(k, this.#n - a);
+    for (let i = 0; i < first; i++) out[i] = slots[a + i];
+    for (let i = first; i < k; i++) out[i] = slots[i - first];
     if (FAULT_ON) fault("ring.deq.before_take");
     const nh = (h + k) >>> 0;
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish the batch once; pairs with A2

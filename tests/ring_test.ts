@@ -168,7 +168,7 @@ test("Ring.open throws EBADHDR for corrupted header fields and counters", () => 
     [RING.mode, 4],
     [RING.slotsOffset, 100],
     [RING.tail, 100],
-    [RING.head, 3],
+    [RING.head, 100],
     [0, 0x12345678],
   ];
   for (const [off, val] of fields) {

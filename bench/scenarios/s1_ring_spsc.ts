@@ -1,0 +1,138 @@
+// S1 — SPSC throughput of shmkit Ring across two processes of the same runtime: a producer child
+// (pinned to CPU0) streams sequence numbers, this process (CPU1) consumes and checks the order.
+// @bench-runtimes deno bun node
+// @bench-ids S1
+//
+// Cells: batch = 1 (tryEnqueue / tryDequeue per item), 32 and 256 (enqueueBurst / dequeueBurst),
+// ring capacity 16384; each measured over a fixed window after a warm-up, in a fresh child.
+// The batch=1 row's note reports the heap growth over 10 M operations on each side (the hot path
+// allocates nothing, so it should stay near 0 apart from unrelated runtime activity).
+import { Ring, type RingHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
+import { args, clockNs, cpuSelf, emit, exited, lineReader, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+
+const ME = "bench/scenarios/s1_ring_spsc.ts";
+const heap = (): number => (globalThis as unknown as { process: { memoryUsage(): { heapUsed: number } } }).process.memoryUsage().heapUsed;
+const HEAP_OPS = 10_000_000;
+
+if (args()[0] === "child") await child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
+else await main();
+
+/** Producer: ctl[0] = 1 ready, ctl[1] = 1 stop. Prints its heap growth over HEAP_OPS items. */
+async function child(h: RingHandle, ch: SharedMemoryHandle, batch: number): Promise<void> {
+  pin(0);
+  const ring = Ring.attach(h);
+  const seg = SharedMemory.attach(ch);
+  const ctl = seg.view(Int32Array, 0, 4);
+  const buf = new Uint32Array(batch);
+  let seq = 0;
+  let sent = 0;
+  let heap0 = -1;
+  let heapDelta = NaN;
+  Atomics.store(ctl, 0, 1);
+  while (Atomics.load(ctl, 1) === 0) {
+    for (let rep = 0; rep < 256; rep++) {
+      if (batch === 1) {
+        if (ring.tryEnqueue(seq)) seq = (seq + 1) >>> 0;
+      } else {
+        for (let i = 0; i < batch; i++) buf[i] = (seq + i) >>> 0;
+        seq = (seq + ring.enqueueBurst(buf)) >>> 0;
+      }
+    }
+    if (heap0 < 0 && seq > 1_000_000) {
+      heap0 = heap();
+      sent = seq;
+    } else if (heap0 >= 0 && Number.isNaN(heapDelta) && seq - sent >= HEAP_OPS) heapDelta = heap() - heap0;
+  }
+  console.log(JSON.stringify({ heapDelta }));
+  ring.close();
+  seg.close();
+}
+
+async function cell(batch: number, windowS: number): Promise<void> {
+  pin(1);
+  const ring = Ring.create(`shmkit-bench-s1-${RUNTIME}-${batch}-${Date.now() % 1e6}`, { capacity: 16384, mode: "spsc" });
+  const seg = SharedMemory.anonymous(64);
+  const ctl = seg.view(Int32Array, 0, 4);
+  const kid = spawnScript(RUNTIME, ME, ["child", JSON.stringify(ring.handle()), JSON.stringify(seg.handle()), String(batch)]);
+  const nextLine = lineReader(kid.stdout!);
+  while (Atomics.load(ctl, 0) === 0) await new Promise((r) => setTimeout(r, 5));
+  ring.unlink(); // the child has it open
+  const out = new Uint32Array(batch);
+  let expect = 0;
+  let got = 0;
+  const consume = (): void => {
+    if (batch === 1) {
+      const v = ring.tryDequeue();
+      if (v !== undefined) {
+        if (v !== expect) throw new Error(`S1: got ${v}, expected ${expect}`);
+        expect = (expect + 1) >>> 0;
+        got++;
+      }
+    } else {
+      const k = ring.dequeueBurst(out);
+      for (let i = 0; i < k; i++) {
+        if (out[i] !== ((expect + i) >>> 0)) throw new Error(`S1: got ${out[i]}, expected ${(expect + i) >>> 0}`);
+      }
+      expect = (expect + k) >>> 0;
+      got += k;
+    }
+  };
+  // Warm-up (JIT, page faults), then the timed window.
+  const warm = clockNs() + 0.3e9;
+  while (clockNs() < warm) for (let i = 0; i < 1024; i++) consume();
+  let heap0 = -1;
+  let heapAt = 0;
+  let heapDelta = NaN;
+  const c0 = cpuSelf() + procCpu(kid.pid!);
+  const g0 = got;
+  const t0 = clockNs();
+  const end = t0 + windowS * 1e9;
+  let t1 = t0;
+  while (t1 < end) {
+    for (let i = 0; i < 1024; i++) consume();
+    t1 = clockNs();
+    if (heap0 < 0) {
+      heap0 = heap();
+      heapAt = got;
+    } else if (Number.isNaN(heapDelta) && got - heapAt >= HEAP_OPS) heapDelta = heap() - heap0;
+  }
+  const items = got - g0;
+  const cpu = cpuSelf() + procCpu(kid.pid!) - c0;
+  // Keep consuming until the child has also covered its heap window, then stop it.
+  const stopAt = clockNs() + 5e9;
+  while (Number.isNaN(heapDelta) && clockNs() < stopAt) {
+    for (let i = 0; i < 1024; i++) consume();
+    if (got - heapAt >= HEAP_OPS) heapDelta = heap() - heap0;
+  }
+  Atomics.store(ctl, 1, 1);
+  while (kid.exitCode === null) {
+    consume();
+    await Promise.resolve();
+    if (ring.size === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  const childHeap = JSON.parse((await nextLine()) || "{}").heapDelta;
+  await exited(kid);
+  const wall = (t1 - t0) / 1e9;
+  emit({
+    bench: "S1",
+    variant: `batch=${batch}`,
+    transport: "shmkit ring spsc",
+    metric: "items/s",
+    value: items / wall,
+    cpu_s: cpu,
+    wall_s: wall,
+    note: `capacity 16384, producer cpu0, consumer cpu1, order checked` +
+      (batch === 1 ? `; heap growth over 10M ops: consumer ${fmt(heapDelta)} B, producer ${fmt(childHeap)} B` : ""),
+  });
+  ring.close();
+  seg.close();
+}
+
+function fmt(x: unknown): string {
+  return typeof x === "number" && Number.isFinite(x) ? String(x) : "n/a (fewer than 10M ops)";
+}
+
+async function main(): Promise<void> {
+  const w = pick(2, 0.4);
+  for (const batch of [1, 32, 256]) await cell(batch, w);
+}
