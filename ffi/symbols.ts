@@ -33,6 +33,11 @@ export const SYMBOLS = {
     result: "i32",
     c: "int32_t shmkit_errno_name(int32_t err, _Out_ uint8_t *buf, uint32_t len)",
   },
+  shmkit_errno_value: {
+    parameters: ["buffer"], // const uint8_t *name
+    result: "i32",
+    c: "int32_t shmkit_errno_value(const uint8_t *name)",
+  },
   shmkit_shm_create: {
     parameters: ["buffer", "f64", "u32"], // const uint8_t *name, double size, uint32_t mode
     result: "i32",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { check, cstr, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { check, cstr, ERRNO, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
@@ -150,7 +150,7 @@ export class SharedMemory implements Disposable {
       const what = `Cannot create shared memory "${n}"`;
       checkSize(size, what);
       const fd = sys.shmkit_shm_create(cstr("/" + n), size, mode);
-      if (fd === -17 && name === null && attempt < 100) continue; // EEXIST: draw another name
+      if (fd === -ERRNO.EEXIST && name === null && attempt < 100) continue; // EEXIST: draw another name
       check(fd, "shm_open", what);
       try {
         const m = Mapping.map(fd, size, 0, MAP_WRITE, what);
@@ -244,7 +244,7 @@ export class SharedMemory implements Disposable {
   static unlink(name: string): boolean {
     const n = normalizeName(name, "Cannot unlink shared memory");
     const r = sys.shmkit_shm_unlink(cstr("/" + n));
-    if (r === -2) return false;
+    if (r === -ERRNO.ENOENT) return false;
     check(r, "shm_unlink", `Cannot unlink shared memory "${n}"`);
     return true;
   }
@@ -268,8 +268,8 @@ export class SharedMemory implements Disposable {
       sys.shmkit_close(fd);
       return true;
     }
-    if (fd === -2) return false;
-    if (fd === -13) return true; // EACCES: it exists, we may not read it
+    if (fd === -ERRNO.ENOENT) return false;
+    if (fd === -ERRNO.EACCES) return true; // EACCES: it exists, we may not read it
     throw osError(fd, "shm_open", `Cannot look up shared memory "${n}"`);
   }
 

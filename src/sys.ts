@@ -24,6 +24,42 @@ export function check(r: number, syscall: string, what: string): number {
   return r;
 }
 
+function errnoOf(name: string): number {
+  const v = sys.shmkit_errno_value(cstr(name));
+  if (v < 0) throw new Error(`libshmkit does not know errno ${name}`);
+  return v;
+}
+
+/**
+ * This platform's errno numbers (they differ between Linux, macOS and Windows): compare native
+ * returns against `-ERRNO.ENOENT`, never against literal numbers.
+ */
+export const ERRNO: {
+  readonly EPERM: number;
+  readonly ENOENT: number;
+  readonly ESRCH: number;
+  readonly EINTR: number;
+  readonly EBADF: number;
+  readonly EAGAIN: number;
+  readonly EACCES: number;
+  readonly EEXIST: number;
+  readonly EINVAL: number;
+  readonly ENOSPC: number;
+  readonly ETIMEDOUT: number;
+} = {
+  EPERM: errnoOf("EPERM"),
+  ENOENT: errnoOf("ENOENT"),
+  ESRCH: errnoOf("ESRCH"),
+  EINTR: errnoOf("EINTR"),
+  EBADF: errnoOf("EBADF"),
+  EAGAIN: errnoOf("EAGAIN"),
+  EACCES: errnoOf("EACCES"),
+  EEXIST: errnoOf("EEXIST"),
+  EINVAL: errnoOf("EINVAL"),
+  ENOSPC: errnoOf("ENOSPC"),
+  ETIMEDOUT: errnoOf("ETIMEDOUT"),
+};
+
 /** The OS page size. */
 export const PAGE_SIZE: number = sys.shmkit_page_size();
 

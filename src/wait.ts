@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { native, sys } from "./sys.ts";
+import { ERRNO, native, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import type { Mapping } from "./mapping.ts";
 
@@ -41,8 +41,8 @@ export function timeoutError(what: string, ms: number): ShmError {
  */
 export function futexWait(m: Mapping, offset: number, expected: number, timeoutMs: number): boolean {
   const r = sys.shmkit_futex_wait(m.id, offset, expected >>> 0, timeoutMs === Infinity ? -1 : timeoutMs);
-  if (r === -110) return false; // ETIMEDOUT
-  if (r < 0 && r !== -4 && r !== -11) throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
+  if (r === -ERRNO.ETIMEDOUT) return false;
+  if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EAGAIN) throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
   return true;
 }
 
