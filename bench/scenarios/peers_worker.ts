@@ -70,7 +70,8 @@ async function startWorker(): Promise<Port> {
 
 async function main(): Promise<void> {
   const w = await startWorker();
-  // warm the channel (and make sure the worker runs)
+  if ((await w.next()) !== "ready") throw new Error("peers_worker: the worker did not start");
+  // warm the channel
   w.post({ kind: "echo", data: 0 });
   await w.next();
 
@@ -132,9 +133,11 @@ const isWebWorker = RUNTIME === "bun"
 if (isWebWorker) {
   const self = g.self!;
   self.onmessage = (e) => reply(e.data, (m, t) => self.postMessage(m, t));
+  self.postMessage("ready"); // messages posted before onmessage was set may be lost (Bun): handshake
 } else if (RUNTIME === "node" && !(await import("node:worker_threads")).isMainThread) {
   const { parentPort } = await import("node:worker_threads");
   parentPort!.on("message", (m: unknown) => reply(m, (x, t) => parentPort!.postMessage(x, t as never)));
+  parentPort!.postMessage("ready");
 } else {
   await main();
 }
