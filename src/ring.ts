@@ -272,6 +272,9 @@ export class Ring implements Disposable {
   #cTail = 0;
   // CAS modes: cached head for the capacity check.
   #headCache = 0;
+  // Waits of this object registered in prodWaiters / consWaiters (given back by close()).
+  #pWaits = 0;
+  #cWaits = 0;
 
   private constructor(seg: SharedMemory, byteOffset: number, owns: boolean, what: string) {
     const buf = seg.buffer;
@@ -735,12 +738,16 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(`Cannot enqueue on ring "${this.#name}"`, timeout);
       const h0 = Atomics.load(ctl, W_HEAD); // W1: futex word, read before the re-check
       Atomics.add(ctl, W_PW, 1); // W1: register (seq_cst); pairs with W2 in the dequeue paths
+      this.#pWaits++;
       try {
         if (this.tryEnqueue(value)) return;
         if (FAULT_ON) fault("ring.wait.parked");
         futexWait(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS));
       } finally {
-        if (!this.#closed) Atomics.sub(ctl, W_PW, 1);
+        if (!this.#closed) {
+          Atomics.sub(ctl, W_PW, 1);
+          this.#pWaits--;
+        }
       }
       if (this.tryEnqueue(value)) return;
     }
@@ -776,13 +783,17 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(`Cannot dequeue from ring "${this.#name}"`, timeout);
       const t0 = Atomics.load(ctl, W_TAIL); // W1: futex word, read before the re-check
       Atomics.add(ctl, W_CW, 1); // W1: register (seq_cst); pairs with W2 in the enqueue paths
+      this.#cWaits++;
       try {
         v = this.tryDequeue();
         if (v !== undefined) return v;
         if (FAULT_ON) fault("ring.wait.parked");
         futexWait(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS));
       } finally {
-        if (!this.#closed) Atomics.sub(ctl, W_CW, 1);
+        if (!this.#closed) {
+          Atomics.sub(ctl, W_CW, 1);
+          this.#cWaits--;
+        }
       }
       v = this.tryDequeue();
       if (v !== undefined) return v;
@@ -819,11 +830,15 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(what, timeout);
       const h0 = Atomics.load(ctl, W_HEAD); // W1
       Atomics.add(ctl, W_PW, 1); // W1
+      this.#pWaits++;
       try {
         if (this.tryEnqueue(value)) return;
         await waitAsync(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS), signal);
       } finally {
-        if (!this.#closed) Atomics.sub(ctl, W_PW, 1);
+        if (!this.#closed) {
+          Atomics.sub(ctl, W_PW, 1);
+          this.#pWaits--;
+        }
       }
       if (this.#closed) throw this.#closedError(what);
       if (this.tryEnqueue(value)) return;
@@ -860,12 +875,16 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(what, timeout);
       const t0 = Atomics.load(ctl, W_TAIL); // W1
       Atomics.add(ctl, W_CW, 1); // W1
+      this.#cWaits++;
       try {
         v = this.tryDequeue();
         if (v !== undefined) return v;
         await waitAsync(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS), signal);
       } finally {
-        if (!this.#closed) Atomics.sub(ctl, W_CW, 1);
+        if (!this.#closed) {
+          Atomics.sub(ctl, W_CW, 1);
+          this.#cWaits--;
+        }
       }
       if (this.#closed) throw this.#closedError(what);
       v = this.tryDequeue();
@@ -941,6 +960,12 @@ export class Ring implements Disposable {
     if (this.#closed) return;
     if (this.#prodRole) this.#release(true);
     if (this.#consRole) this.#release(false);
+    if (!this.#seg.closed) {
+      // Waits still pending (async ones) give their registration back now.
+      if (this.#pWaits) Atomics.sub(this.#ctl, W_PW, this.#pWaits);
+      if (this.#cWaits) Atomics.sub(this.#ctl, W_CW, this.#cWaits);
+    }
+    this.#pWaits = this.#cWaits = 0;
     this.#closed = true;
     this.#ctl = new Uint32Array(0);
     this.#slots = new Uint32Array(0);

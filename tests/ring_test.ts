@@ -461,3 +461,18 @@ function popcount(x: number): number {
   }
   return c;
 }
+
+test("Ring.close gives back the waiter registrations of pending async waits", async () => {
+  const name = uniqueName("ring");
+  using owner = Ring.create(name, { capacity: 4 });
+  const r = Ring.open(name);
+  const ps = [r.dequeueAsync({ timeout: 5000 }), r.dequeueAsync({ timeout: 5000 })];
+  await new Promise((res) => setTimeout(res, 20));
+  using seg = SharedMemory.open(name);
+  const words = seg.view(Uint32Array, 0, 96);
+  assertEquals(words[RING.consWaiters / 4], 2);
+  r.close();
+  assertEquals(words[RING.consWaiters / 4], 0);
+  for (const p of ps) await assertRejectsCode(p, "ECLOSED");
+  owner.unlink();
+});
