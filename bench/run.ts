@@ -160,6 +160,8 @@ interface Line {
   rep?: number;
   job?: string;
   load1?: number;
+  /** % of all CPUs busy (other people's work) in the 250 ms before the job started */
+  busy_before?: number;
 }
 
 interface JobResult {
@@ -243,6 +245,31 @@ function cpuStat(): { total: number; steal: number; idle: number } {
   return { total, steal: f[7] || 0, idle: (f[3] || 0) + (f[4] || 0) };
 }
 
+const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+let quietWaitedMs = 0;
+const QUIET_TOTAL_MS = QUICK ? 20_000 : 120_000;
+
+/**
+ * Before a job, waits (at most 5 s per job and QUIET_TOTAL_MS per run) until the machine is
+ * quiet: less than 30 % of the CPUs busy over a 250 ms window while the driver itself is idle, so
+ * the busy share is other people's load. Returns the busy percentage of the last window.
+ */
+async function waitQuiet(): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const a = cpuStat();
+    await sleepMs(250);
+    const b = cpuStat();
+    const dt = b.total - a.total;
+    const busy = dt > 0 ? 100 * (1 - (b.idle - a.idle) / dt) : 0;
+    const waited = Date.now() - t0;
+    if (busy < 30 || waited >= 5000 || quietWaitedMs + waited >= QUIET_TOTAL_MS) {
+      quietWaitedMs += waited;
+      return Math.round(busy);
+    }
+  }
+}
+
 interface Machine {
   cpu: string;
   cpus: number;
@@ -295,6 +322,7 @@ interface Cell {
   cpu: number[];
   wall: number[];
   loads: number[];
+  busy: number[];
   note?: string;
   floor_variant?: string;
   peer_variant?: string;
@@ -323,6 +351,7 @@ function aggregate(lines: Line[]): Cell[] {
         cpu: [],
         wall: [],
         loads: [],
+        busy: [],
         note: l.note,
         floor_variant: l.floor_variant,
         peer_variant: l.peer_variant,
@@ -334,6 +363,7 @@ function aggregate(lines: Line[]): Cell[] {
     if (typeof l.cpu_s === "number") c.cpu.push(l.cpu_s);
     if (typeof l.wall_s === "number") c.wall.push(l.wall_s);
     if (typeof l.load1 === "number") c.loads.push(l.load1);
+    if (typeof l.busy_before === "number") c.busy.push(l.busy_before);
   }
   for (const c of map.values()) c.median = med(c.values);
   return [...map.values()];
@@ -519,8 +549,8 @@ function sortCells(a: Cell, b: Cell): number {
 function renderBench(id: string, cells: Cell[], all: Cell[]): string {
   const rows = cells.filter((c) => c.bench === id).sort(sortCells);
   const out = [`### ${BENCH_TITLES[id] ?? id}`, ""];
-  out.push("| transport | runtime | variant | value (median) | min–max | n | C floor | % of C floor | best peer | x best peer | CPU s / wall s |");
-  out.push("|---|---|---|---|---|---|---|---|---|---|---|");
+  out.push("| transport | runtime | variant | value (median) | min–max | n | C floor | % of C floor | best peer | x best peer | CPU s / wall s | others busy |");
+  out.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const c of rows) {
     const f = floorFor(c, all);
     const p = bestPeerFor(c, all);
@@ -537,6 +567,7 @@ function renderBench(id: string, cells: Cell[], all: Cell[]): string {
         p ? `${fmtCell(p)} (${esc(p.transport)}, ${p.runtime})` : "",
         p ? fmtRatio(ratio(c, p), false) : "",
         cpuCol(c),
+        c.busy.length ? `${Math.round(med(c.busy))} %` : "",
       ].join(" | ") + " |",
     );
   }
@@ -673,7 +704,15 @@ function renderTargets(all: Cell[], notes: Map<string, string>): string {
 function renderReport(
   cells: Cell[],
   m: Machine,
-  info: { file: string; reps: number; elapsedS: number; failures: string[]; skipped: string[]; loads: number[] },
+  info: {
+    file: string;
+    reps: number;
+    elapsedS: number;
+    failures: string[];
+    skipped: string[];
+    loads: number[];
+    busies: number[];
+  },
   notes: Map<string, string>,
 ): string {
   const ids = [...new Set(cells.map((c) => c.bench))].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
@@ -698,6 +737,14 @@ function renderReport(
     }; 1-min load seen before the cells: ${lmin.toFixed(2)}–${lmax.toFixed(2)} ` +
       `(other engineers' test runs share the 2 CPUs; cells run while the box was busy are slower and noisier)`,
   );
+  const bs = [...info.busies].sort((a, b) => a - b);
+  if (bs.length) {
+    out.push(
+      `- CPU busy with other work just before each job (the driver waits up to 5 s for < 30 %): median ${
+        bs[bs.length >> 1]
+      } %, max ${bs[bs.length - 1]} % over ${bs.length} jobs; waited ${(quietWaitedMs / 1000).toFixed(0)} s in total`,
+    );
+  }
   out.push(
     `- CPU steal during the run: ${(m.stealPct ?? 0).toFixed(2)} % of CPU time; whole-machine busy: ${
       (m.busyPct ?? 0).toFixed(0)
@@ -758,6 +805,7 @@ async function main(): Promise<void> {
   const lines: Line[] = [];
   const failures: string[] = [];
   const loads: number[] = [];
+  const busies: number[] = [];
   let repsDone = 0;
   for (let rep = 1; rep <= REPS; rep++) {
     // rotate the order each repetition (the floor stays first: it is short and anchors the run)
@@ -774,6 +822,8 @@ async function main(): Promise<void> {
         log(why);
         continue;
       }
+      const busyBefore = await waitQuiet();
+      busies.push(busyBefore);
       const load1 = loadavg()[0];
       loads.push(load1);
       const r = await runJob(job, rep);
@@ -783,6 +833,7 @@ async function main(): Promise<void> {
         l.rep = rep;
         l.job = `${job.name}:${job.runtime}`;
         l.load1 = Math.round(load1 * 100) / 100;
+        l.busy_before = busyBefore;
         lines.push(l);
         results.push(JSON.stringify(l));
       }
@@ -790,7 +841,7 @@ async function main(): Promise<void> {
       log(
         `rep ${rep}/${REPS} ${job.name.padEnd(22)} ${job.runtime.padEnd(4)} ${r.wallS.toFixed(1).padStart(6)} s, ${r.lines.length} lines, load ${
           load1.toFixed(2)
-        }${ok ? "" : ` — exit ${r.code ?? r.signal}`}`,
+        }, others busy ${busyBefore} %${ok ? "" : ` — exit ${r.code ?? r.signal}`}`,
       );
       if (!ok) {
         const tail = r.stderr.trim().split("\n").slice(-3).join(" / ");
@@ -815,7 +866,7 @@ async function main(): Promise<void> {
   const report = renderReport(
     cells,
     m,
-    { file, reps: repsDone, elapsedS: (Date.now() - T0) / 1000, failures, skipped, loads },
+    { file, reps: repsDone, elapsedS: (Date.now() - T0) / 1000, failures, skipped, loads, busies },
     targetNotes(handWritten(readme)),
   );
   writeReadme(report);
