@@ -46,3 +46,12 @@ export { type LockGuard, Mutex, type MutexHandle, type MutexOptions } from "./sr
 export { Semaphore, type SemaphoreHandle, type SemaphoreOptions } from "./src/semaphore.ts";
 export { Condition, type ConditionHandle, type ConditionOptions } from "./src/condition.ts";
 export { Ring, type RingCreateOptions, type RingHandle, type RingInitOptions, type RingMode, type RingOptions } from "./src/ring.ts";
+export {
+  Channel,
+  type ChannelHandle,
+  type ChannelMode,
+  type ChannelOpenOptions,
+  type ChannelOptions,
+  type Loan,
+  type Message,
+} from "./src/channel.ts";
