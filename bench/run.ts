@@ -683,7 +683,7 @@ function renderTargets(all: Cell[], notes: Map<string, string>): string {
       // the best cell of this runtime: a met one if any
       const pick = judged.find((x) => x.r!.ok) ?? judged[0];
       const f = floorFor(pick.c, all);
-      let limit = notes.get(t.id) ?? "";
+      let limit = pick.r!.ok ? "" : notes.get(t.id) ?? "";
       if (!pick.r!.ok && f) {
         const fr = t.check(f, all);
         if (fr && !fr.ok) limit = `the C floor itself misses it on this machine (${fmtCell(f)}). ${limit}`;
