@@ -1,7 +1,8 @@
 // make stress: thousands of SIGKILLs inside Ring operations (tests/fixtures/ring_crash_round.ts),
 // children of all three runtimes, every mode, seeded; prints its seed and exits non-zero on any
-// violation. SHMKIT_SEED fixes the seed; SHMKIT_RING_KILLS sets the target (default 2000).
-import { prng, RUNTIMES } from "../harness.ts";
+// violation. SHMKIT_SEED fixes the seed; SHMKIT_RING_KILLS sets the target (default 2000);
+// SHMKIT_RING_CHILD_RUNTIMES="deno bun" limits the runtimes of the children (default all three).
+import { prng, type Runtime, RUNTIMES } from "../harness.ts";
 import { crashRound } from "../fixtures/ring_crash_round.ts";
 import type { RingMode } from "../../mod.ts";
 
@@ -9,7 +10,8 @@ const env = (globalThis as unknown as { process: { env: Record<string, string | 
 const seed = Number(env.env.SHMKIT_SEED ?? Date.now() % 1e9);
 const target = Number(env.env.SHMKIT_RING_KILLS ?? 2000);
 const modes: RingMode[] = ["mpmc", "spsc", "mpsc", "spmc"];
-console.log(`ring stress: seed ${seed} (rerun with SHMKIT_SEED=${seed}), target ${target} kills`);
+const childRuntimes = (env.env.SHMKIT_RING_CHILD_RUNTIMES?.split(/[ ,]+/).filter(Boolean) as Runtime[] | undefined) ?? RUNTIMES;
+console.log(`ring stress: seed ${seed} (rerun with SHMKIT_SEED=${seed}), target ${target} kills, children ${childRuntimes.join(" ")}`);
 const rnd = prng(seed);
 let kills = 0;
 let rounds = 0;
@@ -17,7 +19,7 @@ const byPoint: Record<string, number> = {};
 const t0 = Date.now();
 try {
   while (kills < target) {
-    const res = await Promise.all([0, 1, 2].map((k) => crashRound(modes[(rounds + k) % 4], prng(Math.floor(rnd() * 2 ** 31)), RUNTIMES, 80 + Math.floor(rnd() * 200))));
+    const res = await Promise.all([0, 1, 2].map((k) => crashRound(modes[(rounds + k) % 4], prng(Math.floor(rnd() * 2 ** 31)), childRuntimes, 80 + Math.floor(rnd() * 200))));
     rounds += 3;
     for (const r of res) {
       kills += r.kills;
