@@ -228,6 +228,19 @@ test("a corrupt length in the slot table gives EBADHDR on recv and the slot is n
   ch.unlink();
 });
 
+test("Channel.tryRecvInto and recvInto copy a message out and free its slot at once", () => {
+  using ch = fresh(1, 32);
+  const out = new Uint8Array(32);
+  assertEquals(ch.tryRecvInto(out), -1);
+  assertThrows(() => ch.tryRecvInto(new Uint8Array(31)), RangeError);
+  ch.send("copied out");
+  assertEquals(ch.recvInto(out, { timeout: 1000 }), 10);
+  assertEquals(new TextDecoder().decode(out.subarray(0, 10)), "copied out");
+  assertEquals(ch.available, 1);
+  assertCode(() => ch.recvInto(out, { timeout: 20 }), "ETIMEDOUT");
+  ch.unlink();
+});
+
 test("Channel's async iterator yields messages until the loop breaks", async () => {
   using ch = fresh(4, 32);
   for (let i = 0; i < 3; i++) ch.send(String(i));

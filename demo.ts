@@ -1,0 +1,238 @@
+/**
+ * `make demo`: one parent process starts Bun, Deno and Node children and streams messages between
+ * them through shmkit Channels (1 MiB frames written in place with a checksum each, then a burst
+ * of small JSON messages), then runs the same workloads over plain pipes, verifies every checksum
+ * and prints a table: messages/s, GB/s and one-way latency p50/p99 side by side.
+ *
+ * Run: `make demo` (or `deno run --allow-all demo.ts` after `make lib node`). Flags:
+ * `--quick` (smaller counts, for tests). Ctrl-C stops the children and removes the demo's segments.
+ *
+ * @module
+ */
+import process from "node:process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { Channel } from "./mod.ts";
+import { FRAME_SIZE, type RunStats } from "./demo_wire.ts";
+
+type Runtime = "deno" | "bun" | "node";
+type Workload = "frames" | "json";
+
+const here = new URL(".", import.meta.url).pathname;
+const ROOT = here.includes("/build/node/") ? here.slice(0, here.indexOf("/build/node/") + 1) : here;
+const quick = process.argv.includes("--quick");
+
+function childCommand(rt: Runtime): string[] {
+  switch (rt) {
+    case "deno":
+      return [`${ROOT}node_modules/.bin/deno`, "run", "--allow-all", "--quiet", "--no-check", `${ROOT}demo_child.ts`];
+    case "bun":
+      return [`${ROOT}node_modules/.bin/bun`, `${ROOT}demo_child.ts`];
+    case "node":
+      return ["node", `${ROOT}build/node/demo_child.js`];
+  }
+}
+
+interface Run {
+  workload: Workload;
+  from: Runtime;
+  to: Runtime;
+  count: number;
+  paced: number;
+}
+
+const RUNS: Run[] = [
+  { workload: "frames", from: "bun", to: "deno", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
+  { workload: "json", from: "node", to: "bun", count: quick ? 2000 : 100_000, paced: quick ? 50 : 400 },
+  { workload: "frames", from: "deno", to: "node", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
+];
+
+// Everything to clean up on exit or Ctrl-C.
+const children = new Set<ChildProcess>();
+const channels = new Set<Channel>();
+let stopping = false;
+
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  children.clear();
+  for (const ch of channels) {
+    try {
+      ch.unlink();
+    } catch { /* already gone */ }
+    ch.close();
+  }
+  channels.clear();
+}
+
+process.on("SIGINT", () => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write("\ninterrupted: stopping the children and removing the demo's segments\n");
+  cleanup();
+  process.exit(130);
+});
+
+const tty = Boolean(process.stdout.isTTY);
+function progress(text: string): void {
+  if (tty) process.stdout.write(`\r\x1b[2K${text}`);
+}
+
+function start(cmd: string[], label: string): ChildProcess {
+  const c = spawn(cmd[0], cmd.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+  children.add(c);
+  c.on("exit", () => children.delete(c));
+  c.on("error", (e) => process.stderr.write(`${label}: ${e.message}\n`));
+  return c;
+}
+
+/** Calls `onLine` for every line `stream` writes. */
+function lines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  let rest = "";
+  stream?.on("data", (d: Uint8Array | string) => {
+    rest += typeof d === "string" ? d : new TextDecoder().decode(d);
+    let nl: number;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      onLine(rest.slice(0, nl));
+      rest = rest.slice(nl + 1);
+    }
+  });
+}
+
+function exited(c: ChildProcess): Promise<number | null> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode);
+  return new Promise((r) => c.on("close", (code) => r(code)));
+}
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs one workload over one transport; resolves with the receiver's statistics. */
+async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
+  const label = `${run.workload} ${run.from}->${run.to} ${transport === "chan" ? "channel" : "pipe"}`;
+  const total = run.count + run.paced;
+  const args = [run.workload, String(run.count), String(run.paced)];
+  let stderr = "";
+  let result: RunStats | undefined;
+  const readyNeeded = new Set(["ready send", "ready recv"]);
+  let goResolve!: () => void;
+  const bothReady = new Promise<void>((r) => goResolve = r);
+  const onErr = (line: string): void => {
+    if (readyNeeded.delete(line.trim())) {
+      if (readyNeeded.size === 0) goResolve();
+    } else stderr += line + "\n";
+  };
+  const onOut = (line: string): void => {
+    if (line.startsWith("P ")) progress(`${label}: ${line.slice(2)}/${total} messages`);
+    else if (line.startsWith("R ")) result = JSON.parse(line.slice(2)) as RunStats;
+  };
+  const procs: ChildProcess[] = [];
+  let sender: ChildProcess;
+  let ch: Channel | undefined;
+  try {
+    if (transport === "chan") {
+      const opts = run.workload === "frames" ? { slots: 16, slotSize: FRAME_SIZE } : { slots: 1024, slotSize: 256 };
+      ch = Channel.create(`shmkit-demo-${process.pid}-${run.workload}-${run.from}-${run.to}`, { ...opts, mode: "spsc" });
+      channels.add(ch);
+      const h = JSON.stringify(ch.handle());
+      const recv = start([...childCommand(run.to), "recv", "chan", ...args, h], label);
+      sender = start([...childCommand(run.from), "send", "chan", ...args, h], label);
+      procs.push(recv, sender);
+      lines(recv.stdout, onOut);
+      lines(recv.stderr, onErr);
+      lines(sender.stderr, onErr);
+      sender.stdout?.resume();
+    } else {
+      const a = [...childCommand(run.from), "send", "pipe", ...args].map(quote).join(" ");
+      const b = [...childCommand(run.to), "recv", "pipe", ...args].map(quote).join(" ");
+      sender = start(["sh", "-c", `${a} | ${b}`], label);
+      procs.push(sender);
+      lines(sender.stdout, onOut);
+      lines(sender.stderr, onErr);
+    }
+    const timer = setTimeout(() => procs.forEach((p) => p.kill("SIGKILL")), 60_000);
+    const died = Promise.all(procs.map(exited));
+    await Promise.race([bothReady, died]);
+    sender.stdin?.write("go\n");
+    const codes = await died;
+    clearTimeout(timer);
+    if (!result || codes.some((c) => c !== 0)) {
+      throw new Error(`${label}: a child failed (exit codes ${codes.join(", ")})\n${stderr}`);
+    }
+    progress("");
+    return result;
+  } finally {
+    if (ch) {
+      channels.delete(ch);
+      ch.unlink();
+      ch.close();
+    }
+  }
+}
+
+function fmtRate(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return n.toFixed(0);
+}
+
+function fmtNs(ns: number): string {
+  if (!Number.isFinite(ns)) return "-";
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  return `${(ns / 1e3).toFixed(1)} us`;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  console.log("shmkit demo: Bun, Deno and Node processes passing messages through shared memory");
+  console.log(`  1 MiB frames (written in place via Channel.loan, checksummed) and ~100-byte JSON ticks;`);
+  console.log(`  the same workloads over OS pipes for comparison. Latency: one-way, of messages paced a few ms apart.\n`);
+  const rows: string[][] = [];
+  const ratios: string[] = [];
+  let allOk = true;
+  for (const run of RUNS) {
+    const stats: Record<string, RunStats> = {};
+    for (const transport of ["chan", "pipe"] as const) {
+      const s = await runOne(run, transport);
+      stats[transport] = s;
+      const ok = s.bad === 0;
+      allOk &&= ok;
+      const rate = s.count / s.seconds;
+      rows.push([
+        run.workload === "frames" ? "1 MiB frames" : "JSON ticks",
+        `${run.from} -> ${run.to}`,
+        transport === "chan" ? "shmkit Channel" : "pipe",
+        fmtRate(rate),
+        (s.bytes / s.seconds / 1e9).toFixed(2),
+        fmtNs(s.p50),
+        fmtNs(s.p99),
+        ok ? `${s.checked} ok` : `${s.bad} BAD of ${s.checked}`,
+      ]);
+      if (!tty) console.log(`  done: ${rows.at(-1)!.join(" | ")}`);
+    }
+    const c = stats.chan, p = stats.pipe;
+    ratios.push(
+      `${run.workload === "frames" ? "frames" : "JSON  "} ${run.from}->${run.to}: channel ${
+        ((c.count / c.seconds) / (p.count / p.seconds)).toFixed(1)
+      }x the pipe's throughput, p50 latency ${(p.p50 / c.p50).toFixed(1)}x lower`,
+    );
+  }
+  const head = ["workload", "route", "transport", "msgs/s", "GB/s", "p50", "p99", "checksums"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]): string => r.map((c, i) => (i >= 3 && i <= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+  console.log(line(head));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const r of rows) console.log(line(r));
+  console.log("");
+  for (const r of ratios) console.log(r);
+  console.log(`\n${allOk ? "every checksum verified" : "CHECKSUM FAILURES: see the table"}; ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (!allOk) process.exitCode = 1;
+}
+
+try {
+  await main();
+} catch (e) {
+  process.stderr.write(`\ndemo failed: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  cleanup();
+}

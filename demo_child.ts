@@ -1,0 +1,256 @@
+/**
+ * A child process of `make demo` (demo.ts). Runs on Deno, Bun or Node (build/node/demo_child.js).
+ *
+ *   demo_child <send|recv> <chan|pipe> <frames|json> <count> <paced> [channel handle JSON]
+ *
+ * Senders print "ready send" on stderr and wait for "go" on stdin; they send `count` messages as
+ * fast as the transport takes them, then (after a pause for the receiver to drain) `paced` more, a few ms apart, for one-way
+ * latency. Receivers print "ready recv" on stderr, "P <n>" progress lines and one final
+ * "R <json RunStats>" line on stdout. Pipes carry frames as they are and ticks as JSON lines.
+ *
+ * @module
+ */
+import process from "node:process";
+import { Channel, type ChannelHandle } from "./mod.ts";
+import { nowNs } from "./src/sys.ts";
+import {
+  checkFrame,
+  checkTick,
+  checksumWords,
+  fillRandom,
+  FRAME_HEADER,
+  FRAME_SIZE,
+  type FrameCheck,
+  makeTick,
+  quantile,
+  type RunStats,
+  type Tick,
+  writeFrameHeader,
+} from "./demo_wire.ts";
+
+const [role, transport, workload, countArg, pacedArg, handleArg] = process.argv.slice(2);
+const count = Number(countArg);
+const paced = Number(pacedArg);
+const total = count + paced;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Resolves on the first "go" line on stdin. */
+function waitGo(): Promise<void> {
+  return new Promise((resolve) => {
+    let buf = "";
+    const onData = (d: Uint8Array | string): void => {
+      buf += typeof d === "string" ? d : new TextDecoder().decode(d);
+      if (buf.includes("go")) {
+        process.stdin.off("data", onData);
+        process.stdin.destroy(); // nothing more comes; do not keep the process alive
+        resolve();
+      }
+    };
+    process.stdin.on("data", onData);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Senders
+
+const BODIES = 4;
+
+function makeBodies(): { bodies: Uint8Array[]; sums: number[] } {
+  const bodies: Uint8Array[] = [];
+  const sums: number[] = [];
+  for (let k = 0; k < BODIES; k++) {
+    const b = new Uint8Array(FRAME_SIZE - FRAME_HEADER);
+    fillRandom(b, 0x1234567 + k * 7919);
+    bodies.push(b);
+    sums.push(checksumWords(new Uint32Array(b.buffer)));
+  }
+  return { bodies, sums };
+}
+
+/** Before the paced (latency) phase: let the receiver drain the throughput phase's backlog. */
+async function drained(ch?: Channel): Promise<void> {
+  await sleep(100);
+  for (let k = 0; ch && k < 2000 && ch.available < ch.slots; k++) await sleep(1);
+}
+
+/** The gap between paced messages: more than the receiver needs to check one. */
+const GAP_MS = workload === "frames" ? 5 : 1;
+
+async function sendChannel(ch: Channel): Promise<void> {
+  if (workload === "frames") {
+    const { bodies, sums } = makeBodies();
+    for (let seq = 0; seq < total; seq++) {
+      if (seq === count) await drained(ch);
+      if (seq >= count) await sleep(GAP_MS);
+      const loan = ch.loan({ timeout: 30_000 });
+      const b = loan.bytes;
+      b.set(bodies[seq % BODIES], FRAME_HEADER);
+      writeFrameHeader(new DataView(b.buffer, b.byteOffset, FRAME_HEADER), seq, nowNs(), sums[seq % BODIES]);
+      loan.send(FRAME_SIZE);
+    }
+  } else {
+    for (let seq = 0; seq < total; seq++) {
+      if (seq === count) await drained(ch);
+      if (seq >= count) await sleep(GAP_MS);
+      ch.send(makeTick(seq, nowNs()), { timeout: 30_000 });
+    }
+  }
+}
+
+function writeOut(data: Uint8Array | string): Promise<void> | undefined {
+  if (process.stdout.write(data)) return undefined;
+  return new Promise((r) => process.stdout.once("drain", () => r()));
+}
+
+async function sendPipe(): Promise<void> {
+  if (workload === "frames") {
+    const { bodies, sums } = makeBodies();
+    for (let seq = 0; seq < total; seq++) {
+      if (seq === count) await drained();
+      if (seq >= count) await sleep(GAP_MS);
+      // A fresh buffer per frame: the stream may still hold the previous one.
+      const f = new Uint8Array(FRAME_SIZE);
+      f.set(bodies[seq % BODIES], FRAME_HEADER);
+      writeFrameHeader(new DataView(f.buffer, 0, FRAME_HEADER), seq, nowNs(), sums[seq % BODIES]);
+      const p = writeOut(f);
+      if (p) await p;
+    }
+  } else {
+    for (let seq = 0; seq < total; seq++) {
+      if (seq === count) await drained();
+      if (seq >= count) await sleep(GAP_MS);
+      const p = writeOut(makeTick(seq, nowNs()) + "\n");
+      if (p) await p;
+    }
+  }
+  await new Promise<void>((r) => process.stdout.end(() => r()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receivers
+
+class Tally {
+  n = 0;
+  bytes = 0;
+  bad = 0;
+  t0 = 0;
+  tEnd = 0;
+  lat: number[] = [];
+  #lastReport = 0;
+
+  /** Counts message `seq`, sent at `stamp` and received (whole, before checking) at `now`. */
+  add(seq: number, stamp: number, now: number, size: number, ok: boolean): void {
+    if (!ok || seq !== this.n) this.bad++;
+    if (seq < count) {
+      if (seq === 0) this.t0 = stamp;
+      this.bytes += size;
+      this.tEnd = now;
+    } else {
+      this.lat.push(now - stamp);
+    }
+    this.n++;
+    if (now - this.#lastReport > 1e8) {
+      this.#lastReport = now;
+      process.stdout.write(`P ${this.n}\n`);
+    }
+  }
+
+  result(): RunStats {
+    const lat = Float64Array.from(this.lat).sort();
+    return {
+      count,
+      bytes: this.bytes,
+      seconds: (this.tEnd - this.t0) / 1e9,
+      p50: quantile(lat, 0.5),
+      p99: quantile(lat, 0.99),
+      bad: this.bad + (total - this.n),
+      checked: this.n,
+    };
+  }
+}
+
+function recvChannel(ch: Channel, t: Tally): void {
+  const fc: FrameCheck = { seq: 0, stamp: 0, ok: false };
+  for (let i = 0; i < total; i++) {
+    const m = ch.recv({ timeout: 60_000 });
+    const now = nowNs();
+    if (workload === "frames") {
+      const size = m.bytes.length;
+      checkFrame(m.bytes, fc);
+      m.release();
+      t.add(fc.seq, fc.stamp, now, size, fc.ok);
+    } else {
+      const size = m.bytes.length;
+      const tick = m.json() as Tick;
+      m.release();
+      t.add(tick.seq, tick.t, now, size, checkTick(tick));
+    }
+  }
+}
+
+async function recvPipe(t: Tally): Promise<void> {
+  const fc: FrameCheck = { seq: 0, stamp: 0, ok: false };
+  if (workload === "frames") {
+    const frame = new Uint8Array(FRAME_SIZE);
+    let have = 0;
+    for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
+      let off = 0;
+      while (off < chunk.length) {
+        const n = Math.min(FRAME_SIZE - have, chunk.length - off);
+        frame.set(chunk.subarray(off, off + n), have);
+        have += n;
+        off += n;
+        if (have === FRAME_SIZE) {
+          const now = nowNs();
+          checkFrame(frame, fc);
+          t.add(fc.seq, fc.stamp, now, FRAME_SIZE, fc.ok);
+          have = 0;
+        }
+      }
+    }
+  } else {
+    let rest = "";
+    const dec = new TextDecoder();
+    for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
+      const now = nowNs(); // every line in this chunk arrived by now
+      const s = rest + dec.decode(chunk, { stream: true });
+      let start = 0;
+      for (let nl = s.indexOf("\n"); nl >= 0; nl = s.indexOf("\n", start)) {
+        const line = s.slice(start, nl);
+        start = nl + 1;
+        const tick = JSON.parse(line) as Tick;
+        t.add(tick.seq, tick.t, now, line.length + 1, checkTick(tick));
+      }
+      rest = s.slice(start);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  if (!(count >= 1) || !(paced >= 0) || !["send", "recv"].includes(role) || !["chan", "pipe"].includes(transport)) {
+    throw new Error(`usage: demo_child <send|recv> <chan|pipe> <frames|json> <count> <paced> [handle]`);
+  }
+  const ch = transport === "chan" ? Channel.attach(JSON.parse(handleArg) as ChannelHandle) : undefined;
+  try {
+    if (role === "send") {
+      process.stderr.write("ready send\n");
+      await waitGo();
+      if (ch) await sendChannel(ch);
+      else await sendPipe();
+    } else {
+      process.stderr.write("ready recv\n");
+      const t = new Tally();
+      if (ch) recvChannel(ch, t);
+      else await recvPipe(t);
+      await new Promise<void>((r) => process.stdout.write(`R ${JSON.stringify(t.result())}\n`, () => r()));
+    }
+  } finally {
+    ch?.close();
+  }
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,144 @@
+/**
+ * The demo's workloads, shared by the parent (demo.ts) and its children (demo_child.ts): frame and
+ * JSON message formats, their checksums, and latency statistics. Same code on Deno, Bun and Node.
+ *
+ * Frame (FRAME_SIZE bytes, little-endian):
+ *
+ * | off | size | field  | note                                                     |
+ * |-----|------|--------|----------------------------------------------------------|
+ * | 0   | 4    | magic  | 0x454d4146 "FAME"                                        |
+ * | 4   | 4    | seq    | 0, 1, 2, ...                                             |
+ * | 8   | 8    | stamp  | f64, sender's CLOCK_MONOTONIC ns just before sending     |
+ * | 16  | 4    | sum    | checksumWords(body) mixed with seq                       |
+ * | 20  | 12   | -      | zero                                                     |
+ * | 32  | ...  | body   | pseudo-random bytes                                      |
+ *
+ * @module
+ */
+
+/** Bytes per frame (1 MiB, header included). */
+export const FRAME_SIZE = 1 << 20;
+/** Frame header size. */
+export const FRAME_HEADER = 32;
+/** "FAME". */
+export const FRAME_MAGIC = 0x454d4146;
+
+/** Fletcher-style checksum over 32-bit words (position-sensitive, two additions per word). */
+export function checksumWords(w: Uint32Array): number {
+  let a = 0;
+  let b = 0;
+  for (let i = 0; i < w.length; i++) {
+    a = (a + w[i]) | 0;
+    b = (b + a) | 0;
+  }
+  return (Math.imul(a, 0x9e3779b1) ^ b) >>> 0;
+}
+
+/** Mixes a body checksum with the sequence number, so a frame with the wrong seq fails. */
+export function frameSum(bodySum: number, seq: number): number {
+  return (bodySum ^ Math.imul(seq + 1, 0x9e3779b1)) >>> 0;
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), for frame bodies. */
+export function fillRandom(b: Uint8Array, seed: number): void {
+  let x = seed >>> 0 || 1;
+  const w = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
+  for (let i = 0; i < w.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    w[i] = x >>> 0;
+  }
+}
+
+/** Writes a frame header into the first 32 bytes of `frame`. */
+export function writeFrameHeader(dv: DataView, seq: number, stampNs: number, bodySum: number): void {
+  dv.setUint32(0, FRAME_MAGIC, true);
+  dv.setUint32(4, seq, true);
+  dv.setFloat64(8, stampNs, true);
+  dv.setUint32(16, frameSum(bodySum, seq), true);
+}
+
+/** What checking a frame found. */
+export interface FrameCheck {
+  seq: number;
+  stamp: number;
+  ok: boolean;
+}
+
+/** Checks a received frame: magic, and the checksum of its body mixed with its seq. */
+export function checkFrame(frame: Uint8Array, out: FrameCheck): FrameCheck {
+  const dv = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER);
+  out.seq = dv.getUint32(4, true);
+  out.stamp = dv.getFloat64(8, true);
+  const want = dv.getUint32(16, true);
+  let words: Uint32Array;
+  if ((frame.byteOffset & 3) === 0) {
+    words = new Uint32Array(frame.buffer, frame.byteOffset + FRAME_HEADER, (FRAME_SIZE - FRAME_HEADER) >>> 2);
+  } else {
+    words = new Uint32Array(frame.slice(FRAME_HEADER, FRAME_SIZE).buffer);
+  }
+  out.ok = frame.length === FRAME_SIZE && dv.getUint32(0, true) === FRAME_MAGIC &&
+    frameSum(checksumWords(words), out.seq) === want;
+  return out;
+}
+
+/** A small JSON message, like a market tick. `sum` covers the other fields. */
+export interface Tick {
+  seq: number;
+  t: number;
+  sym: string;
+  px: number;
+  qty: number;
+  sum: number;
+}
+
+const SYMS = ["ACME", "BUN", "DENO", "NODE", "SHMK", "PY", "RUST", "ZIG"];
+
+/** FNV-1a over a string's UTF-16 units. */
+export function checksumString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+function tickKey(seq: number, sym: string, px: number, qty: number): string {
+  return `${seq}|${sym}|${px}|${qty}`;
+}
+
+/** The JSON text of tick `seq`, stamped `t` (ns). */
+export function makeTick(seq: number, t: number): string {
+  const sym = SYMS[seq & 7];
+  const px = 100 + ((seq * 37) % 1000) / 100;
+  const qty = 100 * ((seq % 9) + 1);
+  const tick: Tick = { seq, t, sym, px, qty, sum: checksumString(tickKey(seq, sym, px, qty)) };
+  return JSON.stringify(tick);
+}
+
+/** True if a parsed tick's checksum matches its fields. */
+export function checkTick(t: Tick): boolean {
+  return typeof t === "object" && t !== null && t.sum === checksumString(tickKey(t.seq, t.sym, t.px, t.qty));
+}
+
+/** The result a receiving child prints (one line: "R " + JSON). */
+export interface RunStats {
+  /** Messages received in the throughput phase. */
+  count: number;
+  /** Bytes received in the throughput phase. */
+  bytes: number;
+  /** Seconds from the first message's send stamp to the last receipt. */
+  seconds: number;
+  /** One-way latency of the paced phase, ns. */
+  p50: number;
+  p99: number;
+  /** Messages whose checksum or order was wrong. */
+  bad: number;
+  /** Messages checked. */
+  checked: number;
+}
+
+/** The q-quantile of sorted numbers. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
