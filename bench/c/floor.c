@@ -355,15 +355,17 @@ struct pingpong {
 	_Atomic uint32_t pong_waiters;
 	alignas(CL) uint8_t pong_msg[64];
 	alignas(CL) _Atomic uint64_t stamp;
+	_Atomic uint32_t armed; /* S4: the sequence number the consumer is about to wait for */
 	uint64_t lat[4096];
 };
 
-/* Waits until *seq == want: spin, or park (register as a waiter, re-check, FUTEX_WAIT). */
+/* Waits until *seq reaches want (free-running, compared by signed difference): spin, or park
+ * (register as a waiter, re-check, FUTEX_WAIT). */
 static void wait_for(_Atomic uint32_t *seq, _Atomic uint32_t *waiters, uint32_t want, int park)
 {
 	for (;;) {
 		uint32_t v = atomic_load_explicit(seq, memory_order_acquire);
-		if (v == want) return;
+		if ((int32_t)(v - want) >= 0) return;
 		if (!park) {
 			CPU_RELAX();
 			continue;
@@ -439,6 +441,7 @@ static void bench_s4(void)
 	if (pid == 0) {
 		pin(1);
 		for (uint32_t i = 1; i <= n; i++) {
+			atomic_store_explicit(&p->armed, i, memory_order_seq_cst);
 			wait_for(&p->ping, &p->ping_waiters, i, 1);
 			uint64_t t1 = now_ns();
 			p->lat[i - 1] = t1 - atomic_load_explicit(&p->stamp, memory_order_relaxed);
@@ -452,7 +455,9 @@ static void bench_s4(void)
 	for (uint32_t i = 1; i <= n; i++) {
 		nanosleep(&nap, NULL);
 		/* the consumer must be parked (registered as a waiter) before the stamp */
-		while (!atomic_load_explicit(&p->ping_waiters, memory_order_seq_cst)) nanosleep(&(struct timespec){0, 100000}, NULL);
+		while (atomic_load_explicit(&p->armed, memory_order_seq_cst) != i ||
+		       !atomic_load_explicit(&p->ping_waiters, memory_order_seq_cst))
+			nanosleep(&(struct timespec){0, 100000}, NULL);
 		atomic_store_explicit(&p->stamp, now_ns(), memory_order_relaxed);
 		post(&p->ping, &p->ping_waiters, i, 1);
 	}
