@@ -102,8 +102,11 @@ const W_PW = RING.prodWaiters >> 2;
 const W_PROLE = RING.producerRole >> 2;
 const W_CROLE = RING.consumerRole >> 2;
 
-/** Spin iterations (each one a try) before parking. */
-const SPIN = 2000;
+/** How long a blocking call keeps trying before it parks (ms): a futex sleep/wake costs tens of
+ * microseconds on small VMs, so a hand-off that arrives within this budget stays in user space. */
+const SPIN_MS = 0.05;
+/** Tries between two clock reads while spinning. */
+const SPIN_BATCH = 64;
 /** Longest single park: a waiter re-checks (and helps) at least this often, so a peer that dies
  * between its slot CAS and its wake never delays the others by more than this. */
 const PARK_SLICE_MS = 200;
@@ -730,7 +733,10 @@ export class Ring implements Disposable {
   enqueue(value: number, options?: WaitOptions): void {
     const timeout = timeoutOf(options, `Cannot enqueue on ring "${this.#name}"`);
     if (this.tryEnqueue(value)) return;
-    for (let i = 0; i < SPIN; i++) if (this.tryEnqueue(value)) return;
+    const spinEnd = performance.now() + SPIN_MS;
+    do {
+      for (let i = 0; i < SPIN_BATCH; i++) if (this.tryEnqueue(value)) return;
+    } while (performance.now() < spinEnd);
     const deadline = performance.now() + timeout;
     const ctl = this.#ctl;
     for (;;) {
@@ -772,10 +778,13 @@ export class Ring implements Disposable {
     const timeout = timeoutOf(options, `Cannot dequeue from ring "${this.#name}"`);
     let v = this.tryDequeue();
     if (v !== undefined) return v;
-    for (let i = 0; i < SPIN; i++) {
-      v = this.tryDequeue();
-      if (v !== undefined) return v;
-    }
+    const spinEnd = performance.now() + SPIN_MS;
+    do {
+      for (let i = 0; i < SPIN_BATCH; i++) {
+        v = this.tryDequeue();
+        if (v !== undefined) return v;
+      }
+    } while (performance.now() < spinEnd);
     const deadline = performance.now() + timeout;
     const ctl = this.#ctl;
     for (;;) {

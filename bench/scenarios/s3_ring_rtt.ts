@@ -5,7 +5,7 @@
 //
 // Cells:
 //   "spin"  both sides busy-poll tryDequeue (no parking), RTT p50 / p99 / p99.9 in ns
-//   "park"  both sides use the blocking dequeue() (spin ~2000 tries, then futex); the sender waits
+//   "park"  both sides use the blocking dequeue() (spin ~50 us, then futex); the sender waits
 //           300 us between pings, so the echo side has given up spinning and sleeps on the futex:
 //           every RTT includes at least one futex wake-up (compare with the C futex floor)
 import { Ring, type RingHandle } from "../../mod.ts";
