@@ -27,7 +27,8 @@
  * spsc: `tail` and `head` are exact; the slot area is a dense u32 array instead (the value of
  * position p at 384 + 4 * (p & (N - 1)); the upper half is unused), written before `tail`
  * publishes it.
- * mpsc / spmc / mpmc: every slot is one 64-bit word (value, seq), changed only by a 64-bit CAS:
+ * mpsc / spmc / mpmc: every slot is one 64-bit word (value, seq); producers change it with a
+ * 64-bit CAS (value and seq together), consumers with a 32-bit CAS of seq:
  * seq == p      EMPTY for position p
  * seq == p + 1  FULL: holds the item of position p (value and seq committed by the same CAS)
  * seq == p + N  taken (= EMPTY for position p + N)
@@ -49,7 +50,8 @@
  * - R2/A2 (spsc): consumer reads values, then stores `head` (release); producer loads `head`
  *   (acquire) before reusing those slots.
  * - C1/A4 (CAS modes): the commit CAS (EMPTY -> FULL) pairs with the consumer's seq load A4.
- * - C2/A3 (CAS modes): the take CAS (FULL -> taken) pairs with the producer's seq load A3.
+ * - C2/A3 (CAS modes): the take, a 32-bit CAS of seq (FULL -> taken) after reading the value,
+ *   pairs with the producer's seq load A3.
  * - W1/W2 (waiting): a waiter increments its waiters word (seq_cst), re-checks, then waits on
  *   `tail`/`head` with the value it read before; a waker changes `tail`/`head` (seq_cst), then
  *   loads the waiters word and calls futex wake only if it is non-zero (store-load, Dekker).
@@ -1200,10 +1202,12 @@ export class Ring implements Disposable {
       const s = Atomics.load(slots, i + 1); // A4: slot seq; pairs with C1
       const d = (s - h) | 0;
       if (d === 1) {
+        // The value of a FULL slot never changes (producers only write EMPTY slots), and seq only
+        // moves forward, so if the take below finds seq still h + 1, v is the item of h.
         const v = Atomics.load(slots, i);
         if (FAULT_ON) fault("ring.deq.before_take");
-        // C2: take (FULL -> EMPTY for h + N) in one 64-bit CAS (seq_cst); pairs with A3 in #enqCas.
-        if (this.#cas64(RING_HEADER_SIZE + i * 4, v, s, v, (h + n) >>> 0)) {
+        // C2: take (FULL -> EMPTY for h + N) with a 32-bit CAS of seq (seq_cst); pairs with A3.
+        if (Atomics.compareExchange(slots, i + 1, s, (h + n) >>> 0) === s) {
           if (FAULT_ON) fault("ring.deq.after_take");
           Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4: advance the head hint (anyone may)
           if (FAULT_ON) fault("ring.deq.after_publish");
