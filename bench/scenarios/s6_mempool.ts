@@ -55,6 +55,7 @@ if (a[0] === "peer") {
   }
   console.log(String(n));
   pool.close();
+  (globalThis as unknown as { process: { exit(c: number): void } }).process.exit(0); // stdin may keep us alive
 } else {
   pin(0);
   const pool = Mempool.create(`shmkit-bench-s6-${Date.now()}`, { count: 1024, blockSize: 256 });
@@ -111,7 +112,7 @@ if (a[0] === "peer") {
   if ((await next()) !== "ready") throw new Error("S6 peer did not start");
   sink += pairs(pool, 200_000);
   const m = await measured([peer.pid!], async () => {
-    peer.stdin!.write("go\n");
+    peer.stdin!.end("go\n");
     const end = clockNs() + ms * 1e6;
     let mine = 0;
     while (clockNs() < end) {
