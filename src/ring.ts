@@ -16,6 +16,8 @@
  * | 192 | 4    | head           | consumers (+helpers)| all             | u32 free-running; own cache line       |
  * | 256 | 4    | consWaiters    | parked consumers    | producers       | futex word of consumers is `tail`      |
  * | 260 | 4    | prodWaiters    | parked producers    | consumers       | futex word of producers is `head`      |
+ * | 264 | 4    | consSleep      | parking consumers: 1; waker: 0 (xchg) | producers | 1 = a consumer asked for a wake |
+ * | 268 | 4    | prodSleep      | parking producers: 1; waker: 0 (xchg) | consumers | 1 = a producer asked for a wake |
  * | 320 | 8    | producerRole   | role claimant (CAS) | role claimants  | u64: lo = pid, hi = start time (low 32 bits); 0 free |
  * | 328 | 4    | producerToken  | role holder         | role claimants  | per-object token (same-process check)  |
  * | 336 | 8    | consumerRole   | role claimant (CAS) | role claimants  | as producerRole                        |
@@ -52,9 +54,11 @@
  * - C1/A4 (CAS modes): the commit CAS (EMPTY -> FULL) pairs with the consumer's seq load A4.
  * - C2/A3 (CAS modes): the take, a 32-bit CAS of seq (FULL -> taken) after reading the value,
  *   pairs with the producer's seq load A3.
- * - W1/W2 (waiting): a waiter increments its waiters word (seq_cst), re-checks, then waits on
- *   `tail`/`head` with the value it read before; a waker changes `tail`/`head` (seq_cst), then
- *   loads the waiters word and calls futex wake only if it is non-zero (store-load, Dekker).
+ * - W1/W2 (waiting): a waiter reads `tail`/`head`, increments its waiters word, stores 1 in its
+ *   sleep flag (both seq_cst), re-checks, then waits on `tail`/`head` with the value it read; a
+ *   waker changes `tail`/`head` (seq_cst), loads the waiters word and, only if it is non-zero,
+ *   exchanges the sleep flag with 0 and calls futex wake (all) only if it was 1 (store-load,
+ *   Dekker): no syscall on the fast path, one per sleep episode otherwise.
  *
  * @module
  */
@@ -82,6 +86,8 @@ export const RING = {
   head: 192,
   consWaiters: 256,
   prodWaiters: 260,
+  consSleep: 264,
+  prodSleep: 268,
   producerRole: 320,
   producerToken: 328,
   consumerRole: 336,
@@ -101,6 +107,8 @@ const W_TAIL = RING.tail >> 2;
 const W_HEAD = RING.head >> 2;
 const W_CW = RING.consWaiters >> 2;
 const W_PW = RING.prodWaiters >> 2;
+const W_CS = RING.consSleep >> 2;
+const W_PS = RING.prodSleep >> 2;
 const W_PROLE = RING.producerRole >> 2;
 const W_CROLE = RING.consumerRole >> 2;
 
@@ -230,7 +238,7 @@ function badValue(v: unknown, what: string): Error {
  * trailing `head`/`tail` hints as they go and parked peers re-check at least every 200 ms, so
  * the others carry on well within 1 s. Nothing is ever taken from a live process: a stopped
  * (SIGSTOP) process holds only its single role, if any. A process killed while parked leaves its
- * waiter count raised: wakers then make one futex wake call per publish (correct, slower).
+ * waiter count raised: wakers then do one extra atomic exchange per publish (no syscall).
  *
  * Limits: `enqueueBulk` of more than one value needs a single-producer ring (spsc, spmc) and
  * `dequeueBulk` of more than one value a single-consumer ring (spsc, mpsc); on a multi side they
@@ -746,6 +754,7 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(`Cannot enqueue on ring "${this.#name}"`, timeout);
       const h0 = Atomics.load(ctl, W_HEAD); // W1: futex word, read before the re-check
       Atomics.add(ctl, W_PW, 1); // W1: register (seq_cst); pairs with W2 in the dequeue paths
+      Atomics.store(ctl, W_PS, 1); // W1: ask for a wake (seq_cst), then re-check
       this.#pWaits++;
       try {
         if (this.tryEnqueue(value)) return;
@@ -794,6 +803,7 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(`Cannot dequeue from ring "${this.#name}"`, timeout);
       const t0 = Atomics.load(ctl, W_TAIL); // W1: futex word, read before the re-check
       Atomics.add(ctl, W_CW, 1); // W1: register (seq_cst); pairs with W2 in the enqueue paths
+      Atomics.store(ctl, W_CS, 1); // W1: ask for a wake (seq_cst), then re-check
       this.#cWaits++;
       try {
         v = this.tryDequeue();
@@ -841,6 +851,7 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(what, timeout);
       const h0 = Atomics.load(ctl, W_HEAD); // W1
       Atomics.add(ctl, W_PW, 1); // W1
+      Atomics.store(ctl, W_PS, 1); // W1
       this.#pWaits++;
       try {
         if (this.tryEnqueue(value)) return;
@@ -886,6 +897,7 @@ export class Ring implements Disposable {
       if (rem <= 0) throw timeoutError(what, timeout);
       const t0 = Atomics.load(ctl, W_TAIL); // W1
       Atomics.add(ctl, W_CW, 1); // W1
+      Atomics.store(ctl, W_CS, 1); // W1
       this.#cWaits++;
       try {
         v = this.tryDequeue();
@@ -1052,7 +1064,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish tail (release); pairs with A1
     this.#pTail = nt;
     if (FAULT_ON) fault("ring.enq.after_commit");
-    if (Atomics.load(this.#ctl, W_CW) !== 0) futexWake(this.#mapping, this.#base + RING.tail); // W2
+    if (Atomics.load(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
     return true;
   }
 
@@ -1071,7 +1083,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish head (release); pairs with A2
     this.#cHead = nh;
     if (FAULT_ON) fault("ring.deq.after_take");
-    if (Atomics.load(this.#ctl, W_PW) !== 0) futexWake(this.#mapping, this.#base + RING.head); // W2
+    if (Atomics.load(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
     return v;
   }
 
@@ -1102,7 +1114,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish the batch once; pairs with A1
     this.#pTail = nt;
     if (FAULT_ON) fault("ring.enq.after_commit");
-    if (Atomics.load(this.#ctl, W_CW) !== 0) futexWake(this.#mapping, this.#base + RING.tail); // W2
+    if (Atomics.load(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
   }
 
   #availSpsc(): number {
@@ -1126,7 +1138,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish the batch once; pairs with A2
     this.#cHead = nh;
     if (FAULT_ON) fault("ring.deq.after_take");
-    if (Atomics.load(this.#ctl, W_PW) !== 0) futexWake(this.#mapping, this.#base + RING.head); // W2
+    if (Atomics.load(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1172,7 +1184,7 @@ export class Ring implements Disposable {
           if (FAULT_ON) fault("ring.enq.after_commit");
           Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3: advance the tail hint (anyone may)
           if (FAULT_ON) fault("ring.enq.after_publish");
-          if (Atomics.load(ctl, W_CW) !== 0) futexWake(this.#mapping, this.#base + RING.tail); // W2
+          if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
           return true;
         }
       } else if (d === 1 || d === n) {
@@ -1211,7 +1223,7 @@ export class Ring implements Disposable {
           if (FAULT_ON) fault("ring.deq.after_take");
           Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4: advance the head hint (anyone may)
           if (FAULT_ON) fault("ring.deq.after_publish");
-          if (Atomics.load(ctl, W_PW) !== 0) futexWake(this.#mapping, this.#base + RING.head); // W2
+          if (Atomics.load(ctl, W_PW) !== 0) this.#wakeProducers(); // W2
           return v;
         }
       } else if (d === 0) {
@@ -1222,6 +1234,16 @@ export class Ring implements Disposable {
         throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, impossible for head ${h} (I3)`);
       }
     }
+  }
+
+  /** W2: one futex wake per sleep episode: only the waker that clears the sleep flag calls wake. */
+  #wakeConsumers(): void {
+    if (Atomics.exchange(this.#ctl, W_CS, 0) !== 0) futexWake(this.#mapping, this.#base + RING.tail);
+  }
+
+  /** W2, producer side. */
+  #wakeProducers(): void {
+    if (Atomics.exchange(this.#ctl, W_PS, 0) !== 0) futexWake(this.#mapping, this.#base + RING.head);
   }
 
   /** Advances the head hint past a taken slot (a consumer died before doing it). True if it moved. */
