@@ -131,7 +131,10 @@ async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
   try {
     if (transport === "chan") {
       const opts = run.workload === "frames" ? { slots: 16, slotSize: FRAME_SIZE } : { slots: 1024, slotSize: 256 };
-      ch = Channel.create(`shmkit-demo-${process.pid}-${run.workload}-${run.from}-${run.to}`, { ...opts, mode: "spsc" });
+      ch = Channel.create(`shmkit-demo-${process.pid}-${run.workload}-${run.from}-${run.to}`, {
+        ...opts,
+        mode: "spsc",
+      });
       channels.add(ch);
       const h = JSON.stringify(ch.handle());
       const recv = start([...childCommand(run.to), "recv", "chan", ...args, h], label);
@@ -184,8 +187,9 @@ function fmtNs(ns: number): string {
 async function main(): Promise<void> {
   const started = Date.now();
   console.log("shmkit demo: Bun, Deno and Node processes passing messages through shared memory");
-  console.log(`  1 MiB frames (written in place via Channel.loan, checksummed) and ~100-byte JSON ticks;`);
-  console.log(`  the same workloads over OS pipes for comparison. Latency: one-way, of messages paced a few ms apart.\n`);
+  console.log(`  1 MiB frames (written in place via Channel.loan, read in place, checksummed) and ~100-byte`);
+  console.log(`  JSON ticks (Channel.send / recvInto);`);
+  console.log(`  the same workloads over OS pipes. Latency: one-way, of messages paced a few ms apart.\n`);
   const rows: string[][] = [];
   const ratios: string[] = [];
   let allOk = true;
@@ -218,13 +222,18 @@ async function main(): Promise<void> {
   }
   const head = ["workload", "route", "transport", "msgs/s", "GB/s", "p50", "p99", "checksums"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]): string => r.map((c, i) => (i >= 3 && i <= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+  const line = (r: string[]): string =>
+    r.map((c, i) => (i >= 3 && i <= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
   console.log(line(head));
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const r of rows) console.log(line(r));
   console.log("");
   for (const r of ratios) console.log(r);
-  console.log(`\n${allOk ? "every checksum verified" : "CHECKSUM FAILURES: see the table"}; ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `\n${allOk ? "every checksum verified" : "CHECKSUM FAILURES: see the table"}; ${
+      ((Date.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
   if (!allOk) process.exitCode = 1;
 }
 

@@ -12,7 +12,10 @@ import { fileURLToPath } from "node:url";
 import { Channel, type ChannelHandle, SharedArray, type SharedArrayHandle } from "../mod.ts";
 
 interface BunSpawn {
-  spawn(cmd: string[], options: { env: Record<string, string | undefined>; stdout: "inherit"; stderr: "inherit" }): { exited: Promise<number> };
+  spawn(
+    cmd: string[],
+    options: { env: Record<string, string | undefined>; stdout: "inherit"; stderr: "inherit" },
+  ): { exited: Promise<number> };
 }
 const Bun = (globalThis as unknown as { Bun?: BunSpawn }).Bun;
 if (!Bun) throw new Error("run this example with Bun: bun examples/bun_subprocesses.ts");
@@ -64,15 +67,21 @@ if (process.env.SHMKIT_WORK) {
       SHMKIT_WORK: JSON.stringify(work.handle()),
       SHMKIT_RESULTS: JSON.stringify(results.handle()),
     };
-    const procs = Array.from({ length: workers }, () =>
-      Bun.spawn([process.execPath, fileURLToPath(import.meta.url)], { env, stdout: "inherit", stderr: "inherit" })
+    const procs = Array.from(
+      { length: workers },
+      () =>
+        Bun.spawn([process.execPath, fileURLToPath(import.meta.url)], { env, stdout: "inherit", stderr: "inherit" }),
     );
     for (let index = 0; index < ranges; index++) work.send(JSON.stringify({ index }), { timeout: 60_000 });
     for (let w = 0; w < workers; w++) work.send(JSON.stringify({ stop: true }), { timeout: 60_000 });
     const codes = await Promise.all(procs.map((p) => p.exited));
     const total = (results.data as Int32Array).reduce((a, b) => a + b, 0);
     const check = countPrimes(0, ranges * RANGE);
-    console.log(`primes below ${ranges * RANGE}: ${total} (from ${workers} workers; checked: ${check === total ? "ok" : `MISMATCH, expected ${check}`})`);
+    console.log(
+      `primes below ${ranges * RANGE}: ${total} (from ${workers} workers; checked: ${
+        check === total ? "ok" : `MISMATCH, expected ${check}`
+      })`,
+    );
     if (codes.some((c) => c !== 0) || total !== check) process.exitCode = 1;
   } finally {
     work.unlink();

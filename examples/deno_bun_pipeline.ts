@@ -26,7 +26,11 @@ const bun = flag("bun", existsSync(localBun) ? localBun : "bun");
 using jobs = Channel.create(`shmkit-example-jobs-${process.pid}`, { slots: 256, slotSize: 256, mode: "spsc" });
 using results = Channel.create(`shmkit-example-results-${process.pid}`, { slots: 4, slotSize: 4096, mode: "spsc" });
 try {
-  const consumer = spawn(bun, [`${here}deno_bun_pipeline_consumer.ts`, JSON.stringify(jobs.handle()), JSON.stringify(results.handle())], {
+  const consumer = spawn(bun, [
+    `${here}deno_bun_pipeline_consumer.ts`,
+    JSON.stringify(jobs.handle()),
+    JSON.stringify(results.handle()),
+  ], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   const exited = new Promise<number | null>((r) => consumer.on("close", (code) => r(code)));
@@ -43,9 +47,13 @@ try {
   using summary = await results.recvAsync({ timeout: 30_000 });
   const s = summary.json() as { count: number; sum: number; perSensor: Record<string, number> };
   const ms = performance.now() - started;
-  console.log(`deno: bun aggregated ${s.count} readings in ${ms.toFixed(0)} ms; per sensor: ${JSON.stringify(s.perSensor)}`);
+  console.log(
+    `deno: bun aggregated ${s.count} readings in ${ms.toFixed(0)} ms; per sensor: ${JSON.stringify(s.perSensor)}`,
+  );
   const ok = s.count === count && Math.abs(s.sum - expectedSum) < 1e-6;
-  console.log(ok ? "deno: the summary matches what was sent" : `deno: MISMATCH (sum ${s.sum}, expected ${expectedSum})`);
+  console.log(
+    ok ? "deno: the summary matches what was sent" : `deno: MISMATCH (sum ${s.sum}, expected ${expectedSum})`,
+  );
   if ((await exited) !== 0 || !ok) process.exitCode = 1;
 } finally {
   jobs.unlink();

@@ -36,7 +36,11 @@ try {
   const sum = Number(/sum=([0-9.e+-]+)/.exec(answer)?.[1]);
   const doubled = data.every((v, i) => v === i);
   console.log(`typescript read back: ${JSON.stringify(answer)}`);
-  console.log(`sum ${sum === expected ? "matches" : `MISMATCH (expected ${expected})`}; array ${doubled ? "doubled in place" : "NOT doubled"}`);
+  console.log(
+    `sum ${sum === expected ? "matches" : `MISMATCH (expected ${expected})`}; array ${
+      doubled ? "doubled in place" : "NOT doubled"
+    }`,
+  );
   if (sum !== expected || !doubled) process.exitCode = 1;
 } finally {
   seg.unlink();

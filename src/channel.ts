@@ -183,7 +183,9 @@ function checkOptions(o: ChannelOptions, what: string): { slots: number; slotSiz
   if (typeof slotSize !== "number" || !Number.isInteger(slotSize) || slotSize < 1 || slotSize > MAX_SLOT_SIZE) {
     throw new RangeError(`${what}: slotSize must be an integer in 1..${MAX_SLOT_SIZE}, got ${String(slotSize)}`);
   }
-  if (mode !== "spsc" && mode !== "mpmc") throw new TypeError(`${what}: mode must be "spsc" or "mpmc", got ${String(mode)}`);
+  if (mode !== "spsc" && mode !== "mpmc") {
+    throw new TypeError(`${what}: mode must be "spsc" or "mpmc", got ${String(mode)}`);
+  }
   return { slots, slotSize, mode };
 }
 
@@ -281,17 +283,22 @@ export class Channel implements Disposable {
     if (slots < 1 || slots > MAX_SLOTS) throw bad(`impossible slot count ${slots}`);
     if (slotSize < 1) throw bad("slot size 0");
     if (mode > 1) throw bad(`unknown mode ${mode}`);
-    if (dv.getUint32(H_ENTRY, true) !== SLOT_STRIDE) throw bad(`slot table entry size ${dv.getUint32(H_ENTRY, true)}, expected ${SLOT_STRIDE}`);
+    if (dv.getUint32(H_ENTRY, true) !== SLOT_STRIDE) {
+      throw bad(`slot table entry size ${dv.getUint32(H_ENTRY, true)}, expected ${SLOT_STRIDE}`);
+    }
     let lay: Layout;
     try {
       lay = layoutOf(slots, slotSize);
     } catch (e) {
       throw bad(`impossible sizes (${slots} slots of ${slotSize} bytes): ${(e as Error).message}`);
     }
-    if (h.byteLength !== lay.byteLength) throw bad(`byteLength ${h.byteLength} does not match ${slots} slots of ${slotSize} bytes (${lay.byteLength})`);
+    if (h.byteLength !== lay.byteLength) {
+      throw bad(`byteLength ${h.byteLength} does not match ${slots} slots of ${slotSize} bytes (${lay.byteLength})`);
+    }
     const u64 = (at: number): number => Number(dv.getBigUint64(at, true));
     if (
-      u64(H_BLOCK_STRIDE) !== lay.blockStride || u64(H_FREE_OFF) !== lay.freeOffset || u64(H_READY_OFF) !== lay.readyOffset ||
+      u64(H_BLOCK_STRIDE) !== lay.blockStride || u64(H_FREE_OFF) !== lay.freeOffset ||
+      u64(H_READY_OFF) !== lay.readyOffset ||
       u64(H_TABLE_OFF) !== lay.tableOffset || u64(H_DATA_OFF) !== lay.dataOffset
     ) {
       throw bad("its block stride or ring, table or data offsets do not match its sizes");
@@ -306,7 +313,9 @@ export class Channel implements Disposable {
       throw bad(`its rings hold ${this.#free.capacity} and ${this.#ready.capacity} values, expected ${slots}`);
     }
     if (this.#free.mode !== modes.free || this.#ready.mode !== modes.ready) {
-      throw bad(`its rings are ${this.#free.mode} and ${this.#ready.mode}, expected ${modes.free} and ${modes.ready} for a ${this.mode} channel`);
+      throw bad(
+        `its rings are ${this.#free.mode} and ${this.#ready.mode}, expected ${modes.free} and ${modes.ready} for a ${this.mode} channel`,
+      );
     }
     this.#dataOffset = off + lay.dataOffset;
     this.#blockStride = lay.blockStride;
@@ -389,7 +398,9 @@ export class Channel implements Disposable {
       // C1: every block starts on the free ring.
       const all = new Uint32Array(slots);
       for (let i = 0; i < slots; i++) all[i] = i;
-      if (free.enqueueBurst(all) !== slots) throw new ShmError("EINVAL", `${what}: its free ring did not take ${slots} slots (EINVAL)`);
+      if (free.enqueueBurst(all) !== slots) {
+        throw new ShmError("EINVAL", `${what}: its free ring did not take ${slots} slots (EINVAL)`);
+      }
     } finally {
       free.close();
     }
@@ -496,7 +507,10 @@ export class Channel implements Disposable {
     checkHandle(handle, "shmkit.channel");
     const off = handle.byteOffset;
     if (!Number.isSafeInteger(off) || off < 0) {
-      throw new ShmError("EINVAL", `Cannot attach shmkit.channel: byteOffset ${String(off)} is not a valid offset (EINVAL)`);
+      throw new ShmError(
+        "EINVAL",
+        `Cannot attach shmkit.channel: byteOffset ${String(off)} is not a valid offset (EINVAL)`,
+      );
     }
     const seg = SharedMemory.attach(handle.segment);
     return Channel.#openOwned(seg, off, options);
@@ -534,7 +548,9 @@ export class Channel implements Disposable {
   }
 
   #tooBig(n: number): RangeError {
-    return new RangeError(`Cannot send on ${this.#what}: the message is ${n} bytes, longer than the slot size of ${this.slotSize} bytes`);
+    return new RangeError(
+      `Cannot send on ${this.#what}: the message is ${n} bytes, longer than the slot size of ${this.slotSize} bytes`,
+    );
   }
 
   #checkData(data: Uint8Array | string): void {
@@ -601,7 +617,10 @@ export class Channel implements Disposable {
     this.#disown(i, QUEUED);
     // C3: the ring holds every block index at most once, so it has room.
     if (!this.#ready.tryEnqueue(i)) {
-      throw new ShmError("EBADHDR", `Cannot send on ${this.#what}: its ready ring is full while a slot was free; the segment is corrupt (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `Cannot send on ${this.#what}: its ready ring is full while a slot was free; the segment is corrupt (EBADHDR)`,
+      );
     }
   }
 
@@ -610,7 +629,10 @@ export class Channel implements Disposable {
     this.#disown(i, FREE);
     // C3: the free ring holds every block index at most once, so it has room.
     if (!this.#free.tryEnqueue(i)) {
-      throw new ShmError("EBADHDR", `Cannot release a slot of ${this.#what}: its free ring is full; the segment is corrupt (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `Cannot release a slot of ${this.#what}: its free ring is full; the segment is corrupt (EBADHDR)`,
+      );
     }
   }
 
@@ -618,7 +640,10 @@ export class Channel implements Disposable {
   #claim(v: number, phase: number, doing: string): number {
     const i = v >>> 0;
     if (i >= this.slots) {
-      throw new ShmError("EBADHDR", `Cannot ${doing} ${this.#what}: a ring returned slot ${i} of ${this.slots}; the segment is corrupt (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `Cannot ${doing} ${this.#what}: a ring returned slot ${i} of ${this.slots}; the segment is corrupt (EBADHDR)`,
+      );
     }
     this.#own(i, phase);
     return i;
@@ -832,7 +857,9 @@ export class Channel implements Disposable {
     this.#open();
     if (Number.isInteger(length) && length > this.slotSize) throw this.#tooBig(length);
     if (!Number.isInteger(length) || length < 0) {
-      throw new RangeError(`Cannot send a loan of ${this.#what}: length must be an integer in 0..${this.slotSize}, got ${length}`);
+      throw new RangeError(
+        `Cannot send a loan of ${this.#what}: length must be an integer in 0..${this.slotSize}, got ${length}`,
+      );
     }
   }
 
@@ -855,7 +882,10 @@ export class Channel implements Disposable {
     const len = this.#lenU32[i * (SLOT_STRIDE / 4)]; // read once, check, use the local
     if (len > this.slotSize) {
       this.#putFree(i);
-      throw new ShmError("EBADHDR", `Cannot receive on ${this.#what}: slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}; the segment is corrupt (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `Cannot receive on ${this.#what}: slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}; the segment is corrupt (EBADHDR)`,
+      );
     }
     const m = new MessageImpl(this, i, this.#window(i, len));
     this.#live[i] = m;
@@ -985,7 +1015,9 @@ export class Channel implements Disposable {
 
   #checkTarget(target: Uint8Array): void {
     if (!(target instanceof Uint8Array) || target.length < this.slotSize) {
-      throw new RangeError(`Cannot receive on ${this.#what}: the target must be a Uint8Array of at least the slot size ${this.slotSize} bytes`);
+      throw new RangeError(
+        `Cannot receive on ${this.#what}: the target must be a Uint8Array of at least the slot size ${this.slotSize} bytes`,
+      );
     }
   }
 
@@ -994,7 +1026,10 @@ export class Channel implements Disposable {
     const len = this.#lenU32[i * (SLOT_STRIDE / 4)]; // read once, check, use the local
     if (len > this.slotSize) {
       this.#putFree(i);
-      throw new ShmError("EBADHDR", `Cannot receive on ${this.#what}: slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}; the segment is corrupt (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `Cannot receive on ${this.#what}: slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}; the segment is corrupt (EBADHDR)`,
+      );
     }
     target.set(this.#blockBytes(i).subarray(0, len));
     this.#putFree(i);
@@ -1098,7 +1133,10 @@ export class Channel implements Disposable {
       const next = ((((s >>> 2) + 1) << 2) | FREE) | 0;
       if (Atomics.compareExchange(st, w + 1, s, next) !== s) continue;
       if (!this.#free.tryEnqueue(i)) {
-        throw new ShmError("EBADHDR", `Cannot reclaim a slot of ${this.#what}: its free ring is full; the segment is corrupt (EBADHDR)`);
+        throw new ShmError(
+          "EBADHDR",
+          `Cannot reclaim a slot of ${this.#what}: its free ring is full; the segment is corrupt (EBADHDR)`,
+        );
       }
       Atomics.add(this.#hdrI32, H_RECLAIMED / 4, 1);
       n++;

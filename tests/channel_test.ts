@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
 import { assert, assertCode, assertEquals, assertRejectsCode, assertThrows } from "./assert.ts";
-import { RUNTIME, type Runtime, runScript, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { runScript, RUNTIME, type Runtime, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Channel, type ChannelHandle, SharedMemory, ShmError } from "../mod.ts";
 import { binaryMessage, checkMessage, jsonOf, textOf } from "./fixtures/channel_common.ts";
 
-const OTHER: Record<Runtime, [Runtime, Runtime]> = { deno: ["bun", "node"], bun: ["node", "deno"], node: ["deno", "bun"] };
+const OTHER: Record<Runtime, [Runtime, Runtime]> = {
+  deno: ["bun", "node"],
+  bun: ["node", "deno"],
+  node: ["deno", "bun"],
+};
 
 function fresh(slots = 4, slotSize = 64, mode: "spsc" | "mpmc" = "mpmc"): Channel {
   return Channel.create(uniqueName("ch"), { slots, slotSize, mode });
@@ -86,7 +90,10 @@ test("Channel.sendAsync and recvAsync time out, abort with signal.reason, and re
   const ac2 = new AbortController();
   const blocked = ch.loanAsync({ signal: ac2.signal });
   ac2.abort(new Error("no loan"));
-  await blocked.then(() => assert(false, "loanAsync should have rejected"), (e) => assertEquals((e as Error).message, "no loan"));
+  await blocked.then(
+    () => assert(false, "loanAsync should have rejected"),
+    (e) => assertEquals((e as Error).message, "no loan"),
+  );
   const sending = ch.sendAsync("after", { timeout: 60_000 });
   setTimeout(() => ch.recv().release(), 20);
   await sending;
@@ -96,11 +103,20 @@ test("Channel.sendAsync and recvAsync time out, abort with signal.reason, and re
 
 test("a message longer than slotSize throws RangeError naming both sizes", () => {
   using ch = fresh(2, 8);
-  assertThrows(() => ch.send(new Uint8Array(9)), (e: Error) => e instanceof RangeError && /9 bytes/.test(e.message) && /8 bytes/.test(e.message));
-  assertThrows(() => ch.trySend("ééééé"), (e: Error) => e instanceof RangeError && /10 bytes/.test(e.message) && /8 bytes/.test(e.message));
+  assertThrows(
+    () => ch.send(new Uint8Array(9)),
+    (e: Error) => e instanceof RangeError && /9 bytes/.test(e.message) && /8 bytes/.test(e.message),
+  );
+  assertThrows(
+    () => ch.trySend("ééééé"),
+    (e: Error) => e instanceof RangeError && /10 bytes/.test(e.message) && /8 bytes/.test(e.message),
+  );
   assert(ch.trySend("12345678"), "exactly slotSize fits");
   const loan = ch.loan();
-  assertThrows(() => loan.send(9), (e: Error) => e instanceof RangeError && /9 bytes/.test(e.message) && /8 bytes/.test(e.message));
+  assertThrows(
+    () => loan.send(9),
+    (e: Error) => e instanceof RangeError && /9 bytes/.test(e.message) && /8 bytes/.test(e.message),
+  );
   assertThrows(() => loan.send(-1), RangeError);
   loan.send(8); // still usable after the refused length
   assertEquals(ch.available, 0);
@@ -201,7 +217,13 @@ test("Channel.open rejects a non-channel segment and corrupt headers with EBADHD
   using ch = Channel.create(name, { slots: 4, slotSize: 64 });
   using seg = SharedMemory.open(name);
   const dv = new DataView(seg.buffer);
-  for (const [off, value, why] of [[64, 0, /slot count/], [64, 2 ** 30, /slot count/], [68, 1 << 20, /byteLength/], [72, 7, /mode/], [88, 64, /offsets/]] as const) {
+  for (
+    const [off, value, why] of [[64, 0, /slot count/], [64, 2 ** 30, /slot count/], [68, 1 << 20, /byteLength/], [
+      72,
+      7,
+      /mode/,
+    ], [88, 64, /offsets/]] as const
+  ) {
     const old = dv.getUint32(off, true);
     dv.setUint32(off, value, true);
     assertCode(() => Channel.open(name), "EBADHDR", why);
@@ -303,7 +325,11 @@ test("mpmc Channel with two sender processes and this process receiving loses an
   for (let k = 0; k < 300; k++) {
     using m = await ch.recvAsync({ timeout: 60_000 });
     // Which message is it? Try both streams' next expected seq (each sender's order is kept).
-    const i = checkMessage(lastA + 1, m.bytes, SLOT) === "" ? ++lastA : checkMessage(lastB + 1, m.bytes, SLOT) === "" ? ++lastB : -1;
+    const i = checkMessage(lastA + 1, m.bytes, SLOT) === ""
+      ? ++lastA
+      : checkMessage(lastB + 1, m.bytes, SLOT) === ""
+      ? ++lastB
+      : -1;
     assert(i >= 0, `message ${k} is neither sender's next one: ${m.text().slice(0, 40)}`);
     seen.add(i);
   }
@@ -352,7 +378,12 @@ test("slots held by a SIGKILLed receiver come back when a sender finds the chann
   for (const rt of OTHER[RUNTIME]) {
     using ch = Channel.create(uniqueName("ch"), { slots: 4, slotSize: 64 });
     for (let i = 0; i < 4; i++) ch.send(textOf(i).slice(0, 60));
-    const child = await startUntil(rt, "tests/fixtures/channel_hold.ts", [JSON.stringify(ch.handle()), "recv", "3"], "held 3");
+    const child = await startUntil(
+      rt,
+      "tests/fixtures/channel_hold.ts",
+      [JSON.stringify(ch.handle()), "recv", "3"],
+      "held 3",
+    );
     assertEquals(ch.size, 1);
     assertEquals(ch.reclaim(), 0, "a live holder is never robbed");
     await killed(child);
@@ -372,7 +403,12 @@ test("slots held by a SIGKILLed receiver come back when a sender finds the chann
 test("loans held by a SIGKILLed sender come back, also to a sender waiting asynchronously", async () => {
   const rt = OTHER[RUNTIME][0];
   using ch = Channel.create(uniqueName("ch"), { slots: 3, slotSize: 64 });
-  const child = await startUntil(rt, "tests/fixtures/channel_hold.ts", [JSON.stringify(ch.handle()), "loan", "3"], "held 3");
+  const child = await startUntil(
+    rt,
+    "tests/fixtures/channel_hold.ts",
+    [JSON.stringify(ch.handle()), "loan", "3"],
+    "held 3",
+  );
   assertEquals(ch.available, 0);
   const waiting = ch.sendAsync("got through", { timeout: 20_000 });
   await killed(child);

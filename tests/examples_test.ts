@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, RUNTIME, type Runtime, runScript, runtimeCommand, test } from "./harness.ts";
+import { ROOT, runScript, RUNTIME, type Runtime, runtimeCommand, test } from "./harness.ts";
 
 const OTHER: Record<Runtime, Runtime> = { deno: "bun", bun: "node", node: "deno" };
 
@@ -13,7 +13,10 @@ function leftovers(prefix: string): string[] {
 }
 
 test("examples/bun_subprocesses.ts shares a Channel and a SharedArray with Bun.spawn workers", async () => {
-  const r = await runScript("bun", "examples/bun_subprocesses.ts", { args: ["--workers", "2", "--ranges", "8"], timeout: 90_000 });
+  const r = await runScript("bun", "examples/bun_subprocesses.ts", {
+    args: ["--workers", "2", "--ranges", "8"],
+    timeout: 90_000,
+  });
   assert(/primes below 160000: 14683 \(from 2 workers; checked: ok\)/.test(r.stdout), r.stdout);
   assertEquals(r.stdout.match(/^worker \d+: \d+ ranges$/gm)?.length, 2);
 });
@@ -70,7 +73,9 @@ test(`the demo stops its children and removes its segments on SIGINT (${RUNTIME}
   const child = spawn(cmd[0], cmd.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Uint8Array) => out += new TextDecoder().decode(d));
-  const closed = new Promise<[number | null, string | null]>((resolve) => child.on("close", (code, sig) => resolve([code, sig])));
+  const closed = new Promise<[number | null, string | null]>((resolve) =>
+    child.on("close", (code, sig) => resolve([code, sig]))
+  );
   const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
   // Interrupt as soon as the first channel exists (full mode: the first run lasts seconds).
   const prefix = `shmkit-demo-${child.pid}-`;

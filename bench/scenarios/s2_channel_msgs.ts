@@ -11,11 +11,11 @@ const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
 const SLOTS = 1024;
 
-if (args()[0] === "child") await child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
+if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
 else await main();
 
 /** Sender: ctl[0] = 1 once attached, stops when ctl[1] = 1. */
-async function child(h: ChannelHandle, c: SharedMemoryHandle, size: number): Promise<void> {
+function child(h: ChannelHandle, c: SharedMemoryHandle, size: number): void {
   pin(0);
   const ch = Channel.attach(h);
   const seg = SharedMemory.attach(c);
@@ -40,10 +40,19 @@ async function child(h: ChannelHandle, c: SharedMemoryHandle, size: number): Pro
 
 async function cell(size: number, windowS: number): Promise<void> {
   pin(1);
-  const ch = Channel.create(`shmkit-bench-s2-${RUNTIME}-${size}-${Date.now() % 1e6}`, { slots: SLOTS, slotSize: size, mode: "spsc" });
+  const ch = Channel.create(`shmkit-bench-s2-${RUNTIME}-${size}-${Date.now() % 1e6}`, {
+    slots: SLOTS,
+    slotSize: size,
+    mode: "spsc",
+  });
   const seg = SharedMemory.anonymous(64);
   const ctl = seg.view(Int32Array, 0, 4);
-  const kid = spawnScript(RUNTIME, ME, ["child", JSON.stringify(ch.handle()), JSON.stringify(seg.handle()), String(size)]);
+  const kid = spawnScript(RUNTIME, ME, [
+    "child",
+    JSON.stringify(ch.handle()),
+    JSON.stringify(seg.handle()),
+    String(size),
+  ]);
   try {
     while (Atomics.load(ctl, 0) === 0) await new Promise((r) => setTimeout(r, 5));
     ch.unlink(); // the child has it open
@@ -54,7 +63,9 @@ async function cell(size: number, windowS: number): Promise<void> {
     const one = (): void => {
       const n = ch.recvInto(out, { timeout: 10_000 });
       if (n !== size || dv.getUint32(0, true) !== expect) {
-        throw new Error(`S2: message ${got} has ${n} bytes and seq ${dv.getUint32(0, true)}, expected ${size} and ${expect}`);
+        throw new Error(
+          `S2: message ${got} has ${n} bytes and seq ${dv.getUint32(0, true)}, expected ${size} and ${expect}`,
+        );
       }
       expect = (expect + 1) >>> 0;
       got++;
@@ -80,7 +91,8 @@ async function cell(size: number, windowS: number): Promise<void> {
     await exited(kid);
     const wall = (t1 - t0) / 1e9;
     const base = { bench: "S2", variant: `${size} B`, transport: "shmkit channel", cpu_s: cpu, wall_s: wall };
-    const note = `spsc, ${SLOTS} slots, send (copy in) -> recvInto (copy out), order checked; sender cpu0, receiver cpu1`;
+    const note =
+      `spsc, ${SLOTS} slots, send (copy in) -> recvInto (copy out), order checked; sender cpu0, receiver cpu1`;
     emit({ ...base, metric: "msgs/s", value: msgs / wall, note });
     emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
   } finally {

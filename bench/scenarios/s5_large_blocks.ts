@@ -13,19 +13,34 @@
 // @bench-runtimes deno bun node
 // @bench-ids S5
 import { Channel, type ChannelHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emit, emitLatency, exited, lineReader, nowNs, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emit,
+  emitLatency,
+  exited,
+  lineReader,
+  nowNs,
+  pick,
+  pin,
+  procCpu,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const ME = "bench/scenarios/s5_large_blocks.ts";
 const MIB = 1 << 20;
 const SIZES = [1, 16, 64];
 
-if (args()[0] === "child") await child(JSON.parse(args()[1]), JSON.parse(args()[2]), args()[3] as Mode, Number(args()[4]), Number(args()[5]));
-else await main();
+if (args()[0] === "child") {
+  await child(JSON.parse(args()[1]), JSON.parse(args()[2]), args()[3] as Mode, Number(args()[4]), Number(args()[5]));
+} else await main();
 
 type Mode = "zero-copy" | "zero-copy-spin" | "copy";
 
 /** Sender: `count` blocks of `size` bytes, each after the previous one's ack. Prints its send() times. */
-async function child(dh: ChannelHandle, ah: ChannelHandle, mode: Mode, size: number, count: number): Promise<void> {
+function child(dh: ChannelHandle, ah: ChannelHandle, mode: Mode, size: number, count: number): void {
   pin(0);
   const data = Channel.attach(dh);
   const ack = Channel.attach(ah);
@@ -63,7 +78,14 @@ async function cell(mode: Mode, mib: number, count: number): Promise<void> {
   const tag = `${RUNTIME}-${mode}-${mib}-${Date.now() % 1e6}`;
   const data = Channel.create(`shmkit-bench-s5-data-${tag}`, { slots: 2, slotSize: size, mode: "spsc" });
   const ack = Channel.create(`shmkit-bench-s5-ack-${tag}`, { slots: 2, slotSize: 16, mode: "spsc" });
-  const kid = spawnScript(RUNTIME, ME, ["child", JSON.stringify(data.handle()), JSON.stringify(ack.handle()), mode, String(size), String(count)]);
+  const kid = spawnScript(RUNTIME, ME, [
+    "child",
+    JSON.stringify(data.handle()),
+    JSON.stringify(ack.handle()),
+    mode,
+    String(size),
+    String(count),
+  ]);
   try {
     const next = lineReader(kid.stdout!);
     const dst = new Uint8Array(mode === "copy" ? size : 0);
@@ -116,17 +138,37 @@ async function cell(mode: Mode, mib: number, count: number): Promise<void> {
         cpu_s: cpu,
         wall_s: wall,
       };
-      emitLatency({ ...base, note: `handoff: stamp before send -> recv returned; ${how}; ${note}` }, handoff, { unit: "us" });
+      emitLatency({ ...base, note: `handoff: stamp before send -> recv returned; ${how}; ${note}` }, handoff, {
+        unit: "us",
+      });
       const withTouch = { ...base, transport: `${base.transport} + touch` };
       emitLatency({ ...withTouch, note: `plus reading one word per 4 KiB page; ${note}` }, touched, { unit: "us" });
       const sorted = Float64Array.from(touched).sort();
-      emit({ ...withTouch, metric: "GB/s", value: size / sorted[sorted.length >> 1], note: `block size / p50 handoff+touch; ${note}` });
+      emit({
+        ...withTouch,
+        metric: "GB/s",
+        value: size / sorted[sorted.length >> 1],
+        note: `block size / p50 handoff+touch; ${note}`,
+      });
     } else {
       const base = { bench: "S5", variant, transport: "shmkit channel copy (send/recvInto)", cpu_s: cpu, wall_s: wall };
       emitLatency({ ...base, note: `stamp before send -> copy out done; ${note}` }, touched, { unit: "ms" });
       const sorted = Float64Array.from(touched).sort();
-      emit({ ...base, metric: "GB/s", value: size / sorted[sorted.length >> 1], note: `block size / p50 end to end; ${note}` });
-      emitLatency({ ...base, transport: "shmkit channel copy send() only", note: `the sender's send(bytes): copy in + publish; ${note}` }, sendNs, { unit: "ms" });
+      emit({
+        ...base,
+        metric: "GB/s",
+        value: size / sorted[sorted.length >> 1],
+        note: `block size / p50 end to end; ${note}`,
+      });
+      emitLatency(
+        {
+          ...base,
+          transport: "shmkit channel copy send() only",
+          note: `the sender's send(bytes): copy in + publish; ${note}`,
+        },
+        sendNs,
+        { unit: "ms" },
+      );
     }
   } finally {
     if (kid.exitCode === null) kid.kill("SIGKILL");
