@@ -50,6 +50,7 @@ export interface ConditionOptions {
 
 /** The handle of a Condition: JSON-safe, reopened by {@linkcode Condition.attach} in any process. */
 export interface ConditionHandle extends Handle {
+  /** Always `"shmkit.condition"`. */
   readonly kind: "shmkit.condition";
   /** Where the condition starts in its segment. */
   readonly byteOffset: number;

@@ -125,6 +125,7 @@ export interface MutexOptions {
 
 /** The handle of a Mutex: JSON-safe, reopened by {@linkcode Mutex.attach} in any process. */
 export interface MutexHandle extends Handle {
+  /** Always `"shmkit.mutex"`. */
   readonly kind: "shmkit.mutex";
   /** Where the mutex starts in its segment. */
   readonly byteOffset: number;

@@ -57,6 +57,7 @@ export interface SemaphoreOptions {
 
 /** The handle of a Semaphore: JSON-safe, reopened by {@linkcode Semaphore.attach} in any process. */
 export interface SemaphoreHandle extends Handle {
+  /** Always `"shmkit.semaphore"`. */
   readonly kind: "shmkit.semaphore";
   /** Where the semaphore starts in its segment. */
   readonly byteOffset: number;

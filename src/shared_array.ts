@@ -119,13 +119,17 @@ const MAX_HEADER = alignUp(ARRAY_LAYOUT.shape + 8 * MAX_NDIM, OBJECT_ALIGN);
 
 /** The handle of a SharedArray: JSON-safe, reopened by {@linkcode SharedArray.attach}. */
 export interface SharedArrayHandle {
+  /** Always `"shmkit.array"`. */
   readonly kind: "shmkit.array";
+  /** Handle format version. */
   readonly version: number;
   /** The segment name, or null for an anonymous segment (then `segment` is set). */
   readonly name: string | null;
   /** Where the object (its header, or the data of a raw array) starts in the segment. */
   readonly offset: number;
+  /** Element type. */
   readonly dtype: DType;
+  /** Dimensions, C order. */
   readonly shape: readonly number[];
   /** True for an array made by {@linkcode SharedArray.wrap}: no shmkit header, data at `offset`. */
   readonly raw?: boolean;
@@ -143,7 +147,9 @@ export interface SharedArrayCreateOptions {
 
 /** Options of {@linkcode SharedArray.byteLength} and {@linkcode SharedArray.init}. */
 export interface SharedArrayShapeOptions {
+  /** Element type. */
   dtype: DType;
+  /** Dimensions (a number for one dimension), C order. */
   shape: number | readonly number[];
 }
 
