@@ -20,7 +20,9 @@
  *
  * @module
  */
+import { realpathSync } from "node:fs";
 import process from "node:process";
+import { pathToFileURL } from "node:url";
 import { ShmError } from "./src/errors.ts";
 import { describe, inspect, listSegments, type SegmentInfo } from "./src/inspect.ts";
 import { SharedMemory } from "./src/segment.ts";
@@ -275,6 +277,18 @@ export function main(
   }
 }
 
-const self = (import.meta as { main?: boolean }).main ??
-  (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href);
+/** True when this module is the program (also when started through a symlink such as npm's bin link). */
+function isMainModule(): boolean {
+  const flag = (import.meta as { main?: boolean }).main;
+  if (flag !== undefined) return flag;
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+const self = isMainModule();
 if (self) process.exitCode = main(process.argv.slice(2));
