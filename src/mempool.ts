@@ -66,7 +66,7 @@
  *
  * @module
  */
-import { nowNs, PID, processAlive, START_TIME, sys, native } from "./sys.ts";
+import { ERRNO, native, nowNs, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { alignUp, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
@@ -240,7 +240,7 @@ function startTimeOf(pid: number): number {
 function identityAlive(pid: number, startLo: number): boolean {
   if (pid <= 0) return false;
   const st = startTimeOf(pid);
-  if (st === -3) return false; // ESRCH: no such process
+  if (st === -ERRNO.ESRCH) return false; // no such process
   if (st < 0) return true; // cannot tell (e.g. /proc hidden): never rob
   if (st % 2 ** 32 !== startLo) return false; // the pid now names another process
   return processAlive(pid, st); // false for a zombie
