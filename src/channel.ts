@@ -205,6 +205,21 @@ function ringModes(mode: ChannelMode): { free: "mpmc" | "mpsc"; ready: "mpmc" | 
   return mode === "spsc" ? { free: "mpsc", ready: "spsc" } : { free: "mpmc", ready: "mpmc" };
 }
 
+/** Bytes of `s` in UTF-8 (lone surrogates count as U+FFFD, 3 bytes, as TextEncoder writes them). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
 function isShmError(e: unknown, code: string): boolean {
   return e instanceof ShmError && e.code === code;
 }
@@ -219,6 +234,9 @@ function isShmError(e: unknown, code: string): boolean {
  * thread. `send` blocks while every slot is in use (backpressure); `recv` parks while the channel
  * is empty; neither spins when idle. A process that dies holding received messages or loans does
  * not leak their slots: a sender that finds the channel full reclaims them (also {@linkcode reclaim}).
+ * In "spsc" mode the first Channel object that sends holds the sending role, and the first that
+ * receives the receiving role, until it is closed or its process dies; any other object that
+ * tries gets ShmError EBUSY. Messages already queued outlive their sender.
  *
  * @example
  * ```ts
@@ -556,8 +574,9 @@ export class Channel implements Disposable {
   #checkData(data: Uint8Array | string): void {
     if (typeof data === "string") {
       // UTF-8 needs at most 3 bytes per UTF-16 unit: only long strings need the exact count.
-      if (data.length * 3 > this.slotSize && encoder.encode(data).length > this.slotSize) {
-        throw this.#tooBig(encoder.encode(data).length);
+      if (data.length * 3 > this.slotSize) {
+        const n = utf8Length(data);
+        if (n > this.slotSize) throw this.#tooBig(n);
       }
     } else if (data instanceof Uint8Array) {
       if (data.length > this.slotSize) throw this.#tooBig(data.length);

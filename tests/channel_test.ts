@@ -111,6 +111,11 @@ test("a message longer than slotSize throws RangeError naming both sizes", () =>
     () => ch.trySend("ééééé"),
     (e: Error) => e instanceof RangeError && /10 bytes/.test(e.message) && /8 bytes/.test(e.message),
   );
+  assertThrows(() => ch.trySend("😀😀x"), (e: Error) => e instanceof RangeError && /9 bytes/.test(e.message));
+  assert(ch.trySend("😀😀"), "two 4-byte characters fit 8 bytes exactly");
+  const emoji = ch.recv();
+  assertEquals(emoji.text(), "😀😀");
+  emoji.release();
   assert(ch.trySend("12345678"), "exactly slotSize fits");
   const loan = ch.loan();
   assertThrows(
