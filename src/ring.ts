@@ -198,15 +198,23 @@ function checkCapacity(o: unknown, what: string): { capacity: number; slots: num
   const { capacity, mode } = o as RingOptions;
   if (typeof capacity !== "number") throw new TypeError(`${what}: capacity must be a number, got ${typeof capacity}`);
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
-    throw new ShmError("EINVAL", `${what}: capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity} (EINVAL)`, {
-      errno: 22,
-    });
+    throw new ShmError(
+      "EINVAL",
+      `${what}: capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity} (EINVAL)`,
+      {
+        errno: 22,
+      },
+    );
   }
   const m = MODES.indexOf(mode ?? "mpmc");
   if (m < 0) {
-    throw new ShmError("EINVAL", `${what}: mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)} (EINVAL)`, {
-      errno: 22,
-    });
+    throw new ShmError(
+      "EINVAL",
+      `${what}: mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)} (EINVAL)`,
+      {
+        errno: 22,
+      },
+    );
   }
   let slots = 4;
   while (slots < capacity) slots *= 2;
@@ -301,14 +309,18 @@ export class Ring implements Disposable {
     const slotsOffset = dv.getUint32(RING.slotsOffset, true);
     const byteLength = Number(dv.getBigUint64(16, true));
     const headerSize = dv.getUint32(12, true);
-    if (n < 4 || n > MAX_SLOTS || (n & (n - 1)) !== 0) throw bad(`slot count ${n} is not a power of two in 4..${MAX_SLOTS}`);
+    if (n < 4 || n > MAX_SLOTS || (n & (n - 1)) !== 0) {
+      throw bad(`slot count ${n} is not a power of two in 4..${MAX_SLOTS}`);
+    }
     if (capacity < 1 || capacity > n) throw bad(`capacity ${capacity} is outside 1..${n}`);
     if (mode > 3) throw bad(`mode ${mode} is not a ring mode`);
     if (slotsOffset !== RING_HEADER_SIZE || headerSize !== RING_HEADER_SIZE) {
       throw bad(`header size ${headerSize} / slots offset ${slotsOffset}, expected ${RING_HEADER_SIZE}`);
     }
     if (byteLength !== RING_HEADER_SIZE + 8 * n) throw bad(`byteLength ${byteLength} does not match ${n} slots`);
-    if (byteOffset + byteLength > buf.byteLength) throw bad(`it needs ${byteLength} bytes at ${byteOffset}, the segment is ${buf.byteLength}`);
+    if (byteOffset + byteLength > buf.byteLength) {
+      throw bad(`it needs ${byteLength} bytes at ${byteOffset}, the segment is ${buf.byteLength}`);
+    }
     const tail = Atomics.load(ctl, W_TAIL);
     const head = Atomics.load(ctl, W_HEAD);
     // I1 (spsc: 0 <= tail - head <= capacity; CAS modes: the tail hint may trail head, by < N).
@@ -372,14 +384,22 @@ export class Ring implements Disposable {
    * ```
    */
   static init(segment: SharedMemory, byteOffset: number, options: RingInitOptions): Ring {
-    const what = `Cannot initialize a ring in ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
+    const what = `Cannot initialize a ring in ${
+      segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
+    }`;
     const { capacity, slots, mode } = checkCapacity(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
-      throw new ShmError("EINVAL", `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
+      throw new ShmError(
+        "EINVAL",
+        `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`,
+      );
     }
     const len = RING_HEADER_SIZE + 8 * slots;
     if (byteOffset + len > segment.size) {
-      throw new ShmError("ENOSPC", `${what}: it needs ${len} bytes at ${byteOffset}, the segment has ${segment.size} (ENOSPC)`);
+      throw new ShmError(
+        "ENOSPC",
+        `${what}: it needs ${len} bytes at ${byteOffset}, the segment has ${segment.size} (ENOSPC)`,
+      );
     }
     const pos = (options.initialPosition ?? 0) >>> 0;
     const buf = segment.buffer;
@@ -420,7 +440,9 @@ export class Ring implements Disposable {
    * ```
    */
   static at(segment: SharedMemory, byteOffset: number): Ring {
-    const what = `Cannot open the ring at ${byteOffset} of ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
+    const what = `Cannot open the ring at ${byteOffset} of ${
+      segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
+    }`;
     readHeader(segment.buffer, byteOffset, "ring", what);
     return new Ring(segment, byteOffset, false, what);
   }
@@ -597,7 +619,10 @@ export class Ring implements Disposable {
     if (n === 0) return true;
     if (n === 1) return this.tryEnqueue(values[0]);
     if (!this.#singleProd) {
-      throw new ShmError("ENOTSUP", `${what}: enqueueBulk of several values needs a single-producer ring (spsc, spmc); use enqueueBurst on a ${this.mode} ring (ENOTSUP)`);
+      throw new ShmError(
+        "ENOTSUP",
+        `${what}: enqueueBulk of several values needs a single-producer ring (spsc, spmc); use enqueueBurst on a ${this.mode} ring (ENOTSUP)`,
+      );
     }
     if (!this.#prodRole) this.#claim(true);
     if (this.#spsc) {
@@ -670,7 +695,10 @@ export class Ring implements Disposable {
       return 1;
     }
     if (!this.#singleCons) {
-      throw new ShmError("ENOTSUP", `${what}: dequeueBulk of several values needs a single-consumer ring (spsc, mpsc); use dequeueBurst on a ${this.mode} ring (ENOTSUP)`);
+      throw new ShmError(
+        "ENOTSUP",
+        `${what}: dequeueBulk of several values needs a single-consumer ring (spsc, mpsc); use dequeueBurst on a ${this.mode} ring (ENOTSUP)`,
+      );
     }
     if (!this.#consRole) this.#claim(false);
     if (this.#spsc) {
@@ -962,7 +990,13 @@ export class Ring implements Disposable {
    */
   handle(): RingHandle {
     if (this.#closed) throw this.#closedError(`Cannot make a handle of ring "${this.#name}"`);
-    return { kind: "shmkit.ring", version: HANDLE_VERSION, name: this.#seg.name, byteOffset: this.#base, segment: this.#seg.handle() };
+    return {
+      kind: "shmkit.ring",
+      version: HANDLE_VERSION,
+      name: this.#seg.name,
+      byteOffset: this.#base,
+      segment: this.#seg.handle(),
+    };
   }
 
   /**
@@ -1007,7 +1041,9 @@ export class Ring implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name === null) throw new ShmError("EINVAL", `Cannot unlink ring "${this.#name}": it lives in anonymous memory (EINVAL)`);
+    if (this.#seg.name === null) {
+      throw new ShmError("EINVAL", `Cannot unlink ring "${this.#name}": it lives in anonymous memory (EINVAL)`);
+    }
     SharedMemory.unlink(this.#seg.name);
   }
 
@@ -1033,7 +1069,9 @@ export class Ring implements Disposable {
     const h = Atomics.load(ctl, W_HEAD);
     const t = Atomics.load(ctl, W_TAIL);
     const apart = (t - h) | 0;
-    if (apart > this.capacity || apart < (this.#spsc ? 0 : -this.#n)) throw this.#corrupt(`tail ${t} and head ${h} are ${apart} apart (I1)`);
+    if (apart > this.capacity || apart < (this.#spsc ? 0 : -this.#n)) {
+      throw this.#corrupt(`tail ${t} and head ${h} are ${apart} apart (I1)`);
+    }
     if (this.#spsc) return;
     const n = this.#n;
     for (let i = 0; i < n; i++) {
@@ -1301,7 +1339,10 @@ export class Ring implements Disposable {
       if (pid === PID && st === START_LO) {
         const tok = Atomics.load(ctl, w + 2);
         if (tok === this.#token) break;
-        throw new ShmError("EBUSY", `${what}: another Ring object in this process holds the ${side} role of this ${this.mode} ring (EBUSY)`);
+        throw new ShmError(
+          "EBUSY",
+          `${what}: another Ring object in this process holds the ${side} role of this ${this.mode} ring (EBUSY)`,
+        );
       }
       if (pid !== 0 && holderAlive(pid, st)) {
         throw new ShmError("EBUSY", `${what}: process ${pid} holds the ${side} role of this ${this.mode} ring (EBUSY)`);
@@ -1312,7 +1353,9 @@ export class Ring implements Disposable {
         Atomics.store(ctl, w + 2, this.#token);
         break;
       }
-      if (attempt === 63) throw new ShmError("EBUSY", `${what}: the ${side} role of this ${this.mode} ring keeps changing hands (EBUSY)`);
+      if (attempt === 63) {
+        throw new ShmError("EBUSY", `${what}: the ${side} role of this ${this.mode} ring keeps changing hands (EBUSY)`);
+      }
     }
     // Start from the shared state: a previous holder may have left mid-operation.
     if (producer) {
@@ -1380,7 +1423,11 @@ function renamed<T>(fn: () => T): T {
     return fn();
   } catch (e) {
     if (e instanceof ShmError) {
-      throw new ShmError(e.code, e.message.replace(/shared memory/, "ring"), { errno: e.errno, syscall: e.syscall, cause: e });
+      throw new ShmError(e.code, e.message.replace(/shared memory/, "ring"), {
+        errno: e.errno,
+        syscall: e.syscall,
+        cause: e,
+      });
     }
     throw e;
   }

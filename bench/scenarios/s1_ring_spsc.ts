@@ -11,14 +11,15 @@ import { Ring, type RingHandle, SharedMemory, type SharedMemoryHandle } from "..
 import { args, clockNs, cpuSelf, emit, exited, lineReader, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
 const ME = "bench/scenarios/s1_ring_spsc.ts";
-const heap = (): number => (globalThis as unknown as { process: { memoryUsage(): { heapUsed: number } } }).process.memoryUsage().heapUsed;
+const heap = (): number =>
+  (globalThis as unknown as { process: { memoryUsage(): { heapUsed: number } } }).process.memoryUsage().heapUsed;
 const HEAP_OPS = 10_000_000;
 
-if (args()[0] === "child") await child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
+if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
 else await main();
 
 /** Producer: ctl[0] = 1 ready, ctl[1] = 1 stop. Prints its heap growth over HEAP_OPS items. */
-async function child(h: RingHandle, ch: SharedMemoryHandle, batch: number): Promise<void> {
+function child(h: RingHandle, ch: SharedMemoryHandle, batch: number): void {
   pin(0);
   const ring = Ring.attach(h);
   const seg = SharedMemory.attach(ch);
@@ -50,10 +51,18 @@ async function child(h: RingHandle, ch: SharedMemoryHandle, batch: number): Prom
 
 async function cell(batch: number, windowS: number): Promise<void> {
   pin(1);
-  const ring = Ring.create(`shmkit-bench-s1-${RUNTIME}-${batch}-${Date.now() % 1e6}`, { capacity: 16384, mode: "spsc" });
+  const ring = Ring.create(`shmkit-bench-s1-${RUNTIME}-${batch}-${Date.now() % 1e6}`, {
+    capacity: 16384,
+    mode: "spsc",
+  });
   const seg = SharedMemory.anonymous(64);
   const ctl = seg.view(Int32Array, 0, 4);
-  const kid = spawnScript(RUNTIME, ME, ["child", JSON.stringify(ring.handle()), JSON.stringify(seg.handle()), String(batch)]);
+  const kid = spawnScript(RUNTIME, ME, [
+    "child",
+    JSON.stringify(ring.handle()),
+    JSON.stringify(seg.handle()),
+    String(batch),
+  ]);
   const nextLine = lineReader(kid.stdout!);
   while (Atomics.load(ctl, 0) === 0) await new Promise((r) => setTimeout(r, 5));
   ring.unlink(); // the child has it open

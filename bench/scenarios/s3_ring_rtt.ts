@@ -22,7 +22,7 @@ function child(pingH: RingHandle, pongH: RingHandle, mode: string, n: number): v
   const pong = Ring.attach(pongH);
   for (let i = 0; i < n; i++) {
     let v: number | undefined;
-    if (mode === "spin") while ((v = ping.tryDequeue()) === undefined) { /* spin */ }
+    if (mode === "spin") { while ((v = ping.tryDequeue()) === undefined) { /* spin */ } }
     else v = ping.dequeue({ timeout: 30_000 });
     pong.tryEnqueue(v!);
   }
@@ -35,7 +35,13 @@ async function cell(mode: "spin" | "park", n: number, warm: number): Promise<voi
   const tag = `${RUNTIME}-${mode}-${Date.now() % 1e6}`;
   const ping = Ring.create(`shmkit-bench-s3p-${tag}`, { capacity: 4, mode: "spsc" });
   const pong = Ring.create(`shmkit-bench-s3q-${tag}`, { capacity: 4, mode: "spsc" });
-  const kid = spawnScript(RUNTIME, ME, ["child", JSON.stringify(ping.handle()), JSON.stringify(pong.handle()), mode, String(n + warm)]);
+  const kid = spawnScript(RUNTIME, ME, [
+    "child",
+    JSON.stringify(ping.handle()),
+    JSON.stringify(pong.handle()),
+    mode,
+    String(n + warm),
+  ]);
   const samples = new Float64Array(n);
   let c0 = 0;
   for (let i = 0; i < n + warm; i++) {
@@ -47,7 +53,7 @@ async function cell(mode: "spin" | "park", n: number, warm: number): Promise<voi
     const t0 = clockNs();
     ping.tryEnqueue(i);
     let v: number | undefined;
-    if (mode === "spin") while ((v = pong.tryDequeue()) === undefined) { /* spin */ }
+    if (mode === "spin") { while ((v = pong.tryDequeue()) === undefined) { /* spin */ } }
     else v = pong.dequeue({ timeout: 30_000 });
     const dt = clockNs() - t0;
     if (v !== i) throw new Error(`S3: got ${v}, expected ${i}`);
@@ -59,7 +65,13 @@ async function cell(mode: "spin" | "park", n: number, warm: number): Promise<voi
   pong.unlink();
   ping.close();
   pong.close();
-  const base = { bench: "S3", variant: mode, transport: "shmkit ring spsc", cpu_s: cpu, note: `${n} round trips, sender cpu1, echo cpu0` };
+  const base = {
+    bench: "S3",
+    variant: mode,
+    transport: "shmkit ring spsc",
+    cpu_s: cpu,
+    note: `${n} round trips, sender cpu1, echo cpu0`,
+  };
   if (mode === "spin") emitLatency(base, samples, { unit: "ns", p999: true });
   else emitLatency(base, samples, { unit: "us" });
 }

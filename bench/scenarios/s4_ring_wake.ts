@@ -31,7 +31,12 @@ async function cell(kind: "park" | "async", n: number): Promise<void> {
   const ring = Ring.create(`shmkit-bench-s4-${RUNTIME}-${kind}-${Date.now() % 1e6}`, { capacity: 4, mode: "spsc" });
   const seg = SharedMemory.anonymous(64);
   const stamp = seg.view(Float64Array, 0, 1);
-  const kid = spawnScript(RUNTIME, ME, ["child", JSON.stringify(ring.handle()), JSON.stringify(seg.handle()), String(n)]);
+  const kid = spawnScript(RUNTIME, ME, [
+    "child",
+    JSON.stringify(ring.handle()),
+    JSON.stringify(seg.handle()),
+    String(n),
+  ]);
   const samples = new Float64Array(n);
   const c0 = cpuSelf();
   for (let i = 0; i < n; i++) {
@@ -44,7 +49,17 @@ async function cell(kind: "park" | "async", n: number): Promise<void> {
   ring.unlink();
   ring.close();
   seg.close();
-  emitLatency({ bench: "S4", variant: kind === "park" ? "park" : "async (waiter multiplexer)", transport: "shmkit ring spsc", cpu_s: cpu, note: `${n} wake-ups after 2 ms idle` }, samples, { unit: "us" });
+  emitLatency(
+    {
+      bench: "S4",
+      variant: kind === "park" ? "park" : "async (waiter multiplexer)",
+      transport: "shmkit ring spsc",
+      cpu_s: cpu,
+      note: `${n} wake-ups after 2 ms idle`,
+    },
+    samples,
+    { unit: "us" },
+  );
 }
 
 async function main(): Promise<void> {

@@ -63,13 +63,36 @@ async function child(role: string, h: RingHandle, sh: SharedMemoryHandle, id: nu
 }
 
 async function cell(p: number, c: number, windowS: number): Promise<number> {
-  const ring = Ring.create(`shmkit-bench-s7-${RUNTIME}-${p}x${c}-${Date.now() % 1e6}`, { capacity: 4096, mode: "mpmc" });
+  const ring = Ring.create(`shmkit-bench-s7-${RUNTIME}-${p}x${c}-${Date.now() % 1e6}`, {
+    capacity: 4096,
+    mode: "mpmc",
+  });
   const seg = SharedMemory.anonymous(64);
   const ctl = seg.view(Int32Array, 0, 4);
   Atomics.store(ctl, 2, p);
   const kids = [
-    ...Array.from({ length: p }, (_, i) => spawnScript(RUNTIME, ME, ["child", "prod", JSON.stringify(ring.handle()), JSON.stringify(seg.handle()), String(i)])),
-    ...Array.from({ length: c }, (_, i) => spawnScript(RUNTIME, ME, ["child", "cons", JSON.stringify(ring.handle()), JSON.stringify(seg.handle()), String(i)])),
+    ...Array.from(
+      { length: p },
+      (_, i) =>
+        spawnScript(RUNTIME, ME, [
+          "child",
+          "prod",
+          JSON.stringify(ring.handle()),
+          JSON.stringify(seg.handle()),
+          String(i),
+        ]),
+    ),
+    ...Array.from(
+      { length: c },
+      (_, i) =>
+        spawnScript(RUNTIME, ME, [
+          "child",
+          "cons",
+          JSON.stringify(ring.handle()),
+          JSON.stringify(seg.handle()),
+          String(i),
+        ]),
+    ),
   ];
   const readers = kids.map((k) => lineReader(k.stdout!));
   await sleep(pick(1500, 800)); // let every child start (runtime startup is not measured)
@@ -89,7 +112,9 @@ async function cell(p: number, c: number, windowS: number): Promise<number> {
   const got = cons.reduce((a, r) => a + r.n, 0);
   const sumOk = prods.reduce((a, r) => a + r.sum, 0) === cons.reduce((a, r) => a + r.sum, 0);
   const xorOk = (prods.reduce((a, r) => a ^ r.xor, 0) >>> 0) === (cons.reduce((a, r) => a ^ r.xor, 0) >>> 0);
-  if (sent !== got || !sumOk || !xorOk) throw new Error(`S7 ${p}P${c}C: sent ${sent}, received ${got}, sum ok ${sumOk}, xor ok ${xorOk}`);
+  if (sent !== got || !sumOk || !xorOk) {
+    throw new Error(`S7 ${p}P${c}C: sent ${sent}, received ${got}, sum ok ${sumOk}, xor ok ${xorOk}`);
+  }
   // Items sent in the window are approximated by all items over the window (the drain is short).
   const rate = sent / windowS;
   const per = prods.map((r) => r.n);
@@ -101,7 +126,9 @@ async function cell(p: number, c: number, windowS: number): Promise<number> {
     value: rate,
     cpu_s: cpu1 - cpu0,
     wall_s: windowS,
-    note: `fairness min/max per producer ${(Math.min(...per) / Math.max(...per)).toFixed(2)}; exactly-once checked (count, sum, xor)`,
+    note: `fairness min/max per producer ${
+      (Math.min(...per) / Math.max(...per)).toFixed(2)
+    }; exactly-once checked (count, sum, xor)`,
   });
   return rate;
 }
