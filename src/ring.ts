@@ -251,7 +251,8 @@ function badValue(v: unknown, what: string): Error {
  * Limits: `enqueueBulk` of more than one value needs a single-producer ring (spsc, spmc) and
  * `dequeueBulk` of more than one value a single-consumer ring (spsc, mpsc); on a multi side they
  * throw ENOTSUP (all-or-nothing there would need reservations that a crash can strand). Use the
- * burst forms on multi sides.
+ * burst forms on multi sides. A batch is one atomic step only on spsc; on spmc (mpsc) a producer
+ * (consumer) killed in the middle of a bulk or burst call has committed (taken) a prefix of it.
  *
  * @example
  * ```ts
