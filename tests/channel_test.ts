@@ -426,6 +426,27 @@ test("loans held by a SIGKILLed sender come back, also to a sender waiting async
   ch.unlink();
 });
 
+test("a sender blocked in send() reclaims the slots of a receiver that dies while it waits", async () => {
+  const rt = OTHER[RUNTIME][1];
+  using ch = Channel.create(uniqueName("ch"), { slots: 2, slotSize: 64 });
+  ch.send("one");
+  ch.send("two");
+  // The child takes both messages, then SIGKILLs itself 300 ms later, while we are blocked.
+  const child = await startUntil(rt, "tests/fixtures/channel_hold.ts", [
+    JSON.stringify(ch.handle()),
+    "recv",
+    "2",
+    "300",
+  ], "held 2");
+  const gone = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  assertEquals(ch.available, 0);
+  ch.send("three", { timeout: 20_000 }); // blocks the thread until the reclaim finds the dead holder
+  await gone;
+  using m = ch.recv({ timeout: 1000 });
+  assertEquals(m.text(), "three");
+  ch.unlink();
+});
+
 test("messages queued by a sender that exited are delivered intact after it is gone", async () => {
   const rt = OTHER[RUNTIME][1];
   using ch = Channel.create(uniqueName("ch"), { slots: 30, slotSize: SLOT });
