@@ -11,8 +11,9 @@
  */
 import process from "node:process";
 import { type ChildProcess, spawn } from "node:child_process";
+import { Worker } from "node:worker_threads";
 import { Channel } from "./mod.ts";
-import { FRAME_SIZE, type RunStats } from "./demo_wire.ts";
+import { checkFrame, FRAME_SIZE, type FrameCheck, nowNs, type RunStats, Tally } from "./demo_wire.ts";
 
 type Runtime = "deno" | "bun" | "node";
 type Workload = "frames" | "json";
@@ -20,6 +21,8 @@ type Workload = "frames" | "json";
 const here = new URL(".", import.meta.url).pathname;
 const ROOT = here.includes("/build/node/") ? here.slice(0, here.indexOf("/build/node/") + 1) : here;
 const quick = process.argv.includes("--quick");
+const g = globalThis as unknown as { Deno?: unknown; Bun?: unknown };
+const PARENT: Runtime = g.Deno !== undefined ? "deno" : g.Bun !== undefined ? "bun" : "node";
 
 function childCommand(rt: Runtime): string[] {
   switch (rt) {
@@ -38,22 +41,27 @@ interface Run {
   to: Runtime;
   count: number;
   paced: number;
+  /** Also run the in-process worker postMessage baseline (frames only). */
+  worker?: boolean;
 }
 
 const RUNS: Run[] = [
-  { workload: "frames", from: "bun", to: "deno", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
+  { workload: "frames", from: "bun", to: "deno", count: quick ? 32 : 512, paced: quick ? 20 : 200, worker: true },
   { workload: "json", from: "node", to: "bun", count: quick ? 2000 : 100_000, paced: quick ? 50 : 400 },
   { workload: "frames", from: "deno", to: "node", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
 ];
 
 // Everything to clean up on exit or Ctrl-C.
 const children = new Set<ChildProcess>();
+const workers = new Set<Worker>();
 const channels = new Set<Channel>();
 let stopping = false;
 
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   children.clear();
+  for (const w of workers) void w.terminate();
+  workers.clear();
   for (const ch of channels) {
     try {
       ch.unlink();
@@ -172,6 +180,46 @@ async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
   }
 }
 
+/**
+ * The worker baseline: a worker thread of this process transfers fresh 1 MiB frames to the main
+ * thread with postMessage (zero-copy transfer, the best case), acknowledged in windows.
+ */
+async function runWorker(run: Run): Promise<RunStats> {
+  const label = `frames ${PARENT} worker->main postMessage`;
+  const total = run.count + run.paced;
+  const file = PARENT === "node" ? `${ROOT}build/node/demo_child.js` : `${ROOT}demo_child.ts`;
+  const w = new Worker(file, {
+    workerData: { args: ["send", "worker", "frames", String(run.count), String(run.paced)] },
+  });
+  workers.add(w);
+  const t = new Tally(run.count, total, (n) => progress(`${label}: ${n}/${total} messages`));
+  const fc: FrameCheck = { seq: 0, stamp: 0, ok: false };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${label}: timed out`)), 60_000);
+      w.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      w.on("message", (f: Uint8Array) => {
+        const now = nowNs();
+        checkFrame(f, fc);
+        t.add(fc.seq, fc.stamp, now, f.length, fc.ok);
+        w.postMessage(1); // one more credit
+        if (t.n === total) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  } finally {
+    workers.delete(w);
+    await w.terminate();
+  }
+  progress("");
+  return t.result();
+}
+
 function fmtRate(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
@@ -189,7 +237,8 @@ async function main(): Promise<void> {
   console.log("shmkit demo: Bun, Deno and Node processes passing messages through shared memory");
   console.log(`  1 MiB frames (written in place via Channel.loan, read in place, checksummed) and ~100-byte`);
   console.log(`  JSON ticks (Channel.send / recvInto);`);
-  console.log(`  the same workloads over OS pipes. Latency: one-way, of messages paced a few ms apart.\n`);
+  console.log(`  the same workloads over OS pipes, and frames between threads with worker postMessage (transfer).`);
+  console.log(`  Latency: one-way, of messages paced a few ms apart.\n`);
   const rows: string[][] = [];
   const ratios: string[] = [];
   let allOk = true;
@@ -210,6 +259,21 @@ async function main(): Promise<void> {
         fmtNs(s.p50),
         fmtNs(s.p99),
         ok ? `${s.checked} ok` : `${s.bad} BAD of ${s.checked}`,
+      ]);
+      if (!tty) console.log(`  done: ${rows.at(-1)!.join(" | ")}`);
+    }
+    if (run.worker) {
+      const s = await runWorker(run);
+      allOk &&= s.bad === 0;
+      rows.push([
+        "1 MiB frames",
+        `${PARENT} worker -> main`,
+        "worker postMessage",
+        fmtRate(s.count / s.seconds),
+        (s.bytes / s.seconds / 1e9).toFixed(2),
+        fmtNs(s.p50),
+        fmtNs(s.p99),
+        s.bad === 0 ? `${s.checked} ok` : `${s.bad} BAD of ${s.checked}`,
       ]);
       if (!tty) console.log(`  done: ${rows.at(-1)!.join(" | ")}`);
     }

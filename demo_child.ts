@@ -11,6 +11,7 @@
  * @module
  */
 import process from "node:process";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { Channel, type ChannelHandle } from "./mod.ts";
 import { nowNs } from "./src/sys.ts";
 import {
@@ -22,13 +23,16 @@ import {
   FRAME_SIZE,
   type FrameCheck,
   makeTick,
-  quantile,
-  type RunStats,
+  Tally,
   type Tick,
+  WORKER_WINDOW,
   writeFrameHeader,
 } from "./demo_wire.ts";
 
-const [role, transport, workload, countArg, pacedArg, handleArg] = process.argv.slice(2);
+// A child process gets its arguments on the command line; the worker baseline through workerData.
+const [role, transport, workload, countArg, pacedArg, handleArg] = isMainThread
+  ? process.argv.slice(2)
+  : (workerData as { args: string[] }).args;
 const count = Number(countArg);
 const paced = Number(pacedArg);
 const total = count + paced;
@@ -132,46 +136,6 @@ async function sendPipe(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Receivers
 
-class Tally {
-  n = 0;
-  bytes = 0;
-  bad = 0;
-  t0 = 0;
-  tEnd = 0;
-  lat: number[] = [];
-  #lastReport = 0;
-
-  /** Counts message `seq`, sent at `stamp` and received (whole, before checking) at `now`. */
-  add(seq: number, stamp: number, now: number, size: number, ok: boolean): void {
-    if (!ok || seq !== this.n) this.bad++;
-    if (seq < count) {
-      if (seq === 0) this.t0 = stamp;
-      this.bytes += size;
-      this.tEnd = now;
-    } else {
-      this.lat.push(now - stamp);
-    }
-    this.n++;
-    if (now - this.#lastReport > 1e8) {
-      this.#lastReport = now;
-      process.stdout.write(`P ${this.n}\n`);
-    }
-  }
-
-  result(): RunStats {
-    const lat = Float64Array.from(this.lat).sort();
-    return {
-      count,
-      bytes: this.bytes,
-      seconds: (this.tEnd - this.t0) / 1e9,
-      p50: quantile(lat, 0.5),
-      p99: quantile(lat, 0.99),
-      bad: this.bad + (total - this.n),
-      checked: this.n,
-    };
-  }
-}
-
 function recvChannel(ch: Channel, t: Tally): void {
   const fc: FrameCheck = { seq: 0, stamp: 0, ok: false };
   for (let i = 0; i < total; i++) {
@@ -241,7 +205,40 @@ async function recvPipe(t: Tally): Promise<void> {
   }
 }
 
+/**
+ * The worker postMessage baseline (frames only): runs in a worker thread of the demo parent and
+ * transfers (zero-copy) one fresh frame per message, at most WORKER_WINDOW unacknowledged.
+ */
+async function sendWorker(): Promise<void> {
+  const port = parentPort!;
+  const { bodies, sums } = makeBodies();
+  let credits = WORKER_WINDOW;
+  let wake: (() => void) | undefined;
+  port.on("message", (n: number) => {
+    credits += n;
+    wake?.();
+    wake = undefined;
+  });
+  const more = (): Promise<void> => new Promise((r) => wake = r);
+  for (let seq = 0; seq < total; seq++) {
+    if (seq === count) {
+      while (credits < WORKER_WINDOW) await more(); // the receiver has drained the backlog
+      await sleep(100);
+    }
+    if (seq >= count) await sleep(GAP_MS);
+    while (credits === 0) await more();
+    credits--;
+    const f = new Uint8Array(FRAME_SIZE);
+    f.set(bodies[seq % BODIES], FRAME_HEADER);
+    writeFrameHeader(new DataView(f.buffer, 0, FRAME_HEADER), seq, nowNs(), sums[seq % BODIES]);
+    port.postMessage(f, [f.buffer]);
+  }
+  while (credits < WORKER_WINDOW) await more();
+  port.close();
+}
+
 async function main(): Promise<void> {
+  if (!isMainThread) return await sendWorker();
   if (!(count >= 1) || !(paced >= 0) || !["send", "recv"].includes(role) || !["chan", "pipe"].includes(transport)) {
     throw new Error(`usage: demo_child <send|recv> <chan|pipe> <frames|json> <count> <paced> [handle]`);
   }
@@ -254,7 +251,7 @@ async function main(): Promise<void> {
       else await sendPipe();
     } else {
       process.stderr.write("ready recv\n");
-      const t = new Tally();
+      const t = new Tally(count, total, (n) => process.stdout.write(`P ${n}\n`));
       if (ch && workload === "json") recvChannelSmall(ch, t);
       else if (ch) recvChannel(ch, t);
       else await recvPipe(t);
@@ -266,4 +263,4 @@ async function main(): Promise<void> {
 }
 
 await main();
-process.exit(0);
+if (isMainThread) process.exit(0);

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { nowNs } from "./src/sys.ts";
+
 /** Bytes per frame (1 MiB, header included). */
 export const FRAME_SIZE = 1 << 20;
 /** Frame header size. */
@@ -142,3 +144,65 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
+
+/** Frames a worker may have in flight before the main thread acknowledges them. */
+export const WORKER_WINDOW = 16;
+
+/** Counts what a receiver got: throughput phase, then one-way latency of the paced phase. */
+export class Tally {
+  n = 0;
+  bytes = 0;
+  bad = 0;
+  t0 = 0;
+  tEnd = 0;
+  lat: number[] = [];
+  #lastReport = 0;
+  #count: number;
+  #total: number;
+  #progress: (n: number) => void;
+
+  /**
+   * @param count messages in the throughput phase
+   * @param total messages in all (throughput + paced)
+   * @param progress called about every 100 ms with the count so far
+   */
+  constructor(count: number, total: number, progress: (n: number) => void) {
+    this.#count = count;
+    this.#total = total;
+    this.#progress = progress;
+  }
+
+  /** Counts message `seq`, sent at `stamp` and received (whole, before checking) at `now`. */
+  add(seq: number, stamp: number, now: number, size: number, ok: boolean): void {
+    if (!ok || seq !== this.n) this.bad++;
+    if (seq < this.#count) {
+      if (seq === 0) this.t0 = stamp;
+      this.bytes += size;
+      this.tEnd = now;
+    } else {
+      this.lat.push(now - stamp);
+    }
+    this.n++;
+    if (now - this.#lastReport > 1e8) {
+      this.#lastReport = now;
+      this.#progress(this.n);
+    }
+  }
+
+  /** The statistics; missing messages count as bad. */
+  result(): RunStats {
+    const lat = Float64Array.from(this.lat).sort();
+    return {
+      count: this.#count,
+      bytes: this.bytes,
+      seconds: (this.tEnd - this.t0) / 1e9,
+      p50: quantile(lat, 0.5),
+      p99: quantile(lat, 0.99),
+      bad: this.bad + (this.#total - this.n),
+      checked: this.n,
+    };
+  }
+}
+
+/** Now, on the monotonic clock every process shares (ns). */
+export { nowNs };

@@ -65,6 +65,7 @@ test(`the make demo parent (${RUNTIME}, --quick) runs Bun, Deno and Node childre
     assertEquals(r.stdout.split("\n").filter((l) => l.includes(route) && / ok\s*$/.test(l)).length >= 2, true, route);
   }
   assert(/1 MiB frames\s+bun -> deno\s+shmkit Channel/.test(r.stdout), r.stdout);
+  assert(new RegExp(`1 MiB frames\\s+${RUNTIME} worker -> main\\s+worker postMessage.* ok`).test(r.stdout), r.stdout);
 });
 
 test(`the demo stops its children and removes its segments on SIGINT (${RUNTIME})`, async () => {
