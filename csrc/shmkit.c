@@ -798,3 +798,165 @@ int32_t shmkit_shm_list(uint8_t *out, uint32_t len)
 double shmkit_now_ns(void) { return os_now_ns(); }
 int32_t shmkit_pin_cpu(int32_t cpu) { return os_pin_cpu(cpu); }
 int32_t shmkit_rusage(double *out) { return out ? os_rusage(out) : -EINVAL; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Layout mirror (csrc/shmkit_layout.h), for tests that compare it with the TypeScript constants */
+
+/* ffi/mod.ts compiles csrc/ on first use from a fixed file list (SOURCES) that does not name
+ * shmkit_layout.h yet, nor does the Makefile's CHDR: without the header the library still builds
+ * and shmkit_layout_offset reports -ENOSYS, so only tests/layout_c_test.ts needs it. */
+#if defined(__has_include)
+#if __has_include("shmkit_layout.h")
+#include "shmkit_layout.h"
+#define SHMKIT_HAVE_LAYOUT 1
+#endif
+#endif
+
+#ifdef SHMKIT_HAVE_LAYOUT
+/* "kind.field" -> offsetof, "kind.field.size" -> sizeof the field (of one element for a trailing
+ * array), "kind.size" -> sizeof the struct. Generated from the structs, never typed by hand. */
+#define LAYOUT_FIELD(k, T, m)                                                                   \
+	{ #k "." #m, (int32_t)offsetof(struct T, m) },                                          \
+	{ #k "." #m ".size", (int32_t)sizeof(((struct T *)0)->m) }
+#define LAYOUT_ARRAY(k, T, m)                                                                   \
+	{ #k "." #m, (int32_t)offsetof(struct T, m) },                                          \
+	{ #k "." #m ".size", (int32_t)sizeof(((struct T *)0)->m[0]) }
+#define LAYOUT_SIZE(k, T) { #k ".size", (int32_t)sizeof(struct T) }
+
+static const struct {
+	const char *name;
+	int32_t value;
+} layout_table[] = {
+	LAYOUT_SIZE(common, shmkit_common),
+	LAYOUT_FIELD(common, shmkit_common, magic),
+	LAYOUT_FIELD(common, shmkit_common, layoutVersion),
+	LAYOUT_FIELD(common, shmkit_common, kind),
+	LAYOUT_FIELD(common, shmkit_common, state),
+	LAYOUT_FIELD(common, shmkit_common, headerSize),
+	LAYOUT_FIELD(common, shmkit_common, byteLength),
+	LAYOUT_FIELD(common, shmkit_common, creatorPid),
+	LAYOUT_FIELD(common, shmkit_common, flags),
+	LAYOUT_FIELD(common, shmkit_common, creatorStart),
+	LAYOUT_FIELD(common, shmkit_common, createdMs),
+	LAYOUT_FIELD(common, shmkit_common, reserved),
+
+	LAYOUT_SIZE(ring, shmkit_ring),
+	LAYOUT_FIELD(ring, shmkit_ring, common),
+	LAYOUT_FIELD(ring, shmkit_ring, capacity),
+	LAYOUT_FIELD(ring, shmkit_ring, slotCount),
+	LAYOUT_FIELD(ring, shmkit_ring, mode),
+	LAYOUT_FIELD(ring, shmkit_ring, slotsOffset),
+	LAYOUT_FIELD(ring, shmkit_ring, reserved),
+	LAYOUT_FIELD(ring, shmkit_ring, tail),
+	LAYOUT_FIELD(ring, shmkit_ring, pad1),
+	LAYOUT_FIELD(ring, shmkit_ring, head),
+	LAYOUT_FIELD(ring, shmkit_ring, pad2),
+	LAYOUT_FIELD(ring, shmkit_ring, consWaiters),
+	LAYOUT_FIELD(ring, shmkit_ring, prodWaiters),
+	LAYOUT_FIELD(ring, shmkit_ring, consSleep),
+	LAYOUT_FIELD(ring, shmkit_ring, prodSleep),
+	LAYOUT_FIELD(ring, shmkit_ring, pad3),
+	LAYOUT_FIELD(ring, shmkit_ring, producerRole),
+	LAYOUT_FIELD(ring, shmkit_ring, producerToken),
+	LAYOUT_FIELD(ring, shmkit_ring, pad4),
+	LAYOUT_FIELD(ring, shmkit_ring, consumerRole),
+	LAYOUT_FIELD(ring, shmkit_ring, consumerToken),
+	LAYOUT_FIELD(ring, shmkit_ring, pad5),
+	LAYOUT_FIELD(ring, shmkit_ring, bulkLock),
+	LAYOUT_FIELD(ring, shmkit_ring, bulkPhase),
+	LAYOUT_FIELD(ring, shmkit_ring, reserved2),
+	LAYOUT_ARRAY(ring, shmkit_ring, slots),
+	LAYOUT_SIZE(ring_slot, shmkit_ring_slot),
+	LAYOUT_FIELD(ring_slot, shmkit_ring_slot, value),
+	LAYOUT_FIELD(ring_slot, shmkit_ring_slot, seq),
+
+	LAYOUT_SIZE(mempool, shmkit_mempool),
+	LAYOUT_FIELD(mempool, shmkit_mempool, common),
+	LAYOUT_FIELD(mempool, shmkit_mempool, count),
+	LAYOUT_FIELD(mempool, shmkit_mempool, blockSize),
+	LAYOUT_FIELD(mempool, shmkit_mempool, blockStride),
+	LAYOUT_FIELD(mempool, shmkit_mempool, maxProcesses),
+	LAYOUT_FIELD(mempool, shmkit_mempool, slotsOffset),
+	LAYOUT_FIELD(mempool, shmkit_mempool, statesOffset),
+	LAYOUT_FIELD(mempool, shmkit_mempool, dataOffset),
+	LAYOUT_FIELD(mempool, shmkit_mempool, reserved),
+	LAYOUT_FIELD(mempool, shmkit_mempool, waiters),
+	LAYOUT_FIELD(mempool, shmkit_mempool, wakeSeq),
+	LAYOUT_FIELD(mempool, shmkit_mempool, reserved2),
+	LAYOUT_ARRAY(mempool, shmkit_mempool, slots),
+	LAYOUT_SIZE(mempool_slot, shmkit_mempool_slot),
+	LAYOUT_FIELD(mempool_slot, shmkit_mempool_slot, identity),
+	LAYOUT_FIELD(mempool_slot, shmkit_mempool_slot, gen),
+	LAYOUT_FIELD(mempool_slot, shmkit_mempool_slot, parked),
+
+	LAYOUT_SIZE(channel, shmkit_channel),
+	LAYOUT_FIELD(channel, shmkit_channel, common),
+	LAYOUT_FIELD(channel, shmkit_channel, slots),
+	LAYOUT_FIELD(channel, shmkit_channel, slotSize),
+	LAYOUT_FIELD(channel, shmkit_channel, mode),
+	LAYOUT_FIELD(channel, shmkit_channel, entrySize),
+	LAYOUT_FIELD(channel, shmkit_channel, blockStride),
+	LAYOUT_FIELD(channel, shmkit_channel, freeOffset),
+	LAYOUT_FIELD(channel, shmkit_channel, readyOffset),
+	LAYOUT_FIELD(channel, shmkit_channel, tableOffset),
+	LAYOUT_FIELD(channel, shmkit_channel, dataOffset),
+	LAYOUT_FIELD(channel, shmkit_channel, reclaimed),
+	LAYOUT_FIELD(channel, shmkit_channel, reserved),
+	LAYOUT_SIZE(channel_entry, shmkit_channel_entry),
+	LAYOUT_FIELD(channel_entry, shmkit_channel_entry, length),
+	LAYOUT_FIELD(channel_entry, shmkit_channel_entry, state),
+	LAYOUT_FIELD(channel_entry, shmkit_channel_entry, pid),
+	LAYOUT_FIELD(channel_entry, shmkit_channel_entry, pad1),
+	LAYOUT_FIELD(channel_entry, shmkit_channel_entry, start),
+	LAYOUT_FIELD(channel_entry, shmkit_channel_entry, pad2),
+
+	LAYOUT_SIZE(mutex, shmkit_mutex),
+	LAYOUT_FIELD(mutex, shmkit_mutex, common),
+	LAYOUT_FIELD(mutex, shmkit_mutex, lock),
+	LAYOUT_FIELD(mutex, shmkit_mutex, slotCount),
+	LAYOUT_FIELD(mutex, shmkit_mutex, recoveries),
+	LAYOUT_FIELD(mutex, shmkit_mutex, reserved),
+	LAYOUT_ARRAY(mutex, shmkit_mutex, slots),
+
+	LAYOUT_SIZE(semaphore, shmkit_semaphore),
+	LAYOUT_FIELD(semaphore, shmkit_semaphore, common),
+	LAYOUT_FIELD(semaphore, shmkit_semaphore, value),
+	LAYOUT_FIELD(semaphore, shmkit_semaphore, waiters),
+	LAYOUT_FIELD(semaphore, shmkit_semaphore, reserved),
+
+	LAYOUT_SIZE(condition, shmkit_condition),
+	LAYOUT_FIELD(condition, shmkit_condition, common),
+	LAYOUT_FIELD(condition, shmkit_condition, seq),
+	LAYOUT_FIELD(condition, shmkit_condition, waiters),
+	LAYOUT_FIELD(condition, shmkit_condition, reserved),
+
+	LAYOUT_SIZE(array, shmkit_array),
+	LAYOUT_FIELD(array, shmkit_array, common),
+	LAYOUT_FIELD(array, shmkit_array, dtype),
+	LAYOUT_FIELD(array, shmkit_array, itemSize),
+	LAYOUT_FIELD(array, shmkit_array, ndim),
+	LAYOUT_FIELD(array, shmkit_array, length),
+	LAYOUT_FIELD(array, shmkit_array, reserved),
+	LAYOUT_ARRAY(array, shmkit_array, shape),
+};
+
+#undef LAYOUT_FIELD
+#undef LAYOUT_ARRAY
+#undef LAYOUT_SIZE
+
+int32_t shmkit_layout_offset(const uint8_t *name)
+{
+	if (!name)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof layout_table / sizeof layout_table[0]; i++)
+		if (strcmp((const char *)name, layout_table[i].name) == 0)
+			return layout_table[i].value;
+	return -ENOENT;
+}
+#else
+int32_t shmkit_layout_offset(const uint8_t *name)
+{
+	(void)name;
+	return -ENOSYS;
+}
+#endif

@@ -128,6 +128,12 @@ SHMKIT_API int32_t shmkit_shm_holders(const uint8_t *name, int32_t *out, int32_t
  * Returns the bytes the full list needs (call again with a larger buffer if > len), or -errno. */
 SHMKIT_API int32_t shmkit_shm_list(uint8_t *out, uint32_t len);
 
+/* Byte layout (csrc/shmkit_layout.h), for tests: "ring.tail" -> offsetof, "ring.tail.size" ->
+ * sizeof the field (one element of a trailing array), "ring.size" -> sizeof the struct; kinds are
+ * common, ring, ring_slot, mempool, mempool_slot, channel, channel_entry, mutex, semaphore,
+ * condition, array. -ENOENT for an unknown name; -ENOSYS if built without shmkit_layout.h. */
+SHMKIT_API int32_t shmkit_layout_offset(const uint8_t *name);
+
 /* Clocks and scheduling (benchmarks). */
 SHMKIT_API double shmkit_now_ns(void);
 SHMKIT_API int32_t shmkit_pin_cpu(int32_t cpu);

@@ -227,6 +227,11 @@ export const SYMBOLS = {
     result: "i32",
     c: "int32_t shmkit_shm_list(_Out_ uint8_t *out, uint32_t len)",
   },
+  shmkit_layout_offset: {
+    parameters: ["buffer"], // const uint8_t *name
+    result: "i32",
+    c: "int32_t shmkit_layout_offset(const uint8_t *name)",
+  },
   shmkit_now_ns: { parameters: [], result: "f64", c: "double shmkit_now_ns(void)" },
   shmkit_pin_cpu: { parameters: ["i32"], result: "i32", c: "int32_t shmkit_pin_cpu(int32_t cpu)" },
   shmkit_rusage: {
