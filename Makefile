@@ -9,7 +9,7 @@ BUN := $(BIN)/bun
 TSC := $(BIN)/tsc
 LIB := build/libshmkit.so
 CSRC := csrc/shmkit.c csrc/os_linux.c
-CHDR := csrc/shmkit.h csrc/os.h
+CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h
 
 .PHONY: all lib deps node test test-deno test-bun test-node lint bench demo stress clean npm cross
 

@@ -802,17 +802,8 @@ int32_t shmkit_rusage(double *out) { return out ? os_rusage(out) : -EINVAL; }
 /* ------------------------------------------------------------------------------------------ */
 /* Layout mirror (csrc/shmkit_layout.h), for tests that compare it with the TypeScript constants */
 
-/* ffi/mod.ts compiles csrc/ on first use from a fixed file list (SOURCES) that does not name
- * shmkit_layout.h yet, nor does the Makefile's CHDR: without the header the library still builds
- * and shmkit_layout_offset reports -ENOSYS, so only tests/layout_c_test.ts needs it. */
-#if defined(__has_include)
-#if __has_include("shmkit_layout.h")
 #include "shmkit_layout.h"
-#define SHMKIT_HAVE_LAYOUT 1
-#endif
-#endif
 
-#ifdef SHMKIT_HAVE_LAYOUT
 /* "kind.field" -> offsetof, "kind.field.size" -> sizeof the field (of one element for a trailing
  * array), "kind.size" -> sizeof the struct. Generated from the structs, never typed by hand. */
 #define LAYOUT_FIELD(k, T, m)                                                                   \
@@ -953,10 +944,3 @@ int32_t shmkit_layout_offset(const uint8_t *name)
 			return layout_table[i].value;
 	return -ENOENT;
 }
-#else
-int32_t shmkit_layout_offset(const uint8_t *name)
-{
-	(void)name;
-	return -ENOSYS;
-}
-#endif
