@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     metric: "ms",
     value: median(createMs),
     cpu_s: cpuCreate / reps,
+    wall_s: median(createMs) / 1e3,
     note: `SharedMemory.create(null, 64 MiB) (reserves the memory) + write one byte per page; median of ${reps}`,
   });
   emit({
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
     metric: "ms",
     value: median(openMs),
     cpu_s: cpuOpen / reps,
+    wall_s: median(openMs) / 1e3,
     note: `SharedMemory.open + read one byte per page of a populated segment; median of ${reps}`,
   });
 
@@ -99,6 +101,7 @@ async function main(): Promise<void> {
     metric: "ms",
     value: median(starts),
     cpu_s: cpuStart / n,
+    wall_s: median(starts) / 1e3,
     floor_variant: "none",
     note: `spawn a ${RUNTIME} process that opens a segment and stores one word; parent polls every ~0.2 ms; ` +
       `mostly runtime start-up; median of ${n}; CPU includes the child up to its last sample`,
