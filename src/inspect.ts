@@ -27,7 +27,8 @@ export const READER_LAYOUT = {
   mutex: { lock: 64, slotCount: 68, recoveries: 72, slots: 128 },
   semaphore: { value: 64, waiters: 68 },
   mempool: { count: 64, blockSize: 68, maxProcesses: 76, slotsOffset: 80, statesOffset: 88, waiters: 128 },
-  channel: { slots: 64, slotSize: 68, mode: 72, poolOffset: 80, ringOffset: 88, reclaimed: 104 },
+  ring: { capacity: 64, slotCount: 68, mode: 72, tail: 128, head: 192, consWaiters: 256, prodWaiters: 260, producerRole: 320, consumerRole: 336 },
+  channel: { slots: 64, slotSize: 68, mode: 72, blockStride: 80, freeOffset: 88, readyOffset: 96, tableOffset: 104, dataOffset: 112, reclaimed: 120 },
   array: { dtype: 64, itemSize: 66, ndim: 68, length: 72, shape: 96 },
 } as const;
 
@@ -219,6 +220,29 @@ function describeMempool(seg: SharedMemory, off: number, h: CommonHeader, out: D
   out.push([prefix + "participants", users.length === 0 ? "none" : users.join(", ")]);
 }
 
+const RING_MODES = ["spsc", "mpsc", "spmc", "mpmc"];
+
+function roleHolder(dv: DataView, at: number): string {
+  const pid = dv.getUint32(at, true);
+  if (pid === 0) return "free";
+  return `pid ${pid} (${processAlive(pid) ? "alive" : "dead"})`;
+}
+
+function describeRing(seg: SharedMemory, off: number, out: Details, prefix = ""): void {
+  const L = READER_LAYOUT.ring;
+  const dv = window(seg, off, 384);
+  if (!dv) return void out.push([prefix + "error", "the ring header is cut short"]);
+  const capacity = dv.getUint32(L.capacity, true);
+  const mode = dv.getUint32(L.mode, true);
+  const queued = (dv.getUint32(L.tail, true) - dv.getUint32(L.head, true)) >>> 0;
+  out.push([prefix + "capacity", capacity], [prefix + "mode", RING_MODES[mode] ?? `unknown (${mode})`]);
+  out.push([prefix + "queued", queued <= capacity ? queued : `corrupt (tail - head = ${queued})`]);
+  out.push([prefix + "parked", `${dv.getUint32(L.consWaiters, true)} consumers, ${dv.getUint32(L.prodWaiters, true)} producers`]);
+  if (mode !== 3) {
+    out.push([prefix + "producer", roleHolder(dv, L.producerRole)], [prefix + "consumer", roleHolder(dv, L.consumerRole)]);
+  }
+}
+
 function describeChannel(seg: SharedMemory, off: number, h: CommonHeader, out: Details): void {
   const L = READER_LAYOUT.channel;
   const dv = window(seg, off, 128);
@@ -227,15 +251,13 @@ function describeChannel(seg: SharedMemory, off: number, h: CommonHeader, out: D
   out.push(["slots", dv.getUint32(L.slots, true)], ["slotSize", dv.getUint32(L.slotSize, true)]);
   out.push(["mode", mode === 0 ? "spsc" : mode === 1 ? "mpmc" : `unknown (${mode})`]);
   out.push(["reclaimed", dv.getUint32(L.reclaimed, true)]);
-  const poolOff = u64(dv, L.poolOffset);
-  const ringOff = u64(dv, L.ringOffset);
-  const pool = poolOff % 64 === 0 && poolOff < h.byteLength ? window(seg, off + poolOff, 64) : undefined;
-  const ph = pool ? peekHeader(pool.buffer as ArrayBuffer, pool.byteOffset) : undefined;
-  if (ph?.kind === "mempool") describeMempool(seg, off + poolOff, ph, out, "pool.");
-  else out.push(["pool", "no mempool header at its offset"]);
-  const ring = ringOff % 64 === 0 && ringOff < h.byteLength ? window(seg, off + ringOff, 64) : undefined;
-  const rh = ring ? peekHeader(ring.buffer as ArrayBuffer, ring.byteOffset) : undefined;
-  out.push(["ring", rh?.kind === "ring" ? `${rh.byteLength} bytes at ${ringOff}` : "no ring header at its offset"]);
+  for (const [label, at] of [["free.", L.freeOffset], ["ready.", L.readyOffset]] as const) {
+    const ringOff = u64(dv, at);
+    const ring = ringOff % 64 === 0 && ringOff + 384 <= h.byteLength ? window(seg, off + ringOff, 64) : undefined;
+    const rh = ring ? peekHeader(ring.buffer as ArrayBuffer, ring.byteOffset) : undefined;
+    if (rh?.kind === "ring") describeRing(seg, off + ringOff, out, label);
+    else out.push([label + "ring", `no ring header at offset ${ringOff}`]);
+  }
 }
 
 function describeArray(seg: SharedMemory, off: number, h: CommonHeader, out: Details): void {
@@ -307,6 +329,9 @@ export function inspect(name: string): Details | undefined {
         break;
       case "channel":
         describeChannel(seg, 0, h, out);
+        break;
+      case "ring":
+        describeRing(seg, 0, out);
         break;
       case "array":
         describeArray(seg, 0, h, out);
