@@ -47,13 +47,15 @@ if (a[0] === "peer") {
   const next = lineReader((globalThis as unknown as { process: { stdin: import("node:stream").Readable } }).process.stdin);
   await next();
   const ms = Number(a[2]);
+  const c0 = cpuSelf();
   const end = clockNs() + ms * 1e6;
   let n = 0;
   while (clockNs() < end) {
     pairs(pool, 10_000);
     n += 10_000;
   }
-  console.log(String(n));
+  // Our own CPU seconds: the parent cannot read them from /proc once we have exited.
+  console.log(`${n} ${cpuSelf() - c0}`);
   pool.close();
   (globalThis as unknown as { process: { exit(c: number): void } }).process.exit(0); // stdin may keep us alive
 } else {
@@ -111,7 +113,9 @@ if (a[0] === "peer") {
   const next = lineReader(peer.stdout!);
   if ((await next()) !== "ready") throw new Error("S6 peer did not start");
   sink += pairs(pool, 200_000);
-  const m = await measured([peer.pid!], async () => {
+  // CPU: ours (measured) plus what the peer reports for its loop; reading the peer's /proc entry
+  // after it has exited would give 0.
+  const m = await measured([], async () => {
     peer.stdin!.end("go\n");
     const end = clockNs() + ms * 1e6;
     let mine = 0;
@@ -119,17 +123,17 @@ if (a[0] === "peer") {
       sink += pairs(pool, 10_000);
       mine += 10_000;
     }
-    const theirs = Number(await next());
+    const [theirs, theirCpu] = (await next()).split(" ").map(Number);
     await exited(peer);
-    return mine + theirs;
+    return { pairs: mine + theirs, theirCpu };
   });
   emit({
     bench: "S6",
     variant: "2 processes",
     transport: "shmkit mempool",
     metric: "items/s",
-    value: m.result / m.wall_s,
-    cpu_s: m.cpu_s,
+    value: m.result.pairs / m.wall_s,
+    cpu_s: m.cpu_s + m.result.theirCpu,
     wall_s: m.wall_s,
     note: `two ${RUNTIME} processes doing get+put pairs on one 1024-block pool at once (cpu0, cpu1); total pairs/s`,
   });
