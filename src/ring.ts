@@ -22,6 +22,8 @@
  * | 328 | 4    | producerToken  | role holder         | role claimants  | per-object token (same-process check)  |
  * | 336 | 8    | consumerRole   | role claimant (CAS) | role claimants  | as producerRole                        |
  * | 344 | 4    | consumerToken  | role holder         | role claimants  |                                        |
+ * | 352 | 8    | bulkLock       | bulk producer (CAS) | all             | u64 (pid, start lo) of the multi-producer enqueueBulk in progress; 0 none |
+ * | 360 | 4    | bulkPhase      | bulkLock holder     | recoverer       | 0 placing (abort on death), 1 committing (complete on death) |
  * | 384 | 8*N  | slots          | see below           |                 | CAS modes: slot i = value u32 at +8i, seq u32 at +8i+4; spsc: dense u32 at +4i |
  *
  * byteLength = 384 + 8 * N. Position p lives in slot p & (N - 1).
@@ -33,6 +35,7 @@
  * 64-bit CAS (value and seq together), consumers with a 32-bit CAS of seq:
  * seq == p      EMPTY for position p
  * seq == p + 1  FULL: holds the item of position p (value and seq committed by the same CAS)
+ * seq == p + 2  PENDING: value of p placed by a multi-producer enqueueBulk, not yet visible
  * seq == p + N  taken (= EMPTY for position p + N)
  * `tail` and `head` are hints that trail the slots by at most the number of processes that died
  * between a slot CAS and the hint CAS; anyone who finds a FULL/taken slot at the hint advances it.
@@ -92,6 +95,8 @@ export const RING = {
   producerToken: 328,
   consumerRole: 336,
   consumerToken: 344,
+  bulkLock: 352,
+  bulkPhase: 360,
   slots: 384,
 } as const;
 
@@ -111,6 +116,12 @@ const W_CS = RING.consSleep >> 2;
 const W_PS = RING.prodSleep >> 2;
 const W_PROLE = RING.producerRole >> 2;
 const W_CROLE = RING.consumerRole >> 2;
+const W_BLOCK = RING.bulkLock >> 2;
+const W_BPHASE = RING.bulkPhase >> 2;
+/** #recoverBulk results. */
+const BULK_FREE = 0;
+const BULK_ALIVE = 1;
+const BULK_RECOVERED = 2;
 
 /** How long a blocking call keeps trying before it parks (ms): a futex sleep/wake costs tens of
  * microseconds on small VMs, so a hand-off that arrives within this budget stays in user space. */
@@ -138,6 +149,8 @@ export const RING_FAULT_POINTS = [
   "ring.deq.after_publish",
   "ring.role.after_claim",
   "ring.wait.parked",
+  "ring.bulk.after_place",
+  "ring.bulk.after_commit",
 ] as const;
 
 const FAULT_SPEC = getEnv("SHMKIT_FAULT") ?? "";
@@ -245,14 +258,17 @@ function badValue(v: unknown, what: string): Error {
  * without acknowledgements); before it, the item stays for the others. Survivors repair the
  * trailing `head`/`tail` hints as they go and parked peers re-check at least every 200 ms, so
  * the others carry on well within 1 s. Nothing is ever taken from a live process: a stopped
- * (SIGSTOP) process holds only its single role, if any. A process killed while parked leaves its
+ * (SIGSTOP) process holds only its single role and its bulk lock, if any. A process killed while parked leaves its
  * waiter count raised: wakers then do one extra atomic exchange per publish (no syscall).
  *
- * Limits: `enqueueBulk` of more than one value needs a single-producer ring (spsc, spmc) and
- * `dequeueBulk` of more than one value a single-consumer ring (spsc, mpsc); on a multi side they
- * throw ENOTSUP (all-or-nothing there would need reservations that a crash can strand). Use the
- * burst forms on multi sides. A batch is one atomic step only on spsc; on spmc (mpsc) a producer
- * (consumer) killed in the middle of a bulk or burst call has committed (taken) a prefix of it.
+ * Batches: `enqueueBulk` is all or nothing on every mode. On spsc a batch is published by one
+ * store; on a multi-producer ring (mpsc, mpmc) batches take a short bulk lock (owner-tagged like
+ * the roles), place their values PENDING (invisible), then commit them with one store of
+ * `bulkPhase`; a bulk producer killed before that store has nothing delivered, after it all of
+ * the batch (a survivor completes it). A stopped bulk producer delays consumers at its PENDING
+ * slots until it continues. `dequeueBulk` of more than one value needs a single-consumer ring
+ * (spsc, mpsc) and throws ENOTSUP on spmc/mpmc; use `dequeueBurst` there. On spmc (mpsc) a
+ * producer (consumer) killed in the middle of a bulk or burst call has committed (taken) a prefix.
  *
  * @example
  * ```ts
@@ -294,6 +310,9 @@ export class Ring implements Disposable {
   #cTail = 0;
   // CAS modes: cached head for the capacity check.
   #headCache = 0;
+  // Multi-producer enqueueBulk: positions placed so far (reused), and the last placed position.
+  #bulkPos = new Uint32Array(64);
+  #lastPos = 0;
   // Waits of this object registered in prodWaiters / consWaiters (given back by close()).
   #pWaits = 0;
   #cWaits = 0;
@@ -603,9 +622,10 @@ export class Ring implements Disposable {
    * Enqueues all of `values` or none of them; never blocks.
    *
    * @param values integers in 0..2^32-1 (validated before anything is enqueued)
-   * @returns true if all were enqueued, false (nothing enqueued) if they do not all fit
+   * @returns true if all were enqueued, false (nothing enqueued) if they do not all fit (or, on a
+   * multi-producer ring, another process's bulk enqueue stayed in progress for ~1000 tries)
    * @throws {RangeError|TypeError} for a bad value
-   * @throws {ShmError} ENOTSUP for more than one value on a multi-producer ring (mpsc, mpmc); EBUSY
+   * @throws {ShmError} EBUSY when another process holds this single-producer ring's role
    * @example
    * ```ts
    * import { Ring } from "./mod.ts";
@@ -619,12 +639,7 @@ export class Ring implements Disposable {
     const n = checkValues(values, what);
     if (n === 0) return true;
     if (n === 1) return this.tryEnqueue(values[0]);
-    if (!this.#singleProd) {
-      throw new ShmError(
-        "ENOTSUP",
-        `${what}: enqueueBulk of several values needs a single-producer ring (spsc, spmc); use enqueueBurst on a ${this.mode} ring (ENOTSUP)`,
-      );
-    }
+    if (!this.#singleProd) return this.#enqBulkMulti(values, n);
     if (!this.#prodRole) this.#claim(true);
     if (this.#spsc) {
       if (this.#freeSpsc(n) < n) return false;
@@ -1080,7 +1095,7 @@ export class Ring implements Disposable {
       // The position p == i (mod N) this slot belongs to, judged from the head hint.
       const p = (h + ((i - h) & this.#mask)) >>> 0;
       const d = (s - p) | 0;
-      const ok = d === 0 || d === 1 || d === n || d === n + 1; // n + 1: refilled while we scanned
+      const ok = d === 0 || d === 1 || d === 2 || d === n || d === n + 1; // n + 1: refilled while we scanned
       if (!ok) throw this.#corrupt(`slot ${i} holds sequence ${s}, impossible near head ${h} (I3)`);
     }
   }
@@ -1194,7 +1209,8 @@ export class Ring implements Disposable {
     return r === 1;
   }
 
-  #enqCas(value: number): boolean {
+  /** Commits `value` at the tail (seqAdd 1: FULL) or places it PENDING (seqAdd 2, bulk). */
+  #enqCas(value: number, seqAdd = 1): boolean {
     const ctl = this.#ctl;
     const slots = this.#slots;
     const n = this.#n;
@@ -1217,20 +1233,22 @@ export class Ring implements Disposable {
           }
         }
         const lo = Atomics.load(slots, i);
-        if (FAULT_ON) fault("ring.enq.before_commit");
-        // C1: commit value and FULL in one 64-bit CAS (seq_cst); pairs with A4 in #deqCas.
-        if (this.#cas64(RING_HEADER_SIZE + i * 4, lo, t, value, (t + 1) >>> 0)) {
-          if (FAULT_ON) fault("ring.enq.after_commit");
+        if (FAULT_ON && seqAdd === 1) fault("ring.enq.before_commit");
+        // C1: commit value and FULL (or PENDING) in one 64-bit CAS (seq_cst); pairs with A4.
+        if (this.#cas64(RING_HEADER_SIZE + i * 4, lo, t, value, (t + seqAdd) >>> 0)) {
+          if (FAULT_ON && seqAdd === 1) fault("ring.enq.after_commit");
           Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3: advance the tail hint (anyone may)
-          if (FAULT_ON) fault("ring.enq.after_publish");
-          if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+          if (FAULT_ON && seqAdd === 1) fault("ring.enq.after_publish");
+          this.#lastPos = t;
+          if (seqAdd === 1 && Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
           return true;
         }
-      } else if (d === 1 || d === n) {
-        // Position t is FULL or already taken but the hint trails (its producer was slower, or died).
+      } else if (d === 1 || d === 2 || d === n) {
+        // Position t is FULL, PENDING or taken but the hint trails (its producer was slower, or died).
         Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
-      } else if (d === 1 - n) {
-        // The slot still holds position t - N: full (capacity == N), unless a take happened since.
+      } else if (d === 1 - n || d === 2 - n) {
+        // The slot still holds position t - N (FULL or PENDING): full (capacity == N), unless a
+        // take happened since.
         const h = Atomics.load(ctl, W_HEAD);
         if (((t - h) >>> 0) >= cap) {
           this.#headCache = h;
@@ -1267,12 +1285,120 @@ export class Ring implements Disposable {
         }
       } else if (d === 0) {
         return undefined; // EMPTY for h: positions fill in order (I4), so nothing is queued
+      } else if (d === 2) {
+        // PENDING: part of a multi-producer enqueueBulk; nothing is deliverable before it.
+        const r = this.#recoverBulk();
+        if (r === BULK_ALIVE) return undefined;
+        if (r === BULK_FREE && Atomics.load(slots, i + 1) === s && Atomics.load(ctl, W_BLOCK) === 0) {
+          throw this.#corrupt(`slot ${i >> 1} is PENDING for position ${h} with no bulk enqueue in progress (I3)`);
+        }
       } else if (d === n) {
         Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4 (helping): taken, hint trails
       } else if (Atomics.load(ctl, W_HEAD) === h) {
         throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, impossible for head ${h} (I3)`);
       }
     }
+  }
+
+  /**
+   * Multi-producer enqueueBulk: under the bulk lock, place every value PENDING (invisible), then
+   * store bulkPhase = 1 (the commit point) and turn them FULL in order. Too little room: turn the
+   * placed ones into taken (skipped) positions. A dead holder is recovered by #recoverBulk.
+   */
+  #enqBulkMulti(values: ArrayLike<number>, n: number): boolean {
+    if (n > this.capacity) return false;
+    const ctl = this.#ctl;
+    // Cheap pre-check, so that a batch that cannot fit does not burn positions by placing and
+    // skipping (that still happens when other producers take the room meanwhile).
+    let h = Atomics.load(ctl, W_HEAD);
+    while (this.#helpHead(h)) h = Atomics.load(ctl, W_HEAD);
+    if (((Atomics.load(ctl, W_TAIL) - h) | 0) + n > this.capacity) return false;
+    if (!this.#lockBulk()) return false;
+    if (this.#bulkPos.length < n) this.#bulkPos = new Uint32Array(Math.max(n, this.#bulkPos.length * 2));
+    const pos = this.#bulkPos;
+    let k = 0;
+    try {
+      Atomics.store(ctl, W_BPHASE, 0); // placing
+      try {
+        for (; k < n; k++) {
+          if (!this.#enqCas(values[k], 2)) break;
+          pos[k] = this.#lastPos;
+          if (FAULT_ON) fault("ring.bulk.after_place");
+        }
+      } catch (e) {
+        for (let j = 0; j < k; j++) this.#resolvePending(pos[j], false);
+        throw e;
+      }
+      if (k < n) {
+        for (let j = 0; j < k; j++) this.#resolvePending(pos[j], false);
+        return false;
+      }
+      Atomics.store(ctl, W_BPHASE, 1); // B1: the commit point of the whole batch (seq_cst)
+      for (let j = 0; j < n; j++) {
+        this.#resolvePending(pos[j], true);
+        if (FAULT_ON) fault("ring.bulk.after_commit");
+      }
+    } finally {
+      Atomics.store(ctl, W_BPHASE, 0);
+      this.#cas64(RING.bulkLock, PID, START_LO, 0, 0); // B2: release
+    }
+    if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+    return true;
+  }
+
+  /** PENDING position p -> FULL (commit) or taken (abort). Only the bulk lock holder calls this. */
+  #resolvePending(p: number, commit: boolean): void {
+    const i = ((p & this.#mask) << 1) + 1;
+    const pending = (p + 2) >>> 0;
+    // B3: seq_cst CAS; pairs with A4 (consumers wait at a PENDING slot until it changes).
+    if (Atomics.compareExchange(this.#slots, i, pending, (commit ? p + 1 : p + this.#n) >>> 0) !== pending) {
+      throw this.#corrupt(`PENDING slot of position ${p} changed under the bulk lock`);
+    }
+  }
+
+  /** Takes the bulk lock (64-bit CAS of (pid, start)), recovering it from a dead holder. */
+  #lockBulk(): boolean {
+    const ctl = this.#ctl;
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const pid = Atomics.load(ctl, W_BLOCK);
+      const st = Atomics.load(ctl, W_BLOCK + 1);
+      if (pid === 0) {
+        if (this.#cas64(RING.bulkLock, 0, st, PID, START_LO)) return true;
+      } else if (this.#recoverBulk() === BULK_ALIVE && (attempt & 63) === 63) {
+        // Another process's bulk is in progress: let it run.
+        const until = performance.now() + 0.05;
+        while (performance.now() < until) { /* brief pause */ }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Recovers the bulk lock from a dead holder: completes its PENDING slots if it had reached the
+   * commit point (bulkPhase 1), else skips them; then frees the lock.
+   */
+  #recoverBulk(): number {
+    const ctl = this.#ctl;
+    const pid = Atomics.load(ctl, W_BLOCK);
+    const st = Atomics.load(ctl, W_BLOCK + 1);
+    if (pid === 0) return BULK_FREE;
+    if ((pid === PID && st === START_LO) || holderAlive(pid, st)) return BULK_ALIVE;
+    if (!this.#cas64(RING.bulkLock, pid, st, PID, START_LO)) return BULK_RECOVERED; // someone else did
+    const commit = Atomics.load(ctl, W_BPHASE) === 1;
+    const h = Atomics.load(ctl, W_HEAD);
+    const n = this.#n;
+    for (let i = 0; i < n; i++) {
+      const p = (h + ((i - h) & this.#mask)) >>> 0;
+      const w = 2 * i + 1;
+      const pending = (p + 2) >>> 0;
+      if (Atomics.load(this.#slots, w) === pending) {
+        Atomics.compareExchange(this.#slots, w, pending, (commit ? p + 1 : p + n) >>> 0);
+      }
+    }
+    Atomics.store(ctl, W_BPHASE, 0);
+    this.#cas64(RING.bulkLock, PID, START_LO, 0, 0);
+    if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers();
+    return BULK_RECOVERED;
   }
 
   /** W2: one futex wake per sleep episode: only the waker that clears the sleep flag calls wake. */
@@ -1299,7 +1425,7 @@ export class Ring implements Disposable {
       const t = Atomics.load(this.#ctl, W_TAIL);
       const s = Atomics.load(this.#slots, ((t & this.#mask) << 1) + 1);
       const d = (s - t) | 0;
-      if (d === 1 || d === this.#n) {
+      if (d === 1 || d === 2 || d === this.#n) {
         Atomics.compareExchange(this.#ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
         continue;
       }

@@ -120,7 +120,7 @@ test(
   }),
 );
 
-test("Ring.enqueueBulk works on spmc and dequeueBulk on mpsc; multi sides throw ENOTSUP", async () => {
+test("Ring.enqueueBulk is all or nothing on every mode; dequeueBulk of several needs a single consumer", async () => {
   await withRing("spmc", 4, (r) => {
     assert(r.enqueueBulk([1, 2, 3]));
     assertEquals(r.enqueueBulk([4, 5]), false);
@@ -128,14 +128,39 @@ test("Ring.enqueueBulk works on spmc and dequeueBulk on mpsc; multi sides throw 
     assertEquals(r.dequeueBulk(new Uint32Array(1)), 1);
   })();
   await withRing("mpsc", 4, (r) => {
-    assertCode(() => r.enqueueBulk([1, 2]), "ENOTSUP");
-    assert(r.enqueueBulk([1]));
-    assertEquals(r.enqueueBurst([2, 3, 4, 5]), 3);
+    assert(r.enqueueBulk([1, 2]));
+    assertEquals(r.enqueueBulk([3, 4, 5]), false);
+    assertEquals(r.size, 2);
+    assertEquals(r.enqueueBurst([3, 4, 5]), 2);
     const out = new Uint32Array(4);
     assertEquals(r.dequeueBulk(out, 4), 4);
     assertEquals(Array.from(out), [1, 2, 3, 4]);
     assertEquals(r.dequeueBulk(out, 1), 0);
   })();
+  for (const seed of [0, 2 ** 32 - 3]) {
+    await withRing("mpmc", 5, (r) => {
+      const model: number[] = [];
+      const rnd = prng(seed + 1);
+      let next = 0;
+      for (let step = 0; step < 2000; step++) {
+        if (rnd() < 0.5) {
+          const k = 1 + Math.floor(rnd() * 4);
+          const vals = Array.from({ length: k }, (_, j) => next + j);
+          next += k;
+          const ok = r.enqueueBulk(vals);
+          assertEquals(ok, model.length + k <= 5);
+          if (ok) model.push(...vals);
+        } else {
+          const out = new Uint32Array(3);
+          const got = r.dequeueBurst(out);
+          assertEquals(Array.from(out.subarray(0, got)), model.splice(0, 3));
+        }
+        assertEquals(r.size, model.length);
+      }
+      r.validate();
+      assertCode(() => r.dequeueBulk(new Uint32Array(2)), "ENOTSUP");
+    }, seed)();
+  }
 });
 
 test("Ring.byteLength/init/at place a ring inside a segment at a 64-byte offset", () => {
