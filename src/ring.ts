@@ -22,8 +22,10 @@
  * | 328 | 4    | producerToken  | role holder         | role claimants  | per-object token (same-process check)  |
  * | 336 | 8    | consumerRole   | role claimant (CAS) | role claimants  | as producerRole                        |
  * | 344 | 4    | consumerToken  | role holder         | role claimants  |                                        |
+ * | 348 | 4    | reserved       | -                   | -               | zero                                   |
  * | 352 | 8    | bulkLock       | bulk producer (CAS) | all             | u64 (pid, start lo) of the multi-producer enqueueBulk in progress; 0 none |
  * | 360 | 4    | bulkPhase      | bulkLock holder     | recoverer       | 0 placing (abort on death), 1 committing (complete on death) |
+ * | 364 | 20   | reserved       | -                   | -               | zero                                   |
  * | 384 | 8*N  | slots          | see below           |                 | CAS modes: slot i = value u32 at +8i, seq u32 at +8i+4; spsc: dense u32 at +4i |
  *
  * byteLength = 384 + 8 * N. Position p lives in slot p & (N - 1).
