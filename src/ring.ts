@@ -38,6 +38,7 @@
  * seq == p      EMPTY for position p
  * seq == p + 1  FULL: holds the item of position p (value and seq committed by the same CAS)
  * seq == p + 2  PENDING: value of p placed by a multi-producer enqueueBulk, not yet visible
+ * seq == p + 3  CLAIMED: item of p claimed by a multi-consumer dequeueBulk (value kept)
  * seq == p + N  taken (= EMPTY for position p + N)
  * `tail` and `head` are hints that trail the slots by at most the number of processes that died
  * between a slot CAS and the hint CAS; anyone who finds a FULL/taken slot at the hint advances it.
@@ -153,6 +154,8 @@ export const RING_FAULT_POINTS = [
   "ring.wait.parked",
   "ring.bulk.after_place",
   "ring.bulk.after_commit",
+  "ring.bulk.after_claim",
+  "ring.bulk.after_take",
 ] as const;
 
 const FAULT_SPEC = getEnv("SHMKIT_FAULT") ?? "";
@@ -263,14 +266,15 @@ function badValue(v: unknown, what: string): Error {
  * (SIGSTOP) process holds only its single role and its bulk lock, if any. A process killed while parked leaves its
  * waiter count raised: wakers then do one extra atomic exchange per publish (no syscall).
  *
- * Batches: `enqueueBulk` is all or nothing on every mode. On spsc a batch is published by one
- * store; on a multi-producer ring (mpsc, mpmc) batches take a short bulk lock (owner-tagged like
- * the roles), place their values PENDING (invisible), then commit them with one store of
- * `bulkPhase`; a bulk producer killed before that store has nothing delivered, after it all of
- * the batch (a survivor completes it). A stopped bulk producer delays consumers at its PENDING
- * slots until it continues. `dequeueBulk` of more than one value needs a single-consumer ring
- * (spsc, mpsc) and throws ENOTSUP on spmc/mpmc; use `dequeueBurst` there. On spmc (mpsc) a
- * producer (consumer) killed in the middle of a bulk or burst call has committed (taken) a prefix.
+ * Batches: `enqueueBulk` and `dequeueBulk` are all or nothing on every mode. On spsc a batch is
+ * published by one store. On a multi side (mpsc/mpmc producers, spmc/mpmc consumers) a bulk call
+ * takes a short bulk lock (owner-tagged like the roles), places its values PENDING (or claims
+ * its items CLAIMED) so nobody else can deliver them, then commits with one store of
+ * `bulkPhase`: a process killed before that store has nothing of its batch enqueued (dequeued:
+ * the items go back to the ring), after it the whole batch (a survivor completes it). A stopped
+ * bulk holder delays consumers at its slots until it continues. On a single side (spmc
+ * producer, mpsc consumer) a process killed in the middle of a bulk call, and on any mode one
+ * killed in a burst call, has committed (taken) a prefix.
  *
  * @example
  * ```ts
@@ -690,8 +694,7 @@ export class Ring implements Disposable {
    * @param out receives the values from index 0
    * @param count how many (default `out.length`)
    * @returns `count`, or 0 when fewer are queued
-   * @throws {RangeError} if `count` exceeds `out.length`; {ShmError} ENOTSUP for count > 1 on a
-   * multi-consumer ring (spmc, mpmc); EBUSY
+   * @throws {RangeError} if `count` exceeds `out.length`; {ShmError} EBUSY
    * @example
    * ```ts
    * import { Ring } from "./mod.ts";
@@ -712,12 +715,7 @@ export class Ring implements Disposable {
       out[0] = v;
       return 1;
     }
-    if (!this.#singleCons) {
-      throw new ShmError(
-        "ENOTSUP",
-        `${what}: dequeueBulk of several values needs a single-consumer ring (spsc, mpsc); use dequeueBurst on a ${this.mode} ring (ENOTSUP)`,
-      );
-    }
+    if (!this.#singleCons) return this.#deqBulkMulti(out, count);
     if (!this.#consRole) this.#claim(false);
     if (this.#spsc) {
       if (this.#availSpsc() < count) return 0;
@@ -1097,7 +1095,7 @@ export class Ring implements Disposable {
       // The position p == i (mod N) this slot belongs to, judged from the head hint.
       const p = (h + ((i - h) & this.#mask)) >>> 0;
       const d = (s - p) | 0;
-      const ok = d === 0 || d === 1 || d === 2 || d === n || d === n + 1; // n + 1: refilled while we scanned
+      const ok = d === 0 || d === 1 || d === 2 || d === 3 || d === n || d === n + 1; // n + 1: refilled while we scanned
       if (!ok) throw this.#corrupt(`slot ${i} holds sequence ${s}, impossible near head ${h} (I3)`);
     }
   }
@@ -1245,10 +1243,10 @@ export class Ring implements Disposable {
           if (seqAdd === 1 && Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
           return true;
         }
-      } else if (d === 1 || d === 2 || d === n) {
-        // Position t is FULL, PENDING or taken but the hint trails (its producer was slower, or died).
+      } else if (d === 1 || d === 2 || d === 3 || d === n) {
+        // Position t is FULL, PENDING, CLAIMED or taken but the hint trails (its producer was slower, or died).
         Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
-      } else if (d === 1 - n || d === 2 - n) {
+      } else if (d === 1 - n || d === 2 - n || d === 3 - n) {
         // The slot still holds position t - N (FULL or PENDING): full (capacity == N), unless a
         // take happened since.
         const h = Atomics.load(ctl, W_HEAD);
@@ -1287,12 +1285,14 @@ export class Ring implements Disposable {
         }
       } else if (d === 0) {
         return undefined; // EMPTY for h: positions fill in order (I4), so nothing is queued
-      } else if (d === 2) {
-        // PENDING: part of a multi-producer enqueueBulk; nothing is deliverable before it.
+      } else if (d === 2 || d === 3) {
+        // PENDING or CLAIMED: a bulk operation is in progress; nothing is deliverable before it.
         const r = this.#recoverBulk();
         if (r === BULK_ALIVE) return undefined;
         if (r === BULK_FREE && Atomics.load(slots, i + 1) === s && Atomics.load(ctl, W_BLOCK) === 0) {
-          throw this.#corrupt(`slot ${i >> 1} is PENDING for position ${h} with no bulk enqueue in progress (I3)`);
+          throw this.#corrupt(
+            `slot ${i >> 1} is PENDING/CLAIMED for position ${h} with no bulk operation in progress (I3)`,
+          );
         }
       } else if (d === n) {
         Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4 (helping): taken, hint trails
@@ -1348,6 +1348,71 @@ export class Ring implements Disposable {
     return true;
   }
 
+  /**
+   * Multi-consumer dequeueBulk: under the bulk lock, claim `count` FULL slots from the head (seq
+   * p + 1 -> p + 3, value kept), then store bulkPhase = 1 (the commit point) and mark them taken.
+   * Too few items: make the claimed ones FULL again. A dead holder is recovered by #recoverBulk.
+   */
+  #deqBulkMulti(out: Uint32Array, count: number): number {
+    if (count > this.capacity) return 0;
+    if (this.#countFull(count) < count) return 0; // cheap pre-check, no claims
+    if (!this.#lockBulk()) return 0;
+    const ctl = this.#ctl;
+    const slots = this.#slots;
+    const n = this.#n;
+    if (this.#bulkPos.length < count) this.#bulkPos = new Uint32Array(Math.max(count, this.#bulkPos.length * 2));
+    const pos = this.#bulkPos;
+    let k = 0;
+    try {
+      Atomics.store(ctl, W_BPHASE, 0); // claiming
+      try {
+        let p = Atomics.load(ctl, W_HEAD);
+        while (k < count) {
+          const i = (p & this.#mask) << 1;
+          const s = Atomics.load(slots, i + 1);
+          const d = (s - p) | 0;
+          if (d === 1) {
+            const v = Atomics.load(slots, i); // stable while FULL (see #deqCas)
+            // B4: claim (seq_cst 32-bit CAS of seq), value kept for a revert.
+            if (Atomics.compareExchange(slots, i + 1, s, (p + 3) >>> 0) !== s) continue;
+            out[k] = v;
+            pos[k++] = p;
+            if (FAULT_ON) fault("ring.bulk.after_claim");
+          } else if (d !== n) break; // EMPTY (or anything but taken): not enough items
+          p = (p + 1) >>> 0;
+        }
+      } catch (e) {
+        for (let j = 0; j < k; j++) this.#resolveClaimed(pos[j], false);
+        throw e;
+      }
+      if (k < count) {
+        for (let j = 0; j < k; j++) this.#resolveClaimed(pos[j], false);
+        return 0;
+      }
+      Atomics.store(ctl, W_BPHASE, 1); // B1: the commit point of the whole batch (seq_cst)
+      for (let j = 0; j < count; j++) {
+        this.#resolveClaimed(pos[j], true);
+        if (FAULT_ON) fault("ring.bulk.after_take");
+      }
+      let h = Atomics.load(ctl, W_HEAD);
+      while (this.#helpHead(h)) h = Atomics.load(ctl, W_HEAD); // R4 over the taken slots
+    } finally {
+      Atomics.store(ctl, W_BPHASE, 0);
+      this.#cas64(RING.bulkLock, PID, START_LO, 0, 0); // B2: release
+    }
+    if (Atomics.load(ctl, W_PW) !== 0) this.#wakeProducers(); // W2
+    return count;
+  }
+
+  /** CLAIMED position p -> taken (commit) or FULL again (abort). Only the bulk lock holder calls this. */
+  #resolveClaimed(p: number, commit: boolean): void {
+    const i = ((p & this.#mask) << 1) + 1;
+    const claimed = (p + 3) >>> 0;
+    if (Atomics.compareExchange(this.#slots, i, claimed, (commit ? p + this.#n : p + 1) >>> 0) !== claimed) {
+      throw this.#corrupt(`CLAIMED slot of position ${p} changed under the bulk lock`);
+    }
+  }
+
   /** PENDING position p -> FULL (commit) or taken (abort). Only the bulk lock holder calls this. */
   #resolvePending(p: number, commit: boolean): void {
     const i = ((p & this.#mask) << 1) + 1;
@@ -1392,14 +1457,19 @@ export class Ring implements Disposable {
     for (let i = 0; i < n; i++) {
       const p = (h + ((i - h) & this.#mask)) >>> 0;
       const w = 2 * i + 1;
-      const pending = (p + 2) >>> 0;
-      if (Atomics.load(this.#slots, w) === pending) {
-        Atomics.compareExchange(this.#slots, w, pending, (commit ? p + 1 : p + n) >>> 0);
+      const s = Atomics.load(this.#slots, w);
+      if (s === ((p + 2) >>> 0)) {
+        // PENDING (producer bulk): FULL if committed, else skipped.
+        Atomics.compareExchange(this.#slots, w, s, (commit ? p + 1 : p + n) >>> 0);
+      } else if (s === ((p + 3) >>> 0)) {
+        // CLAIMED (consumer bulk): taken if committed, else FULL again (redelivered).
+        Atomics.compareExchange(this.#slots, w, s, (commit ? p + n : p + 1) >>> 0);
       }
     }
     Atomics.store(ctl, W_BPHASE, 0);
     this.#cas64(RING.bulkLock, PID, START_LO, 0, 0);
     if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers();
+    if (Atomics.load(ctl, W_PW) !== 0) this.#wakeProducers();
     return BULK_RECOVERED;
   }
 
@@ -1427,7 +1497,7 @@ export class Ring implements Disposable {
       const t = Atomics.load(this.#ctl, W_TAIL);
       const s = Atomics.load(this.#slots, ((t & this.#mask) << 1) + 1);
       const d = (s - t) | 0;
-      if (d === 1 || d === 2 || d === this.#n) {
+      if (d === 1 || d === 2 || d === 3 || d === this.#n) {
         Atomics.compareExchange(this.#ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
         continue;
       }
