@@ -21,7 +21,12 @@ interface Chan {
 }
 
 const g = globalThis as unknown as {
-  process: { send?: (m: unknown) => void; on(ev: string, f: (m: unknown) => void): void; disconnect?: () => void; exit(c: number): void };
+  process: {
+    send?: (m: unknown) => void;
+    on(ev: string, f: (m: unknown) => void): void;
+    disconnect?: () => void;
+    exit(c: number): void;
+  };
   Bun?: {
     spawn(o: {
       cmd: string[];
@@ -65,7 +70,9 @@ async function start(ser: Ser): Promise<Chan> {
       },
     };
   } else {
-    const script = RUNTIME === "node" ? `${ROOT}build/node/bench/scenarios/peers_ipc.js` : `${ROOT}bench/scenarios/peers_ipc.ts`;
+    const script = RUNTIME === "node"
+      ? `${ROOT}build/node/bench/scenarios/peers_ipc.js`
+      : `${ROOT}bench/scenarios/peers_ipc.ts`;
     const c = fork(script, ["child"], { serialization: ser, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     c.on("message", (m: unknown) => q.push(m));
     ch = {
@@ -124,7 +131,11 @@ async function cells(ser: Ser): Promise<void> {
     }
     const wall = (clockNs() - w0) / 1e9;
     const cpu = cpuSelf() - c0 + procCpu(ch.pid) - cc0;
-    emitLatency({ bench: "S3", variant: "64B", transport, cpu_s: cpu, wall_s: wall, note: `${n} samples, child echoes` }, s, { unit: "us" });
+    emitLatency(
+      { bench: "S3", variant: "64B", transport, cpu_s: cpu, wall_s: wall, note: `${n} samples, child echoes` },
+      s,
+      { unit: "us" },
+    );
   }
   // S1: small items back to back
   {

@@ -8,11 +8,11 @@
 //   S1 "batch=N"    one-way stream of u32 items written N per write() call (N = 1, 32, 256), items/s
 //   S5 "N MiB"      one-way block of 1 / 16 / 64 MiB, child reads it all and acks 1 byte: ms, GB/s
 // CPU: this process plus the child (from /proc, counted from when the child is ready).
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import type { Readable, Writable } from "node:stream";
-import { args, clockNs, cpuSelf, emit, emitLatency, exited, pick, procCpu, runtimeCommand, RUNTIME } from "../lib.ts";
+import { args, clockNs, cpuSelf, emit, emitLatency, exited, pick, procCpu, RUNTIME, runtimeCommand } from "../lib.ts";
 
 const ME = "bench/scenarios/peers_stream.ts";
 type Transport = "pipe" | "unix socket";
@@ -83,7 +83,9 @@ interface Conn {
 }
 
 async function open(transport: Transport, mode: string): Promise<Conn> {
-  const path = `${tmpdir()}/shmkit-bench-${(globalThis as unknown as { process: { pid: number } }).process.pid}-${Date.now()}.sock`;
+  const path = `${tmpdir()}/shmkit-bench-${
+    (globalThis as unknown as { process: { pid: number } }).process.pid
+  }-${Date.now()}.sock`;
   let server: Server | undefined;
   let accepted: Promise<Socket> | undefined;
   if (transport === "unix socket") {
@@ -143,9 +145,13 @@ async function rtt(transport: Transport): Promise<void> {
   }
   const wall = (clockNs() - w0) / 1e9;
   const cpu = cpuSelf() - c0 + await close(c);
-  emitLatency({ bench: "S3", variant: "64B", transport, cpu_s: cpu, wall_s: wall, note: `${n} samples, child echoes` }, samples, {
-    unit: "us",
-  });
+  emitLatency(
+    { bench: "S3", variant: "64B", transport, cpu_s: cpu, wall_s: wall, note: `${n} samples, child echoes` },
+    samples,
+    {
+      unit: "us",
+    },
+  );
 }
 
 async function stream(transport: Transport, batch: number): Promise<void> {

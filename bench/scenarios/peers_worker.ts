@@ -88,7 +88,14 @@ async function main(): Promise<void> {
     }
     const wall = (clockNs() - w0) / 1e9;
     emitLatency(
-      { bench: "S3", variant, transport: "worker postMessage", cpu_s: cpuSelf() - c0, wall_s: wall, note: `${n} samples, worker echoes` },
+      {
+        bench: "S3",
+        variant,
+        transport: "worker postMessage",
+        cpu_s: cpuSelf() - c0,
+        wall_s: wall,
+        note: `${n} samples, worker echoes`,
+      },
       s,
       { unit: "us" },
     );
@@ -115,7 +122,13 @@ async function main(): Promise<void> {
       const wall = (clockNs() - w0) / 1e9;
       times.sort((a, b) => a - b);
       const med = times[times.length >> 1];
-      const base = { bench: "S5", variant: `${mib} MiB ${mode}`, transport: "worker postMessage", cpu_s: cpuSelf() - c0, wall_s: wall };
+      const base = {
+        bench: "S5",
+        variant: `${mib} MiB ${mode}`,
+        transport: "worker postMessage",
+        cpu_s: cpuSelf() - c0,
+        wall_s: wall,
+      };
       const note = mode === "copy"
         ? `structured clone to the worker + 1 ack message; median of ${reps}`
         : `transfer to the worker and back (a round trip of ownership, no copy); median of ${reps}`;

@@ -60,7 +60,14 @@ function loopCas(n: number): number {
 }
 
 let sink = 0;
-function cell(variant: string, floor: string, metric: string, loop: (n: number) => number, n: number, note: string): void {
+function cell(
+  variant: string,
+  floor: string,
+  metric: string,
+  loop: (n: number) => number,
+  n: number,
+  note: string,
+): void {
   sink += loop(Math.min(n, 200_000)); // warm-up: interpreter -> optimizing JIT (and Deno's fast call)
   sink += loop(Math.min(n, 200_000));
   const per: number[] = [];
@@ -88,9 +95,30 @@ function cell(variant: string, floor: string, metric: string, loop: (n: number) 
 pin(0);
 const big = pick(RUNTIME === "node" ? 2_000_000 : 10_000_000, 1_000_000);
 cell("nop call", "nop call", "ns/call", loopNop, big, "sys.shmkit_nop()");
-cell("(i32,f64,u32)->i32 call", "nop call", "ns/call", loopArgs, big, "sys.shmkit_waiter_add(-1, 0, i): id check, -EBADF");
-cell("release store call", "Atomics.store", "ns/call", loopStore, big, "sys.shmkit_atomic_store_u32(id, 64, i, release)");
-cell("futex wake, no waiter", "futex wake, no waiter", "ns/call", loopWake, pick(300_000, 50_000), "sys.shmkit_futex_wake(id, 128, 1)");
+cell(
+  "(i32,f64,u32)->i32 call",
+  "nop call",
+  "ns/call",
+  loopArgs,
+  big,
+  "sys.shmkit_waiter_add(-1, 0, i): id check, -EBADF",
+);
+cell(
+  "release store call",
+  "Atomics.store",
+  "ns/call",
+  loopStore,
+  big,
+  "sys.shmkit_atomic_store_u32(id, 64, i, release)",
+);
+cell(
+  "futex wake, no waiter",
+  "futex wake, no waiter",
+  "ns/call",
+  loopWake,
+  pick(300_000, 50_000),
+  "sys.shmkit_futex_wake(id, 128, 1)",
+);
 const atom = pick(20_000_000, 2_000_000);
 cell("Atomics.load", "Atomics.load", "ns/op", loopLoad, atom, "Int32Array over the mapping");
 cell("Atomics.store", "Atomics.store", "ns/op", loopAStore, atom, "Int32Array over the mapping");
