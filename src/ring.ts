@@ -47,8 +47,8 @@
  * - I1: spsc: (tail - head) >>> 0 <= capacity. CAS modes: -N < (tail - head) | 0 <= capacity (the tail
  *   hint may trail head when a producer died between its commit and its tail CAS)
  * - I2: capacity <= N, N is a power of two, 4 <= N <= 2^28
- * - I3: (CAS modes) every slot's seq is p, p + 1 or p + N for some position p == slot (mod N)
- *   with head - N <= p <= tail + N
+ * - I3: (CAS modes) every slot's seq is p, p + 1, p + 2, p + 3 or p + N for some position
+ *   p == slot (mod N) with head - N <= p <= tail + N; p + 2 and p + 3 only while bulkLock is held
  * - I4: positions fill in order: a slot of position p becomes FULL only when position p - 1 is
  *   FULL or taken.
  *
