@@ -1387,6 +1387,8 @@ export class Ring implements Disposable {
       }
       if (k < count) {
         for (let j = 0; j < k; j++) this.#resolveClaimed(pos[j], false);
+        // Consumers that found these slots CLAIMED may have parked: the items are back.
+        if (k > 0 && Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
         return 0;
       }
       Atomics.store(ctl, W_BPHASE, 1); // B1: the commit point of the whole batch (seq_cst)
