@@ -21,10 +21,17 @@ function parseTables(md: string): Table[] {
   const lines = md.split("\n");
   const tables: Table[] = [];
   let section = "";
+  const headings: string[] = [];
   const cells = (l: string) => l.trim().replace(/^\|/, "").replace(/\|$/, "").split(/(?<!\\)\|/).map((c) => c.trim());
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i].startsWith("#")) section = lines[i].replace(/^#+\s*/, "");
-    if (!lines[i].trim().startsWith("|") || !lines[i + 1]?.trim().startsWith("|---")) continue;
+    if (lines[i].startsWith("#")) {
+      // The section path: every enclosing heading ("Channel (kind 3) > Object layout").
+      const level = lines[i].match(/^#+/)![0].length;
+      headings.length = level - 1;
+      headings[level - 1] = lines[i].replace(/^#+\s*/, "");
+      section = headings.filter(Boolean).join(" > ");
+    }
+    if (!lines[i].trim().startsWith("|") || !/^\|\s*:?-{3}/.test(lines[i + 1]?.trim() ?? "")) continue;
     const head = cells(lines[i]).map((c) => c.toLowerCase());
     const o = head.findIndex((c) => c === "offset" || c === "off");
     const s = head.indexOf("size");
@@ -111,10 +118,15 @@ async function compare(): Promise<{ mismatches: string[]; undocumented: string[]
   const undocumented: string[] = [];
   for (const c of found) {
     const keys = Object.keys(c.offsets);
-    // The table that documents this constant: the one naming most of its keys as fields.
+    // The table that documents this constant: among the sections named after its kind (RING ->
+    // "Ring", READER_LAYOUT.channel -> "Channel", HDR -> "common"), the one naming most of its keys.
+    const last = c.name.split(" ").pop()!;
+    const hint = (last.includes(".") ? last.split(".").pop()! : last.replace(/_LAYOUT$/, "")).toLowerCase();
+    const kind = hint === "hdr" ? "common" : hint;
+    const named = tables.filter((t) => t.section.toLowerCase().includes(kind));
     let best: Table | undefined;
     let bestHits = 0;
-    for (const t of tables) {
+    for (const t of named.length > 0 ? named : tables) {
       const hits = keys.filter((k) => t.rows.some((r) => r.field === k && r.offset !== undefined)).length;
       if (hits > bestHits) [best, bestHits] = [t, hits];
     }
