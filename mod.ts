@@ -45,7 +45,14 @@ export {
 export { type LockGuard, Mutex, type MutexHandle, type MutexOptions } from "./src/mutex.ts";
 export { Semaphore, type SemaphoreHandle, type SemaphoreOptions } from "./src/semaphore.ts";
 export { Condition, type ConditionHandle, type ConditionOptions } from "./src/condition.ts";
-export { Ring, type RingCreateOptions, type RingHandle, type RingInitOptions, type RingMode, type RingOptions } from "./src/ring.ts";
+export {
+  Ring,
+  type RingCreateOptions,
+  type RingHandle,
+  type RingInitOptions,
+  type RingMode,
+  type RingOptions,
+} from "./src/ring.ts";
 export {
   Channel,
   type ChannelHandle,

@@ -51,7 +51,9 @@ export function open(path: string): Backend {
 
   function start(): Worker {
     if (worker) return worker;
-    const w = new Worker(new URL(import.meta.url.endsWith(".ts") ? "./bun_waiter.ts" : "./bun_waiter.js", import.meta.url).href);
+    const w = new Worker(
+      new URL(import.meta.url.endsWith(".ts") ? "./bun_waiter.ts" : "./bun_waiter.js", import.meta.url).href,
+    );
     w.onmessage = (e: MessageEvent<number[]>) => {
       batches.push(e.data);
       const r = resolveNext;

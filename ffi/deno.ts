@@ -5,7 +5,7 @@
  * @module
  */
 import type { Backend } from "./types.ts";
-import { type NativeType, type NativeSymbols, SYMBOLS } from "./symbols.ts";
+import { type NativeSymbols, type NativeType, SYMBOLS } from "./symbols.ts";
 
 function denoType(t: NativeType): Deno.NativeType | Deno.NativeResultType {
   return t === "buffer" ? "buffer" : t;

@@ -21,7 +21,12 @@ export type { Backend, Runtime } from "./types.ts";
 const g = globalThis as unknown as {
   Deno?: { version?: { deno?: string }; build?: { os: string; arch: string } };
   Bun?: unknown;
-  process?: { versions?: { node?: string; bun?: string }; platform?: string; arch?: string; env?: Record<string, string | undefined> };
+  process?: {
+    versions?: { node?: string; bun?: string };
+    platform?: string;
+    arch?: string;
+    env?: Record<string, string | undefined>;
+  };
 };
 
 /** Detects the runtime: Deno first (it also has `process`), then Bun (it also has `process.versions.node`). */
@@ -64,7 +69,14 @@ export function libraryCandidates(): string[] {
   const out: string[] = [];
   const env = getEnv("SHMKIT_LIB");
   if (env) out.push(env);
-  for (const rel of [`../build/${name}`, `../../${name}`, `../prebuilt/${platformTag()}/${name}`, `../../../prebuilt/${platformTag()}/${name}`]) {
+  for (
+    const rel of [
+      `../build/${name}`,
+      `../../${name}`,
+      `../prebuilt/${platformTag()}/${name}`,
+      `../../../prebuilt/${platformTag()}/${name}`,
+    ]
+  ) {
     const p = here(rel);
     if (p) out.push(p);
   }
@@ -176,8 +188,15 @@ async function compileIntoCache(tried: string[]): Promise<string | undefined> {
     const tmp = `${out}.${pid}.tmp`;
     try {
       cp.execFileSync(cc, [
-        "-O2", "-std=c11", "-fPIC", "-fvisibility=hidden", "-pthread", "-o", tmp,
-        ...set.objects.map((f) => srcDir + f), ...set.flags(srcDir),
+        "-O2",
+        "-std=c11",
+        "-fPIC",
+        "-fvisibility=hidden",
+        "-pthread",
+        "-o",
+        tmp,
+        ...set.objects.map((f) => srcDir + f),
+        ...set.flags(srcDir),
       ], { stdio: "pipe" });
       fs.renameSync(tmp, out); // atomic: concurrent first uses each build, one rename wins
     } finally {
@@ -191,7 +210,9 @@ async function compileIntoCache(tried: string[]): Promise<string | undefined> {
     if (err.code === "ENOENT" && /spawn/i.test(err.message)) {
       tried.push(`compile csrc/${where}: the C compiler \`${cc}\`${getEnv("CC") ? " (from $CC)" : ""} was not found`);
     } else {
-      const detail = err.stderr?.length ? new TextDecoder().decode(err.stderr).trim().split("\n").slice(0, 3).join(" | ") : "";
+      const detail = err.stderr?.length
+        ? new TextDecoder().decode(err.stderr).trim().split("\n").slice(0, 3).join(" | ")
+        : "";
       tried.push(`compile csrc/${where} with \`${cc}\`: ${err.message.split("\n")[0]}${detail ? ` (${detail})` : ""}`);
     }
     return undefined;
@@ -263,7 +284,10 @@ export const native: Backend = await load();
 
 const abi = native.symbols.shmkit_abi_version();
 if (abi !== 1) {
-  throw new ShmError("ENOLIB", `libshmkit at ${native.libraryPath} has ABI version ${abi}, this shmkit needs 1: rebuild it (make)`);
+  throw new ShmError(
+    "ENOLIB",
+    `libshmkit at ${native.libraryPath} has ABI version ${abi}, this shmkit needs 1: rebuild it (make)`,
+  );
 }
 
 const errnoNames = new Map<number, string>();

@@ -16,7 +16,10 @@ export function open(path: string): Backend {
   const lib = koffi.load(path);
   const symbols: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(SYMBOLS)) {
-    const proto = def.c.replace(/const uint8_t \*|_Out_ uint8_t \*|_Out_ double \*|_Out_ int32_t \*|_Inout_ uint64_t \*/g, "void *");
+    const proto = def.c.replace(
+      /const uint8_t \*|_Out_ uint8_t \*|_Out_ double \*|_Out_ int32_t \*|_Inout_ uint64_t \*/g,
+      "void *",
+    );
     symbols[name] = lib.func(proto);
   }
   const next = symbols.shmkit_waiter_next as { async: AsyncFn };

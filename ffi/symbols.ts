@@ -247,7 +247,9 @@ export type SymbolName = keyof typeof SYMBOLS;
 type JsOf<T extends NativeType> = T extends "buffer" ? ArrayBufferView
   : T extends "void" ? void
   : number;
-type JsParams<P extends readonly NativeType[]> = { -readonly [K in keyof P]: P[K] extends NativeType ? JsOf<P[K]> : never };
+type JsParams<P extends readonly NativeType[]> = {
+  -readonly [K in keyof P]: P[K] extends NativeType ? JsOf<P[K]> : never;
+};
 
 /** The synchronous functions every backend exposes: numbers in, a number out. */
 export type NativeSymbols = {

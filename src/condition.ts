@@ -96,7 +96,9 @@ export class Condition implements Disposable {
     this.#ownsSegment = owns;
     this.#offset = offset;
     this.#seqOff = offset + CONDITION.seq;
-    this.#what = seg.name === null ? `condition at ${offset} of anonymous memory` : offset === 0
+    this.#what = seg.name === null
+      ? `condition at ${offset} of anonymous memory`
+      : offset === 0
       ? `condition "${seg.name}"`
       : `condition at ${offset} of "${seg.name}"`;
     this.#u32 = seg.view(Uint32Array, offset + CONDITION.seq, 2);
@@ -161,7 +163,10 @@ export class Condition implements Disposable {
   static #at(segment: SharedMemory, byteOffset: number, owns: boolean, what: string): Condition {
     const h = readHeader(segment.buffer, byteOffset, "condition", what);
     if (h.headerSize !== CONDITION_BYTES || h.byteLength !== CONDITION_BYTES) {
-      throw new ShmError("EBADHDR", `${what}: header size ${h.headerSize} / length ${h.byteLength}, expected ${CONDITION_BYTES} (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `${what}: header size ${h.headerSize} / length ${h.byteLength}, expected ${CONDITION_BYTES} (EBADHDR)`,
+      );
     }
     return new Condition(segment, byteOffset, owns);
   }
@@ -181,7 +186,11 @@ export class Condition implements Disposable {
    * ```
    */
   static create(name: string, options: ConditionOptions = {}): Condition {
-    const seg = renamed(() => SharedMemory.create(name, CONDITION_BYTES, { mode: options.fileMode }), "Cannot create condition", name);
+    const seg = renamed(
+      () => SharedMemory.create(name, CONDITION_BYTES, { mode: options.fileMode }),
+      "Cannot create condition",
+      name,
+    );
     try {
       Condition.init(seg, 0).close();
       return Condition.#at(seg, 0, true, `Cannot create condition "${seg.name}"`);
@@ -260,10 +269,10 @@ export class Condition implements Disposable {
    * using c = Condition.create(name + "-c");
    * using g = m.lock();
    * try {
- *   c.wait(g, { timeout: 5 });
- * } catch {
- *   // timed out; the mutex is held again
- * }
+   *   c.wait(g, { timeout: 5 });
+   * } catch {
+   *   // timed out; the mutex is held again
+   * }
    * m.unlink(); c.unlink();
    * ```
    */
@@ -363,7 +372,9 @@ export class Condition implements Disposable {
    * ```
    */
   notify(n = 1): void {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot notify ${this.#what}: n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`Cannot notify ${this.#what}: n must be a positive integer, got ${n}`);
+    }
     if (this.#closed) throw new ShmError("ECLOSED", `Cannot notify ${this.#what}: it is closed (ECLOSED)`);
     // N1: move the sequence (seq_cst); pairs with W1's read and the kernel's compare in W2/W3.
     Atomics.add(this.#u32, I_SEQ, 1);
@@ -446,7 +457,9 @@ export class Condition implements Disposable {
 
   #checkGuard(guard: LockGuard, what: string): Guard {
     if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
-    if (!(guard instanceof Guard)) throw new TypeError(`${what}: the guard must come from Mutex.lock / tryLock / lockAsync`);
+    if (!(guard instanceof Guard)) {
+      throw new TypeError(`${what}: the guard must come from Mutex.lock / tryLock / lockAsync`);
+    }
     if (!guard.mutex.held) throw new ShmError("EPERM", `${what}: the guard does not hold its mutex (EPERM)`);
     return guard;
   }

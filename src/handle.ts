@@ -29,13 +29,20 @@ export function registerKind(kind: string, attachFn: (h: Handle) => unknown): vo
 
 /** Checks that `h` is an object of `kind` and the supported version; throws EINVAL otherwise. */
 export function checkHandle(h: unknown, kind: string): asserts h is Handle {
-  if (typeof h !== "object" || h === null) throw new ShmError("EINVAL", `Cannot attach ${kind}: the handle is not an object`);
+  if (typeof h !== "object" || h === null) {
+    throw new ShmError("EINVAL", `Cannot attach ${kind}: the handle is not an object`);
+  }
   const o = h as Record<string, unknown>;
   if (o.kind !== kind) {
     throw new ShmError("EINVAL", `Cannot attach ${kind}: the handle is of kind ${JSON.stringify(o.kind)}`);
   }
   if (o.version !== HANDLE_VERSION) {
-    throw new ShmError("EINVAL", `Cannot attach ${kind}: handle version ${String(o.version)} is not supported (this build reads ${HANDLE_VERSION})`);
+    throw new ShmError(
+      "EINVAL",
+      `Cannot attach ${kind}: handle version ${
+        String(o.version)
+      } is not supported (this build reads ${HANDLE_VERSION})`,
+    );
   }
 }
 

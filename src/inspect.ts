@@ -27,12 +27,44 @@ export const READER_LAYOUT = {
   mutex: { lock: 64, slotCount: 68, recoveries: 72, slots: 128 },
   semaphore: { value: 64, waiters: 68 },
   mempool: { count: 64, blockSize: 68, maxProcesses: 76, slotsOffset: 80, statesOffset: 88, waiters: 128 },
-  ring: { capacity: 64, slotCount: 68, mode: 72, tail: 128, head: 192, consWaiters: 256, prodWaiters: 260, producerRole: 320, consumerRole: 336 },
-  channel: { slots: 64, slotSize: 68, mode: 72, blockStride: 80, freeOffset: 88, readyOffset: 96, tableOffset: 104, dataOffset: 112, reclaimed: 120 },
+  ring: {
+    capacity: 64,
+    slotCount: 68,
+    mode: 72,
+    tail: 128,
+    head: 192,
+    consWaiters: 256,
+    prodWaiters: 260,
+    producerRole: 320,
+    consumerRole: 336,
+  },
+  channel: {
+    slots: 64,
+    slotSize: 68,
+    mode: 72,
+    blockStride: 80,
+    freeOffset: 88,
+    readyOffset: 96,
+    tableOffset: 104,
+    dataOffset: 112,
+    reclaimed: 120,
+  },
   array: { dtype: 64, itemSize: 66, ndim: 68, length: 72, shape: 96 },
 } as const;
 
-const DTYPE_NAMES = ["", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"];
+const DTYPE_NAMES = [
+  "",
+  "int8",
+  "uint8",
+  "int16",
+  "uint16",
+  "int32",
+  "uint32",
+  "int64",
+  "uint64",
+  "float32",
+  "float64",
+];
 
 /** What is known about one segment in /dev/shm. */
 export interface SegmentInfo {
@@ -156,7 +188,9 @@ function u64(dv: DataView, off: number): number {
 
 /** Reads `len` bytes at `off` of the segment as a DataView, or undefined if they are not all there. */
 function window(seg: SharedMemory, off: number, len: number): DataView | undefined {
-  if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > seg.size) return undefined;
+  if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > seg.size) {
+    return undefined;
+  }
   const b = seg.bytes(off, len);
   return new DataView(b.buffer, b.byteOffset, len);
 }
@@ -209,7 +243,9 @@ function describeMempool(seg: SharedMemory, off: number, h: CommonHeader, out: D
   let free = 0;
   for (let i = 0; i < count; i++) if (states.getUint32(4 * i, true) === 0) free++;
   out.push([prefix + "available", free], [prefix + "waiters", dv.getInt32(L.waiters, true)]);
-  const table = procs <= 256 && slotsOff + 16 * procs <= statesOff ? window(seg, off + slotsOff, 16 * procs) : undefined;
+  const table = procs <= 256 && slotsOff + 16 * procs <= statesOff
+    ? window(seg, off + slotsOff, 16 * procs)
+    : undefined;
   if (!table) return;
   const users: string[] = [];
   for (let s = 0; s < procs; s++) {
@@ -237,9 +273,15 @@ function describeRing(seg: SharedMemory, off: number, out: Details, prefix = "")
   const queued = (dv.getUint32(L.tail, true) - dv.getUint32(L.head, true)) >>> 0;
   out.push([prefix + "capacity", capacity], [prefix + "mode", RING_MODES[mode] ?? `unknown (${mode})`]);
   out.push([prefix + "queued", queued <= capacity ? queued : `corrupt (tail - head = ${queued})`]);
-  out.push([prefix + "parked", `${dv.getUint32(L.consWaiters, true)} consumers, ${dv.getUint32(L.prodWaiters, true)} producers`]);
+  out.push([
+    prefix + "parked",
+    `${dv.getUint32(L.consWaiters, true)} consumers, ${dv.getUint32(L.prodWaiters, true)} producers`,
+  ]);
   if (mode !== 3) {
-    out.push([prefix + "producer", roleHolder(dv, L.producerRole)], [prefix + "consumer", roleHolder(dv, L.consumerRole)]);
+    out.push([prefix + "producer", roleHolder(dv, L.producerRole)], [
+      prefix + "consumer",
+      roleHolder(dv, L.consumerRole),
+    ]);
   }
 }
 

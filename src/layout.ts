@@ -165,7 +165,10 @@ export function readHeader(
 ): CommonHeader {
   const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
   if (!Number.isSafeInteger(off) || off < 0 || off % OBJECT_ALIGN !== 0) {
-    throw new ShmError("EINVAL", `${what}: byteOffset ${off} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
+    throw new ShmError(
+      "EINVAL",
+      `${what}: byteOffset ${off} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`,
+    );
   }
   if (off + COMMON_HEADER_SIZE > buf.byteLength) throw bad(`the segment is too small for a header at ${off}`);
   const dv = new DataView(buf, off, COMMON_HEADER_SIZE);
@@ -182,7 +185,9 @@ export function readHeader(
     while (Date.now() < spin) { /* brief pause */ }
   }
   const h = peekHeader(buf, off)!;
-  if (h.headerSize < COMMON_HEADER_SIZE || h.headerSize > h.byteLength) throw bad(`impossible header size ${h.headerSize}`);
+  if (h.headerSize < COMMON_HEADER_SIZE || h.headerSize > h.byteLength) {
+    throw bad(`impossible header size ${h.headerSize}`);
+  }
   if (!Number.isSafeInteger(h.byteLength) || off + h.byteLength > available) {
     throw bad(`it claims ${h.byteLength} bytes but only ${available - off} are mapped`);
   }

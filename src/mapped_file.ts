@@ -69,7 +69,9 @@ const encoder = new TextEncoder();
 
 function toPath(path: unknown): string {
   if (typeof path === "string") {
-    if (path.length === 0) throw new ShmError("EINVAL", "Cannot map file \"\": the path is empty (EINVAL)", { errno: 22 });
+    if (path.length === 0) {
+      throw new ShmError("EINVAL", 'Cannot map file "": the path is empty (EINVAL)', { errno: 22 });
+    }
     return path;
   }
   if (path instanceof URL) {
@@ -172,7 +174,14 @@ export class MappedFile implements Disposable {
   #u8?: Uint8Array; // the whole mapping, when it fits in one ArrayBuffer
   #buffer?: ArrayBuffer;
 
-  private constructor(path: string, access: MappedFileAccess, offset: number, fd: number, mapping: Mapping, length: number) {
+  private constructor(
+    path: string,
+    access: MappedFileAccess,
+    offset: number,
+    fd: number,
+    mapping: Mapping,
+    length: number,
+  ) {
     this.path = path;
     this.access = access;
     this.offset = offset;
@@ -209,13 +218,23 @@ export class MappedFile implements Disposable {
     }
     const offset = options.offset ?? 0;
     const length = options.length ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: offset must be a non-negative integer, got ${offset}`);
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`${what}: length must be a non-negative integer, got ${length}`);
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new RangeError(`${what}: offset must be a non-negative integer, got ${offset}`);
+    }
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new RangeError(`${what}: length must be a non-negative integer, got ${length}`);
+    }
     if (offset % PAGE_SIZE !== 0) {
-      throw new ShmError("EINVAL", `${what}: offset ${offset} is not a multiple of the page size ${PAGE_SIZE} (EINVAL)`, { errno: 22 });
+      throw new ShmError(
+        "EINVAL",
+        `${what}: offset ${offset} is not a multiple of the page size ${PAGE_SIZE} (EINVAL)`,
+        { errno: 22 },
+      );
     }
     const create = options.create === true;
-    if (create && access !== "write") throw new TypeError(`${what}: create needs access "write", got ${JSON.stringify(access)}`);
+    if (create && access !== "write") {
+      throw new TypeError(`${what}: create needs access "write", got ${JSON.stringify(access)}`);
+    }
     const flags = (access === "write" ? 0 : O_RDONLY) | (create ? O_CREATE : 0);
     const fd = check(sys.shmkit_open(cstr(p), flags, 0o666), "open", what);
     try {
@@ -228,15 +247,23 @@ export class MappedFile implements Disposable {
       }
       let len = length;
       if (len === 0) {
-        if (size === 0) throw new ShmError("EINVAL", `${what}: the file is empty, there is nothing to map (EINVAL)`, { errno: 22 });
+        if (size === 0) {
+          throw new ShmError("EINVAL", `${what}: the file is empty, there is nothing to map (EINVAL)`, { errno: 22 });
+        }
         if (offset >= size) {
-          throw new ShmError("EINVAL", `${what}: offset ${offset} is not below the file size ${size} (EINVAL)`, { errno: 22 });
+          throw new ShmError("EINVAL", `${what}: offset ${offset} is not below the file size ${size} (EINVAL)`, {
+            errno: 22,
+          });
         }
         len = size - offset;
       } else if (offset > size || size - offset < len) {
-        throw new ShmError("EINVAL", `${what}: ${len} bytes at offset ${offset} reach past the end of the ${size}-byte file (EINVAL)`, {
-          errno: 22,
-        });
+        throw new ShmError(
+          "EINVAL",
+          `${what}: ${len} bytes at offset ${offset} reach past the end of the ${size}-byte file (EINVAL)`,
+          {
+            errno: 22,
+          },
+        );
       }
       const m = Mapping.map(fd, len, offset, access === "write" ? MAP_WRITE : MAP_WRITE | MAP_PRIVATE, what);
       return new MappedFile(p, access, offset, fd, m, len);
@@ -274,7 +301,9 @@ export class MappedFile implements Disposable {
     if (backed < end) {
       throw new ShmError(
         "EFAULT",
-        `${what}: the file shrank to ${stat[0]} bytes under the mapping (offset ${this.offset}, length ${this.#length}), so byte ${end - 1} is gone (EFAULT)`,
+        `${what}: the file shrank to ${
+          stat[0]
+        } bytes under the mapping (offset ${this.offset}, length ${this.#length}), so byte ${end - 1} is gone (EFAULT)`,
         { errno: 14 },
       );
     }
@@ -402,7 +431,9 @@ export class MappedFile implements Disposable {
     else if (whence === "current") where = this.#pos + d;
     else if (whence === "end") where = this.#length + d;
     else throw new TypeError(`${what}: whence must be "start", "current" or "end", got ${JSON.stringify(whence)}`);
-    if (where < 0 || where > this.#length) throw new RangeError(`${what}: position ${where} is outside 0..${this.#length} (seek out of range)`);
+    if (where < 0 || where > this.#length) {
+      throw new RangeError(`${what}: position ${where} is outside 0..${this.#length} (seek out of range)`);
+    }
     this.#pos = where;
     return where;
   }
@@ -458,7 +489,9 @@ export class MappedFile implements Disposable {
     const what = `Cannot read a byte of mapped file ${JSON.stringify(this.path)}`;
     this.#live(what);
     const pos = this.#pos;
-    if (pos >= this.#length) throw new RangeError(`${what}: position ${pos} is at or past the end ${this.#length} (read byte out of range)`);
+    if (pos >= this.#length) {
+      throw new RangeError(`${what}: position ${pos} is at or past the end ${this.#length} (read byte out of range)`);
+    }
     this.#guard(pos + 1, what);
     const b = this.#span(pos, 1, what)[0];
     this.#pos = pos + 1;
@@ -517,7 +550,9 @@ export class MappedFile implements Disposable {
     this.#writable(what);
     const pos = this.#pos;
     if (pos > this.#length || this.#length - pos < b.length) {
-      throw new RangeError(`${what}: ${b.length} bytes at position ${pos} do not fit in ${this.#length} bytes (data out of range)`);
+      throw new RangeError(
+        `${what}: ${b.length} bytes at position ${pos} do not fit in ${this.#length} bytes (data out of range)`,
+      );
     }
     if (b.length > 0) {
       this.#guard(pos + b.length, what);
@@ -552,7 +587,9 @@ export class MappedFile implements Disposable {
     if (b < 0 || b > 255) throw new RangeError(`${what}: ${b} is not a byte value 0..255`);
     this.#writable(what);
     const pos = this.#pos;
-    if (pos >= this.#length) throw new RangeError(`${what}: position ${pos} is at or past the end ${this.#length} (write byte out of range)`);
+    if (pos >= this.#length) {
+      throw new RangeError(`${what}: position ${pos} is at or past the end ${this.#length} (write byte out of range)`);
+    }
     this.#guard(pos + 1, what);
     this.#span(pos, 1, what)[0] = b;
     this.#pos = pos + 1;
@@ -664,7 +701,9 @@ export class MappedFile implements Disposable {
     integer(count, "count", what);
     const size = this.#length;
     if (count < 0 || src < 0 || dest < 0 || size - dest < count || size - src < count) {
-      throw new RangeError(`${what}: ${count} bytes from ${src} to ${dest} leave the ${size}-byte mapping (source, destination, or count out of range)`);
+      throw new RangeError(
+        `${what}: ${count} bytes from ${src} to ${dest} leave the ${size}-byte mapping (source, destination, or count out of range)`,
+      );
     }
     if (count === 0) return;
     this.#guard(Math.max(src, dest) + count, what);
@@ -696,7 +735,9 @@ export class MappedFile implements Disposable {
     const size = this.#length;
     const n = length === undefined ? size - offset : integer(length, "length", what);
     if (n < 0 || offset < 0 || offset > size || size - offset < n) {
-      throw new RangeError(`${what}: ${n} bytes at ${offset} leave the ${size}-byte mapping (flush values out of range)`);
+      throw new RangeError(
+        `${what}: ${n} bytes at ${offset} leave the ${size}-byte mapping (flush values out of range)`,
+      );
     }
     if (this.access !== "write" || n === 0) return;
     check(sys.shmkit_msync(this.#mapping.id, offset, n, 1), "msync", what);
@@ -726,7 +767,9 @@ export class MappedFile implements Disposable {
     const what = `Cannot resize mapped file ${JSON.stringify(this.path)}`;
     this.#live(what);
     if (this.access !== "write") {
-      throw new TypeError(`${what}: mmap can't resize a readonly or copy-on-write memory map (access "${this.access}")`);
+      throw new TypeError(
+        `${what}: mmap can't resize a readonly or copy-on-write memory map (access "${this.access}")`,
+      );
     }
     if (!Number.isSafeInteger(newLength) || newLength <= 0 || newLength + this.offset > Number.MAX_SAFE_INTEGER) {
       throw new RangeError(`${what}: the new length must be a positive integer, got ${newLength}`);

@@ -21,7 +21,11 @@ export const MAP_POPULATE = 0x4;
  * ("FATAL ERROR: Error::New napi_get_last_error_info") above 2^32 bytes, so Node is held to 2^32.
  * Deno's `getArrayBuffer` takes any safe length (verified with 5 GiB).
  */
-export const MAX_VIEW_BYTES: number = native.runtime === "bun" ? 2 ** 32 - 1 : native.runtime === "node" ? 2 ** 32 : 2 ** 53 - 1;
+export const MAX_VIEW_BYTES: number = native.runtime === "bun"
+  ? 2 ** 32 - 1
+  : native.runtime === "node"
+  ? 2 ** 32
+  : 2 ** 53 - 1;
 
 // Whether this runtime can detach the ArrayBuffers it hands out (Node 20 cannot).
 const CAN_DETACH = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === "function";
@@ -32,7 +36,13 @@ const CAN_DETACH = typeof (ArrayBuffer.prototype as { transfer?: unknown }).tran
  *
  * @throws {RangeError} when the window does not fit
  */
-export function windowCount(size: number, per: number, byteOffset: number, length: number | undefined, what: string): number {
+export function windowCount(
+  size: number,
+  per: number,
+  byteOffset: number,
+  length: number | undefined,
+  what: string,
+): number {
   if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset > size) {
     throw new RangeError(`${what}: byteOffset ${byteOffset} is outside 0..${size}`);
   }
@@ -112,7 +122,10 @@ export class Mapping {
     // Node 20 cannot detach. Refuse before detachViews() forgets the views, or a later close()
     // would munmap under them instead of tombstoning (MappedFile.resize maps anew instead).
     if (!CAN_DETACH || !this.detachViews()) {
-      throw new ShmError("ENOTSUP", `${what}: resizing in place needs ArrayBuffer.prototype.transfer (Node >= 22, Deno, Bun)`);
+      throw new ShmError(
+        "ENOTSUP",
+        `${what}: resizing in place needs ArrayBuffer.prototype.transfer (Node >= 22, Deno, Bun)`,
+      );
     }
     check(sys.shmkit_mremap(this.id, newLength), "mremap", what);
     this.address = sys.shmkit_map_addr(this.id);

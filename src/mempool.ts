@@ -437,8 +437,12 @@ export class Mempool implements Disposable {
     ) {
       throw bad("its offsets do not match its count, blockSize and maxProcesses");
     }
-    if (h.byteLength !== g.byteLength) throw bad(`byteLength ${h.byteLength} does not match its geometry (${g.byteLength})`);
-    if (off + g.byteLength > segment.size) throw bad(`it needs ${g.byteLength} bytes at ${off}, the segment has ${segment.size}`);
+    if (h.byteLength !== g.byteLength) {
+      throw bad(`byteLength ${h.byteLength} does not match its geometry (${g.byteLength})`);
+    }
+    if (off + g.byteLength > segment.size) {
+      throw bad(`it needs ${g.byteLength} bytes at ${off}, the segment has ${segment.size}`);
+    }
     const buf = segment.mapping.view(off, g.byteLength, what);
     native.detach(win);
     return new Mempool(segment, off, g, buf, owns, mempoolWhat(segment));
@@ -461,7 +465,11 @@ export class Mempool implements Disposable {
    */
   static create(name: string, options: MempoolCreateOptions): Mempool {
     const g = geometry(options, `Cannot create mempool ${JSON.stringify(name)}`);
-    const seg = SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode });
+    const seg = SharedMemory.create(
+      name,
+      g.byteLength,
+      options.fileMode === undefined ? {} : { mode: options.fileMode },
+    );
     try {
       const pool = Mempool.init(seg, 0, options);
       pool.#ownsSegment = true;
@@ -495,7 +503,11 @@ export class Mempool implements Disposable {
       seg = SharedMemory.open(name);
     } catch (e) {
       if (e instanceof ShmError && e.code === "ENOENT") {
-        throw new ShmError("ENOENT", `Cannot open mempool ${JSON.stringify(name)}: no such segment (ENOENT)`, { errno: 2, syscall: "shm_open", cause: e });
+        throw new ShmError("ENOENT", `Cannot open mempool ${JSON.stringify(name)}: no such segment (ENOENT)`, {
+          errno: 2,
+          syscall: "shm_open",
+          cause: e,
+        });
       }
       throw e;
     }
@@ -779,7 +791,10 @@ export class Mempool implements Disposable {
     for (;;) {
       if (cur === FREE) throw einval(`Cannot put block ${i} into ${this.#what}`, "it is already free");
       if ((cur & ~0x3fffffff) !== HELD || (cur & 0xff) >= this.maxProcesses) {
-        throw new ShmError("EBADHDR", `Cannot put block ${i} into ${this.#what}: its state word 0x${(cur >>> 0).toString(16)} is corrupt (EBADHDR)`);
+        throw new ShmError(
+          "EBADHDR",
+          `Cannot put block ${i} into ${this.#what}: its state word 0x${(cur >>> 0).toString(16)} is corrupt (EBADHDR)`,
+        );
       }
       // P1 (seq_cst CAS from the holder's tag, as above)
       const prev = Atomics.compareExchange(st, i, cur, FREE);
@@ -950,8 +965,9 @@ export class Mempool implements Disposable {
       const w = Atomics.load(st, i);
       if (w === FREE) continue;
       const s = w & 0xff;
-      if ((w & ~0x3fffffff) !== HELD || s >= this.maxProcesses) out.push(`I1: block ${i} has corrupt state 0x${(w >>> 0).toString(16)}`);
-      else if (Atomics.load(this.#slots64, 2 * s) === 0n) out.push(`I2: block ${i} is held by free slot ${s}`);
+      if ((w & ~0x3fffffff) !== HELD || s >= this.maxProcesses) {
+        out.push(`I1: block ${i} has corrupt state 0x${(w >>> 0).toString(16)}`);
+      } else if (Atomics.load(this.#slots64, 2 * s) === 0n) out.push(`I2: block ${i} is held by free slot ${s}`);
     }
     let parked = 0;
     for (let s = 0; s < this.maxProcesses; s++) parked += Atomics.load(this.#slotI32, 4 * s + 3);
@@ -1044,7 +1060,10 @@ export class Mempool implements Disposable {
   }
 
   #badIndex(doing: string, i: unknown): ShmError {
-    return einval(`Cannot ${doing} a block of ${this.#what}`, `index ${String(i)} is not an integer in 0..${this.count - 1}`);
+    return einval(
+      `Cannot ${doing} a block of ${this.#what}`,
+      `index ${String(i)} is not an integer in 0..${this.count - 1}`,
+    );
   }
 }
 

@@ -81,7 +81,7 @@ const VALID_BITS = LOCK_OWNER_MASK | LOCK_ABANDONED | LOCK_WAITERS;
 const SPIN = 32;
 // Indices into the Uint32Array over [byteOffset + 64, byteOffset + 128).
 const I_LOCK = 0;
-const I_SLOTS = 1;
+// index 1 is slotCount (read once at open through a DataView)
 const I_RECOVERIES = 2;
 
 const PID_BITS = 22n;
@@ -239,7 +239,9 @@ export class Mutex implements Disposable {
     this.#offset = offset;
     this.#lockOff = offset + MUTEX.lock;
     this.#n = n;
-    this.#what = seg.name === null ? `mutex at ${offset} of anonymous memory` : offset === 0
+    this.#what = seg.name === null
+      ? `mutex at ${offset} of anonymous memory`
+      : offset === 0
       ? `mutex "${seg.name}"`
       : `mutex at ${offset} of "${seg.name}"`;
     this.#u32 = seg.view(Uint32Array, offset + MUTEX.lock, (MUTEX.slots - MUTEX.lock) / 4);
@@ -625,7 +627,9 @@ export class Mutex implements Disposable {
     if ((c & ~VALID_BITS) !== 0 || owner > this.#n || (owner !== 0 && (c & LOCK_ABANDONED) !== 0)) {
       throw new ShmError(
         "EBADHDR",
-        `Cannot use ${this.#what}: corrupt lock word 0x${c.toString(16)} (owner ${owner} of ${this.#n} slots) (EBADHDR)`,
+        `Cannot use ${this.#what}: corrupt lock word 0x${
+          c.toString(16)
+        } (owner ${owner} of ${this.#n} slots) (EBADHDR)`,
       );
     }
     return c;
@@ -690,16 +694,24 @@ export class Mutex implements Disposable {
   #unlock(): void {
     if (!this.#held) {
       if (this.#closed) {
-        throw new ShmError("ECLOSED", `Cannot unlock ${this.#what}: it was closed while held, the lock was abandoned (ECLOSED)`);
+        throw new ShmError(
+          "ECLOSED",
+          `Cannot unlock ${this.#what}: it was closed while held, the lock was abandoned (ECLOSED)`,
+        );
       }
-      throw new ShmError("EPERM", `Cannot unlock ${this.#what}: this guard does not hold it (already unlocked) (EPERM)`);
+      throw new ShmError(
+        "EPERM",
+        `Cannot unlock ${this.#what}: this guard does not hold it (already unlocked) (EPERM)`,
+      );
     }
     const c = this.#word();
     if ((c & LOCK_OWNER_MASK) !== this.#slot) {
       this.#held = false;
       throw new ShmError(
         "EPERM",
-        `Cannot unlock ${this.#what}: the lock word names slot ${c & LOCK_OWNER_MASK}, not this holder's slot ${this.#slot} (EPERM)`,
+        `Cannot unlock ${this.#what}: the lock word names slot ${
+          c & LOCK_OWNER_MASK
+        }, not this holder's slot ${this.#slot} (EPERM)`,
       );
     }
     this.#held = false;
@@ -767,7 +779,10 @@ function slotsOf(options: MutexOptions): number {
 /** @internal Checks that [byteOffset, byteOffset + len) is a 64-aligned range inside `segment`. */
 export function checkPlacement(segment: SharedMemory, byteOffset: number, len: number, what: string): void {
   if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
-    throw new ShmError("EINVAL", `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
+    throw new ShmError(
+      "EINVAL",
+      `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`,
+    );
   }
   if (byteOffset + len > segment.size) {
     throw new RangeError(`${what}: ${len} bytes at ${byteOffset} do not fit in the ${segment.size}-byte segment`);

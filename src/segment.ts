@@ -69,7 +69,9 @@ export function normalizeName(name: unknown, what: string): string {
 function checkSize(size: unknown, what: string): number {
   if (typeof size !== "number") throw new TypeError(`${what}: size must be a number, got ${typeof size}`);
   if (!Number.isSafeInteger(size) || size <= 0) {
-    throw new ShmError("EINVAL", `${what}: size must be a positive integer number of bytes, got ${size} (EINVAL)`, { errno: 22 });
+    throw new ShmError("EINVAL", `${what}: size must be a positive integer number of bytes, got ${size} (EINVAL)`, {
+      errno: 22,
+    });
   }
   return size;
 }
@@ -399,7 +401,15 @@ export class SharedMemory implements Disposable {
    */
   handle(): SharedMemoryHandle {
     if (this.name !== null) return { kind: "shmkit.shm", version: HANDLE_VERSION, name: this.name, size: this.size };
-    return { kind: "shmkit.shm", version: HANDLE_VERSION, name: null, size: this.size, pid: PID, startTime: START_TIME, fd: this.#fd };
+    return {
+      kind: "shmkit.shm",
+      version: HANDLE_VERSION,
+      name: null,
+      size: this.size,
+      pid: PID,
+      startTime: START_TIME,
+      fd: this.#fd,
+    };
   }
 
   /**

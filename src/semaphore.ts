@@ -97,7 +97,9 @@ export class Semaphore implements Disposable {
     this.#ownsSegment = owns;
     this.#offset = offset;
     this.#valueOff = offset + SEMAPHORE.value;
-    this.#what = seg.name === null ? `semaphore at ${offset} of anonymous memory` : offset === 0
+    this.#what = seg.name === null
+      ? `semaphore at ${offset} of anonymous memory`
+      : offset === 0
       ? `semaphore "${seg.name}"`
       : `semaphore at ${offset} of "${seg.name}"`;
     this.#u32 = seg.view(Uint32Array, offset + SEMAPHORE.value, 2);
@@ -168,7 +170,10 @@ export class Semaphore implements Disposable {
   static #at(segment: SharedMemory, byteOffset: number, owns: boolean, what: string): Semaphore {
     const h = readHeader(segment.buffer, byteOffset, "semaphore", what);
     if (h.headerSize !== SEMAPHORE_BYTES || h.byteLength !== SEMAPHORE_BYTES) {
-      throw new ShmError("EBADHDR", `${what}: header size ${h.headerSize} / length ${h.byteLength}, expected ${SEMAPHORE_BYTES} (EBADHDR)`);
+      throw new ShmError(
+        "EBADHDR",
+        `${what}: header size ${h.headerSize} / length ${h.byteLength}, expected ${SEMAPHORE_BYTES} (EBADHDR)`,
+      );
     }
     const s = new Semaphore(segment, byteOffset, owns);
     s.#load(); // S1
@@ -190,7 +195,11 @@ export class Semaphore implements Disposable {
    * ```
    */
   static create(name: string, options: SemaphoreOptions = {}): Semaphore {
-    const seg = renamed(() => SharedMemory.create(name, SEMAPHORE_BYTES, { mode: options.fileMode }), "Cannot create semaphore", name);
+    const seg = renamed(
+      () => SharedMemory.create(name, SEMAPHORE_BYTES, { mode: options.fileMode }),
+      "Cannot create semaphore",
+      name,
+    );
     try {
       Semaphore.init(seg, 0, options).close();
       return Semaphore.#at(seg, 0, true, `Cannot create semaphore "${seg.name}"`);
@@ -378,12 +387,16 @@ export class Semaphore implements Disposable {
    * ```
    */
   release(n = 1): void {
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot release ${this.#what}: n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(`Cannot release ${this.#what}: n must be a positive integer, got ${n}`);
+    }
     if (this.#closed) throw this.#closedError("release");
     for (;;) {
       const v = this.#load();
       if (n > SEMAPHORE_MAX_VALUE - v) {
-        throw new RangeError(`Cannot release ${this.#what}: ${v} + ${n} exceeds the maximum count ${SEMAPHORE_MAX_VALUE}`);
+        throw new RangeError(
+          `Cannot release ${this.#what}: ${v} + ${n} exceeds the maximum count ${SEMAPHORE_MAX_VALUE}`,
+        );
       }
       // R1: add the units (seq_cst CAS); pairs with A1 and with the kernel's check in W1/W2.
       if (Atomics.compareExchange(this.#u32, I_VALUE, v, v + n) === v) break;

@@ -38,7 +38,17 @@ import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { native } from "./sys.ts";
 
 /** Element types, named as numpy names them. */
-export type DType = "int8" | "uint8" | "int16" | "uint16" | "int32" | "uint32" | "int64" | "uint64" | "float32" | "float64";
+export type DType =
+  | "int8"
+  | "uint8"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "int64"
+  | "uint64"
+  | "float32"
+  | "float64";
 
 /** The typed array `data` is, for each dtype. */
 export type ArrayData =
@@ -182,7 +192,9 @@ export function checkDType(dtype: unknown, what: string): DType {
 function checkShape(shape: unknown, itemSize: number, what: string): { shape: readonly number[]; length: number } {
   const dims = typeof shape === "number" ? [shape] : shape;
   if (!Array.isArray(dims)) throw new TypeError(`${what}: shape must be a number or an array of numbers`);
-  if (dims.length > MAX_NDIM) throw new RangeError(`${what}: ${dims.length} dimensions, at most ${MAX_NDIM} are supported`);
+  if (dims.length > MAX_NDIM) {
+    throw new RangeError(`${what}: ${dims.length} dimensions, at most ${MAX_NDIM} are supported`);
+  }
   let length = 1;
   for (const d of dims) {
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
@@ -332,7 +344,11 @@ export class SharedArray implements Disposable {
    * seg.unlink();
    * ```
    */
-  static init(segment: SharedMemory, byteOffset: number, options: SharedArrayShapeOptions & SharedArrayCreateOptions): SharedArray {
+  static init(
+    segment: SharedMemory,
+    byteOffset: number,
+    options: SharedArrayShapeOptions & SharedArrayCreateOptions,
+  ): SharedArray {
     const what = `Cannot create array in ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
     const dtype = checkDType(options?.dtype, what);
     const per = CTORS[dtype].BYTES_PER_ELEMENT;
@@ -341,10 +357,16 @@ export class SharedArray implements Disposable {
     const headerSize = headerSizeOf(shape.length);
     const byteLength = headerSize + length * per;
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
-      throw new ShmError("EINVAL", `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
+      throw new ShmError(
+        "EINVAL",
+        `${what}: byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`,
+      );
     }
     if (byteOffset + byteLength > segment.size) {
-      throw new ShmError("EINVAL", `${what}: ${byteLength} bytes at ${byteOffset} do not fit in ${segment.size} bytes (EINVAL)`);
+      throw new ShmError(
+        "EINVAL",
+        `${what}: ${byteLength} bytes at ${byteOffset} do not fit in ${segment.size} bytes (EINVAL)`,
+      );
     }
     if (segment.readOnly) throw new ShmError("EACCES", `${what}: the segment is mapped read-only (EACCES)`);
     const h = segment.bytes(byteOffset, headerSize);
@@ -391,9 +413,14 @@ export class SharedArray implements Disposable {
   static #attach(seg: SharedMemory, owns: boolean, off: number, what: string): SharedArray {
     const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
     if (!Number.isSafeInteger(off) || off < 0 || off % OBJECT_ALIGN !== 0) {
-      throw new ShmError("EINVAL", `${what}: byteOffset ${off} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`);
+      throw new ShmError(
+        "EINVAL",
+        `${what}: byteOffset ${off} must be a non-negative multiple of ${OBJECT_ALIGN} (EINVAL)`,
+      );
     }
-    if (off + COMMON_HEADER_SIZE > seg.size) throw bad(`the segment (${seg.size} bytes) is too small for a header at ${off}`);
+    if (off + COMMON_HEADER_SIZE > seg.size) {
+      throw bad(`the segment (${seg.size} bytes) is too small for a header at ${off}`);
+    }
     // A window over the header only, so huge segments work where one ArrayBuffer cannot span them.
     const w = seg.bytes(off, Math.min(MAX_HEADER, seg.size - off));
     const base = off - w.byteOffset; // the segment offset where w.buffer starts
@@ -411,7 +438,9 @@ export class SharedArray implements Disposable {
     const ndim = dv.getUint32(ARRAY_LAYOUT.ndim, true);
     if (ndim > MAX_NDIM) throw bad(`${ndim} dimensions (at most ${MAX_NDIM})`);
     const hs = h.headerSize;
-    if (hs % OBJECT_ALIGN !== 0 || hs < ARRAY_LAYOUT.shape + 8 * ndim) throw bad(`header size ${hs} cannot hold ${ndim} dimensions`);
+    if (hs % OBJECT_ALIGN !== 0 || hs < ARRAY_LAYOUT.shape + 8 * ndim) {
+      throw bad(`header size ${hs} cannot hold ${ndim} dimensions`);
+    }
     const shape: number[] = [];
     let length = 1;
     for (let i = 0; i < ndim; i++) {
@@ -448,7 +477,12 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static create(name: string, dtype: DType, shape: number | number[], options: SharedArrayCreateOptions = {}): SharedArray {
+  static create(
+    name: string,
+    dtype: DType,
+    shape: number | number[],
+    options: SharedArrayCreateOptions = {},
+  ): SharedArray {
     const what = `Cannot create array ${JSON.stringify(name)}`;
     const size = SharedArray.byteLength({ dtype: checkDType(dtype, what), shape });
     const seg = SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode });
@@ -524,7 +558,11 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static from(name: string, data: ArrayLike<number> | ArrayLike<bigint> | ArrayBufferView, shape?: number[]): SharedArray {
+  static from(
+    name: string,
+    data: ArrayLike<number> | ArrayLike<bigint> | ArrayBufferView,
+    shape?: number[],
+  ): SharedArray {
     const what = `Cannot create array ${JSON.stringify(name)}`;
     let dtype = dtypeOf(data);
     let src: ArrayLike<number | bigint>;
@@ -576,7 +614,9 @@ export class SharedArray implements Disposable {
     try {
       seg = SharedMemory.open(name, { readOnly: options.readOnly === true });
     } catch (e) {
-      if (e instanceof ShmError) throw new ShmError(e.code, e.message.replace(/^Cannot open shared memory/, "Cannot open array"), e);
+      if (e instanceof ShmError) {
+        throw new ShmError(e.code, e.message.replace(/^Cannot open shared memory/, "Cannot open array"), e);
+      }
       throw e;
     }
     try {
@@ -626,7 +666,10 @@ export class SharedArray implements Disposable {
     const seg = named ? SharedMemory.open(segmentOrName, { readOnly: options.readOnly === true }) : segmentOrName;
     if (off + dims.length * per > seg.size) {
       if (named) seg.close();
-      throw new ShmError("EINVAL", `${what}: ${dims.length} elements of ${per} bytes at ${off} do not fit in ${seg.size} bytes (EINVAL)`);
+      throw new ShmError(
+        "EINVAL",
+        `${what}: ${dims.length} elements of ${per} bytes at ${off} do not fit in ${seg.size} bytes (EINVAL)`,
+      );
     }
     return new SharedArray(seg, named, off, true, dtype, dims.shape, dims.length, off);
   }
@@ -667,7 +710,9 @@ export class SharedArray implements Disposable {
       if (a.dtype !== dtype || a.shape.join() !== handle.shape.join()) {
         throw new ShmError(
           "EBADHDR",
-          `${what}: the handle says ${dtype} [${handle.shape.join(", ")}], the segment holds ${a.dtype} [${a.shape.join(", ")}] (EBADHDR)`,
+          `${what}: the handle says ${dtype} [${handle.shape.join(", ")}], the segment holds ${a.dtype} [${
+            a.shape.join(", ")
+          }] (EBADHDR)`,
         );
       }
       return a;
@@ -734,7 +779,10 @@ export class SharedArray implements Disposable {
   #window(start: number, length: number, method = "window"): ArrayData {
     const what = `Cannot view ${this.#what()}`;
     if (this.closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0 || start + length > this.length) {
+    if (
+      !Number.isSafeInteger(start) || !Number.isSafeInteger(length) || start < 0 || length < 0 ||
+      start + length > this.length
+    ) {
       throw new RangeError(`${what}: elements [${start}, ${start + length}) are outside 0..${this.length}`);
     }
     const ctor = CTORS[this.dtype];

@@ -42,7 +42,9 @@ export function timeoutError(what: string, ms: number): ShmError {
 export function futexWait(m: Mapping, offset: number, expected: number, timeoutMs: number): boolean {
   const r = sys.shmkit_futex_wait(m.id, offset, expected >>> 0, timeoutMs === Infinity ? -1 : timeoutMs);
   if (r === -ERRNO.ETIMEDOUT) return false;
-  if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EAGAIN) throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
+  if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EAGAIN) {
+    throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
+  }
   return true;
 }
 

@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { deepStrictEqual as assertEquals, equal, ok as assert, rejects as assertRejects, throws as assertThrows } from "node:assert/strict";
+export {
+  deepStrictEqual as assertEquals,
+  equal,
+  ok as assert,
+  rejects as assertRejects,
+  throws as assertThrows,
+} from "node:assert/strict";
 import { strict } from "node:assert";
 export { strict };
 
@@ -14,7 +20,9 @@ export function assertCode(fn: () => unknown, code: string, msg?: RegExp): void 
   } catch (e) {
     const c = (e as { code?: string }).code;
     if (c !== code) throw new Error(`expected code ${code}, got ${c}: ${(e as Error).message}`);
-    if (msg && !msg.test((e as Error).message)) throw new Error(`message ${JSON.stringify((e as Error).message)} does not match ${msg}`);
+    if (msg && !msg.test((e as Error).message)) {
+      throw new Error(`message ${JSON.stringify((e as Error).message)} does not match ${msg}`);
+    }
     return;
   }
   throw new Error(`expected an error with code ${code}, nothing was thrown`);

@@ -1,6 +1,17 @@
 import { spawn } from "node:child_process";
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, type Runtime, RUNTIME, RUNTIMES, runScript, runtimeCommand, test, uniqueName } from "./harness.ts";
+import {
+  ROOT,
+  run,
+  type RunResult,
+  runScript,
+  RUNTIME,
+  type Runtime,
+  runtimeCommand,
+  RUNTIMES,
+  test,
+  uniqueName,
+} from "./harness.ts";
 import { SharedArray, SharedMemory } from "../mod.ts";
 
 /** Runs the CLI in `rt` (Deno with the documented permissions only). */
@@ -11,7 +22,16 @@ function cli(rt: Runtime, ...args: string[]): Promise<RunResult> {
   return run([...cmd, ...args], { timeout: 60_000 });
 }
 
-type Row = { name: string; shmkit: boolean; kind: string | null; size: number; creatorPid: number | null; creatorAlive: boolean | null; inUse: boolean; holders: number[] };
+type Row = {
+  name: string;
+  shmkit: boolean;
+  kind: string | null;
+  size: number;
+  creatorPid: number | null;
+  creatorAlive: boolean | null;
+  inUse: boolean;
+  holders: number[];
+};
 
 test("shmkit ls lists a live object with kind, size, creator and in-use state on every runtime", async () => {
   const name = uniqueName("clils");
@@ -110,7 +130,11 @@ test("shmkit gc removes objects no live process holds and keeps one a live proce
       const d = ls.find((x) => x.name === dead)!;
       const l = ls.find((x) => x.name === live)!;
       assertEquals([d.creatorAlive, d.inUse], [false, false], `${rt}: the dead creator's object`);
-      assertEquals([l.creatorAlive, l.inUse, l.holders.includes(holder.pid!)], [true, true, true], `${rt}: the live holder's object`);
+      assertEquals(
+        [l.creatorAlive, l.inUse, l.holders.includes(holder.pid!)],
+        [true, true, true],
+        `${rt}: the live holder's object`,
+      );
       const dry = await cli(rt, "gc", "--dry-run", "--json", "--prefix", prefix);
       assertEquals(dry.code, 0, `${rt}: ${dry.stderr}`);
       assertEquals(JSON.parse(dry.stdout).removed, [dead], rt);

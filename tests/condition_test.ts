@@ -1,5 +1,5 @@
 import { assert, assertCode, assertEquals } from "./assert.ts";
-import { RUNTIMES, run, runScript, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { run, runScript, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { attach, Condition, type ConditionHandle, Mutex, Semaphore, SharedMemory } from "../mod.ts";
 
 const FIXTURE = "tests/fixtures/lock_child.ts";
@@ -11,7 +11,11 @@ test("Condition.wait times out with ETIMEDOUT and returns holding the mutex", ()
   using c = Condition.init(seg, Mutex.byteLength());
   seg.unlink();
   const g = m.lock();
-  assertCode(() => c.wait(g, { timeout: 30 }), "ETIMEDOUT", /^Cannot wait on condition at 640 of "[^"]+": timed out after 30 ms/);
+  assertCode(
+    () => c.wait(g, { timeout: 30 }),
+    "ETIMEDOUT",
+    /^Cannot wait on condition at 640 of "[^"]+": timed out after 30 ms/,
+  );
   assert(m.held, "the mutex is held again");
   using m2 = Mutex.at(seg, 0);
   assertEquals(m2.tryLock(), undefined);
@@ -115,7 +119,11 @@ for (const rt of RUNTIMES) {
     using data = SharedMemory.create(uniqueName("condd"), 64);
     const d = data.view(Int32Array);
     const g = await m.lockAsync();
-    const child = run([...runtimeCommand(rt, FIXTURE), "notify-and-die", JSON.stringify({ mutex: m.handle(), cond: c.handle(), data: data.handle() })], {
+    const child = run([
+      ...runtimeCommand(rt, FIXTURE),
+      "notify-and-die",
+      JSON.stringify({ mutex: m.handle(), cond: c.handle(), data: data.handle() }),
+    ], {
       timeout: 60_000,
     });
     while (d[0] === 0) await c.waitAsync(g, { timeout: 30_000 });

@@ -1,7 +1,7 @@
 // The native layer as every object sees it: atomics, futex, the async waiter multiplexer,
 // process liveness and the safety of stale mapping ids.
 import { assert, assertEquals } from "./assert.ts";
-import { RUNTIME, runScript, test } from "./harness.ts";
+import { runScript, RUNTIME, test } from "./harness.ts";
 import { SharedMemory } from "../mod.ts";
 import { PID, processAlive, START_TIME, sys } from "../src/sys.ts";
 import { futexWait, futexWake, pendingAsyncWaits, waitAsync } from "../src/wait.ts";
@@ -130,7 +130,9 @@ test("a zombie (exited, not yet reaped) process is not alive", async () => {
   // `sh -c 'sleep 0 & exec sleep 2'`: the backgrounded child exits at once and stays a zombie of
   // the exec'd sleep, which never reaps it.
   const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 2"]);
-  const pid = await new Promise<number>((resolve) => parent.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+  const pid = await new Promise<number>((resolve) =>
+    parent.stdout!.once("data", (d) => resolve(Number(String(d).trim())))
+  );
   await new Promise((r) => setTimeout(r, 300));
   assert(!processAlive(pid));
   parent.kill("SIGKILL");

@@ -10,7 +10,10 @@ import { spawn } from "node:child_process";
 /** The runtime executing this test file. */
 export type Runtime = "deno" | "bun" | "node";
 
-const g = globalThis as unknown as { Deno?: { version?: { deno?: string }; test: (o: unknown) => void }; Bun?: unknown };
+const g = globalThis as unknown as {
+  Deno?: { version?: { deno?: string }; test: (o: unknown) => void };
+  Bun?: unknown;
+};
 
 /** Which runtime runs the tests. */
 export const RUNTIME: Runtime = g.Deno?.version?.deno ? "deno" : g.Bun !== undefined ? "bun" : "node";
@@ -41,7 +44,9 @@ if (RUNTIME === "deno") {
     });
 } else if (RUNTIME === "bun") {
   const spec = "bun:test";
-  const bt = await import(spec) as { test: ((n: string, f: Fn, t?: number) => void) & { skip: (n: string, f: Fn) => void } };
+  const bt = await import(spec) as {
+    test: ((n: string, f: Fn, t?: number) => void) & { skip: (n: string, f: Fn) => void };
+  };
   register = (name, fn, opts) =>
     opts.skip ? bt.test.skip(`${name} (skipped: ${opts.skip})`, fn) : bt.test(name, fn, opts.timeout ?? 120_000);
 } else {
@@ -126,7 +131,11 @@ export function run(cmd: string[], opts: RunOptions = {}): Promise<RunResult> {
 }
 
 /** Runs `script` in `runtime` and throws with its output if it does not exit 0. */
-export async function runScript(runtime: Runtime, script: string, opts: RunOptions & { args?: string[] } = {}): Promise<RunResult> {
+export async function runScript(
+  runtime: Runtime,
+  script: string,
+  opts: RunOptions & { args?: string[] } = {},
+): Promise<RunResult> {
   const r = await run([...runtimeCommand(runtime, script), ...(opts.args ?? [])], opts);
   if (r.code !== 0) {
     throw new Error(`${runtime} ${script} exited ${r.code ?? r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);

@@ -2,7 +2,7 @@
 // moment), holders killed from outside while a waiter is parked, and stopped holders that must not
 // be robbed. Every child runs in Deno, Bun or Node; the parent in whichever runs this file.
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
-import { prng, run, runScript, RUNTIME, RUNTIMES, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { prng, run, runScript, RUNTIME, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { Mutex, SharedMemory } from "../mod.ts";
 import process from "node:process";
 
@@ -17,65 +17,80 @@ async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<
   }
 }
 
-test("holders SIGKILLed inside the lock: the next locker recovers exactly then, repairs, and the invariant holds (240 kills, mixed runtimes)", async () => {
-  const seed = Number(process.env.SHMKIT_SEED ?? Date.now() % 1e9);
-  const rand = prng(seed);
-  const name = uniqueName("crash");
-  using m = Mutex.create(name, { slots: 16 });
-  using data = SharedMemory.create(name + "-d", 64);
-  const d = data.view(Int32Array);
-  const KILLS = 240;
-  const CLEAN_EVERY = 8; // every 8th child finishes cleanly
-  const plans: { rt: string; rounds: number; killAt: number; async: boolean }[] = [];
-  for (let i = 0, kills = 0; kills < KILLS; i++) {
-    const dies = i % CLEAN_EVERY !== CLEAN_EVERY - 1;
-    if (dies) kills++;
-    plans.push({
-      rt: RUNTIMES[i % 3],
-      rounds: Math.floor(rand() * 4),
-      killAt: dies ? Math.floor(rand() * 3) : -1,
-      async: rand() < 0.3,
-    });
-  }
-  const failures: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < plans.length) {
-      const p = plans[next++];
-      const opts = JSON.stringify({ mutex: m.handle(), data: data.handle(), rounds: p.rounds, killAt: p.killAt, spin: Math.floor(rand() * 20_000), async: p.async });
-      const r = await run([...runtimeCommand(p.rt as "deno", FIXTURE), "crash", opts], { timeout: 60_000 });
-      const ok = p.killAt >= 0 ? r.signal === "SIGKILL" : r.code === 0;
-      if (!ok) failures.push(`${p.rt} child ${JSON.stringify(p)} ended with ${r.code ?? r.signal}: ${r.stderr.slice(0, 500)}`);
+test(
+  "holders SIGKILLed inside the lock: the next locker recovers exactly then, repairs, and the invariant holds (240 kills, mixed runtimes)",
+  async () => {
+    const seed = Number(process.env.SHMKIT_SEED ?? Date.now() % 1e9);
+    const rand = prng(seed);
+    const name = uniqueName("crash");
+    using m = Mutex.create(name, { slots: 16 });
+    using data = SharedMemory.create(name + "-d", 64);
+    const d = data.view(Int32Array);
+    const KILLS = 240;
+    const CLEAN_EVERY = 8; // every 8th child finishes cleanly
+    const plans: { rt: string; rounds: number; killAt: number; async: boolean }[] = [];
+    for (let i = 0, kills = 0; kills < KILLS; i++) {
+      const dies = i % CLEAN_EVERY !== CLEAN_EVERY - 1;
+      if (dies) kills++;
+      plans.push({
+        rt: RUNTIMES[i % 3],
+        rounds: Math.floor(rand() * 4),
+        killAt: dies ? Math.floor(rand() * 3) : -1,
+        async: rand() < 0.3,
+      });
     }
-  };
-  try {
-    await Promise.all([worker(), worker(), worker()]);
-    assertEquals(failures, []);
-    // The last child may have died holding it: the parent is the next locker.
-    const g = m.lock({ timeout: 10_000 });
-    const inside = d[2];
-    assertEquals(g.recovered, inside !== 0, "recovered exactly when the last holder died inside");
-    const tornAtEnd = g.recovered && d[0] !== d[1] ? 1 : 0;
-    if (g.recovered) d[1] = d[0];
-    g.unlock();
-    const kills = plans.filter((p) => p.killAt >= 0).length;
-    const killsMidway = plans.filter((p) => p.killAt === 1).length;
-    const sections = plans.reduce((s, p) => s + p.rounds + (p.killAt >= 0 ? 0 : 1), 0);
-    assertEquals(d[5], 0, "no locker saw recovered disagree with the holder marker");
-    assertEquals(d[7], 0, "the invariant d[0] === d[1] held after every repair");
-    assertEquals(d[4] + (g.recovered ? 1 : 0), kills, "one recovery per death inside the lock");
-    assertEquals(d[6] + tornAtEnd, killsMidway, "every torn pair was found and repaired");
-    assertEquals(d[3], sections, "every completed section counted once");
-    assertEquals(m.recoveries, kills);
-    assertEquals(d[0], d[1]);
-  } catch (e) {
-    console.error(`lock_crash seed ${seed} (rerun with SHMKIT_SEED=${seed})`);
-    throw e;
-  } finally {
-    m.unlink();
-    data.unlink();
-  }
-}, { timeout: 300_000 });
+    const failures: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < plans.length) {
+        const p = plans[next++];
+        const opts = JSON.stringify({
+          mutex: m.handle(),
+          data: data.handle(),
+          rounds: p.rounds,
+          killAt: p.killAt,
+          spin: Math.floor(rand() * 20_000),
+          async: p.async,
+        });
+        const r = await run([...runtimeCommand(p.rt as "deno", FIXTURE), "crash", opts], { timeout: 60_000 });
+        const ok = p.killAt >= 0 ? r.signal === "SIGKILL" : r.code === 0;
+        if (!ok) {
+          failures.push(
+            `${p.rt} child ${JSON.stringify(p)} ended with ${r.code ?? r.signal}: ${r.stderr.slice(0, 500)}`,
+          );
+        }
+      }
+    };
+    try {
+      await Promise.all([worker(), worker(), worker()]);
+      assertEquals(failures, []);
+      // The last child may have died holding it: the parent is the next locker.
+      const g = m.lock({ timeout: 10_000 });
+      const inside = d[2];
+      assertEquals(g.recovered, inside !== 0, "recovered exactly when the last holder died inside");
+      const tornAtEnd = g.recovered && d[0] !== d[1] ? 1 : 0;
+      if (g.recovered) d[1] = d[0];
+      g.unlock();
+      const kills = plans.filter((p) => p.killAt >= 0).length;
+      const killsMidway = plans.filter((p) => p.killAt === 1).length;
+      const sections = plans.reduce((s, p) => s + p.rounds + (p.killAt >= 0 ? 0 : 1), 0);
+      assertEquals(d[5], 0, "no locker saw recovered disagree with the holder marker");
+      assertEquals(d[7], 0, "the invariant d[0] === d[1] held after every repair");
+      assertEquals(d[4] + (g.recovered ? 1 : 0), kills, "one recovery per death inside the lock");
+      assertEquals(d[6] + tornAtEnd, killsMidway, "every torn pair was found and repaired");
+      assertEquals(d[3], sections, "every completed section counted once");
+      assertEquals(m.recoveries, kills);
+      assertEquals(d[0], d[1]);
+    } catch (e) {
+      console.error(`lock_crash seed ${seed} (rerun with SHMKIT_SEED=${seed})`);
+      throw e;
+    } finally {
+      m.unlink();
+      data.unlink();
+    }
+  },
+  { timeout: 300_000 },
+);
 
 for (const rt of RUNTIMES) {
   test(`a parked lockAsync waiter recovers the lock of a ${rt} holder killed from outside`, async () => {
@@ -83,7 +98,11 @@ for (const rt of RUNTIMES) {
     using m = Mutex.create(name, { slots: 4 });
     using data = SharedMemory.create(name + "-d", 64);
     const d = data.view(Int32Array);
-    const child = run([...runtimeCommand(rt, FIXTURE), "hold", JSON.stringify({ mutex: m.handle(), data: data.handle() })], { timeout: 60_000 });
+    const child = run([
+      ...runtimeCommand(rt, FIXTURE),
+      "hold",
+      JSON.stringify({ mutex: m.handle(), data: data.handle() }),
+    ], { timeout: 60_000 });
     try {
       await waitFor(() => Atomics.load(d, 0) !== 0, "the child to lock");
       assertEquals(m.tryLock(), undefined);
@@ -115,7 +134,10 @@ for (const rt of RUNTIMES) {
     using m = Mutex.create(name, { slots: 4 });
     using data = SharedMemory.create(name + "-d", 64);
     const d = data.view(Int32Array);
-    const child = runScript(rt, FIXTURE, { args: ["hold", JSON.stringify({ mutex: m.handle(), data: data.handle() })], timeout: 60_000 });
+    const child = runScript(rt, FIXTURE, {
+      args: ["hold", JSON.stringify({ mutex: m.handle(), data: data.handle() })],
+      timeout: 60_000,
+    });
     let pid = 0;
     try {
       await waitFor(() => Atomics.load(d, 0) !== 0, "the child to lock");

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
-import { prng, RUNTIME, RUNTIMES, runPython, runScript, test } from "./harness.ts";
+import { prng, runPython, runScript, RUNTIME, RUNTIMES, test } from "./harness.ts";
 import { MappedFile, type MappedFileAccess, ShmError } from "../mod.ts";
 
 const DIR = mkdtempSync(`${tmpdir()}/shmkit-test-mapped-`);
@@ -77,7 +77,13 @@ function runOps(m: MappedFile, ops: Op[]): Outcome[] {
         case "rfind": {
           const needle = enc.encode(a as string);
           const f = name === "find" ? m.find.bind(m) : m.rfind.bind(m);
-          out.push(b === undefined ? f(needle) : c === undefined ? f(a as string, b as number) : f(needle, b as number, c as number));
+          out.push(
+            b === undefined
+              ? f(needle)
+              : c === undefined
+              ? f(a as string, b as number)
+              : f(needle, b as number, c as number),
+          );
           break;
         }
         case "move":
@@ -147,7 +153,13 @@ print(json.dumps(out))
 `;
 
 /** Runs `ops` on a MappedFile and on Python's mmap over two copies of `content`; compares all. */
-async function parity(access: MappedFileAccess, content: Uint8Array, ops: Op[], what: string, offset = 0): Promise<void> {
+async function parity(
+  access: MappedFileAccess,
+  content: Uint8Array,
+  ops: Op[],
+  what: string,
+  offset = 0,
+): Promise<void> {
   const mine = tempFile(content);
   const theirs = tempFile(content);
   const m = MappedFile.open(mine, { access, offset });
@@ -160,7 +172,11 @@ async function parity(access: MappedFileAccess, content: Uint8Array, ops: Op[], 
   const r = await runPython(PY_RUN_OPS, { args: [theirs, access, String(offset)], input: JSON.stringify(ops) });
   const want = JSON.parse(r.stdout) as Outcome[];
   for (let i = 0; i < ops.length; i++) {
-    assertEquals(got[i], want[i], `${what}: op ${i} ${JSON.stringify(ops[i])} gave ${JSON.stringify(got[i])}, Python ${JSON.stringify(want[i])}`);
+    assertEquals(
+      got[i],
+      want[i],
+      `${what}: op ${i} ${JSON.stringify(ops[i])} gave ${JSON.stringify(got[i])}, Python ${JSON.stringify(want[i])}`,
+    );
   }
   const a = readFileSync(mine);
   const b = readFileSync(theirs);
@@ -170,20 +186,97 @@ async function parity(access: MappedFileAccess, content: Uint8Array, ops: Op[], 
 }
 
 const SCRIPTED: Op[] = [
-  ["len"], ["size"], ["tell"], ["readLine"], ["readLine"], ["tell"], ["read", 5], ["read", -1], ["tell"], ["read", null],
-  ["readByte"], ["seek", 0, 0], ["readByte"], ["seek", -1, 2], ["readByte"], ["readByte"], ["seek", 1, 1], ["seek", -5, 0],
-  ["seek", 10, 0], ["seek", 5, 1], ["seek", -20, 1], ["seek", 0, 0],
-  ["find", "hello"], ["find", "hello", 20], ["find", "hello", -100], ["find", "hello", 0, -8000], ["find", "nope", 0],
-  ["find", "", 3], ["find", "", 3, 2], ["find", "", 100000], ["find", "line", 5, 4], ["seek", 30, 0], ["find", "line"],
-  ["rfind", "hello"], ["rfind", "hello", 0], ["rfind", "hello", 0, 30], ["rfind", "", 0], ["rfind", "x", -2], ["rfind", "line", -50, -10],
-  ["seek", 0, 0], ["write", "HELLO"], ["tell"], ["writeByte", 33], ["writeByte", 256], ["writeByte", -1], ["write", "héllo", "bytes"],
-  ["seek", -3, 2], ["write", "toolong"], ["tell"], ["write", "end"], ["write", ""], ["writeByte", 1], ["write", "x"],
-  ["move", 100, 0, 50], ["move", 0, 10, 40], ["move", 8000, 0, 500], ["move", -1, 0, 1], ["move", 0, 0, 0],
-  ["flush"], ["flush", 0, 100], ["flush", 0, 100000], ["flush", 4096, 4096],
-  ["seek", 0, 0], ["readLine"], ["read", 64], ["find", "HELLO", 0], ["rfind", "e", 0],
-  ["resize", 10000], ["len"], ["size"], ["seek", 9990, 0], ["write", "0123456789"], ["seek", 0, 2], ["tell"],
-  ["resize", 100], ["len"], ["size"], ["tell"], ["read"], ["readLine"], ["readByte"], ["write", ""], ["find", ""], ["rfind", ""],
-  ["seek", 0, 1], ["seek", 0, 0], ["read"], ["resize", 4096], ["seek", 4000, 0], ["read", 10], ["size"],
+  ["len"],
+  ["size"],
+  ["tell"],
+  ["readLine"],
+  ["readLine"],
+  ["tell"],
+  ["read", 5],
+  ["read", -1],
+  ["tell"],
+  ["read", null],
+  ["readByte"],
+  ["seek", 0, 0],
+  ["readByte"],
+  ["seek", -1, 2],
+  ["readByte"],
+  ["readByte"],
+  ["seek", 1, 1],
+  ["seek", -5, 0],
+  ["seek", 10, 0],
+  ["seek", 5, 1],
+  ["seek", -20, 1],
+  ["seek", 0, 0],
+  ["find", "hello"],
+  ["find", "hello", 20],
+  ["find", "hello", -100],
+  ["find", "hello", 0, -8000],
+  ["find", "nope", 0],
+  ["find", "", 3],
+  ["find", "", 3, 2],
+  ["find", "", 100000],
+  ["find", "line", 5, 4],
+  ["seek", 30, 0],
+  ["find", "line"],
+  ["rfind", "hello"],
+  ["rfind", "hello", 0],
+  ["rfind", "hello", 0, 30],
+  ["rfind", "", 0],
+  ["rfind", "x", -2],
+  ["rfind", "line", -50, -10],
+  ["seek", 0, 0],
+  ["write", "HELLO"],
+  ["tell"],
+  ["writeByte", 33],
+  ["writeByte", 256],
+  ["writeByte", -1],
+  ["write", "héllo", "bytes"],
+  ["seek", -3, 2],
+  ["write", "toolong"],
+  ["tell"],
+  ["write", "end"],
+  ["write", ""],
+  ["writeByte", 1],
+  ["write", "x"],
+  ["move", 100, 0, 50],
+  ["move", 0, 10, 40],
+  ["move", 8000, 0, 500],
+  ["move", -1, 0, 1],
+  ["move", 0, 0, 0],
+  ["flush"],
+  ["flush", 0, 100],
+  ["flush", 0, 100000],
+  ["flush", 4096, 4096],
+  ["seek", 0, 0],
+  ["readLine"],
+  ["read", 64],
+  ["find", "HELLO", 0],
+  ["rfind", "e", 0],
+  ["resize", 10000],
+  ["len"],
+  ["size"],
+  ["seek", 9990, 0],
+  ["write", "0123456789"],
+  ["seek", 0, 2],
+  ["tell"],
+  ["resize", 100],
+  ["len"],
+  ["size"],
+  ["tell"],
+  ["read"],
+  ["readLine"],
+  ["readByte"],
+  ["write", ""],
+  ["find", ""],
+  ["rfind", ""],
+  ["seek", 0, 1],
+  ["seek", 0, 0],
+  ["read"],
+  ["resize", 4096],
+  ["seek", 4000, 0],
+  ["read", 10],
+  ["size"],
 ];
 
 for (const access of ["write", "copy", "read"] as const) {
@@ -240,7 +333,15 @@ for (const access of ["write", "copy", "read"] as const) {
 }
 
 test("MappedFile with a page offset matches Python mmap", async () => {
-  await parity("write", initialContent(3 * PAGE + 100, 9), [["len"], ["read", 20], ["find", "line", 0], ["seek", 0, 0], ["write", "at offset"], ["resize", PAGE], ["size"], ["len"]], "offset", PAGE);
+  await parity(
+    "write",
+    initialContent(3 * PAGE + 100, 9),
+    [["len"], ["read", 20], ["find", "line", 0], ["seek", 0, 0], ["write", "at offset"], ["resize", PAGE], ["size"], [
+      "len",
+    ]],
+    "offset",
+    PAGE,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +384,7 @@ test("MappedFile.open with create makes the file and grows a short one", () => {
   assertEquals(a.fileSize(), 5000);
   a.write("grown");
   a.close();
-  using b = MappedFile.open(p, { length: PAGE, offset: PAGE, create: true });
+  using _b = MappedFile.open(p, { length: PAGE, offset: PAGE, create: true });
   assertEquals(statSync(p).size, 2 * PAGE);
   assertEquals(dec.decode(readFileSync(p).subarray(0, 5)), "grown");
 });
@@ -300,10 +401,22 @@ test('MappedFile access "read": raw stores stay private and write methods throw 
   assertEquals(dec.decode(readFileSync(p)), "original data\n");
   using other = MappedFile.open(p, { access: "read" });
   assertEquals(dec.decode(other.read()), "original data\n");
-  assertThrows(() => m.write("x"), (e: Error) => e instanceof TypeError && /can't modify a readonly memory map/.test(e.message));
-  assertThrows(() => m.writeByte(1), (e: Error) => e instanceof TypeError && /can't modify a readonly memory map/.test(e.message));
-  assertThrows(() => m.move(0, 1, 1), (e: Error) => e instanceof TypeError && /can't modify a readonly memory map/.test(e.message));
-  assertThrows(() => m.resize(100), (e: Error) => e instanceof TypeError && /can't resize a readonly or copy-on-write/.test(e.message));
+  assertThrows(
+    () => m.write("x"),
+    (e: Error) => e instanceof TypeError && /can't modify a readonly memory map/.test(e.message),
+  );
+  assertThrows(
+    () => m.writeByte(1),
+    (e: Error) => e instanceof TypeError && /can't modify a readonly memory map/.test(e.message),
+  );
+  assertThrows(
+    () => m.move(0, 1, 1),
+    (e: Error) => e instanceof TypeError && /can't modify a readonly memory map/.test(e.message),
+  );
+  assertThrows(
+    () => m.resize(100),
+    (e: Error) => e instanceof TypeError && /can't resize a readonly or copy-on-write/.test(e.message),
+  );
   m.flush(); // a no-op, as in Python
 });
 
@@ -328,12 +441,15 @@ test('MappedFile access "write": a write is seen at once by Python mmap of the s
   m.seek(100);
   m.write("shared bytes");
   m.flush(100, 12);
-  const r = await runPython(`
+  const r = await runPython(
+    `
 import mmap, sys
 f = open(sys.argv[1], "r+b"); m = mmap.mmap(f.fileno(), 0)
 print(m[100:112].decode())
 m[200:203] = b"py!"
-m.close()`, { args: [p] });
+m.close()`,
+    { args: [p] },
+  );
   assertEquals(r.stdout.trim(), "shared bytes");
   assertEquals(dec.decode(m.bytes(200, 3)), "py!");
 });
@@ -350,7 +466,20 @@ test("MappedFile.close detaches views (zeros on Node 20), methods throw ECLOSED,
   assert(m.closed);
   if (RUNTIME === "node" && !("transfer" in ArrayBuffer.prototype)) assertEquals(v[0], 0);
   else assertEquals(v.length, 0);
-  for (const f of [() => m.read(), () => m.tell(), () => m.seek(0), () => m.write("x"), () => m.find("a"), () => m.bytes(), () => m.buffer, () => m.fileSize(), () => m.flush(), () => m.resize(10)]) {
+  for (
+    const f of [
+      () => m.read(),
+      () => m.tell(),
+      () => m.seek(0),
+      () => m.write("x"),
+      () => m.find("a"),
+      () => m.bytes(),
+      () => m.buffer,
+      () => m.fileSize(),
+      () => m.flush(),
+      () => m.resize(10),
+    ]
+  ) {
     assertCode(f, "ECLOSED", /mapped file ".*" .*is closed|: it is closed/);
   }
   assertEquals(dec.decode(readFileSync(p)), "abcdef");

@@ -8,16 +8,30 @@ import { crashCampaign } from "./fixtures/mempool_crash_driver.ts";
 
 const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
 
-test("Mempool survives 200 SIGKILLs at fault points in get, put, park, claim and reclaim without losing a block", async () => {
-  const seed = Number(env.SHMKIT_SEED ?? Math.floor(Math.random() * 2 ** 31));
-  const kills = Number(env.SHMKIT_MEMPOOL_KILLS ?? 200);
-  const r = await crashCampaign({ kills, seed });
-  const summary = `seed ${seed}: ${r.kills} kills, ${r.survivors} survivors, by point ${JSON.stringify(r.killsByPoint)}`;
-  console.log(summary);
-  assertEquals(r.problems, [], summary);
-  assert(r.kills >= kills, summary);
-  for (const p of ["mempool.get.before_claim", "mempool.get.after_claim", "mempool.put.before_release", "mempool.put.after_release", "mempool.claim.after_identity"]) {
-    assert(r.killsByPoint[p] > 0, `no kill at ${p}: ${summary}`);
-  }
-  assertEquals(r.available, r.count);
-}, { timeout: 170_000 });
+test(
+  "Mempool survives 200 SIGKILLs at fault points in get, put, park, claim and reclaim without losing a block",
+  async () => {
+    const seed = Number(env.SHMKIT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const kills = Number(env.SHMKIT_MEMPOOL_KILLS ?? 200);
+    const r = await crashCampaign({ kills, seed });
+    const summary = `seed ${seed}: ${r.kills} kills, ${r.survivors} survivors, by point ${
+      JSON.stringify(r.killsByPoint)
+    }`;
+    console.log(summary);
+    assertEquals(r.problems, [], summary);
+    assert(r.kills >= kills, summary);
+    for (
+      const p of [
+        "mempool.get.before_claim",
+        "mempool.get.after_claim",
+        "mempool.put.before_release",
+        "mempool.put.after_release",
+        "mempool.claim.after_identity",
+      ]
+    ) {
+      assert(r.killsByPoint[p] > 0, `no kill at ${p}: ${summary}`);
+    }
+    assertEquals(r.available, r.count);
+  },
+  { timeout: 170_000 },
+);

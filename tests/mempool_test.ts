@@ -1,7 +1,7 @@
 // Mempool: every method on every runtime, EINVAL and EBADHDR cases, pool stamping across
 // processes of mixed runtimes, and reclaim after SIGKILL / SIGSTOP of holders.
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
-import { RUNTIME, RUNTIMES, runScript, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { runScript, RUNTIME, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { attach, Mempool, SharedMemory, ShmError } from "../mod.ts";
 import { FREE, GEN_MASK, HELD, MEMPOOL } from "../src/mempool.ts";
 import { PID, START_TIME } from "../src/sys.ts";
@@ -19,7 +19,10 @@ function mk(count = 8, blockSize = 100, maxProcesses?: number): Mempool {
 }
 
 /** Spawns a long-lived child and resolves with it once it printed "held ...". */
-function spawnHolder(rt: string, args: string[]): Promise<{ child: ChildProcess; held: number[]; exited: Promise<string | null> }> {
+function spawnHolder(
+  rt: string,
+  args: string[],
+): Promise<{ child: ChildProcess; held: number[]; exited: Promise<string | null> }> {
   const cmd = runtimeCommand(rt as "deno", CHILD);
   const child = spawn(cmd[0], [...cmd.slice(1), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<string | null>((r) => child.on("exit", (_c, sig) => r(sig)));
@@ -203,11 +206,16 @@ test("Mempool.init and at place a pool at a 64-byte aligned offset of any segmen
 });
 
 test("Mempool rejects impossible options with EINVAL", () => {
-  for (const o of [{ count: 0, blockSize: 8 }, { count: 1, blockSize: 0 }, { count: 1.5, blockSize: 8 }, { count: 2 ** 29, blockSize: 8 }, {
-    count: 1,
-    blockSize: 8,
-    maxProcesses: 0,
-  }, { count: 1, blockSize: 8, maxProcesses: 257 }]) {
+  for (
+    const o of [{ count: 0, blockSize: 8 }, { count: 1, blockSize: 0 }, { count: 1.5, blockSize: 8 }, {
+      count: 2 ** 29,
+      blockSize: 8,
+    }, {
+      count: 1,
+      blockSize: 8,
+      maxProcesses: 0,
+    }, { count: 1, blockSize: 8, maxProcesses: 257 }]
+  ) {
     assertCode(() => Mempool.byteLength(o), "EINVAL");
     assertCode(() => Mempool.create(uniqueName("bad"), o), "EINVAL");
   }
@@ -250,7 +258,11 @@ test("Mempool.open validates the header: a wrong kind, sizes or offsets give EBA
       [6, [() => dv.setUint16(6, 1, true), () => dv.setUint16(6, 2, true)] as const, /not a mempool/],
     ] as const
   ) corrupt(off, set, restore, msg);
-  assertCode(() => Mempool.open(uniqueName("missing")), "ENOENT", /Cannot open mempool ".*": no such segment \(ENOENT\)/);
+  assertCode(
+    () => Mempool.open(uniqueName("missing")),
+    "ENOENT",
+    /Cannot open mempool ".*": no such segment \(ENOENT\)/,
+  );
   SharedMemory.unlink(name);
 });
 

@@ -1,5 +1,5 @@
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
-import { RUNTIME, RUNTIMES, runScript, test, uniqueName } from "./harness.ts";
+import { runScript, RUNTIME, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { attach, Mutex, type MutexHandle, Semaphore, SharedMemory } from "../mod.ts";
 import { LOCK_ABANDONED, LOCK_WAITERS, MUTEX, SELF_ID } from "../src/mutex.ts";
 import { PID, START_TIME, sys } from "../src/sys.ts";
@@ -135,7 +135,11 @@ test("Mutex.lock with a timeout throws ETIMEDOUT while another process's identit
   slots(seg, 4)[3] = identity(ppid, start);
   words(seg)[0] = 4;
   assertEquals(m.tryLock(), undefined);
-  assertCode(() => m.lock({ timeout: 300 }), "ETIMEDOUT", /^Cannot lock mutex "[^"]+": timed out after 300 ms \(ETIMEDOUT\)$/);
+  assertCode(
+    () => m.lock({ timeout: 300 }),
+    "ETIMEDOUT",
+    /^Cannot lock mutex "[^"]+": timed out after 300 ms \(ETIMEDOUT\)$/,
+  );
   assertCode(() => m.lock({ timeout: 0 }), "ETIMEDOUT");
   assert((words(seg)[0] & LOCK_WAITERS) !== 0, "the waiter announced itself");
   words(seg)[0] = 0;

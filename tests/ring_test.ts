@@ -146,14 +146,15 @@ test("Ring.enqueueBulk and dequeueBulk are all or nothing on every mode", async 
       const rnd = prng(seed + 1);
       let next = 0;
       for (let step = 0; step < 2000; step++) {
-        if (rnd() < 0.5) {
+        const op = rnd();
+        if (op < 0.5) {
           const k = 1 + Math.floor(rnd() * 4);
           const vals = Array.from({ length: k }, (_, j) => next + j);
           next += k;
           const ok = r.enqueueBulk(vals);
           assertEquals(ok, model.length + k <= 5);
           if (ok) model.push(...vals);
-        } else if (rnd() < 0.5) {
+        } else if (op < 0.75) {
           const out = new Uint32Array(3);
           const got = r.dequeueBurst(out);
           assertEquals(Array.from(out.subarray(0, got)), model.splice(0, 3));

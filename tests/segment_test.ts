@@ -1,6 +1,6 @@
 import process from "node:process";
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
-import { ROOT, run, RUNTIME, RUNTIMES, runPython, runScript, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { ROOT, run, runPython, runScript, RUNTIME, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { SharedMemory, type SharedMemoryHandle } from "../mod.ts";
 import { fillPattern, fnv1a, PY_HELPERS } from "./fixtures/segment_pattern.ts";
 
@@ -125,7 +125,16 @@ test("SharedMemory.create makes mode 0600 under umask 000 and umask 077", async 
   for (const umask of ["000", "077"]) {
     const name = uniqueName("mode");
     try {
-      const r = await run(["sh", "-c", `umask ${umask}; exec "$@"`, "sh", ...runtimeCommand(RUNTIME, CHILD), "create", name, "4096"]);
+      const r = await run([
+        "sh",
+        "-c",
+        `umask ${umask}; exec "$@"`,
+        "sh",
+        ...runtimeCommand(RUNTIME, CHILD),
+        "create",
+        name,
+        "4096",
+      ]);
       assertEquals(r.stdout.trim(), "created", r.stderr);
       assertEquals(await modeOf(name), "600", `umask ${umask}`);
     } finally {
@@ -138,7 +147,17 @@ test("SharedMemory.create applies the mode option exactly whatever the umask", a
   for (const [umask, mode] of [["077", "640"], ["077", "644"], ["000", "640"], ["022", "644"]]) {
     const name = uniqueName("mode");
     try {
-      const r = await run(["sh", "-c", `umask ${umask}; exec "$@"`, "sh", ...runtimeCommand(RUNTIME, CHILD), "create", name, "4096", mode]);
+      const r = await run([
+        "sh",
+        "-c",
+        `umask ${umask}; exec "$@"`,
+        "sh",
+        ...runtimeCommand(RUNTIME, CHILD),
+        "create",
+        name,
+        "4096",
+        mode,
+      ]);
       assertEquals(r.stdout.trim(), "created", r.stderr);
       assertEquals(await modeOf(name), mode, `umask ${umask}, mode ${mode}`);
     } finally {
@@ -161,7 +180,16 @@ let eaccesSkip: string | false = false;
 if (uid === 0) {
   const cmd = runtimeCommand(RUNTIME, CHILD);
   const script = cmd[cmd.length - 1];
-  const probe = await run([...nobody, "sh", "-c", 'command -v "$1" >/dev/null && test -r "$2" && test -r "$3"', "sh", cmd[0], script, `${ROOT}build/libshmkit.so`])
+  const probe = await run([
+    ...nobody,
+    "sh",
+    "-c",
+    'command -v "$1" >/dev/null && test -r "$2" && test -r "$3"',
+    "sh",
+    cmd[0],
+    script,
+    `${ROOT}build/libshmkit.so`,
+  ])
     .catch((e: Error) => ({ code: -1, stderr: e.message, stdout: "", signal: null }));
   if (probe.code !== 0) {
     eaccesSkip = `cannot run ${RUNTIME} as uid 65534 with setpriv (${probe.stderr.trim() || `exit ${probe.code}`})`;
@@ -230,13 +258,16 @@ test("a segment Python creates is read here byte for byte, and Python does not u
   const size = 10000;
   const seed = 77;
   try {
-    await runPython(PY_UNTRACK + PY_HELPERS + `
+    await runPython(
+      PY_UNTRACK + PY_HELPERS + `
 name, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 shm = shared_memory.SharedMemory(name=name, create=True, size=size, **KW)
 untrack(shm)
 shm.buf[:size] = pattern(size, seed)
 shm.close()
-`, { args: [name, String(size), String(seed)] });
+`,
+      { args: [name, String(size), String(seed)] },
+    );
     using seg = SharedMemory.open(name);
     assertEquals(seg.size, size);
     const expected = new Uint8Array(size);
@@ -253,15 +284,20 @@ test("Python reads a segment created here and its writes are seen here", async (
   using seg = SharedMemory.create(name, 8192);
   try {
     fillPattern(seg.bytes(), 5);
-    const before = `8192 ${fnv1a(seg.bytes())} ${Array.from(seg.bytes(0, 4), (x) => x.toString(16).padStart(2, "0")).join("")}`;
-    const r = await runPython(PY_UNTRACK + PY_HELPERS + `
+    const before = `8192 ${fnv1a(seg.bytes())} ${
+      Array.from(seg.bytes(0, 4), (x) => x.toString(16).padStart(2, "0")).join("")
+    }`;
+    const r = await runPython(
+      PY_UNTRACK + PY_HELPERS + `
 name = sys.argv[1]
 shm = shared_memory.SharedMemory(name=name, **KW)
 untrack(shm)
 print(shm.size, fnv1a(bytes(shm.buf)), bytes(shm.buf[:4]).hex())
 shm.buf[8000:8005] = b"hello"
 shm.close()
-`, { args: [name] });
+`,
+      { args: [name] },
+    );
     assertEquals(r.stdout.trim(), before);
     assertEquals(new TextDecoder().decode(seg.bytes(8000, 5)), "hello");
     assert(SharedMemory.exists(name));
@@ -286,7 +322,10 @@ test("SharedMemory.attach of an anonymous handle whose process is gone throws EN
   using seg = SharedMemory.anonymous(4096);
   const h = { ...seg.handle(), startTime: 1 }; // same pid, another start time: a recycled pid
   assertCode(() => SharedMemory.attach(h), "ENOENT", /has exited/);
-  assertCode(() => SharedMemory.attach({ ...seg.handle(), kind: "shmkit.ring" } as unknown as SharedMemoryHandle), "EINVAL");
+  assertCode(
+    () => SharedMemory.attach({ ...seg.handle(), kind: "shmkit.ring" } as unknown as SharedMemoryHandle),
+    "EINVAL",
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -390,13 +429,33 @@ test("a segment larger than 4 GiB is usable through windows (and through buffer 
 const ENOSPC_MOUNT = 'mount -t tmpfs -o size=1m shmkit-test /dev/shm && exec "$@"';
 let enospcSkip: string | false = false;
 {
-  const probe = await run(["unshare", "-m", "sh", "-c", ENOSPC_MOUNT, "sh", "true"]).catch((e: Error) => ({ code: -1, stderr: e.message, stdout: "", signal: null }));
-  if (probe.code !== 0) enospcSkip = `cannot mount a 1 MiB tmpfs over /dev/shm in a mount namespace (${probe.stderr.trim() || `exit ${probe.code}`})`;
+  const probe = await run(["unshare", "-m", "sh", "-c", ENOSPC_MOUNT, "sh", "true"]).catch((e: Error) => ({
+    code: -1,
+    stderr: e.message,
+    stdout: "",
+    signal: null,
+  }));
+  if (probe.code !== 0) {
+    enospcSkip = `cannot mount a 1 MiB tmpfs over /dev/shm in a mount namespace (${
+      probe.stderr.trim() || `exit ${probe.code}`
+    })`;
+  }
 }
 
 test("SharedMemory.create on a full /dev/shm throws ENOSPC at create time, not SIGBUS later", async () => {
   const name = uniqueName("nospc");
-  const r = await run(["unshare", "-m", "sh", "-c", ENOSPC_MOUNT, "sh", ...runtimeCommand(RUNTIME, CHILD), "enospc", name, String(4 * 2 ** 20)]);
+  const r = await run([
+    "unshare",
+    "-m",
+    "sh",
+    "-c",
+    ENOSPC_MOUNT,
+    "sh",
+    ...runtimeCommand(RUNTIME, CHILD),
+    "enospc",
+    name,
+    String(4 * 2 ** 20),
+  ]);
   assertEquals(r.signal, null, r.stderr);
   assertEquals(r.code, 0, r.stderr);
   assertEquals(r.stdout.trim(), "ENOSPC", r.stderr);

@@ -1,5 +1,5 @@
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
-import { prng, RUNTIMES, runScript, test, uniqueName } from "./harness.ts";
+import { prng, runScript, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { attach, Mutex, Semaphore, type SemaphoreHandle, SharedMemory } from "../mod.ts";
 import { SEMAPHORE, SEMAPHORE_MAX_VALUE } from "../src/semaphore.ts";
 import process from "node:process";
@@ -25,7 +25,11 @@ test("Semaphore.create sets the count; tryAcquire takes units until 0", () => {
 test("Semaphore.acquire throws ETIMEDOUT at 0 and acquireAsync rejects with ETIMEDOUT", async () => {
   using s = Semaphore.create(uniqueName("sem"));
   s.unlink();
-  assertCode(() => s.acquire({ timeout: 50 }), "ETIMEDOUT", /^Cannot acquire semaphore "[^"]+": timed out after 50 ms \(ETIMEDOUT\)$/);
+  assertCode(
+    () => s.acquire({ timeout: 50 }),
+    "ETIMEDOUT",
+    /^Cannot acquire semaphore "[^"]+": timed out after 50 ms \(ETIMEDOUT\)$/,
+  );
   assertCode(() => s.acquire({ timeout: 0 }), "ETIMEDOUT");
   await assertRejectsCode(s.acquireAsync({ timeout: 50 }), "ETIMEDOUT");
   assertEquals(s.value, 0);
@@ -155,7 +159,7 @@ test("Semaphore conserves units between producer and consumer processes of mixed
         timeout: 90_000,
       })
     );
-    const producers = RUNTIMES.map((rt, i) =>
+    const producers = RUNTIMES.map((_rt, i) =>
       runScript(RUNTIMES[(i + 1) % 3], FIXTURE, {
         args: ["produce", JSON.stringify({ sem: s.handle(), data: data.handle(), units: batches[i] })],
         timeout: 90_000,

@@ -1,5 +1,5 @@
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
-import { RUNTIME, RUNTIMES, runPython, runScript, test, uniqueName } from "./harness.ts";
+import { runPython, runScript, RUNTIME, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { attach, type DType, SharedArray, SharedMemory } from "../mod.ts";
 import { ARRAY_LAYOUT, DTYPE_CODE, NUMPY_TYPESTR } from "../src/shared_array.ts";
 import { HDR } from "../src/layout.ts";
@@ -253,7 +253,9 @@ test("children of every runtime read every dtype and write back", async () => {
       want += i % 50;
     }
     for (const rt of RUNTIMES) {
-      const r = await runScript(rt, "tests/fixtures/array_child.ts", { args: ["add", JSON.stringify(a.handle()), "1"] });
+      const r = await runScript(rt, "tests/fixtures/array_child.ts", {
+        args: ["add", JSON.stringify(a.handle()), "1"],
+      });
       const got = JSON.parse(r.stdout);
       assertEquals(got.dtype, dt, `${rt} ${dt}`);
       assertEquals(got.shape, [3, 4], `${rt} ${dt}`);
@@ -335,7 +337,10 @@ test("a 2**26-element uint64 array (512 MiB) works here and in a child", async (
   assertEquals(d.length, n);
   d[n - 1] = 123n;
   const other = RUNTIMES[(RUNTIMES.indexOf(RUNTIME) + 1) % 3];
-  const r = await runScript(other, "tests/fixtures/array_child.ts", { args: ["big", JSON.stringify(a.handle())], timeout: 110_000 });
+  const r = await runScript(other, "tests/fixtures/array_child.ts", {
+    args: ["big", JSON.stringify(a.handle())],
+    timeout: 110_000,
+  });
   assertEquals(r.stdout.trim(), "ok");
   assertEquals(d[(n - 1) >>> 1], 7n);
   assertEquals(d[0], 1n);

@@ -4,7 +4,20 @@
 // @bench-runtimes deno bun node
 // @bench-ids S6
 import { Mempool, type MempoolHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emit, exited, lineReader, measured, median, pick, pin, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emit,
+  exited,
+  lineReader,
+  measured,
+  median,
+  pick,
+  pin,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const SCRIPT = "bench/scenarios/s6_mempool.ts";
 const BATCHES = 5;
@@ -44,7 +57,9 @@ if (a[0] === "peer") {
   const pool = Mempool.attach(JSON.parse(a[1]) as MempoolHandle);
   pairs(pool, 200_000); // warm up
   console.log("ready");
-  const next = lineReader((globalThis as unknown as { process: { stdin: import("node:stream").Readable } }).process.stdin);
+  const next = lineReader(
+    (globalThis as unknown as { process: { stdin: import("node:stream").Readable } }).process.stdin,
+  );
   await next();
   const ms = Number(a[2]);
   const c0 = cpuSelf();
@@ -83,7 +98,9 @@ if (a[0] === "peer") {
     value: median(per),
     cpu_s: cpuSelf() - c0,
     wall_s: (clockNs() - w0) / 1e9,
-    note: `get+put pairs/s, median of ${BATCHES} x ${n}; heap ${heapDelta >= 0 ? "+" : ""}${(heapDelta / 1024).toFixed(0)} KiB over ${BATCHES * n} pairs`,
+    note: `get+put pairs/s, median of ${BATCHES} x ${n}; heap ${heapDelta >= 0 ? "+" : ""}${
+      (heapDelta / 1024).toFixed(0)
+    } KiB over ${BATCHES * n} pairs`,
   });
 
   // Batches of 32.

@@ -11,7 +11,11 @@ const seed = Number(args[1] ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`mempool stress: ${kills} kills, seed ${seed}`);
 const t0 = Date.now();
 const r = await crashCampaign({ kills, seed, concurrency: 4, log: (l) => console.log(`  ${l}`) });
-console.log(`  ${r.kills} kills, ${r.survivors} survivors in ${((Date.now() - t0) / 1000).toFixed(0)} s; by point ${JSON.stringify(r.killsByPoint)}`);
+console.log(
+  `  ${r.kills} kills, ${r.survivors} survivors in ${((Date.now() - t0) / 1000).toFixed(0)} s; by point ${
+    JSON.stringify(r.killsByPoint)
+  }`,
+);
 if (r.problems.length > 0 || r.kills < kills || r.available !== r.count) {
   console.error(`FAILED (seed ${seed}):\n  ${r.problems.join("\n  ")}`);
   proc.exitCode = 1;
