@@ -214,11 +214,12 @@ async function sendWorker(): Promise<void> {
   const { bodies, sums } = makeBodies();
   let credits = WORKER_WINDOW;
   let wake: (() => void) | undefined;
-  port.on("message", (n: number) => {
+  const onCredit = (n: number): void => {
     credits += n;
     wake?.();
     wake = undefined;
-  });
+  };
+  port.on("message", onCredit);
   const more = (): Promise<void> => new Promise((r) => wake = r);
   for (let seq = 0; seq < total; seq++) {
     if (seq === count) {
@@ -234,7 +235,10 @@ async function sendWorker(): Promise<void> {
     port.postMessage(f, [f.buffer]);
   }
   while (credits < WORKER_WINDOW) await more();
-  port.close();
+  // Let the worker end: Node and Bun have MessagePort.close(); Deno's parentPort lacks it, so
+  // dropping the listener is what releases the worker there.
+  port.off("message", onCredit);
+  if (typeof (port as { close?: unknown }).close === "function") port.close();
 }
 
 async function main(): Promise<void> {
