@@ -69,6 +69,7 @@ import { native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { alignUp, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { placeOrRelease } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { timeoutError, timeoutOf, type WaitOptions } from "./wait.ts";
 import { Ring } from "./ring.ts";
@@ -470,15 +471,11 @@ export class Channel implements Disposable {
     const { slots, slotSize } = checkOptions(options, `Cannot create channel ${JSON.stringify(name)}`);
     const size = layoutOf(slots, slotSize).byteLength;
     const seg = SharedMemory.create(name, size, options.fileMode === undefined ? {} : { mode: options.fileMode });
-    try {
+    return placeOrRelease(seg, true, () => {
       const ch = Channel.init(seg, 0, options);
       ch.#owned = true;
       return ch;
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -535,13 +532,10 @@ export class Channel implements Disposable {
   }
 
   static #openOwned(seg: SharedMemory, off: number, options: ChannelOpenOptions): Channel {
-    try {
+    return placeOrRelease(seg, false, () => {
       const ch = new Channel(seg, off, true, options.populate ?? true);
       return ch;
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /** True after {@linkcode close}. */

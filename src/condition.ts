@@ -27,6 +27,7 @@
  */
 import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
+import { placeOrRelease } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
@@ -191,14 +192,10 @@ export class Condition implements Disposable {
       "Cannot create condition",
       name,
     );
-    try {
+    return placeOrRelease(seg, true, () => {
       Condition.init(seg, 0).close();
       return Condition.#at(seg, 0, true, `Cannot create condition "${seg.name}"`);
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -217,12 +214,7 @@ export class Condition implements Disposable {
    */
   static open(name: string): Condition {
     const seg = renamed(() => SharedMemory.open(name), "Cannot open condition", name);
-    try {
-      return Condition.#at(seg, 0, true, `Cannot open condition "${seg.name}"`);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return placeOrRelease(seg, false, () => Condition.#at(seg, 0, true, `Cannot open condition "${seg.name}"`));
   }
 
   /**
@@ -242,12 +234,11 @@ export class Condition implements Disposable {
     checkHandle(handle, "shmkit.condition");
     const off = handle.byteOffset;
     const seg = SharedMemory.attach(handle.segment);
-    try {
-      return Condition.#at(seg, off, true, `Cannot attach condition at ${off} of ${seg.name ?? "anonymous memory"}`);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return placeOrRelease(
+      seg,
+      false,
+      () => Condition.#at(seg, off, true, `Cannot attach condition at ${off} of ${seg.name ?? "anonymous memory"}`),
+    );
   }
 
   /** True after {@linkcode close}. */

@@ -73,6 +73,7 @@ import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { placeOrRelease } from "./object.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Layout constants
@@ -470,15 +471,11 @@ export class Mempool implements Disposable {
       g.byteLength,
       options.fileMode === undefined ? {} : { mode: options.fileMode },
     );
-    try {
+    return placeOrRelease(seg, true, () => {
       const pool = Mempool.init(seg, 0, options);
       pool.#ownsSegment = true;
       return pool;
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -511,12 +508,9 @@ export class Mempool implements Disposable {
       }
       throw e;
     }
-    try {
+    return placeOrRelease(seg, false, () => {
       return Mempool.#at(seg, 0, true);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -541,12 +535,9 @@ export class Mempool implements Disposable {
       throw new ShmError("EINVAL", "Cannot attach shmkit.mempool: the handle lacks byteOffset or segment (EINVAL)");
     }
     const seg = SharedMemory.attach(h.segment);
-    try {
+    return placeOrRelease(seg, false, () => {
       return Mempool.#at(seg, h.byteOffset, true);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   // -------------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@
  */
 import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
+import { placeOrRelease } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { PID, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
@@ -344,14 +345,10 @@ export class Mutex implements Disposable {
   static create(name: string, options: MutexOptions = {}): Mutex {
     const len = Mutex.byteLength(options);
     const seg = renamed(() => SharedMemory.create(name, len, { mode: options.fileMode }), "Cannot create mutex", name);
-    try {
+    return placeOrRelease(seg, true, () => {
       Mutex.init(seg, 0, options).close();
       return Mutex.#at(seg, 0, true, `Cannot create mutex "${seg.name}"`);
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -371,12 +368,7 @@ export class Mutex implements Disposable {
    */
   static open(name: string): Mutex {
     const seg = renamed(() => SharedMemory.open(name), "Cannot open mutex", name);
-    try {
-      return Mutex.#at(seg, 0, true, `Cannot open mutex "${seg.name}"`);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return placeOrRelease(seg, false, () => Mutex.#at(seg, 0, true, `Cannot open mutex "${seg.name}"`));
   }
 
   /**
@@ -396,12 +388,11 @@ export class Mutex implements Disposable {
     checkHandle(handle, "shmkit.mutex");
     const off = handle.byteOffset;
     const seg = SharedMemory.attach(handle.segment);
-    try {
-      return Mutex.#at(seg, off, true, `Cannot attach mutex at ${off} of ${seg.name ?? "anonymous memory"}`);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return placeOrRelease(
+      seg,
+      false,
+      () => Mutex.#at(seg, off, true, `Cannot attach mutex at ${off} of ${seg.name ?? "anonymous memory"}`),
+    );
   }
 
   /** The number of participant slots. */

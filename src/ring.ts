@@ -74,6 +74,7 @@ import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { placeOrRelease } from "./object.ts";
 import { PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 
@@ -492,15 +493,11 @@ export class Ring implements Disposable {
     const what = `Cannot create ring ${JSON.stringify(name)}`;
     const { slots } = checkCapacity(options, what);
     const seg = renamed(() => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }));
-    try {
+    return placeOrRelease(seg, true, () => {
       const r = Ring.init(seg, 0, options);
       r.#owns = true;
       return r;
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -521,14 +518,11 @@ export class Ring implements Disposable {
    */
   static open(name: string): Ring {
     const seg = renamed(() => SharedMemory.open(name));
-    try {
+    return placeOrRelease(seg, false, () => {
       const what = `Cannot open ring ${JSON.stringify(name)}`;
       readHeader(seg.buffer, 0, "ring", what);
       return new Ring(seg, 0, true, what);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -549,14 +543,11 @@ export class Ring implements Disposable {
   static attach(handle: RingHandle): Ring {
     checkHandle(handle, "shmkit.ring");
     const seg = SharedMemory.attach(handle.segment);
-    try {
+    return placeOrRelease(seg, false, () => {
       const what = `Cannot attach ring ${JSON.stringify(handle.name)}`;
       readHeader(seg.buffer, handle.byteOffset, "ring", what);
       return new Ring(seg, handle.byteOffset, true, what);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /** Items queued now (a snapshot; may trail by in-flight operations). @throws {ShmError} EBADHDR if the counters are corrupt */

@@ -29,6 +29,7 @@
  */
 import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
+import { placeOrRelease } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
@@ -200,14 +201,10 @@ export class Semaphore implements Disposable {
       "Cannot create semaphore",
       name,
     );
-    try {
+    return placeOrRelease(seg, true, () => {
       Semaphore.init(seg, 0, options).close();
       return Semaphore.#at(seg, 0, true, `Cannot create semaphore "${seg.name}"`);
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -227,12 +224,7 @@ export class Semaphore implements Disposable {
    */
   static open(name: string): Semaphore {
     const seg = renamed(() => SharedMemory.open(name), "Cannot open semaphore", name);
-    try {
-      return Semaphore.#at(seg, 0, true, `Cannot open semaphore "${seg.name}"`);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return placeOrRelease(seg, false, () => Semaphore.#at(seg, 0, true, `Cannot open semaphore "${seg.name}"`));
   }
 
   /**
@@ -252,12 +244,11 @@ export class Semaphore implements Disposable {
     checkHandle(handle, "shmkit.semaphore");
     const off = handle.byteOffset;
     const seg = SharedMemory.attach(handle.segment);
-    try {
-      return Semaphore.#at(seg, off, true, `Cannot attach semaphore at ${off} of ${seg.name ?? "anonymous memory"}`);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    return placeOrRelease(
+      seg,
+      false,
+      () => Semaphore.#at(seg, off, true, `Cannot attach semaphore at ${off} of ${seg.name ?? "anonymous memory"}`),
+    );
   }
 
   /** The current count (a snapshot). @throws {ShmError} ECLOSED, EBADHDR */

@@ -35,6 +35,7 @@ import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { placeOrRelease } from "./object.ts";
 import { native } from "./sys.ts";
 
 /** Element types, named as numpy names them. */
@@ -486,17 +487,13 @@ export class SharedArray implements Disposable {
     const what = `Cannot create array ${JSON.stringify(name)}`;
     const size = SharedArray.byteLength({ dtype: checkDType(dtype, what), shape });
     const seg = SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode });
-    try {
+    return placeOrRelease(seg, true, () => {
       // A new segment is zero already: a fill of 0 writes nothing.
       const zero = options.fill === undefined || options.fill === 0 || options.fill === 0n;
       const a = SharedArray.init(seg, 0, { dtype, shape, ...(zero ? {} : { fill: options.fill }) });
       a.#owns = true;
       return a;
-    } catch (e) {
-      seg.unlink();
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -619,12 +616,9 @@ export class SharedArray implements Disposable {
       }
       throw e;
     }
-    try {
+    return placeOrRelease(seg, false, () => {
       return SharedArray.#attach(seg, true, 0, what);
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -700,7 +694,7 @@ export class SharedArray implements Disposable {
     if (handle.name !== null) seg = SharedMemory.open(handle.name);
     else if (handle.segment) seg = SharedMemory.attach(handle.segment);
     else throw new ShmError("EINVAL", `${what}: an anonymous array handle needs its segment handle (EINVAL)`);
-    try {
+    return placeOrRelease(seg, false, () => {
       if (handle.raw) {
         const a = SharedArray.wrap(seg, dtype, handle.shape.slice(), { byteOffset: handle.offset });
         a.#owns = true;
@@ -716,10 +710,7 @@ export class SharedArray implements Disposable {
         );
       }
       return a;
-    } catch (e) {
-      seg.close();
-      throw e;
-    }
+    });
   }
 
   /** The segment name, or null for anonymous memory. */
