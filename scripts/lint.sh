@@ -20,6 +20,9 @@ for f in cli.ts demo.ts; do [ -f "$f" ] && targets+=("$f"); done
 for f in tests/*.ts tests/fixtures/*.ts tests/stress/*.ts bench/*.ts bench/scenarios/*.ts examples/*.ts; do [ -f "$f" ] && targets+=("$f"); done
 $BIN/deno check -q "${targets[@]}" || fail=1
 
+step "deno doc --lint (every export documented)"
+$BIN/deno doc --lint mod.ts >/dev/null || fail=1
+
 step "tsc (Node types, the npm build's view)"
 $BIN/tsc -p tsconfig.node.json --noEmit || fail=1
 

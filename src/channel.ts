@@ -99,7 +99,9 @@ export interface ChannelOpenOptions {
 
 /** The handle of a Channel: JSON-safe, reopened by {@linkcode Channel.attach} in any process. */
 export interface ChannelHandle {
+  /** Always `"shmkit.channel"`. */
   readonly kind: "shmkit.channel";
+  /** Handle format version. */
   readonly version: number;
   /** The segment name, or null when the channel lives in anonymous memory. */
   readonly name: string | null;

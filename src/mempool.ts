@@ -188,7 +188,9 @@ export interface MempoolCreateOptions extends MempoolOptions {
 
 /** The handle of a Mempool: JSON-safe, reopened by {@linkcode Mempool.attach}. */
 export interface MempoolHandle {
+  /** Always `"shmkit.mempool"`. */
   readonly kind: "shmkit.mempool";
+  /** Handle format version. */
   readonly version: number;
   /** The segment name, or null for anonymous memory (then `segment` reopens it). */
   readonly name: string | null;

@@ -202,7 +202,9 @@ export interface RingInitOptions extends RingOptions {
 
 /** The handle of a ring: JSON-safe, reopened by {@linkcode Ring.attach} in any process. */
 export interface RingHandle {
+  /** Always `"shmkit.ring"`. */
   readonly kind: "shmkit.ring";
+  /** Handle format version. */
   readonly version: number;
   /** The segment name, or null for an anonymous segment. */
   readonly name: string | null;
