@@ -25,7 +25,8 @@ $(LIB): $(CSRC) $(CHDR) csrc/exports.map Makefile
 deps: node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	@# npm install (not npm ci): the lock records only the platform packages this machine resolved, and npm ci rejects that
+	npm install --no-audit --no-fund
 	@touch $@
 
 # Node runs the tsc output (the same build the npm package ships).
