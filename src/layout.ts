@@ -125,6 +125,17 @@ export function publishReady(buf: ArrayBuffer, off: number): void {
   Atomics.store(new Int32Array(buf, off, COMMON_HEADER_SIZE / 4), HDR.state / 4, STATE_READY);
 }
 
+/**
+ * Reads the `state` word. A plain load, not `Atomics.load`: openers may map the segment read-only
+ * as a private copy-on-write mapping, and JavaScriptCore (Bun) implements `Atomics.load` outside
+ * its optimizing tiers as a read-modify-write, which would copy the page and cut this mapping off
+ * from the segment. On x86-64 and arm64 a 4-byte aligned load is single-copy atomic; the fields
+ * read after it were written before `state` was stored with release semantics (publishReady).
+ */
+function readState(dv: DataView): number {
+  return dv.getInt32(HDR.state, true);
+}
+
 /** Reads the header without validating kind or state (for the CLI). Undefined if not shmkit. */
 export function peekHeader(buf: ArrayBuffer, off: number): CommonHeader | undefined {
   if (off < 0 || off + COMMON_HEADER_SIZE > buf.byteLength) return undefined;
@@ -135,7 +146,7 @@ export function peekHeader(buf: ArrayBuffer, off: number): CommonHeader | undefi
   return {
     kind,
     layoutVersion: dv.getUint16(HDR.layoutVersion, true),
-    state: Atomics.load(new Int32Array(buf, off, 16), HDR.state / 4),
+    state: readState(dv),
     headerSize: dv.getUint32(HDR.headerSize, true),
     byteLength: Number(dv.getBigUint64(HDR.byteLength, true)),
     creatorPid: dv.getUint32(HDR.creatorPid, true),
@@ -177,9 +188,8 @@ export function readHeader(
   if (version !== LAYOUT_VERSION) throw bad(`layout version ${version}, this build reads ${LAYOUT_VERSION}`);
   const k = dv.getUint16(HDR.kind, true);
   if (k !== KIND[kind]) throw bad(`it is a ${kindName(k) ?? `kind ${k}`}, not a ${kind}`);
-  const i32 = new Int32Array(buf, off, 16);
   const deadline = Date.now() + readyTimeoutMs;
-  while (Atomics.load(i32, HDR.state / 4) !== STATE_READY) {
+  while (readState(dv) !== STATE_READY) {
     if (Date.now() > deadline) throw bad("it was never initialized (its creator may have died while creating it)");
     const spin = Date.now() + 1;
     while (Date.now() < spin) { /* brief pause */ }
