@@ -69,7 +69,7 @@ import { native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { alignUp, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease } from "./object.ts";
+import { placeOrRelease, renamed } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { timeoutError, timeoutOf, type WaitOptions } from "./wait.ts";
 import { Ring } from "./ring.ts";
@@ -472,7 +472,11 @@ export class Channel implements Disposable {
   static create(name: string, options: ChannelOptions): Channel {
     const { slots, slotSize } = checkOptions(options, `Cannot create channel ${JSON.stringify(name)}`);
     const size = layoutOf(slots, slotSize).byteLength;
-    const seg = SharedMemory.create(name, size, options.fileMode === undefined ? {} : { mode: options.fileMode });
+    const seg = renamed(
+      () => SharedMemory.create(name, size, options.fileMode === undefined ? {} : { mode: options.fileMode }),
+      "Cannot create channel",
+      name,
+    );
     return placeOrRelease(seg, true, () => {
       const ch = Channel.init(seg, 0, options);
       ch.#owned = true;
@@ -499,7 +503,7 @@ export class Channel implements Disposable {
    * ```
    */
   static open(name: string, options: ChannelOpenOptions = {}): Channel {
-    const seg = SharedMemory.open(name);
+    const seg = renamed(() => SharedMemory.open(name), "Cannot open channel", name);
     return Channel.#openOwned(seg, 0, options);
   }
 

@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { check, cstr, PAGE_SIZE, sys } from "./sys.ts";
+import { check, cstr, ERRNO, PAGE_SIZE, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import type { ViewConstructor } from "./segment.ts";
@@ -70,7 +70,7 @@ const encoder = new TextEncoder();
 function toPath(path: unknown): string {
   if (typeof path === "string") {
     if (path.length === 0) {
-      throw new ShmError("EINVAL", 'Cannot map file "": the path is empty (EINVAL)', { errno: 22 });
+      throw new ShmError("EINVAL", 'Cannot map file "": the path is empty (EINVAL)', { errno: ERRNO.EINVAL });
     }
     return path;
   }
@@ -228,7 +228,7 @@ export class MappedFile implements Disposable {
       throw new ShmError(
         "EINVAL",
         `${what}: offset ${offset} is not a multiple of the page size ${PAGE_SIZE} (EINVAL)`,
-        { errno: 22 },
+        { errno: ERRNO.EINVAL },
       );
     }
     const create = options.create === true;
@@ -239,7 +239,9 @@ export class MappedFile implements Disposable {
     const fd = check(sys.shmkit_open(cstr(p), flags, 0o666), "open", what);
     try {
       check(sys.shmkit_fstat(fd, stat), "fstat", what);
-      if (stat[7] !== 1) throw new ShmError("EINVAL", `${what}: it is not a regular file (EINVAL)`, { errno: 22 });
+      if (stat[7] !== 1) {
+        throw new ShmError("EINVAL", `${what}: it is not a regular file (EINVAL)`, { errno: ERRNO.EINVAL });
+      }
       let size = stat[0];
       if (create && length > 0 && size < offset + length) {
         check(sys.shmkit_ftruncate(fd, offset + length), "ftruncate", what);
@@ -248,11 +250,13 @@ export class MappedFile implements Disposable {
       let len = length;
       if (len === 0) {
         if (size === 0) {
-          throw new ShmError("EINVAL", `${what}: the file is empty, there is nothing to map (EINVAL)`, { errno: 22 });
+          throw new ShmError("EINVAL", `${what}: the file is empty, there is nothing to map (EINVAL)`, {
+            errno: ERRNO.EINVAL,
+          });
         }
         if (offset >= size) {
           throw new ShmError("EINVAL", `${what}: offset ${offset} is not below the file size ${size} (EINVAL)`, {
-            errno: 22,
+            errno: ERRNO.EINVAL,
           });
         }
         len = size - offset;
@@ -261,7 +265,7 @@ export class MappedFile implements Disposable {
           "EINVAL",
           `${what}: ${len} bytes at offset ${offset} reach past the end of the ${size}-byte file (EINVAL)`,
           {
-            errno: 22,
+            errno: ERRNO.EINVAL,
           },
         );
       }
@@ -304,7 +308,7 @@ export class MappedFile implements Disposable {
         `${what}: the file shrank to ${
           stat[0]
         } bytes under the mapping (offset ${this.offset}, length ${this.#length}), so byte ${end - 1} is gone (EFAULT)`,
-        { errno: 14 },
+        { errno: ERRNO.EFAULT },
       );
     }
   }

@@ -73,7 +73,7 @@ import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease } from "./object.ts";
+import { placeOrRelease, renamed } from "./object.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Layout constants
@@ -211,7 +211,7 @@ interface Geometry {
 }
 
 function einval(what: string, why: string): ShmError {
-  return new ShmError("EINVAL", `${what}: ${why} (EINVAL)`, { errno: 22 });
+  return new ShmError("EINVAL", `${what}: ${why} (EINVAL)`, { errno: ERRNO.EINVAL });
 }
 
 function geometry(options: MempoolOptions, what: string): Geometry {
@@ -468,10 +468,10 @@ export class Mempool implements Disposable {
    */
   static create(name: string, options: MempoolCreateOptions): Mempool {
     const g = geometry(options, `Cannot create mempool ${JSON.stringify(name)}`);
-    const seg = SharedMemory.create(
+    const seg = renamed(
+      () => SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode }),
+      "Cannot create mempool",
       name,
-      g.byteLength,
-      options.fileMode === undefined ? {} : { mode: options.fileMode },
     );
     return placeOrRelease(seg, true, () => {
       const pool = Mempool.init(seg, 0, options);
@@ -497,22 +497,8 @@ export class Mempool implements Disposable {
    * ```
    */
   static open(name: string): Mempool {
-    let seg: SharedMemory;
-    try {
-      seg = SharedMemory.open(name);
-    } catch (e) {
-      if (e instanceof ShmError && e.code === "ENOENT") {
-        throw new ShmError("ENOENT", `Cannot open mempool ${JSON.stringify(name)}: no such segment (ENOENT)`, {
-          errno: 2,
-          syscall: "shm_open",
-          cause: e,
-        });
-      }
-      throw e;
-    }
-    return placeOrRelease(seg, false, () => {
-      return Mempool.#at(seg, 0, true);
-    });
+    const seg = renamed(() => SharedMemory.open(name), "Cannot open mempool", name);
+    return placeOrRelease(seg, false, () => Mempool.#at(seg, 0, true));
   }
 
   /**

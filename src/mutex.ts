@@ -49,11 +49,11 @@
  */
 import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { placeOrRelease } from "./object.ts";
+import { placeOrRelease, renamed } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { PID, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
-import { normalizeName, SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 
 /** Byte offsets of the mutex fields, from the object's byteOffset. */
 export const MUTEX = {
@@ -777,25 +777,6 @@ export function checkPlacement(segment: SharedMemory, byteOffset: number, len: n
   }
   if (byteOffset + len > segment.size) {
     throw new RangeError(`${what}: ${len} bytes at ${byteOffset} do not fit in the ${segment.size}-byte segment`);
-  }
-}
-
-/** @internal Runs a SharedMemory call, re-wording its error to name the object ("Cannot open mutex"). */
-export function renamed<T>(fn: () => T, what: string, name: string): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (!(e instanceof ShmError)) throw e;
-    const i = e.message.indexOf(": ");
-    let n = name;
-    try {
-      n = normalizeName(name, what);
-    } catch { /* the original error already says why */ }
-    throw new ShmError(e.code, `${what} "${n}"${i >= 0 ? e.message.slice(i) : `: ${e.message}`}`, {
-      errno: e.errno,
-      syscall: e.syscall,
-      cause: e,
-    });
   }
 }
 

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { SharedMemory } from "./segment.ts";
+import { ShmError } from "./errors.ts";
+import { normalizeName, type SharedMemory } from "./segment.ts";
 
 /**
  * Runs `place()` (which formats or attaches an object inside `seg`) and returns its result; if it
@@ -17,5 +18,25 @@ export function placeOrRelease<T>(seg: SharedMemory, created: boolean, place: ()
     if (created) seg.unlink();
     seg.close();
     throw e;
+  }
+}
+
+/**
+ * Runs a SharedMemory call made on behalf of an object and re-words its error to name that object:
+ * `Cannot open ring "jobs": no such segment (ENOENT)` instead of `Cannot open shared memory ...`.
+ * Code, errno and syscall are kept; the original error is the cause.
+ */
+export function renamed<T>(fn: () => T, what: string, name: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof ShmError)) throw e;
+    let n = name;
+    try {
+      n = normalizeName(name, what);
+    } catch { /* the original error already says why */ }
+    const i = e.message.indexOf(": ");
+    const why = e.code === "ENOENT" ? ": no such segment (ENOENT)" : i >= 0 ? e.message.slice(i) : `: ${e.message}`;
+    throw new ShmError(e.code, `${what} ${JSON.stringify(n)}${why}`, { errno: e.errno, syscall: e.syscall, cause: e });
   }
 }

@@ -74,8 +74,8 @@ import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease } from "./object.ts";
-import { PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { placeOrRelease, renamed } from "./object.ts";
+import { ERRNO, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 
 /** Which sides of a ring may have more than one process: s = single, m = multi (producer first). */
@@ -223,7 +223,7 @@ function checkCapacity(o: unknown, what: string): { capacity: number; slots: num
       "EINVAL",
       `${what}: capacity must be an integer in 1..${MAX_CAPACITY}, got ${capacity} (EINVAL)`,
       {
-        errno: 22,
+        errno: ERRNO.EINVAL,
       },
     );
   }
@@ -233,7 +233,7 @@ function checkCapacity(o: unknown, what: string): { capacity: number; slots: num
       "EINVAL",
       `${what}: mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)} (EINVAL)`,
       {
-        errno: 22,
+        errno: ERRNO.EINVAL,
       },
     );
   }
@@ -494,7 +494,11 @@ export class Ring implements Disposable {
   static create(name: string, options: RingCreateOptions & RingInitOptions): Ring {
     const what = `Cannot create ring ${JSON.stringify(name)}`;
     const { slots } = checkCapacity(options, what);
-    const seg = renamed(() => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }));
+    const seg = renamed(
+      () => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }),
+      "Cannot create ring",
+      name,
+    );
     return placeOrRelease(seg, true, () => {
       const r = Ring.init(seg, 0, options);
       r.#owns = true;
@@ -519,7 +523,7 @@ export class Ring implements Disposable {
    * ```
    */
   static open(name: string): Ring {
-    const seg = renamed(() => SharedMemory.open(name));
+    const seg = renamed(() => SharedMemory.open(name), "Cannot open ring", name);
     return placeOrRelease(seg, false, () => {
       const what = `Cannot open ring ${JSON.stringify(name)}`;
       readHeader(seg.buffer, 0, "ring", what);
@@ -1609,21 +1613,6 @@ function checkOut(out: Uint32Array, count: number, what: string): void {
   if (!(out instanceof Uint32Array)) throw new TypeError(`${what}: out must be a Uint32Array`);
   if (!Number.isInteger(count) || count < 0 || count > out.length) {
     throw new RangeError(`${what}: count must be an integer in 0..${out.length}, got ${count}`);
-  }
-}
-
-function renamed<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof ShmError) {
-      throw new ShmError(e.code, e.message.replace(/shared memory/, "ring"), {
-        errno: e.errno,
-        syscall: e.syscall,
-        cause: e,
-      });
-    }
-    throw e;
   }
 }
 

@@ -61,7 +61,9 @@ export function normalizeName(name: unknown, what: string): string {
   else if (n === "." || n === "..") why = `"${n}" is not a valid name`;
   else if (new TextEncoder().encode(n).length > NAME_MAX) why = `it is longer than ${NAME_MAX} bytes`;
   if (why) {
-    throw new ShmError("EINVAL", `${what} ${JSON.stringify(name)}: invalid name, ${why} (EINVAL)`, { errno: 22 });
+    throw new ShmError("EINVAL", `${what} ${JSON.stringify(name)}: invalid name, ${why} (EINVAL)`, {
+      errno: ERRNO.EINVAL,
+    });
   }
   return n;
 }
@@ -70,7 +72,7 @@ function checkSize(size: unknown, what: string): number {
   if (typeof size !== "number") throw new TypeError(`${what}: size must be a number, got ${typeof size}`);
   if (!Number.isSafeInteger(size) || size <= 0) {
     throw new ShmError("EINVAL", `${what}: size must be a positive integer number of bytes, got ${size} (EINVAL)`, {
-      errno: 22,
+      errno: ERRNO.EINVAL,
     });
   }
   return size;

@@ -29,11 +29,11 @@
  */
 import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { placeOrRelease } from "./object.ts";
+import { placeOrRelease, renamed } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { checkPlacement, renamed } from "./mutex.ts";
+import { checkPlacement } from "./mutex.ts";
 
 /** Byte offsets of the semaphore fields, from the object's byteOffset. */
 export const SEMAPHORE = { value: 64, waiters: 68 } as const;

@@ -35,7 +35,7 @@ import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease } from "./object.ts";
+import { placeOrRelease, renamed } from "./object.ts";
 import { native } from "./sys.ts";
 
 /** Element types, named as numpy names them. */
@@ -486,7 +486,11 @@ export class SharedArray implements Disposable {
   ): SharedArray {
     const what = `Cannot create array ${JSON.stringify(name)}`;
     const size = SharedArray.byteLength({ dtype: checkDType(dtype, what), shape });
-    const seg = SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode });
+    const seg = renamed(
+      () => SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode }),
+      "Cannot create array",
+      name,
+    );
     return placeOrRelease(seg, true, () => {
       // A new segment is zero already: a fill of 0 writes nothing.
       const zero = options.fill === undefined || options.fill === 0 || options.fill === 0n;
@@ -607,18 +611,12 @@ export class SharedArray implements Disposable {
    */
   static open(name: string, options: SharedArrayOpenOptions = {}): SharedArray {
     const what = `Cannot open array ${JSON.stringify(name)}`;
-    let seg: SharedMemory;
-    try {
-      seg = SharedMemory.open(name, { readOnly: options.readOnly === true });
-    } catch (e) {
-      if (e instanceof ShmError) {
-        throw new ShmError(e.code, e.message.replace(/^Cannot open shared memory/, "Cannot open array"), e);
-      }
-      throw e;
-    }
-    return placeOrRelease(seg, false, () => {
-      return SharedArray.#attach(seg, true, 0, what);
-    });
+    const seg = renamed(
+      () => SharedMemory.open(name, { readOnly: options.readOnly === true }),
+      "Cannot open array",
+      name,
+    );
+    return placeOrRelease(seg, false, () => SharedArray.#attach(seg, true, 0, what));
   }
 
   /**

@@ -44,6 +44,7 @@ export const ERRNO: {
   readonly EACCES: number;
   readonly EEXIST: number;
   readonly EINVAL: number;
+  readonly EFAULT: number;
   readonly ENOSPC: number;
   readonly ETIMEDOUT: number;
 } = {
@@ -56,6 +57,7 @@ export const ERRNO: {
   EACCES: errnoOf("EACCES"),
   EEXIST: errnoOf("EEXIST"),
   EINVAL: errnoOf("EINVAL"),
+  EFAULT: errnoOf("EFAULT"),
   ENOSPC: errnoOf("ENOSPC"),
   ETIMEDOUT: errnoOf("ETIMEDOUT"),
 };
