@@ -13,17 +13,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { sys } from "../src/sys.ts";
 
-/** A runtime that runs TypeScript scenarios. */
-export type Runtime = "deno" | "bun" | "node";
+import { RUNTIME, type Runtime, runtimeCommand } from "../tests/processes.ts";
+
+export { ROOT, RUNTIME, type Runtime, runtimeCommand } from "../tests/processes.ts";
 
 const g = globalThis as unknown as {
   Deno?: { version?: { deno?: string }; args: string[] };
   Bun?: { version: string };
   process: { argv: string[]; env: Record<string, string | undefined>; pid: number; versions: Record<string, string> };
 };
-
-/** The runtime running this script. */
-export const RUNTIME: Runtime = g.Deno?.version?.deno ? "deno" : g.Bun !== undefined ? "bun" : "node";
 
 /** The runtime's version string, e.g. "deno 2.9.6". */
 export const RUNTIME_VERSION: string = RUNTIME === "deno"
@@ -53,10 +51,6 @@ export const QUICK: boolean = !!env("SHMKIT_BENCH_QUICK") && env("SHMKIT_BENCH_Q
 export function pick<T>(full: T, quick: T): T {
   return QUICK ? quick : full;
 }
-
-const compiled = !import.meta.url.endsWith(".ts");
-/** The repository root (ends in "/"). */
-export const ROOT: string = decodeURIComponent(new URL(compiled ? "../../../" : "../", import.meta.url).pathname);
 
 // ---------------------------------------------------------------------------------------------
 // Output
@@ -228,18 +222,6 @@ export function histogram(samplesNs: ArrayLike<number>): Array<[number, number]>
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
-
-/** The command that runs `script` (relative to the repository root, ending in .ts) in `runtime`. */
-export function runtimeCommand(runtime: Runtime, script: string): string[] {
-  switch (runtime) {
-    case "deno":
-      return [`${ROOT}node_modules/.bin/deno`, "run", "--allow-all", "--quiet", "--no-check", `${ROOT}${script}`];
-    case "bun":
-      return [`${ROOT}node_modules/.bin/bun`, `${ROOT}${script}`];
-    case "node":
-      return ["node", `${ROOT}build/node/${script.replace(/\.ts$/, ".js")}`];
-  }
-}
 
 /** Spawns `script` in `runtime` with `args`; stdio defaults to pipes, stderr inherited. */
 export function spawnScript(

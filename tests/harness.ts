@@ -7,19 +7,11 @@
  */
 import { spawn } from "node:child_process";
 
-/** The runtime executing this test file. */
-export type Runtime = "deno" | "bun" | "node";
+import { RUNTIME, type Runtime, runtimeCommand } from "./processes.ts";
 
-const g = globalThis as unknown as {
-  Deno?: { version?: { deno?: string }; test: (o: unknown) => void };
-  Bun?: unknown;
-};
+export { ROOT, RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
 
-/** Which runtime runs the tests. */
-export const RUNTIME: Runtime = g.Deno?.version?.deno ? "deno" : g.Bun !== undefined ? "bun" : "node";
-
-/** All runtimes, for cross-runtime matrices. */
-export const RUNTIMES: readonly Runtime[] = ["deno", "bun", "node"];
+const g = globalThis as unknown as { Deno?: { test: (o: unknown) => void } };
 
 /** Options of one test. */
 export interface TestOptions {
@@ -64,29 +56,10 @@ export function test(name: string, fn: Fn, opts: TestOptions = {}): void {
 // ---------------------------------------------------------------------------------------------
 // Paths and processes
 
-const compiled = !import.meta.url.endsWith(".ts");
-/** The repository root (a file path ending in "/"). */
-export const ROOT: string = decodeURIComponent(new URL(compiled ? "../../../" : "../", import.meta.url).pathname);
-
 /** A segment name unique to this process and call, for tests. */
 export function uniqueName(prefix = "t"): string {
   const rnd = Math.floor(Math.random() * 0xffffffff).toString(16);
   return `shmkit-test-${prefix}-${(globalThis as { process?: { pid: number } }).process?.pid ?? 0}-${rnd}`;
-}
-
-/**
- * The command that runs `script` (a path relative to the repository root, ending in `.ts`) in
- * `runtime`. Node runs the tsc output under build/node/.
- */
-export function runtimeCommand(runtime: Runtime, script: string): string[] {
-  switch (runtime) {
-    case "deno":
-      return [`${ROOT}node_modules/.bin/deno`, "run", "--allow-all", "--quiet", "--no-check", `${ROOT}${script}`];
-    case "bun":
-      return [`${ROOT}node_modules/.bin/bun`, `${ROOT}${script}`];
-    case "node":
-      return ["node", `${ROOT}build/node/${script.replace(/\.ts$/, ".js")}`];
-  }
 }
 
 /** What a finished child process did. */
