@@ -74,6 +74,7 @@ import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOpti
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placeOrRelease, renamed } from "./object.ts";
+import { armedFault, killSelf } from "./fault.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Layout constants
@@ -116,7 +117,7 @@ const PARK_SLICE_MS = 50; // parked getters re-check and reclaim at least this o
 const SPIN_NS = 20_000; // get() spins this long on an empty pool before parking
 
 // ---------------------------------------------------------------------------------------------
-// Fault injection (tests): SHMKIT_FAULT="mempool.get.after_claim:N" SIGKILLs this process at the
+// Fault injection (tests, src/fault.ts): "mempool.get.after_claim:N" SIGKILLs this process at the
 // Nth time that point is reached. Read once at load; `FAULTS` is false otherwise, so every hook is
 // one never-taken branch.
 
@@ -134,29 +135,20 @@ export const FAULT_POINTS = [
 const F_GET_BEFORE = 0, F_GET_AFTER = 1, F_GET_PARKED = 2, F_PUT_BEFORE = 3, F_PUT_AFTER = 4;
 const F_CLAIM = 5, F_RECLAIM_MID = 6, F_RECLAIM_FREE = 7;
 
-type ProcessLike = { env?: Record<string, string | undefined>; pid: number; kill(pid: number, sig: string): void };
-const proc = (globalThis as { process?: ProcessLike }).process;
 let faultPoint = -1;
 let faultLeft = 0;
-function readFaultEnv(): boolean {
-  let spec: string | undefined;
-  try {
-    spec = proc?.env?.SHMKIT_FAULT;
-  } catch {
-    return false; // no env permission: no faults
-  }
-  if (!spec) return false;
-  const m = /^([a-z_.]+):(\d+)$/.exec(spec.trim());
-  if (!m) return false;
-  const p = (FAULT_POINTS as readonly string[]).indexOf(m[1]);
+function readFaultSpec(): boolean {
+  const armed = armedFault("mempool.");
+  if (!armed) return false;
+  const p = (FAULT_POINTS as readonly string[]).indexOf(armed.point);
   if (p < 0) return false;
   faultPoint = p;
-  faultLeft = Number(m[2]);
-  return faultLeft > 0;
+  faultLeft = armed.count;
+  return true;
 }
-const FAULTS: boolean = readFaultEnv();
+const FAULTS: boolean = readFaultSpec();
 function fault(point: number): void {
-  if (point === faultPoint && --faultLeft === 0) proc!.kill(proc!.pid, "SIGKILL");
+  if (point === faultPoint && --faultLeft === 0) killSelf();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@
  *
  * @module
  */
-import { getEnv } from "../ffi/mod.ts";
+import { armedFault, killSelf } from "./fault.ts";
 import { ShmError } from "./errors.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
@@ -139,7 +139,7 @@ const PARK_SLICE_MS = 200;
 const START_LO = Math.max(0, START_TIME) >>> 0;
 
 // ---------------------------------------------------------------------------------------------
-// Fault injection for crash tests: SHMKIT_FAULT="ring.enq.after_commit:N" kills this process
+// Fault injection for crash tests (src/fault.ts): "ring.enq.after_commit:N" kills this process
 // (SIGKILL) at the Nth time it reaches that point. Read once; when unset every check is a
 // constant-false branch.
 
@@ -159,18 +159,15 @@ export const RING_FAULT_POINTS = [
   "ring.bulk.after_take",
 ] as const;
 
-const FAULT_SPEC = getEnv("SHMKIT_FAULT") ?? "";
-const FAULT_POINT = FAULT_SPEC.startsWith("ring.") ? FAULT_SPEC.slice(0, FAULT_SPEC.lastIndexOf(":")) : "";
-const FAULT_ON = FAULT_POINT !== "";
-let faultCountdown = FAULT_ON ? Number(FAULT_SPEC.slice(FAULT_SPEC.lastIndexOf(":") + 1)) || 1 : 0;
+const ARMED = armedFault("ring.");
+const FAULT_POINT = ARMED?.point ?? "";
+const FAULT_ON = ARMED !== undefined;
+let faultCountdown = ARMED?.count ?? 0;
 
 function fault(point: string): void {
   if (point !== FAULT_POINT) return;
   if (--faultCountdown > 0) return;
-  const p = (globalThis as unknown as { process: { pid: number; kill(pid: number, sig: string): void } }).process;
-  p.kill(p.pid, "SIGKILL");
-  // SIGKILL is not deliverable late; never continue past a fault point.
-  for (;;) { /* unreachable */ }
+  killSelf();
 }
 
 // ---------------------------------------------------------------------------------------------
