@@ -62,3 +62,12 @@ export {
   type Loan,
   type Message,
 } from "./src/channel.ts";
+export {
+  type AllocOptions,
+  type HeapName,
+  type HeapStats,
+  type Placeable,
+  SharedHeap,
+  type SharedHeapHandle,
+  type SharedHeapOptions,
+} from "./src/heap.ts";
