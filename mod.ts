@@ -71,3 +71,15 @@ export {
   type SharedHeapHandle,
   type SharedHeapOptions,
 } from "./src/heap.ts";
+export {
+  type FieldInfo,
+  type FieldSpec,
+  type FieldValue,
+  type IntegerField,
+  type ScalarType,
+  type Schema,
+  struct,
+  type StructAtomics,
+  StructType,
+  type StructValue,
+} from "./src/struct.ts";

@@ -61,7 +61,7 @@
  *
  * Named root entry (64 bytes): u32 nameLength (0 = empty), u32 kind (the common-header kind of
  * an object placed there, 0 for raw memory and structs), u32 payload (heap-relative offset of the
- * allocation), u32 length (bytes requested), then 48 bytes of UTF-8 name.
+ * allocation), u32 length (usable bytes of the block), then 48 bytes of UTF-8 name.
  *
  * Block (in the arena; `b` is heap-relative, 16-aligned; the payload starts at b + 16):
  *
@@ -69,8 +69,8 @@
  * |-----|------|------------|--------------------------------------------------------------|
  * | 0   | 4    | sizeFlags  | size (multiple of 16, >= 32) pipe USED (bit 0), PREV_USED (bit 1) |
  * | 4   | 4    | prevSize   | size of the previous block, valid when PREV_USED is clear    |
- * | 8   | 4    | next       | free: next block in its list (0 = none); used: bytes asked   |
- * | 12  | 4    | prev       | free: previous block in its list; used: allocating pid       |
+ * | 8   | 4    | next       | free: next block in its list (0 = none); used: undefined     |
+ * | 12  | 4    | prev       | free: previous block in its list; used: undefined            |
  *
  * Invariants (checked by {@linkcode SharedHeap.validate}; the hot paths check what they read):
  *  I1: blocks tile the arena exactly: b0 = arenaOffset, b(k+1) = b(k) + size(k), last ends at S.
@@ -258,7 +258,7 @@ export interface HeapName {
   name: string;
   /** Offset of the allocation in the segment. */
   offset: number;
-  /** Bytes requested for it. */
+  /** Usable bytes of its block (at least what was requested). */
   length: number;
   /** The shmkit kind of an object placed there ("ring", ...), or undefined for raw memory and structs. */
   kind?: string;
@@ -969,10 +969,11 @@ export class SharedHeap implements Disposable {
    * heap.unlink();
    * ```
    */
-  create<T, O>(type: Placeable<T, O>, name: string, options: O): T {
-    const r = this.#findOrPlace(name, type.byteLength(options), type.align ?? OBJECT_ALIGN, 1, (off) => {
-      const obj = type.init(this.#seg, off, options);
-      (obj as { close?: () => void }).close?.();
+  create<T, O>(type: Placeable<T, O>, name: string, options?: O): T {
+    const o = (options ?? {}) as O;
+    const r = this.#findOrPlace(name, type.byteLength(o), type.align ?? OBJECT_ALIGN, 1, (off) => {
+      const obj = type.init(this.#seg, off, o) as { close?: unknown };
+      if (typeof obj.close === "function") obj.close();
     });
     if (!r.created) {
       throw new ShmError("EEXIST", `Cannot create ${JSON.stringify(name)} in ${this.#what}: the name is taken (EEXIST)`);
@@ -1021,10 +1022,11 @@ export class SharedHeap implements Disposable {
    * heap.unlink();
    * ```
    */
-  findOrCreate<T, O>(type: Placeable<T, O>, name: string, options: O): T {
-    const r = this.#findOrPlace(name, type.byteLength(options), type.align ?? OBJECT_ALIGN, 1, (off) => {
-      const obj = type.init(this.#seg, off, options);
-      (obj as { close?: () => void }).close?.();
+  findOrCreate<T, O>(type: Placeable<T, O>, name: string, options?: O): T {
+    const o = (options ?? {}) as O;
+    const r = this.#findOrPlace(name, type.byteLength(o), type.align ?? OBJECT_ALIGN, 1, (off) => {
+      const obj = type.init(this.#seg, off, o) as { close?: unknown };
+      if (typeof obj.close === "function") obj.close();
     });
     return type.at(this.#seg, r.offset);
   }
@@ -1747,7 +1749,7 @@ export class SharedHeap implements Disposable {
     for (let i = 0; i < HEAP_NAME_MAX / 4; i++) this.#set(base + 4 + i, words[i]);
     this.#set(base + 1, kind);
     this.#set(base + 2, b + HEAP_BLOCK_HEADER);
-    this.#set(base + 3, this.#w[(b >> 2) + 2]);
+    this.#set(base + 3, this.#sizeAt(b) - HEAP_BLOCK_HEADER);
     this.#set(base, nb.length); // the length last: a reader without the lock never sees half a name
   }
 
