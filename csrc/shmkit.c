@@ -929,6 +929,9 @@ static const struct {
 	LAYOUT_FIELD(array, shmkit_array, length),
 	LAYOUT_FIELD(array, shmkit_array, reserved),
 	LAYOUT_ARRAY(array, shmkit_array, shape),
+#ifdef SHMKIT_HEAP_LAYOUT_ENTRIES
+	SHMKIT_HEAP_LAYOUT_ENTRIES,
+#endif
 };
 
 #undef LAYOUT_FIELD

@@ -500,4 +500,164 @@ _Static_assert(offsetof(struct shmkit_array, reserved) == 80, "array.reserved");
 _Static_assert(offsetof(struct shmkit_array, shape) == 96, "array.shape");
 _Static_assert(sizeof(struct shmkit_array) == 96, "array.size");
 
+/* ------------------------------------------------------------------------------------------ */
+/* Heap (kind 9): src/heap.ts HEAP, HEAP_NAME_LAYOUT, HEAP_BLOCK_LAYOUT, HEAP_JOURNAL_LAYOUT,   */
+/* docs/layout/heap.md                                                                          */
+
+#define SHMKIT_KIND_HEAP 9
+#define SHMKIT_HEAP_HEADER_SIZE 832 /* the heap lock (a Mutex) starts here */
+#define SHMKIT_HEAP_NAME_BYTES 64
+#define SHMKIT_HEAP_NAME_MAX 48
+#define SHMKIT_HEAP_JOURNAL_CAPACITY 256
+#define SHMKIT_HEAP_BLOCK_HEADER 16
+#define SHMKIT_HEAP_MIN_BLOCK 32
+/* block sizeFlags */
+#define SHMKIT_HEAP_USED 1u
+#define SHMKIT_HEAP_PREV_USED 2u
+
+/*
+ * | off  | size | field           | note                                                   |
+ * |------|------|-----------------|--------------------------------------------------------|
+ * | 0    | 64   | common          | kind 9, headerSize = arenaOffset                       |
+ * | 64   | 4    | arenaOffset     | multiple of 64                                         |
+ * | 68   | 4    | arenaSize       | S, multiple of 64, 64..2^31-64                         |
+ * | 72   | 4    | nameCount       | N                                                      |
+ * | 76   | 4    | journalCapacity | 256                                                    |
+ * | 80   | 4    | mutexOffset     | 832                                                    |
+ * | 84   | 4    | journalOffset   | alignUp(832 + mutex bytes, 64)                         |
+ * | 88   | 4    | namesOffset     | alignUp(journalOffset + 12 * 256, 64)                  |
+ * | 92   | 4    | bitmapOffset    | alignUp(namesOffset + 64 N, 64)                        |
+ * | 96   | 4    | slots           | heap lock participant slots                            |
+ * | 100  | 4    | recoveries      | dead-holder takeovers                                  |
+ * | 104  | 4    | rolledBack      | operations undone                                      |
+ * | 108  | 4    | opSeq           | journal sequence of the operation in progress          |
+ * | 112  | 4    | doneSeq         | == opSeq when none is in progress                      |
+ * | 116  | 4    | pendingAlloc    | block of a committed alloc whose holder has not unlocked |
+ * | 120  | 4    | lastLeaked      | payload of the last allocation leaked in flight        |
+ * | 124  | 4    | leakedInFlight  | count                                                  |
+ * | 128  | 4    | flBitmap        | TLSF first-level bitmap                                |
+ * | 132  | 60   | reserved        | zero                                                   |
+ * | 192  | 128  | slBitmaps       | u32 per first level                                    |
+ * | 320  | 512  | heads           | u32 per list fl * 4 + sl (heap-relative block, 0 none) |
+ * | 832  | M    | mutex           | struct shmkit_mutex with `slots` slots                 |
+ */
+struct shmkit_heap {
+	struct shmkit_common common;
+	uint32_t arenaOffset;
+	uint32_t arenaSize;
+	uint32_t nameCount;
+	uint32_t journalCapacity;
+	uint32_t mutexOffset;
+	uint32_t journalOffset;
+	uint32_t namesOffset;
+	uint32_t bitmapOffset;
+	uint32_t slots;
+	uint32_t recoveries;
+	uint32_t rolledBack;
+	uint32_t opSeq;
+	uint32_t doneSeq;
+	uint32_t pendingAlloc;
+	uint32_t lastLeaked;
+	uint32_t leakedInFlight;
+	uint32_t flBitmap;
+	uint8_t reserved[60];
+	uint32_t slBitmaps[32];
+	uint32_t heads[128];
+	uint8_t mutex[];
+};
+
+_Static_assert(offsetof(struct shmkit_heap, common) == 0, "heap.common");
+_Static_assert(offsetof(struct shmkit_heap, arenaOffset) == 64, "heap.arenaOffset");
+_Static_assert(offsetof(struct shmkit_heap, arenaSize) == 68, "heap.arenaSize");
+_Static_assert(offsetof(struct shmkit_heap, nameCount) == 72, "heap.nameCount");
+_Static_assert(offsetof(struct shmkit_heap, journalCapacity) == 76, "heap.journalCapacity");
+_Static_assert(offsetof(struct shmkit_heap, mutexOffset) == 80, "heap.mutexOffset");
+_Static_assert(offsetof(struct shmkit_heap, journalOffset) == 84, "heap.journalOffset");
+_Static_assert(offsetof(struct shmkit_heap, namesOffset) == 88, "heap.namesOffset");
+_Static_assert(offsetof(struct shmkit_heap, bitmapOffset) == 92, "heap.bitmapOffset");
+_Static_assert(offsetof(struct shmkit_heap, slots) == 96, "heap.slots");
+_Static_assert(offsetof(struct shmkit_heap, recoveries) == 100, "heap.recoveries");
+_Static_assert(offsetof(struct shmkit_heap, rolledBack) == 104, "heap.rolledBack");
+_Static_assert(offsetof(struct shmkit_heap, opSeq) == 108, "heap.opSeq");
+_Static_assert(offsetof(struct shmkit_heap, doneSeq) == 112, "heap.doneSeq");
+_Static_assert(offsetof(struct shmkit_heap, pendingAlloc) == 116, "heap.pendingAlloc");
+_Static_assert(offsetof(struct shmkit_heap, lastLeaked) == 120, "heap.lastLeaked");
+_Static_assert(offsetof(struct shmkit_heap, leakedInFlight) == 124, "heap.leakedInFlight");
+_Static_assert(offsetof(struct shmkit_heap, flBitmap) == 128, "heap.flBitmap");
+_Static_assert(offsetof(struct shmkit_heap, reserved) == 132, "heap.reserved");
+_Static_assert(offsetof(struct shmkit_heap, slBitmaps) == 192, "heap.slBitmaps");
+_Static_assert(offsetof(struct shmkit_heap, heads) == 320, "heap.heads");
+_Static_assert(offsetof(struct shmkit_heap, mutex) == SHMKIT_HEAP_HEADER_SIZE, "heap.mutex");
+_Static_assert(sizeof(struct shmkit_heap) == SHMKIT_HEAP_HEADER_SIZE, "heap.size");
+
+/* Named root entry (N of them at namesOffset). */
+struct shmkit_heap_name {
+	uint32_t nameLength; /* 0 = empty entry, else 1..48 */
+	uint32_t kind;       /* common-header kind of an object placed there; 0 raw memory / struct */
+	uint32_t payload;    /* heap-relative offset of the allocation */
+	uint32_t length;     /* usable bytes of its block */
+	uint8_t name[SHMKIT_HEAP_NAME_MAX]; /* UTF-8, zero padded */
+};
+
+_Static_assert(offsetof(struct shmkit_heap_name, nameLength) == 0, "heap_name.nameLength");
+_Static_assert(offsetof(struct shmkit_heap_name, kind) == 4, "heap_name.kind");
+_Static_assert(offsetof(struct shmkit_heap_name, payload) == 8, "heap_name.payload");
+_Static_assert(offsetof(struct shmkit_heap_name, length) == 12, "heap_name.length");
+_Static_assert(offsetof(struct shmkit_heap_name, name) == 16, "heap_name.name");
+_Static_assert(sizeof(struct shmkit_heap_name) == SHMKIT_HEAP_NAME_BYTES, "heap_name.size");
+
+/* Arena block header (heap-relative offset b, 16-aligned; payload at b + 16). */
+struct shmkit_heap_block {
+	uint32_t sizeFlags; /* size (multiple of 16, >= 32) | USED | PREV_USED */
+	uint32_t prevSize;  /* size of the previous block when PREV_USED is clear */
+	uint32_t next;      /* free: next block on its list */
+	uint32_t prev;      /* free: previous block on its list */
+};
+
+_Static_assert(offsetof(struct shmkit_heap_block, sizeFlags) == 0, "heap_block.sizeFlags");
+_Static_assert(offsetof(struct shmkit_heap_block, prevSize) == 4, "heap_block.prevSize");
+_Static_assert(offsetof(struct shmkit_heap_block, next) == 8, "heap_block.next");
+_Static_assert(offsetof(struct shmkit_heap_block, prev) == 12, "heap_block.prev");
+_Static_assert(sizeof(struct shmkit_heap_block) == SHMKIT_HEAP_BLOCK_HEADER, "heap_block.size");
+
+/* Undo journal entry (256 of them at journalOffset). */
+struct shmkit_heap_journal {
+	uint32_t index; /* u32 word index from the heap's start */
+	uint32_t old;   /* the value to restore */
+	uint32_t seq;   /* the operation's opSeq: entries of an open operation are those from 0 on with seq == opSeq */
+};
+
+_Static_assert(offsetof(struct shmkit_heap_journal, index) == 0, "heap_journal.index");
+_Static_assert(offsetof(struct shmkit_heap_journal, old) == 4, "heap_journal.old");
+_Static_assert(offsetof(struct shmkit_heap_journal, seq) == 8, "heap_journal.seq");
+_Static_assert(sizeof(struct shmkit_heap_journal) == 12, "heap_journal.size");
+
+/* Entries for shmkit_layout_offset's table in shmkit.c. */
+#define SHMKIT_HEAP_LAYOUT_ENTRIES                                                              \
+	LAYOUT_SIZE(heap, shmkit_heap), LAYOUT_FIELD(heap, shmkit_heap, common),               \
+	LAYOUT_FIELD(heap, shmkit_heap, arenaOffset), LAYOUT_FIELD(heap, shmkit_heap, arenaSize), \
+	LAYOUT_FIELD(heap, shmkit_heap, nameCount), LAYOUT_FIELD(heap, shmkit_heap, journalCapacity), \
+	LAYOUT_FIELD(heap, shmkit_heap, mutexOffset), LAYOUT_FIELD(heap, shmkit_heap, journalOffset), \
+	LAYOUT_FIELD(heap, shmkit_heap, namesOffset), LAYOUT_FIELD(heap, shmkit_heap, bitmapOffset), \
+	LAYOUT_FIELD(heap, shmkit_heap, slots), LAYOUT_FIELD(heap, shmkit_heap, recoveries),    \
+	LAYOUT_FIELD(heap, shmkit_heap, rolledBack), LAYOUT_FIELD(heap, shmkit_heap, opSeq),    \
+	LAYOUT_FIELD(heap, shmkit_heap, doneSeq), LAYOUT_FIELD(heap, shmkit_heap, pendingAlloc), \
+	LAYOUT_FIELD(heap, shmkit_heap, lastLeaked), LAYOUT_FIELD(heap, shmkit_heap, leakedInFlight), \
+	LAYOUT_FIELD(heap, shmkit_heap, flBitmap), LAYOUT_FIELD(heap, shmkit_heap, reserved),   \
+	LAYOUT_FIELD(heap, shmkit_heap, slBitmaps), LAYOUT_FIELD(heap, shmkit_heap, heads),     \
+	LAYOUT_ARRAY(heap, shmkit_heap, mutex), LAYOUT_SIZE(heap_name, shmkit_heap_name),       \
+	LAYOUT_FIELD(heap_name, shmkit_heap_name, nameLength),                                  \
+	LAYOUT_FIELD(heap_name, shmkit_heap_name, kind),                                        \
+	LAYOUT_FIELD(heap_name, shmkit_heap_name, payload),                                     \
+	LAYOUT_FIELD(heap_name, shmkit_heap_name, length),                                      \
+	LAYOUT_FIELD(heap_name, shmkit_heap_name, name), LAYOUT_SIZE(heap_block, shmkit_heap_block), \
+	LAYOUT_FIELD(heap_block, shmkit_heap_block, sizeFlags),                                 \
+	LAYOUT_FIELD(heap_block, shmkit_heap_block, prevSize),                                  \
+	LAYOUT_FIELD(heap_block, shmkit_heap_block, next),                                      \
+	LAYOUT_FIELD(heap_block, shmkit_heap_block, prev),                                      \
+	LAYOUT_SIZE(heap_journal, shmkit_heap_journal),                                         \
+	LAYOUT_FIELD(heap_journal, shmkit_heap_journal, index),                                 \
+	LAYOUT_FIELD(heap_journal, shmkit_heap_journal, old),                                   \
+	LAYOUT_FIELD(heap_journal, shmkit_heap_journal, seq)
+
 #endif

@@ -14,6 +14,7 @@ import { MUTEX, MUTEX_HEADER_SIZE } from "../src/mutex.ts";
 import { SEMAPHORE, SEMAPHORE_BYTES } from "../src/semaphore.ts";
 import { CONDITION, CONDITION_BYTES } from "../src/condition.ts";
 import { ARRAY_LAYOUT } from "../src/shared_array.ts";
+import { HEAP, HEAP_NAME_BYTES, HEAP_NAME_LAYOUT } from "../src/heap.ts";
 import { READER_LAYOUT } from "../src/inspect.ts";
 
 const ENOSYS = sys.shmkit_errno_value(cstr("ENOSYS"));
@@ -98,6 +99,22 @@ const KINDS: Record<KindName | "common", KindSpec> = {
     header: "array",
     ts: [{ label: "shared_array.ts ARRAY_LAYOUT", offsets: ARRAY_LAYOUT }],
     sizes: [],
+  },
+  heap: {
+    header: "heap",
+    entry: "heap_name",
+    ts: [
+      { label: "heap.ts HEAP", offsets: HEAP },
+      {
+        label: "heap.ts HEAP_NAME_LAYOUT",
+        offsets: HEAP_NAME_LAYOUT,
+        rename: Object.fromEntries(Object.keys(HEAP_NAME_LAYOUT).map((k) => [k, `heap_name.${k}`])),
+      },
+    ],
+    sizes: [
+      { label: "HEAP.mutex (header size)", value: HEAP.mutex, c: "heap.size" },
+      { label: "HEAP_NAME_BYTES", value: HEAP_NAME_BYTES, c: "heap_name.size" },
+    ],
   },
 };
 
@@ -288,6 +305,7 @@ const TITLES: Record<keyof typeof KINDS, string> = {
   semaphore: "semaphore",
   condition: "condition",
   array: "array header",
+  heap: "heap header",
 };
 
 for (const kind of Object.keys(KINDS) as (keyof typeof KINDS)[]) {
