@@ -1833,3 +1833,90 @@ export class SharedHeap implements Disposable {
 }
 
 registerKind("shmkit.heap", (h) => SharedHeap.attach(h as SharedHeapHandle));
+
+/**
+ * A read-only snapshot of the heap at `byteOffset` of `segment` for the command line (`shmkit
+ * inspect`): sizes and fragmentation from a bounded walk of the arena, recovery and leak counters,
+ * and the named roots. Takes no lock and writes nothing (the segment may be mapped read-only), so
+ * the figures may mix states of an operation in progress; a corrupt heap is reported, not followed.
+ *
+ * @param segment the segment
+ * @param byteOffset where the heap starts
+ * @returns label/value pairs
+ * @example
+ * ```ts
+ * import { SharedHeap } from "./mod.ts";
+ * import { describeHeap } from "./src/heap.ts";
+ * using heap = SharedHeap.create(null, { size: 4096 });
+ * heap.findOrAlloc("x", 10);
+ * console.assert(describeHeap(heap.segment, 0).some(([k]) => k === "name x"));
+ * heap.unlink();
+ * ```
+ */
+export function describeHeap(segment: SharedMemory, byteOffset: number): [string, string | number | boolean][] {
+  const out: [string, string | number | boolean][] = [];
+  if (byteOffset + HEAP.mutex > segment.size) return [["error", "the heap header is cut short"]];
+  const hd = new DataView(segment.buffer, byteOffset, HEAP.mutex);
+  const arenaSize = hd.getUint32(HEAP.arenaSize, true);
+  const nameCount = hd.getUint32(HEAP.nameCount, true);
+  const slots = hd.getUint32(HEAP.slots, true);
+  if (arenaSize < 64 || arenaSize > HEAP_MAX_ARENA || nameCount < 1 || nameCount > 65536 || slots < 1 || slots > 0xffff) {
+    return [["error", `impossible heap header (arena ${arenaSize}, names ${nameCount}, slots ${slots})`]];
+  }
+  const g = heapGeometry(arenaSize, nameCount, slots);
+  if (hd.getUint32(HEAP.arenaOffset, true) !== g.arenaOffset || byteOffset + g.byteLength > segment.size) {
+    return [["error", "the heap header does not match its layout"]];
+  }
+  const w = new DataView(segment.buffer, byteOffset, g.byteLength);
+  let used = 0, free = 0, largest = 0, allocs = 0, freeBlocks = 0;
+  let b = g.arenaOffset;
+  const end = g.arenaOffset + arenaSize;
+  let corrupt = "";
+  for (let i = 0; b < end; i++) {
+    const v = w.getUint32(b, true);
+    const sz = (v & ~15) >>> 0;
+    if (sz < HEAP_MIN_BLOCK || sz > end - b || i > arenaSize / 16) {
+      corrupt = `block at ${b} has size ${sz}`;
+      break;
+    }
+    if ((v & USED) !== 0) {
+      used += sz;
+      allocs++;
+    } else {
+      free += sz;
+      freeBlocks++;
+      if (sz > largest) largest = sz;
+    }
+    b += sz;
+  }
+  out.push(["arena", arenaSize], ["allocations", allocs], ["used", used], ["free", free]);
+  out.push(["largest free", largest], ["free blocks", freeBlocks]);
+  out.push(["fragmentation", free === 0 ? "0 %" : `${((1 - largest / free) * 100).toFixed(1)} %`]);
+  if (corrupt) out.push(["error", `corrupt arena: ${corrupt} (operations on this heap fail with EBADHDR)`]);
+  out.push(["recovered dead holders", hd.getUint32(HEAP.recoveries, true)], ["rolled back", hd.getUint32(HEAP.rolledBack, true)]);
+  const leaked = hd.getUint32(HEAP.leakedInFlight, true);
+  const last = hd.getUint32(HEAP.lastLeaked, true);
+  out.push(["leaked in flight", leaked === 0 ? 0 : `${leaked} (last at offset ${byteOffset + last})`]);
+  if (hd.getUint32(HEAP.doneSeq, true) !== hd.getUint32(HEAP.opSeq, true)) {
+    out.push(["open operation", "yes: in progress, or left by a dead holder (the next operation rolls it back)"]);
+  }
+  const names = new Uint8Array(segment.buffer, byteOffset + g.namesOffset, nameCount * HEAP_NAME_BYTES);
+  let n = 0;
+  for (let e = 0; e < nameCount; e++) {
+    const base = g.namesOffset + e * HEAP_NAME_BYTES;
+    const len = w.getUint32(base, true);
+    if (len === 0) continue;
+    n++;
+    if (len > HEAP_NAME_MAX) {
+      out.push([`name entry ${e}`, `corrupt (length ${len})`]);
+      continue;
+    }
+    const label = decoder.decode(names.slice(e * HEAP_NAME_BYTES + 16, e * HEAP_NAME_BYTES + 16 + len));
+    const k = w.getUint32(base + 4, true);
+    const payload = w.getUint32(base + 8, true);
+    const length = w.getUint32(base + 12, true);
+    out.push([`name ${label}`, `offset ${byteOffset + payload}, ${length} bytes${k ? `, ${kindName(k) ?? `kind ${k}`}` : ""}`]);
+  }
+  out.push(["names", `${n} of ${nameCount}`]);
+  return out;
+}

@@ -18,6 +18,7 @@ import { ShmError } from "./errors.ts";
 import { type CommonHeader, peekHeader } from "./layout.ts";
 import { SharedMemory } from "./segment.ts";
 import { check, cstr, PID, processAlive, sys } from "./sys.ts";
+import { describeHeap, HEAP } from "./heap.ts";
 
 /**
  * The kind-specific offsets the readers below use (from each kind's layout table in
@@ -377,6 +378,10 @@ export function inspect(name: string): Details | undefined {
         break;
       case "array":
         describeArray(seg, 0, h, out);
+        break;
+      case "heap":
+        out.push(...describeHeap(seg, 0));
+        describeMutex(seg, HEAP.mutex, out);
         break;
       default:
         out.push(["details", `this build does not read ${h.kind} state yet (common header only)`]);

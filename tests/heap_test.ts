@@ -16,6 +16,7 @@ import {
   struct,
 } from "../mod.ts";
 import { HEAP, HEAP_BLOCK_HEADER, HEAP_JOURNAL_BYTES } from "../src/heap.ts";
+import { inspect } from "../src/inspect.ts";
 
 const CHILD = "tests/fixtures/heap_child.ts";
 const OTHER = { deno: "bun", bun: "node", node: "deno" } as const;
@@ -513,3 +514,23 @@ test(
     assertEquals(heap.validate(), []);
   }),
 );
+
+test("shmkit inspect shows a heap's figures, named roots and lock", () => {
+  const name = uniqueName("heap-inspect");
+  const heap = SharedHeap.create(name, { size: 1 << 16 });
+  try {
+    heap.create(Ring, "jobs", { capacity: 8 }).close();
+    heap.findOrAlloc("cfg", 100);
+    const d = Object.fromEntries(inspect(name)!);
+    assertEquals(d.kind, "heap");
+    assertEquals(d.allocations, 2);
+    assertEquals(d.arena, 1 << 16);
+    assert(String(d["name jobs"]).endsWith("ring"), String(d["name jobs"]));
+    assert(String(d["name cfg"]).includes(`offset ${heap.get("cfg")}`));
+    assertEquals(d["leaked in flight"], 0);
+    assertEquals(d.holder, "none");
+  } finally {
+    heap.unlink();
+    heap.close();
+  }
+});
