@@ -111,6 +111,10 @@ function planJobs(): { jobs: Job[]; skipped: string[] } {
       timeoutS: 120,
     });
   } else skipped.push("C floor: build/bench/floor is missing (scripts/bench.sh builds it)");
+  const HEAP_FLOOR_BIN = `${ROOT}build/bench/heap_floor`;
+  if (selected(["S11"]) && existsSync(HEAP_FLOOR_BIN)) {
+    jobs.push({ name: "floor", runtime: "c", cmd: [HEAP_FLOOR_BIN], ids: ["S11"], timeoutS: 120 });
+  } else if (selected(["S11"])) skipped.push("S11 C floor: build/bench/heap_floor is missing (scripts/bench.sh builds it)");
   const dir = `${ROOT}bench/scenarios`;
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".ts")).sort() : [];
   for (const f of files) {
@@ -570,6 +574,7 @@ const BENCH_TITLES: Record<string, string> = {
   S8: "S8 — create / open + map + first touch of 64 MiB",
   S9: "S9 — FFI and atomics cost per runtime",
   S10: "S10 — soak",
+  S11: "S11 — SharedHeap alloc+free (pairs/s)",
 };
 
 function sortCells(a: Cell, b: Cell): number {
@@ -705,6 +710,24 @@ const TARGETS: Target[] = [
     metric: /(ops|pairs|items)\/s/,
     runtimes: ["bun"],
     check: atLeast(50e6, "≥ 50 M/s"),
+  },
+  {
+    id: "S11-deno",
+    text: "S11 heap alloc+free of 64 B ≥ 5 M pairs/s on Deno (1 process)",
+    bench: "S11",
+    variant: /alloc\+free 64B, 1 process/,
+    metric: /pairs\/s/,
+    runtimes: ["deno"],
+    check: atLeast(5e6, "≥ 5 M/s"),
+  },
+  {
+    id: "S11-bun",
+    text: "S11 heap alloc+free of 64 B ≥ 5 M pairs/s on Bun (1 process)",
+    bench: "S11",
+    variant: /alloc\+free 64B, 1 process/,
+    metric: /pairs\/s/,
+    runtimes: ["bun"],
+    check: atLeast(5e6, "≥ 5 M/s"),
   },
   {
     id: "S7-2p2c",

@@ -14,6 +14,9 @@ CC=${CC:-cc}
 if [ ! -x build/bench/floor ] || [ bench/c/floor.c -nt build/bench/floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -pthread -o build/bench/floor bench/c/floor.c
 fi
+if [ ! -x build/bench/heap_floor ] || [ bench/c/heap_floor.c -nt build/bench/heap_floor ]; then
+  $CC -O2 -std=gnu11 -Wall -Wextra -Werror -o build/bench/heap_floor bench/c/heap_floor.c
+fi
 if [ ! -f build/libshmkit.so ]; then
   echo "bench.sh: build/libshmkit.so is missing; run make lib (make bench does)" >&2
   exit 1
