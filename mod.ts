@@ -72,11 +72,14 @@ export {
   type SharedHeapOptions,
 } from "./src/heap.ts";
 export {
+  type ArrayOf,
   type FieldInfo,
   type FieldSpec,
   type FieldValue,
   type IntegerField,
+  type IntValue,
   type ScalarType,
+  type ScalarValue,
   type Schema,
   struct,
   type StructAtomics,

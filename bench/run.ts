@@ -114,7 +114,9 @@ function planJobs(): { jobs: Job[]; skipped: string[] } {
   const HEAP_FLOOR_BIN = `${ROOT}build/bench/heap_floor`;
   if (selected(["S11"]) && existsSync(HEAP_FLOOR_BIN)) {
     jobs.push({ name: "floor", runtime: "c", cmd: [HEAP_FLOOR_BIN], ids: ["S11"], timeoutS: 120 });
-  } else if (selected(["S11"])) skipped.push("S11 C floor: build/bench/heap_floor is missing (scripts/bench.sh builds it)");
+  } else if (selected(["S11"])) {
+    skipped.push("S11 C floor: build/bench/heap_floor is missing (scripts/bench.sh builds it)");
+  }
   const dir = `${ROOT}bench/scenarios`;
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".ts")).sort() : [];
   for (const f of files) {

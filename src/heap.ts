@@ -97,7 +97,6 @@ import {
 } from "./layout.ts";
 import { placeOrRelease, renamed } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
-import { PID } from "./sys.ts";
 import { type LockGuard, Mutex } from "./mutex.ts";
 import { SharedMemory, type SharedMemoryHandle, type ViewConstructor } from "./segment.ts";
 import { armedFault, killSelf } from "./fault.ts";
@@ -408,7 +407,7 @@ export class SharedHeap implements Disposable {
   #jpos = 0;
   #closed = false;
   /** Lock timeout in ms for every operation (default Infinity): a holder stopped (SIGSTOP) forever stalls others otherwise. */
-  lockTimeout = Infinity;
+  lockTimeout: number = Infinity;
 
   private constructor(seg: SharedMemory, off: number, g: HeapGeometry, owns: boolean, mutex: Mutex) {
     this.#seg = seg;
@@ -534,12 +533,21 @@ export class SharedHeap implements Disposable {
       throw new ShmError("EINVAL", `${what}: byteOffset ${off} must be a non-negative multiple of 64 (EINVAL)`);
     }
     const first = seg.bytes(off, 1024);
-    const h = readHeader(first.buffer as ArrayBuffer, first.byteOffset, "heap", what, 1000, first.byteOffset + seg.size - off);
+    const h = readHeader(
+      first.buffer as ArrayBuffer,
+      first.byteOffset,
+      "heap",
+      what,
+      1000,
+      first.byteOffset + seg.size - off,
+    );
     const dv = new DataView(first.buffer, first.byteOffset, 1024);
     const arenaSize = dv.getUint32(HEAP.arenaSize, true);
     const nameCount = dv.getUint32(HEAP.nameCount, true);
     const slots = dv.getUint32(HEAP.slots, true);
-    if (arenaSize < 64 || arenaSize > HEAP_MAX_ARENA || arenaSize % 64 !== 0) throw bad(`impossible arena size ${arenaSize}`);
+    if (arenaSize < 64 || arenaSize > HEAP_MAX_ARENA || arenaSize % 64 !== 0) {
+      throw bad(`impossible arena size ${arenaSize}`);
+    }
     if (nameCount < 1 || nameCount > 65536) throw bad(`impossible name count ${nameCount}`);
     if (slots < 1 || slots > 0xffff) throw bad(`impossible slot count ${slots}`);
     const g = heapGeometry(arenaSize, nameCount, slots);
@@ -680,7 +688,9 @@ export class SharedHeap implements Disposable {
   alloc(byteLength: number, options?: AllocOptions): number {
     const align = options?.align ?? 16;
     if (!(byteLength >= 1 && byteLength <= this.#g.arenaSize) || byteLength !== Math.floor(byteLength)) {
-      throw new RangeError(`Cannot allocate in ${this.#what}: byteLength must be an integer in 1..${this.#g.arenaSize}, got ${byteLength}`);
+      throw new RangeError(
+        `Cannot allocate in ${this.#what}: byteLength must be an integer in 1..${this.#g.arenaSize}, got ${byteLength}`,
+      );
     }
     if (!(align >= 1 && align <= 65536) || (align & (align - 1)) !== 0) {
       throw new RangeError(`Cannot allocate in ${this.#what}: align must be a power of two up to 65536, got ${align}`);
@@ -976,7 +986,10 @@ export class SharedHeap implements Disposable {
       if (typeof obj.close === "function") obj.close();
     });
     if (!r.created) {
-      throw new ShmError("EEXIST", `Cannot create ${JSON.stringify(name)} in ${this.#what}: the name is taken (EEXIST)`);
+      throw new ShmError(
+        "EEXIST",
+        `Cannot create ${JSON.stringify(name)} in ${this.#what}: the name is taken (EEXIST)`,
+      );
     }
     return type.at(this.#seg, r.offset);
   }
@@ -1371,7 +1384,9 @@ export class SharedHeap implements Disposable {
 
   /** A free-list link read from shared memory, validated. */
   #link(v: number): number {
-    if (v !== 0 && (v < this.#arena || v >= this.#end || (v & 15) !== 0)) throw this.#bad(`free-list link ${v} is outside the arena`);
+    if (v !== 0 && (v < this.#arena || v >= this.#end || (v & 15) !== 0)) {
+      throw this.#bad(`free-list link ${v} is outside the arena`);
+    }
     return v;
   }
 
@@ -1632,7 +1647,9 @@ export class SharedHeap implements Disposable {
       }
       const isUsed = (v & USED) !== 0;
       if (((v & PREV_USED) !== 0) !== prevUsed) out.push(`I2: block ${b} PREV_USED disagrees with its predecessor`);
-      if (!prevUsed && w[(b >> 2) + 1] !== prevSize) out.push(`I2: block ${b} prevSize ${w[(b >> 2) + 1]} != ${prevSize}`);
+      if (!prevUsed && w[(b >> 2) + 1] !== prevSize) {
+        out.push(`I2: block ${b} prevSize ${w[(b >> 2) + 1]} != ${prevSize}`);
+      }
       if (!prevUsed && !isUsed) out.push(`I2: free blocks ${b - prevSize} and ${b} are adjacent`);
       const gi = (b - this.#arena) >> 4;
       const bit = (w[this.#bitmapW + (gi >> 5)] & (1 << (gi & 31))) !== 0;
@@ -1657,7 +1674,9 @@ export class SharedHeap implements Disposable {
       let prev = 0;
       const fl = li >> SL_BITS;
       const bitOn = (w[W_SLBITMAPS + fl] & (1 << (li & 3))) !== 0;
-      if (bitOn !== (x !== 0)) out.push(`I3: bitmap bit of list ${li} is ${bitOn}, list ${x === 0 ? "empty" : "non-empty"}`);
+      if (bitOn !== (x !== 0)) {
+        out.push(`I3: bitmap bit of list ${li} is ${bitOn}, list ${x === 0 ? "empty" : "non-empty"}`);
+      }
       for (let i = 0; x !== 0; i++) {
         if (i > maxSteps) {
           out.push(`I3: list ${li} does not end`);
@@ -1695,7 +1714,9 @@ export class SharedHeap implements Disposable {
     }
     const nb = encoder.encode(name);
     if (nb.length > HEAP_NAME_MAX) {
-      throw new RangeError(`Cannot use name ${JSON.stringify(name)} in ${this.#what}: longer than ${HEAP_NAME_MAX} UTF-8 bytes`);
+      throw new RangeError(
+        `Cannot use name ${JSON.stringify(name)} in ${this.#what}: longer than ${HEAP_NAME_MAX} UTF-8 bytes`,
+      );
     }
     return nb;
   }
@@ -1789,7 +1810,9 @@ export class SharedHeap implements Disposable {
   ): { offset: number; created: boolean } {
     const nb = this.#nameBytes(name);
     if (!Number.isSafeInteger(byteLength) || byteLength < 1 || byteLength > this.#g.arenaSize) {
-      throw new RangeError(`Cannot allocate ${JSON.stringify(name)} in ${this.#what}: byteLength ${byteLength} is out of range`);
+      throw new RangeError(
+        `Cannot allocate ${JSON.stringify(name)} in ${this.#what}: byteLength ${byteLength} is out of range`,
+      );
     }
     if (!(align >= 1 && align <= 65536) || (align & (align - 1)) !== 0) {
       throw new RangeError(`Cannot allocate ${JSON.stringify(name)} in ${this.#what}: bad align ${align}`);
@@ -1801,7 +1824,9 @@ export class SharedHeap implements Disposable {
       if (b === 0) {
         throw new ShmError(
           "ENOMEM",
-          `Cannot allocate ${byteLength} bytes for ${JSON.stringify(name)} in ${this.#what}: no free block fits (ENOMEM)`,
+          `Cannot allocate ${byteLength} bytes for ${
+            JSON.stringify(name)
+          } in ${this.#what}: no free block fits (ENOMEM)`,
         );
       }
       const off = this.#off + b + HEAP_BLOCK_HEADER;
@@ -1822,8 +1847,13 @@ export class SharedHeap implements Disposable {
     if (this.#closed) throw this.#closedError("view");
     const lo = this.#off + this.#arena;
     const hi = this.#off + this.#end;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(byteLength) || byteLength < 0 || offset < lo || offset + byteLength > hi) {
-      throw new RangeError(`Cannot view ${byteLength} bytes at ${offset} of ${this.#what}: outside the arena [${lo}, ${hi})`);
+    if (
+      !Number.isSafeInteger(offset) || !Number.isSafeInteger(byteLength) || byteLength < 0 || offset < lo ||
+      offset + byteLength > hi
+    ) {
+      throw new RangeError(
+        `Cannot view ${byteLength} bytes at ${offset} of ${this.#what}: outside the arena [${lo}, ${hi})`,
+      );
     }
   }
 
@@ -1860,7 +1890,9 @@ export function describeHeap(segment: SharedMemory, byteOffset: number): [string
   const arenaSize = hd.getUint32(HEAP.arenaSize, true);
   const nameCount = hd.getUint32(HEAP.nameCount, true);
   const slots = hd.getUint32(HEAP.slots, true);
-  if (arenaSize < 64 || arenaSize > HEAP_MAX_ARENA || nameCount < 1 || nameCount > 65536 || slots < 1 || slots > 0xffff) {
+  if (
+    arenaSize < 64 || arenaSize > HEAP_MAX_ARENA || nameCount < 1 || nameCount > 65536 || slots < 1 || slots > 0xffff
+  ) {
     return [["error", `impossible heap header (arena ${arenaSize}, names ${nameCount}, slots ${slots})`]];
   }
   const g = heapGeometry(arenaSize, nameCount, slots);
@@ -1893,7 +1925,10 @@ export function describeHeap(segment: SharedMemory, byteOffset: number): [string
   out.push(["largest free", largest], ["free blocks", freeBlocks]);
   out.push(["fragmentation", free === 0 ? "0 %" : `${((1 - largest / free) * 100).toFixed(1)} %`]);
   if (corrupt) out.push(["error", `corrupt arena: ${corrupt} (operations on this heap fail with EBADHDR)`]);
-  out.push(["recovered dead holders", hd.getUint32(HEAP.recoveries, true)], ["rolled back", hd.getUint32(HEAP.rolledBack, true)]);
+  out.push(["recovered dead holders", hd.getUint32(HEAP.recoveries, true)], [
+    "rolled back",
+    hd.getUint32(HEAP.rolledBack, true),
+  ]);
   const leaked = hd.getUint32(HEAP.leakedInFlight, true);
   const last = hd.getUint32(HEAP.lastLeaked, true);
   out.push(["leaked in flight", leaked === 0 ? 0 : `${leaked} (last at offset ${byteOffset + last})`]);
@@ -1915,7 +1950,10 @@ export function describeHeap(segment: SharedMemory, byteOffset: number): [string
     const k = w.getUint32(base + 4, true);
     const payload = w.getUint32(base + 8, true);
     const length = w.getUint32(base + 12, true);
-    out.push([`name ${label}`, `offset ${byteOffset + payload}, ${length} bytes${k ? `, ${kindName(k) ?? `kind ${k}`}` : ""}`]);
+    out.push([
+      `name ${label}`,
+      `offset ${byteOffset + payload}, ${length} bytes${k ? `, ${kindName(k) ?? `kind ${k}`}` : ""}`,
+    ]);
   }
   out.push(["names", `${n} of ${nameCount}`]);
   return out;

@@ -46,8 +46,10 @@ export type FieldSpec =
 /** A schema: field names (not starting with `$`) to field specs, in layout order. */
 export type Schema = Record<string, FieldSpec>;
 
-type ScalarValue<T> = T extends "u64" | "i64" ? bigint : T extends "bool" ? boolean : number;
-type ArrayOf<T> = T extends "u8" ? Uint8Array
+/** The JS value of a scalar field type. */
+export type ScalarValue<T> = T extends "u64" | "i64" ? bigint : T extends "bool" ? boolean : number;
+/** The typed array of an array field of scalar type T. */
+export type ArrayOf<T> = T extends "u8" ? Uint8Array
   : T extends "i8" ? Int8Array
   : T extends "u16" ? Uint16Array
   : T extends "i16" ? Int16Array
@@ -70,11 +72,14 @@ export type FieldValue<F> = F extends ScalarType ? ScalarValue<F>
   : never;
 
 /** Names of the integer fields of a schema (the ones with atomic operations). */
-export type IntegerField<S extends Schema> = {
-  [K in keyof S]: S[K] extends "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "u64" | "i64" ? K : never;
-}[keyof S] & string;
+export type IntegerField<S extends Schema> =
+  & {
+    [K in keyof S]: S[K] extends "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "u64" | "i64" ? K : never;
+  }[keyof S]
+  & string;
 
-type IntValue<S extends Schema, K extends keyof S> = S[K] extends "u64" | "i64" ? bigint : number;
+/** The value type of integer field K: bigint for u64/i64, else number. */
+export type IntValue<S extends Schema, K extends keyof S> = S[K] extends "u64" | "i64" ? bigint : number;
 
 /** Atomic operations of an accessor, on its integer fields. */
 export interface StructAtomics<S extends Schema> {
@@ -91,7 +96,11 @@ export interface StructAtomics<S extends Schema> {
   /** Atomically stores `v`; returns the previous value. */
   $exchange<K extends IntegerField<S>>(field: K, v: IntValue<S, K>): IntValue<S, K>;
   /** Stores `replacement` if the field holds `expected`; returns the value it held. */
-  $compareExchange<K extends IntegerField<S>>(field: K, expected: IntValue<S, K>, replacement: IntValue<S, K>): IntValue<S, K>;
+  $compareExchange<K extends IntegerField<S>>(
+    field: K,
+    expected: IntValue<S, K>,
+    replacement: IntValue<S, K>,
+  ): IntValue<S, K>;
   /** Atomic (sequentially consistent) load. */
   $load<K extends IntegerField<S>>(field: K): IntValue<S, K>;
   /** Atomic (sequentially consistent) store; returns `v`. */
@@ -305,8 +314,10 @@ export class StructType<S extends Schema> {
         case "structs":
           v.push(
             Object.freeze(
-              Array.from({ length: f.length }, (_, i) =>
-                f.sub!.view(new Uint8Array(buf, at + i * f.sub!.size, f.sub!.size))),
+              Array.from(
+                { length: f.length },
+                (_, i) => f.sub!.view(new Uint8Array(buf, at + i * f.sub!.size, f.sub!.size)),
+              ),
             ),
           );
           break;
@@ -344,7 +355,12 @@ function fieldOf(name: string, spec: FieldSpec): Field {
 
 function specJson(spec: FieldSpec): unknown {
   if (typeof spec === "string") return spec;
-  if (spec instanceof StructType) return { type: "struct", fields: Object.fromEntries(Object.entries(spec.schema as Schema).map(([k, v]) => [k, specJson(v)])) };
+  if (spec instanceof StructType) {
+    return {
+      type: "struct",
+      fields: Object.fromEntries(Object.entries(spec.schema as Schema).map(([k, v]) => [k, specJson(v)])),
+    };
+  }
   const t = spec.type;
   return { type: t instanceof StructType ? specJson(t) : t, length: spec.length };
 }
@@ -395,7 +411,9 @@ function makeProto(fields: Field[], index: Map<string, number>): object {
           set(this: Instance, x: string) {
             const enc = encoder.encode(String(x));
             if (enc.length > f.size) {
-              throw new RangeError(`Struct field ${JSON.stringify(f.name)} holds ${f.size} UTF-8 bytes, got ${enc.length}`);
+              throw new RangeError(
+                `Struct field ${JSON.stringify(f.name)} holds ${f.size} UTF-8 bytes, got ${enc.length}`,
+              );
             }
             const b: Uint8Array = this._v[i];
             b.set(enc);
@@ -412,7 +430,9 @@ function makeProto(fields: Field[], index: Map<string, number>): object {
           set(this: Instance, x: ArrayLike<number | bigint>) {
             const b = this._v[i];
             if (x.length > b.length) {
-              throw new RangeError(`Struct field ${JSON.stringify(f.name)} holds ${b.length} elements, got ${x.length}`);
+              throw new RangeError(
+                `Struct field ${JSON.stringify(f.name)} holds ${b.length} elements, got ${x.length}`,
+              );
             }
             b.set(x);
             if (x.length < b.length) b.fill(typeof b[0] === "bigint" ? 0n : 0, x.length);
@@ -432,7 +452,9 @@ function makeProto(fields: Field[], index: Map<string, number>): object {
     const i = index.get(name);
     const f = i === undefined ? undefined : fields[i];
     if (!f || f.kind !== "scalar" || !SCALARS[f.scalar!].int) {
-      throw new TypeError(`Struct field ${JSON.stringify(name)} is not an integer field: atomics need u8..u64 or i8..i64`);
+      throw new TypeError(
+        `Struct field ${JSON.stringify(name)} is not an integer field: atomics need u8..u64 or i8..i64`,
+      );
     }
     return self._v[i!];
   };

@@ -16,14 +16,22 @@ test(
   async () => {
     const seed = Number(env.SHMKIT_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const r = await heapCrashCampaign({ kills, seed, log: kills > 500 ? console.log : undefined });
-    const summary = `seed ${seed}: ${r.kills} kills, ${r.survivors} survivors, ${r.recoveries} recoveries, ${r.rolledBack} rolled back, ${r.leakedInFlight} leaked in flight, ${r.leftover} left allocated, slowest parent op ${r.slowestParentOpMs} ms, by point ${
-      JSON.stringify(r.killsByPoint)
-    }`;
+    const summary =
+      `seed ${seed}: ${r.kills} kills, ${r.survivors} survivors, ${r.recoveries} recoveries, ${r.rolledBack} rolled back, ${r.leakedInFlight} leaked in flight, ${r.leftover} left allocated, slowest parent op ${r.slowestParentOpMs} ms, by point ${
+        JSON.stringify(r.killsByPoint)
+      }`;
     console.log(summary);
     assertEquals(r.problems, [], summary);
     assert(r.kills >= kills, summary);
     if (kills >= 100) {
-      for (const p of ["heap.alloc.before_commit", "heap.alloc.after_commit", "heap.free.after_unlink", "heap.free.before_commit"]) {
+      for (
+        const p of [
+          "heap.alloc.before_commit",
+          "heap.alloc.after_commit",
+          "heap.free.after_unlink",
+          "heap.free.before_commit",
+        ]
+      ) {
         assert(r.killsByPoint[p] > 0, `no kill at ${p}: ${summary}`);
       }
       assert(r.rolledBack > 0, summary);

@@ -395,24 +395,28 @@ test(`A struct written by ${RUNTIME} is read and updated by schema from ${OTHER[
   }
 });
 
-test(`Two processes (${RUNTIME}, ${OTHER[RUNTIME]}) allocating and freeing concurrently never share a block`, async () => {
-  const heap = SharedHeap.create(uniqueName("heap-churn"), { size: 1 << 18 });
-  try {
-    const h = JSON.stringify(heap.handle());
-    const seed = Math.floor(Math.random() * 2 ** 31);
-    const [a, b] = await Promise.all([
-      runScript(RUNTIME, CHILD, { args: ["churn", h, String(seed), "60000"], timeout: 110_000 }),
-      runScript(OTHER[RUNTIME], CHILD, { args: ["churn", h, String(seed + 1), "60000"], timeout: 110_000 }),
-    ]);
-    assert(a.stdout.startsWith("ok") && b.stdout.startsWith("ok"), `seed ${seed}\n${a.stdout}\n${b.stdout}`);
-    assertEquals(heap.validate(), [], `seed ${seed}`);
-    const s = heap.stats();
-    assertEquals([s.allocations, s.freeBlocks, s.recoveries], [0, 1, 0], `seed ${seed}`);
-  } finally {
-    heap.unlink();
-    heap.close();
-  }
-}, { timeout: 120_000 });
+test(
+  `Two processes (${RUNTIME}, ${OTHER[RUNTIME]}) allocating and freeing concurrently never share a block`,
+  async () => {
+    const heap = SharedHeap.create(uniqueName("heap-churn"), { size: 1 << 18 });
+    try {
+      const h = JSON.stringify(heap.handle());
+      const seed = Math.floor(Math.random() * 2 ** 31);
+      const [a, b] = await Promise.all([
+        runScript(RUNTIME, CHILD, { args: ["churn", h, String(seed), "60000"], timeout: 110_000 }),
+        runScript(OTHER[RUNTIME], CHILD, { args: ["churn", h, String(seed + 1), "60000"], timeout: 110_000 }),
+      ]);
+      assert(a.stdout.startsWith("ok") && b.stdout.startsWith("ok"), `seed ${seed}\n${a.stdout}\n${b.stdout}`);
+      assertEquals(heap.validate(), [], `seed ${seed}`);
+      const s = heap.stats();
+      assertEquals([s.allocations, s.freeBlocks, s.recoveries], [0, 1, 0], `seed ${seed}`);
+    } finally {
+      heap.unlink();
+      heap.close();
+    }
+  },
+  { timeout: 120_000 },
+);
 
 test(`examples/heap_counter.ts: ${RUNTIME} and ${OTHER[RUNTIME]} increment one counter to 20000`, async () => {
   const name = uniqueName("heap-counter");

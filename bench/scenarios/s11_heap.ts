@@ -5,7 +5,20 @@
 // @bench-runtimes deno bun node
 // @bench-ids S11
 import { SharedHeap, type SharedHeapHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emit, exited, lineReader, measured, median, pick, pin, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emit,
+  exited,
+  lineReader,
+  measured,
+  median,
+  pick,
+  pin,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const SCRIPT = "bench/scenarios/s11_heap.ts";
 const BATCHES = 5;
@@ -100,7 +113,8 @@ if (a[0] === "peer") {
     value: median(perM),
     cpu_s: cpuSelf() - c1,
     wall_s: (clockNs() - w1) / 1e9,
-    note: `a window of 64 live blocks, free+alloc pairs/s, median of ${BATCHES}; afterwards ${frag.freeBlocks} free block(s)`,
+    note:
+      `a window of 64 live blocks, free+alloc pairs/s, median of ${BATCHES}; afterwards ${frag.freeBlocks} free block(s)`,
   });
 
   const ms = pick(2000, 500);
