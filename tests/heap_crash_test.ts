@@ -3,6 +3,8 @@
 // process keeps allocating. The heap is never corrupted nor wedged, and at most the one allocation
 // in flight is leaked per kill (and stats() counts the ones it can see).
 // More kills (make stress): SHMKIT_HEAP_KILLS=3000 SHMKIT_TESTS=heap_crash bash scripts/test_all.sh deno
+// (fault points, plus children SIGKILLed from outside at random moments; SHMKIT_HEAP_POINTS=a,b
+// restricts the points, SHMKIT_SEED repeats a run).
 import { assert, assertEquals } from "./assert.ts";
 import { RUNTIME, test } from "./harness.ts";
 import { heapCrashCampaign } from "./fixtures/heap_crash_driver.ts";
