@@ -391,7 +391,7 @@ export class SharedHeap implements Disposable {
   readonly #off: number;
   readonly #what: string;
   readonly #g: HeapGeometry;
-  readonly #w: Uint32Array; // the whole heap region, heap-relative word indices
+  readonly #w: Int32Array; // the whole heap region, heap-relative word indices (int32: JSC keeps them unboxed)
   readonly #mutex: Mutex;
   readonly #lockWord: number; // word index of the mutex lock word
   readonly #jBase: number; // word index of journal entry 0
@@ -419,7 +419,7 @@ export class SharedHeap implements Disposable {
       : off === 0
       ? `heap "${seg.name}"`
       : `heap at ${off} of "${seg.name}"`;
-    this.#w = seg.view(Uint32Array, off, g.byteLength / 4);
+    this.#w = seg.view(Int32Array, off, g.byteLength / 4);
     this.#mutex = mutex;
     this.#lockWord = (g.mutexOffset + 64) >> 2;
     this.#jBase = g.journalOffset >> 2;
@@ -1106,10 +1106,10 @@ export class SharedHeap implements Disposable {
         allocations: allocs,
         freeBlocks,
         fragmentation: free === 0 ? 0 : 1 - largest / free,
-        recoveries: w[W_RECOVERIES],
-        rolledBack: w[W_ROLLEDBACK],
-        leakedInFlight: w[W_LEAKED],
-        lastLeaked: w[W_LASTLEAKED] === 0 ? undefined : this.#off + w[W_LASTLEAKED],
+        recoveries: w[W_RECOVERIES] >>> 0,
+        rolledBack: w[W_ROLLEDBACK] >>> 0,
+        leakedInFlight: w[W_LEAKED] >>> 0,
+        lastLeaked: w[W_LASTLEAKED] === 0 ? undefined : this.#off + (w[W_LASTLEAKED] >>> 0),
         names,
         nameCapacity: this.#g.nameCount,
       };
@@ -1250,7 +1250,7 @@ export class SharedHeap implements Disposable {
   #begin(): void {
     const w = this.#w;
     // J1: a new operation sequence (plain store under the lock; ordered before J2 by program order).
-    const seq = (w[W_OPSEQ] + 1) >>> 0;
+    const seq = (w[W_OPSEQ] + 1) | 0;
     w[W_OPSEQ] = seq;
     this.#seq = seq;
     this.#jpos = 0;
@@ -1320,7 +1320,7 @@ export class SharedHeap implements Disposable {
    */
   #recover(deadHolder: boolean): void {
     const w = this.#w;
-    if (deadHolder) w[W_RECOVERIES] = (w[W_RECOVERIES] + 1) >>> 0;
+    if (deadHolder) w[W_RECOVERIES] = (w[W_RECOVERIES] + 1) | 0;
     const seq = w[W_OPSEQ];
     if (w[W_DONESEQ] !== seq) {
       // R1: collect the dead holder's entries (those of its sequence, from 0, bounded by capacity).
@@ -1338,7 +1338,7 @@ export class SharedHeap implements Disposable {
       }
       // R2: the dead operation is undone (plain store; a recoverer killed before it redoes R1).
       w[W_DONESEQ] = seq;
-      w[W_ROLLEDBACK] = (w[W_ROLLEDBACK] + 1) >>> 0;
+      w[W_ROLLEDBACK] = (w[W_ROLLEDBACK] + 1) | 0;
     }
     // R3: a dead holder with an alloc committed but not returned (it died between J3 and U1):
     // nobody can know that offset. Count it as leaked in flight (the block stays allocated:
@@ -1346,7 +1346,7 @@ export class SharedHeap implements Disposable {
     // killed before J1, after the allocating process had returned the offset).
     const b = w[W_PENDING];
     if (deadHolder && b !== 0) {
-      w[W_LEAKED] = (w[W_LEAKED] + 1) >>> 0;
+      w[W_LEAKED] = (w[W_LEAKED] + 1) | 0;
       w[W_LASTLEAKED] = b + HEAP_BLOCK_HEADER;
     }
     w[W_PENDING] = 0;
@@ -1377,7 +1377,7 @@ export class SharedHeap implements Disposable {
 
   /** The size of the block at `b`, validated (I1). */
   #sizeAt(b: number): number {
-    const sz = (this.#w[b >> 2] & ~15) >>> 0;
+    const sz = this.#w[b >> 2] & ~15;
     if (sz < HEAP_MIN_BLOCK || sz > this.#end - b) throw this.#bad(`block at ${b} has impossible size ${sz}`);
     return sz;
   }
@@ -1406,7 +1406,7 @@ export class SharedHeap implements Disposable {
     const gi = (b - this.#arena) >> 4;
     const i = this.#bitmapW + (gi >> 5);
     const v = this.#w[i];
-    this.#set(i, on ? (v | (1 << (gi & 31))) >>> 0 : (v & ~(1 << (gi & 31))) >>> 0);
+    this.#set(i, on ? v | (1 << (gi & 31)) : v & ~(1 << (gi & 31)));
   }
 
   /** List index of a free block of `size`. */
@@ -1428,7 +1428,7 @@ export class SharedHeap implements Disposable {
     const bit = 1 << (li & (SL_COUNT - 1));
     if ((slm & bit) === 0) this.#set(W_SLBITMAPS + fl, slm | bit);
     const flm = w[W_FLBITMAP];
-    if ((flm & (1 << fl)) === 0) this.#set(W_FLBITMAP, (flm | (1 << fl)) >>> 0);
+    if ((flm & (1 << fl)) === 0) this.#set(W_FLBITMAP, flm | (1 << fl));
   }
 
   /** The neighbours of free block `b` on list `li`, validated: [next, prev]. */
@@ -1454,9 +1454,9 @@ export class SharedHeap implements Disposable {
       this.#set(W_HEADS + li, next);
       if (next === 0) {
         const fl = li >> SL_BITS;
-        const slm = (w[W_SLBITMAPS + fl] & ~(1 << (li & (SL_COUNT - 1)))) >>> 0;
+        const slm = w[W_SLBITMAPS + fl] & ~(1 << (li & (SL_COUNT - 1)));
         this.#set(W_SLBITMAPS + fl, slm);
-        if (slm === 0) this.#set(W_FLBITMAP, (w[W_FLBITMAP] & ~(1 << fl)) >>> 0);
+        if (slm === 0) this.#set(W_FLBITMAP, w[W_FLBITMAP] & ~(1 << fl));
       }
     }
     if (next !== 0) this.#set((next >> 2) + 3, prev);
@@ -1552,7 +1552,7 @@ export class SharedHeap implements Disposable {
       sz = need;
     } else {
       if (listed) this.#remove(b, sz);
-      if (next < this.#end) this.#set(next >> 2, (w[next >> 2] | PREV_USED) >>> 0);
+      if (next < this.#end) this.#set(next >> 2, w[next >> 2] | PREV_USED);
     }
     if (FAULT_ON) fault("heap.alloc.after_remove");
     this.#set(b >> 2, sz | USED | prevBit);
@@ -1600,10 +1600,10 @@ export class SharedHeap implements Disposable {
     }
     if (FAULT_ON) fault("heap.free.after_unlink");
     // The merged block's predecessor is used (I2), so PREV_USED is set.
-    this.#set(start >> 2, (size | PREV_USED) >>> 0);
+    this.#set(start >> 2, size | PREV_USED);
     const after = start + size;
     if (after < this.#end) {
-      if (nFree === 0) this.#set(after >> 2, (w[after >> 2] & ~PREV_USED) >>> 0);
+      if (nFree === 0) this.#set(after >> 2, w[after >> 2] & ~PREV_USED);
       this.#set((after >> 2) + 1, size);
     }
   }
@@ -1640,7 +1640,7 @@ export class SharedHeap implements Disposable {
         return out;
       }
       const v = w[b >> 2];
-      const sz = (v & ~15) >>> 0;
+      const sz = v & ~15;
       if (sz < HEAP_MIN_BLOCK || sz > this.#end - b) {
         out.push(`I1: block ${b} has impossible size ${sz}`);
         return out;
@@ -1699,7 +1699,7 @@ export class SharedHeap implements Disposable {
       if (on !== (w[W_SLBITMAPS + fl] !== 0)) out.push(`I3: first-level bit ${fl} disagrees with its lists`);
     }
     if (onLists !== freeSet.size) out.push(`I3: ${onLists} blocks on lists, ${freeSet.size} free blocks`);
-    if (w[W_DONESEQ] !== ((this.#seq - 1) >>> 0)) {
+    if (w[W_DONESEQ] !== ((this.#seq - 1) | 0)) {
       out.push(`I5: the previous operation ${(w[W_OPSEQ] - 1) >>> 0} was left open (doneSeq ${w[W_DONESEQ]})`);
     }
     return out;
@@ -1766,7 +1766,7 @@ export class SharedHeap implements Disposable {
     const base = this.#namesW + e * 16;
     const padded = new Uint8Array(HEAP_NAME_MAX);
     padded.set(nb);
-    const words = new Uint32Array(padded.buffer);
+    const words = new Int32Array(padded.buffer);
     for (let i = 0; i < HEAP_NAME_MAX / 4; i++) this.#set(base + 4 + i, words[i]);
     this.#set(base + 1, kind);
     this.#set(base + 2, b + HEAP_BLOCK_HEADER);
@@ -1787,7 +1787,7 @@ export class SharedHeap implements Disposable {
     for (let e = 0; e < this.#g.nameCount; e++) {
       const len = w[this.#namesW + e * 16];
       if (len === 0) continue;
-      if (len > HEAP_NAME_MAX) throw this.#bad(`name entry ${e} has length ${len}`);
+      if (len < 0 || len > HEAP_NAME_MAX) throw this.#bad(`name entry ${e} has length ${len}`);
       const base = e * HEAP_NAME_BYTES + HEAP_NAME_LAYOUT.name;
       const k = w[this.#namesW + e * 16 + 1];
       out.push({
