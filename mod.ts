@@ -62,3 +62,15 @@ export {
   type Loan,
   type Message,
 } from "./src/channel.ts";
+export {
+  LogClaim,
+  type LogMode,
+  type LogReadBatchOptions,
+  LogRecord,
+  type LogWriteOptions,
+  MessageLog,
+  type MessageLogCreateOptions,
+  type MessageLogHandle,
+  type MessageLogInitOptions,
+  type MessageLogOptions,
+} from "./src/log.ts";
