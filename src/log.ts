@@ -307,7 +307,20 @@ export class LogRecord {
   copy(): Uint8Array {
     return this.data.slice(this.offset, this.offset + this.length);
   }
+
+  /**
+   * Consumes this record now (publishes the reader's head, so writers may reuse its bytes)
+   * instead of at the next read call. The view must not be used afterwards. Idempotent.
+   */
+  release(): void {
+    if (this.log) releaseRecord(this.log);
+  }
+
+  /** @internal */
+  log: MessageLog | undefined;
 }
+
+let releaseRecord: (log: MessageLog) => void;
 
 /**
  * A write in place: `data.set(..., offset)` (at most `length` bytes), then `commit()`.
@@ -536,6 +549,7 @@ export class MessageLog implements Disposable {
     this.#nSlots = nSlots;
     this.#token = ((Math.random() * 0xfffffffe) >>> 0) + 1;
     this.#rec.data = this.#u8;
+    this.#rec.log = this;
     this.#claim.data = this.#u8;
     this.#checkCounters(what);
   }
@@ -896,6 +910,9 @@ export class MessageLog implements Disposable {
 
   static {
     commitClaim = (log, length, abort) => log.#finishClaim(length, abort);
+    releaseRecord = (log) => {
+      if (!log.#closed && log.#readerReady) log.#publishHead();
+    };
   }
 
   #finishClaim(length: number, abort: boolean): void {
@@ -1474,8 +1491,20 @@ export class MessageLog implements Disposable {
     if (!this.#mpsc) {
       if (p !== this.#rTail) return true;
       const t = Atomics.load(this.#ctl, W_TAIL) >>> 0; // A1: acquire tail; pairs with W-R1
+      if (((t - p) >>> 0) > this.capacity) throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
       this.#rTail = t;
       return t !== p;
+    }
+    if (p === this.#rTail) {
+      // Nothing claimed past p as far as we know: look at the tail (a header at p with p == tail
+      // is the previous lap's, consumed in this batch and not zeroed yet).
+      const t = Atomics.load(this.#ctl, W_TAIL) >>> 0;
+      if (((t - p) >>> 0) > this.capacity) throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
+      this.#rTail = t;
+      if (t === p) {
+        this.#stuckAt = -1;
+        return false;
+      }
     }
     const w = Atomics.load(this.#i32, (p & this.#mask) >> 2); // A3: pairs with C2
     if (w > 0) return true;
@@ -1514,6 +1543,7 @@ export class MessageLog implements Disposable {
       if (this.#mpsc && ((len + 7) & ~7) > avail) {
         this.#rTail = Atomics.load(this.#ctl, W_TAIL) >>> 0; // tail only moves on: cache it
         avail = (this.#rTail - p) >>> 0;
+        if (avail > cap) throw this.#corrupt(`tail ${this.#rTail} is ${avail} bytes ahead of ${p} (L1)`);
       }
       if (type === TYPE_PAD) {
         if (len < RECORD_HEADER_SIZE || (len & 7) !== 0 || off + len > cap || len > avail) {
@@ -1789,6 +1819,7 @@ export class MessageLog implements Disposable {
     this.#claimOpen = false;
     const empty = new Uint8Array(0);
     this.#rec.data = empty;
+    this.#rec.log = undefined;
     this.#claim.data = empty;
     this.#ctl = new Int32Array(0);
     this.#slotsView = new Int32Array(0);
