@@ -1304,10 +1304,14 @@ export class MessageLog implements Disposable {
    */
   readBatch(fn: (record: LogRecord) => void, options?: LogReadBatchOptions): number {
     const max = options?.max ?? Infinity;
-    const n = this.tryReadBatch(fn, max);
-    if (n > 0) return n;
-    this.#waitRead(timeoutOf(options, this.#readWhat()));
-    return this.tryReadBatch(fn, max);
+    const timeout = timeoutOf(options, this.#readWhat());
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const n = this.tryReadBatch(fn, max);
+      if (n > 0) return n;
+      // Ready may have been a padding only, or a dead claim just padded over: look again.
+      this.#waitRead(deadline, timeout);
+    }
   }
 
   /**
@@ -1357,10 +1361,12 @@ export class MessageLog implements Disposable {
    */
   read(options?: WaitOptions): LogRecord {
     const timeout = timeoutOf(options, this.#readWhat());
-    const r = this.tryRead();
-    if (r) return r;
-    this.#waitRead(timeout);
-    return this.tryRead()!;
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const r = this.tryRead();
+      if (r) return r;
+      this.#waitRead(deadline, timeout);
+    }
   }
 
   /**
@@ -1424,14 +1430,13 @@ export class MessageLog implements Disposable {
     return `Cannot read from log "${this.#name}"`;
   }
 
-  /** Blocks until a record may be there (or throws ETIMEDOUT). */
-  #waitRead(timeout: number): void {
+  /** Blocks until a record may be there (or throws ETIMEDOUT at `deadline`). */
+  #waitRead(deadline: number, timeout: number): void {
     const what = this.#readWhat();
     const spinEnd = performance.now() + SPIN_MS;
     do {
       for (let i = 0; i < SPIN_BATCH; i++) if (this.#peek()) return;
     } while (performance.now() < spinEnd);
-    const deadline = performance.now() + timeout;
     const ctl = this.#ctl;
     for (;;) {
       const rem = deadline - performance.now();
