@@ -14,6 +14,10 @@ CC=${CC:-cc}
 if [ ! -x build/bench/floor ] || [ bench/c/floor.c -nt build/bench/floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -pthread -o build/bench/floor bench/c/floor.c
 fi
+# The C floor of the MessageLog protocol (S10), against the layout header.
+if [ ! -x build/bench/log_floor ] || [ bench/c/log_floor.c -nt build/bench/log_floor ] || [ csrc/shmkit_layout.h -nt build/bench/log_floor ]; then
+  $CC -O2 -std=gnu11 -Wall -Wextra -Werror -Icsrc -o build/bench/log_floor bench/c/log_floor.c
+fi
 if [ ! -f build/libshmkit.so ]; then
   echo "bench.sh: build/libshmkit.so is missing; run make lib (make bench does)" >&2
   exit 1

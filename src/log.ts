@@ -189,6 +189,8 @@ const PARK_SLICE_MS = 100;
 const STUCK_MS = 2;
 /** Claim CAS attempts of one tryWrite before it reports "no room now" (contention bound). */
 const CAS_TRIES = 4096;
+/** Payloads up to this size are copied by a loop (cheaper than a TypedArray.set call). */
+const SMALL_COPY = 16;
 
 const START_LO = Math.max(0, START_TIME) >>> 0;
 
@@ -460,6 +462,8 @@ export class MessageLog implements Disposable {
   /** The largest payload a record may have. */
   readonly maxRecord: number;
   #name: string;
+  #wWhat: string;
+  #rWhat: string;
   #seg: SharedMemory;
   #owns: boolean;
   #mapping: Mapping;
@@ -489,6 +493,7 @@ export class MessageLog implements Disposable {
   #claimOpen = false;
   // Record sizes of the write in progress, and the prefix #reserve took.
   #sizes = new Int32Array(64);
+  #lens = new Int32Array(64);
   #batchK = 0;
   #batchTotal = 0;
   // Reader state: the local read position, the published head, the cached tail (spsc).
@@ -534,6 +539,8 @@ export class MessageLog implements Disposable {
     this.mode = MODES[mode];
     this.maxRecord = maxRecord;
     this.#name = seg.name ?? "anonymous";
+    this.#wWhat = `Cannot write to log "${this.#name}"`;
+    this.#rWhat = `Cannot read from log "${this.#name}"`;
     this.#seg = seg;
     this.#owns = owns;
     this.#mapping = seg.mapping;
@@ -832,16 +839,26 @@ export class MessageLog implements Disposable {
    * ```
    */
   tryWriteBatch(items: ArrayLike<Uint8Array | string>, type = 0): number {
-    const what = this.#writeWhat();
     const count = items.length;
     if (count === 0) return 0;
     if (!this.#writerReady) this.#startWriter();
-    if (this.#claimOpen) throw this.#claimOpenError(what);
-    if (this.#sizes.length < count) this.#sizes = new Int32Array(Math.max(count, this.#sizes.length * 2));
+    if (this.#claimOpen) throw this.#claimOpenError(this.#wWhat);
+    if (this.#sizes.length < count) {
+      this.#sizes = new Int32Array(Math.max(count, this.#sizes.length * 2));
+      this.#lens = new Int32Array(this.#sizes.length);
+    }
     const sizes = this.#sizes;
+    const lens = this.#lens;
+    const max = this.maxRecord;
+    if ((type & MAX_TYPE) !== type) this.#checkRecord(0, type, this.#wWhat);
     for (let i = 0; i < count; i++) {
-      const n = sizeOf(items[i], what);
-      this.#checkRecord(n, type, what);
+      const it = items[i];
+      const n = typeof it === "string" ? utf8Length(it) : it instanceof Uint8Array ? it.length : -1;
+      if (n < 0 || n > max) {
+        if (n < 0) sizeOf(it, this.#wWhat); // throws the TypeError
+        this.#checkRecord(n, type, this.#wWhat);
+      }
+      lens[i] = n;
       sizes[i] = (RECORD_HEADER_SIZE + n + 7) & ~7;
     }
     const p = this.#reserve(count);
@@ -849,19 +866,17 @@ export class MessageLog implements Disposable {
     const k = this.#batchK;
     const i32 = this.#i32;
     const mask = this.#mask;
-    let q = p;
-    for (let i = 0; i < k; i++) {
-      const it = items[i];
-      const rec = sizes[i];
-      const len = typeof it === "string" ? utf8Length(it) + RECORD_HEADER_SIZE : it.length + RECORD_HEADER_SIZE;
-      this.#fill(q, it, len - RECORD_HEADER_SIZE, type);
-      // Records after the first are complete now; the batch commits with the first (mpsc) or
-      // with the tail (spsc).
-      if (i > 0) i32[(q & mask) >> 2] = len;
-      else sizes[0] = len;
-      q = (q + rec) >>> 0;
+    let q = (p + sizes[0]) >>> 0;
+    // Records after the first are complete now (their lengths written); the batch commits with
+    // the first one's length (mpsc) or with the tail (spsc).
+    for (let i = 1; i < k; i++) {
+      const n = lens[i];
+      this.#fill(q, items[i], n, type);
+      i32[(q & mask) >> 2] = RECORD_HEADER_SIZE + n;
+      q = (q + sizes[i]) >>> 0;
     }
-    this.#commitRecord(p, sizes[0], q);
+    this.#fill(p, items[0], lens[0], type);
+    this.#commitRecord(p, RECORD_HEADER_SIZE + lens[0], q);
     return k;
   }
 
@@ -1039,7 +1054,7 @@ export class MessageLog implements Disposable {
   }
 
   #writeWhat(): string {
-    return `Cannot write to log "${this.#name}"`;
+    return this.#wWhat;
   }
 
   #checkRecord(n: number, type: number, what: string): void {
@@ -1152,7 +1167,7 @@ export class MessageLog implements Disposable {
     const at = off + RECORD_HEADER_SIZE;
     if (typeof data === "string") {
       encoder.encodeInto(data, this.#u8.subarray(at, at + n));
-    } else if (n <= 32) {
+    } else if (n <= SMALL_COPY) {
       const u8 = this.#u8;
       for (let i = 0; i < n; i++) u8[at + i] = data[i];
     } else {
@@ -1427,7 +1442,7 @@ export class MessageLog implements Disposable {
   }
 
   #readWhat(): string {
-    return `Cannot read from log "${this.#name}"`;
+    return this.#rWhat;
   }
 
   /** Blocks until a record may be there (or throws ETIMEDOUT at `deadline`). */

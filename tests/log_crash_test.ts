@@ -6,11 +6,13 @@
 import { assert } from "./assert.ts";
 import { prng, RUNTIME, RUNTIMES, test } from "./harness.ts";
 import { crashRound } from "./fixtures/log_crash_round.ts";
-import type { LogMode } from "../src/log.ts";
+import { type LogMode, LOG_FAULT_POINTS } from "../src/log.ts";
 
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 const TARGET = Number(env.SHMKIT_LOG_KILLS ?? (RUNTIME === "deno" ? 200 : 40));
-const BUDGET_MS = TARGET > 400 ? TARGET * 400 : 100_000;
+// Stop at the target or when the time budget is spent (the machine may be busy): at least 50
+// kills, and with 100 or more every fault point, are required either way.
+const BUDGET_MS = TARGET > 400 ? TARGET * 400 : 75_000;
 
 test(`MessageLog survives ${TARGET}+ SIGKILLs of writers and readers with nothing lost, duplicated or half-read`, async () => {
   const seed = Number(env.SHMKIT_SEED ?? Date.now() % 1e9);
@@ -39,10 +41,8 @@ test(`MessageLog survives ${TARGET}+ SIGKILLs of writers and readers with nothin
       JSON.stringify(byPoint)
     }`,
   );
-  assert(kills >= Math.min(TARGET, 20), `only ${kills} kills in ${rounds} rounds (seed ${seed})`);
-  if (TARGET >= 200) {
-    for (const p of ["log.write.after_claim", "log.write.after_marker", "log.write.mid_payload", "log.write.before_commit", "log.read.mid_batch"]) {
-      assert((byPoint[p] ?? 0) > 0, `no kill at ${p} (seed ${seed})`);
-    }
+  assert(kills >= Math.min(TARGET, 50), `only ${kills} kills in ${rounds} rounds (seed ${seed})`);
+  if (kills >= 100) {
+    for (const p of LOG_FAULT_POINTS) assert((byPoint[p] ?? 0) > 0, `no kill at ${p} (seed ${seed})`);
   }
 }, { timeout: 400_000 });
