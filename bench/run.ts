@@ -114,7 +114,9 @@ function planJobs(): { jobs: Job[]; skipped: string[] } {
     });
   } else skipped.push("C floor: build/bench/floor is missing (scripts/bench.sh builds it)");
   if (existsSync(LOG_FLOOR_BIN)) {
-    if (selected(["S10"])) jobs.push({ name: "log_floor", runtime: "c", cmd: [LOG_FLOOR_BIN], ids: ["S10"], timeoutS: 60 });
+    if (selected(["S10"])) {
+      jobs.push({ name: "log_floor", runtime: "c", cmd: [LOG_FLOOR_BIN], ids: ["S10"], timeoutS: 60 });
+    }
   } else skipped.push("S10 C floor: build/bench/log_floor is missing (scripts/bench.sh builds it)");
   const dir = `${ROOT}bench/scenarios`;
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".ts")).sort() : [];

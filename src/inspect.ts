@@ -319,7 +319,9 @@ function describeLog(seg: SharedMemory, off: number, out: Details): void {
   for (let i = 0; slots && i < n; i++) {
     const pid = slots.getUint32(32 * i, true);
     const len = slots.getUint32(32 * i + 16, true);
-    if (pid !== 0) users.push(`pid ${pid} (${processAlive(pid) ? "alive" : "dead"})${len ? ` claiming ${len} bytes` : ""}`);
+    if (pid !== 0) {
+      users.push(`pid ${pid} (${processAlive(pid) ? "alive" : "dead"})${len ? ` claiming ${len} bytes` : ""}`);
+    }
   }
   out.push(["writers", users.length === 0 ? "none" : users.join(", ")]);
 }

@@ -369,7 +369,9 @@ function checkOptions(o: unknown, what: string): { capacity: number; mode: numbe
   if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options must be an object with a capacity`);
   const { capacity, mode, maxRecord } = o as MessageLogOptions;
   if (typeof capacity !== "number") throw new TypeError(`${what}: capacity must be a number, got ${typeof capacity}`);
-  if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1))) {
+  if (
+    !Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1))
+  ) {
     throw einval(what, `capacity must be a power of two in ${MIN_CAPACITY}..${MAX_CAPACITY} bytes, got ${capacity}`);
   }
   const m = MODES.indexOf(mode ?? "spsc");
@@ -529,7 +531,10 @@ export class MessageLog implements Disposable {
     }
     const wantSlots = mode === 1 ? LOG_MPSC_SLOTS : 0;
     if (nSlots !== wantSlots || dataOffset !== dataOffsetOf(mode) || headerSize !== dataOffset) {
-      throw bad(what, `header size ${headerSize} / data offset ${dataOffset} / ${nSlots} slots do not match mode ${mode}`);
+      throw bad(
+        what,
+        `header size ${headerSize} / data offset ${dataOffset} / ${nSlots} slots do not match mode ${mode}`,
+      );
     }
     if (byteLength !== dataOffset + capacity) throw bad(what, `byteLength ${byteLength} does not match ${capacity}`);
     if (byteOffset + byteLength > buf.byteLength) {
@@ -1061,7 +1066,9 @@ export class MessageLog implements Disposable {
     if (!Number.isInteger(n) || n < 0 || n > this.maxRecord) {
       throw new RangeError(`${what}: a record of ${n} bytes is longer than maxRecord ${this.maxRecord}`);
     }
-    if ((type & MAX_TYPE) !== type) throw new RangeError(`${what}: type must be an integer in 0..${MAX_TYPE}, got ${type}`);
+    if ((type & MAX_TYPE) !== type) {
+      throw new RangeError(`${what}: type must be an integer in 0..${MAX_TYPE}, got ${type}`);
+    }
   }
 
   #claimOpenError(what: string): ShmError {
@@ -1511,7 +1518,9 @@ export class MessageLog implements Disposable {
     if (!this.#mpsc) {
       if (p !== this.#rTail) return true;
       const t = Atomics.load(this.#ctl, W_TAIL) >>> 0; // A1: acquire tail; pairs with W-R1
-      if (((t - p) >>> 0) > this.capacity) throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
+      if (((t - p) >>> 0) > this.capacity) {
+        throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
+      }
       this.#rTail = t;
       return t !== p;
     }
@@ -1519,7 +1528,9 @@ export class MessageLog implements Disposable {
       // Nothing claimed past p as far as we know: look at the tail (a header at p with p == tail
       // is the previous lap's, consumed in this batch and not zeroed yet).
       const t = Atomics.load(this.#ctl, W_TAIL) >>> 0;
-      if (((t - p) >>> 0) > this.capacity) throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
+      if (((t - p) >>> 0) > this.capacity) {
+        throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
+      }
       this.#rTail = t;
       if (t === p) {
         this.#stuckAt = -1;

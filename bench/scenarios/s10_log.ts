@@ -134,7 +134,8 @@ async function cell(random: boolean, windowS: number): Promise<void> {
   await exited(kid);
   if (bad) throw new Error(`S10 ${variant}: ${bad}`);
   const wall = (t1 - t0) / 1e9;
-  const note = `spsc, 1 MiB data area, tryWriteBatch of 32 / tryReadBatch, writer cpu0, reader cpu1, order and lengths checked`;
+  const note =
+    `spsc, 1 MiB data area, tryWriteBatch of 32 / tryReadBatch, writer cpu0, reader cpu1, order and lengths checked`;
   const base = { bench: "S10", variant, transport: "shmkit log spsc", cpu_s: cpu, wall_s: wall, note };
   emit({ ...base, metric: "msgs/s", value: n / wall });
   emit({ ...base, metric: "GB/s", value: nb / wall / 1e9, note: `payload bytes; ${note}` });
