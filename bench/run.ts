@@ -576,7 +576,7 @@ const BENCH_TITLES: Record<string, string> = {
   S7: "S7 — MPMC scaling",
   S8: "S8 — create / open + map + first touch of 64 MiB",
   S9: "S9 — FFI and atomics cost per runtime",
-  S10: "S10 — soak",
+  S10: "S10 — packed message log, variable-size records (msgs/s, GB/s)",
 };
 
 function sortCells(a: Cell, b: Cell): number {
