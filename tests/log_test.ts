@@ -548,6 +548,44 @@ test(
   }),
 );
 
+test("MessageLog(mpsc) reader waits at a stopped (SIGSTOP) writer's claim and goes on after SIGCONT", async () => {
+  const name = uniqueName("log");
+  using log = MessageLog.create(name, { capacity: 1024, mode: "mpsc" });
+  using seg = SharedMemory.create(uniqueName("logst"), 64);
+  const st = seg.view(Int32Array, 0, 2);
+  const kid = runScript(RUNTIMES[(RUNTIMES.indexOf(RUNTIME) + 1) % 3], "tests/fixtures/log_hold.ts", {
+    args: [JSON.stringify(log.handle()), JSON.stringify(seg.handle())],
+    timeout: 60_000,
+  });
+  try {
+    const deadline = Date.now() + 30_000;
+    while (Atomics.load(st, 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const pid = Atomics.load(st, 0);
+    assert(pid > 0, "the child never opened its claim");
+    assert(log.tryWrite("mine"));
+    const p = (globalThis as unknown as { process: { kill(pid: number, sig: string): void } }).process;
+    p.kill(pid, "SIGSTOP");
+    try {
+      for (let i = 0; i < 5; i++) {
+        assertEquals(log.tryRead(), undefined);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await assertRejectsCode(log.readAsync({ timeout: 50 }), "ETIMEDOUT");
+    } finally {
+      p.kill(pid, "SIGCONT");
+    }
+    Atomics.store(st, 1, 1);
+    const r = await log.readAsync({ timeout: 10_000 });
+    assertEquals([r.text(), r.type], ["held", 9]);
+    assertEquals(log.tryRead()!.text(), "mine");
+    await kid;
+  } finally {
+    Atomics.store(st, 1, 1);
+    log.unlink();
+    seg.unlink();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // Cross-process and cross-runtime.
 
