@@ -1470,7 +1470,9 @@ export class MessageLog implements Disposable {
       try {
         if (this.#peek()) return;
         if (FAULT_ON) fault("log.wait.parked");
-        futexWait(this.#mapping, this.#base + LOG.dataSeq, s0, Math.min(rem, PARK_SLICE_MS, STUCK_MS * 2));
+        // Stuck at an unwritten record (mpsc): wake up soon to ask whether its writer lives.
+        const slice = this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
+        futexWait(this.#mapping, this.#base + LOG.dataSeq, s0, Math.min(rem, slice));
       } finally {
         if (!this.#closed) {
           Atomics.sub(ctl, W_RW, 1);
