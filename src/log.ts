@@ -1662,7 +1662,8 @@ export class MessageLog implements Disposable {
     const o = (p & this.#mask) >> 2;
     const tail = Atomics.load(this.#ctl, W_TAIL) >>> 0;
     const avail = (tail - p) >>> 0;
-    if (avail === 0 || avail > this.capacity) return false;
+    if (avail > this.capacity) throw this.#corrupt(`tail ${tail} is ${avail} bytes ahead of ${p} (L1)`);
+    if (avail === 0) return false;
     let covering = 0;
     let onlyEnd = 0;
     for (let i = 0; i < this.#nSlots; i++) {
