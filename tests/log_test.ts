@@ -204,6 +204,26 @@ for (const mode of MODES) {
   );
 
   test(
+    `MessageLog(${mode}).tryReadBatch: a handler that throws consumes the records up to its own`,
+    withLog(mode, 1024, (log) => {
+      assertEquals(log.tryWriteBatch(["a", "b", "c", "d"]), 4);
+      const seen: string[] = [];
+      let msg = "";
+      try {
+        log.tryReadBatch((r) => {
+          seen.push(r.text());
+          if (r.text() === "b") throw new Error("handler failed");
+        });
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      assertEquals([msg, seen], ["handler failed", ["a", "b"]]);
+      log.tryReadBatch((r) => seen.push(r.text()));
+      assertEquals(seen, ["a", "b", "c", "d"]);
+    }),
+  );
+
+  test(
     `MessageLog(${mode}) claims write in place; commit may shrink, abort is skipped`,
     withLog(mode, 1024, (log) => {
       const c = log.tryClaim(100, 4)!;
