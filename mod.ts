@@ -86,3 +86,15 @@ export {
   StructType,
   type StructValue,
 } from "./src/struct.ts";
+export {
+  LogClaim,
+  type LogMode,
+  type LogReadBatchOptions,
+  LogRecord,
+  type LogWriteOptions,
+  MessageLog,
+  type MessageLogCreateOptions,
+  type MessageLogHandle,
+  type MessageLogInitOptions,
+  type MessageLogOptions,
+} from "./src/log.ts";

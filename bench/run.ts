@@ -42,6 +42,8 @@ const REPS = Math.max(1, Number(env("SHMKIT_BENCH_REPS") ?? (QUICK ? 1 : 3)));
 const BUDGET_S = Number(env("SHMKIT_BENCH_BUDGET") ?? (QUICK ? 300 : 780));
 const RUNTIMES = (env("SHMKIT_BENCH_RUNTIMES") ?? "deno,bun,node").split(/[,\s]+/).filter(Boolean) as Runtime[];
 const FLOOR_BIN = `${ROOT}build/bench/floor`;
+/** The C floor of the MessageLog protocol (bench/c/log_floor.c), S10. */
+const LOG_FLOOR_BIN = `${ROOT}build/bench/log_floor`;
 const README = `${ROOT}bench/README.md`;
 const BEGIN = "<!-- BEGIN GENERATED (bench/run.ts rewrites this part; edit outside the markers) -->";
 const END = "<!-- END GENERATED -->";
@@ -117,6 +119,11 @@ function planJobs(): { jobs: Job[]; skipped: string[] } {
   } else if (selected(["S11"])) {
     skipped.push("S11 C floor: build/bench/heap_floor is missing (scripts/bench.sh builds it)");
   }
+  if (existsSync(LOG_FLOOR_BIN)) {
+    if (selected(["S10"])) {
+      jobs.push({ name: "log_floor", runtime: "c", cmd: [LOG_FLOOR_BIN], ids: ["S10"], timeoutS: 60 });
+    }
+  } else skipped.push("S10 C floor: build/bench/log_floor is missing (scripts/bench.sh builds it)");
   const dir = `${ROOT}bench/scenarios`;
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".ts")).sort() : [];
   for (const f of files) {
@@ -575,8 +582,8 @@ const BENCH_TITLES: Record<string, string> = {
   S7: "S7 — MPMC scaling",
   S8: "S8 — create / open + map + first touch of 64 MiB",
   S9: "S9 — FFI and atomics cost per runtime",
-  S10: "S10 — soak",
   S11: "S11 — SharedHeap alloc+free (pairs/s)",
+  S10: "S10 — packed message log, variable-size records (msgs/s, GB/s)",
 };
 
 function sortCells(a: Cell, b: Cell): number {
@@ -766,6 +773,48 @@ const TARGETS: Target[] = [
     variant: /^(?!.*memcpy)(?=.*(?<!zero-)copy)(?=.*64\s*MiB)/i,
     metric: /^(ns|us|µs|ms)( p50)?$/,
     check: atMost(10e6, "≤ 10 ms"),
+  },
+  {
+    id: "S10-64-deno-bun",
+    text: "S10 log 64 B records ≥ 25 M msgs/s on Deno and Bun",
+    bench: "S10",
+    variant: /(^| )64B$/,
+    metric: /msgs\/s/,
+    runtimes: ["deno", "bun"],
+    check: atLeast(25e6, "≥ 25 M msgs/s"),
+  },
+  {
+    id: "S10-64-node",
+    text: "S10 log 64 B records ≥ 10 M msgs/s on Node",
+    bench: "S10",
+    variant: /(^| )64B$/,
+    metric: /msgs\/s/,
+    runtimes: ["node"],
+    check: atLeast(10e6, "≥ 10 M msgs/s"),
+  },
+  {
+    id: "S10-64-floor",
+    text: "S10 log 64 B msgs/s ≥ 50 % of the C floor",
+    bench: "S10",
+    variant: /(^| )64B$/,
+    metric: /msgs\/s/,
+    check: (c, all) => {
+      const f = floorFor(c, all);
+      if (!f) return undefined;
+      return { ok: normValue(c) >= 0.5 * normValue(f), want: `≥ ${fmtVal(0.5 * f.median, f.metric)} (½ C)` };
+    },
+  },
+  {
+    id: "S10-random-floor",
+    text: "S10 log random 16..1024 B bytes/s ≥ 50 % of the C floor",
+    bench: "S10",
+    variant: /random/,
+    metric: /GB\/s/,
+    check: (c, all) => {
+      const f = floorFor(c, all);
+      if (!f) return undefined;
+      return { ok: normValue(c) >= 0.5 * normValue(f), want: `≥ ${fmtVal(0.5 * f.median, f.metric)} (½ C)` };
+    },
   },
   {
     id: "S5-peer",
@@ -960,9 +1009,9 @@ async function main(): Promise<void> {
   let repsDone = 0;
   for (let rep = 1; rep <= REPS; rep++) {
     // rotate the order each repetition (the floor stays first: it is short and anchors the run)
-    const rest = jobs.filter((j) => j.name !== "floor");
+    const rest = jobs.filter((j) => j.runtime !== "c");
     const k = rest.length ? (rep - 1) % rest.length : 0;
-    const order = [...jobs.filter((j) => j.name === "floor"), ...rest.slice(k), ...rest.slice(0, k)];
+    const order = [...jobs.filter((j) => j.runtime === "c"), ...rest.slice(k), ...rest.slice(0, k)];
     let ranAny = false;
     for (const job of order) {
       const elapsed = (Date.now() - T0) / 1000;

@@ -660,4 +660,128 @@ _Static_assert(sizeof(struct shmkit_heap_journal) == 12, "heap_journal.size");
 	LAYOUT_FIELD(heap_journal, shmkit_heap_journal, old),                                   \
 	LAYOUT_FIELD(heap_journal, shmkit_heap_journal, seq)
 
+/* Log (kind 8): src/log.ts LOG, LOG_SLOT_LAYOUT, LOG_RECORD_LAYOUT; docs/layout/log.md         */
+
+#define SHMKIT_KIND_LOG 8
+#define SHMKIT_LOG_HEADER_SIZE 384
+#define SHMKIT_LOG_SPSC 0
+#define SHMKIT_LOG_MPSC 1
+#define SHMKIT_LOG_MPSC_SLOTS 32
+#define SHMKIT_LOG_MIN_CAPACITY 256u
+#define SHMKIT_LOG_MAX_CAPACITY (1u << 30)
+#define SHMKIT_LOG_RECORD_HEADER_SIZE 8
+#define SHMKIT_LOG_TYPE_PAD 0x80000000u    /* record type of a padding record */
+#define SHMKIT_LOG_MAX_TYPE 0xffffu        /* user record types are 0..65535 */
+#define SHMKIT_LOG_IN_PROGRESS 0x80000000u /* mpsc: set in a length while its writer writes */
+
+/*
+ * The data area (capacity C bytes, a power of two) starts at dataOffset = 384 + 32 * slotCount.
+ * Position p (u32, free-running) is at data offset p & (C - 1). A record occupies
+ * (length + 7) & ~7 bytes and never crosses the end of the data area; a padding record fills
+ * the end when the next record does not fit. spsc: records from head to tail are complete.
+ * mpsc: a length of 0 is unwritten, IN_PROGRESS | n is being written; commit = the length store.
+ * The reader zeroes the bytes it consumed before it moves `clean` (mpsc).
+ */
+struct shmkit_log_record {
+	uint32_t length;   /* 8 + payload bytes (padding: its size, a multiple of 8) */
+	uint32_t type;     /* 0..65535, or SHMKIT_LOG_TYPE_PAD */
+	uint8_t payload[];
+};
+
+struct shmkit_log_slot {
+	uint32_t pid;      /* owner; 0 = free (pid and startLo change together, 64-bit CAS) */
+	uint32_t startLo;  /* low 32 bits of the owner's start time */
+	uint32_t token;    /* per-object token */
+	uint32_t claimPos; /* position of the claim in progress */
+	uint32_t claimLen; /* its bytes; 0 = none (written before the claim CAS) */
+	uint8_t reserved[12];
+};
+
+struct shmkit_log {
+	struct shmkit_common common; /* kind 8, flags = mode */
+	uint32_t capacity;
+	uint32_t mode;
+	uint32_t maxRecord;
+	uint32_t dataOffset;
+	uint32_t slotCount;
+	uint8_t reserved[44];
+	uint32_t tail; /* own cache line */
+	uint8_t pad1[60];
+	uint32_t head; /* reader's line */
+	uint32_t clean;
+	uint8_t pad2[56];
+	uint32_t readWaiters;
+	uint32_t writeWaiters;
+	uint32_t readSleep;
+	uint32_t writeSleep;
+	uint32_t dataSeq;
+	uint8_t pad3[44];
+	uint64_t writerRole; /* lo = pid, hi = start time low 32 bits; spsc only */
+	uint32_t writerToken;
+	uint32_t pad4;
+	uint64_t readerRole;
+	uint32_t readerToken;
+	uint8_t pad5[36];
+	struct shmkit_log_slot participants[]; /* slotCount entries, then the data area */
+};
+
+_Static_assert(offsetof(struct shmkit_log_record, length) == 0, "log_record.length");
+_Static_assert(offsetof(struct shmkit_log_record, type) == 4, "log_record.type");
+_Static_assert(offsetof(struct shmkit_log_record, payload) == 8, "log_record.payload");
+_Static_assert(offsetof(struct shmkit_log_slot, pid) == 0, "log_slot.pid");
+_Static_assert(offsetof(struct shmkit_log_slot, startLo) == 4, "log_slot.startLo");
+_Static_assert(offsetof(struct shmkit_log_slot, token) == 8, "log_slot.token");
+_Static_assert(offsetof(struct shmkit_log_slot, claimPos) == 12, "log_slot.claimPos");
+_Static_assert(offsetof(struct shmkit_log_slot, claimLen) == 16, "log_slot.claimLen");
+_Static_assert(sizeof(struct shmkit_log_slot) == 32, "log_slot.size");
+_Static_assert(offsetof(struct shmkit_log, common) == 0, "log.common");
+_Static_assert(offsetof(struct shmkit_log, capacity) == 64, "log.capacity");
+_Static_assert(offsetof(struct shmkit_log, mode) == 68, "log.mode");
+_Static_assert(offsetof(struct shmkit_log, maxRecord) == 72, "log.maxRecord");
+_Static_assert(offsetof(struct shmkit_log, dataOffset) == 76, "log.dataOffset");
+_Static_assert(offsetof(struct shmkit_log, slotCount) == 80, "log.slotCount");
+_Static_assert(offsetof(struct shmkit_log, reserved) == 84, "log.reserved");
+_Static_assert(offsetof(struct shmkit_log, tail) == 128, "log.tail");
+_Static_assert(offsetof(struct shmkit_log, head) == 192, "log.head");
+_Static_assert(offsetof(struct shmkit_log, clean) == 196, "log.clean");
+_Static_assert(offsetof(struct shmkit_log, readWaiters) == 256, "log.readWaiters");
+_Static_assert(offsetof(struct shmkit_log, writeWaiters) == 260, "log.writeWaiters");
+_Static_assert(offsetof(struct shmkit_log, readSleep) == 264, "log.readSleep");
+_Static_assert(offsetof(struct shmkit_log, writeSleep) == 268, "log.writeSleep");
+_Static_assert(offsetof(struct shmkit_log, dataSeq) == 272, "log.dataSeq");
+_Static_assert(offsetof(struct shmkit_log, writerRole) == 320, "log.writerRole");
+_Static_assert(offsetof(struct shmkit_log, writerToken) == 328, "log.writerToken");
+_Static_assert(offsetof(struct shmkit_log, readerRole) == 336, "log.readerRole");
+_Static_assert(offsetof(struct shmkit_log, readerToken) == 344, "log.readerToken");
+_Static_assert(offsetof(struct shmkit_log, participants) == 384, "log.participants");
+_Static_assert(sizeof(struct shmkit_log) == SHMKIT_LOG_HEADER_SIZE, "log.size");
+
+/* Entries for the shmkit_layout_offset table in csrc/shmkit.c (one line there:
+ * SHMKIT_LOG_LAYOUT_TABLE), written with its LAYOUT_FIELD / LAYOUT_ARRAY / LAYOUT_SIZE macros. */
+#define SHMKIT_LOG_LAYOUT_TABLE                                                                  \
+	LAYOUT_SIZE(log, shmkit_log), LAYOUT_FIELD(log, shmkit_log, common),                    \
+	LAYOUT_FIELD(log, shmkit_log, capacity), LAYOUT_FIELD(log, shmkit_log, mode),            \
+	LAYOUT_FIELD(log, shmkit_log, maxRecord), LAYOUT_FIELD(log, shmkit_log, dataOffset),     \
+	LAYOUT_FIELD(log, shmkit_log, slotCount), LAYOUT_FIELD(log, shmkit_log, reserved),       \
+	LAYOUT_FIELD(log, shmkit_log, tail), LAYOUT_FIELD(log, shmkit_log, pad1),                \
+	LAYOUT_FIELD(log, shmkit_log, head), LAYOUT_FIELD(log, shmkit_log, clean),               \
+	LAYOUT_FIELD(log, shmkit_log, pad2), LAYOUT_FIELD(log, shmkit_log, readWaiters),         \
+	LAYOUT_FIELD(log, shmkit_log, writeWaiters), LAYOUT_FIELD(log, shmkit_log, readSleep),   \
+	LAYOUT_FIELD(log, shmkit_log, writeSleep), LAYOUT_FIELD(log, shmkit_log, dataSeq),       \
+	LAYOUT_FIELD(log, shmkit_log, pad3), LAYOUT_FIELD(log, shmkit_log, writerRole),          \
+	LAYOUT_FIELD(log, shmkit_log, writerToken), LAYOUT_FIELD(log, shmkit_log, pad4),         \
+	LAYOUT_FIELD(log, shmkit_log, readerRole), LAYOUT_FIELD(log, shmkit_log, readerToken),   \
+	LAYOUT_FIELD(log, shmkit_log, pad5), LAYOUT_ARRAY(log, shmkit_log, participants),        \
+	LAYOUT_SIZE(log_slot, shmkit_log_slot), LAYOUT_FIELD(log_slot, shmkit_log_slot, pid),    \
+	LAYOUT_FIELD(log_slot, shmkit_log_slot, startLo),                                        \
+	LAYOUT_FIELD(log_slot, shmkit_log_slot, token),                                          \
+	LAYOUT_FIELD(log_slot, shmkit_log_slot, claimPos),                                       \
+	LAYOUT_FIELD(log_slot, shmkit_log_slot, claimLen),                                       \
+	LAYOUT_FIELD(log_slot, shmkit_log_slot, reserved),                                       \
+	LAYOUT_SIZE(log_record, shmkit_log_record),                                              \
+	LAYOUT_FIELD(log_record, shmkit_log_record, length),                                     \
+	LAYOUT_FIELD(log_record, shmkit_log_record, type),                                       \
+	LAYOUT_ARRAY(log_record, shmkit_log_record, payload)
+
+
 #endif

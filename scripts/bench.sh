@@ -17,6 +17,10 @@ fi
 if [ ! -x build/bench/heap_floor ] || [ bench/c/heap_floor.c -nt build/bench/heap_floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -o build/bench/heap_floor bench/c/heap_floor.c
 fi
+# The C floor of the MessageLog protocol (S10), against the layout header.
+if [ ! -x build/bench/log_floor ] || [ bench/c/log_floor.c -nt build/bench/log_floor ] || [ csrc/shmkit_layout.h -nt build/bench/log_floor ]; then
+  $CC -O2 -std=gnu11 -Wall -Wextra -Werror -Icsrc -o build/bench/log_floor bench/c/log_floor.c
+fi
 if [ ! -f build/libshmkit.so ]; then
   echo "bench.sh: build/libshmkit.so is missing; run make lib (make bench does)" >&2
   exit 1

@@ -51,6 +51,21 @@ export const READER_LAYOUT = {
     reclaimed: 120,
   },
   array: { dtype: 64, itemSize: 66, ndim: 68, length: 72, shape: 96 },
+  log: {
+    capacity: 64,
+    mode: 68,
+    maxRecord: 72,
+    dataOffset: 76,
+    slotCount: 80,
+    tail: 128,
+    head: 192,
+    clean: 196,
+    readWaiters: 256,
+    writeWaiters: 260,
+    writerRole: 320,
+    readerRole: 336,
+    participants: 384,
+  },
 } as const;
 
 const DTYPE_NAMES = [
@@ -286,6 +301,32 @@ function describeRing(seg: SharedMemory, off: number, out: Details, prefix = "")
   }
 }
 
+function describeLog(seg: SharedMemory, off: number, out: Details): void {
+  const L = READER_LAYOUT.log;
+  const dv = window(seg, off, L.participants);
+  if (!dv) return void out.push(["error", "the log header is cut short"]);
+  const capacity = dv.getUint32(L.capacity, true);
+  const mode = dv.getUint32(L.mode, true);
+  const used = (dv.getUint32(L.tail, true) - dv.getUint32(L.head, true)) >>> 0;
+  out.push(["capacity", capacity], ["mode", mode === 0 ? "spsc" : mode === 1 ? "mpsc" : `unknown (${mode})`]);
+  out.push(["maxRecord", dv.getUint32(L.maxRecord, true)]);
+  out.push(["bytesQueued", used <= capacity ? used : `corrupt (tail - head = ${used})`]);
+  out.push(["parked", `${dv.getUint32(L.readWaiters, true)} readers, ${dv.getUint32(L.writeWaiters, true)} writers`]);
+  out.push(["reader", roleHolder(dv, L.readerRole)]);
+  if (mode === 0) return void out.push(["writer", roleHolder(dv, L.writerRole)]);
+  const n = Math.min(dv.getUint32(L.slotCount, true), 1024);
+  const slots = window(seg, off + L.participants, 32 * n);
+  const users: string[] = [];
+  for (let i = 0; slots && i < n; i++) {
+    const pid = slots.getUint32(32 * i, true);
+    const len = slots.getUint32(32 * i + 16, true);
+    if (pid !== 0) {
+      users.push(`pid ${pid} (${processAlive(pid) ? "alive" : "dead"})${len ? ` claiming ${len} bytes` : ""}`);
+    }
+  }
+  out.push(["writers", users.length === 0 ? "none" : users.join(", ")]);
+}
+
 function describeChannel(seg: SharedMemory, off: number, h: CommonHeader, out: Details): void {
   const L = READER_LAYOUT.channel;
   const dv = window(seg, off, 128);
@@ -382,6 +423,9 @@ export function inspect(name: string): Details | undefined {
       case "heap":
         out.push(...describeHeap(seg, 0));
         describeMutex(seg, HEAP.mutex, out);
+        break;
+      case "log":
+        describeLog(seg, 0, out);
         break;
       default:
         out.push(["details", `this build does not read ${h.kind} state yet (common header only)`]);

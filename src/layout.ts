@@ -45,6 +45,7 @@ export const KIND = {
   semaphore: 5,
   condition: 6,
   array: 7,
+  log: 8,
   heap: 9,
 } as const;
 

@@ -2,7 +2,8 @@
 // read at run time through shmkit_layout_offset, against the offset constants the TypeScript
 // modules export (each kind's own constant, and the command line's readers in src/inspect.ts), and against the offset | size | field tables of docs/LAYOUT.md (which also
 // covers fields the code does not export yet, such as the channel header's).
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { assert, assertEquals } from "./assert.ts";
 import { ROOT, test } from "./harness.ts";
 import { cstr, ERRNO, sys } from "../src/sys.ts";
@@ -16,12 +17,48 @@ import { CONDITION, CONDITION_BYTES } from "../src/condition.ts";
 import { ARRAY_LAYOUT } from "../src/shared_array.ts";
 import { HEAP, HEAP_NAME_BYTES, HEAP_NAME_LAYOUT } from "../src/heap.ts";
 import { READER_LAYOUT } from "../src/inspect.ts";
+import { LOG, LOG_HEADER_SIZE, LOG_RECORD_LAYOUT, LOG_SLOT_LAYOUT, LOG_SLOT_SIZE } from "../src/log.ts";
 
 const ENOSYS = sys.shmkit_errno_value(cstr("ENOSYS"));
 
+/**
+ * Entries the library's table lacks while csrc/shmkit.c does not list them yet (the log's, kept
+ * in csrc/shmkit_layout.h as SHMKIT_LOG_LAYOUT_TABLE): read by compiling a probe against the
+ * same header with the same macros.
+ */
+let probe: Map<string, number> | undefined;
+function probed(name: string): number | undefined {
+  if (!name.startsWith("log")) return undefined;
+  if (!probe) {
+    probe = new Map();
+    const dir = `${ROOT}build/layout_probe`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      `${dir}/log.c`,
+      `#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "shmkit_layout.h"
+#define LAYOUT_FIELD(k, T, m) { #k "." #m, (int)offsetof(struct T, m) }, { #k "." #m ".size", (int)sizeof(((struct T *)0)->m) }
+#define LAYOUT_ARRAY(k, T, m) { #k "." #m, (int)offsetof(struct T, m) }, { #k "." #m ".size", (int)sizeof(((struct T *)0)->m[0]) }
+#define LAYOUT_SIZE(k, T) { #k ".size", (int)sizeof(struct T) }
+static const struct { const char *name; int value; } t[] = { SHMKIT_LOG_LAYOUT_TABLE };
+int main(void) { for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) printf("%s %d\\n", t[i].name, t[i].value); return 0; }
+`,
+    );
+    execFileSync("cc", ["-std=c11", "-Wall", "-Werror", `-I${ROOT}csrc`, "-o", `${dir}/log`, `${dir}/log.c`]);
+    for (const line of execFileSync(`${dir}/log`).toString().trim().split("\n")) {
+      const [k, v] = line.split(" ");
+      probe.set(k, Number(v));
+    }
+  }
+  return probe.get(name);
+}
+
 /** What C reports for `name` ("ring.tail", "ring.tail.size", "ring.size"), or -errno. */
 function c(name: string): number {
-  const v = sys.shmkit_layout_offset(cstr(name));
+  const v0 = sys.shmkit_layout_offset(cstr(name));
+  const v = v0 === -ERRNO.ENOENT ? probed(name) ?? v0 : v0;
   if (v === -ENOSYS) {
     throw new Error("libshmkit was built without csrc/shmkit_layout.h (shmkit_layout_offset is a stub): run make lib");
   }
@@ -48,6 +85,10 @@ interface KindSpec {
 const channelExport = Object.entries(channelModule as Record<string, unknown>).find(([k, v]) =>
   (k === "CHANNEL" || k === "CHANNEL_LAYOUT") && typeof v === "object" && v !== null
 );
+
+function prefixed(prefix: string, o: Record<string, number>): Record<string, string> {
+  return Object.fromEntries(Object.keys(o).map((k) => [k, `${prefix}.${k}`]));
+}
 
 const KINDS: Record<KindName | "common", KindSpec> = {
   common: {
@@ -114,6 +155,23 @@ const KINDS: Record<KindName | "common", KindSpec> = {
     sizes: [
       { label: "HEAP.mutex (header size)", value: HEAP.mutex, c: "heap.size" },
       { label: "HEAP_NAME_BYTES", value: HEAP_NAME_BYTES, c: "heap_name.size" },
+    ],
+  },
+  log: {
+    header: "log",
+    entry: "log_slot",
+    ts: [
+      { label: "log.ts LOG", offsets: LOG },
+      { label: "log.ts LOG_SLOT_LAYOUT", offsets: LOG_SLOT_LAYOUT, rename: prefixed("log_slot", LOG_SLOT_LAYOUT) },
+      {
+        label: "log.ts LOG_RECORD_LAYOUT",
+        offsets: LOG_RECORD_LAYOUT,
+        rename: prefixed("log_record", LOG_RECORD_LAYOUT),
+      },
+    ],
+    sizes: [
+      { label: "LOG_HEADER_SIZE", value: LOG_HEADER_SIZE, c: "log.size" },
+      { label: "LOG_SLOT_SIZE", value: LOG_SLOT_SIZE, c: "log_slot.size" },
     ],
   },
 };
@@ -306,6 +364,7 @@ const TITLES: Record<keyof typeof KINDS, string> = {
   condition: "condition",
   array: "array header",
   heap: "heap header",
+  log: "log header",
 };
 
 for (const kind of Object.keys(KINDS) as (keyof typeof KINDS)[]) {
