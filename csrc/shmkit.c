@@ -946,8 +946,8 @@ double shmkit_proc_start_time(int32_t pid)
 
 int32_t shmkit_proc_alive(int32_t pid, double start_time)
 {
-	/* NaN start time: no identity to compare, so nothing can be confirmed alive. */
-	return pid <= 0 || start_time != start_time ? 0 : os_proc_alive(pid, start_time);
+	/* A NaN start time (from a corrupt word) compares like an unknown one (< 0): never rob the living. */
+	return pid <= 0 ? 0 : os_proc_alive(pid, start_time != start_time ? -1 : start_time);
 }
 
 int32_t shmkit_shm_holders(const uint8_t *name, int32_t *out, int32_t max)
