@@ -402,9 +402,13 @@ export class MappedFile implements Disposable {
     try {
       check(sys.shmkit_fstat(own, stat), "fstat", what);
       if (stat[0] < length) {
-        throw new ShmError("EINVAL", `${what}: descriptor ${fd} is ${stat[0]} bytes, the handle says ${length} (EINVAL)`, {
-          errno: ERRNO.EINVAL,
-        });
+        throw new ShmError(
+          "EINVAL",
+          `${what}: descriptor ${fd} is ${stat[0]} bytes, the handle says ${length} (EINVAL)`,
+          {
+            errno: ERRNO.EINVAL,
+          },
+        );
       }
       return new MappedFile("", "write", 0, own, Mapping.map(own, length, 0, MAP_WRITE, what), length, true);
     } catch (e) {
@@ -1004,7 +1008,9 @@ export class MappedFile implements Disposable {
     const size = this.#length;
     const n = length === undefined ? size - offset : integer(length, "length", what);
     if (n < 0 || offset < 0 || offset > size || size - offset < n) {
-      throw new RangeError(`${what}: ${n} bytes at ${offset} leave the ${size}-byte mapping (madvise values out of range)`);
+      throw new RangeError(
+        `${what}: ${n} bytes at ${offset} leave the ${size}-byte mapping (madvise values out of range)`,
+      );
     }
     if (n === 0) return;
     check(sys.shmkit_madvise(this.#mapping.id, offset, n, code), "madvise", what);

@@ -113,7 +113,7 @@ function openError(r: number, what: string): ShmError {
  * Refuses (EACCES) a segment owned by another user or writable by group or others, unless the
  * caller trusts them. `st` is an fstat result (mode, uid at 1, 2).
  */
-export function checkTrust(st: Float64Array, trustOthers: boolean | undefined, what: string): void {
+function checkTrust(st: Float64Array, trustOthers: boolean | undefined, what: string): void {
   if (trustOthers === true || EUID < 0) return;
   const mode = st[1], owner = st[2];
   let why = "";

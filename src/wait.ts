@@ -53,10 +53,14 @@ export function futexWait(m: Mapping, offset: number, expected: number, timeoutM
   if (r >= 0) return true;
   if (r === -ERRNO.ETIMEDOUT) return false;
   if (r === -ERRNO.EINTR) {
-    throw new ShmError("EINTR", "Wait interrupted by a signal: returning to the event loop so its handler runs (EINTR)", {
-      errno: ERRNO.EINTR,
-      syscall: "futex",
-    });
+    throw new ShmError(
+      "EINTR",
+      "Wait interrupted by a signal: returning to the event loop so its handler runs (EINTR)",
+      {
+        errno: ERRNO.EINTR,
+        syscall: "futex",
+      },
+    );
   }
   if (r === -ERRNO.EAGAIN) return true;
   throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);

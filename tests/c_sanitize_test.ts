@@ -30,7 +30,9 @@ const flags = [
 
 // Does this compiler have the sanitizers (their runtimes too)? A trivial program tells.
 const probe = await run(["sh", "-c", `printf 'int main(void){return 0;}' | cc ${flags.join(" ")} -x c -o /dev/null -`]);
-const noSanitizers = probe.code === 0 ? false : `cc cannot build with -fsanitize=address,undefined: ${probe.stderr.trim()}`;
+const noSanitizers = probe.code === 0
+  ? false
+  : `cc cannot build with -fsanitize=address,undefined: ${probe.stderr.trim()}`;
 
 test("every exported C function survives hostile arguments under ASan + UBSan", async () => {
   const out = `${ROOT}build/asan/hostile-${RUNTIME}`;

@@ -59,7 +59,9 @@ for (const rt of RUNTIMES) {
     using ring = Ring.create(name, { capacity: 4 });
     try {
       const r = await interruptChild(rt, name, true);
-      const info = `${rt}: exit ${r.code ?? r.signal} after ${r.exitMs.toFixed(0)} ms\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+      const info = `${rt}: exit ${r.code ?? r.signal} after ${
+        r.exitMs.toFixed(0)
+      } ms\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
       assertEquals(r.code, 0, info);
       assert(r.stdout.includes("EINTR at"), info);
       assert(r.stdout.includes("handled"), info);

@@ -70,16 +70,32 @@ test("SharedMemory.open refuses a segment owned by another user unless trustOthe
   const ch = await run(["chown", "65534", SHM + name]);
   assertEquals(ch.code, 0, ch.stderr);
   try {
-    assertCode(() => SharedMemory.open(name), "EACCES", /belongs to user 65534, not to this process's user 0.*trustOthers/);
+    assertCode(
+      () => SharedMemory.open(name),
+      "EACCES",
+      /belongs to user 65534, not to this process's user 0.*trustOthers/,
+    );
     assertCode(() => SharedMemory.attach(seg.handle()), "EACCES", /65534/);
     using ok = SharedMemory.open(name, { trustOthers: true });
     assertEquals(ok.size, 4096);
-    // Objects whose open() has no options: SharedMemory.open with trustOthers, then X.at().
+    // Objects whose open() takes only a name are refused too.
     assertCode(() => Mempool.open(name), "EACCES");
   } finally {
     seg.unlink();
   }
 }, { skip: notRoot });
+
+test("an object in a segment others may write opens with SharedMemory.open(trustOthers) and X.at()", () => {
+  const name = uniqueName("mpshared");
+  using pool = Mempool.create(name, { count: 2, blockSize: 8, fileMode: 0o660 });
+  assertCode(() => Mempool.open(name), "EACCES", /0o660.*trustOthers/);
+  using seg = SharedMemory.open(name, { trustOthers: true });
+  using peer = Mempool.at(seg, 0);
+  const b = peer.get();
+  assertEquals(pool.available, 1);
+  peer.put(b);
+  pool.unlink();
+});
 
 test("segment names that are not well-formed Unicode are EINVAL", () => {
   for (const bad of ["x\ud800", "x\udfff", "\udc00abc", "a\ud800\ud800"]) {

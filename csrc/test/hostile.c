@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,41 @@ static void on_alarm(int sig)
 	if (write(2, msg, sizeof msg - 1) < 0) {
 	}
 	_exit(3);
+}
+
+static volatile sig_atomic_t handled;
+static void on_sigint(int sig) { handled += sig == SIGINT; }
+
+static void *send_sigint(void *arg)
+{
+	(void)arg;
+	usleep(150 * 1000);
+	kill(getpid(), SIGINT);
+	return NULL;
+}
+
+/* A blocking wait in a process that handles SIGINT returns -EINTR, and the process's own handler
+ * still runs (the library's wrapper chains to it); SIGHUP (no handler) keeps SIG_DFL. */
+static void signal_cases(int32_t id)
+{
+	struct sigaction sa, cur;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	usleep(25 * 1000); /* past the 20 ms between handler scans */
+	double before = shmkit_signal_count();
+	pthread_t t;
+	pthread_create(&t, NULL, send_sigint, NULL);
+	EXPECT(shmkit_futex_wait(id, 0, 0, INFINITY), R == -EINTR);
+	pthread_join(t, NULL);
+	EXPECT(handled, R == 1);
+	EXPECT(shmkit_signal_count(), R == before + 1);
+	sigaction(SIGINT, NULL, &cur);
+	EXPECT((cur.sa_flags & SA_SIGINFO) != 0, R == 1); /* the wrapper is in front */
+	sigaction(SIGHUP, NULL, &cur);
+	EXPECT(!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL, R == 1);
+	signal(SIGINT, SIG_DFL);
 }
 
 static void fixed_cases(void)
@@ -254,6 +290,7 @@ static void fixed_cases(void)
 	EXPECT(shmkit_futex_wait(id, 0, 0, 1), R == -ETIMEDOUT);
 	EXPECT(shmkit_futex_wait(id, 0, 0, 0), R == -ETIMEDOUT);
 	EXPECT(shmkit_futex_wait(id, 0, 0, 120), R == -ETIMEDOUT); /* three slices */
+	signal_cases(id);
 	EXPECT(shmkit_futex_wake(id, 0, INT32_MIN), R >= 0);
 	EXPECT(shmkit_futex_wake(id, 0, INT32_MAX), R >= 0);
 
