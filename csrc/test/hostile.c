@@ -442,7 +442,13 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_strerror(rint32((int32_t)rnd()), rnd() % 2 ? buf : NULL, rnd() % 33);
 			break;
 		case 20: shmkit_proc_alive(rint32(getpid()), rdouble()); shmkit_proc_start_time(rint32(getpid())); break;
-		case 21: shmkit_fallocate(rint32(-1), rdouble(), rdouble()); shmkit_ftruncate(-1, rdouble()); break;
+		case 21: {
+			/* Never a real descriptor of this process (0..2 are the test's stdio). */
+			static const int32_t fds[] = { INT32_MIN, -1, 1 << 24, INT32_MAX };
+			shmkit_fallocate(fds[rnd() % 4], rdouble(), rdouble());
+			shmkit_ftruncate(fds[rnd() % 4], rdouble());
+			break;
+		}
 		}
 	}
 	for (int i = 0; i < 8; i++)
