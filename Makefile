@@ -11,7 +11,7 @@ LIB := build/libshmkit.so
 CSRC := csrc/shmkit.c csrc/os_linux.c
 CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h
 
-.PHONY: all lib deps node test test-deno test-bun test-node lint bench demo stress clean npm cross
+.PHONY: all lib deps node test test-deno test-bun test-node lint bench demo stress clean npm cross asan
 
 all: lib
 
@@ -20,6 +20,16 @@ lib: $(LIB)
 $(LIB): $(CSRC) $(CHDR) csrc/exports.map Makefile
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(SHMKIT_CFLAGS) -shared -o $@ $(CSRC) -Wl,--version-script=csrc/exports.map -Wl,-z,nodelete
+
+# The C library under AddressSanitizer + UndefinedBehaviorSanitizer: csrc/test/hostile.c calls every
+# exported function with hostile arguments (tests/c_sanitize_test.ts builds and runs the same).
+ASAN_CFLAGS := -g -O1 -std=c11 -Wall -Wextra -Werror -pthread -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+asan: build/asan/hostile
+	./build/asan/hostile
+
+build/asan/hostile: csrc/test/hostile.c $(CSRC) $(CHDR) Makefile
+	@mkdir -p build/asan
+	$(CC) $(ASAN_CFLAGS) -o $@ csrc/test/hostile.c $(CSRC) -lm
 
 # The toolchain comes from the npm registry (package.json devDependencies).
 deps: node_modules/.package-lock.json

@@ -34,7 +34,14 @@ export {
   type SharedArrayShapeOptions,
   type SharedArrayWrapOptions,
 } from "./src/shared_array.ts";
-export { MappedFile, type MappedFileAccess, type MappedFileOptions, type SeekWhence } from "./src/mapped_file.ts";
+export {
+  type MadviseAdvice,
+  MappedFile,
+  type MappedFileAccess,
+  type MappedFileHandle,
+  type MappedFileOptions,
+  type SeekWhence,
+} from "./src/mapped_file.ts";
 export {
   type Block,
   Mempool,

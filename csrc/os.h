@@ -13,6 +13,8 @@ int os_shm_unlink(const char *name);
 int os_memfd_create(const char *name, uint64_t size);
 int os_open_proc_fd(int pid, int fd, uint32_t flags);
 int os_open(const char *path, uint32_t flags, uint32_t mode);
+int os_unlink(const char *path);
+int os_geteuid(void);
 int os_close(int fd);
 int os_ftruncate(int fd, uint64_t size);
 int os_fallocate(int fd, uint64_t offset, uint64_t length);

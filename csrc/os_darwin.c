@@ -108,17 +108,39 @@ int os_open_proc_fd(int pid, int fd, uint32_t flags)
 	return -ENOTSUP;
 }
 
+/* Keeps fd only if it is a regular file (opened O_NONBLOCK so a FIFO never blocks), then makes
+ * it blocking again; -ENODEV for anything else. */
+static int regular_only(int fd)
+{
+	struct stat st;
+	if (fd < 0)
+		return neg();
+	int r = fstat(fd, &st) < 0 ? neg() : !S_ISREG(st.st_mode) ? -ENODEV : 0;
+	if (r == 0) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			r = neg();
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int os_unlink(const char *path) { return unlink(path) < 0 ? neg() : 0; }
+int os_geteuid(void) { return (int)geteuid(); }
+
 int os_open(const char *path, uint32_t flags, uint32_t mode)
 {
-	int oflags = ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int oflags = ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC;
 	if (flags & SHMKIT_O_CREATE)
 		oflags |= O_CREAT;
 	if (flags & SHMKIT_O_EXCL)
 		oflags |= O_EXCL | O_NOFOLLOW;
 	if (flags & SHMKIT_O_TRUNC)
 		oflags |= O_TRUNC;
-	int fd = open(path, oflags, (mode_t)(mode & 0777));
-	return fd < 0 ? neg() : fd;
+	return regular_only(open(path, oflags, (mode_t)(mode & 0777)));
 }
 
 int os_close(int fd) { return close(fd) < 0 ? neg() : 0; }
@@ -228,6 +250,9 @@ int os_madvise(void *addr, uint64_t length, int advice)
 	case SHMKIT_ADV_POPULATE_READ: touch(addr, length, 0); return 0;
 	case SHMKIT_ADV_WILLNEED: return madvise(addr, length, MADV_WILLNEED) < 0 ? neg() : 0;
 	case SHMKIT_ADV_DONTNEED: return madvise(addr, length, MADV_DONTNEED) < 0 ? neg() : 0;
+	case SHMKIT_ADV_NORMAL: return madvise(addr, length, MADV_NORMAL) < 0 ? neg() : 0;
+	case SHMKIT_ADV_RANDOM: return madvise(addr, length, MADV_RANDOM) < 0 ? neg() : 0;
+	case SHMKIT_ADV_SEQUENTIAL: return madvise(addr, length, MADV_SEQUENTIAL) < 0 ? neg() : 0;
 	default: return -EINVAL;
 	}
 }

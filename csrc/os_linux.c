@@ -87,10 +87,30 @@ int os_shm_create(const char *name, uint64_t size, uint32_t mode)
 	return fd;
 }
 
+/* Keeps fd only if it is a regular file, then makes it blocking again. Opening with O_NONBLOCK
+ * means a FIFO squatting the name cannot block open(2) waiting for a writer. */
+static int regular_only(int fd)
+{
+	struct stat st;
+	if (fd < 0)
+		return neg();
+	int r = fstat(fd, &st) < 0 ? neg() : !S_ISREG(st.st_mode) ? -ENODEV : 0;
+	if (r == 0) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			r = neg();
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int os_shm_open(const char *name, uint32_t flags)
 {
-	int fd = shm_open(name, ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC, 0);
-	return fd < 0 ? neg() : fd;
+	int fd = shm_open(name, ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+	return regular_only(fd);
 }
 
 int os_shm_unlink(const char *name) { return shm_unlink(name) < 0 ? neg() : 0; }
@@ -112,22 +132,24 @@ int os_open_proc_fd(int pid, int fd, uint32_t flags)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
-	int r = open(path, ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	return r < 0 ? neg() : r;
+	/* A handle may name any descriptor of that process: only a regular file (a memfd) is mapped. */
+	return regular_only(open(path, ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC));
 }
 
 int os_open(const char *path, uint32_t flags, uint32_t mode)
 {
-	int oflags = ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int oflags = ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC;
 	if (flags & SHMKIT_O_CREATE)
 		oflags |= O_CREAT;
 	if (flags & SHMKIT_O_EXCL)
 		oflags |= O_EXCL | O_NOFOLLOW;
 	if (flags & SHMKIT_O_TRUNC)
 		oflags |= O_TRUNC;
-	int fd = open(path, oflags, (mode_t)(mode & 0777));
-	return fd < 0 ? neg() : fd;
+	return regular_only(open(path, oflags, (mode_t)(mode & 0777)));
 }
+
+int os_unlink(const char *path) { return unlink(path) < 0 ? neg() : 0; }
+int os_geteuid(void) { return (int)geteuid(); }
 
 int os_close(int fd) { return close(fd) < 0 ? neg() : 0; }
 int os_ftruncate(int fd, uint64_t size) { return ftruncate(fd, (off_t)size) < 0 ? neg() : 0; }
@@ -244,6 +266,9 @@ int os_madvise(void *addr, uint64_t length, int advice)
 	case SHMKIT_ADV_POPULATE_READ: return populate(addr, length, 0);
 	case SHMKIT_ADV_WILLNEED: return madvise(addr, length, MADV_WILLNEED) < 0 ? neg() : 0;
 	case SHMKIT_ADV_DONTNEED: return madvise(addr, length, MADV_DONTNEED) < 0 ? neg() : 0;
+	case SHMKIT_ADV_NORMAL: return madvise(addr, length, MADV_NORMAL) < 0 ? neg() : 0;
+	case SHMKIT_ADV_RANDOM: return madvise(addr, length, MADV_RANDOM) < 0 ? neg() : 0;
+	case SHMKIT_ADV_SEQUENTIAL: return madvise(addr, length, MADV_SEQUENTIAL) < 0 ? neg() : 0;
 	default: return -EINVAL;
 	}
 }
@@ -290,6 +315,7 @@ int os_futex_waitv(uint32_t **addrs, const uint32_t *expected, int n)
 }
 
 int os_getpid(void) { return (int)getpid(); }
+
 
 /* Fields of /proc/<pid>/stat after the command name: state (3) and starttime (22). */
 static int read_proc_stat(int pid, char *state, unsigned long long *start)

@@ -246,6 +246,16 @@ int os_open(const char *path, uint32_t flags, uint32_t mode)
 	return h == INVALID_HANDLE_VALUE ? last_err() : fd_of(h);
 }
 
+int os_unlink(const char *path)
+{
+	wchar_t w[32768];
+	int r = widen(path, w, 32768);
+	if (r < 0)
+		return r;
+	return DeleteFileW(w) ? 0 : last_err();
+}
+int os_geteuid(void) { return -ENOTSUP; } /* no uid: segment trust is the session's ACL */
+
 int os_close(int fd) { return CloseHandle(handle_of(fd)) ? 0 : last_err(); }
 
 static int set_file_size(HANDLE h, uint64_t size)
@@ -537,6 +547,9 @@ int os_madvise(void *addr, uint64_t length, int advice)
 		return 0; /* a hint: nothing to do where the call does not exist */
 	}
 	case SHMKIT_ADV_DONTNEED: return -ENOTSUP;
+	case SHMKIT_ADV_NORMAL:
+	case SHMKIT_ADV_RANDOM:
+	case SHMKIT_ADV_SEQUENTIAL: return 0; /* access-pattern hints: Windows has none for views */
 	default: return -EINVAL;
 	}
 }

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -26,6 +27,12 @@ static int to_u64(double v, uint64_t *out)
 	*out = (uint64_t)v;
 	return 0;
 }
+
+/* A double that must be a non-negative number of milliseconds (Infinity allowed). */
+static int valid_ms(double v) { return v >= 0; } /* false for NaN */
+
+/* |err| without overflowing on INT32_MIN (which is no errno: it maps to a value no table holds). */
+static int32_t err_abs(int32_t err) { return err == INT32_MIN ? INT32_MAX : err < 0 ? -err : err; }
 
 int32_t shmkit_abi_version(void) { return SHMKIT_ABI_VERSION; }
 int32_t shmkit_nop(void) { return 0; }
@@ -57,8 +64,7 @@ static const struct {
 
 int32_t shmkit_errno_name(int32_t err, uint8_t *buf, uint32_t len)
 {
-	if (err < 0)
-		err = -err;
+	err = err_abs(err);
 	const char *name = NULL;
 	char tmp[32];
 	for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++) {
@@ -68,7 +74,7 @@ int32_t shmkit_errno_name(int32_t err, uint8_t *buf, uint32_t len)
 		}
 	}
 	if (!name) {
-		snprintf(tmp, sizeof tmp, "E%d", err);
+		snprintf(tmp, sizeof tmp, "E%ld", (long)err);
 		name = tmp;
 	}
 	size_t n = strlen(name);
@@ -83,6 +89,8 @@ int32_t shmkit_errno_name(int32_t err, uint8_t *buf, uint32_t len)
 
 int32_t shmkit_errno_value(const uint8_t *name)
 {
+	if (!name)
+		return -EINVAL;
 	for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
 		if (strcmp((const char *)name, errno_names[i].name) == 0)
 			return errno_names[i].value;
@@ -91,9 +99,16 @@ int32_t shmkit_errno_value(const uint8_t *name)
 
 int32_t shmkit_strerror(int32_t err, uint8_t *buf, uint32_t len)
 {
-	if (err < 0)
-		err = -err;
-	const char *msg = strerror(err);
+	err = err_abs(err);
+	char tmp[48];
+	const char *msg = NULL;
+	for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+		if (errno_names[i].value == err)
+			msg = strerror(err); /* a known errno: its text is a constant string */
+	if (!msg) {
+		snprintf(tmp, sizeof tmp, "Unknown error %ld", (long)err);
+		msg = tmp;
+	}
 	size_t n = strlen(msg);
 	if (!buf || len == 0)
 		return (int32_t)n;
@@ -110,14 +125,14 @@ int32_t shmkit_strerror(int32_t err, uint8_t *buf, uint32_t len)
 int32_t shmkit_shm_create(const uint8_t *name, double size, uint32_t mode)
 {
 	uint64_t n;
-	if (!name || to_u64(size, &n) < 0)
+	if (!name || to_u64(size, &n) < 0 || mode > 0777)
 		return -EINVAL;
 	return os_shm_create((const char *)name, n, mode);
 }
 
 int32_t shmkit_shm_open(const uint8_t *name, uint32_t flags)
 {
-	return name ? os_shm_open((const char *)name, flags) : -EINVAL;
+	return name && (flags & ~SHMKIT_O_RDONLY) == 0 ? os_shm_open((const char *)name, flags) : -EINVAL;
 }
 
 int32_t shmkit_shm_unlink(const uint8_t *name)
@@ -135,42 +150,53 @@ int32_t shmkit_memfd_create(const uint8_t *name, double size)
 
 int32_t shmkit_open_proc_fd(int32_t pid, int32_t fd, uint32_t flags)
 {
-	if (pid <= 0 || fd < 0)
+	if (pid <= 0 || fd < 0 || (flags & ~SHMKIT_O_RDONLY) != 0)
 		return -EINVAL;
 	return os_open_proc_fd(pid, fd, flags);
 }
 
 int32_t shmkit_open(const uint8_t *path, uint32_t flags, uint32_t mode)
 {
-	return path ? os_open((const char *)path, flags, mode) : -EINVAL;
+	const uint32_t known = SHMKIT_O_RDONLY | SHMKIT_O_CREATE | SHMKIT_O_EXCL | SHMKIT_O_TRUNC;
+	if (!path || (flags & ~known) != 0 || mode > 07777)
+		return -EINVAL;
+	return os_open((const char *)path, flags, mode);
 }
 
-int32_t shmkit_close(int32_t fd) { return os_close(fd); }
+int32_t shmkit_unlink(const uint8_t *path) { return path ? os_unlink((const char *)path) : -EINVAL; }
+
+int32_t shmkit_close(int32_t fd) { return fd < 0 ? -EBADF : os_close(fd); }
 
 int32_t shmkit_ftruncate(int32_t fd, double size)
 {
 	uint64_t n;
-	if (to_u64(size, &n) < 0)
+	if (to_u64(size, &n) < 0 || n > INT64_MAX)
 		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
 	return os_ftruncate(fd, n);
 }
 
 int32_t shmkit_fallocate(int32_t fd, double offset, double length)
 {
 	uint64_t o, n;
-	if (to_u64(offset, &o) < 0 || to_u64(length, &n) < 0)
+	if (to_u64(offset, &o) < 0 || to_u64(length, &n) < 0 || o + n > 9007199254740991ull)
 		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	if (n == 0)
+		return 0;
 	return os_fallocate(fd, o, n);
 }
 
-int32_t shmkit_fstat(int32_t fd, double *out) { return out ? os_fstat(fd, out) : -EINVAL; }
+int32_t shmkit_fstat(int32_t fd, double *out) { return !out ? -EINVAL : fd < 0 ? -EBADF : os_fstat(fd, out); }
 
 int32_t shmkit_stat(const uint8_t *path, double *out)
 {
 	return path && out ? os_stat((const char *)path, out) : -EINVAL;
 }
 
-int32_t shmkit_fchmod(int32_t fd, uint32_t mode) { return os_fchmod(fd, mode); }
+int32_t shmkit_fchmod(int32_t fd, uint32_t mode) { return mode > 07777 ? -EINVAL : fd < 0 ? -EBADF : os_fchmod(fd, mode); }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Mapping table                                                                                */
@@ -222,7 +248,9 @@ static void *word_at(int32_t id, double offset, uint64_t size, int *err)
 int32_t shmkit_mmap(int32_t fd, double length, double offset, uint32_t flags)
 {
 	uint64_t len, off;
-	if (to_u64(length, &len) < 0 || to_u64(offset, &off) < 0 || len == 0)
+	const uint32_t known = SHMKIT_MAP_WRITE | SHMKIT_MAP_PRIVATE | SHMKIT_MAP_POPULATE;
+	if (to_u64(length, &len) < 0 || to_u64(offset, &off) < 0 || len == 0 || (flags & ~known) != 0 ||
+	    off % (uint64_t)os_page_size() != 0 || fd < -1)
 		return -EINVAL;
 	void *addr;
 	int r = os_mmap(fd, len, off, flags, &addr);
@@ -264,6 +292,8 @@ static void waiter_forget_map(uintptr_t base, uint64_t length);
 
 int32_t shmkit_munmap(int32_t id, uint32_t mode)
 {
+	if (mode != SHMKIT_UNMAP_RELEASE && mode != SHMKIT_UNMAP_TOMBSTONE)
+		return -EINVAL;
 	pthread_mutex_lock(&maps_lock);
 	struct map_slot *m = slot_of(id);
 	if (!m) {
@@ -291,10 +321,11 @@ int32_t shmkit_mremap(int32_t id, double new_length)
 		return -EBADF;
 	}
 	uintptr_t base = atomic_load_explicit(&m->base, memory_order_relaxed);
+	uint64_t old_length = m->length;
 	pthread_mutex_unlock(&maps_lock);
-	waiter_forget_map(base, m->length);
+	waiter_forget_map(base, old_length);
 	void *addr;
-	int r = os_mremap((void *)base, m->length, n, &addr);
+	int r = os_mremap((void *)base, old_length, n, &addr);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&maps_lock);
@@ -321,6 +352,8 @@ int32_t shmkit_msync(int32_t id, double offset, double length, uint32_t sync)
 {
 	void *addr;
 	uint64_t n;
+	if (sync > 1)
+		return -EINVAL;
 	int r = range_of(id, offset, length, &addr, &n);
 	if (r < 0)
 		return r;
@@ -359,14 +392,132 @@ int32_t shmkit_copy(int32_t dst_id, double dst_off, int32_t src_id, double src_o
 /* ------------------------------------------------------------------------------------------ */
 /* Futex                                                                                        */
 
+#if !defined(_WIN32)
+#include <signal.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Signals: a counting wrapper chained in front of the process's own handlers (POSIX)          */
+/*
+ * A runtime delivers a signal to JavaScript from its event loop, which never turns while the JS
+ * thread blocks in a futex wait. So, before a blocking wait, every watched signal whose handler is
+ * neither SIG_DFL, SIG_IGN nor ours gets our wrapper installed in front of it (same mask, same
+ * flags plus SA_SIGINFO). The wrapper counts the signal, wakes the word the wait sleeps on, then
+ * calls the saved handler exactly as the kernel would have. All of it is async-signal-safe:
+ * atomics and the futex system call. Saved actions live in two slots per signal; the wrapper
+ * reads the slot published last, so re-wrapping (a runtime that reinstalled its handler) never
+ * shows it a half-written action.
+ */
+
+static const int watched[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NWATCHED (sizeof watched / sizeof watched[0])
+
+static struct sigaction saved_action[NWATCHED][2];
+static int saved_slot[NWATCHED];  /* atomic: which slot holds the current saved action */
+static uint32_t signal_counter;   /* atomic */
+static uint32_t *signal_word;     /* atomic: the word the JS thread's wait sleeps on */
+static int64_t signal_armed_ns;   /* atomic: time of the last os_signal_arm scan */
+static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void signal_wrapper(int sig, siginfo_t *info, void *ctx)
+{
+	int saved_errno = errno;
+	__atomic_fetch_add(&signal_counter, 1, __ATOMIC_SEQ_CST);
+	uint32_t *word = __atomic_load_n(&signal_word, __ATOMIC_SEQ_CST);
+	if (word) /* spurious wakes are part of every waiter's protocol; EFAULT if it was unmapped is fine */
+		os_futex_wake(word, 0x7fffffff); /* one system call: async-signal-safe */
+	errno = saved_errno;
+	for (size_t i = 0; i < NWATCHED; i++) {
+		if (watched[i] != sig)
+			continue;
+		const struct sigaction *a = &saved_action[i][__atomic_load_n(&saved_slot[i], __ATOMIC_ACQUIRE)];
+		if (a->sa_flags & SA_SIGINFO) {
+			if (a->sa_sigaction)
+				a->sa_sigaction(sig, info, ctx);
+		} else if (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN && a->sa_handler) {
+			a->sa_handler(sig);
+		}
+		return;
+	}
+}
+
+static int is_ours(const struct sigaction *a)
+{
+	return (a->sa_flags & SA_SIGINFO) && a->sa_sigaction == signal_wrapper;
+}
+
+static void signal_arm(void)
+{
+	/* A scan costs one sigaction per watched signal: at most one per 20 ms per process. */
+	int64_t now = (int64_t)os_now_ns();
+	if (now - __atomic_load_n(&signal_armed_ns, __ATOMIC_RELAXED) < 20000000)
+		return;
+	pthread_mutex_lock(&signal_lock);
+	__atomic_store_n(&signal_armed_ns, now, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < NWATCHED; i++) {
+		struct sigaction cur;
+		if (sigaction(watched[i], NULL, &cur) < 0 || is_ours(&cur))
+			continue;
+		if (!(cur.sa_flags & SA_SIGINFO) && (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN))
+			continue; /* the default action (or none) stays */
+		int slot = 1 - __atomic_load_n(&saved_slot[i], __ATOMIC_RELAXED);
+		saved_action[i][slot] = cur;
+		__atomic_store_n(&saved_slot[i], slot, __ATOMIC_RELEASE);
+		struct sigaction mine = cur;
+		mine.sa_flags |= SA_SIGINFO;
+		mine.sa_sigaction = signal_wrapper;
+		/* Install only if the handler is still the one saved (another thread may have changed it
+		 * meanwhile: then the next scan wraps the new one). */
+		struct sigaction prev;
+		if (sigaction(watched[i], &mine, &prev) == 0 && !is_ours(&prev) &&
+		    ((prev.sa_flags & SA_SIGINFO) ? (void *)prev.sa_sigaction : (void *)prev.sa_handler) !=
+			    ((cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler))
+			sigaction(watched[i], &prev, NULL);
+	}
+	pthread_mutex_unlock(&signal_lock);
+}
+
+static uint32_t signal_count(void) { return __atomic_load_n(&signal_counter, __ATOMIC_SEQ_CST); }
+static void signal_target(uint32_t *addr) { __atomic_store_n(&signal_word, addr, __ATOMIC_SEQ_CST); }
+#else /* Windows: no POSIX signals; Ctrl-C handlers run on a thread of their own (docs/platforms.md) */
+static void signal_arm(void) {}
+static uint32_t signal_count(void) { return 0; }
+static void signal_target(uint32_t *addr) { (void)addr; }
+#endif
+
+/* The longest a blocking wait sleeps before it looks at the signal counter again. */
+#define WAIT_SLICE_MS 50.0
+
 int32_t shmkit_futex_wait(int32_t id, double offset, uint32_t expected, double timeout_ms)
 {
 	int err;
+	if (!valid_ms(timeout_ms))
+		return -EINVAL;
 	uint32_t *w = word_at(id, offset, 4, &err);
 	if (!w)
 		return err;
-	return os_futex_wait(w, expected, timeout_ms);
+	/* Signals delivered from here on interrupt the wait (one that came earlier had its chance:
+	 * its handler runs as soon as the caller returns to its event loop). */
+	uint32_t seen = signal_count();
+	signal_arm();
+	double start = os_now_ns();
+	for (;;) {
+		double left = timeout_ms - (os_now_ns() - start) / 1e6;
+		if (left < 0)
+			left = 0;
+		signal_target(w);
+		int r = os_futex_wait(w, expected, left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS);
+		signal_target(NULL);
+		if (signal_count() != seen)
+			return -EINTR;
+		if (r != -ETIMEDOUT)
+			return r; /* 0 woken (or spurious), 1 the word changed, or an error */
+		if (left <= WAIT_SLICE_MS)
+			return -ETIMEDOUT;
+		signal_arm(); /* a handler installed while we slept is wrapped from the next slice on */
+	}
 }
+
+double shmkit_signal_count(void) { return (double)signal_count(); }
 
 int32_t shmkit_futex_wake(int32_t id, double offset, int32_t count)
 {
@@ -443,6 +594,8 @@ double shmkit_atomic_fetch_add_u32(int32_t id, double offset, uint32_t delta, in
 
 int32_t shmkit_atomic_load_u64(int32_t id, double offset, int32_t order, uint64_t *io)
 {
+	if (!io)
+		return -EINVAL;
 	WORD(uint64_t, 8);
 	io[0] = load_order(order) == SHMKIT_RELAXED ? __atomic_load_n(w, __ATOMIC_RELAXED)
 						   : __atomic_load_n(w, __ATOMIC_SEQ_CST);
@@ -451,6 +604,8 @@ int32_t shmkit_atomic_load_u64(int32_t id, double offset, int32_t order, uint64_
 
 int32_t shmkit_atomic_store_u64(int32_t id, double offset, int32_t order, uint64_t *io)
 {
+	if (!io)
+		return -EINVAL;
 	WORD(uint64_t, 8);
 	if (store_order(order) == SHMKIT_RELAXED)
 		__atomic_store_n(w, io[0], __ATOMIC_RELAXED);
@@ -463,6 +618,8 @@ int32_t shmkit_atomic_store_u64(int32_t id, double offset, int32_t order, uint64
 
 int32_t shmkit_atomic_exchange_u64(int32_t id, double offset, int32_t order, uint64_t *io)
 {
+	if (!io)
+		return -EINVAL;
 	WORD(uint64_t, 8);
 	io[0] = __atomic_exchange_n(w, io[0], __ATOMIC_SEQ_CST);
 	return 0;
@@ -470,12 +627,16 @@ int32_t shmkit_atomic_exchange_u64(int32_t id, double offset, int32_t order, uin
 
 int32_t shmkit_atomic_cas_u64(int32_t id, double offset, int32_t order, uint64_t *io)
 {
+	if (!io)
+		return -EINVAL;
 	WORD(uint64_t, 8);
 	return __atomic_compare_exchange_n(w, &io[0], io[1], 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ? 1 : 0;
 }
 
 int32_t shmkit_atomic_fetch_add_u64(int32_t id, double offset, int32_t order, uint64_t *io)
 {
+	if (!io)
+		return -EINVAL;
 	WORD(uint64_t, 8);
 	io[0] = __atomic_fetch_add(w, io[0], __ATOMIC_SEQ_CST);
 	return 0;
@@ -725,14 +886,14 @@ static void waiter_forget_map(uintptr_t base, uint64_t length)
 
 int32_t shmkit_waiter_next(int32_t *out, int32_t max, double timeout_ms)
 {
-	if (!out || max <= 0)
+	if (!out || max <= 0 || !valid_ms(timeout_ms))
 		return -EINVAL;
 	pthread_mutex_lock(&w.lock);
 	sweep_locked();
 	if (w.ndone == 0 && !w.interrupted && timeout_ms != 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		double ms = timeout_ms < 0 || timeout_ms > 3600e3 ? 3600e3 : timeout_ms;
+		double ms = timeout_ms > 3600e3 ? 3600e3 : timeout_ms;
 		long long ns = ts.tv_nsec + (long long)(ms * 1e6);
 		ts.tv_sec += ns / 1000000000LL;
 		ts.tv_nsec = ns % 1000000000LL;
@@ -747,8 +908,10 @@ int32_t shmkit_waiter_next(int32_t *out, int32_t max, double timeout_ms)
 		out[n] = w.done[n];
 		n++;
 	}
-	memmove(w.done, w.done + n, (w.ndone - (size_t)n) * sizeof *w.done);
-	w.ndone -= (size_t)n;
+	if (n > 0) {
+		memmove(w.done, w.done + n, (w.ndone - (size_t)n) * sizeof *w.done);
+		w.ndone -= (size_t)n;
+	}
 	pthread_mutex_unlock(&w.lock);
 	return n;
 }
@@ -774,6 +937,7 @@ int32_t shmkit_waiter_pending(void)
 /* Processes, clocks                                                                            */
 
 int32_t shmkit_getpid(void) { return os_getpid(); }
+int32_t shmkit_geteuid(void) { return os_geteuid(); }
 
 double shmkit_proc_start_time(int32_t pid)
 {
@@ -782,7 +946,8 @@ double shmkit_proc_start_time(int32_t pid)
 
 int32_t shmkit_proc_alive(int32_t pid, double start_time)
 {
-	return pid <= 0 ? 0 : os_proc_alive(pid, start_time);
+	/* A NaN start time (from a corrupt word) compares like an unknown one (< 0): never rob the living. */
+	return pid <= 0 ? 0 : os_proc_alive(pid, start_time != start_time ? -1 : start_time);
 }
 
 int32_t shmkit_shm_holders(const uint8_t *name, int32_t *out, int32_t max)
@@ -796,7 +961,7 @@ int32_t shmkit_shm_list(uint8_t *out, uint32_t len)
 }
 
 double shmkit_now_ns(void) { return os_now_ns(); }
-int32_t shmkit_pin_cpu(int32_t cpu) { return os_pin_cpu(cpu); }
+int32_t shmkit_pin_cpu(int32_t cpu) { return cpu < 0 ? -EINVAL : os_pin_cpu(cpu); }
 int32_t shmkit_rusage(double *out) { return out ? os_rusage(out) : -EINVAL; }
 
 /* ------------------------------------------------------------------------------------------ */

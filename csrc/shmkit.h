@@ -12,6 +12,16 @@
  *    -EINVAL instead of touching unmapped memory.
  *  - Futex operations are always process-shared (never FUTEX_PRIVATE_FLAG).
  *  - Strings are NUL-terminated UTF-8 byte arrays.
+ *  - Every function validates its arguments: a NULL pointer, a NaN, negative, fractional or
+ *    too large double, an unknown flag or an id or range outside its mapping is -EINVAL (-EBADF
+ *    for a stale mapping id), never a crash (csrc/test/hostile.c checks it under ASan + UBSan).
+ *  - Opening a name never blocks and never follows a symbolic link: a FIFO, a device or a
+ *    directory squatting a segment name is -ENODEV ("not a regular file"), a symlink -ELOOP.
+ *  - Blocking waits (shmkit_futex_wait) sleep in slices of at most 50 ms. When the process has a
+ *    handler of its own for SIGINT, SIGTERM, SIGHUP or SIGQUIT (a runtime's signal listener),
+ *    the library chains a counting wrapper in front of it (the only signal handling it does) and
+ *    a wait that sees a signal arrive returns -EINTR, so the caller can return to its event loop
+ *    and let the handler run. Without such a handler the default action is untouched.
  *
  * Platform code lives behind the os_* boundary in csrc/os_<platform>.c.
  */
@@ -44,6 +54,9 @@
 #define SHMKIT_ADV_POPULATE_READ 2
 #define SHMKIT_ADV_WILLNEED 3
 #define SHMKIT_ADV_DONTNEED 4
+#define SHMKIT_ADV_NORMAL 5
+#define SHMKIT_ADV_RANDOM 6
+#define SHMKIT_ADV_SEQUENTIAL 7
 
 /* shmkit_munmap modes */
 #define SHMKIT_UNMAP_RELEASE 0   /* munmap: touching old views afterwards faults */
@@ -72,7 +85,9 @@ SHMKIT_API int32_t shmkit_memfd_create(const uint8_t *name, double size);
 SHMKIT_API int32_t shmkit_open_proc_fd(int32_t pid, int32_t fd, uint32_t flags);
 
 /* Files. */
+/* Opens a regular file (never blocks on a FIFO: -ENODEV for anything that is not a regular file). */
 SHMKIT_API int32_t shmkit_open(const uint8_t *path, uint32_t flags, uint32_t mode);
+SHMKIT_API int32_t shmkit_unlink(const uint8_t *path);
 SHMKIT_API int32_t shmkit_close(int32_t fd);
 SHMKIT_API int32_t shmkit_ftruncate(int32_t fd, double size);
 SHMKIT_API int32_t shmkit_fallocate(int32_t fd, double offset, double length);
@@ -92,12 +107,15 @@ SHMKIT_API int32_t shmkit_madvise(int32_t id, double offset, double length, int3
 SHMKIT_API int32_t shmkit_copy(int32_t dst_id, double dst_off, int32_t src_id, double src_off, double n);
 
 /* Futex (process-shared). */
+/* timeout_ms: >= 0 (Infinity waits for good); NaN or negative is -EINVAL. Returns 0 (woken or
+ * spurious), 1 (the word did not hold expected), -ETIMEDOUT, -EINTR (a handled signal arrived). */
 SHMKIT_API int32_t shmkit_futex_wait(int32_t id, double offset, uint32_t expected, double timeout_ms);
 SHMKIT_API int32_t shmkit_futex_wake(int32_t id, double offset, int32_t count);
 
 /* Asynchronous waits multiplexed over a few native threads (futex_waitv). */
 SHMKIT_API int32_t shmkit_waiter_add(int32_t id, double offset, uint32_t expected);
 SHMKIT_API int32_t shmkit_waiter_cancel(int32_t token);
+/* timeout_ms >= 0 (at most an hour per call); NaN or negative is -EINVAL. */
 SHMKIT_API int32_t shmkit_waiter_next(int32_t *out, int32_t max, double timeout_ms);
 SHMKIT_API int32_t shmkit_waiter_interrupt(void);
 SHMKIT_API int32_t shmkit_waiter_pending(void);
@@ -118,6 +136,10 @@ SHMKIT_API int32_t shmkit_atomic_fetch_add_u64(int32_t id, double offset, int32_
 
 /* Processes. */
 SHMKIT_API int32_t shmkit_getpid(void);
+/* The effective user id (the owner a trusted segment must have), -ENOTSUP where there is none. */
+SHMKIT_API int32_t shmkit_geteuid(void);
+/* Signals the blocking waits have seen (a counter; see the conventions above). */
+SHMKIT_API double shmkit_signal_count(void);
 /* Start time of a process in clock ticks since boot (a pid-reuse-proof identity), or -errno. */
 SHMKIT_API double shmkit_proc_start_time(int32_t pid);
 /* 1 if pid runs and (start_time < 0 or it matches), 0 if dead, a zombie or a recycled pid. */

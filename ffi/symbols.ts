@@ -68,6 +68,11 @@ export const SYMBOLS = {
     result: "i32",
     c: "int32_t shmkit_open(const uint8_t *path, uint32_t flags, uint32_t mode)",
   },
+  shmkit_unlink: {
+    parameters: ["buffer"], // const uint8_t *path
+    result: "i32",
+    c: "int32_t shmkit_unlink(const uint8_t *path)",
+  },
   shmkit_close: { parameters: ["i32"], result: "i32", c: "int32_t shmkit_close(int32_t fd)" },
   shmkit_ftruncate: {
     parameters: ["i32", "f64"], // int32_t fd, double size
@@ -207,6 +212,8 @@ export const SYMBOLS = {
     c: "int32_t shmkit_atomic_fetch_add_u64(int32_t id, double offset, int32_t order, _Inout_ uint64_t *io)",
   },
   shmkit_getpid: { parameters: [], result: "i32", c: "int32_t shmkit_getpid(void)" },
+  shmkit_geteuid: { parameters: [], result: "i32", c: "int32_t shmkit_geteuid(void)" },
+  shmkit_signal_count: { parameters: [], result: "f64", c: "double shmkit_signal_count(void)" },
   shmkit_proc_start_time: {
     parameters: ["i32"], // int32_t pid
     result: "f64",

@@ -21,3 +21,13 @@ for f in tests/stress/*_stress.ts; do
 done
 echo "$((ran - fail)) passed, $fail failed"
 [ $fail -eq 0 ]
+# The C library under ASan + UBSan: a long randomized run of hostile arguments against every
+# exported function (csrc/test/hostile.c; SHMKIT_SEED fixes the seed).
+echo "=== asan csrc/test/hostile.c --random ==="
+if make -s build/asan/hostile; then
+  ./build/asan/hostile --random "${SHMKIT_HOSTILE_CALLS:-5000000}" "${SHMKIT_SEED:-$RANDOM}" || { echo "FAILED: asan hostile"; fail=$((fail + 1)); }
+else
+  echo "FAILED: asan hostile did not build"; fail=$((fail + 1))
+fi
+echo "after asan: $fail failed"
+[ $fail -eq 0 ]

@@ -6,7 +6,10 @@
  * | `mmap(fd, length, offset=, access=)` | `MappedFile.open(path, { length, offset, access, create })` |
  * | `ACCESS_READ` / `ACCESS_WRITE` / `ACCESS_COPY` | `"read"` / `"write"` / `"copy"` |
  * | `len(m)`, `m.size()`         | `m.length`, `m.fileSize()`               |
- * | `tell seek read read_byte readline write write_byte find rfind move flush resize close` | same names in camelCase |
+ * | `mmap(-1, length)` (anonymous) | `MappedFile.anonymous(length)` (shareable through `handle()`) |
+ * | `tell seek read read_byte readline write write_byte find rfind move flush resize madvise close` | same names in camelCase |
+ * | `seek(pos, 0 / 1 / 2)`       | `seek(pos, 0 / 1 / 2)` or `"start"` / `"current"` / `"end"` |
+ * | `MADV_NORMAL` ... `MADV_DONTNEED` | `"normal"` ... `"dontneed"` |
  * | `ValueError` (out of range)  | `RangeError`                             |
  * | `TypeError` (read-only map)  | `TypeError`                              |
  * | `ValueError` (closed)        | `ShmError` `ECLOSED`                     |
@@ -31,16 +34,41 @@
  *
  * @module
  */
-import { check, cstr, ERRNO, PAGE_SIZE, sys } from "./sys.ts";
+import { check, cstr, ERRNO, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import type { ViewConstructor } from "./segment.ts";
+import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 
 /** How a {@linkcode MappedFile} maps its file (Python `ACCESS_READ`, `ACCESS_WRITE`, `ACCESS_COPY`). */
 export type MappedFileAccess = "read" | "write" | "copy";
 
-/** Where {@linkcode MappedFile.seek} counts from (Python whence 0, 1, 2). */
-export type SeekWhence = "start" | "current" | "end";
+/** Where {@linkcode MappedFile.seek} counts from: Python's whence 0, 1, 2 or their names. */
+export type SeekWhence = "start" | "current" | "end" | 0 | 1 | 2;
+
+/** Access-pattern advice of {@linkcode MappedFile.madvise} (Python `mmap.MADV_*`). */
+export type MadviseAdvice = "normal" | "random" | "sequential" | "willneed" | "dontneed";
+
+/** The handle of an anonymous {@linkcode MappedFile}: JSON-safe, reopened by {@linkcode MappedFile.attach}. */
+export interface MappedFileHandle {
+  /** Always `"shmkit.mappedfile"`. */
+  readonly kind: "shmkit.mappedfile";
+  /** The handle format version. */
+  readonly version: number;
+  /** Always null: only anonymous mappings have handles (a file is shared by its path). */
+  readonly name: null;
+  /** The mapped length in bytes. */
+  readonly length: number;
+  /** The creator's pid. */
+  readonly pid: number;
+  /** The creator's start time (with `pid`, a pid-reuse-proof identity). */
+  readonly startTime: number;
+  /** The memfd number in the creator process. */
+  readonly fd: number;
+}
+
+// shmkit_madvise advice numbers (csrc/shmkit.h)
+const ADVICE: Record<MadviseAdvice, number> = { willneed: 3, dontneed: 4, normal: 5, random: 6, sequential: 7 };
 
 /** Options of {@linkcode MappedFile.open}. */
 export interface MappedFileOptions {
@@ -52,7 +80,10 @@ export interface MappedFileOptions {
   access?: MappedFileAccess;
   /**
    * Create the file if it does not exist (mode 0o666 minus the umask, like `open(2)`), and grow it
-   * with zeros to `offset + length` if it is shorter. Needs `access: "write"`.
+   * with zeros to `offset + length` if it is shorter. The new blocks are allocated at once
+   * (posix_fallocate), so a full file system fails here with ENOSPC instead of a SIGBUS on the
+   * first store. A file this call created is removed again if the call fails. Needs
+   * `access: "write"`.
    */
   create?: boolean;
 }
@@ -60,6 +91,7 @@ export interface MappedFileOptions {
 // shmkit_open flags (csrc/shmkit.h)
 const O_RDONLY = 0x1;
 const O_CREATE = 0x2;
+const O_EXCL = 0x4;
 // Searches and copies walk the mapping in windows of this many bytes (Bun and Node cannot hand
 // out one ArrayBuffer over more than 4 GiB).
 const CHUNK = 2 ** 30;
@@ -81,6 +113,18 @@ function toPath(path: unknown): string {
     return decodeURIComponent(path.pathname);
   }
   throw new TypeError(`Cannot map file: the path must be a string or a file: URL, got ${typeof path}`);
+}
+
+// Grows the file behind fd from `from` to `to` bytes with its blocks allocated (ENOSPC now rather
+// than SIGBUS at the first store). On failure the file gets its old size back.
+function growFile(fd: number, from: number, to: number, what: string): void {
+  check(sys.shmkit_ftruncate(fd, to), "ftruncate", what);
+  const r = sys.shmkit_fallocate(fd, from, to - from);
+  if (r >= 0) return;
+  const e = osError(r, "posix_fallocate", what);
+  if (e.code === "ENOTSUP" || e.code === "ENOSYS") return; // this file system cannot reserve: sized anyway
+  sys.shmkit_ftruncate(fd, from);
+  throw e;
 }
 
 function toBytes(data: unknown, what: string): Uint8Array {
@@ -173,6 +217,7 @@ export class MappedFile implements Disposable {
   #pos = 0;
   #u8?: Uint8Array; // the whole mapping, when it fits in one ArrayBuffer
   #buffer?: ArrayBuffer;
+  #anonymous: boolean;
 
   private constructor(
     path: string,
@@ -181,6 +226,7 @@ export class MappedFile implements Disposable {
     fd: number,
     mapping: Mapping,
     length: number,
+    anonymous: boolean,
   ) {
     this.path = path;
     this.access = access;
@@ -188,6 +234,7 @@ export class MappedFile implements Disposable {
     this.#fd = fd;
     this.#mapping = mapping;
     this.#length = length;
+    this.#anonymous = anonymous;
   }
 
   /**
@@ -235,8 +282,15 @@ export class MappedFile implements Disposable {
     if (create && access !== "write") {
       throw new TypeError(`${what}: create needs access "write", got ${JSON.stringify(access)}`);
     }
-    const flags = (access === "write" ? 0 : O_RDONLY) | (create ? O_CREATE : 0);
-    const fd = check(sys.shmkit_open(cstr(p), flags, 0o666), "open", what);
+    // create: try O_EXCL first, so a failure below knows whether the file is ours to remove.
+    let created = false;
+    let fd = create ? sys.shmkit_open(cstr(p), O_CREATE | O_EXCL, 0o666) : -ERRNO.EEXIST;
+    if (fd >= 0) created = true;
+    else if (fd === -ERRNO.EEXIST) fd = sys.shmkit_open(cstr(p), access === "write" ? 0 : O_RDONLY, 0);
+    if (fd === -ERRNO.ENODEV) {
+      throw new ShmError("EINVAL", `${what}: it is not a regular file (EINVAL)`, { errno: ERRNO.EINVAL });
+    }
+    check(fd, "open", what);
     try {
       check(sys.shmkit_fstat(fd, stat), "fstat", what);
       if (stat[7] !== 1) {
@@ -244,7 +298,7 @@ export class MappedFile implements Disposable {
       }
       let size = stat[0];
       if (create && length > 0 && size < offset + length) {
-        check(sys.shmkit_ftruncate(fd, offset + length), "ftruncate", what);
+        growFile(fd, size, offset + length, what);
         size = offset + length;
       }
       let len = length;
@@ -270,11 +324,127 @@ export class MappedFile implements Disposable {
         );
       }
       const m = Mapping.map(fd, len, offset, access === "write" ? MAP_WRITE : MAP_WRITE | MAP_PRIVATE, what);
-      return new MappedFile(p, access, offset, fd, m, len);
+      return new MappedFile(p, access, offset, fd, m, len, false);
+    } catch (e) {
+      sys.shmkit_close(fd);
+      if (created) sys.shmkit_unlink(cstr(p)); // leave no empty or short file behind
+      throw e;
+    }
+  }
+
+  /**
+   * Anonymous shared memory with the MappedFile interface, like Python's `mmap.mmap(-1, length)`:
+   * zero-filled, backed by a memfd (Linux) whose pages are reserved at once (ENOSPC up front).
+   * A child process maps the same memory with {@linkcode MappedFile.attach} on {@linkcode handle}
+   * while this one keeps it open (through /proc/<pid>/fd: same user or ptrace rights).
+   *
+   * @param length bytes, a positive integer
+   * @returns the mapping (access "write", path "", position 0)
+   * @throws {ShmError} EINVAL for a bad length, ENOMEM, ENOSPC, ENOTSUP where there is no memfd
+   * @example
+   * ```ts
+   * import { MappedFile } from "./mod.ts";
+   * using m = MappedFile.anonymous(4096);
+   * m.write("shared");
+   * const handle = JSON.stringify(m.handle()); // a child: MappedFile.attach(JSON.parse(handle))
+   * ```
+   */
+  static anonymous(length: number): MappedFile {
+    const what = "Cannot map anonymous memory";
+    if (!Number.isSafeInteger(length) || length <= 0) {
+      throw new RangeError(`${what}: length must be a positive integer, got ${String(length)}`);
+    }
+    const fd = check(sys.shmkit_memfd_create(cstr("shmkit-mapped"), length), "memfd_create", what);
+    try {
+      return new MappedFile("", "write", 0, fd, Mapping.map(fd, length, 0, MAP_WRITE, what), length, true);
     } catch (e) {
       sys.shmkit_close(fd);
       throw e;
     }
+  }
+
+  /**
+   * Maps the anonymous memory of another process's {@linkcode MappedFile.anonymous} from its
+   * {@linkcode handle}: both see each other's stores at once.
+   *
+   * @param handle a handle from `handle()`, possibly through JSON
+   * @returns the mapping (access "write", path "", position 0)
+   * @throws {ShmError} EINVAL for a foreign or malformed handle, ENOENT when that process has
+   *   exited, EACCES
+   * @example
+   * ```ts
+   * import { MappedFile } from "./mod.ts";
+   * using m = MappedFile.anonymous(4096);
+   * using again = MappedFile.attach(JSON.parse(JSON.stringify(m.handle())));
+   * again.write("hi");
+   * console.assert(m.read(2).length === 2);
+   * ```
+   */
+  static attach(handle: MappedFileHandle): MappedFile {
+    checkHandle(handle, "shmkit.mappedfile");
+    const { pid, fd, startTime, length } = handle;
+    const what = `Cannot attach the anonymous mapping of process ${pid}`;
+    if (!Number.isSafeInteger(fd) || !Number.isSafeInteger(length) || length <= 0) {
+      throw new ShmError("EINVAL", `${what}: the handle lacks a valid fd or length (EINVAL)`, { errno: ERRNO.EINVAL });
+    }
+    if (!processAlive(pid, typeof startTime === "number" ? startTime : -1)) {
+      throw new ShmError("ENOENT", `${what}: that process has exited, and the memory with it (ENOENT)`, {
+        errno: ERRNO.ENOENT,
+      });
+    }
+    const own = sys.shmkit_open_proc_fd(pid, fd, 0);
+    if (own === -ERRNO.ENODEV) {
+      throw new ShmError("EINVAL", `${what}: descriptor ${fd} there is not a memory file (EINVAL)`, {
+        errno: ERRNO.EINVAL,
+      });
+    }
+    check(own, "open", what);
+    try {
+      check(sys.shmkit_fstat(own, stat), "fstat", what);
+      if (stat[0] < length) {
+        throw new ShmError(
+          "EINVAL",
+          `${what}: descriptor ${fd} is ${stat[0]} bytes, the handle says ${length} (EINVAL)`,
+          {
+            errno: ERRNO.EINVAL,
+          },
+        );
+      }
+      return new MappedFile("", "write", 0, own, Mapping.map(own, length, 0, MAP_WRITE, what), length, true);
+    } catch (e) {
+      sys.shmkit_close(own);
+      throw e;
+    }
+  }
+
+  /**
+   * A JSON-safe handle of an anonymous mapping; {@linkcode MappedFile.attach} maps it in another
+   * process (while this one keeps it open).
+   *
+   * @returns `{ kind: "shmkit.mappedfile", version, name: null, length, pid, startTime, fd }`
+   * @throws {TypeError} for a mapping of a file (share the path instead); ShmError ECLOSED
+   * @example
+   * ```ts
+   * import { MappedFile } from "./mod.ts";
+   * using m = MappedFile.anonymous(4096);
+   * console.assert(m.handle().length === 4096);
+   * ```
+   */
+  handle(): MappedFileHandle {
+    const what = "Cannot make a handle of a mapped file";
+    this.#live(what);
+    if (!this.#anonymous) {
+      throw new TypeError(`${what}: ${JSON.stringify(this.path)} is a file; other processes open it by its path`);
+    }
+    return {
+      kind: "shmkit.mappedfile",
+      version: HANDLE_VERSION,
+      name: null,
+      length: this.#length,
+      pid: PID,
+      startTime: START_TIME,
+      fd: this.#fd,
+    };
   }
 
   /** Mapped length in bytes (Python `len(m)`); changes with {@linkcode resize}. */
@@ -414,7 +584,7 @@ export class MappedFile implements Disposable {
    * Moves the position (Python `seek(pos, whence)`).
    *
    * @param pos the distance from `whence`
-   * @param whence "start" (default), "current" or "end"
+   * @param whence "start" or 0 (default), "current" or 1, "end" or 2 (Python's os.SEEK_*)
    * @returns the new position
    * @throws {RangeError} when the new position is outside 0..length ("seek out of range")
    * @throws {TypeError} for a non-integer pos or an unknown whence; {@linkcode ShmError} ECLOSED
@@ -431,10 +601,14 @@ export class MappedFile implements Disposable {
     this.#live(what);
     const d = integer(pos, "pos", what);
     let where: number;
-    if (whence === "start") where = d;
-    else if (whence === "current") where = this.#pos + d;
-    else if (whence === "end") where = this.#length + d;
-    else throw new TypeError(`${what}: whence must be "start", "current" or "end", got ${JSON.stringify(whence)}`);
+    if (whence === "start" || whence === 0) where = d;
+    else if (whence === "current" || whence === 1) where = this.#pos + d;
+    else if (whence === "end" || whence === 2) where = this.#length + d;
+    else {
+      throw new TypeError(
+        `${what}: whence must be 0 / "start", 1 / "current" or 2 / "end", got ${JSON.stringify(whence)}`,
+      );
+    }
     if (where < 0 || where > this.#length) {
       throw new RangeError(`${what}: position ${where} is outside 0..${this.#length} (seek out of range)`);
     }
@@ -780,7 +954,9 @@ export class MappedFile implements Disposable {
     }
     check(sys.shmkit_fstat(this.#fd, stat), "fstat", what);
     const oldFileSize = stat[0];
-    check(sys.shmkit_ftruncate(this.#fd, this.offset + newLength), "ftruncate", what);
+    const end = this.offset + newLength;
+    if (end > oldFileSize) growFile(this.#fd, oldFileSize, end, what); // blocks allocated: ENOSPC now
+    else check(sys.shmkit_ftruncate(this.#fd, end), "ftruncate", what);
     let m: Mapping;
     try {
       m = Mapping.map(this.#fd, newLength, this.offset, MAP_WRITE, what);
@@ -794,6 +970,50 @@ export class MappedFile implements Disposable {
     this.#u8 = undefined;
     this.#buffer = undefined;
     old.close(); // detaches (or tombstones) every view over the old range
+  }
+
+  /**
+   * Advises the kernel how [offset, offset + length) of the mapping will be used (Python
+   * `madvise()`): "normal", "random", "sequential", "willneed" (read ahead now) or "dontneed"
+   * (drop the pages: a "write" or anonymous map keeps its contents, which live in the file or
+   * the shared memory; a "copy" or "read" map loses its private changes and sees the file again).
+   * `offset` need not be page-aligned (it is rounded down).
+   *
+   * @param advice the access pattern
+   * @param offset start in the mapping (default 0)
+   * @param length bytes (default: to the end)
+   * @throws {TypeError} for an unknown advice
+   * @throws {RangeError} outside the mapping
+   * @throws {ShmError} ECLOSED, ENOTSUP where the platform lacks the advice
+   * @example
+   * ```ts
+   * import { MappedFile } from "./mod.ts";
+   * using m = MappedFile.anonymous(1 << 20);
+   * m.madvise("sequential");
+   * m.madvise("willneed", 0, 65536);
+   * ```
+   */
+  madvise(advice: MadviseAdvice, offset = 0, length?: number): void {
+    const what = `Cannot advise mapped file ${JSON.stringify(this.path)}`;
+    this.#live(what);
+    const code = Object.hasOwn(ADVICE, advice) ? ADVICE[advice] : undefined;
+    if (code === undefined) {
+      throw new TypeError(
+        `${what}: advice must be "normal", "random", "sequential", "willneed" or "dontneed", got ${
+          JSON.stringify(advice)
+        }`,
+      );
+    }
+    integer(offset, "offset", what);
+    const size = this.#length;
+    const n = length === undefined ? size - offset : integer(length, "length", what);
+    if (n < 0 || offset < 0 || offset > size || size - offset < n) {
+      throw new RangeError(
+        `${what}: ${n} bytes at ${offset} leave the ${size}-byte mapping (madvise values out of range)`,
+      );
+    }
+    if (n === 0) return;
+    check(sys.shmkit_madvise(this.#mapping.id, offset, n, code), "madvise", what);
   }
 
   /**
@@ -843,3 +1063,5 @@ export class MappedFile implements Disposable {
     this.close();
   }
 }
+
+registerKind("shmkit.mappedfile", (h) => MappedFile.attach(h as unknown as MappedFileHandle));

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { check, cstr, ERRNO, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { check, cstr, ERRNO, EUID, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
@@ -37,6 +37,12 @@ export interface CreateOptions {
 export interface OpenOptions {
   /** Open read-only: the segment is never modified through this mapping. */
   readOnly?: boolean;
+  /**
+   * Open a segment that another user owns, or that other users may write (mode bits 0o022).
+   * By default such a segment is refused with EACCES: anyone who could create or write it may
+   * have squatted the name and written its contents. Default false.
+   */
+  trustOthers?: boolean;
 }
 
 /** Anything TypedArray- or DataView-like that can be built over (buffer, byteOffset, length). */
@@ -58,6 +64,7 @@ export function normalizeName(name: unknown, what: string): string {
   if (n.length === 0) why = "it is empty";
   else if (n.includes("/")) why = 'it contains "/" after the first character';
   else if (n.includes("\0")) why = "it contains a NUL character";
+  else if (!wellFormed(n)) why = "it is not well-formed Unicode (a lone surrogate would become U+FFFD)";
   else if (n === "." || n === "..") why = `"${n}" is not a valid name`;
   else if (new TextEncoder().encode(n).length > NAME_MAX) why = `it is longer than ${NAME_MAX} bytes`;
   if (why) {
@@ -66,6 +73,59 @@ export function normalizeName(name: unknown, what: string): string {
     });
   }
   return n;
+}
+
+// True if `s` has no lone surrogate (String.prototype.isWellFormed where the runtime has it).
+function wellFormed(s: string): boolean {
+  const f = (s as { isWellFormed?: () => boolean }).isWellFormed;
+  if (typeof f === "function") return f.call(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (!(d >= 0xdc00 && d <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
+  }
+  return true;
+}
+
+// The error for a failed shm_open: a name squatted by something that is not a segment gets a
+// sentence of its own.
+function openError(r: number, what: string): ShmError {
+  if (r === -ERRNO.ENODEV) {
+    return new ShmError(
+      "EINVAL",
+      `${what}: the name is taken by something that is not a shared memory object (a FIFO, device or directory) (EINVAL)`,
+      { errno: ERRNO.EINVAL, syscall: "shm_open" },
+    );
+  }
+  if (r === -ERRNO.ELOOP) {
+    return new ShmError("ELOOP", `${what}: the name is a symbolic link, which is never followed (ELOOP)`, {
+      errno: ERRNO.ELOOP,
+      syscall: "shm_open",
+    });
+  }
+  return osError(r, "shm_open", what);
+}
+
+/**
+ * Refuses (EACCES) a segment owned by another user or writable by group or others, unless the
+ * caller trusts them. `st` is an fstat result (mode, uid at 1, 2).
+ */
+function checkTrust(st: Float64Array, trustOthers: boolean | undefined, what: string): void {
+  if (trustOthers === true || EUID < 0) return;
+  const mode = st[1], owner = st[2];
+  let why = "";
+  if (owner !== EUID) why = `it belongs to user ${owner}, not to this process's user ${EUID}`;
+  else if (mode & 0o022) why = `its mode 0o${mode.toString(8)} lets other users write it`;
+  if (why) {
+    throw new ShmError(
+      "EACCES",
+      `${what}: ${why}, so anyone could have created it or written its contents; pass { trustOthers: true } to open it anyway (EACCES)`,
+      { errno: ERRNO.EACCES },
+    );
+  }
 }
 
 function checkSize(size: unknown, what: string): number {
@@ -173,11 +233,17 @@ export class SharedMemory implements Disposable {
    * Read-only segments are mapped copy-on-write: a store through a view never faults and never
    * reaches the segment.
    *
+   * Trust: a segment owned by another user, or writable by group or others (mode & 0o022), is
+   * refused with EACCES unless `options.trustOthers`: whoever could create or write it may have
+   * squatted the name and filled it. A FIFO, device or directory at the name is EINVAL and a
+   * symbolic link ELOOP; neither is ever opened through (opening never blocks).
+   *
    * @param name the segment name
-   * @param options `readOnly` (default false)
+   * @param options `readOnly` (default false), `trustOthers` (default false)
    * @returns the mapped segment
-   * @throws {ShmError} ENOENT when there is no such segment, EACCES, EINVAL for a bad name or an
-   *   empty segment
+   * @throws {ShmError} ENOENT when there is no such segment, EACCES (permissions, or an untrusted
+   *   owner or mode), EINVAL for a bad name, an empty segment or a non-segment file at the name,
+   *   ELOOP for a symbolic link
    * @example
    * ```ts
    * import { SharedMemory } from "./mod.ts";
@@ -192,11 +258,13 @@ export class SharedMemory implements Disposable {
     const n = normalizeName(name, "Cannot open shared memory");
     const what = `Cannot open shared memory "${n}"`;
     const readOnly = options.readOnly === true;
-    const fd = check(sys.shmkit_shm_open(cstr("/" + n), readOnly ? 1 : 0), "shm_open", what);
+    const fd = sys.shmkit_shm_open(cstr("/" + n), readOnly ? 1 : 0);
+    if (fd < 0) throw openError(fd, what);
     try {
       check(sys.shmkit_fstat(fd, stat), "fstat", what);
       const size = stat[0];
       if (stat[7] !== 1) throw new ShmError("EINVAL", `${what}: it is not a regular shared memory object (EINVAL)`);
+      checkTrust(stat, options.trustOthers, what);
       if (size === 0) throw new ShmError("EINVAL", `${what}: it is empty (size 0), nothing to map (EINVAL)`);
       // Read-only: a private copy-on-write mapping, so a stray write never faults nor leaks out.
       const m = Mapping.map(fd, size, 0, readOnly ? MAP_WRITE | MAP_PRIVATE : MAP_WRITE, what);
@@ -254,7 +322,8 @@ export class SharedMemory implements Disposable {
   }
 
   /**
-   * True if a segment of this name exists (even one this process may not open).
+   * True if the name is taken: by a segment (even one this process may not open or would not
+   * trust), or by a FIFO, device, directory or symbolic link squatting it. Never blocks.
    *
    * @param name the segment name
    * @returns whether it exists
@@ -274,6 +343,7 @@ export class SharedMemory implements Disposable {
     }
     if (fd === -ERRNO.ENOENT) return false;
     if (fd === -ERRNO.EACCES) return true; // EACCES: it exists, we may not read it
+    if (fd === -ERRNO.ENODEV || fd === -ERRNO.ELOOP) return true; // taken by a non-segment or a link
     throw osError(fd, "shm_open", `Cannot look up shared memory "${n}"`);
   }
 
@@ -281,6 +351,7 @@ export class SharedMemory implements Disposable {
    * Reopens a segment from its {@linkcode handle} (in any process).
    *
    * @param handle a handle from {@linkcode SharedMemory.handle}, possibly through JSON
+   * @param options for a named segment, as {@linkcode SharedMemory.open} (`trustOthers`)
    * @returns the mapped segment
    * @throws {ShmError} EINVAL for a foreign or malformed handle, ENOENT when the segment (or the
    *   process holding an anonymous one) is gone, EACCES
@@ -292,9 +363,9 @@ export class SharedMemory implements Disposable {
    * seg.unlink();
    * ```
    */
-  static attach(handle: SharedMemoryHandle): SharedMemory {
+  static attach(handle: SharedMemoryHandle, options: { trustOthers?: boolean } = {}): SharedMemory {
     checkHandle(handle, "shmkit.shm");
-    if (handle.name !== null) return SharedMemory.open(handle.name);
+    if (handle.name !== null) return SharedMemory.open(handle.name, { trustOthers: options.trustOthers });
     const { pid, fd, startTime, size } = handle;
     const what = `Cannot attach anonymous shared memory of process ${pid}`;
     if (typeof pid !== "number" || typeof fd !== "number" || typeof size !== "number") {
@@ -303,7 +374,13 @@ export class SharedMemory implements Disposable {
     if (!processAlive(pid, startTime ?? -1)) {
       throw new ShmError("ENOENT", `${what}: that process has exited, and the memory with it (ENOENT)`);
     }
-    const own = check(sys.shmkit_open_proc_fd(pid, fd, 0), "open", what);
+    const own = sys.shmkit_open_proc_fd(pid, fd, 0);
+    if (own === -ERRNO.ENODEV) {
+      throw new ShmError("EINVAL", `${what}: descriptor ${fd} there is not shared memory (EINVAL)`, {
+        errno: ERRNO.EINVAL,
+      });
+    }
+    check(own, "open", what);
     try {
       check(sys.shmkit_fstat(own, stat), "fstat", what);
       if (stat[0] !== size) {

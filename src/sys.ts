@@ -5,12 +5,40 @@
  * @module
  */
 import { cstr, errnoMessage, errnoName, native } from "../ffi/mod.ts";
+import type { NativeSymbols } from "../ffi/symbols.ts";
 import { ShmError } from "./errors.ts";
 
 export { cstr, native };
 
-/** The native functions. */
-export const sys = native.symbols;
+/**
+ * A pid as every platform's native layer takes it: an integer in 1..2^31-1 (Linux's pid_max is at
+ * most 2^22). Anything else, e.g. a hostile or torn owner word of 0xffffffff, names no process:
+ * passing it to an `i32` FFI parameter would throw on Deno (`Invalid FFI i32 type`) and wrap on
+ * Bun and Node, so it is screened here, the same way on every runtime.
+ */
+export function validPid(pid: unknown): pid is number {
+  return typeof pid === "number" && Number.isInteger(pid) && pid >= 1 && pid <= 0x7fffffff;
+}
+
+const raw: NativeSymbols = native.symbols;
+const ESRCH_NEG = -raw.shmkit_errno_value(cstr("ESRCH"));
+const EINVAL_NEG = -raw.shmkit_errno_value(cstr("EINVAL"));
+
+/**
+ * The native functions. Those taking a pid screen it first ({@linkcode validPid}): an invalid
+ * pid is "no such process" (0 from proc_alive, -ESRCH from proc_start_time, -EINVAL from
+ * open_proc_fd), identical on Deno, Bun and Node.
+ */
+export const sys: NativeSymbols = {
+  ...raw,
+  shmkit_proc_alive: (pid: number, startTime: number): number =>
+    validPid(pid) ? raw.shmkit_proc_alive(pid, typeof startTime === "number" ? startTime : -1) : 0,
+  shmkit_proc_start_time: (pid: number): number => validPid(pid) ? raw.shmkit_proc_start_time(pid) : ESRCH_NEG,
+  shmkit_open_proc_fd: (pid: number, fd: number, flags: number): number =>
+    validPid(pid) && Number.isInteger(fd) && fd >= 0 && fd <= 0x7fffffff && (flags === 0 || flags === 1)
+      ? raw.shmkit_open_proc_fd(pid, fd, flags)
+      : EINVAL_NEG,
+};
 
 /** Builds the ShmError for a negative native return `r`. */
 export function osError(r: number, syscall: string, what: string): ShmError {
@@ -47,6 +75,8 @@ export const ERRNO: {
   readonly EFAULT: number;
   readonly ENOSPC: number;
   readonly ETIMEDOUT: number;
+  readonly ENODEV: number;
+  readonly ELOOP: number;
 } = {
   EPERM: errnoOf("EPERM"),
   ENOENT: errnoOf("ENOENT"),
@@ -60,10 +90,15 @@ export const ERRNO: {
   EFAULT: errnoOf("EFAULT"),
   ENOSPC: errnoOf("ENOSPC"),
   ETIMEDOUT: errnoOf("ETIMEDOUT"),
+  ENODEV: errnoOf("ENODEV"),
+  ELOOP: errnoOf("ELOOP"),
 };
 
 /** The OS page size. */
 export const PAGE_SIZE: number = sys.shmkit_page_size();
+
+/** This process's effective user id, or -1 where the platform has none (Windows). */
+export const EUID: number = Math.max(-1, sys.shmkit_geteuid());
 
 /** This process id. */
 export const PID: number = sys.shmkit_getpid();
@@ -71,7 +106,17 @@ export const PID: number = sys.shmkit_getpid();
 /** This process's start time in clock ticks since boot: with the pid, an identity that survives pid reuse. */
 export const START_TIME: number = sys.shmkit_proc_start_time(PID);
 
-/** True if `pid` runs, is not a zombie, and (when given) started at `startTime`. */
+/**
+ * True if `pid` runs, is not a zombie, and (when given: >= 0) started at `startTime`. A pid that
+ * is not an integer in 1..2^31-1 (see {@linkcode validPid}) is no live process, on every runtime;
+ * a start time that is not a number (NaN from a corrupt word) counts as unknown.
+ *
+ * @example
+ * ```ts
+ * import { PID, processAlive } from "./src/sys.ts";
+ * console.assert(processAlive(PID) && !processAlive(2 ** 32 - 1) && !processAlive(Number.NaN));
+ * ```
+ */
 export function processAlive(pid: number, startTime = -1): boolean {
   return sys.shmkit_proc_alive(pid, startTime) === 1;
 }

@@ -37,15 +37,33 @@ export function timeoutError(what: string, ms: number): ShmError {
 
 /**
  * Blocks the calling thread until the word at `offset` no longer holds `expected`, a wake arrives,
- * or `timeoutMs` passes. Returns false on timeout. Spurious returns are possible: re-check.
+ * or `timeoutMs` passes (a negative or NaN timeout is 0, Infinity waits for good). Returns false
+ * on timeout. Spurious returns are possible: re-check.
+ *
+ * Signals: the native wait sleeps in slices of at most 50 ms and watches SIGINT, SIGTERM, SIGHUP
+ * and SIGQUIT. When this process has a handler for one of them (`Deno.addSignalListener`,
+ * `process.on("SIGINT")`) and it arrives, the wait throws `ShmError` `EINTR` so the blocking
+ * call returns to the event loop and the handler runs (as Python raises KeyboardInterrupt).
+ * Without a handler the signal's default action (usually: the process dies) is untouched.
+ *
+ * @throws {ShmError} EINTR when a handled signal arrived; ECLOSED when the mapping is gone
  */
 export function futexWait(m: Mapping, offset: number, expected: number, timeoutMs: number): boolean {
-  const r = sys.shmkit_futex_wait(m.id, offset, expected >>> 0, timeoutMs === Infinity ? -1 : timeoutMs);
+  const r = sys.shmkit_futex_wait(m.id, offset, expected >>> 0, timeoutMs > 0 ? timeoutMs : 0);
+  if (r >= 0) return true;
   if (r === -ERRNO.ETIMEDOUT) return false;
-  if (r < 0 && r !== -ERRNO.EINTR && r !== -ERRNO.EAGAIN) {
-    throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
+  if (r === -ERRNO.EINTR) {
+    throw new ShmError(
+      "EINTR",
+      "Wait interrupted by a signal: returning to the event loop so its handler runs (EINTR)",
+      {
+        errno: ERRNO.EINTR,
+        syscall: "futex",
+      },
+    );
   }
-  return true;
+  if (r === -ERRNO.EAGAIN) return true;
+  throw new ShmError("ECLOSED", `Wait failed: the mapping is gone (${r})`);
 }
 
 /** Wakes up to `count` waiters (all when omitted) parked on the word at `offset`. */

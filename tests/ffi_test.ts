@@ -137,3 +137,23 @@ test("a zombie (exited, not yet reaped) process is not alive", async () => {
   assert(!processAlive(pid));
   parent.kill("SIGKILL");
 });
+
+test("native waits reject NaN and negative timeouts with EINVAL instead of waiting forever", () => {
+  using seg = SharedMemory.anonymous(4096);
+  const id = seg.mapping.id;
+  const EINVAL = -sys.shmkit_errno_value(new TextEncoder().encode("EINVAL\0"));
+  // Before: NaN and negative timeouts meant "no timeout": these calls never returned.
+  assertEquals(sys.shmkit_futex_wait(id, 0, 0, NaN), EINVAL);
+  assertEquals(sys.shmkit_futex_wait(id, 0, 0, -1), EINVAL);
+  assertEquals(sys.shmkit_futex_wait(id, 0, 0, -Infinity), EINVAL);
+  assertEquals(sys.shmkit_waiter_next(new Int32Array(4), 4, NaN), EINVAL);
+  assertEquals(sys.shmkit_waiter_next(new Int32Array(4), 4, -5), EINVAL);
+  // futexWait treats a NaN or negative timeout as 0: a timed-out wait, at once.
+  assertEquals(futexWait(seg.mapping, 0, 0, NaN), false);
+  assertEquals(futexWait(seg.mapping, 0, 0, -10), false);
+  assertEquals(futexWait(seg.mapping, 0, 1, Infinity), true); // the word is 0, not 1: no wait
+  // INT32_MIN as an errno: a name, no overflow.
+  const buf = new Uint8Array(32);
+  assert(sys.shmkit_errno_name(-(2 ** 31), buf, buf.length) > 0);
+  assert(sys.shmkit_strerror(-(2 ** 31), buf, buf.length) > 0);
+});

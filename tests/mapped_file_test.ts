@@ -567,6 +567,139 @@ test("a file mapped here and in a child of each runtime shares its bytes both wa
 });
 
 // Last: Bun's test runner fires neither "exit" nor "unload" for test files, so clean up here too.
+test("MappedFile.seek takes Python's whence 0, 1, 2 as well as the names", () => {
+  using f = MappedFile.open(tempFile(new Uint8Array(100)));
+  assertEquals(f.seek(10, 0), 10);
+  assertEquals(f.seek(5, 1), 15);
+  assertEquals(f.seek(-5, 1), 10);
+  assertEquals(f.seek(-1, 2), 99);
+  assertEquals(f.seek(0, 2), 100);
+  assertEquals(f.seek(3), 3);
+  assertThrows(() => f.seek(101, 0), RangeError);
+  assertThrows(() => f.seek(-101, 2), RangeError);
+  assertThrows(() => f.seek(0, 3 as never), TypeError);
+  assertThrows(() => f.seek(0, "START" as never), TypeError);
+});
+
+test("MappedFile.open with create sizes a new file, and leaves no file behind when it fails", () => {
+  const p = `${DIR}/created-${fileNo++}.bin`;
+  using f = MappedFile.open(p, { create: true, length: 3 * PAGE });
+  assertEquals(f.length, 3 * PAGE);
+  assertEquals(statSync(p).size, 3 * PAGE);
+  // A new file that cannot be mapped (no length: empty) is removed again.
+  const q = `${DIR}/created-${fileNo++}.bin`;
+  assertCode(() => MappedFile.open(q, { create: true }), "EINVAL", /empty/);
+  assert(!existsSync(q), "the empty file was left behind");
+  // An existing file is never removed on failure.
+  const r = tempFile("");
+  assertCode(() => MappedFile.open(r, { create: true }), "EINVAL", /empty/);
+  assert(existsSync(r));
+});
+
+test("MappedFile.open refuses a FIFO at once instead of blocking in open(2)", async () => {
+  const p = `${DIR}/fifo-${fileNo++}`;
+  const { spawnSync } = await import("node:child_process");
+  assertEquals(spawnSync("mkfifo", [p]).status, 0);
+  assertCode(() => MappedFile.open(p, { access: "read" }), "EINVAL", /not a regular file/);
+  assertCode(() => MappedFile.open(p), "EINVAL", /not a regular file/);
+  rmSync(p);
+});
+
+// A 1 MiB tmpfs: filling a mapping past the free space must fail up front (ENOSPC), not SIGBUS.
+async function withSmallTmpfs(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const { spawnSync } = await import("node:child_process");
+  const dir = mkdtempSync(`${tmpdir()}/shmkit-test-tmpfs-`);
+  try {
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+    assertEquals(m.status, 0, `mount failed: ${m.stderr}`);
+    try {
+      await fn(dir);
+    } finally {
+      spawnSync("umount", [dir]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const canMount = await (async () => {
+  if (process.platform !== "linux") return `a tmpfs mount needs Linux (this is ${process.platform})`;
+  const { spawnSync } = await import("node:child_process");
+  const dir = mkdtempSync(`${tmpdir()}/shmkit-test-tmpfs-probe-`);
+  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]);
+  const ok = m.status === 0;
+  if (ok) spawnSync("umount", [dir]);
+  rmSync(dir, { recursive: true, force: true });
+  return ok ? false : `cannot mount a small tmpfs (needs root): ${String(m.stderr).trim() || m.status}`;
+})();
+
+test("MappedFile on a full tmpfs: create and resize fail with ENOSPC up front instead of SIGBUS", async () => {
+  await withSmallTmpfs(async (dir) => {
+    const big = `${dir}/big.bin`;
+    // Before the fix this succeeded and the child below died of SIGBUS while filling it.
+    assertCode(() => MappedFile.open(big, { create: true, length: 2 * 1024 * 1024 }), "ENOSPC");
+    assert(!existsSync(big), "a file that could not be allocated was left behind");
+    using f = MappedFile.open(`${dir}/half.bin`, { create: true, length: 512 * 1024 });
+    f.write(new Uint8Array(512 * 1024).fill(1)); // every page is backed: no SIGBUS
+    assertCode(() => f.resize(2 * 1024 * 1024), "ENOSPC");
+    assertEquals(f.length, 512 * 1024, "the old mapping stays");
+    assertEquals(f.fileSize(), 512 * 1024, "the file got its old size back");
+    f.seek(0);
+    assertEquals(f.read(4)[3], 1);
+    // A child filling a fresh mapping of the free space, in this runtime: must exit 0.
+    await runScript(RUNTIME, "tests/fixtures/mapped_child.ts", { args: [`${dir}/half.bin`, "10", "still alive"] });
+  });
+}, { skip: canMount });
+
+test("MappedFile.anonymous is zero-filled memory shared with a child of each runtime through its handle", async () => {
+  using m = MappedFile.anonymous(PAGE);
+  assertEquals(m.path, "");
+  assertEquals(m.length, PAGE);
+  assert(m.bytes().every((b) => b === 0));
+  m.write("hello from the parent");
+  const h = m.handle();
+  assertEquals(h.kind, "shmkit.mappedfile");
+  assertEquals(JSON.parse(JSON.stringify(h)), h);
+  for (const rt of RUNTIMES) {
+    m.bytes(100, 20).fill(0);
+    const r = await runScript(rt, "tests/fixtures/mapped_anon_child.ts", { args: [JSON.stringify(h)] });
+    assertEquals(r.stdout.trim(), "hello from the parent", rt);
+    m.seek(100);
+    assertEquals(dec.decode(m.read(14)), "child was here", rt);
+  }
+  using again = MappedFile.attach(JSON.parse(JSON.stringify(h)));
+  again.write("X");
+  assertEquals(m.bytes()[0], "X".charCodeAt(0));
+  assertThrows(() => MappedFile.open(tempFile("abc")).handle(), TypeError);
+  assertThrows(() => MappedFile.anonymous(0), RangeError);
+  assertCode(() => MappedFile.attach({ ...h, kind: "shmkit.shm" } as never), "EINVAL");
+  assertCode(() => MappedFile.attach({ ...h, pid: 2 ** 32 - 1 }), "ENOENT");
+});
+
+test("MappedFile.madvise takes Python's advice names, checks its range, and dontneed drops private copies", () => {
+  const p = tempFile(new Uint8Array(2 * PAGE).fill(7));
+  using f = MappedFile.open(p, { access: "copy" });
+  for (const a of ["normal", "random", "sequential", "willneed"] as const) {
+    f.madvise(a);
+    f.madvise(a, 100, 10);
+  }
+  f.write(new Uint8Array([1, 2, 3]));
+  assertEquals(f.bytes()[0], 1);
+  f.madvise("dontneed", 0, PAGE); // the private copy goes, the file shows through again
+  assertEquals(f.bytes()[0], 7);
+  assertThrows(() => f.madvise("huge" as never), TypeError);
+  assertThrows(() => f.madvise("normal", 2 * PAGE + 1), RangeError);
+  assertThrows(() => f.madvise("normal", 0, 2 * PAGE + 1), RangeError);
+  assertThrows(() => f.madvise("normal", -1), RangeError);
+  using a = MappedFile.anonymous(PAGE);
+  a.write("kept");
+  a.madvise("dontneed");
+  a.seek(0);
+  assertEquals(dec.decode(a.read(4)), "kept", "anonymous shared memory keeps its contents");
+  f.close();
+  assertCode(() => f.madvise("normal"), "ECLOSED");
+});
+
 test("MappedFile tests leave no temporary files behind", () => {
   removeDir();
   assertEquals(existsSync(DIR), false);

@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hostile-argument harness for every exported function of libshmkit (csrc/shmkit.h). Built with
+ * the library sources under AddressSanitizer + UndefinedBehaviorSanitizer
+ * (-fsanitize=address,undefined -fno-sanitize-recover=all): any out-of-bounds access, NULL
+ * dereference, signed overflow or misaligned access aborts the run. Every call must also return
+ * the documented error (-EINVAL, -EBADF, -ENODEV, -ELOOP ...) and must not block.
+ *
+ *   hostile                 the fixed cases (make test, via tests/c_sanitize_test.ts)
+ *   hostile --random N SEED N random calls with arguments drawn from hostile pools (make stress)
+ *
+ * Linux only (it uses /dev/shm, mkfifo and /proc).
+ */
+#define _GNU_SOURCE
+#include "../shmkit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int failures;
+static int checks;
+
+#define EXPECT(call, cond)                                                                               \
+	do {                                                                                             \
+		double r_ = (double)(call);                                                              \
+		checks++;                                                                                \
+		if (!(cond)) {                                                                           \
+			fprintf(stderr, "hostile: FAIL %s:%d: %s returned %g, expected %s\n", __FILE__, __LINE__, \
+				#call, r_, #cond);                                                       \
+			failures++;                                                                      \
+		}                                                                                        \
+	} while (0)
+#define R r_
+
+static const double bad_sizes[] = { NAN, -1.0, -0.5, 0.5, 1.5, INFINITY, -INFINITY, 1e300, 9007199254740992.0 };
+static const double bad_offsets[] = { NAN, -1.0, -0.0 - 1e-9, 0.5, INFINITY, -INFINITY, 1e300, 9007199254740992.0, 4096.0 * 1024 * 1024 };
+static const int32_t bad_ids[] = { INT32_MIN, -1, 0, 1, 65535, 65536, INT32_MAX, 0x7fff0001 };
+static const int32_t bad_fds[] = { INT32_MIN, -1, -2, 1 << 24, INT32_MAX };
+static const int32_t bad_errs[] = { INT32_MIN, INT32_MIN + 1, -1, 0, 1, 4095, INT32_MAX };
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "hostile: FAIL a call blocked for 20 s (FIFO open or endless wait)\n";
+	if (write(2, msg, sizeof msg - 1) < 0) {
+	}
+	_exit(3);
+}
+
+static volatile sig_atomic_t handled;
+static void on_sigint(int sig) { handled += sig == SIGINT; }
+
+static void *send_sigint(void *arg)
+{
+	(void)arg;
+	usleep(150 * 1000);
+	kill(getpid(), SIGINT);
+	return NULL;
+}
+
+/* A blocking wait in a process that handles SIGINT returns -EINTR, and the process's own handler
+ * still runs (the library's wrapper chains to it); SIGHUP (no handler) keeps SIG_DFL. */
+static void signal_cases(int32_t id)
+{
+	struct sigaction sa, cur;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	usleep(25 * 1000); /* past the 20 ms between handler scans */
+	double before = shmkit_signal_count();
+	pthread_t t;
+	pthread_create(&t, NULL, send_sigint, NULL);
+	EXPECT(shmkit_futex_wait(id, 0, 0, INFINITY), R == -EINTR);
+	pthread_join(t, NULL);
+	EXPECT(handled, R == 1);
+	EXPECT(shmkit_signal_count(), R == before + 1);
+	sigaction(SIGINT, NULL, &cur);
+	EXPECT((cur.sa_flags & SA_SIGINFO) != 0, R == 1); /* the wrapper is in front */
+	sigaction(SIGHUP, NULL, &cur);
+	EXPECT(!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL, R == 1);
+	signal(SIGINT, SIG_DFL);
+}
+
+static void fixed_cases(void)
+{
+	uint8_t buf[64];
+	double st[8];
+	int32_t ids[4];
+	uint64_t io[2] = { 0, 0 };
+
+	/* Constants. */
+	EXPECT(shmkit_abi_version(), R == SHMKIT_ABI_VERSION);
+	EXPECT(shmkit_nop(), R == 0);
+	EXPECT(shmkit_page_size(), R >= 4096);
+	EXPECT(shmkit_name_max(), R > 0);
+	EXPECT(shmkit_getpid(), R == getpid());
+	EXPECT(shmkit_geteuid(), R == geteuid());
+	EXPECT(shmkit_signal_count(), R >= 0);
+	EXPECT(shmkit_now_ns(), R > 0);
+
+	/* Error names: INT32_MIN must not overflow on negation; NULL/short buffers. */
+	for (size_t i = 0; i < N(bad_errs); i++) {
+		EXPECT(shmkit_errno_name(bad_errs[i], buf, sizeof buf), R > 0 && R < 64);
+		EXPECT(shmkit_errno_name(bad_errs[i], NULL, 0), R > 0);
+		EXPECT(shmkit_errno_name(bad_errs[i], buf, 1), R == 0);
+		EXPECT(shmkit_strerror(bad_errs[i], buf, sizeof buf), R >= 0 && R < 64);
+		EXPECT(shmkit_strerror(bad_errs[i], NULL, 0), R > 0);
+		EXPECT(shmkit_strerror(bad_errs[i], NULL, 100), R > 0);
+	}
+	EXPECT(shmkit_errno_value(NULL), R == -EINVAL);
+	EXPECT(shmkit_errno_value((const uint8_t *)""), R == -ENOENT);
+	EXPECT(shmkit_errno_value((const uint8_t *)"EINVAL"), R == EINVAL);
+	EXPECT(shmkit_layout_offset(NULL), R == -EINVAL);
+	EXPECT(shmkit_layout_offset((const uint8_t *)""), R == -ENOENT || R == -ENOSYS);
+
+	/* Segment names. */
+	char name[64], path[96];
+	snprintf(name, sizeof name, "/shmkit-test-hostile-%d", (int)getpid());
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	const uint8_t *un = (const uint8_t *)name;
+	EXPECT(shmkit_shm_create(NULL, 4096, 0600), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_sizes); i++)
+		EXPECT(shmkit_shm_create(un, bad_sizes[i], 0600), R == -EINVAL);
+	EXPECT(shmkit_shm_create(un, 4096, 0xffffffffu), R == -EINVAL);
+	EXPECT(shmkit_shm_open(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_shm_open(un, 0xffffffffu), R == -EINVAL);
+	EXPECT(shmkit_shm_open((const uint8_t *)"", 0), R < 0);
+	EXPECT(shmkit_shm_unlink(NULL), R == -EINVAL);
+	EXPECT(shmkit_memfd_create(NULL, 4096), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_sizes); i++)
+		EXPECT(shmkit_memfd_create((const uint8_t *)"x", bad_sizes[i]), R == -EINVAL);
+
+	/* A FIFO and a symlink squatting the name: refused at once, never blocking. */
+	unlink(path);
+	if (mkfifo(path, 0600) == 0) {
+		EXPECT(shmkit_shm_open(un, SHMKIT_O_RDONLY), R == -ENODEV);
+		EXPECT(shmkit_shm_open(un, 0), R == -ENODEV);
+		EXPECT(shmkit_open((const uint8_t *)path, SHMKIT_O_RDONLY, 0), R == -ENODEV);
+		EXPECT(shmkit_open((const uint8_t *)path, 0, 0), R == -ENODEV);
+		unlink(path);
+	}
+	if (symlink("/etc/hostname", path) == 0) {
+		EXPECT(shmkit_shm_open(un, SHMKIT_O_RDONLY), R == -ELOOP);
+		unlink(path);
+	}
+	EXPECT(shmkit_open((const uint8_t *)"/tmp", SHMKIT_O_RDONLY, 0), R == -ENODEV || R == -EISDIR);
+
+	/* Files. */
+	EXPECT(shmkit_open(NULL, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_open((const uint8_t *)"/nonexistent/x", 0xffffffffu, 0), R == -EINVAL);
+	EXPECT(shmkit_open((const uint8_t *)"/nonexistent/x", 0, 0xffffffffu), R == -EINVAL);
+	EXPECT(shmkit_unlink(NULL), R == -EINVAL);
+	EXPECT(shmkit_unlink((const uint8_t *)"/nonexistent/x"), R == -ENOENT);
+	for (size_t i = 0; i < N(bad_fds); i++) {
+		EXPECT(shmkit_close(bad_fds[i]), R == -EBADF);
+		EXPECT(shmkit_ftruncate(bad_fds[i], 4096), R == -EBADF);
+		EXPECT(shmkit_fallocate(bad_fds[i], 0, 4096), R == -EBADF);
+		EXPECT(shmkit_fstat(bad_fds[i], st), R == -EBADF);
+		EXPECT(shmkit_fchmod(bad_fds[i], 0600), R == -EBADF);
+		if (bad_fds[i] != -1) /* -1 is anonymous memory */
+			EXPECT(shmkit_mmap(bad_fds[i], 4096, 0, 0), R < 0);
+		EXPECT(shmkit_open_proc_fd(getpid(), bad_fds[i], 0), R < 0);
+		EXPECT(shmkit_open_proc_fd(bad_fds[i], 0, 0), R < 0);
+	}
+	int fd = shmkit_memfd_create((const uint8_t *)"hostile", 8192);
+	EXPECT(fd, R >= 0);
+	for (size_t i = 0; i < N(bad_sizes); i++) {
+		EXPECT(shmkit_ftruncate(fd, bad_sizes[i]), R == -EINVAL);
+		EXPECT(shmkit_fallocate(fd, bad_sizes[i], 1), R == -EINVAL);
+		EXPECT(shmkit_fallocate(fd, 0, bad_sizes[i]), R == -EINVAL);
+		EXPECT(shmkit_mmap(fd, bad_sizes[i], 0, SHMKIT_MAP_WRITE), R == -EINVAL);
+		EXPECT(shmkit_mmap(fd, 4096, bad_sizes[i], SHMKIT_MAP_WRITE), R == -EINVAL);
+	}
+	EXPECT(shmkit_fallocate(fd, 9007199254740991.0, 9007199254740991.0), R == -EINVAL);
+	EXPECT(shmkit_fstat(fd, NULL), R == -EINVAL);
+	EXPECT(shmkit_stat(NULL, st), R == -EINVAL);
+	EXPECT(shmkit_stat((const uint8_t *)"/tmp", NULL), R == -EINVAL);
+	EXPECT(shmkit_fchmod(fd, 0xffffffffu), R == -EINVAL);
+	EXPECT(shmkit_mmap(fd, 4096, 0, 0xffffffffu), R == -EINVAL);
+	EXPECT(shmkit_mmap(fd, 4096, 100, 0), R == -EINVAL);
+	EXPECT(shmkit_open_proc_fd(getpid(), fd, 0xffffffffu), R == -EINVAL);
+	/* A handle naming a pipe of a live process: refused, never blocking. */
+	int pipefd[2];
+	if (pipe(pipefd) == 0) {
+		EXPECT(shmkit_open_proc_fd(getpid(), pipefd[0], SHMKIT_O_RDONLY), R == -ENODEV);
+		EXPECT(shmkit_open_proc_fd(getpid(), pipefd[1], 0), R == -ENODEV);
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+
+	/* Mappings. */
+	int32_t id = shmkit_mmap(fd, 8192, 0, SHMKIT_MAP_WRITE);
+	EXPECT(id, R > 0);
+	EXPECT(shmkit_close(fd), R == 0);
+	for (size_t i = 0; i < N(bad_ids); i++) {
+		int32_t b = bad_ids[i];
+		EXPECT(shmkit_map_addr(b), R == -EBADF);
+		EXPECT(shmkit_map_length(b), R == -EBADF);
+		EXPECT(shmkit_munmap(b, 0), R == -EBADF);
+		EXPECT(shmkit_mremap(b, 4096), R == -EBADF);
+		EXPECT(shmkit_msync(b, 0, 8, 0), R == -EBADF);
+		EXPECT(shmkit_madvise(b, 0, 8, SHMKIT_ADV_WILLNEED), R == -EBADF);
+		EXPECT(shmkit_copy(b, 0, id, 0, 8), R == -EBADF);
+		EXPECT(shmkit_copy(id, 0, b, 0, 8), R == -EBADF);
+		EXPECT(shmkit_futex_wait(b, 0, 0, 1), R == -EBADF);
+		EXPECT(shmkit_futex_wake(b, 0, 1), R == -EBADF);
+		EXPECT(shmkit_waiter_add(b, 0, 0), R == -EBADF);
+		EXPECT(shmkit_atomic_load_u32(b, 0, SHMKIT_SEQ_CST), R == -EBADF);
+		EXPECT(shmkit_atomic_store_u32(b, 0, 1, SHMKIT_SEQ_CST), R == -EBADF);
+		EXPECT(shmkit_atomic_exchange_u32(b, 0, 1, SHMKIT_SEQ_CST), R == -EBADF);
+		EXPECT(shmkit_atomic_cas_u32(b, 0, 0, 1, SHMKIT_SEQ_CST), R == -EBADF);
+		EXPECT(shmkit_atomic_fetch_add_u32(b, 0, 1, SHMKIT_SEQ_CST), R == -EBADF);
+		EXPECT(shmkit_atomic_load_u64(b, 0, SHMKIT_SEQ_CST, io), R == -EBADF);
+		EXPECT(shmkit_atomic_store_u64(b, 0, SHMKIT_SEQ_CST, io), R == -EBADF);
+		EXPECT(shmkit_atomic_exchange_u64(b, 0, SHMKIT_SEQ_CST, io), R == -EBADF);
+		EXPECT(shmkit_atomic_cas_u64(b, 0, SHMKIT_SEQ_CST, io), R == -EBADF);
+		EXPECT(shmkit_atomic_fetch_add_u64(b, 0, SHMKIT_SEQ_CST, io), R == -EBADF);
+	}
+	/* A stale id (same slot, other generation). */
+	int32_t stale = (int32_t)(((((uint32_t)id >> 16) % 32767u) + 1u) << 16 | ((uint32_t)id & 0xffffu));
+	EXPECT(shmkit_map_length(stale), R == -EBADF);
+	EXPECT(shmkit_munmap(id, 7), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_sizes); i++)
+		EXPECT(shmkit_mremap(id, bad_sizes[i]), R == -EINVAL);
+	EXPECT(shmkit_mremap(id, 0), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_offsets); i++) {
+		double o = bad_offsets[i];
+		EXPECT(shmkit_msync(id, o, 8, 0), R == -EINVAL);
+		EXPECT(shmkit_msync(id, 0, o, 0), R == -EINVAL);
+		EXPECT(shmkit_madvise(id, o, 8, SHMKIT_ADV_WILLNEED), R == -EINVAL);
+		EXPECT(shmkit_madvise(id, 0, o, SHMKIT_ADV_WILLNEED), R == -EINVAL);
+		EXPECT(shmkit_copy(id, o, id, 0, 8), R == -EINVAL);
+		EXPECT(shmkit_copy(id, 0, id, o, 8), R == -EINVAL);
+		EXPECT(shmkit_copy(id, 0, id, 0, o), R == -EINVAL);
+		EXPECT(shmkit_futex_wait(id, o, 0, 0), R == -EINVAL);
+		EXPECT(shmkit_futex_wake(id, o, 1), R == -EINVAL);
+		EXPECT(shmkit_waiter_add(id, o, 0), R == -EINVAL);
+		EXPECT(shmkit_atomic_load_u32(id, o, SHMKIT_SEQ_CST), R == -EINVAL);
+		EXPECT(shmkit_atomic_store_u32(id, o, 1, SHMKIT_SEQ_CST), R == -EINVAL);
+		EXPECT(shmkit_atomic_exchange_u32(id, o, 1, SHMKIT_SEQ_CST), R == -EINVAL);
+		EXPECT(shmkit_atomic_cas_u32(id, o, 0, 1, SHMKIT_SEQ_CST), R == -EINVAL);
+		EXPECT(shmkit_atomic_fetch_add_u32(id, o, 1, SHMKIT_SEQ_CST), R == -EINVAL);
+		EXPECT(shmkit_atomic_load_u64(id, o, SHMKIT_SEQ_CST, io), R == -EINVAL);
+		EXPECT(shmkit_atomic_store_u64(id, o, SHMKIT_SEQ_CST, io), R == -EINVAL);
+		EXPECT(shmkit_atomic_exchange_u64(id, o, SHMKIT_SEQ_CST, io), R == -EINVAL);
+		EXPECT(shmkit_atomic_cas_u64(id, o, SHMKIT_SEQ_CST, io), R == -EINVAL);
+		EXPECT(shmkit_atomic_fetch_add_u64(id, o, SHMKIT_SEQ_CST, io), R == -EINVAL);
+	}
+	/* Misaligned and edge offsets. */
+	EXPECT(shmkit_atomic_load_u32(id, 2, SHMKIT_SEQ_CST), R == -EINVAL);
+	EXPECT(shmkit_atomic_load_u32(id, 8192, SHMKIT_SEQ_CST), R == -EINVAL);
+	EXPECT(shmkit_atomic_load_u32(id, 8188, SHMKIT_SEQ_CST), R == 0);
+	EXPECT(shmkit_atomic_load_u64(id, 4, SHMKIT_SEQ_CST, io), R == -EINVAL);
+	EXPECT(shmkit_atomic_load_u64(id, 8184, SHMKIT_SEQ_CST, io), R == 0);
+	EXPECT(shmkit_msync(id, 8192, 1, 0), R == -EINVAL);
+	EXPECT(shmkit_msync(id, 0, 8, 2), R == -EINVAL);
+	EXPECT(shmkit_madvise(id, 0, 8, INT32_MIN), R == -EINVAL);
+	EXPECT(shmkit_madvise(id, 0, 8, 99), R == -EINVAL);
+	EXPECT(shmkit_copy(id, 4096, id, 0, 4097), R == -EINVAL);
+	/* NULL io: -EINVAL, not a SEGV. */
+	EXPECT(shmkit_atomic_load_u64(id, 0, SHMKIT_SEQ_CST, NULL), R == -EINVAL);
+	EXPECT(shmkit_atomic_store_u64(id, 0, SHMKIT_SEQ_CST, NULL), R == -EINVAL);
+	EXPECT(shmkit_atomic_exchange_u64(id, 0, SHMKIT_SEQ_CST, NULL), R == -EINVAL);
+	EXPECT(shmkit_atomic_cas_u64(id, 0, SHMKIT_SEQ_CST, NULL), R == -EINVAL);
+	EXPECT(shmkit_atomic_fetch_add_u64(id, 0, SHMKIT_SEQ_CST, NULL), R == -EINVAL);
+	/* Orders. */
+	const int32_t bad_orders[] = { INT32_MIN, -1, 6, 99, INT32_MAX };
+	for (size_t i = 0; i < N(bad_orders); i++) {
+		EXPECT(shmkit_atomic_load_u32(id, 0, bad_orders[i]), R == -EINVAL);
+		EXPECT(shmkit_atomic_fetch_add_u64(id, 0, bad_orders[i], io), R == -EINVAL);
+	}
+	/* Timeouts: NaN and negative are -EINVAL (they used to wait forever / spin). */
+	const double bad_ms[] = { NAN, -1.0, -INFINITY, -1e-9 };
+	for (size_t i = 0; i < N(bad_ms); i++) {
+		EXPECT(shmkit_futex_wait(id, 0, 0, bad_ms[i]), R == -EINVAL);
+		EXPECT(shmkit_waiter_next(ids, 4, bad_ms[i]), R == -EINVAL);
+	}
+	EXPECT(shmkit_futex_wait(id, 0, 12345, INFINITY), R == 1); /* the word is 0: no wait */
+	EXPECT(shmkit_futex_wait(id, 0, 0, 1), R == -ETIMEDOUT);
+	EXPECT(shmkit_futex_wait(id, 0, 0, 0), R == -ETIMEDOUT);
+	EXPECT(shmkit_futex_wait(id, 0, 0, 120), R == -ETIMEDOUT); /* three slices */
+	signal_cases(id);
+	EXPECT(shmkit_futex_wake(id, 0, INT32_MIN), R >= 0);
+	EXPECT(shmkit_futex_wake(id, 0, INT32_MAX), R >= 0);
+
+	/* Waiter: the first next() with nothing done (NULL queue) must not memmove NULL. */
+	EXPECT(shmkit_waiter_next(ids, 4, 0), R == 0);
+	EXPECT(shmkit_waiter_next(NULL, 4, 0), R == -EINVAL);
+	EXPECT(shmkit_waiter_next(ids, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_waiter_next(ids, INT32_MIN, 0), R == -EINVAL);
+	EXPECT(shmkit_waiter_cancel(INT32_MIN), R == -ENOENT);
+	EXPECT(shmkit_waiter_cancel(0), R == -ENOENT);
+	int32_t tok = shmkit_waiter_add(id, 0, 0);
+	EXPECT(tok, R > 0);
+	EXPECT(shmkit_waiter_pending(), R >= 1);
+	EXPECT(shmkit_atomic_store_u32(id, 0, 1, SHMKIT_SEQ_CST), R == 0);
+	EXPECT(shmkit_futex_wake(id, 0, 0), R >= 0);
+	int got = 0;
+	for (int i = 0; i < 100 && !got; i++) {
+		int n = shmkit_waiter_next(ids, 4, 50);
+		for (int k = 0; k < n; k++)
+			got |= ids[k] == tok;
+	}
+	EXPECT(got, R == 1);
+	EXPECT(shmkit_waiter_add(id, 0, 7), R > 0);
+	EXPECT(shmkit_waiter_interrupt(), R == 0);
+	EXPECT(shmkit_waiter_next(ids, 4, INFINITY), R >= 0); /* interrupted or done: returns */
+
+	/* Processes. */
+	const int32_t pids[] = { INT32_MIN, -1, 0, INT32_MAX, 4194305 };
+	for (size_t i = 0; i < N(pids); i++) {
+		EXPECT(shmkit_proc_start_time(pids[i]), R < 0);
+		EXPECT(shmkit_proc_alive(pids[i], -1), R == 0);
+		EXPECT(shmkit_proc_alive(pids[i], NAN), R == 0);
+	}
+	EXPECT(shmkit_proc_alive(getpid(), NAN), R == 1); /* NaN: unknown start, like -1 */
+	EXPECT(shmkit_proc_alive(getpid(), -1), R == 1);
+	EXPECT(shmkit_proc_alive(getpid(), shmkit_proc_start_time(getpid())), R == 1);
+	EXPECT(shmkit_shm_holders(NULL, ids, 4), R == -EINVAL);
+	EXPECT(shmkit_shm_holders(un, NULL, 4), R == -EINVAL);
+	EXPECT(shmkit_shm_holders(un, ids, -1), R == -EINVAL);
+	EXPECT(shmkit_shm_holders(un, ids, 0), R >= 0);
+	EXPECT(shmkit_shm_list(NULL, 10), R == -EINVAL);
+	EXPECT(shmkit_shm_list(NULL, 0), R >= 0);
+	EXPECT(shmkit_shm_list(buf, 1), R >= 0);
+	EXPECT(shmkit_pin_cpu(INT32_MIN), R == -EINVAL);
+	EXPECT(shmkit_pin_cpu(-1), R == -EINVAL);
+	EXPECT(shmkit_pin_cpu(INT32_MAX), R == -EINVAL);
+	EXPECT(shmkit_rusage(NULL), R == -EINVAL);
+	double ru[4];
+	EXPECT(shmkit_rusage(ru), R == 0);
+
+	/* Teardown, then the id is stale. */
+	EXPECT(shmkit_mremap(id, 4096), R == 0);
+	EXPECT(shmkit_map_length(id), R == 4096);
+	EXPECT(shmkit_munmap(id, SHMKIT_UNMAP_RELEASE), R == 0);
+	EXPECT(shmkit_munmap(id, SHMKIT_UNMAP_RELEASE), R == -EBADF);
+	EXPECT(shmkit_atomic_load_u32(id, 0, SHMKIT_SEQ_CST), R == -EBADF);
+	int32_t anon = shmkit_mmap(-1, 4096, 0, SHMKIT_MAP_WRITE | SHMKIT_MAP_POPULATE);
+	EXPECT(anon, R > 0);
+	EXPECT(shmkit_madvise(anon, 0, 4096, SHMKIT_ADV_SEQUENTIAL), R == 0);
+	EXPECT(shmkit_madvise(anon, 0, 4096, SHMKIT_ADV_RANDOM), R == 0);
+	EXPECT(shmkit_madvise(anon, 0, 4096, SHMKIT_ADV_NORMAL), R == 0);
+	EXPECT(shmkit_munmap(anon, SHMKIT_UNMAP_TOMBSTONE), R == 0);
+	/* Create + open + unlink of a real segment with a hostile size afterwards. */
+	int sfd = shmkit_shm_create(un, 4096, 0600);
+	EXPECT(sfd, R >= 0);
+	EXPECT(shmkit_shm_create(un, 4096, 0600), R == -EEXIST);
+	int ofd = shmkit_shm_open(un, SHMKIT_O_RDONLY);
+	EXPECT(ofd, R >= 0);
+	EXPECT(shmkit_fstat(ofd, st), R == 0 && st[0] == 4096 && st[7] == 1);
+	EXPECT(shmkit_stat((const uint8_t *)path, st), R == 0);
+	EXPECT(shmkit_close(ofd), R == 0);
+	EXPECT(shmkit_close(sfd), R == 0);
+	EXPECT(shmkit_shm_unlink(un), R == 0);
+	EXPECT(shmkit_shm_unlink(un), R == -ENOENT);
+}
+
+/* Random calls with arguments drawn from hostile pools (plus a few valid values). */
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rng_state >> 33);
+}
+static double rdouble(void)
+{
+	static const double pool[] = { NAN, -1, 0, 1, 3, 4, 8, 4095, 4096, 4097, 8192, 1e300, INFINITY, -INFINITY, 0.5, 9007199254740992.0 };
+	return pool[rnd() % N(pool)];
+}
+static int32_t rint32(int32_t valid)
+{
+	static const int32_t pool[] = { INT32_MIN, -1, 0, 1, 2, 5, 65535, 65536, INT32_MAX };
+	return rnd() % 3 == 0 ? valid : pool[rnd() % N(pool)];
+}
+
+static void random_cases(long iterations, uint64_t seed)
+{
+	rng_state = seed;
+	int32_t live[8] = { 0 };
+	uint64_t io[2];
+	uint8_t buf[32];
+	int32_t ids[8];
+	for (long it = 0; it < iterations; it++) {
+		int32_t *slot = &live[rnd() % 8];
+		if (*slot <= 0) {
+			*slot = shmkit_mmap(-1, 4096 * (1 + rnd() % 4), 0, SHMKIT_MAP_WRITE);
+			continue;
+		}
+		int32_t id = rint32(*slot);
+		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
+		int32_t order = (int32_t)(rnd() % 8) - 1;
+		io[0] = rnd(), io[1] = rnd();
+		switch (rnd() % 22) {
+		case 0: shmkit_atomic_load_u32(id, off, order); break;
+		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
+		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
+		case 3: shmkit_atomic_cas_u32(id, off, rnd() % 2, rnd(), order); break;
+		case 4: shmkit_atomic_fetch_add_u32(id, off, rnd(), order); break;
+		case 5: shmkit_atomic_load_u64(id, off, order, rnd() % 4 ? io : NULL); break;
+		case 6: shmkit_atomic_store_u64(id, off, order, rnd() % 4 ? io : NULL); break;
+		case 7: shmkit_atomic_exchange_u64(id, off, order, rnd() % 4 ? io : NULL); break;
+		case 8: shmkit_atomic_cas_u64(id, off, order, rnd() % 4 ? io : NULL); break;
+		case 9: shmkit_atomic_fetch_add_u64(id, off, order, rnd() % 4 ? io : NULL); break;
+		case 10: {
+			double t = rnd() % 2 ? rdouble() : 0;
+			if (t > 2 && t == t) /* keep the soak fast: long valid timeouts only when the word differs */
+				t = 1;
+			shmkit_futex_wait(id, off, rnd(), t);
+			break;
+		}
+		case 11: shmkit_futex_wake(id, off, rint32(1)); break;
+		case 12: shmkit_msync(id, off, rdouble(), rnd() % 3); break;
+		case 13: shmkit_madvise(id, off, rdouble(), (int32_t)(rnd() % 10) - 1); break;
+		case 14: shmkit_copy(id, off, rint32(*slot), rdouble(), rdouble()); break;
+		case 15: shmkit_map_addr(id); shmkit_map_length(id); break;
+		case 16:
+			if (shmkit_munmap(id, rnd() % 3) == 0 && id == *slot)
+				*slot = 0;
+			break;
+		case 17: shmkit_mremap(id, rdouble()); break;
+		case 18: {
+			int32_t t = shmkit_waiter_add(id, off, rnd());
+			if (t > 0 && rnd() % 2)
+				shmkit_waiter_cancel(t);
+			shmkit_waiter_next(ids, (int32_t)(rnd() % 9) - 1, rnd() % 2 ? 0 : rdouble() > 0 ? 0 : NAN);
+			break;
+		}
+		case 19:
+			shmkit_errno_name(rint32((int32_t)rnd()), rnd() % 2 ? buf : NULL, rnd() % 33);
+			shmkit_strerror(rint32((int32_t)rnd()), rnd() % 2 ? buf : NULL, rnd() % 33);
+			break;
+		case 20: shmkit_proc_alive(rint32(getpid()), rdouble()); shmkit_proc_start_time(rint32(getpid())); break;
+		case 21: {
+			/* Never a real descriptor of this process (0..2 are the test's stdio). */
+			static const int32_t fds[] = { INT32_MIN, -1, 1 << 24, INT32_MAX };
+			shmkit_fallocate(fds[rnd() % 4], rdouble(), rdouble());
+			shmkit_ftruncate(fds[rnd() % 4], rdouble());
+			break;
+		}
+		}
+	}
+	for (int i = 0; i < 8; i++)
+		if (live[i] > 0)
+			shmkit_munmap(live[i], 0);
+	shmkit_waiter_interrupt();
+	shmkit_waiter_next(ids, 8, 0);
+	checks += (int)(iterations > 0);
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	fixed_cases();
+	if (argc >= 3 && strcmp(argv[1], "--random") == 0) {
+		long n = atol(argv[2]);
+		uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : (uint64_t)getpid();
+		printf("hostile: random soak of %ld calls, seed %llu\n", n, (unsigned long long)seed);
+		fflush(stdout);
+		alarm((unsigned)(60 + n / 1000));
+		random_cases(n, seed);
+	}
+	if (failures) {
+		fprintf(stderr, "hostile: %d of %d checks failed\n", failures, checks);
+		return 1;
+	}
+	printf("hostile: ok %d checks\n", checks);
+	return 0;
+}
