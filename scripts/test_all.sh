@@ -44,7 +44,10 @@ for rt in "${runtimes[@]}"; do
       continue
     fi
     [ "$NODE_DIR" = "$(dirname "$SYS_NODE")" ] && { echo "=== node-system: SKIP (the node leg already ran $SYS_NODE) ==="; continue; }
-    leg_path="$(dirname "$SYS_NODE"):$SYS_PATH"
+    # Only `node` goes first (a directory holding a link to it): putting its whole directory, say
+    # /usr/bin, first would also change which python3 and cc the tests find.
+    mkdir -p build/node-system-bin && ln -sf "$SYS_NODE" build/node-system-bin/node
+    leg_path="$PWD/build/node-system-bin:$SYS_PATH"
   fi
   log="build/test-$rt.log"
   echo "=== $rt (node on PATH: $(PATH="$leg_path" node --version 2>/dev/null || echo none)) ==="
