@@ -165,7 +165,11 @@ function inspectCmd(args: string[], flags: Set<string>, print: (s: string) => vo
   if (flags.has("--json")) print(JSON.stringify(Object.fromEntries(d), null, 2));
   else {
     const text = (k: string, v: unknown): string =>
-      Array.isArray(v) ? (v.length === 0 ? "none" : v.join(", ")) : v === null ? (k === "created" ? "unknown" : "-") : String(v);
+      Array.isArray(v)
+        ? (v.length === 0 ? "none" : v.join(", "))
+        : v === null
+        ? (k === "created" ? "unknown" : "-")
+        : String(v);
     print(table(d.map(([k, v]) => [k + ":", text(k, v)])));
   }
   return 0;

@@ -4,7 +4,22 @@
  * file: Deno has the real declarations.
  */
 declare namespace Deno {
-  type NativeType = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "usize" | "isize" | "f32" | "f64" | "pointer" | "buffer" | "function";
+  type NativeType =
+    | "i8"
+    | "u8"
+    | "i16"
+    | "u16"
+    | "i32"
+    | "u32"
+    | "i64"
+    | "u64"
+    | "usize"
+    | "isize"
+    | "f32"
+    | "f64"
+    | "pointer"
+    | "buffer"
+    | "function";
   type NativeResultType = NativeType | "void";
   interface ForeignFunction {
     name?: string;

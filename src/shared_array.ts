@@ -461,7 +461,9 @@ export class SharedArray<D extends DType = DType> implements Disposable {
     const h = readHeader(w.buffer as ArrayBuffer, w.byteOffset, "array", what, 1000, seg.size - base);
     // A segment that ends inside the array header (a 64-byte segment holds only the common header).
     if (w.length < ARRAY_LAYOUT.shape) {
-      throw bad(`the segment ends ${w.length} bytes after the header start, an array header needs ${ARRAY_LAYOUT.shape}`);
+      throw bad(
+        `the segment ends ${w.length} bytes after the header start, an array header needs ${ARRAY_LAYOUT.shape}`,
+      );
     }
     if (h.headerSize > w.length) throw bad(`impossible header size ${h.headerSize}`);
     const dv = new DataView(w.buffer, w.byteOffset, w.length);

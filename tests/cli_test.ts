@@ -48,7 +48,7 @@ test("shmkit ls lists a live object with kind, size, creator and in-use state on
       assertEquals(row.creatorAlive, true);
       assertEquals(row.inUse, true, `${rt}: this process maps it`);
       const text = await cli(rt, "ls");
-      assert(text.stdout.includes(name) && /IN USE/.test(text.stdout), `${rt}: ${text.stdout}`);
+      assert(text.stdout.includes(name) && /IN USE/.test(text.stdout), `${rt}: ${text.stdout}\n${text.stderr}`);
     }
   } finally {
     a.unlink();

@@ -224,7 +224,7 @@ test("npm install links the shmkit bin: --help prints usage and ls lists a segme
   }
 }, { skip: cliSkip, timeout: 180_000 });
 
-test("npm install: require(\"shmkit\") works from a CommonJS project on this Node", async () => {
+test('npm install: require("shmkit") works from a CommonJS project on this Node', async () => {
   const { dir } = await install();
   const cjs = `${dir}/cjs`;
   await sh(["mkdir", "-p", `${cjs}/node_modules`], dir);
@@ -247,31 +247,33 @@ seg.close();
   assert(!/ERR_REQUIRE|ExperimentalWarning/.test(r.stderr), r.stderr);
 }, { skip, timeout: 180_000 });
 
-test("npm install: the package type-checks for a Node user without @types/node; SharedArray data is typed", async () => {
-  const { dir } = await install();
-  const ts = `${dir}/tsuser`;
-  await sh(["mkdir", "-p", `${ts}/node_modules`], dir);
-  await sh(["ln", "-s", `${dir}/node_modules/shmkit`, `${ts}/node_modules/shmkit`], dir);
-  writeFileSync(`${ts}/package.json`, JSON.stringify({ name: "shmkit-ts-user", private: true, type: "module" }));
-  writeFileSync(
-    `${ts}/tsconfig.json`,
-    JSON.stringify({
-      compilerOptions: {
-        module: "nodenext",
-        moduleResolution: "nodenext",
-        target: "es2022",
-        lib: ["es2024", "esnext.disposable"],
-        types: [],
-        strict: true,
-        noEmit: true,
-        skipLibCheck: false,
-      },
-      files: ["app.ts"],
-    }),
-  );
-  writeFileSync(
-    `${ts}/app.ts`,
-    `import { SharedArray } from "shmkit";
+test(
+  "npm install: the package type-checks for a Node user without @types/node; SharedArray data is typed",
+  async () => {
+    const { dir } = await install();
+    const ts = `${dir}/tsuser`;
+    await sh(["mkdir", "-p", `${ts}/node_modules`], dir);
+    await sh(["ln", "-s", `${dir}/node_modules/shmkit`, `${ts}/node_modules/shmkit`], dir);
+    writeFileSync(`${ts}/package.json`, JSON.stringify({ name: "shmkit-ts-user", private: true, type: "module" }));
+    writeFileSync(
+      `${ts}/tsconfig.json`,
+      JSON.stringify({
+        compilerOptions: {
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          lib: ["es2024", "esnext.disposable"],
+          types: [],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        files: ["app.ts"],
+      }),
+    );
+    writeFileSync(
+      `${ts}/app.ts`,
+      `import { SharedArray } from "shmkit";
 const a = SharedArray.create(null, "float64", 3);
 const sum: number = a.data.reduce((x, y) => x + y, 0);
 const f: Float64Array = a.window(0, 2);
@@ -279,7 +281,9 @@ const h = a.handle();
 const dataOffset: number | undefined = h.dataOffset;
 export { dataOffset, f, sum };
 `,
-  );
-  const r = await run([`${ROOT}node_modules/.bin/tsc`, "-p", ts], { timeout: 120_000 });
-  assertEquals(r.code, 0, `tsc:\n${r.stdout}\n${r.stderr}`);
-}, { skip, timeout: 180_000 });
+    );
+    const r = await run([`${ROOT}node_modules/.bin/tsc`, "-p", ts], { timeout: 120_000 });
+    assertEquals(r.code, 0, `tsc:\n${r.stdout}\n${r.stderr}`);
+  },
+  { skip, timeout: 180_000 },
+);

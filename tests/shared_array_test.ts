@@ -384,7 +384,7 @@ test("SharedArray.open of a 64-byte segment (a common header and nothing else) i
   }
 });
 
-test("SharedArray is typed by its dtype: create(null, \"float64\", 3).data is a Float64Array", () => {
+test('SharedArray is typed by its dtype: create(null, "float64", 3).data is a Float64Array', () => {
   using a = SharedArray.create(null, "float64", 3);
   a.data.set([1, 2, 3.5]);
   const f: Float64Array = a.data; // a type error if data were the union of every typed array
