@@ -669,9 +669,10 @@ export class SharedArray<D extends DType = DType> implements Disposable {
    * @example
    * ```ts
    * import { SharedArray } from "./mod.ts";
-   * using a = SharedArray.create(null, "float64", 3);
+   * using a = SharedArray.create(null, "float64", 3); // a random unused name
    * using b = SharedArray.attach(JSON.parse(JSON.stringify(a.handle())));
    * if (b.is("float64")) console.assert(b.data.reduce((x, y) => x + y, 0) === 0);
+   * a.unlink();
    * ```
    */
   is<T extends DType>(dtype: T): this is SharedArray<T> {

@@ -109,6 +109,7 @@ test("a program importing mod.ts from the HTTP URL type-checks (deno check) and 
       `import { SharedArray, SharedMemory } from "${base}mod.ts";
 Deno.test("shmkit from a URL", () => {
   using a = SharedArray.create(null, "float64", 3);
+  a.unlink(); // a random name: remove it now, the mapping stays until close
   const f: Float64Array = a.data;
   f[0] = 1.5;
   using seg: SharedMemory = SharedMemory.create(null, 64);

@@ -385,11 +385,13 @@ test("SharedArray.open of a 64-byte segment (a common header and nothing else) i
 });
 
 test('SharedArray is typed by its dtype: create(null, "float64", 3).data is a Float64Array', () => {
+  // null: a random unused name (unlinked at the end, after the attaches below have opened it).
   using a = SharedArray.create(null, "float64", 3);
   a.data.set([1, 2, 3.5]);
   const f: Float64Array = a.data; // a type error if data were the union of every typed array
   assertEquals(f.reduce((x, y) => x + y, 0), 6.5);
   using big = SharedArray.zeros(null, "uint64", 2);
+  big.unlink(); // the mapping stays until close
   const b: BigUint64Array = big.window(0, 2);
   b[1] = 2n ** 64n - 1n;
   assertEquals(big.data[1], 2n ** 64n - 1n);
@@ -409,19 +411,25 @@ test('SharedArray is typed by its dtype: create(null, "float64", 3).data is a Fl
     assertCode(() => SharedArray.open(name, { dtype: "float32" }), "EBADHDR");
   } finally {
     n.unlink();
+    a.unlink();
   }
 });
 
 test("a SharedArray handle gives the data offset as dataOffset; offset stays where the header starts", () => {
-  using a = SharedArray.create(null, "int16", [2, 2]);
-  const h = a.handle();
-  assertEquals(h.dataOffset, a.byteOffset);
-  assertEquals(h.offset + 128, h.dataOffset!, "one 128-byte header (ndim 2) between them");
-  // A handle whose dataOffset disagrees with the header is refused.
-  assertCode(() => SharedArray.attach({ ...h, dataOffset: h.offset }), "EBADHDR");
-  // Raw arrays: the object is the data.
-  using raw = SharedArray.wrap(a.name === null ? SharedMemory.attach(h.segment!) : a.name, "uint8", 8);
-  assertEquals(raw.handle().dataOffset, raw.handle().offset);
+  const name = uniqueName("dataoff");
+  using a = SharedArray.create(name, "int16", [2, 2]);
+  try {
+    const h = a.handle();
+    assertEquals(h.dataOffset, a.byteOffset);
+    assertEquals(h.offset + 128, h.dataOffset!, "one 128-byte header (ndim 2) between them");
+    // A handle whose dataOffset disagrees with the header is refused.
+    assertCode(() => SharedArray.attach({ ...h, dataOffset: h.offset }), "EBADHDR");
+    // Raw arrays: the object is the data.
+    using raw = SharedArray.wrap(name, "uint8", 8);
+    assertEquals(raw.handle().dataOffset, raw.handle().offset);
+  } finally {
+    a.unlink();
+  }
 });
 
 test("numpy reads a SharedArray from its handle with the README's three lines (dataOffset)", async () => {
