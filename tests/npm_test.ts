@@ -102,6 +102,8 @@ test("the npm tarball ships ESM, types, every runtime backend, csrc/ and the lin
   const readme = readFileSync(`${pkg}/README.md`, "utf8");
   assert(readme.includes("npm install shmkit") && readme.includes('from "shmkit"'), "the npm README is for npm users");
   assert(!readme.includes("make demo") && !readme.includes("./mod.ts"), "no checkout instructions in the npm README");
+  // @internal test seams are not part of the published declarations.
+  assert(!readFileSync(`${pkg}/src/ring.d.ts`, "utf8").includes("initialPosition"), "ring.d.ts hides initialPosition");
   assert(existsSync(`${pkg}/../koffi/package.json`), "npm installed koffi");
 }, { skip, timeout: 180_000 });
 
