@@ -186,6 +186,11 @@ test("shmkit --version prints the version of package.json and deno.json on every
     assertEquals(r.code, 0, `${rt}: ${r.stderr}`);
     assertEquals(r.stdout.trim(), `shmkit ${version}`, rt);
   }
+  // The README's checkout form for Deno: `deno task cli ...` (deno.json).
+  const t = await run([`${ROOT}node_modules/.bin/deno`, "task", "--quiet", "--cwd", ROOT, "cli", "--version"], {
+    timeout: 60_000,
+  });
+  assertEquals([t.code, t.stdout.trim()], [0, `shmkit ${version}`], t.stderr);
 }, { timeout: 120_000 });
 
 test("shmkit ls --all lists a plain segment with size, owner, mode and live holders, typed in --json", async () => {
