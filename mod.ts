@@ -26,6 +26,7 @@ export {
 } from "./src/segment.ts";
 export {
   type ArrayData,
+  type ArrayDataOf,
   type DType,
   SharedArray,
   type SharedArrayCreateOptions,

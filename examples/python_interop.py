@@ -5,6 +5,7 @@
 Reads the text and the float64 array that TypeScript wrote into shared memory, writes the
 answer back in place: the array's sum into the segment (as text) and every element doubled.
 """
+import json
 import sys
 from multiprocessing import resource_tracker, shared_memory
 
@@ -20,12 +21,13 @@ def attach(name):
 
 
 def main():
-    seg_name, array_name, offset, length = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    seg_name, h = sys.argv[1], json.loads(sys.argv[2])  # h: the SharedArray's handle()
     seg = attach(seg_name)
-    arr_seg = attach(array_name)
+    arr_seg = attach(h["name"])
     try:
         question = bytes(seg.buf[: bytes(seg.buf).index(0)]).decode()
-        data = np.ndarray((length,), dtype="<f8", buffer=arr_seg.buf, offset=offset)
+        # dataOffset is where the elements start (the handle's offset is where the header starts).
+        data = np.ndarray(h["shape"], dtype=h["dtype"], buffer=arr_seg.buf, offset=h["dataOffset"])
         total = float(data.sum())
         data *= 2  # in place: TypeScript sees the doubled values at once
         answer = f"python {sys.version_info.major}.{sys.version_info.minor} read {question!r}; sum={total!r}"

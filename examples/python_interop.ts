@@ -24,7 +24,8 @@ try {
   const data = arr.data as Float64Array;
   const expected = data.reduce((a, b) => a + b, 0);
 
-  const r = spawnSync(python, [`${script}python_interop.py`, seg.name!, arr.name!, String(arr.byteOffset), String(n)], {
+  // The array goes by its handle: Python reads name, dtype, shape and dataOffset (where the elements start).
+  const r = spawnSync(python, [`${script}python_interop.py`, seg.name!, JSON.stringify(arr.handle())], {
     encoding: "utf8",
     timeout: 60_000,
   });

@@ -2,19 +2,27 @@
  * The only module that knows which runtime runs: it detects Deno, then Bun, then Node, locates (or
  * builds) `libshmkit`, and exports one {@linkcode Backend}.
  *
+ * Loading is synchronous (no top-level await), so `require("shmkit")` works from CommonJS on Node
+ * >= 20.19 / 22.12: the Deno backend is a static import (it only touches `Deno` inside functions),
+ * the Bun and Node backends are `require`d through `process.getBuiltinModule("node:module")`, which
+ * keeps `bun:ffi` and `koffi` out of Deno's module graph (a Deno user type-checks only ffi/deno.ts).
+ *
  * Library search order:
- *  1. `SHMKIT_LIB` (a path to libshmkit.so);
+ *  1. `SHMKIT_LIB` (a path to libshmkit.so); when set and it cannot be loaded, that is an ENOLIB
+ *     error naming the path (no other copy is tried);
  *  2. `build/libshmkit.so` of this checkout (`make`);
  *  3. the prebuilt copy shipped in the package (`prebuilt/<os>-<arch>/`);
  *  4. `csrc/` compiled with `$CC` (default `cc`) into a cache directory: `$SHMKIT_CACHE_DIR`, else
  *     `$XDG_CACHE_HOME/shmkit`, else `~/.cache/shmkit` (macOS `~/Library/Caches/shmkit`, Windows
  *     `%LOCALAPPDATA%/shmkit/cache`). When this module was imported from a URL (JSR, deno.land),
- *     the csrc/ files are fetched over HTTP(S) next to it first.
+ *     the csrc/ files are fetched over HTTP(S) next to it first (Deno only: by a `deno eval` child,
+ *     so the fetch is synchronous; that path needs `--allow-run`, as the compiler does).
  *
  * @module
  */
 import type { Backend, Runtime } from "./types.ts";
 import { ShmError } from "../src/errors.ts";
+import { open as openDeno } from "./deno.ts";
 
 export type { Backend, Runtime } from "./types.ts";
 
@@ -23,6 +31,8 @@ const g = globalThis as unknown as {
   Bun?: unknown;
   process?: {
     versions?: { node?: string; bun?: string };
+    getBuiltinModule?: (id: string) => unknown;
+    execPath?: string;
     platform?: string;
     arch?: string;
     env?: Record<string, string | undefined>;
@@ -46,6 +56,18 @@ export function getEnv(name: string): string | undefined {
   }
 }
 
+/** A Node built-in module (`node:fs`, ...), synchronously: Node >= 20.16, Bun and Deno have getBuiltinModule. */
+function builtin<T>(id: string): T {
+  const m = g.process?.getBuiltinModule?.(id) as T | undefined;
+  if (m === undefined) {
+    throw new ShmError("ENOTSUP", `shmkit needs process.getBuiltinModule("${id}") (Node >= 20.16, Bun, Deno 2)`);
+  }
+  return m;
+}
+
+type NodeFs = typeof import("node:fs");
+type Require = (id: string) => unknown;
+
 function platformTag(): string {
   const os = g.Deno?.build?.os ?? g.process?.platform ?? "unknown";
   const arch = g.Deno?.build?.arch ?? g.process?.arch ?? "unknown";
@@ -63,12 +85,10 @@ function here(rel: string): string | undefined {
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : undefined;
 }
 
-/** Candidate library paths, in search order (without the compile step). */
+/** Candidate library paths next to this module, in search order (after `SHMKIT_LIB`, before the compile step). */
 export function libraryCandidates(): string[] {
   const name = libName();
   const out: string[] = [];
-  const env = getEnv("SHMKIT_LIB");
-  if (env) out.push(env);
   for (
     const rel of [
       `../build/${name}`,
@@ -120,31 +140,58 @@ function cacheRoot(home: string): string {
 }
 
 /**
+ * Fetches `urls` synchronously: a `deno eval` child (it has every permission) prints each body as
+ * base64. Only Deno imports modules from URLs, so only Deno gets here; this needs `--allow-run`.
+ */
+function fetchSync(urls: URL[], tried: string[]): Uint8Array[] | undefined {
+  const cp = builtin<typeof import("node:child_process")>("node:child_process");
+  const exe = g.process?.execPath ?? "deno";
+  const code = `const out = [];
+for (const u of JSON.parse(Deno.args[0])) {
+  const res = await fetch(u);
+  if (!res.ok) { console.log(JSON.stringify({ error: u + ": HTTP " + res.status + " " + res.statusText })); Deno.exit(0); }
+  const b = new Uint8Array(await res.arrayBuffer());
+  let s = ""; for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  out.push(btoa(s));
+}
+console.log(JSON.stringify({ files: out }));`;
+  try {
+    const stdout = cp.execFileSync(exe, ["eval", "--quiet", code, JSON.stringify(urls.map((u) => u.href))], {
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+    });
+    const res = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").pop()!) as {
+      error?: string;
+      files?: string[];
+    };
+    if (res.error || !res.files) {
+      tried.push(`fetch ${res.error ?? "(no answer)"}`);
+      return undefined;
+    }
+    return res.files.map((b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+  } catch (e) {
+    const err = e as Error & { stderr?: Uint8Array };
+    const detail = err.stderr?.length ? new TextDecoder().decode(err.stderr).trim().split("\n")[0] : "";
+    tried.push(`fetch ${urls[0]?.href ?? ""} ...: ${err.message.split("\n")[0]}${detail ? ` (${detail})` : ""}`);
+    return undefined;
+  }
+}
+
+/**
  * Reads the C sources next to this module: from disk, or over HTTP(S) when this module was
  * imported from a remote URL (JSR, deno.land, a web server). Returns file name -> bytes.
  */
-async function readSources(files: string[], tried: string[]): Promise<Map<string, Uint8Array> | undefined> {
+function readSources(files: string[], tried: string[]): Map<string, Uint8Array> | undefined {
   const out = new Map<string, Uint8Array>();
   const base = new URL("../csrc/", import.meta.url);
   if (base.protocol === "http:" || base.protocol === "https:") {
-    for (const f of files) {
-      const url = new URL(f, base);
-      try {
-        const res = await fetch(url);
-        if (!res.ok) {
-          await res.body?.cancel();
-          tried.push(`fetch ${url.href}: HTTP ${res.status} ${res.statusText}`);
-          return undefined;
-        }
-        out.set(f, new Uint8Array(await res.arrayBuffer()));
-      } catch (e) {
-        tried.push(`fetch ${url.href}: ${(e as Error).message.split("\n")[0]}`);
-        return undefined;
-      }
-    }
+    const bodies = fetchSync(files.map((f) => new URL(f, base)), tried);
+    if (!bodies) return undefined;
+    files.forEach((f, i) => out.set(f, bodies[i]));
     return out;
   }
-  const fs = await import("node:fs");
+  const fs = builtin<NodeFs>("node:fs");
   const dirs = [here("../csrc/"), here("../../../csrc/")].filter((d): d is string => d !== undefined);
   const dir = dirs.find((d) => files.every((f) => fs.existsSync(d + f)));
   if (!dir) {
@@ -160,20 +207,20 @@ async function readSources(files: string[], tried: string[]): Promise<Map<string
  * The sources are copied into the cache first (fetched when this module is remote); the output
  * directory is keyed by platform and a hash of the sources, so an upgrade builds a fresh copy.
  */
-async function compileIntoCache(tried: string[]): Promise<string | undefined> {
+function compileIntoCache(tried: string[]): string | undefined {
   const set = SOURCES[osName()];
   if (!set) {
     tried.push(`compile csrc/: no C sources for platform ${platformTag()}`);
     return undefined;
   }
-  const sources = await readSources(set.files, tried);
+  const sources = readSources(set.files, tried);
   if (!sources) return undefined;
   const cc = getEnv("CC") || "cc";
   let outDir = "";
   try {
-    const fs = await import("node:fs");
-    const os = await import("node:os");
-    const cp = await import("node:child_process");
+    const fs = builtin<NodeFs>("node:fs");
+    const os = builtin<typeof import("node:os")>("node:os");
+    const cp = builtin<typeof import("node:child_process")>("node:child_process");
     let hash = 0x811c9dc5;
     for (const f of set.files) {
       for (const b of sources.get(f)!) hash = Math.imul(hash ^ b, 16777619) >>> 0;
@@ -219,14 +266,20 @@ async function compileIntoCache(tried: string[]): Promise<string | undefined> {
   }
 }
 
-async function openBackend(runtime: Runtime, path: string): Promise<Backend> {
+/** `require` relative to this module (Bun and Node backends; both runtimes require ES modules synchronously). */
+function requireHere(): Require {
+  return builtin<{ createRequire(url: string): Require }>("node:module").createRequire(import.meta.url);
+}
+
+function openBackend(runtime: Runtime, path: string): Backend {
+  if (runtime === "deno") return openDeno(path);
   const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
   let mod: { open(path: string): Backend };
   try {
-    mod = await import(`./${runtime}${ext}`);
+    mod = requireHere()(`./${runtime}${ext}`) as { open(path: string): Backend };
   } catch (e) {
     // `bun build --compile` bundles this module into the executable's entry (/$bunfs/root/<app>),
-    // and the backend, which no bundler can see behind this computed import, is an extra
+    // and the backend, which no bundler can see behind this computed require, is an extra
     // entrypoint there, placed relative to --root: `bun build --compile --root . app.ts
     // ffi/bun.ts ffi/bun_waiter.ts` (a checkout), or node_modules/shmkit/ffi/bun.js and
     // bun_waiter.js (an npm install). See docs/platforms.md.
@@ -234,7 +287,7 @@ async function openBackend(runtime: Runtime, path: string): Promise<Backend> {
     let found: { open(path: string): Backend } | undefined;
     for (const spec of [`./ffi/${runtime}.js`, `./node_modules/shmkit/ffi/${runtime}.js`]) {
       try {
-        found = await import(spec);
+        found = requireHere()(spec) as { open(path: string): Backend };
         break;
       } catch { /* next */ }
     }
@@ -249,24 +302,44 @@ async function openBackend(runtime: Runtime, path: string): Promise<Backend> {
   return mod.open(path);
 }
 
-async function load(): Promise<Backend> {
+function permissionError(e: unknown): ShmError | undefined {
+  const msg = (e as Error).message ?? String(e);
+  if ((e as Error).name === "NotCapable" || /allow-ffi|Requires ffi/i.test(msg)) {
+    return new ShmError("ENOLIB", `shmkit needs FFI permission: run Deno with --allow-ffi (${msg})`, { cause: e });
+  }
+  return undefined;
+}
+
+function load(): Backend {
   const runtime = detectRuntime();
   const tried: string[] = [];
-  for (const path of libraryCandidates()) {
+  const env = getEnv("SHMKIT_LIB");
+  if (env) {
+    // An explicit choice: a library that cannot be loaded is an error, never a silent fallback.
     try {
-      return await openBackend(runtime, path);
+      return openBackend(runtime, env);
     } catch (e) {
-      const msg = (e as Error).message ?? String(e);
-      if ((e as Error).name === "NotCapable" || /allow-ffi|Requires ffi/i.test(msg)) {
-        throw new ShmError("ENOLIB", `shmkit needs FFI permission: run Deno with --allow-ffi (${msg})`, { cause: e });
-      }
-      tried.push(`${path}: ${msg.split("\n")[0]}`);
+      throw permissionError(e) ?? new ShmError(
+        "ENOLIB",
+        `shmkit could not load SHMKIT_LIB=${env}: ${((e as Error).message ?? String(e)).split("\n")[0]}\n` +
+          `Fix: point SHMKIT_LIB at a built ${libName()} (\`make\` writes build/${libName()}), or unset it.`,
+        { cause: e },
+      );
     }
   }
-  const built = await compileIntoCache(tried);
+  for (const path of libraryCandidates()) {
+    try {
+      return openBackend(runtime, path);
+    } catch (e) {
+      const denied = permissionError(e);
+      if (denied) throw denied;
+      tried.push(`${path}: ${((e as Error).message ?? String(e)).split("\n")[0]}`);
+    }
+  }
+  const built = compileIntoCache(tried);
   if (built) {
     try {
-      return await openBackend(runtime, built);
+      return openBackend(runtime, built);
     } catch (e) {
       tried.push(`${built}: ${(e as Error).message}`);
     }
@@ -280,7 +353,7 @@ async function load(): Promise<Backend> {
 }
 
 /** The loaded backend for this process. */
-export const native: Backend = await load();
+export const native: Backend = load();
 
 const abi = native.symbols.shmkit_abi_version();
 if (abi !== 1) {

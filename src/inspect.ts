@@ -104,8 +104,11 @@ export interface SegmentInfo {
   error?: string;
 }
 
+/** A JSON value of a description: numbers, booleans and pid lists stay typed (`--json`). */
+export type DetailValue = string | number | boolean | null | number[];
+
 /** A kind-specific description: ordered label/value pairs. */
-export type Details = [string, string | number | boolean][];
+export type Details = [string, DetailValue][];
 
 /**
  * The names of every regular file in /dev/shm (shmkit or not), sorted. Read natively, so Deno
@@ -354,9 +357,9 @@ function describeArray(seg: SharedMemory, off: number, h: CommonHeader, out: Det
   out.push(["dtype", dtype]);
   const dims = ndim <= 32 ? window(seg, off + L.shape, 8 * ndim) : undefined;
   if (!dims) return void out.push(["shape", `corrupt (ndim ${ndim})`]);
-  const shape: string[] = [];
-  for (let i = 0; i < ndim; i++) shape.push(String(dims.getBigUint64(8 * i, true)));
-  out.push(["shape", `[${shape.join(", ")}]`], ["length", u64(dv, L.length)]);
+  const shape: number[] = [];
+  for (let i = 0; i < ndim; i++) shape.push(Number(dims.getBigUint64(8 * i, true)));
+  out.push(["shape", shape], ["length", u64(dv, L.length)]);
   out.push(["byteOffset", off + h.headerSize], ["itemSize", dv.getUint16(L.itemSize, true)]);
 }
 
@@ -372,7 +375,7 @@ function describeArray(seg: SharedMemory, off: number, h: CommonHeader, out: Det
  * import { SharedArray } from "./mod.ts";
  * import { inspect } from "./src/inspect.ts";
  * using a = SharedArray.zeros("doc-inspect", "int32", [2, 2]);
- * console.assert(inspect("doc-inspect")!.some(([k, v]) => k === "shape" && v === "[2, 2]"));
+ * console.assert(inspect("doc-inspect")!.some(([k, v]) => k === "shape" && String(v) === "2,2"));
  * a.unlink();
  * ```
  */
@@ -392,9 +395,10 @@ export function inspect(name: string): Details | undefined {
       ["headerSize", h.headerSize],
       ["byteLength", h.byteLength],
       ["flags", h.flags],
-      ["creator", liveness(h.creatorPid, h.creatorStart > 0 ? h.creatorStart : -1)],
-      ["created", Number.isFinite(h.createdMs) ? new Date(h.createdMs).toISOString() : "unknown"],
-      ["holders", who.length === 0 ? "none" : who.join(", ")],
+      ["creatorPid", h.creatorPid],
+      ["creatorAlive", processAlive(h.creatorPid, h.creatorStart > 0 ? h.creatorStart : -1)],
+      ["created", Number.isFinite(h.createdMs) ? new Date(h.createdMs).toISOString() : null],
+      ["holders", who],
     ];
     if (h.byteLength > seg.size) {
       out.push(["error", `the header claims ${h.byteLength} bytes, the segment has ${seg.size}`]);

@@ -64,6 +64,20 @@ export type ArrayData =
   | Float32Array
   | Float64Array;
 
+/** The typed array `data` is for dtype `D`: `ArrayDataOf<"float64">` is Float64Array. */
+export type ArrayDataOf<D extends DType> = {
+  int8: Int8Array;
+  uint8: Uint8Array;
+  int16: Int16Array;
+  uint16: Uint16Array;
+  int32: Int32Array;
+  uint32: Uint32Array;
+  int64: BigInt64Array;
+  uint64: BigUint64Array;
+  float32: Float32Array;
+  float64: Float64Array;
+}[D];
+
 /** The dtype code stored in the array header. */
 export const DTYPE_CODE = {
   int8: 1,
@@ -128,18 +142,31 @@ export const MAX_NDIM = 32;
 /** The largest header (ndim = MAX_NDIM). */
 const MAX_HEADER = alignUp(ARRAY_LAYOUT.shape + 8 * MAX_NDIM, OBJECT_ALIGN);
 
-/** The handle of a SharedArray: JSON-safe, reopened by {@linkcode SharedArray.attach}. */
-export interface SharedArrayHandle {
+/**
+ * The handle of a SharedArray: JSON-safe, reopened by {@linkcode SharedArray.attach}. Other
+ * languages read the data at `dataOffset` (numpy:
+ * `np.ndarray(h["shape"], dtype=h["dtype"], buffer=shm.buf, offset=h["dataOffset"])`).
+ */
+export interface SharedArrayHandle<D extends DType = DType> {
   /** Always `"shmkit.array"`. */
   readonly kind: "shmkit.array";
   /** Handle format version. */
   readonly version: number;
   /** The segment name, or null for an anonymous segment (then `segment` is set). */
   readonly name: string | null;
-  /** Where the object (its header, or the data of a raw array) starts in the segment. */
+  /**
+   * Where the object starts in the segment: its shmkit header (the data follows the header), or
+   * the data itself for a raw array ({@linkcode SharedArray.wrap}). Not the data offset: use
+   * `dataOffset` to read the elements.
+   */
   readonly offset: number;
+  /**
+   * Where the elements start in the segment (bytes; `offset` plus the header size): pass it to
+   * numpy as `offset`. Written by every handle since 0.2; optional when reading older handles.
+   */
+  readonly dataOffset?: number;
   /** Element type. */
-  readonly dtype: DType;
+  readonly dtype: D;
   /** Dimensions, C order. */
   readonly shape: readonly number[];
   /** True for an array made by {@linkcode SharedArray.wrap}: no shmkit header, data at `offset`. */
@@ -157,15 +184,20 @@ export interface SharedArrayCreateOptions {
 }
 
 /** Options of {@linkcode SharedArray.byteLength} and {@linkcode SharedArray.init}. */
-export interface SharedArrayShapeOptions {
+export interface SharedArrayShapeOptions<D extends DType = DType> {
   /** Element type. */
-  dtype: DType;
+  dtype: D;
   /** Dimensions (a number for one dimension), C order. */
   shape: number | readonly number[];
 }
 
 /** Options of {@linkcode SharedArray.open}. */
-export interface SharedArrayOpenOptions {
+export interface SharedArrayOpenOptions<D extends DType = DType> {
+  /**
+   * The dtype the caller expects: checked against the header (EBADHDR when it differs), and the
+   * array's type says so (`open(name, { dtype: "float64" }).data` is a Float64Array).
+   */
+  dtype?: D;
   /**
    * Map the segment read-only (a private copy-on-write mapping): writes through `data` never
    * reach the segment and never fault; other processes do not see them.
@@ -264,9 +296,9 @@ function fillValue(dtype: DType, fill: number | bigint, what: string): number | 
  * a.unlink();
  * ```
  */
-export class SharedArray implements Disposable {
+export class SharedArray<D extends DType = DType> implements Disposable {
   /** The element type. */
-  readonly dtype: DType;
+  readonly dtype: D;
   /** The dimensions, outermost first (frozen). */
   readonly shape: readonly number[];
   /** The number of elements (the product of `shape`). */
@@ -279,7 +311,7 @@ export class SharedArray implements Disposable {
   #owns: boolean;
   #offset: number; // the object's offset in the segment (header, or data of a raw array)
   #raw: boolean;
-  #data?: ArrayData;
+  #data?: ArrayDataOf<D>;
   #views: WeakRef<ArrayBuffer>[] = [];
   #closed = false;
 
@@ -288,7 +320,7 @@ export class SharedArray implements Disposable {
     owns: boolean,
     offset: number,
     raw: boolean,
-    dtype: DType,
+    dtype: D,
     shape: readonly number[],
     length: number,
     byteOffset: number,
@@ -345,11 +377,11 @@ export class SharedArray implements Disposable {
    * seg.unlink();
    * ```
    */
-  static init(
+  static init<D extends DType>(
     segment: SharedMemory,
     byteOffset: number,
-    options: SharedArrayShapeOptions & SharedArrayCreateOptions,
-  ): SharedArray {
+    options: SharedArrayShapeOptions<D> & SharedArrayCreateOptions,
+  ): SharedArray<D> {
     const what = `Cannot create array in ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
     const dtype = checkDType(options?.dtype, what);
     const per = CTORS[dtype].BYTES_PER_ELEMENT;
@@ -380,7 +412,7 @@ export class SharedArray implements Disposable {
     for (let i = ARRAY_LAYOUT.reserved; i < ARRAY_LAYOUT.shape; i++) dv.setUint8(i, 0);
     for (let i = 0; i < shape.length; i++) dv.setBigUint64(ARRAY_LAYOUT.shape + 8 * i, BigInt(shape[i]), true);
     for (let i = ARRAY_LAYOUT.shape + 8 * shape.length; i < headerSize; i++) dv.setUint8(i, 0);
-    const a = new SharedArray(segment, false, byteOffset, false, dtype, shape, length, byteOffset + headerSize);
+    const a = new SharedArray<D>(segment, false, byteOffset, false, dtype as D, shape, length, byteOffset + headerSize);
     if (fill !== undefined) a.#fill(fill);
     // I1: publish state = ready (release, inside publishReady); pairs with the acquire load of
     // state in readHeader (open/at), which then sees the header fields and the fill above.
@@ -427,6 +459,12 @@ export class SharedArray implements Disposable {
     const base = off - w.byteOffset; // the segment offset where w.buffer starts
     // A1 (acquire, in readHeader): load state; pairs with I1 in init.
     const h = readHeader(w.buffer as ArrayBuffer, w.byteOffset, "array", what, 1000, seg.size - base);
+    // A segment that ends inside the array header (a 64-byte segment holds only the common header).
+    if (w.length < ARRAY_LAYOUT.shape) {
+      throw bad(
+        `the segment ends ${w.length} bytes after the header start, an array header needs ${ARRAY_LAYOUT.shape}`,
+      );
+    }
     if (h.headerSize > w.length) throw bad(`impossible header size ${h.headerSize}`);
     const dv = new DataView(w.buffer, w.byteOffset, w.length);
     // Every field is read once into a local and checked before use.
@@ -478,23 +516,20 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static create(
-    name: string,
-    dtype: DType,
-    shape: number | number[],
+  static create<D extends DType>(
+    name: string | null,
+    dtype: D,
+    shape: number | readonly number[],
     options: SharedArrayCreateOptions = {},
-  ): SharedArray {
-    const what = `Cannot create array ${JSON.stringify(name)}`;
+  ): SharedArray<D> {
+    const what = `Cannot create array ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
     const size = SharedArray.byteLength({ dtype: checkDType(dtype, what), shape });
-    const seg = renamed(
-      () => SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode }),
-      "Cannot create array",
-      name,
-    );
+    const make = () => SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode });
+    const seg = name === null ? make() : renamed(make, "Cannot create array", name);
     return placeOrRelease(seg, true, () => {
       // A new segment is zero already: a fill of 0 writes nothing.
       const zero = options.fill === undefined || options.fill === 0 || options.fill === 0n;
-      const a = SharedArray.init(seg, 0, { dtype, shape, ...(zero ? {} : { fill: options.fill }) });
+      const a = SharedArray.init<D>(seg, 0, { dtype, shape, ...(zero ? {} : { fill: options.fill }) });
       a.#owns = true;
       return a;
     });
@@ -516,7 +551,7 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static zeros(name: string, dtype: DType, shape: number | number[]): SharedArray {
+  static zeros<D extends DType>(name: string | null, dtype: D, shape: number | readonly number[]): SharedArray<D> {
     return SharedArray.create(name, dtype, shape);
   }
 
@@ -536,7 +571,7 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static ones(name: string, dtype: DType, shape: number | number[]): SharedArray {
+  static ones<D extends DType>(name: string | null, dtype: D, shape: number | readonly number[]): SharedArray<D> {
     return SharedArray.create(name, dtype, shape, { fill: 1 });
   }
 
@@ -560,11 +595,11 @@ export class SharedArray implements Disposable {
    * ```
    */
   static from(
-    name: string,
+    name: string | null,
     data: ArrayLike<number> | ArrayLike<bigint> | ArrayBufferView,
-    shape?: number[],
+    shape?: readonly number[],
   ): SharedArray {
-    const what = `Cannot create array ${JSON.stringify(name)}`;
+    const what = `Cannot create array ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
     let dtype = dtypeOf(data);
     let src: ArrayLike<number | bigint>;
     if (dtype !== undefined) src = data as ArrayLike<number>;
@@ -609,14 +644,39 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static open(name: string, options: SharedArrayOpenOptions = {}): SharedArray {
+  static open<D extends DType = DType>(name: string, options: SharedArrayOpenOptions<D> = {}): SharedArray<D> {
     const what = `Cannot open array ${JSON.stringify(name)}`;
+    const want = options.dtype === undefined ? undefined : checkDType(options.dtype, what);
     const seg = renamed(
       () => SharedMemory.open(name, { readOnly: options.readOnly === true }),
       "Cannot open array",
       name,
     );
-    return placeOrRelease(seg, false, () => SharedArray.#attach(seg, true, 0, what));
+    return placeOrRelease(seg, false, () => {
+      const a = SharedArray.#attach(seg, true, 0, what);
+      if (want !== undefined && a.dtype !== want) {
+        throw new ShmError("EBADHDR", `${what}: it holds ${a.dtype}, the caller expects ${want} (EBADHDR)`);
+      }
+      return a as SharedArray<D>;
+    });
+  }
+
+  /**
+   * Narrows the array's type to dtype `dtype` when that is what it holds (a type guard).
+   *
+   * @param dtype the dtype to test for
+   * @returns true when `this.dtype === dtype`; `data` is then typed as that dtype's typed array
+   * @example
+   * ```ts
+   * import { SharedArray } from "./mod.ts";
+   * using a = SharedArray.create(null, "float64", 3); // a random unused name
+   * using b = SharedArray.attach(JSON.parse(JSON.stringify(a.handle())));
+   * if (b.is("float64")) console.assert(b.data.reduce((x, y) => x + y, 0) === 0);
+   * a.unlink();
+   * ```
+   */
+  is<T extends DType>(dtype: T): this is SharedArray<T> {
+    return (this.dtype as DType) === dtype;
   }
 
   /**
@@ -640,12 +700,12 @@ export class SharedArray implements Disposable {
    * seg.unlink();
    * ```
    */
-  static wrap(
+  static wrap<D extends DType>(
     segmentOrName: SharedMemory | string,
-    dtype: DType,
-    shape: number | number[],
+    dtype: D,
+    shape: number | readonly number[],
     options: SharedArrayWrapOptions = {},
-  ): SharedArray {
+  ): SharedArray<D> {
     const named = typeof segmentOrName === "string";
     const what = `Cannot wrap ${named ? JSON.stringify(segmentOrName) : "segment"} as an array`;
     checkDType(dtype, what);
@@ -681,7 +741,7 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  static attach(handle: SharedArrayHandle): SharedArray {
+  static attach<D extends DType = DType>(handle: SharedArrayHandle<D>): SharedArray<D> {
     checkHandle(handle, "shmkit.array");
     const what = `Cannot attach array ${JSON.stringify(handle.name)}`;
     const dtype = checkDType(handle.dtype, what);
@@ -694,17 +754,23 @@ export class SharedArray implements Disposable {
     else throw new ShmError("EINVAL", `${what}: an anonymous array handle needs its segment handle (EINVAL)`);
     return placeOrRelease(seg, false, () => {
       if (handle.raw) {
-        const a = SharedArray.wrap(seg, dtype, handle.shape.slice(), { byteOffset: handle.offset });
+        const a = SharedArray.wrap(seg, dtype as D, handle.shape.slice(), { byteOffset: handle.offset });
         a.#owns = true;
         return a;
       }
-      const a = SharedArray.#attach(seg, true, handle.offset, what);
+      const a = SharedArray.#attach(seg, true, handle.offset, what) as SharedArray<D>;
       if (a.dtype !== dtype || a.shape.join() !== handle.shape.join()) {
         throw new ShmError(
           "EBADHDR",
           `${what}: the handle says ${dtype} [${handle.shape.join(", ")}], the segment holds ${a.dtype} [${
             a.shape.join(", ")
           }] (EBADHDR)`,
+        );
+      }
+      if (handle.dataOffset !== undefined && handle.dataOffset !== a.byteOffset) {
+        throw new ShmError(
+          "EBADHDR",
+          `${what}: the handle says the data starts at ${handle.dataOffset}, the header says ${a.byteOffset} (EBADHDR)`,
         );
       }
       return a;
@@ -738,7 +804,7 @@ export class SharedArray implements Disposable {
    * @throws {RangeError} when the runtime cannot make a typed array this large (Bun: ArrayBuffers
    * stop near 4 GiB; Node 20: 2**32 elements); use {@linkcode SharedArray.window} there
    */
-  get data(): ArrayData {
+  get data(): ArrayDataOf<D> {
     if (this.#data !== undefined && !this.closed) return this.#data;
     this.#data = this.#window(0, this.length, "data");
     return this.#data;
@@ -761,11 +827,11 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  window(start: number, length?: number): ArrayData {
+  window(start: number, length?: number): ArrayDataOf<D> {
     return this.#window(start, length ?? this.length - start, "window");
   }
 
-  #window(start: number, length: number, method = "window"): ArrayData {
+  #window(start: number, length: number, method = "window"): ArrayDataOf<D> {
     const what = `Cannot view ${this.#what()}`;
     if (this.closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
     if (
@@ -779,7 +845,7 @@ export class SharedArray implements Disposable {
     let buf: ArrayBuffer;
     try {
       buf = this.#seg.mapping.view(this.byteOffset + start * per, length * per, what);
-      const view = new ctor(buf, 0, length);
+      const view = new ctor(buf, 0, length) as ArrayDataOf<D>;
       this.#track(buf);
       return view;
     } catch (e) {
@@ -820,13 +886,14 @@ export class SharedArray implements Disposable {
    * a.unlink();
    * ```
    */
-  handle(): SharedArrayHandle {
+  handle(): SharedArrayHandle<D> {
     if (this.closed) throw new ShmError("ECLOSED", `Cannot make a handle of ${this.#what()}: it is closed (ECLOSED)`);
-    const h: SharedArrayHandle = {
+    const h: SharedArrayHandle<D> = {
       kind: "shmkit.array",
       version: HANDLE_VERSION,
       name: this.#seg.name,
       offset: this.#offset,
+      dataOffset: this.byteOffset,
       dtype: this.dtype,
       shape: this.shape.slice(),
       ...(this.#raw ? { raw: true } : {}),

@@ -48,7 +48,7 @@ test("shmkit ls lists a live object with kind, size, creator and in-use state on
       assertEquals(row.creatorAlive, true);
       assertEquals(row.inUse, true, `${rt}: this process maps it`);
       const text = await cli(rt, "ls");
-      assert(text.stdout.includes(name) && /IN USE/.test(text.stdout), `${rt}: ${text.stdout}`);
+      assert(text.stdout.includes(name) && /IN USE/.test(text.stdout), `${rt}: ${text.stdout}\n${text.stderr}`);
     }
   } finally {
     a.unlink();
@@ -65,8 +65,13 @@ test("shmkit inspect prints an array's dtype and shape, and says when a segment 
       const r = await cli(rt, "inspect", name, "--json");
       assertEquals(r.code, 0, `${rt}: ${r.stderr}`);
       const d = JSON.parse(r.stdout);
-      assertEquals([d.kind, d.dtype, d.shape, d.length, d.byteOffset], ["array", "int16", "[3, 5]", 15, a.byteOffset]);
+      assertEquals([d.kind, d.dtype, d.shape, d.length, d.byteOffset], ["array", "int16", [3, 5], 15, a.byteOffset]);
       assertEquals(d.state, "ready");
+      // Typed fields: numbers, booleans and pid arrays, not display strings.
+      assertEquals(d.creatorPid, (globalThis as unknown as { process: { pid: number } }).process.pid);
+      assertEquals(d.creatorAlive, true);
+      assert(Array.isArray(d.holders) && d.holders.every((p: unknown) => typeof p === "number"), `${rt}: holders`);
+      assertEquals(typeof d.size, "number");
       const plain = await cli(rt, "inspect", "/" + name);
       assert(/dtype:\s+int16/.test(plain.stdout), `${rt}: ${plain.stdout}`);
       const nf = await cli(rt, "inspect", foreign);
@@ -171,3 +176,60 @@ test("shmkit --help exits 0 and a bad command or flag exits 2 with a message", a
   }
   void RUNTIME;
 });
+
+test("shmkit --version prints the version of package.json and deno.json on every runtime", async () => {
+  const { readFileSync } = await import("node:fs");
+  const version = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
+  assertEquals(JSON.parse(readFileSync(`${ROOT}deno.json`, "utf8")).version, version);
+  for (const rt of RUNTIMES) {
+    const r = await cli(rt, "--version");
+    assertEquals(r.code, 0, `${rt}: ${r.stderr}`);
+    assertEquals(r.stdout.trim(), `shmkit ${version}`, rt);
+  }
+  // The README's checkout form for Deno: `deno task cli ...` (deno.json).
+  const t = await run([`${ROOT}node_modules/.bin/deno`, "task", "--quiet", "--cwd", ROOT, "cli", "--version"], {
+    timeout: 60_000,
+  });
+  assertEquals([t.code, t.stdout.trim()], [0, `shmkit ${version}`], t.stderr);
+}, { timeout: 120_000 });
+
+test("shmkit ls --all lists a plain segment with size, owner, mode and live holders, typed in --json", async () => {
+  const name = uniqueName("cliplain");
+  // A plain (non-shmkit) segment held by a live child: what a leaking program leaves behind.
+  using seg = SharedMemory.create(name, 12288, { mode: 0o640 });
+  // The holder keeps /dev/shm/<name> open as its stdin (held, not mapped), like any program that leaked it.
+  const { closeSync, openSync } = await import("node:fs");
+  const fd = openSync(`/dev/shm/${name}`, "r");
+  const holder = spawn("sh", ["-c", "echo ready; exec sleep 120"], { stdio: [fd, "pipe", "inherit"] });
+  closeSync(fd);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.once("data", () => resolve());
+      holder.once("exit", (c) => reject(new Error(`the holder exited ${c}`)));
+    });
+    for (const rt of RUNTIMES) {
+      const plainLs = await cli(rt, "ls");
+      assert(!plainLs.stdout.includes(name), `${rt}: ls without --all lists shmkit objects only`);
+      const r = await cli(rt, "ls", "--all", "--json");
+      assertEquals(r.code, 0, `${rt}: ${r.stderr}`);
+      const row = (JSON.parse(r.stdout) as (Row & { uid: number; owner: string | null; mode: string })[])
+        .find((x) => x.name === name);
+      assert(row, `${rt}: ls --all lists ${name}`);
+      assertEquals([row.shmkit, row.kind, row.size, row.mode], [false, null, 12288, "0640"], rt);
+      const uid = (globalThis as unknown as { process: { getuid(): number } }).process.getuid();
+      assertEquals(row.uid, uid, rt);
+      assertEquals(typeof row.owner, uid === 0 ? "string" : typeof row.owner, rt);
+      assert(row.holders.includes(holder.pid!), `${rt}: holders ${row.holders} include the live holder ${holder.pid}`);
+      assertEquals(row.inUse, true, rt);
+      const text = await cli(rt, "ls", "--all");
+      const line = text.stdout.split("\n").find((l) => l.startsWith(name + " "));
+      assert(line && /\(not shmkit\)\s+12288\s+\S+\s+0640/.test(line), `${rt}: ${line}`);
+      // gc never removes it: it is not a shmkit object, and a live process holds it.
+      const gc = await cli(rt, "gc", "--json", "--prefix", name);
+      assertEquals(JSON.parse(gc.stdout).removed, [], rt);
+    }
+  } finally {
+    holder.kill("SIGKILL");
+    seg.unlink();
+  }
+}, { timeout: 180_000 });

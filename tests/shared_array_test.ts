@@ -2,7 +2,7 @@ import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
 import { runPython, runScript, RUNTIME, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { attach, type DType, SharedArray, SharedMemory } from "../mod.ts";
 import { ARRAY_LAYOUT, DTYPE_CODE, NUMPY_TYPESTR } from "../src/shared_array.ts";
-import { HDR } from "../src/layout.ts";
+import { HDR, publishReady, writeHeader } from "../src/layout.ts";
 
 const DTYPES = Object.keys(DTYPE_CODE) as DType[];
 const isBig = (d: DType) => d === "int64" || d === "uint64";
@@ -187,7 +187,9 @@ test("SharedArray.close detaches data and windows and is idempotent", () => {
   a.close();
   a.close();
   assert(a.closed);
-  if (RUNTIME === "node") {
+  // Node >= 22 has ArrayBuffer.prototype.transfer and detaches like Deno and Bun; Node 20 cannot
+  // detach external buffers and maps zero pages under the stale views instead.
+  if (RUNTIME === "node" && typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== "function") {
     assertEquals(d[0], 0);
     assertEquals(w[0], 0);
   } else {
@@ -364,4 +366,93 @@ test("an array over 4 GiB is reachable through data (Deno) or windows (every run
     assertThrows(() => a.data, (e: Error) => e instanceof RangeError && /window\(start, length\)/.test(e.message));
   }
   a.close();
+});
+
+test("SharedArray.open of a 64-byte segment (a common header and nothing else) is EBADHDR", () => {
+  const name = uniqueName("short");
+  using seg = SharedMemory.create(name, 64);
+  try {
+    // A valid common header of kind "array" (header size 64, byte length 64): the segment ends
+    // where the array header's dtype field would start.
+    const b = seg.bytes();
+    writeHeader(b.buffer as ArrayBuffer, b.byteOffset, "array", 64, 64);
+    publishReady(b.buffer as ArrayBuffer, b.byteOffset);
+    assertCode(() => SharedArray.open(name), "EBADHDR"); // was a raw RangeError from DataView
+    assertCode(() => SharedArray.at(seg, 0), "EBADHDR");
+  } finally {
+    seg.unlink();
+  }
+});
+
+test('SharedArray is typed by its dtype: create(null, "float64", 3).data is a Float64Array', () => {
+  // null: a random unused name (unlinked at the end, after the attaches below have opened it).
+  using a = SharedArray.create(null, "float64", 3);
+  a.data.set([1, 2, 3.5]);
+  const f: Float64Array = a.data; // a type error if data were the union of every typed array
+  assertEquals(f.reduce((x, y) => x + y, 0), 6.5);
+  using big = SharedArray.zeros(null, "uint64", 2);
+  big.unlink(); // the mapping stays until close
+  const b: BigUint64Array = big.window(0, 2);
+  b[1] = 2n ** 64n - 1n;
+  assertEquals(big.data[1], 2n ** 64n - 1n);
+  // open/attach: a dtype option is checked against the header; is() narrows an unknown array.
+  using h = SharedArray.attach(JSON.parse(JSON.stringify(a.handle())) as ReturnType<typeof a.handle>);
+  const hf: Float64Array = h.data;
+  assertEquals(hf[2], 3.5);
+  using u = SharedArray.attach(JSON.parse(JSON.stringify(a.handle())));
+  assert(u.is("float64") && !u.is("int32"));
+  if (u.is("float64")) assertEquals(u.data.reduce((x, y) => Math.max(x, y), 0), 3.5);
+  const name = uniqueName("typed");
+  using n = SharedArray.create(name, "int32", 2);
+  try {
+    using o = SharedArray.open(name, { dtype: "int32" });
+    const i: Int32Array = o.data;
+    assertEquals(i.length, 2);
+    assertCode(() => SharedArray.open(name, { dtype: "float32" }), "EBADHDR");
+  } finally {
+    n.unlink();
+    a.unlink();
+  }
+});
+
+test("a SharedArray handle gives the data offset as dataOffset; offset stays where the header starts", () => {
+  const name = uniqueName("dataoff");
+  using a = SharedArray.create(name, "int16", [2, 2]);
+  try {
+    const h = a.handle();
+    assertEquals(h.dataOffset, a.byteOffset);
+    assertEquals(h.offset + 128, h.dataOffset!, "one 128-byte header (ndim 2) between them");
+    // A handle whose dataOffset disagrees with the header is refused.
+    assertCode(() => SharedArray.attach({ ...h, dataOffset: h.offset }), "EBADHDR");
+    // Raw arrays: the object is the data.
+    using raw = SharedArray.wrap(name, "uint8", 8);
+    assertEquals(raw.handle().dataOffset, raw.handle().offset);
+  } finally {
+    a.unlink();
+  }
+});
+
+test("numpy reads a SharedArray from its handle with the README's three lines (dataOffset)", async () => {
+  const name = uniqueName("nph");
+  using a = SharedArray.create(name, "float32", [2, 3]);
+  a.data.set([0.5, 1, 1.5, 2, 2.5, 3]);
+  try {
+    // The README recipe, verbatim apart from reading the handle from argv.
+    const py = `
+import sys, json
+import numpy as np
+from multiprocessing import shared_memory, resource_tracker
+h = json.loads(sys.argv[1])
+shm = shared_memory.SharedMemory(name=h["name"])
+resource_tracker.unregister(shm._name, "shared_memory")
+arr = np.ndarray(h["shape"], dtype=h["dtype"], buffer=shm.buf, offset=h["dataOffset"])
+print(json.dumps({"sum": float(arr.sum()), "last": arr[1].tolist()}))
+del arr
+shm.close()
+`;
+    const r = await runPython(py, { args: [JSON.stringify(a.handle())] });
+    assertEquals(JSON.parse(r.stdout), { sum: 10.5, last: [2, 2.5, 3] });
+  } finally {
+    a.unlink();
+  }
 });
