@@ -410,7 +410,7 @@ export class Mempool implements Disposable {
     const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
     if (off + MEMPOOL.headerSize > segment.size) throw bad(`the segment is too small for a mempool at ${off}`);
     const win = segment.mapping.view(off, Math.min(segment.size - off, MAX_VIEW_BYTES), what);
-    const h = readHeader(win, 0, "mempool", what);
+    const h = readHeader(win, 0, "mempool", what, undefined, undefined, MEMPOOL.headerSize);
     if (h.headerSize !== MEMPOOL.headerSize) throw bad(`header size ${h.headerSize}, expected ${MEMPOOL.headerSize}`);
     const dv = new DataView(win, 0, MEMPOOL.headerSize);
     const count = dv.getUint32(MEMPOOL.count, true);
@@ -559,7 +559,7 @@ export class Mempool implements Disposable {
    * ```
    */
   tryGet(): Block | undefined {
-    if (this.#closed) throw this.#closedError("get a block from");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("get a block from");
     const tag = this.#tag;
     if (tag !== 0) {
       // Fast path: the cursor's word (the block this process put last, or the one after the
@@ -654,7 +654,7 @@ export class Mempool implements Disposable {
         Atomics.sub(i32, W_WAITERS, 1);
         Atomics.sub(this.#slotI32, parkedWord, 1);
       }
-      if (this.#closed) throw this.#closedError("get a block from");
+      if (this.#closed || this.#seg.closed) throw this.#closedError("get a block from");
     }
   }
 
@@ -699,13 +699,13 @@ export class Mempool implements Disposable {
         if (FAULTS) fault(F_GET_PARKED);
         await waitAsync(this.#seg.mapping, this.#seqOff, seen, Math.min(left, PARK_SLICE_MS), signal);
       } finally {
-        if (!this.#closed) { // close() already withdrew this wait
+        if (!this.#closed && !this.#seg.closed) { // close() already withdrew this wait
           this.#parkedAsync--;
           Atomics.sub(i32, W_WAITERS, 1);
           Atomics.sub(this.#slotI32, parkedWord, 1);
         }
       }
-      if (this.#closed) throw this.#closedError("get a block from");
+      if (this.#closed || this.#seg.closed) throw this.#closedError("get a block from");
     }
   }
 
@@ -727,7 +727,7 @@ export class Mempool implements Disposable {
    * ```
    */
   put(block: Block | number): void {
-    if (this.#closed) throw this.#closedError("put a block into");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("put a block into");
     // The index is validated, then narrowed with `| 0` so it stays an int32 for the JIT whatever
     // callers passed before: in JavaScriptCore a NaN or fraction flowing into `i` makes the
     // Atomics call below take its generic path (measured 5x slower for a get+put pair in Bun).
@@ -759,7 +759,15 @@ export class Mempool implements Disposable {
   #putOther(i: number): void {
     const st = this.#states;
     let cur = Atomics.load(st, i);
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === 64) {
+        // Every CAS failed because the word kept changing: only a hostile writer does that to one
+        // block's word (a holder puts it once).
+        throw new ShmError(
+          "EBADHDR",
+          `Cannot put block ${i} into ${this.#what}: its state word keeps changing (EBADHDR)`,
+        );
+      }
       if (cur === FREE) throw einval(`Cannot put block ${i} into ${this.#what}`, "it is already free");
       if ((cur & ~0x3fffffff) !== HELD || (cur & 0xff) >= this.maxProcesses) {
         throw new ShmError(
@@ -797,7 +805,7 @@ export class Mempool implements Disposable {
    * ```
    */
   block(index: number): Block {
-    if (this.#closed) throw this.#closedError("view a block of");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("view a block of");
     if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= this.count) {
       throw this.#badIndex("view", index);
     }
@@ -830,7 +838,7 @@ export class Mempool implements Disposable {
    * ```
    */
   reclaim(): number {
-    if (this.#closed) throw this.#closedError("reclaim blocks of");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("reclaim blocks of");
     const procs = this.maxProcesses;
     const slots = this.#slots64;
     // Dead tenures found: tag per slot (0 = none) and the identity to free the slot with.
@@ -991,7 +999,7 @@ export class Mempool implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
-    if (this.#slot >= 0) {
+    if (this.#slot >= 0 && !this.#seg.closed) {
       const st = this.#states;
       const tag = this.#tag;
       let held = false;
@@ -1023,7 +1031,7 @@ export class Mempool implements Disposable {
   }
 
   #live(doing: string): void {
-    if (this.#closed) throw this.#closedError(doing);
+    if (this.#closed || this.#seg.closed) throw this.#closedError(doing);
   }
 
   #closedError(doing: string): ShmError {

@@ -106,6 +106,8 @@ export const RING = {
 
 /** The ring header size; slots start here. */
 export const RING_HEADER_SIZE = 384;
+/** The smallest ring (4 slots): what readHeader checks before any view over the ring's fields. */
+const RING_MIN_BYTES = RING_HEADER_SIZE + 8 * 4;
 /** Largest slot count (so the slot array stays below 2 GiB). */
 export const MAX_SLOTS = 2 ** 28;
 /** Largest capacity. */
@@ -135,6 +137,11 @@ const SPIN_BATCH = 64;
 /** Longest single park: a waiter re-checks (and helps) at least this often, so a peer that dies
  * between its slot CAS and its wake never delays the others by more than this. */
 const PARK_SLICE_MS = 200;
+/** Most steps one non-blocking call takes over shared state (each step is a re-read after a failed
+ * CAS or a helping CAS, i.e. some process's progress). Past it the call gives up as if the ring
+ * were full (empty): a blocking call then retries within its timeout, and states that no live peer
+ * can produce are reported as EBADHDR before this bound is reached. */
+const MAX_STEPS = 4096;
 
 const START_LO = Math.max(0, START_TIME) >>> 0;
 
@@ -469,7 +476,7 @@ export class Ring implements Disposable {
     const what = `Cannot open the ring at ${byteOffset} of ${
       segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
     }`;
-    readHeader(segment.buffer, byteOffset, "ring", what);
+    readHeader(segment.buffer, byteOffset, "ring", what, undefined, undefined, RING_MIN_BYTES);
     return new Ring(segment, byteOffset, false, what);
   }
 
@@ -523,7 +530,7 @@ export class Ring implements Disposable {
     const seg = renamed(() => SharedMemory.open(name), "Cannot open ring", name);
     return placeOrRelease(seg, false, () => {
       const what = `Cannot open ring ${JSON.stringify(name)}`;
-      readHeader(seg.buffer, 0, "ring", what);
+      readHeader(seg.buffer, 0, "ring", what, undefined, undefined, RING_MIN_BYTES);
       return new Ring(seg, 0, true, what);
     });
   }
@@ -548,18 +555,20 @@ export class Ring implements Disposable {
     const seg = SharedMemory.attach(handle.segment);
     return placeOrRelease(seg, false, () => {
       const what = `Cannot attach ring ${JSON.stringify(handle.name)}`;
-      readHeader(seg.buffer, handle.byteOffset, "ring", what);
+      readHeader(seg.buffer, handle.byteOffset, "ring", what, undefined, undefined, RING_MIN_BYTES);
       return new Ring(seg, handle.byteOffset, true, what);
     });
   }
 
   /** Items queued now (a snapshot; may trail by in-flight operations). @throws {ShmError} EBADHDR if the counters are corrupt */
   get size(): number {
+    this.#live(`Cannot read the size of ring "${this.#name}"`);
     const ctl = this.#ctl;
-    for (;;) {
+    for (let step = 0;; step++) {
       const h = Atomics.load(ctl, W_HEAD);
       const t = Atomics.load(ctl, W_TAIL);
-      if (Atomics.load(ctl, W_HEAD) !== h) continue;
+      // A head that moved between the two reads: read again (bounded: a busy ring's snapshot).
+      if (Atomics.load(ctl, W_HEAD) !== h && step < MAX_STEPS) continue;
       const n = (t - h) | 0;
       if (n < 0) return 0; // CAS modes: a trailing tail hint (a producer died before advancing it)
       if (n > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${n} apart (I1)`);
@@ -592,6 +601,7 @@ export class Ring implements Disposable {
    * ```
    */
   tryEnqueue(value: number): boolean {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot enqueue on ring "${this.#name}"`);
     if ((value >>> 0) !== value) throw badValue(value, `Cannot enqueue on ring "${this.#name}"`);
     if (this.#singleProd && !this.#prodRole) this.#claim(true);
     return this.#spsc ? this.#enqSpsc(value) : this.#enqCas(value);
@@ -614,6 +624,7 @@ export class Ring implements Disposable {
    * ```
    */
   tryDequeue(): number | undefined {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot dequeue from ring "${this.#name}"`);
     if (this.#singleCons && !this.#consRole) this.#claim(false);
     return this.#spsc ? this.#deqSpsc() : this.#deqCas();
   }
@@ -636,6 +647,7 @@ export class Ring implements Disposable {
    */
   enqueueBulk(values: ArrayLike<number>): boolean {
     const what = `Cannot enqueue on ring "${this.#name}"`;
+    this.#live(what);
     const n = checkValues(values, what);
     if (n === 0) return true;
     if (n === 1) return this.tryEnqueue(values[0]);
@@ -669,6 +681,7 @@ export class Ring implements Disposable {
    * ```
    */
   enqueueBurst(values: ArrayLike<number>): number {
+    this.#live(`Cannot enqueue on ring "${this.#name}"`);
     const n = checkValues(values, `Cannot enqueue on ring "${this.#name}"`);
     if (n === 0) return 0;
     if (this.#singleProd && !this.#prodRole) this.#claim(true);
@@ -701,6 +714,7 @@ export class Ring implements Disposable {
    */
   dequeueBulk(out: Uint32Array, count: number = out.length): number {
     const what = `Cannot dequeue from ring "${this.#name}"`;
+    this.#live(what);
     checkOut(out, count, what);
     if (count === 0) return 0;
     if (count === 1) {
@@ -743,6 +757,7 @@ export class Ring implements Disposable {
    * ```
    */
   dequeueBurst(out: Uint32Array, max: number = out.length): number {
+    this.#live(`Cannot dequeue from ring "${this.#name}"`);
     checkOut(out, max, `Cannot dequeue from ring "${this.#name}"`);
     if (max === 0) return 0;
     if (this.#singleCons && !this.#consRole) this.#claim(false);
@@ -799,7 +814,7 @@ export class Ring implements Disposable {
         if (FAULT_ON) fault("ring.wait.parked");
         futexWait(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS));
       } finally {
-        if (!this.#closed) {
+        if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_PW, 1);
           this.#pWaits--;
         }
@@ -849,7 +864,7 @@ export class Ring implements Disposable {
         if (FAULT_ON) fault("ring.wait.parked");
         futexWait(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS));
       } finally {
-        if (!this.#closed) {
+        if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_CW, 1);
           this.#cWaits--;
         }
@@ -895,7 +910,7 @@ export class Ring implements Disposable {
         if (this.tryEnqueue(value)) return;
         await waitAsync(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS), signal);
       } finally {
-        if (!this.#closed) {
+        if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_PW, 1);
           this.#pWaits--;
         }
@@ -942,7 +957,7 @@ export class Ring implements Disposable {
         if (v !== undefined) return v;
         await waitAsync(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS), signal);
       } finally {
-        if (!this.#closed) {
+        if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_CW, 1);
           this.#cWaits--;
         }
@@ -999,7 +1014,7 @@ export class Ring implements Disposable {
    * ```
    */
   handle(): RingHandle {
-    if (this.#closed) throw this.#closedError(`Cannot make a handle of ring "${this.#name}"`);
+    this.#live(`Cannot make a handle of ring "${this.#name}"`);
     return {
       kind: "shmkit.ring",
       version: HANDLE_VERSION,
@@ -1075,6 +1090,7 @@ export class Ring implements Disposable {
    * ```
    */
   validate(): void {
+    this.#live(`Cannot validate ring "${this.#name}"`);
     const ctl = this.#ctl;
     const h = Atomics.load(ctl, W_HEAD);
     const t = Atomics.load(ctl, W_TAIL);
@@ -1209,7 +1225,8 @@ export class Ring implements Disposable {
     const slots = this.#slots;
     const n = this.#n;
     const cap = this.capacity;
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) return false; // bounded: the others' progress kept us from a slot
       const t = Atomics.load(ctl, W_TAIL); // tail hint
       const i = (t & this.#mask) << 1;
       const s = Atomics.load(slots, i + 1); // A3: slot seq; pairs with C2 (take) and C1 (other producers)
@@ -1218,7 +1235,15 @@ export class Ring implements Disposable {
         if (((t - this.#headCache) >>> 0) >= cap) {
           const h = Atomics.load(ctl, W_HEAD); // head hint: trails the true head, so the check is conservative
           const used = (t - h) | 0;
-          if (used < 0) continue; // our tail is stale: the ring moved on
+          if (used < 0) {
+            // Our tail is stale (the ring moved on), unless it is not: the head hint only passes
+            // taken positions (I4), so a head ahead of a tail whose slot is still EMPTY for it is
+            // impossible. Re-read both (seq and tail only move forward) before calling it corrupt.
+            if (Atomics.load(slots, i + 1) === s && Atomics.load(ctl, W_TAIL) === t) {
+              throw this.#corrupt(`head ${h} is ahead of tail ${t}, whose slot ${i >> 1} is still empty (I1)`);
+            }
+            continue;
+          }
           if (used > cap) throw this.#corrupt(`head ${h} is ${used} behind tail ${t} (I1)`);
           this.#headCache = h;
           if (used >= cap) {
@@ -1249,6 +1274,11 @@ export class Ring implements Disposable {
           if (this.#helpHead(h)) continue;
           return false;
         }
+        // The head hint passed position t - N, so it was taken (seq moved on): unless the slot
+        // still reads the same, which no live peer can produce.
+        if (Atomics.load(slots, i + 1) === s && Atomics.load(ctl, W_TAIL) === t) {
+          throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, still unconsumed behind head ${h} (I3)`);
+        }
       } else if (Atomics.load(ctl, W_TAIL) === t) {
         throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, impossible for tail ${t} (I3)`);
       }
@@ -1259,7 +1289,8 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     const slots = this.#slots;
     const n = this.#n;
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) return undefined; // bounded: the others' progress kept us from an item
       const h = Atomics.load(ctl, W_HEAD); // head hint
       const i = (h & this.#mask) << 1;
       const s = Atomics.load(slots, i + 1); // A4: slot seq; pairs with C1
@@ -1306,8 +1337,7 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     // Cheap pre-check, so that a batch that cannot fit does not burn positions by placing and
     // skipping (that still happens when other producers take the room meanwhile).
-    let h = Atomics.load(ctl, W_HEAD);
-    while (this.#helpHead(h)) h = Atomics.load(ctl, W_HEAD);
+    const h = this.#settleHead();
     if (((Atomics.load(ctl, W_TAIL) - h) | 0) + n > this.capacity) return false;
     if (!this.#lockBulk()) return false;
     if (this.#bulkPos.length < n) this.#bulkPos = new Uint32Array(Math.max(n, this.#bulkPos.length * 2));
@@ -1361,7 +1391,7 @@ export class Ring implements Disposable {
       Atomics.store(ctl, W_BPHASE, 0); // claiming
       try {
         let p = Atomics.load(ctl, W_HEAD);
-        while (k < count) {
+        for (let step = 0; k < count && step < MAX_STEPS + count; step++) {
           const i = (p & this.#mask) << 1;
           const s = Atomics.load(slots, i + 1);
           const d = (s - p) | 0;
@@ -1390,8 +1420,7 @@ export class Ring implements Disposable {
         this.#resolveClaimed(pos[j], true);
         if (FAULT_ON) fault("ring.bulk.after_take");
       }
-      let h = Atomics.load(ctl, W_HEAD);
-      while (this.#helpHead(h)) h = Atomics.load(ctl, W_HEAD); // R4 over the taken slots
+      this.#settleHead(); // R4 over the taken slots
     } finally {
       Atomics.store(ctl, W_BPHASE, 0);
       this.#cas64(RING.bulkLock, PID, START_LO, 0, 0); // B2: release
@@ -1487,9 +1516,17 @@ export class Ring implements Disposable {
     return true;
   }
 
+  /** Loads the head hint and helps it past taken slots (at most MAX_STEPS of them); returns it. */
+  #settleHead(): number {
+    let h = Atomics.load(this.#ctl, W_HEAD);
+    for (let step = 0; step < MAX_STEPS && this.#helpHead(h); step++) h = Atomics.load(this.#ctl, W_HEAD);
+    return h;
+  }
+
   /** Single producer (spmc): brings the tail hint to the true tail; returns the items queued. */
   #syncTail(): number {
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) return this.capacity; // bounded: report no room, retried later
       const t = Atomics.load(this.#ctl, W_TAIL);
       const s = Atomics.load(this.#slots, ((t & this.#mask) << 1) + 1);
       const d = (s - t) | 0;
@@ -1497,8 +1534,7 @@ export class Ring implements Disposable {
         Atomics.compareExchange(this.#ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
         continue;
       }
-      let h = Atomics.load(this.#ctl, W_HEAD);
-      while (this.#helpHead(h)) h = Atomics.load(this.#ctl, W_HEAD);
+      const h = this.#settleHead();
       const used = (t - h) | 0;
       if (used < 0 || used > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${used} apart (I1)`);
       this.#headCache = h;
@@ -1508,8 +1544,7 @@ export class Ring implements Disposable {
 
   /** Single consumer (mpsc): counts FULL slots from the head, up to `max`. */
   #countFull(max: number): number {
-    let h = Atomics.load(this.#ctl, W_HEAD);
-    while (this.#helpHead(h)) h = Atomics.load(this.#ctl, W_HEAD);
+    const h = this.#settleHead();
     let k = 0;
     while (k < max) {
       const p = (h + k) >>> 0;
@@ -1578,6 +1613,12 @@ export class Ring implements Disposable {
 
   #corrupt(why: string): ShmError {
     return new ShmError("EBADHDR", `Ring "${this.#name}" is corrupt: ${why} (EBADHDR)`);
+  }
+
+  /** ECLOSED once this object, or the segment it lives in, is closed (views may be detached or
+   * tombstoned with zero pages on Node 20: never operate on them). */
+  #live(what: string): void {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(what);
   }
 
   #closedError(what: string): ShmError {
