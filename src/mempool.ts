@@ -226,6 +226,9 @@ function geometry(options: MempoolOptions, what: string): Geometry {
   return { count, blockSize, stride, procs, statesOffset, dataOffset, byteLength };
 }
 
+/** Linux's PID_MAX_LIMIT: no pid is larger. */
+const PID_LIMIT = 0x400000;
+
 /** Start time of `pid` (ticks since boot), or -errno. */
 function startTimeOf(pid: number): number {
   return sys.shmkit_proc_start_time(pid);
@@ -233,7 +236,8 @@ function startTimeOf(pid: number): number {
 
 /** True unless the identity's process is certainly gone (dead, zombie, or its pid was recycled). */
 function identityAlive(pid: number, startLo: number): boolean {
-  if (pid <= 0) return false;
+  // A pid above Linux's PID_MAX_LIMIT (2^22) names no process (a corrupt identity word).
+  if (pid <= 0 || pid > PID_LIMIT) return false;
   const st = startTimeOf(pid);
   if (st === -ERRNO.ESRCH) return false; // no such process
   if (st < 0) return true; // cannot tell (e.g. /proc hidden): never rob

@@ -1628,6 +1628,8 @@ export class Ring implements Disposable {
 
 /** True if (pid, low 32 bits of its start time) names a live process. */
 function holderAlive(pid: number, startLo: number): boolean {
+  // A pid above Linux's PID_MAX_LIMIT (2^22) names no process (a corrupt role or lock word).
+  if (pid <= 0 || pid > 0x400000) return false;
   if (!processAlive(pid, -1)) return false;
   const st = sys.shmkit_proc_start_time(pid);
   if (st < 0) return false;

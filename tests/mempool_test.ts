@@ -461,3 +461,24 @@ test("Mempool error messages name the pool", () => {
   }
   pool.unlink();
 });
+
+test("Mempool placed with at(): after its segment closes every method gives ECLOSED", async () => {
+  const name = uniqueName("pool");
+  const own = Mempool.create(name, { count: 2, blockSize: 8 });
+  const seg = SharedMemory.open(name);
+  const placed = Mempool.at(seg, 0);
+  own.unlink();
+  own.close();
+  seg.close();
+  for (const p of [own, placed]) {
+    assertCode(() => p.available, "ECLOSED");
+    assertCode(() => p.tryGet(), "ECLOSED");
+    assertCode(() => p.get({ timeout: 10 }), "ECLOSED");
+    await assertRejectsCode(p.getAsync({ timeout: 10 }), "ECLOSED");
+    assertCode(() => p.put(0), "ECLOSED");
+    assertCode(() => p.block(0), "ECLOSED");
+    assertCode(() => p.reclaim(), "ECLOSED");
+    assertCode(() => p.handle(), "ECLOSED");
+    p.close();
+  }
+});
