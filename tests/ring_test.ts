@@ -561,7 +561,7 @@ for (const mode of ["mpsc", "spmc", "mpmc"] as RingMode[]) {
   ) {
     test(`Ring (${mode}) with ${label}: every operation returns or throws EBADHDR within its timeout`, async () => {
       const name = uniqueName("ring");
-      const r = Ring.create(name, { capacity: 8, mode });
+      const r = Ring.create(name, { capacity: 4, mode }); // 4 slots: 0xfffffffd reads as position -4
       try {
         const res = await runScript(RUNTIME, "tests/fixtures/fuzz_ring_corrupt.ts", {
           args: [name, ...words],
