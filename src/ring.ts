@@ -329,6 +329,9 @@ export class Ring implements Disposable {
   // Waits of this object registered in prodWaiters / consWaiters (given back by close()).
   #pWaits = 0;
   #cWaits = 0;
+  // Asynchronous waiters of this object, per side (see #waitLocal).
+  #prodQ: LocalQueue = newQueue();
+  #consQ: LocalQueue = newQueue();
 
   private constructor(seg: SharedMemory, byteOffset: number, owns: boolean, what: string) {
     const buf = seg.buffer;
@@ -897,27 +900,7 @@ export class Ring implements Disposable {
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     if (this.tryEnqueue(value)) return;
-    const deadline = performance.now() + timeout;
-    const ctl = this.#ctl;
-    for (;;) {
-      const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(what, timeout);
-      const h0 = Atomics.load(ctl, W_HEAD); // W1
-      Atomics.add(ctl, W_PW, 1); // W1
-      Atomics.store(ctl, W_PS, 1); // W1
-      this.#pWaits++;
-      try {
-        if (this.tryEnqueue(value)) return;
-        await waitAsync(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS), signal);
-      } finally {
-        if (!this.#closed && !this.#mapping.closed) {
-          Atomics.sub(ctl, W_PW, 1);
-          this.#pWaits--;
-        }
-      }
-      if (this.#closed) throw this.#closedError(what);
-      if (this.tryEnqueue(value)) return;
-    }
+    await this.#waitLocal(this.#prodQ, what, timeout, signal, () => this.tryEnqueue(value) ? true : undefined);
   }
 
   /**
@@ -941,31 +924,130 @@ export class Ring implements Disposable {
     const timeout = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
-    let v = this.tryDequeue();
+    const v = this.tryDequeue();
     if (v !== undefined) return v;
-    const deadline = performance.now() + timeout;
+    return await this.#waitLocal(this.#consQ, what, timeout, signal, () => this.tryDequeue());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Asynchronous waiters: a FIFO per side in this object; only its parker waits on the futex word
+  // (W1/W2 as the blocking calls), and serves the queue in order when woken: each publish wakes
+  // one native wait per process, and as many local waiters go as there are items (or room).
+
+  #waitLocal<T>(
+    q: LocalQueue,
+    what: string,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    attempt: () => T | undefined,
+  ): Promise<T> {
+    if (timeout === 0) return Promise.reject(timeoutError(what, timeout));
+    return new Promise<T>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const w: LocalWaiter = {
+        settled: false,
+        attempt: () => {
+          const v = attempt();
+          if (v === undefined) return false;
+          finish();
+          resolve(v);
+          return true;
+        },
+        fail: (e) => {
+          finish();
+          reject(e);
+        },
+      };
+      const onAbort = (): void => {
+        if (w.settled) return;
+        w.fail(signal!.reason);
+        this.#leave(q);
+      };
+      const finish = (): void => {
+        w.settled = true;
+        q.live--;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      if (timeout !== Infinity) {
+        timer = setTimeout(() => {
+          if (w.settled) return;
+          w.fail(timeoutError(what, timeout));
+          this.#leave(q);
+        }, timeout);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      q.items.push(w);
+      q.live++;
+      if (!q.parking) void this.#park(q);
+    });
+  }
+
+  /** A waiter left early (timeout, abort): with nobody left, end the parker's wait now. */
+  #leave(q: LocalQueue): void {
+    if (q.live === 0) q.wake?.abort();
+  }
+
+  /** Serves the front of `q` in order while attempts succeed; drops settled waiters. */
+  #serve(q: LocalQueue): void {
+    const items = q.items;
+    while (q.head < items.length) {
+      const w = items[q.head];
+      if (!w.settled && !w.attempt()) return;
+      items[q.head++] = undefined as unknown as LocalWaiter;
+    }
+    items.length = 0;
+    q.head = 0;
+  }
+
+  /** The parker of one side: waits on `tail` (consumers) or `head` (producers) for the queue. */
+  async #park(q: LocalQueue): Promise<void> {
+    const cons = q === this.#consQ;
     const ctl = this.#ctl;
-    for (;;) {
-      const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(what, timeout);
-      const t0 = Atomics.load(ctl, W_TAIL); // W1
-      Atomics.add(ctl, W_CW, 1); // W1
-      Atomics.store(ctl, W_CS, 1); // W1
-      this.#cWaits++;
-      try {
-        v = this.tryDequeue();
-        if (v !== undefined) return v;
-        await waitAsync(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS), signal);
-      } finally {
-        if (!this.#closed && !this.#mapping.closed) {
-          Atomics.sub(ctl, W_CW, 1);
-          this.#cWaits--;
+    const word = cons ? W_TAIL : W_HEAD;
+    const waiters = cons ? W_CW : W_PW;
+    q.parking = true;
+    try {
+      for (;;) {
+        this.#serve(q);
+        if (q.live === 0) return;
+        if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot use ring "${this.#name}"`);
+        const w0 = Atomics.load(ctl, word); // W1: futex word, read before the re-check
+        Atomics.add(ctl, waiters, 1); // W1: register (seq_cst); pairs with W2
+        Atomics.store(ctl, cons ? W_CS : W_PS, 1); // W1: ask for a wake (seq_cst), then re-check
+        if (cons) this.#cWaits++;
+        else this.#pWaits++;
+        try {
+          this.#serve(q);
+          if (q.live === 0) return;
+          const wake = new AbortController();
+          q.wake = wake;
+          try {
+            await waitAsync(this.#mapping, this.#base + (cons ? RING.tail : RING.head), w0, PARK_SLICE_MS, wake.signal);
+          } catch { /* ended early: every waiter left, or close() */ }
+          q.wake = undefined;
+        } finally {
+          if (!this.#closed && !this.#mapping.closed) {
+            Atomics.sub(ctl, waiters, 1);
+            if (cons) this.#cWaits--;
+            else this.#pWaits--;
+          }
         }
       }
-      if (this.#closed) throw this.#closedError(what);
-      v = this.tryDequeue();
-      if (v !== undefined) return v;
+    } catch (e) {
+      // EBADHDR from an attempt, or ECLOSED: every waiter of this side gets it.
+      this.#failAll(q, e);
+    } finally {
+      q.parking = false;
     }
+  }
+
+  #failAll(q: LocalQueue, e: unknown): void {
+    const items = q.items;
+    for (let i = q.head; i < items.length; i++) if (!items[i].settled) items[i].fail(e);
+    items.length = 0;
+    q.head = 0;
+    q.wake?.abort();
   }
 
   /**
@@ -1049,6 +1131,8 @@ export class Ring implements Disposable {
     }
     this.#pWaits = this.#cWaits = 0;
     this.#closed = true;
+    this.#failAll(this.#prodQ, this.#closedError(`Cannot enqueue on ring "${this.#name}"`));
+    this.#failAll(this.#consQ, this.#closedError(`Cannot dequeue from ring "${this.#name}"`));
     this.#ctl = new Uint32Array(0);
     this.#slots = new Uint32Array(0);
     if (this.#owns) this.#seg.close();
@@ -1624,6 +1708,29 @@ export class Ring implements Disposable {
   #closedError(what: string): ShmError {
     return new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
   }
+}
+
+/** One asynchronous caller waiting in this process (Ring#waitLocal). */
+interface LocalWaiter {
+  settled: boolean;
+  /** Tries once; on success it settles itself and returns true. */
+  attempt(): boolean;
+  fail(e: unknown): void;
+}
+
+/** The FIFO of one side's asynchronous waiters, and its parker's state. */
+interface LocalQueue {
+  items: LocalWaiter[];
+  head: number;
+  /** Waiters not settled yet. */
+  live: number;
+  parking: boolean;
+  /** Ends the parker's current wait early. */
+  wake: AbortController | undefined;
+}
+
+function newQueue(): LocalQueue {
+  return { items: [], head: 0, live: 0, parking: false, wake: undefined };
 }
 
 /** True if (pid, low 32 bits of its start time) names a live process. */
