@@ -366,7 +366,9 @@ export class Condition implements Disposable {
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`Cannot notify ${this.#what}: n must be a positive integer, got ${n}`);
     }
-    if (this.#closed || this.#seg.closed) throw new ShmError("ECLOSED", `Cannot notify ${this.#what}: it is closed (ECLOSED)`);
+    if (this.#closed || this.#seg.closed) {
+      throw new ShmError("ECLOSED", `Cannot notify ${this.#what}: it is closed (ECLOSED)`);
+    }
     // N1: move the sequence (seq_cst); pairs with W1's read and the kernel's compare in W2/W3.
     Atomics.add(this.#u32, I_SEQ, 1);
     // N2: wake only if someone waits (seq_cst); pairs with W1's add.
@@ -401,7 +403,9 @@ export class Condition implements Disposable {
    * ```
    */
   handle(): ConditionHandle {
-    if (this.#closed || this.#seg.closed) throw new ShmError("ECLOSED", `Cannot make a handle of ${this.#what}: it is closed (ECLOSED)`);
+    if (this.#closed || this.#seg.closed) {
+      throw new ShmError("ECLOSED", `Cannot make a handle of ${this.#what}: it is closed (ECLOSED)`);
+    }
     return {
       kind: "shmkit.condition",
       version: HANDLE_VERSION,

@@ -391,7 +391,10 @@ export class Semaphore implements Disposable {
     if (this.#closed || this.#seg.closed) throw this.#closedError("release");
     for (let step = 0;; step++) {
       if (step === MAX_STEPS) {
-        throw new ShmError("EBADHDR", `Cannot release ${this.#what}: its count keeps changing under every CAS (EBADHDR)`);
+        throw new ShmError(
+          "EBADHDR",
+          `Cannot release ${this.#what}: its count keeps changing under every CAS (EBADHDR)`,
+        );
       }
       const v = this.#load();
       if (n > SEMAPHORE_MAX_VALUE - v) {

@@ -493,10 +493,12 @@ test("10,000 getAsync waiters on one pool each get a block as blocks are put bac
     let served = 0;
     const ps: Promise<void>[] = [];
     for (let i = 0; i < N; i++) {
-      ps.push(pool.getAsync({ timeout: 20_000 }).then((b) => { // 20 s: a hang guard
-        served++;
-        pool.put(b); // hand it on to the next waiter
-      }));
+      ps.push(
+        pool.getAsync({ timeout: 20_000 }).then((b) => { // 20 s: a hang guard
+          served++;
+          pool.put(b); // hand it on to the next waiter
+        }),
+      );
     }
     for (const b of held) pool.put(b);
     await Promise.all(ps);

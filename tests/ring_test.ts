@@ -626,28 +626,32 @@ test("Ring: after close every method and getter throws ECLOSED (also a ring plac
   }
 });
 
-test("10,000 dequeueAsync waiters on one ring receive 10,000 items from another process (no thundering herd)", async () => {
-  const name = uniqueName("ring");
-  const r = Ring.create(name, { capacity: 1024, mode: "mpmc" });
-  try {
-    const N = 10_000;
-    const ps: Promise<number>[] = [];
-    for (let i = 0; i < N; i++) ps.push(r.dequeueAsync({ timeout: 20_000 })); // 20 s: a hang guard
-    const t0 = performance.now();
-    const child = runScript(RUNTIME === "bun" ? "deno" : "bun", "tests/fixtures/ring_producer.ts", {
-      args: [JSON.stringify(r.handle()), "1", String(N), "burst"],
-      timeout: 60_000,
-    });
-    const got = await Promise.all(ps);
-    const ms = performance.now() - t0;
-    await child;
-    console.log(`10,000 async waiters got 10,000 items in ${ms.toFixed(0)} ms (${RUNTIME}, producer child included)`);
-    got.sort((a, b) => a - b);
-    for (let i = 0; i < N; i++) assertEquals(got[i], ((1 << 24) | i) >>> 0);
-    assertEquals(r.size, 0);
-    assertEquals(pendingAsyncWaits(), 0);
-  } finally {
-    r.unlink();
-    r.close();
-  }
-}, { timeout: 60_000 });
+test(
+  "10,000 dequeueAsync waiters on one ring receive 10,000 items from another process (no thundering herd)",
+  async () => {
+    const name = uniqueName("ring");
+    const r = Ring.create(name, { capacity: 1024, mode: "mpmc" });
+    try {
+      const N = 10_000;
+      const ps: Promise<number>[] = [];
+      for (let i = 0; i < N; i++) ps.push(r.dequeueAsync({ timeout: 20_000 })); // 20 s: a hang guard
+      const t0 = performance.now();
+      const child = runScript(RUNTIME === "bun" ? "deno" : "bun", "tests/fixtures/ring_producer.ts", {
+        args: [JSON.stringify(r.handle()), "1", String(N), "burst"],
+        timeout: 60_000,
+      });
+      const got = await Promise.all(ps);
+      const ms = performance.now() - t0;
+      await child;
+      console.log(`10,000 async waiters got 10,000 items in ${ms.toFixed(0)} ms (${RUNTIME}, producer child included)`);
+      got.sort((a, b) => a - b);
+      for (let i = 0; i < N; i++) assertEquals(got[i], ((1 << 24) | i) >>> 0);
+      assertEquals(r.size, 0);
+      assertEquals(pendingAsyncWaits(), 0);
+    } finally {
+      r.unlink();
+      r.close();
+    }
+  },
+  { timeout: 60_000 },
+);

@@ -26,24 +26,32 @@ async function scribble(kind: "ring" | "mempool", name: string): Promise<void> {
   }
 }
 
-test("Ring: honest producers/consumers keep their timeouts and get only ShmError while a process scribbles on its control words", async () => {
-  const name = uniqueName("scr");
-  const r = Ring.create(name, { capacity: 16, mode: "mpmc" });
-  try {
-    await scribble("ring", name);
-  } finally {
-    r.unlink();
-    r.close();
-  }
-}, { timeout: 120_000 });
+test(
+  "Ring: honest producers/consumers keep their timeouts and get only ShmError while a process scribbles on its control words",
+  async () => {
+    const name = uniqueName("scr");
+    const r = Ring.create(name, { capacity: 16, mode: "mpmc" });
+    try {
+      await scribble("ring", name);
+    } finally {
+      r.unlink();
+      r.close();
+    }
+  },
+  { timeout: 120_000 },
+);
 
-test("Mempool: honest getters keep their timeouts and get only ShmError while a process scribbles on its control words", async () => {
-  const name = uniqueName("scr");
-  const p = Mempool.create(name, { count: 4, blockSize: 64 });
-  try {
-    await scribble("mempool", name);
-  } finally {
-    p.unlink();
-    p.close();
-  }
-}, { timeout: 120_000 });
+test(
+  "Mempool: honest getters keep their timeouts and get only ShmError while a process scribbles on its control words",
+  async () => {
+    const name = uniqueName("scr");
+    const p = Mempool.create(name, { count: 4, blockSize: 64 });
+    try {
+      await scribble("mempool", name);
+    } finally {
+      p.unlink();
+      p.close();
+    }
+  },
+  { timeout: 120_000 },
+);
