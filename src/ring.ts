@@ -65,6 +65,13 @@
  *   waker changes `tail`/`head` (seq_cst), loads the waiters word and, only if it is non-zero,
  *   exchanges the sleep flag with 0 and calls futex wake (all) only if it was 1 (store-load,
  *   Dekker): no syscall on the fast path, one per sleep episode otherwise.
+ * - Asynchronous waiters (enqueueAsync / dequeueAsync) of one Ring object wait in a local FIFO;
+ *   only its parker registers and waits (W1) for them, and serves them in order when woken, so a
+ *   publish costs one native wake per process and wakes as many local waiters as it has items.
+ *
+ * Bounded work on hostile memory: every loop over shared state takes at most MAX_STEPS steps
+ * (each a re-read after some process's progress); a state no live peer can produce (checked by
+ * re-reading it: seq and the hints only move forward) is EBADHDR.
  *
  * @module
  */
