@@ -525,7 +525,12 @@ export class Mutex implements Disposable {
         if (r === GOT || r === GOT_RECOVERED) return this.#grant(r === GOT_RECOVERED);
       }
       const c = this.#markWaiters();
-      if (c === 0 && (++freed % MAX_STEPS !== 0 || performance.now() < deadline)) continue; // as in lock()
+      if (c === 0) {
+        // As in lock(); and let the event loop run now and then while the word keeps flipping.
+        if (++freed % MAX_STEPS !== 0) continue;
+        await new Promise((r) => setTimeout(r, 0));
+        if (performance.now() < deadline) continue;
+      }
       const left = deadline - performance.now();
       if (left <= 0) throw timeoutError(what, ms);
       let woke: boolean;
