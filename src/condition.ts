@@ -162,7 +162,7 @@ export class Condition implements Disposable {
   }
 
   static #at(segment: SharedMemory, byteOffset: number, owns: boolean, what: string): Condition {
-    const h = readHeader(segment.buffer, byteOffset, "condition", what);
+    const h = readHeader(segment.buffer, byteOffset, "condition", what, undefined, undefined, CONDITION_BYTES);
     if (h.headerSize !== CONDITION_BYTES || h.byteLength !== CONDITION_BYTES) {
       throw new ShmError(
         "EBADHDR",
@@ -366,7 +366,9 @@ export class Condition implements Disposable {
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`Cannot notify ${this.#what}: n must be a positive integer, got ${n}`);
     }
-    if (this.#closed) throw new ShmError("ECLOSED", `Cannot notify ${this.#what}: it is closed (ECLOSED)`);
+    if (this.#closed || this.#seg.closed) {
+      throw new ShmError("ECLOSED", `Cannot notify ${this.#what}: it is closed (ECLOSED)`);
+    }
     // N1: move the sequence (seq_cst); pairs with W1's read and the kernel's compare in W2/W3.
     Atomics.add(this.#u32, I_SEQ, 1);
     // N2: wake only if someone waits (seq_cst); pairs with W1's add.
@@ -401,7 +403,9 @@ export class Condition implements Disposable {
    * ```
    */
   handle(): ConditionHandle {
-    if (this.#closed) throw new ShmError("ECLOSED", `Cannot make a handle of ${this.#what}: it is closed (ECLOSED)`);
+    if (this.#closed || this.#seg.closed) {
+      throw new ShmError("ECLOSED", `Cannot make a handle of ${this.#what}: it is closed (ECLOSED)`);
+    }
     return {
       kind: "shmkit.condition",
       version: HANDLE_VERSION,
@@ -447,7 +451,7 @@ export class Condition implements Disposable {
   }
 
   #checkGuard(guard: LockGuard, what: string): Guard {
-    if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
+    if (this.#closed || this.#seg.closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
     if (!(guard instanceof Guard)) {
       throw new TypeError(`${what}: the guard must come from Mutex.lock / tryLock / lockAsync`);
     }

@@ -165,8 +165,12 @@ export function peekHeader(buf: ArrayBuffer, off: number): CommonHeader | undefi
  * `available` (default `buf.byteLength`) is how many bytes the segment has from the start of
  * `buf`, for a `buf` that is only a window over a larger segment (so H5 checks the whole segment).
  *
- * @throws {ShmError} EBADHDR for a wrong magic, version, kind, an impossible size or an object
- * that never became ready.
+ * `minBytes` is the kind's fixed header size (its headerSize with the smallest payload): a header
+ * that claims fewer bytes, or a segment with fewer bytes at `off`, is EBADHDR here, before the
+ * caller lays any view or DataView over its fields (which would throw a raw RangeError).
+ *
+ * @throws {ShmError} EBADHDR for a wrong magic, version, kind, an impossible size, a segment too
+ * small for the kind's fixed header, or an object that never became ready.
  */
 export function readHeader(
   buf: ArrayBuffer,
@@ -175,6 +179,7 @@ export function readHeader(
   what: string,
   readyTimeoutMs = 1000,
   available: number = buf.byteLength,
+  minBytes: number = COMMON_HEADER_SIZE,
 ): CommonHeader {
   const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
   if (!Number.isSafeInteger(off) || off < 0 || off % OBJECT_ALIGN !== 0) {
@@ -202,6 +207,11 @@ export function readHeader(
   }
   if (!Number.isSafeInteger(h.byteLength) || off + h.byteLength > available) {
     throw bad(`it claims ${h.byteLength} bytes but only ${available - off} are mapped`);
+  }
+  if (h.byteLength < minBytes || off + minBytes > buf.byteLength) {
+    throw bad(
+      `a ${kind} needs at least ${minBytes} bytes, it claims ${h.byteLength} and ${buf.byteLength - off} are mapped`,
+    );
   }
   return h;
 }

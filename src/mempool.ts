@@ -226,6 +226,9 @@ function geometry(options: MempoolOptions, what: string): Geometry {
   return { count, blockSize, stride, procs, statesOffset, dataOffset, byteLength };
 }
 
+/** Linux's PID_MAX_LIMIT: no pid is larger. */
+const PID_LIMIT = 0x400000;
+
 /** Start time of `pid` (ticks since boot), or -errno. */
 function startTimeOf(pid: number): number {
   return sys.shmkit_proc_start_time(pid);
@@ -233,7 +236,8 @@ function startTimeOf(pid: number): number {
 
 /** True unless the identity's process is certainly gone (dead, zombie, or its pid was recycled). */
 function identityAlive(pid: number, startLo: number): boolean {
-  if (pid <= 0) return false;
+  // A pid above Linux's PID_MAX_LIMIT (2^22) names no process (a corrupt identity word).
+  if (pid <= 0 || pid > PID_LIMIT) return false;
   const st = startTimeOf(pid);
   if (st === -ERRNO.ESRCH) return false; // no such process
   if (st < 0) return true; // cannot tell (e.g. /proc hidden): never rob
@@ -295,7 +299,13 @@ export class Mempool implements Disposable {
   #tag = 0; // our holder tag, 0 until the first get
   #cursor = 0; // where the next get looks first
   #seqOff: number; // byte offset of wakeSeq in the mapping
-  #parkedAsync = 0; // getAsync calls of this object counted in waiters now
+  #parkedAsync = 0; // getAsync parkers of this object counted in waiters now (0 or 1)
+  // Queued getAsync callers (FIFO) and the state of their parker (see getAsync).
+  #q: AsyncGetter[] = [];
+  #qHead = 0;
+  #qLive = 0;
+  #parking = false;
+  #parkWake: AbortController | undefined;
 
   private constructor(seg: SharedMemory, off: number, g: Geometry, buf: ArrayBuffer, owns: boolean, what: string) {
     this.#seg = seg;
@@ -410,7 +420,7 @@ export class Mempool implements Disposable {
     const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
     if (off + MEMPOOL.headerSize > segment.size) throw bad(`the segment is too small for a mempool at ${off}`);
     const win = segment.mapping.view(off, Math.min(segment.size - off, MAX_VIEW_BYTES), what);
-    const h = readHeader(win, 0, "mempool", what);
+    const h = readHeader(win, 0, "mempool", what, undefined, undefined, MEMPOOL.headerSize);
     if (h.headerSize !== MEMPOOL.headerSize) throw bad(`header size ${h.headerSize}, expected ${MEMPOOL.headerSize}`);
     const dv = new DataView(win, 0, MEMPOOL.headerSize);
     const count = dv.getUint32(MEMPOOL.count, true);
@@ -559,7 +569,7 @@ export class Mempool implements Disposable {
    * ```
    */
   tryGet(): Block | undefined {
-    if (this.#closed) throw this.#closedError("get a block from");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("get a block from");
     const tag = this.#tag;
     if (tag !== 0) {
       // Fast path: the cursor's word (the block this process put last, or the one after the
@@ -654,7 +664,7 @@ export class Mempool implements Disposable {
         Atomics.sub(i32, W_WAITERS, 1);
         Atomics.sub(this.#slotI32, parkedWord, 1);
       }
-      if (this.#closed) throw this.#closedError("get a block from");
+      if (this.#closed || this.#seg.closed) throw this.#closedError("get a block from");
     }
   }
 
@@ -682,31 +692,114 @@ export class Mempool implements Disposable {
     if (signal?.aborted) throw signal.reason;
     const first = this.tryGet();
     if (first !== undefined) return first;
-    const deadline = ms === Infinity ? Infinity : nowNs() / 1e6 + ms;
+    if (ms === 0) throw timeoutError(what, ms);
+    // Queue locally (FIFO); one parker per Mempool object waits on wakeSeq for all of them, so a
+    // put wakes one native wait per process and as many getters go as there are blocks.
+    return await new Promise<Block>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const w: AsyncGetter = {
+        settled: false,
+        resolve: (b) => {
+          finish();
+          resolve(b);
+        },
+        fail: (e) => {
+          finish();
+          reject(e);
+        },
+      };
+      const onAbort = (): void => {
+        if (w.settled) return;
+        w.fail(signal!.reason);
+        this.#leave();
+      };
+      const finish = (): void => {
+        w.settled = true;
+        this.#qLive--;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      if (ms !== Infinity) {
+        timer = setTimeout(() => {
+          if (w.settled) return;
+          w.fail(timeoutError(what, ms));
+          this.#leave();
+        }, ms);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#q.push(w);
+      this.#qLive++;
+      if (!this.#parking) void this.#park();
+    });
+  }
+
+  /** A getter left early (timeout, abort): with nobody left, end the parker's wait now. */
+  #leave(): void {
+    if (this.#qLive === 0) this.#parkWake?.abort();
+  }
+
+  /** Hands free blocks to the queued getters in order; false when a getter is still waiting. */
+  #serve(): void {
+    const q = this.#q;
+    while (this.#qHead < q.length) {
+      const w = q[this.#qHead];
+      if (!w.settled) {
+        const b = this.tryGet();
+        if (b === undefined) return;
+        w.resolve(b);
+      }
+      q[this.#qHead++] = undefined as unknown as AsyncGetter;
+    }
+    q.length = 0;
+    this.#qHead = 0;
+  }
+
+  async #park(): Promise<void> {
+    this.#parking = true;
     const i32 = this.#i32;
-    const parkedWord = 4 * this.#slot + 3;
-    for (;;) {
-      const seen = Atomics.load(i32, W_SEQ); // W1 (see #getSlow)
-      Atomics.add(this.#slotI32, parkedWord, 1); // W2
-      Atomics.add(i32, W_WAITERS, 1);
-      this.#parkedAsync++;
-      try {
-        let b = this.tryGet();
-        if (b === undefined && this.reclaim() > 0) b = this.tryGet();
-        if (b !== undefined) return b;
-        const left = deadline - nowNs() / 1e6;
-        if (left <= 0) throw timeoutError(what, ms);
-        if (FAULTS) fault(F_GET_PARKED);
-        await waitAsync(this.#seg.mapping, this.#seqOff, seen, Math.min(left, PARK_SLICE_MS), signal);
-      } finally {
-        if (!this.#closed) { // close() already withdrew this wait
-          this.#parkedAsync--;
-          Atomics.sub(i32, W_WAITERS, 1);
-          Atomics.sub(this.#slotI32, parkedWord, 1);
+    try {
+      for (;;) {
+        this.#serve();
+        if (this.#qLive === 0) return;
+        if (this.#closed || this.#seg.closed) throw this.#closedError("get a block from");
+        const parkedWord = 4 * this.#slot + 3;
+        const seen = Atomics.load(i32, W_SEQ); // W1 (see #getSlow)
+        Atomics.add(this.#slotI32, parkedWord, 1); // W2
+        Atomics.add(i32, W_WAITERS, 1);
+        this.#parkedAsync++;
+        try {
+          this.#serve();
+          if (this.#qLive === 0) return;
+          if (this.reclaim() > 0) this.#serve();
+          if (this.#qLive === 0) return;
+          if (FAULTS) fault(F_GET_PARKED);
+          const wake = new AbortController();
+          this.#parkWake = wake;
+          try {
+            await waitAsync(this.#seg.mapping, this.#seqOff, seen, PARK_SLICE_MS, wake.signal);
+          } catch { /* ended early: every getter left, or close() */ }
+          this.#parkWake = undefined;
+        } finally {
+          if (!this.#closed && !this.#seg.closed) { // close() already withdrew this wait
+            this.#parkedAsync--;
+            Atomics.sub(i32, W_WAITERS, 1);
+            Atomics.sub(this.#slotI32, parkedWord, 1);
+          }
         }
       }
-      if (this.#closed) throw this.#closedError("get a block from");
+    } catch (e) {
+      this.#failAll(e); // EBADHDR, EBUSY or ECLOSED: every queued getter gets it
+    } finally {
+      this.#parking = false;
     }
+  }
+
+  #failAll(e: unknown): void {
+    const q = this.#q;
+    for (let i = this.#qHead; i < q.length; i++) if (!q[i].settled) q[i].fail(e);
+    q.length = 0;
+    this.#qHead = 0;
+    this.#parkWake?.abort();
   }
 
   /**
@@ -727,7 +820,7 @@ export class Mempool implements Disposable {
    * ```
    */
   put(block: Block | number): void {
-    if (this.#closed) throw this.#closedError("put a block into");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("put a block into");
     // The index is validated, then narrowed with `| 0` so it stays an int32 for the JIT whatever
     // callers passed before: in JavaScriptCore a NaN or fraction flowing into `i` makes the
     // Atomics call below take its generic path (measured 5x slower for a get+put pair in Bun).
@@ -752,6 +845,8 @@ export class Mempool implements Disposable {
     this.#cursor = i;
     // P2: seq_cst load of waiters after the seq_cst release CAS; pairs with W2 in get (Dekker:
     // either we see the waiter, or its re-check sees the free block).
+    // Getters queued in this object take the block now, without a round trip through the futex.
+    if (this.#qLive !== 0) this.#serve();
     if (Atomics.load(this.#i32, W_WAITERS) !== 0) this.#wake();
   }
 
@@ -759,7 +854,15 @@ export class Mempool implements Disposable {
   #putOther(i: number): void {
     const st = this.#states;
     let cur = Atomics.load(st, i);
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === 64) {
+        // Every CAS failed because the word kept changing: only a hostile writer does that to one
+        // block's word (a holder puts it once).
+        throw new ShmError(
+          "EBADHDR",
+          `Cannot put block ${i} into ${this.#what}: its state word keeps changing (EBADHDR)`,
+        );
+      }
       if (cur === FREE) throw einval(`Cannot put block ${i} into ${this.#what}`, "it is already free");
       if ((cur & ~0x3fffffff) !== HELD || (cur & 0xff) >= this.maxProcesses) {
         throw new ShmError(
@@ -797,7 +900,7 @@ export class Mempool implements Disposable {
    * ```
    */
   block(index: number): Block {
-    if (this.#closed) throw this.#closedError("view a block of");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("view a block of");
     if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= this.count) {
       throw this.#badIndex("view", index);
     }
@@ -830,7 +933,7 @@ export class Mempool implements Disposable {
    * ```
    */
   reclaim(): number {
-    if (this.#closed) throw this.#closedError("reclaim blocks of");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("reclaim blocks of");
     const procs = this.maxProcesses;
     const slots = this.#slots64;
     // Dead tenures found: tag per slot (0 = none) and the identity to free the slot with.
@@ -991,7 +1094,7 @@ export class Mempool implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
-    if (this.#slot >= 0) {
+    if (this.#slot >= 0 && !this.#seg.closed) {
       const st = this.#states;
       const tag = this.#tag;
       let held = false;
@@ -1007,6 +1110,7 @@ export class Mempool implements Disposable {
       }
     }
     this.#closed = true;
+    this.#failAll(this.#closedError("get a block from"));
     if (this.#ownsSegment) this.#seg.close();
     else native.detach(this.#buf);
     this.#blocks = [];
@@ -1023,7 +1127,7 @@ export class Mempool implements Disposable {
   }
 
   #live(doing: string): void {
-    if (this.#closed) throw this.#closedError(doing);
+    if (this.#closed || this.#seg.closed) throw this.#closedError(doing);
   }
 
   #closedError(doing: string): ShmError {
@@ -1036,6 +1140,13 @@ export class Mempool implements Disposable {
       `index ${String(i)} is not an integer in 0..${this.count - 1}`,
     );
   }
+}
+
+/** A queued getAsync caller. */
+interface AsyncGetter {
+  settled: boolean;
+  resolve(b: Block): void;
+  fail(e: unknown): void;
 }
 
 /** A block as handed out: one per index per Mempool object, made on first use and reused. */

@@ -80,6 +80,10 @@ export const LIVENESS_SLICE_MS = 200;
 
 const VALID_BITS = LOCK_OWNER_MASK | LOCK_ABANDONED | LOCK_WAITERS;
 const SPIN = 32;
+/** Most CAS retries of one attempt on the lock word: each failure means the word changed under
+ * us (some process's progress); past this the attempt reports "busy" and a blocking caller retries
+ * within its timeout. */
+const MAX_STEPS = 1024;
 // Indices into the Uint32Array over [byteOffset + 64, byteOffset + 128).
 const I_LOCK = 0;
 // index 1 is slotCount (read once at open through a DataView)
@@ -316,7 +320,7 @@ export class Mutex implements Disposable {
 
   static #at(segment: SharedMemory, byteOffset: number, owns: boolean, what: string): Mutex {
     const buf = segment.buffer;
-    const h = readHeader(buf, byteOffset, "mutex", what);
+    const h = readHeader(buf, byteOffset, "mutex", what, undefined, undefined, MUTEX_HEADER_SIZE + 8);
     const bad = (why: string) => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
     if (h.headerSize !== MUTEX_HEADER_SIZE) throw bad(`header size ${h.headerSize}, expected ${MUTEX_HEADER_SIZE}`);
     const n = new DataView(buf, byteOffset).getUint32(MUTEX.slotCount, true); // read once
@@ -402,6 +406,7 @@ export class Mutex implements Disposable {
 
   /** How many times a dead or departed holder's lock was taken over (a free-running u32). */
   get recoveries(): number {
+    if (this.#closed || this.#seg.closed) throw this.#closedError("read");
     return Atomics.load(this.#u32, I_RECOVERIES); // relaxed use; pairs with the add in #recover
   }
 
@@ -431,7 +436,7 @@ export class Mutex implements Disposable {
    * ```
    */
   tryLock(): LockGuard | undefined {
-    if (this.#closed) throw this.#closedError("lock");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("lock");
     if (this.#held) return undefined;
     if (this.#slot === 0) this.#claimSlot();
     // A1: take a free lock (acquire, seq_cst CAS); pairs with R1 in #unlock.
@@ -459,7 +464,7 @@ export class Mutex implements Disposable {
   lock(options?: WaitOptions): LockGuard {
     const what = `Cannot lock ${this.#what}`;
     const ms = timeoutOf(options, what);
-    if (this.#closed) throw this.#closedError("lock");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("lock");
     if (this.#held) throw this.#selfError();
     if (this.#slot === 0) this.#claimSlot();
     // A1: fast path, no system call (acquire); pairs with R1 in #unlock.
@@ -470,12 +475,15 @@ export class Mutex implements Disposable {
     }
     let check = true;
     let parked = false;
+    let freed = 0;
     for (;;) {
       const r = this.#attempt(check, parked);
       if (r === GOT || r === GOT_RECOVERED) return this.#grant(r === GOT_RECOVERED);
       if (r === BUSY_SELF) throw this.#selfError();
       const c = this.#markWaiters();
-      if (c === 0) continue; // it was released meanwhile
+      // It was released meanwhile: try again (checking the timeout now and then: a word that keeps
+      // flipping between free and held must not keep this loop from ending).
+      if (c === 0 && (++freed % MAX_STEPS !== 0 || performance.now() < deadline)) continue;
       const left = deadline - performance.now();
       if (left <= 0) throw timeoutError(what, ms);
       // W1: sleep while the word still reads c (the kernel compares); pairs with R1's wake.
@@ -504,19 +512,25 @@ export class Mutex implements Disposable {
     const ms = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
-    if (this.#closed) throw this.#closedError("lock");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("lock");
     if (this.#slot === 0) this.#claimSlot();
     const deadline = ms === Infinity ? Infinity : performance.now() + ms;
     let check = true;
     let parked = false;
+    let freed = 0;
     for (;;) {
-      if (this.#closed) throw this.#closedError("lock");
+      if (this.#closed || this.#seg.closed) throw this.#closedError("lock");
       if (!this.#held) {
         const r = this.#attempt(check, parked);
         if (r === GOT || r === GOT_RECOVERED) return this.#grant(r === GOT_RECOVERED);
       }
       const c = this.#markWaiters();
-      if (c === 0) continue;
+      if (c === 0) {
+        // As in lock(); and let the event loop run now and then while the word keeps flipping.
+        if (++freed % MAX_STEPS !== 0) continue;
+        await new Promise((r) => setTimeout(r, 0));
+        if (performance.now() < deadline) continue;
+      }
       const left = deadline - performance.now();
       if (left <= 0) throw timeoutError(what, ms);
       let woke: boolean;
@@ -546,7 +560,7 @@ export class Mutex implements Disposable {
    * ```
    */
   handle(): MutexHandle {
-    if (this.#closed) throw this.#closedError("make a handle of");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("make a handle of");
     return {
       kind: "shmkit.mutex",
       version: HANDLE_VERSION,
@@ -571,8 +585,15 @@ export class Mutex implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
+    let corrupt: unknown;
     if (!this.#seg.closed) {
-      if (this.#held) this.#abandon();
+      // Whatever the shared words say, this object lets go of what it holds: a corrupt lock word
+      // is reported (a warning) but never keeps the slot or the mapping.
+      try {
+        if (this.#held) this.#abandon();
+      } catch (e) {
+        corrupt = e;
+      }
       if (this.#slot !== 0) {
         // C1: free the slot (seq_cst CAS); pairs with the loads in #claimSlot / #attempt.
         Atomics.compareExchange(this.#ids, this.#slot - 1, SELF_ID, 0n);
@@ -582,6 +603,9 @@ export class Mutex implements Disposable {
     this.#slot = 0;
     this.#closed = true;
     if (this.#ownsSegment) this.#seg.close();
+    if (corrupt !== undefined) {
+      console.warn(`shmkit: closed ${this.#what} without releasing it: ${(corrupt as Error).message}`);
+    }
   }
 
   /**
@@ -636,7 +660,7 @@ export class Mutex implements Disposable {
    * one. `parked`: this caller slept before, so others may sleep too: keep WAITERS set.
    */
   #attempt(checkOwner: boolean, parked: boolean): number {
-    for (;;) {
+    for (let step = 0; step < MAX_STEPS; step++) {
       const c = this.#word();
       const owner = c & LOCK_OWNER_MASK;
       if (owner === 0) {
@@ -659,6 +683,7 @@ export class Mutex implements Disposable {
         return GOT_RECOVERED;
       }
     }
+    return BUSY_OTHER; // bounded: the word kept changing (see MAX_STEPS)
   }
 
   #countRecovery(): void {
@@ -667,9 +692,12 @@ export class Mutex implements Disposable {
 
   /** Sets WAITERS on a held word; returns the word to sleep on, or 0 if the lock is free. */
   #markWaiters(): number {
-    for (;;) {
+    for (let step = 0;; step++) {
       const c = this.#word();
       if ((c & LOCK_OWNER_MASK) === 0) return 0;
+      // Bounded: after MAX_STEPS failed CASes sleep on what we read (the kernel returns at once if
+      // the word moved; else a slice ends it), so the caller's timeout is checked.
+      if (step === MAX_STEPS) return c;
       if ((c & LOCK_WAITERS) !== 0) return c;
       const w = (c | LOCK_WAITERS) >>> 0;
       // A6: announce a sleeper (seq_cst CAS); pairs with R1's exchange, which then wakes.
@@ -683,6 +711,10 @@ export class Mutex implements Disposable {
   }
 
   #unlock(): void {
+    if (this.#seg.closed && !this.#closed) {
+      this.#held = false;
+      throw this.#closedError("unlock");
+    }
     if (!this.#held) {
       if (this.#closed) {
         throw new ShmError(
@@ -714,7 +746,7 @@ export class Mutex implements Disposable {
   /** Releases a held lock as ABANDONED, so the next holder reports recovery. */
   #abandon(): void {
     this.#held = false;
-    for (;;) {
+    for (let step = 0; step < MAX_STEPS; step++) {
       const c = this.#word();
       if ((c & LOCK_OWNER_MASK) !== this.#slot) return;
       // R2: release as abandoned (seq_cst CAS); pairs with A3.

@@ -65,6 +65,13 @@
  *   waker changes `tail`/`head` (seq_cst), loads the waiters word and, only if it is non-zero,
  *   exchanges the sleep flag with 0 and calls futex wake (all) only if it was 1 (store-load,
  *   Dekker): no syscall on the fast path, one per sleep episode otherwise.
+ * - Asynchronous waiters (enqueueAsync / dequeueAsync) of one Ring object wait in a local FIFO;
+ *   only its parker registers and waits (W1) for them, and serves them in order when woken, so a
+ *   publish costs one native wake per process and wakes as many local waiters as it has items.
+ *
+ * Bounded work on hostile memory: every loop over shared state takes at most MAX_STEPS steps
+ * (each a re-read after some process's progress); a state no live peer can produce (checked by
+ * re-reading it: seq and the hints only move forward) is EBADHDR.
  *
  * @module
  */
@@ -106,6 +113,8 @@ export const RING = {
 
 /** The ring header size; slots start here. */
 export const RING_HEADER_SIZE = 384;
+/** The smallest ring (4 slots): what readHeader checks before any view over the ring's fields. */
+const RING_MIN_BYTES = RING_HEADER_SIZE + 8 * 4;
 /** Largest slot count (so the slot array stays below 2 GiB). */
 export const MAX_SLOTS = 2 ** 28;
 /** Largest capacity. */
@@ -135,6 +144,11 @@ const SPIN_BATCH = 64;
 /** Longest single park: a waiter re-checks (and helps) at least this often, so a peer that dies
  * between its slot CAS and its wake never delays the others by more than this. */
 const PARK_SLICE_MS = 200;
+/** Most steps one non-blocking call takes over shared state (each step is a re-read after a failed
+ * CAS or a helping CAS, i.e. some process's progress). Past it the call gives up as if the ring
+ * were full (empty): a blocking call then retries within its timeout, and states that no live peer
+ * can produce are reported as EBADHDR before this bound is reached. */
+const MAX_STEPS = 4096;
 
 const START_LO = Math.max(0, START_TIME) >>> 0;
 
@@ -322,6 +336,9 @@ export class Ring implements Disposable {
   // Waits of this object registered in prodWaiters / consWaiters (given back by close()).
   #pWaits = 0;
   #cWaits = 0;
+  // Asynchronous waiters of this object, per side (see #waitLocal).
+  #prodQ: LocalQueue = newQueue();
+  #consQ: LocalQueue = newQueue();
 
   private constructor(seg: SharedMemory, byteOffset: number, owns: boolean, what: string) {
     const buf = seg.buffer;
@@ -469,7 +486,7 @@ export class Ring implements Disposable {
     const what = `Cannot open the ring at ${byteOffset} of ${
       segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
     }`;
-    readHeader(segment.buffer, byteOffset, "ring", what);
+    readHeader(segment.buffer, byteOffset, "ring", what, undefined, undefined, RING_MIN_BYTES);
     return new Ring(segment, byteOffset, false, what);
   }
 
@@ -523,7 +540,7 @@ export class Ring implements Disposable {
     const seg = renamed(() => SharedMemory.open(name), "Cannot open ring", name);
     return placeOrRelease(seg, false, () => {
       const what = `Cannot open ring ${JSON.stringify(name)}`;
-      readHeader(seg.buffer, 0, "ring", what);
+      readHeader(seg.buffer, 0, "ring", what, undefined, undefined, RING_MIN_BYTES);
       return new Ring(seg, 0, true, what);
     });
   }
@@ -548,18 +565,20 @@ export class Ring implements Disposable {
     const seg = SharedMemory.attach(handle.segment);
     return placeOrRelease(seg, false, () => {
       const what = `Cannot attach ring ${JSON.stringify(handle.name)}`;
-      readHeader(seg.buffer, handle.byteOffset, "ring", what);
+      readHeader(seg.buffer, handle.byteOffset, "ring", what, undefined, undefined, RING_MIN_BYTES);
       return new Ring(seg, handle.byteOffset, true, what);
     });
   }
 
   /** Items queued now (a snapshot; may trail by in-flight operations). @throws {ShmError} EBADHDR if the counters are corrupt */
   get size(): number {
+    this.#live(`Cannot read the size of ring "${this.#name}"`);
     const ctl = this.#ctl;
-    for (;;) {
+    for (let step = 0;; step++) {
       const h = Atomics.load(ctl, W_HEAD);
       const t = Atomics.load(ctl, W_TAIL);
-      if (Atomics.load(ctl, W_HEAD) !== h) continue;
+      // A head that moved between the two reads: read again (bounded: a busy ring's snapshot).
+      if (Atomics.load(ctl, W_HEAD) !== h && step < MAX_STEPS) continue;
       const n = (t - h) | 0;
       if (n < 0) return 0; // CAS modes: a trailing tail hint (a producer died before advancing it)
       if (n > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${n} apart (I1)`);
@@ -592,6 +611,7 @@ export class Ring implements Disposable {
    * ```
    */
   tryEnqueue(value: number): boolean {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot enqueue on ring "${this.#name}"`);
     if ((value >>> 0) !== value) throw badValue(value, `Cannot enqueue on ring "${this.#name}"`);
     if (this.#singleProd && !this.#prodRole) this.#claim(true);
     return this.#spsc ? this.#enqSpsc(value) : this.#enqCas(value);
@@ -614,6 +634,7 @@ export class Ring implements Disposable {
    * ```
    */
   tryDequeue(): number | undefined {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot dequeue from ring "${this.#name}"`);
     if (this.#singleCons && !this.#consRole) this.#claim(false);
     return this.#spsc ? this.#deqSpsc() : this.#deqCas();
   }
@@ -636,6 +657,7 @@ export class Ring implements Disposable {
    */
   enqueueBulk(values: ArrayLike<number>): boolean {
     const what = `Cannot enqueue on ring "${this.#name}"`;
+    this.#live(what);
     const n = checkValues(values, what);
     if (n === 0) return true;
     if (n === 1) return this.tryEnqueue(values[0]);
@@ -669,6 +691,7 @@ export class Ring implements Disposable {
    * ```
    */
   enqueueBurst(values: ArrayLike<number>): number {
+    this.#live(`Cannot enqueue on ring "${this.#name}"`);
     const n = checkValues(values, `Cannot enqueue on ring "${this.#name}"`);
     if (n === 0) return 0;
     if (this.#singleProd && !this.#prodRole) this.#claim(true);
@@ -701,6 +724,7 @@ export class Ring implements Disposable {
    */
   dequeueBulk(out: Uint32Array, count: number = out.length): number {
     const what = `Cannot dequeue from ring "${this.#name}"`;
+    this.#live(what);
     checkOut(out, count, what);
     if (count === 0) return 0;
     if (count === 1) {
@@ -743,6 +767,7 @@ export class Ring implements Disposable {
    * ```
    */
   dequeueBurst(out: Uint32Array, max: number = out.length): number {
+    this.#live(`Cannot dequeue from ring "${this.#name}"`);
     checkOut(out, max, `Cannot dequeue from ring "${this.#name}"`);
     if (max === 0) return 0;
     if (this.#singleCons && !this.#consRole) this.#claim(false);
@@ -799,7 +824,7 @@ export class Ring implements Disposable {
         if (FAULT_ON) fault("ring.wait.parked");
         futexWait(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS));
       } finally {
-        if (!this.#closed) {
+        if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_PW, 1);
           this.#pWaits--;
         }
@@ -849,7 +874,7 @@ export class Ring implements Disposable {
         if (FAULT_ON) fault("ring.wait.parked");
         futexWait(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS));
       } finally {
-        if (!this.#closed) {
+        if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_CW, 1);
           this.#cWaits--;
         }
@@ -882,27 +907,7 @@ export class Ring implements Disposable {
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
     if (this.tryEnqueue(value)) return;
-    const deadline = performance.now() + timeout;
-    const ctl = this.#ctl;
-    for (;;) {
-      const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(what, timeout);
-      const h0 = Atomics.load(ctl, W_HEAD); // W1
-      Atomics.add(ctl, W_PW, 1); // W1
-      Atomics.store(ctl, W_PS, 1); // W1
-      this.#pWaits++;
-      try {
-        if (this.tryEnqueue(value)) return;
-        await waitAsync(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS), signal);
-      } finally {
-        if (!this.#closed) {
-          Atomics.sub(ctl, W_PW, 1);
-          this.#pWaits--;
-        }
-      }
-      if (this.#closed) throw this.#closedError(what);
-      if (this.tryEnqueue(value)) return;
-    }
+    await this.#waitLocal(this.#prodQ, what, timeout, signal, () => this.tryEnqueue(value) ? true : undefined);
   }
 
   /**
@@ -926,31 +931,130 @@ export class Ring implements Disposable {
     const timeout = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
-    let v = this.tryDequeue();
+    const v = this.tryDequeue();
     if (v !== undefined) return v;
-    const deadline = performance.now() + timeout;
+    return await this.#waitLocal(this.#consQ, what, timeout, signal, () => this.tryDequeue());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Asynchronous waiters: a FIFO per side in this object; only its parker waits on the futex word
+  // (W1/W2 as the blocking calls), and serves the queue in order when woken: each publish wakes
+  // one native wait per process, and as many local waiters go as there are items (or room).
+
+  #waitLocal<T>(
+    q: LocalQueue,
+    what: string,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    attempt: () => T | undefined,
+  ): Promise<T> {
+    if (timeout === 0) return Promise.reject(timeoutError(what, timeout));
+    return new Promise<T>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const w: LocalWaiter = {
+        settled: false,
+        attempt: () => {
+          const v = attempt();
+          if (v === undefined) return false;
+          finish();
+          resolve(v);
+          return true;
+        },
+        fail: (e) => {
+          finish();
+          reject(e);
+        },
+      };
+      const onAbort = (): void => {
+        if (w.settled) return;
+        w.fail(signal!.reason);
+        this.#leave(q);
+      };
+      const finish = (): void => {
+        w.settled = true;
+        q.live--;
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      if (timeout !== Infinity) {
+        timer = setTimeout(() => {
+          if (w.settled) return;
+          w.fail(timeoutError(what, timeout));
+          this.#leave(q);
+        }, timeout);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      q.items.push(w);
+      q.live++;
+      if (!q.parking) void this.#park(q);
+    });
+  }
+
+  /** A waiter left early (timeout, abort): with nobody left, end the parker's wait now. */
+  #leave(q: LocalQueue): void {
+    if (q.live === 0) q.wake?.abort();
+  }
+
+  /** Serves the front of `q` in order while attempts succeed; drops settled waiters. */
+  #serve(q: LocalQueue): void {
+    const items = q.items;
+    while (q.head < items.length) {
+      const w = items[q.head];
+      if (!w.settled && !w.attempt()) return;
+      items[q.head++] = undefined as unknown as LocalWaiter;
+    }
+    items.length = 0;
+    q.head = 0;
+  }
+
+  /** The parker of one side: waits on `tail` (consumers) or `head` (producers) for the queue. */
+  async #park(q: LocalQueue): Promise<void> {
+    const cons = q === this.#consQ;
     const ctl = this.#ctl;
-    for (;;) {
-      const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(what, timeout);
-      const t0 = Atomics.load(ctl, W_TAIL); // W1
-      Atomics.add(ctl, W_CW, 1); // W1
-      Atomics.store(ctl, W_CS, 1); // W1
-      this.#cWaits++;
-      try {
-        v = this.tryDequeue();
-        if (v !== undefined) return v;
-        await waitAsync(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS), signal);
-      } finally {
-        if (!this.#closed) {
-          Atomics.sub(ctl, W_CW, 1);
-          this.#cWaits--;
+    const word = cons ? W_TAIL : W_HEAD;
+    const waiters = cons ? W_CW : W_PW;
+    q.parking = true;
+    try {
+      for (;;) {
+        this.#serve(q);
+        if (q.live === 0) return;
+        if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot use ring "${this.#name}"`);
+        const w0 = Atomics.load(ctl, word); // W1: futex word, read before the re-check
+        Atomics.add(ctl, waiters, 1); // W1: register (seq_cst); pairs with W2
+        Atomics.store(ctl, cons ? W_CS : W_PS, 1); // W1: ask for a wake (seq_cst), then re-check
+        if (cons) this.#cWaits++;
+        else this.#pWaits++;
+        try {
+          this.#serve(q);
+          if (q.live === 0) return;
+          const wake = new AbortController();
+          q.wake = wake;
+          try {
+            await waitAsync(this.#mapping, this.#base + (cons ? RING.tail : RING.head), w0, PARK_SLICE_MS, wake.signal);
+          } catch { /* ended early: every waiter left, or close() */ }
+          q.wake = undefined;
+        } finally {
+          if (!this.#closed && !this.#mapping.closed) {
+            Atomics.sub(ctl, waiters, 1);
+            if (cons) this.#cWaits--;
+            else this.#pWaits--;
+          }
         }
       }
-      if (this.#closed) throw this.#closedError(what);
-      v = this.tryDequeue();
-      if (v !== undefined) return v;
+    } catch (e) {
+      // EBADHDR from an attempt, or ECLOSED: every waiter of this side gets it.
+      this.#failAll(q, e);
+    } finally {
+      q.parking = false;
     }
+  }
+
+  #failAll(q: LocalQueue, e: unknown): void {
+    const items = q.items;
+    for (let i = q.head; i < items.length; i++) if (!items[i].settled) items[i].fail(e);
+    items.length = 0;
+    q.head = 0;
+    q.wake?.abort();
   }
 
   /**
@@ -999,7 +1103,7 @@ export class Ring implements Disposable {
    * ```
    */
   handle(): RingHandle {
-    if (this.#closed) throw this.#closedError(`Cannot make a handle of ring "${this.#name}"`);
+    this.#live(`Cannot make a handle of ring "${this.#name}"`);
     return {
       kind: "shmkit.ring",
       version: HANDLE_VERSION,
@@ -1034,6 +1138,8 @@ export class Ring implements Disposable {
     }
     this.#pWaits = this.#cWaits = 0;
     this.#closed = true;
+    this.#failAll(this.#prodQ, this.#closedError(`Cannot enqueue on ring "${this.#name}"`));
+    this.#failAll(this.#consQ, this.#closedError(`Cannot dequeue from ring "${this.#name}"`));
     this.#ctl = new Uint32Array(0);
     this.#slots = new Uint32Array(0);
     if (this.#owns) this.#seg.close();
@@ -1075,6 +1181,7 @@ export class Ring implements Disposable {
    * ```
    */
   validate(): void {
+    this.#live(`Cannot validate ring "${this.#name}"`);
     const ctl = this.#ctl;
     const h = Atomics.load(ctl, W_HEAD);
     const t = Atomics.load(ctl, W_TAIL);
@@ -1209,7 +1316,8 @@ export class Ring implements Disposable {
     const slots = this.#slots;
     const n = this.#n;
     const cap = this.capacity;
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) return false; // bounded: the others' progress kept us from a slot
       const t = Atomics.load(ctl, W_TAIL); // tail hint
       const i = (t & this.#mask) << 1;
       const s = Atomics.load(slots, i + 1); // A3: slot seq; pairs with C2 (take) and C1 (other producers)
@@ -1218,7 +1326,15 @@ export class Ring implements Disposable {
         if (((t - this.#headCache) >>> 0) >= cap) {
           const h = Atomics.load(ctl, W_HEAD); // head hint: trails the true head, so the check is conservative
           const used = (t - h) | 0;
-          if (used < 0) continue; // our tail is stale: the ring moved on
+          if (used < 0) {
+            // Our tail is stale (the ring moved on), unless it is not: the head hint only passes
+            // taken positions (I4), so a head ahead of a tail whose slot is still EMPTY for it is
+            // impossible. Re-read both (seq and tail only move forward) before calling it corrupt.
+            if (Atomics.load(slots, i + 1) === s && Atomics.load(ctl, W_TAIL) === t) {
+              throw this.#corrupt(`head ${h} is ahead of tail ${t}, whose slot ${i >> 1} is still empty (I1)`);
+            }
+            continue;
+          }
           if (used > cap) throw this.#corrupt(`head ${h} is ${used} behind tail ${t} (I1)`);
           this.#headCache = h;
           if (used >= cap) {
@@ -1249,6 +1365,11 @@ export class Ring implements Disposable {
           if (this.#helpHead(h)) continue;
           return false;
         }
+        // The head hint passed position t - N, so it was taken (seq moved on): unless the slot
+        // still reads the same, which no live peer can produce.
+        if (Atomics.load(slots, i + 1) === s && Atomics.load(ctl, W_TAIL) === t) {
+          throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, still unconsumed behind head ${h} (I3)`);
+        }
       } else if (Atomics.load(ctl, W_TAIL) === t) {
         throw this.#corrupt(`slot ${i >> 1} holds sequence ${s}, impossible for tail ${t} (I3)`);
       }
@@ -1259,7 +1380,8 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     const slots = this.#slots;
     const n = this.#n;
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) return undefined; // bounded: the others' progress kept us from an item
       const h = Atomics.load(ctl, W_HEAD); // head hint
       const i = (h & this.#mask) << 1;
       const s = Atomics.load(slots, i + 1); // A4: slot seq; pairs with C1
@@ -1306,8 +1428,7 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     // Cheap pre-check, so that a batch that cannot fit does not burn positions by placing and
     // skipping (that still happens when other producers take the room meanwhile).
-    let h = Atomics.load(ctl, W_HEAD);
-    while (this.#helpHead(h)) h = Atomics.load(ctl, W_HEAD);
+    const h = this.#settleHead();
     if (((Atomics.load(ctl, W_TAIL) - h) | 0) + n > this.capacity) return false;
     if (!this.#lockBulk()) return false;
     if (this.#bulkPos.length < n) this.#bulkPos = new Uint32Array(Math.max(n, this.#bulkPos.length * 2));
@@ -1361,7 +1482,7 @@ export class Ring implements Disposable {
       Atomics.store(ctl, W_BPHASE, 0); // claiming
       try {
         let p = Atomics.load(ctl, W_HEAD);
-        while (k < count) {
+        for (let step = 0; k < count && step < MAX_STEPS + count; step++) {
           const i = (p & this.#mask) << 1;
           const s = Atomics.load(slots, i + 1);
           const d = (s - p) | 0;
@@ -1390,8 +1511,7 @@ export class Ring implements Disposable {
         this.#resolveClaimed(pos[j], true);
         if (FAULT_ON) fault("ring.bulk.after_take");
       }
-      let h = Atomics.load(ctl, W_HEAD);
-      while (this.#helpHead(h)) h = Atomics.load(ctl, W_HEAD); // R4 over the taken slots
+      this.#settleHead(); // R4 over the taken slots
     } finally {
       Atomics.store(ctl, W_BPHASE, 0);
       this.#cas64(RING.bulkLock, PID, START_LO, 0, 0); // B2: release
@@ -1487,9 +1607,17 @@ export class Ring implements Disposable {
     return true;
   }
 
+  /** Loads the head hint and helps it past taken slots (at most MAX_STEPS of them); returns it. */
+  #settleHead(): number {
+    let h = Atomics.load(this.#ctl, W_HEAD);
+    for (let step = 0; step < MAX_STEPS && this.#helpHead(h); step++) h = Atomics.load(this.#ctl, W_HEAD);
+    return h;
+  }
+
   /** Single producer (spmc): brings the tail hint to the true tail; returns the items queued. */
   #syncTail(): number {
-    for (;;) {
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) return this.capacity; // bounded: report no room, retried later
       const t = Atomics.load(this.#ctl, W_TAIL);
       const s = Atomics.load(this.#slots, ((t & this.#mask) << 1) + 1);
       const d = (s - t) | 0;
@@ -1497,8 +1625,7 @@ export class Ring implements Disposable {
         Atomics.compareExchange(this.#ctl, W_TAIL, t, (t + 1) >>> 0); // R3 (helping)
         continue;
       }
-      let h = Atomics.load(this.#ctl, W_HEAD);
-      while (this.#helpHead(h)) h = Atomics.load(this.#ctl, W_HEAD);
+      const h = this.#settleHead();
       const used = (t - h) | 0;
       if (used < 0 || used > this.capacity) throw this.#corrupt(`tail ${t} and head ${h} are ${used} apart (I1)`);
       this.#headCache = h;
@@ -1508,8 +1635,7 @@ export class Ring implements Disposable {
 
   /** Single consumer (mpsc): counts FULL slots from the head, up to `max`. */
   #countFull(max: number): number {
-    let h = Atomics.load(this.#ctl, W_HEAD);
-    while (this.#helpHead(h)) h = Atomics.load(this.#ctl, W_HEAD);
+    const h = this.#settleHead();
     let k = 0;
     while (k < max) {
       const p = (h + k) >>> 0;
@@ -1580,13 +1706,44 @@ export class Ring implements Disposable {
     return new ShmError("EBADHDR", `Ring "${this.#name}" is corrupt: ${why} (EBADHDR)`);
   }
 
+  /** ECLOSED once this object, or the segment it lives in, is closed (views may be detached or
+   * tombstoned with zero pages on Node 20: never operate on them). */
+  #live(what: string): void {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(what);
+  }
+
   #closedError(what: string): ShmError {
     return new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
   }
 }
 
+/** One asynchronous caller waiting in this process (Ring#waitLocal). */
+interface LocalWaiter {
+  settled: boolean;
+  /** Tries once; on success it settles itself and returns true. */
+  attempt(): boolean;
+  fail(e: unknown): void;
+}
+
+/** The FIFO of one side's asynchronous waiters, and its parker's state. */
+interface LocalQueue {
+  items: LocalWaiter[];
+  head: number;
+  /** Waiters not settled yet. */
+  live: number;
+  parking: boolean;
+  /** Ends the parker's current wait early. */
+  wake: AbortController | undefined;
+}
+
+function newQueue(): LocalQueue {
+  return { items: [], head: 0, live: 0, parking: false, wake: undefined };
+}
+
 /** True if (pid, low 32 bits of its start time) names a live process. */
 function holderAlive(pid: number, startLo: number): boolean {
+  // A pid above Linux's PID_MAX_LIMIT (2^22) names no process (a corrupt role or lock word).
+  if (pid <= 0 || pid > 0x400000) return false;
   if (!processAlive(pid, -1)) return false;
   const st = sys.shmkit_proc_start_time(pid);
   if (st < 0) return false;

@@ -47,6 +47,10 @@ export const SEMAPHORE_SLICE_MS = 250;
 const I_VALUE = 0;
 const I_WAITERS = 1;
 const SPIN = 32;
+/** Most CAS retries of one tryAcquire/release: each failure is another process's change of the
+ * count; past this tryAcquire reports "no unit" (a blocking caller retries within its timeout) and
+ * release reports a count that never holds still (only a hostile writer does that). */
+const MAX_STEPS = 1 << 14;
 
 /** Options of {@linkcode Semaphore.create} and {@linkcode Semaphore.init}. */
 export interface SemaphoreOptions {
@@ -169,7 +173,7 @@ export class Semaphore implements Disposable {
   }
 
   static #at(segment: SharedMemory, byteOffset: number, owns: boolean, what: string): Semaphore {
-    const h = readHeader(segment.buffer, byteOffset, "semaphore", what);
+    const h = readHeader(segment.buffer, byteOffset, "semaphore", what, undefined, undefined, SEMAPHORE_BYTES);
     if (h.headerSize !== SEMAPHORE_BYTES || h.byteLength !== SEMAPHORE_BYTES) {
       throw new ShmError(
         "EBADHDR",
@@ -253,7 +257,7 @@ export class Semaphore implements Disposable {
 
   /** The current count (a snapshot). @throws {ShmError} ECLOSED, EBADHDR */
   get value(): number {
-    if (this.#closed) throw this.#closedError("read");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("read");
     return this.#load();
   }
 
@@ -275,13 +279,16 @@ export class Semaphore implements Disposable {
    * ```
    */
   tryAcquire(): boolean {
-    if (this.#closed) throw this.#closedError("acquire");
-    for (;;) {
+    if (this.#closed || this.#seg.closed) throw this.#closedError("acquire");
+    // Bounded: every failed CAS means the count changed (someone's progress); past MAX_STEPS
+    // report "no unit" and let a blocking caller retry within its timeout.
+    for (let step = 0; step < MAX_STEPS; step++) {
       const v = this.#load();
       if (v === 0) return false;
       // A1: take a unit (seq_cst CAS); pairs with R1 in release.
       if (Atomics.compareExchange(this.#u32, I_VALUE, v, v - 1) === v) return true;
     }
+    return false;
   }
 
   /**
@@ -313,7 +320,7 @@ export class Semaphore implements Disposable {
       try {
         if (this.#load() === 0) futexWait(this.#seg.mapping, this.#valueOff, 0, Math.min(SEMAPHORE_SLICE_MS, left));
       } finally {
-        Atomics.sub(this.#u32, I_WAITERS, 1);
+        if (!this.#seg.closed) Atomics.sub(this.#u32, I_WAITERS, 1);
       }
       if (this.tryAcquire()) return;
     }
@@ -357,7 +364,7 @@ export class Semaphore implements Disposable {
       } finally {
         if (!this.#seg.closed) Atomics.sub(this.#u32, I_WAITERS, 1);
       }
-      if (this.#closed) throw this.#closedError("acquire");
+      if (this.#closed || this.#seg.closed) throw this.#closedError("acquire");
       if (this.tryAcquire()) return;
       if (!woke) this.#passWake();
     }
@@ -381,8 +388,14 @@ export class Semaphore implements Disposable {
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`Cannot release ${this.#what}: n must be a positive integer, got ${n}`);
     }
-    if (this.#closed) throw this.#closedError("release");
-    for (;;) {
+    if (this.#closed || this.#seg.closed) throw this.#closedError("release");
+    for (let step = 0;; step++) {
+      if (step === MAX_STEPS) {
+        throw new ShmError(
+          "EBADHDR",
+          `Cannot release ${this.#what}: its count keeps changing under every CAS (EBADHDR)`,
+        );
+      }
       const v = this.#load();
       if (n > SEMAPHORE_MAX_VALUE - v) {
         throw new RangeError(
@@ -409,7 +422,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   handle(): SemaphoreHandle {
-    if (this.#closed) throw this.#closedError("make a handle of");
+    if (this.#closed || this.#seg.closed) throw this.#closedError("make a handle of");
     return {
       kind: "shmkit.semaphore",
       version: HANDLE_VERSION,

@@ -137,3 +137,31 @@ for (const rt of RUNTIMES) {
     data.unlink();
   });
 }
+
+test("Condition: after close, and for one placed with at() after its segment closes, every method gives ECLOSED", async () => {
+  const seg = SharedMemory.create(null, 4096);
+  const m = Mutex.init(seg, 0);
+  const placed = Condition.init(seg, Mutex.byteLength());
+  const name = uniqueName("cond");
+  const own = Condition.create(name);
+  own.unlink();
+  own.close();
+  const g = m.lock();
+  seg.unlink();
+  seg.close();
+  for (const c of [own, placed]) {
+    assertCode(() => c.notify(), "ECLOSED");
+    assertCode(() => c.notifyAll(), "ECLOSED");
+    assertCode(() => c.handle(), "ECLOSED");
+    assertCode(() => c.wait(g, { timeout: 10 }), "ECLOSED");
+    let code = "";
+    try {
+      await c.waitAsync(g, { timeout: 10 });
+    } catch (e) {
+      code = (e as { code?: string }).code ?? String(e);
+    }
+    assertEquals(code, "ECLOSED");
+    c.close();
+  }
+  m.close();
+});

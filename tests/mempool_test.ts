@@ -461,3 +461,52 @@ test("Mempool error messages name the pool", () => {
   }
   pool.unlink();
 });
+
+test("Mempool placed with at(): after its segment closes every method gives ECLOSED", async () => {
+  const name = uniqueName("pool");
+  const own = Mempool.create(name, { count: 2, blockSize: 8 });
+  const seg = SharedMemory.open(name);
+  const placed = Mempool.at(seg, 0);
+  own.unlink();
+  own.close();
+  seg.close();
+  for (const p of [own, placed]) {
+    assertCode(() => p.available, "ECLOSED");
+    assertCode(() => p.tryGet(), "ECLOSED");
+    assertCode(() => p.get({ timeout: 10 }), "ECLOSED");
+    await assertRejectsCode(p.getAsync({ timeout: 10 }), "ECLOSED");
+    assertCode(() => p.put(0), "ECLOSED");
+    assertCode(() => p.block(0), "ECLOSED");
+    assertCode(() => p.reclaim(), "ECLOSED");
+    assertCode(() => p.handle(), "ECLOSED");
+    p.close();
+  }
+});
+
+test("10,000 getAsync waiters on one pool each get a block as blocks are put back (no thundering herd)", async () => {
+  const pool = Mempool.create(uniqueName("pool"), { count: 8, blockSize: 8 });
+  try {
+    const held = [];
+    for (let i = 0; i < 8; i++) held.push(pool.tryGet()!);
+    const N = 10_000;
+    const t0 = performance.now();
+    let served = 0;
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < N; i++) {
+      ps.push(
+        pool.getAsync({ timeout: 20_000 }).then((b) => { // 20 s: a hang guard
+          served++;
+          pool.put(b); // hand it on to the next waiter
+        }),
+      );
+    }
+    for (const b of held) pool.put(b);
+    await Promise.all(ps);
+    console.log(`10,000 getAsync waiters served in ${(performance.now() - t0).toFixed(0)} ms`);
+    assertEquals(served, N);
+    assertEquals(pool.available, 8);
+  } finally {
+    pool.unlink();
+    pool.close();
+  }
+}, { timeout: 60_000 });

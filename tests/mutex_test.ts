@@ -4,6 +4,7 @@ import { attach, Mutex, type MutexHandle, Semaphore, SharedMemory } from "../mod
 import { LOCK_ABANDONED, LOCK_WAITERS, MUTEX, SELF_ID } from "../src/mutex.ts";
 import { PID, START_TIME, sys } from "../src/sys.ts";
 import process from "node:process";
+import { readFileSync } from "node:fs";
 
 const FIXTURE = "tests/fixtures/lock_child.ts";
 
@@ -292,3 +293,73 @@ for (const asyncMode of [false, true]) {
 }
 
 void RUNTIME;
+
+// ---------------------------------------------------------------------------------------------
+// Hardening (issue 10 items 4, 6, 11)
+
+/** Mappings of segment `name` in this process (/proc/self/maps lines). */
+function mappedCount(name: string): number {
+  return readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes(name)).length;
+}
+
+test("Mutex.close on a held mutex whose lock word is corrupt still releases the mapping", () => {
+  const warn = console.warn;
+  const warnings: string[] = [];
+  console.warn = (s: string) => warnings.push(String(s));
+  try {
+    for (let k = 0; k < 5; k++) {
+      const name = uniqueName("mtx");
+      const m = Mutex.create(name);
+      try {
+        m.lock();
+        using seg = SharedMemory.open(name);
+        words(seg)[0] = 0x40000 | 1; // a bit outside owner | ABANDONED | WAITERS: corrupt (I1)
+        assert(mappedCount(name) >= 1);
+        m.close(); // must not throw, must not keep the mapping
+        assert(m.closed);
+      } finally {
+        SharedMemory.unlink(name);
+      }
+      assertEquals(mappedCount(name), 0, `mapping of ${name} left in /proc/self/maps`);
+    }
+    assert(warnings.some((w) => /corrupt lock word/.test(w)), "the corruption is reported");
+  } finally {
+    console.warn = warn;
+  }
+});
+
+test("Mutex: after close, and for a mutex placed with at() after its segment closes, every method gives ECLOSED", async () => {
+  const name = uniqueName("mtx");
+  const own = Mutex.create(name);
+  const seg = SharedMemory.open(name);
+  const placed = Mutex.at(seg, 0);
+  const g = placed.lock();
+  own.unlink();
+  own.close();
+  seg.close();
+  for (const m of [own, placed]) {
+    assertCode(() => m.tryLock(), "ECLOSED");
+    assertCode(() => m.lock({ timeout: 10 }), "ECLOSED");
+    await assertRejectsCode(m.lockAsync({ timeout: 10 }), "ECLOSED");
+    assertCode(() => m.recoveries, "ECLOSED");
+    assertCode(() => m.handle(), "ECLOSED");
+  }
+  assertCode(() => g.unlock(), "ECLOSED");
+  placed.close();
+});
+
+test("Mutex.open of a segment with a mutex header but fewer bytes than a mutex's fixed header gives EBADHDR", async () => {
+  const { writeHeader, publishReady } = await import("../src/layout.ts");
+  for (const size of [64, 128]) {
+    const name = uniqueName("mtx");
+    const seg = SharedMemory.create(name, size);
+    try {
+      writeHeader(seg.buffer, 0, "mutex", 64, size);
+      publishReady(seg.buffer, 0);
+      assertCode(() => Mutex.open(name), "EBADHDR");
+    } finally {
+      seg.unlink();
+      seg.close();
+    }
+  }
+});

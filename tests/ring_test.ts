@@ -540,9 +540,118 @@ test("Ring.close gives back the waiter registrations of pending async waits", as
   await new Promise((res) => setTimeout(res, 20));
   using seg = SharedMemory.open(name);
   const words = seg.view(Uint32Array, 0, 96);
-  assertEquals(words[RING.consWaiters / 4], 2);
+  // Asynchronous waiters of one Ring object queue locally: one registration (its parker) for both.
+  assertEquals(words[RING.consWaiters / 4], 1);
   r.close();
   assertEquals(words[RING.consWaiters / 4], 0);
   for (const p of ps) await assertRejectsCode(p, "ECLOSED");
   owner.unlink();
 });
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: corrupt shared state, short segments, closed objects (issue 10 items 1, 4, 11)
+
+for (const mode of ["mpsc", "spmc", "mpmc"] as RingMode[]) {
+  for (
+    const [label, words] of [
+      ["head 0 -> 2 with tail 0", [`${RING.head}=2`]],
+      ["slot 0's sequence 0xfffffffd", [`${RING.slots + 4}=${0xfffffffd}`]],
+      ["slot 1's sequence 0xfffffffd", [`${RING.slots + 12}=${0xfffffffd}`]],
+      ["tail 0 -> 0xffffffff", [`${RING.tail}=${0xffffffff}`]],
+    ] as [string, string[]][]
+  ) {
+    test(`Ring (${mode}) with ${label}: every operation returns or throws EBADHDR within its timeout`, async () => {
+      const name = uniqueName("ring");
+      const r = Ring.create(name, { capacity: 4, mode }); // 4 slots: 0xfffffffd reads as position -4
+      try {
+        const res = await runScript(RUNTIME, "tests/fixtures/fuzz_ring_corrupt.ts", {
+          args: [name, ...words],
+          timeout: 20_000, // a hang guard: an endless loop is killed and fails the test
+        });
+        const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+        assertEquals(lines.length, 6, res.stdout + res.stderr);
+        for (const l of lines) {
+          assert(l.result !== undefined || ["EBADHDR", "ETIMEDOUT"].includes(l.code), JSON.stringify(l));
+          assert(l.ms < 2000, `${l.op} took ${l.ms} ms`);
+        }
+      } finally {
+        r.unlink();
+        r.close();
+      }
+    });
+  }
+}
+
+test("Ring.open of a segment with a ring header but fewer bytes than a ring's fixed header gives EBADHDR", async () => {
+  const { writeHeader, publishReady } = await import("../src/layout.ts");
+  for (const size of [64, 128, 384, 400]) {
+    const name = uniqueName("ring");
+    const seg = SharedMemory.create(name, size);
+    try {
+      writeHeader(seg.buffer, 0, "ring", 64, size);
+      publishReady(seg.buffer, 0);
+      assertCode(() => Ring.open(name), "EBADHDR");
+      assertCode(() => Ring.at(seg, 0), "EBADHDR");
+    } finally {
+      seg.unlink();
+      seg.close();
+    }
+  }
+});
+
+test("Ring: after close every method and getter throws ECLOSED (also a ring placed with at() after its segment closes)", async () => {
+  const name = uniqueName("ring");
+  const own = Ring.create(name, { capacity: 4, mode: "mpmc" });
+  const seg = SharedMemory.open(name);
+  const placed = Ring.at(seg, 0);
+  own.unlink();
+  own.close();
+  seg.close(); // `placed` lives in a closed segment now (zero pages on Node 20, detached elsewhere)
+  for (const r of [own, placed]) {
+    const out = new Uint32Array(2);
+    assertCode(() => r.size, "ECLOSED");
+    assertCode(() => r.tryEnqueue(1), "ECLOSED");
+    assertCode(() => r.tryDequeue(), "ECLOSED");
+    assertCode(() => r.enqueueBulk([1, 2]), "ECLOSED");
+    assertCode(() => r.enqueueBurst([1, 2]), "ECLOSED");
+    assertCode(() => r.dequeueBulk(out), "ECLOSED");
+    assertCode(() => r.dequeueBurst(out), "ECLOSED");
+    assertCode(() => r.enqueue(1, { timeout: 10 }), "ECLOSED");
+    assertCode(() => r.dequeue({ timeout: 10 }), "ECLOSED");
+    await assertRejectsCode(r.enqueueAsync(1, { timeout: 10 }), "ECLOSED");
+    await assertRejectsCode(r.dequeueAsync({ timeout: 10 }), "ECLOSED");
+    assertCode(() => r.handle(), "ECLOSED");
+    assertCode(() => r.validate(), "ECLOSED");
+    r.close();
+  }
+});
+
+test(
+  "10,000 dequeueAsync waiters on one ring receive 10,000 items from another process (no thundering herd)",
+  async () => {
+    const name = uniqueName("ring");
+    const r = Ring.create(name, { capacity: 1024, mode: "mpmc" });
+    try {
+      const N = 10_000;
+      const ps: Promise<number>[] = [];
+      for (let i = 0; i < N; i++) ps.push(r.dequeueAsync({ timeout: 20_000 })); // 20 s: a hang guard
+      const t0 = performance.now();
+      const child = runScript(RUNTIME === "bun" ? "deno" : "bun", "tests/fixtures/ring_producer.ts", {
+        args: [JSON.stringify(r.handle()), "1", String(N), "burst"],
+        timeout: 60_000,
+      });
+      const got = await Promise.all(ps);
+      const ms = performance.now() - t0;
+      await child;
+      console.log(`10,000 async waiters got 10,000 items in ${ms.toFixed(0)} ms (${RUNTIME}, producer child included)`);
+      got.sort((a, b) => a - b);
+      for (let i = 0; i < N; i++) assertEquals(got[i], ((1 << 24) | i) >>> 0);
+      assertEquals(r.size, 0);
+      assertEquals(pendingAsyncWaits(), 0);
+    } finally {
+      r.unlink();
+      r.close();
+    }
+  },
+  { timeout: 60_000 },
+);

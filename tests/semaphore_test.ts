@@ -177,3 +177,36 @@ test("Semaphore conserves units between producer and consumer processes of mixed
     data.unlink();
   }
 });
+
+test("Semaphore: after close, and for one placed with at() after its segment closes, every method gives ECLOSED", async () => {
+  const name = uniqueName("sem");
+  const own = Semaphore.create(name, { value: 1 });
+  const seg = SharedMemory.open(name);
+  const placed = Semaphore.at(seg, 0);
+  own.unlink();
+  own.close();
+  seg.close();
+  for (const s of [own, placed]) {
+    assertCode(() => s.value, "ECLOSED");
+    assertCode(() => s.tryAcquire(), "ECLOSED");
+    assertCode(() => s.acquire({ timeout: 10 }), "ECLOSED");
+    await assertRejectsCode(s.acquireAsync({ timeout: 10 }), "ECLOSED");
+    assertCode(() => s.release(), "ECLOSED");
+    assertCode(() => s.handle(), "ECLOSED");
+    s.close();
+  }
+});
+
+test("Semaphore.open of a segment with a semaphore header but too few bytes gives EBADHDR", async () => {
+  const { writeHeader, publishReady } = await import("../src/layout.ts");
+  const name = uniqueName("sem");
+  const seg = SharedMemory.create(name, 64);
+  try {
+    writeHeader(seg.buffer, 0, "semaphore", 64, 64);
+    publishReady(seg.buffer, 0);
+    assertCode(() => Semaphore.open(name), "EBADHDR");
+  } finally {
+    seg.unlink();
+    seg.close();
+  }
+});

@@ -7,6 +7,10 @@
 // ring capacity 16384; each measured over a fixed window after a warm-up, in a fresh child.
 // The batch=1 row's note reports the heap growth over 10 M operations on each side (the hot path
 // allocates nothing, so it should stay near 0 apart from unrelated runtime activity).
+// JS floor (transport "JS floor (no ring)", batch 32 and 256): the same per-item work with no ring,
+// in this process: the producer's fill + copy into a 16384-slot array, and the consumer's copy out
+// + order check, each timed alone; the floor is the slower side (the two run in parallel in S1),
+// so S1 batch=N reads against what this runtime's per-item loops allow.
 import { Ring, type RingHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
 import { args, clockNs, cpuSelf, emit, exited, lineReader, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
@@ -141,7 +145,88 @@ function fmt(x: unknown): string {
   return typeof x === "number" && Number.isFinite(x) ? String(x) : "n/a (fewer than 10M ops)";
 }
 
+/** The JS floor of one batch size: per-item fill/copy/check loops with no ring (see the header). */
+function floor(batch: number, windowS: number): void {
+  pin(1);
+  const N = 16384;
+  const mask = N - 1;
+  const slots = new Uint32Array(2 * N); // as the ring's slot area (spsc uses the first half)
+  const buf = new Uint32Array(batch);
+  const out = new Uint32Array(batch);
+  let seq = 0;
+  let pos = 0;
+  const produce = (): void => {
+    for (let i = 0; i < batch; i++) buf[i] = (seq + i) >>> 0;
+    const a = pos & mask;
+    const first = Math.min(batch, N - a);
+    for (let i = 0; i < first; i++) slots[a + i] = buf[i];
+    for (let i = first; i < batch; i++) slots[i - first] = buf[i];
+    seq = (seq + batch) >>> 0;
+    pos = (pos + batch) >>> 0;
+  };
+  let expect = 0;
+  let rpos = 0;
+  const consume = (): void => {
+    const a = rpos & mask;
+    const first = Math.min(batch, N - a);
+    for (let i = 0; i < first; i++) out[i] = slots[a + i];
+    for (let i = first; i < batch; i++) out[i] = slots[i - first];
+    for (let i = 0; i < batch; i++) {
+      if (out[i] !== ((expect + i) >>> 0)) throw new Error(`S1 floor: got ${out[i]}, expected ${(expect + i) >>> 0}`);
+    }
+    expect = (expect + batch) >>> 0;
+    rpos = (rpos + batch) >>> 0;
+  };
+  const rate = (fn: () => void): number => {
+    const warm = clockNs() + 0.2e9;
+    while (clockNs() < warm) for (let i = 0; i < 64; i++) fn();
+    let items = 0;
+    const t0 = clockNs();
+    let t1 = t0;
+    while (t1 - t0 < windowS * 1e9) {
+      for (let i = 0; i < 64; i++) fn();
+      items += 64 * batch;
+      t1 = clockNs();
+    }
+    return items / ((t1 - t0) / 1e9);
+  };
+  const p = rate(produce);
+  // The consumer reads what the producer wrote: refill the slots with a known sequence first.
+  seq = pos = 0;
+  for (let i = 0; i < N / batch; i++) produce();
+  expect = rpos = 0;
+  let c = 0;
+  {
+    const warm = clockNs() + 0.2e9;
+    const step = (): void => {
+      consume();
+      if (((rpos & mask) === 0)) expect = 0; // the slots hold 0..N-1: wrap the expectation with them
+    };
+    while (clockNs() < warm) for (let i = 0; i < 64; i++) step();
+    let items = 0;
+    const t0 = clockNs();
+    let t1 = t0;
+    while (t1 - t0 < windowS * 1e9) {
+      for (let i = 0; i < 64; i++) step();
+      items += 64 * batch;
+      t1 = clockNs();
+    }
+    c = items / ((t1 - t0) / 1e9);
+  }
+  emit({
+    bench: "S1",
+    variant: `batch=${batch}`,
+    transport: "JS floor (no ring)",
+    metric: "items/s",
+    value: Math.min(p, c),
+    note: `per-item loops alone in one process: producer fill+copy ${(p / 1e6).toFixed(0)} M/s, consumer copy+check ${
+      (c / 1e6).toFixed(0)
+    } M/s; the floor is the slower side`,
+  });
+}
+
 async function main(): Promise<void> {
   const w = pick(2, 0.4);
   for (const batch of [1, 32, 256]) await cell(batch, w);
+  for (const batch of [32, 256]) floor(batch, w / 2);
 }
