@@ -186,7 +186,7 @@ export class Condition implements Disposable {
    * c.unlink();
    * ```
    */
-  static create(name: string, options: ConditionOptions = {}): Condition {
+  static create(name: string | null, options: ConditionOptions = {}): Condition {
     const seg = renamed(
       () => SharedMemory.create(name, CONDITION_BYTES, { mode: options.fileMode }),
       "Cannot create condition",

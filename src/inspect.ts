@@ -175,7 +175,8 @@ export function describe(name: string): SegmentInfo {
   const info: SegmentInfo = { name, size: -1, shmkit: false, holders: [], inUse: false };
   let seg: SharedMemory;
   try {
-    seg = SharedMemory.open(name, { readOnly: true });
+    // trustOthers: listing never writes, and every field it shows is read through bounds-checked readers
+    seg = SharedMemory.open(name, { readOnly: true, trustOthers: true });
   } catch (e) {
     if (e instanceof ShmError && e.code === "ENOENT") throw e;
     info.error = (e as Error).message;
@@ -380,7 +381,7 @@ function describeArray(seg: SharedMemory, off: number, h: CommonHeader, out: Det
  * ```
  */
 export function inspect(name: string): Details | undefined {
-  const seg = SharedMemory.open(name, { readOnly: true });
+  const seg = SharedMemory.open(name, { readOnly: true, trustOthers: true });
   try {
     const head = seg.bytes(0, Math.min(seg.size, 64));
     const h = peekHeader(head.buffer as ArrayBuffer, head.byteOffset);

@@ -689,7 +689,7 @@ export class MessageLog implements Disposable {
    * log.unlink();
    * ```
    */
-  static create(name: string, options: MessageLogCreateOptions & MessageLogInitOptions): MessageLog {
+  static create(name: string | null, options: MessageLogCreateOptions & MessageLogInitOptions): MessageLog {
     const what = `Cannot create log ${JSON.stringify(name)}`;
     const { capacity, mode } = checkOptions(options, what);
     const seg = renamed(

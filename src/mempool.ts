@@ -468,7 +468,7 @@ export class Mempool implements Disposable {
    * pool.unlink();
    * ```
    */
-  static create(name: string, options: MempoolCreateOptions): Mempool {
+  static create(name: string | null, options: MempoolCreateOptions): Mempool {
     const g = geometry(options, `Cannot create mempool ${JSON.stringify(name)}`);
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode }),

@@ -346,7 +346,7 @@ export class Mutex implements Disposable {
    * m.unlink();
    * ```
    */
-  static create(name: string, options: MutexOptions = {}): Mutex {
+  static create(name: string | null, options: MutexOptions = {}): Mutex {
     const len = Mutex.byteLength(options);
     const seg = renamed(() => SharedMemory.create(name, len, { mode: options.fileMode }), "Cannot create mutex", name);
     return placeOrRelease(seg, true, () => {

@@ -26,11 +26,12 @@ export function placeOrRelease<T>(seg: SharedMemory, created: boolean, place: ()
  * `Cannot open ring "jobs": no such segment (ENOENT)` instead of `Cannot open shared memory ...`.
  * Code, errno and syscall are kept; the original error is the cause.
  */
-export function renamed<T>(fn: () => T, what: string, name: string): T {
+export function renamed<T>(fn: () => T, what: string, name: string | null): T {
   try {
     return fn();
   } catch (e) {
     if (!(e instanceof ShmError)) throw e;
+    if (name === null) throw new ShmError(e.code, `${what} (random name): ${e.message}`, { errno: e.errno, syscall: e.syscall, cause: e });
     let n = name;
     try {
       n = normalizeName(name, what);

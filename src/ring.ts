@@ -505,7 +505,7 @@ export class Ring implements Disposable {
    * ring.unlink();
    * ```
    */
-  static create(name: string, options: RingCreateOptions & RingInitOptions): Ring {
+  static create(name: string | null, options: RingCreateOptions & RingInitOptions): Ring {
     const what = `Cannot create ring ${JSON.stringify(name)}`;
     const { slots } = checkCapacity(options, what);
     const seg = renamed(

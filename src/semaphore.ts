@@ -199,7 +199,7 @@ export class Semaphore implements Disposable {
    * s.unlink();
    * ```
    */
-  static create(name: string, options: SemaphoreOptions = {}): Semaphore {
+  static create(name: string | null, options: SemaphoreOptions = {}): Semaphore {
     const seg = renamed(
       () => SharedMemory.create(name, SEMAPHORE_BYTES, { mode: options.fileMode }),
       "Cannot create semaphore",
