@@ -94,9 +94,9 @@ test("strings are encoded straight into the slot: non-ASCII fits exactly, too lo
   assertThrows(() => ch.send("😀😀😀"), RangeError); // surrogate pairs, 12 bytes
   assertEquals(ch.size, 0, "nothing was sent");
   assertEquals(ch.available, 1, "every slot taken by a refused send came back");
-  ch.send(JSON.stringify({ a: "ü" }));
+  ch.send("ü!");
   using j = ch.recv();
-  assertEquals(j.json(), { a: "ü" });
+  assertEquals(j.text(), "ü!");
   ch.unlink();
   using b = fresh(4, 8);
   assertThrows(() => b.trySendBatch(["ok", "✓✓✓", "ok"]), RangeError);
@@ -163,7 +163,8 @@ test("an index the ready ring holds twice is refused with EBADHDR (one block, on
   if (RUNTIME !== "node") assertEquals(kept.length, 0, "the kept view is detached");
   // A child does the same and reads its kept view after close(): no crash.
   const out = await runScript(RUNTIME, "tests/fixtures/channel_dup_child.ts", { args: [uniqueName("chdupc")] });
-  assert(/kept view length 0|threw/.test(out.stdout), out.stdout);
+  // Node 20 cannot detach external buffers: there the kept view keeps its length (no crash either).
+  assert((RUNTIME === "node" ? /kept view length \d+|threw/ : /kept view length 0|threw/).test(out.stdout), out.stdout);
   seg.unlink();
 });
 
