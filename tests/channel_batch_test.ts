@@ -1,7 +1,7 @@
 // Channel layout 2: batch send/receive, the text/JSON fast paths, release semantics, corrupt
 // rings and state words (EBADHDR, never a hang or a crash), close() detaching every view.
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
-import { runScript, RUNTIME, test, uniqueName } from "./harness.ts";
+import { runScript, RUNTIME, type Runtime, test, uniqueName } from "./harness.ts";
 import { Channel, SharedMemory } from "../mod.ts";
 import { CHANNEL } from "../src/channel.ts";
 import { RING } from "../src/ring.ts";
@@ -202,3 +202,28 @@ test("a corrupt free state word or ring position makes send, recv and release re
   assert(Date.now() - started < 30_000, "bounded");
   seg.unlink();
 });
+
+const OTHER: Record<Runtime, [Runtime, Runtime]> = {
+  deno: ["bun", "node"],
+  bun: ["node", "deno"],
+  node: ["deno", "bun"],
+};
+
+for (const mode of ["spsc", "mpmc"] as const) {
+  test(`${mode}: sendBatch in one runtime, recvBatch in the others and back, every message checked`, async () => {
+    const [x, y] = OTHER[RUNTIME];
+    const pairs: [Runtime, Runtime][] = [[RUNTIME, x], [RUNTIME, y], [x, RUNTIME], [y, x]];
+    for (const [from, to] of pairs) {
+      using ch = Channel.create(uniqueName("chbx"), { slots: 8, slotSize: 512, mode });
+      const h = JSON.stringify(ch.handle());
+      const [s, r] = await Promise.all([
+        runScript(from, "tests/fixtures/channel_batch_peer.ts", { args: [h, "send", "400"] }),
+        runScript(to, "tests/fixtures/channel_batch_peer.ts", { args: [h, "recv", "400"] }),
+      ]);
+      assertEquals(s.stdout.trim(), "sent 400", `${from} -> ${to}`);
+      assertEquals(r.stdout.trim(), "received 400", `${from} -> ${to}`);
+      assertEquals(ch.available, 8);
+      ch.unlink();
+    }
+  });
+}
