@@ -227,3 +227,33 @@ for (const mode of ["spsc", "mpmc"] as const) {
     }
   });
 }
+
+test("sendValue and Message.value carry Map, Set and Date through node:v8 serialize", () => {
+  using ch = fresh(3, 256);
+  ch.sendValue({ when: new Date(5), tags: new Set([1, 2]), m: new Map([["k", [1, 2]]]) });
+  assert(ch.trySendValue(42));
+  using m = ch.recv();
+  const v = m.value() as { when: Date; tags: Set<number>; m: Map<string, number[]> };
+  assert(v.when instanceof Date && v.when.getTime() === 5);
+  assert(v.tags.has(2) && v.m.get("k")![1] === 2);
+  using n = ch.recv();
+  assertEquals(n.value(), 42);
+  assertThrows(() => ch.sendValue("x".repeat(300)), RangeError);
+  ch.send("plain text", { timeout: 1000 });
+  using t = ch.recv();
+  assertCode(() => t.value(), "EINVAL");
+  ch.unlink();
+});
+
+test("a structured value crosses between Deno and Node; Bun's format gives ENOTSUP there (and V8's on Bun)", async () => {
+  const v8Family = (rt: Runtime) => rt !== "bun";
+  for (const [from, to] of [[RUNTIME, OTHER[RUNTIME][0]], [OTHER[RUNTIME][1], RUNTIME]] as [Runtime, Runtime][]) {
+    using ch = Channel.create(uniqueName("chv"), { slots: 2, slotSize: 512 });
+    const h = JSON.stringify(ch.handle());
+    await runScript(from, "tests/fixtures/channel_value_peer.ts", { args: [h, "send"] });
+    const r = await runScript(to, "tests/fixtures/channel_value_peer.ts", { args: [h, "recv"] });
+    if (v8Family(from) === v8Family(to)) assertEquals(r.stdout.trim(), "value ok", `${from} -> ${to}`);
+    else assert(/^ENOTSUP .*format/.test(r.stdout.trim()), `${from} -> ${to}: ${r.stdout}`);
+    ch.unlink();
+  }
+});
