@@ -111,7 +111,7 @@ import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placeOrRelease, renamed } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
-import { RING, RING_HEADER_SIZE, Ring } from "./ring.ts";
+import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
 import { armedFault, killSelf } from "./fault.ts";
 
 /** How senders and receivers may share a channel. */
@@ -587,7 +587,11 @@ export class Channel implements Disposable {
     this.#procs32 = new Int32Array(buf, off + lay.procsOffset, (PROC_SIZE / 4) * procs);
     this.#procs64 = new BigInt64Array(buf, off + lay.procsOffset, (PROC_SIZE / 8) * procs);
     // One view over every block (one FFI call per Channel object), detached by close().
-    this.#dataBuf = seg.mapping.view(this.#dataOffset, lay.blockStride * slots, `Cannot view the blocks of ${this.#what}`);
+    this.#dataBuf = seg.mapping.view(
+      this.#dataOffset,
+      lay.blockStride * slots,
+      `Cannot view the blocks of ${this.#what}`,
+    );
     this.#data = new Uint8Array(this.#dataBuf);
     this.#slotViews = new Array(slots);
     this.#msgs = new Array(slots);
@@ -952,7 +956,7 @@ export class Channel implements Disposable {
     const st = this.#tab;
     const w32 = this.#procs32;
     // O1: bracket open (seq_cst store, odd) before the QUEUED store; pairs with r1/r2 in reclaim.
-    Atomics.store(w32, this.#opW, (this.#op = (this.#op + 1) | 0));
+    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0);
     let ok = false;
     try {
       // Q1: LOANED -> QUEUED (seq_cst store by the owner; publishes length and bytes).
@@ -964,7 +968,7 @@ export class Channel implements Disposable {
       // Not enqueued (corrupt ring or EBUSY): the block is ours to give back.
       if (!ok) Atomics.compareExchange(st, 2 * i + 1, this.#queuedWord, FREE);
       // O2: bracket closed (seq_cst store, even).
-      Atomics.store(w32, this.#opW, (this.#op = (this.#op + 1) | 0));
+      Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0);
     }
     if (!ok) throw this.#corrupt("send on", "its ready ring is full while a slot was free");
   }
@@ -976,7 +980,7 @@ export class Channel implements Disposable {
     const idx = this.#sidx;
     const q = this.#queuedWord;
     const values = this.#subs[k] ??= idx.subarray(0, k);
-    Atomics.store(w32, this.#opW, (this.#op = (this.#op + 1) | 0)); // O1
+    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
     let m = 0;
     try {
       for (let j = 0; j < k; j++) Atomics.store(st, 2 * idx[j] + 1, q); // Q1
@@ -985,7 +989,7 @@ export class Channel implements Disposable {
       if (FAULT_ON) fault("channel.send.after_enqueue");
     } finally {
       for (let j = m; j < k; j++) Atomics.compareExchange(st, 2 * idx[j] + 1, q, FREE);
-      Atomics.store(w32, this.#opW, (this.#op = (this.#op + 1) | 0)); // O2
+      Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O2
     }
     if (m < k) throw this.#corrupt("send on", "its ready ring is full while slots were free");
   }
@@ -1001,7 +1005,7 @@ export class Channel implements Disposable {
     let k = 0;
     let bad = -1;
     let why = "";
-    Atomics.store(w32, this.#opW, (this.#op = (this.#op + 1) | 0)); // O1
+    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
     try {
       k = this.#ready.dequeueBurst(idx, max);
       if (FAULT_ON && k > 0) fault("channel.recv.after_dequeue");
@@ -1025,7 +1029,7 @@ export class Channel implements Disposable {
       }
       if (FAULT_ON && k > 0) fault("channel.recv.after_claim");
     } finally {
-      Atomics.store(w32, this.#opW, (this.#op = (this.#op + 1) | 0)); // O2
+      Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O2
     }
     if (bad >= 0) {
       let g = 0;

@@ -114,7 +114,7 @@ test("TextDecoder reads the shared view of a message (text and json) on this run
   ch.unlink();
 });
 
-test("fast mode reuses one Message per slot; detach: \"message\" makes one per message", () => {
+test('fast mode reuses one Message per slot; detach: "message" makes one per message', () => {
   using fast = fresh(1, 16);
   fast.send("a");
   const m1 = fast.recv();

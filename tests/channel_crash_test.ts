@@ -24,7 +24,9 @@ for (const mode of ["mpmc", "spsc"] as const) {
       assertEquals(r.problems, [], summary);
       assert(r.kills >= kills, summary);
       if (mode === "mpmc") {
-        for (const p of CHANNEL_FAULT_POINTS) if (p !== "channel.reclaim.mid") assert(r.killsByPoint[p] > 0, `no kill at ${p}: ${summary}`);
+        for (const p of CHANNEL_FAULT_POINTS) {
+          if (p !== "channel.reclaim.mid") assert(r.killsByPoint[p] > 0, `no kill at ${p}: ${summary}`);
+        }
       }
       assertEquals(r.available, r.slots);
     },

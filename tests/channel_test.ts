@@ -129,7 +129,7 @@ test("a message longer than slotSize throws RangeError naming both sizes", () =>
   ch.unlink();
 });
 
-test("with detach: \"message\" a Message after release() reads an empty view, never the slot's next message", () => {
+test('with detach: "message" a Message after release() reads an empty view, never the slot\'s next message', () => {
   using ch = Channel.create(uniqueName("ch"), { slots: 1, slotSize: 32, detach: "message" });
   ch.send("first message");
   const m = ch.recv();

@@ -118,7 +118,9 @@ async function cell(kind: Kind, batched: boolean, windowS: number): Promise<void
   const [countStr, status, kidCpu] = reply.trim().split(" ");
   const cpu = cpuSelf() - c0 + Number(kidCpu); // the child's whole life (its start-up included)
   const count = Number(countStr);
-  if (status !== "ok" || count !== seq) throw new Error(`peers_msgs ${kind}: child says "${reply.trim()}", sent ${seq}`);
+  if (status !== "ok" || count !== seq) {
+    throw new Error(`peers_msgs ${kind}: child says "${reply.trim()}", sent ${seq}`);
+  }
   const wall = (t1 - t0) / 1e9;
   emit({
     bench: "S2",

@@ -90,7 +90,8 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       expect = (expect + 1) >>> 0;
       got++;
     };
-    const onBytes = (b: Uint8Array, n: number): void => check(n, b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24) >>> 0);
+    const onBytes = (b: Uint8Array, n: number): void =>
+      check(n, b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24) >>> 0);
     const onJson = (b: Uint8Array, n: number): void => {
       const t = JSON.parse(dec.decode(b.subarray(0, n))) as Tick;
       if (!checkTick(t) || t.seq !== (expect & 4095)) bad ||= `S2 json: tick ${got} is ${JSON.stringify(t)}`;
@@ -139,7 +140,15 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       ? "shmkit channel (batch API)"
       : "shmkit channel (JSON)";
     const variant = mode === "json" ? "JSON tick" : `${size} B`;
-    const base = { bench: "S2", variant, transport, cpu_s: cpu, wall_s: wall, floor_variant: "none", peer_variant: variant };
+    const base = {
+      bench: "S2",
+      variant,
+      transport,
+      cpu_s: cpu,
+      wall_s: wall,
+      floor_variant: "none",
+      peer_variant: variant,
+    };
     const how = mode === "copy"
       ? "send (copy in) -> recvInto (copy out)"
       : mode === "msg"

@@ -19,9 +19,11 @@ for (const mode of ["mpmc", "spsc"] as const) {
     runtimes: ["bun", "bun", "deno", "node"],
     log: (l) => console.log(`  ${mode}: ${l}`),
   });
-  console.log(`  ${mode}: ${r.kills} kills, ${r.survivors} survivors, ${r.received} drained in ${
-    ((Date.now() - t0) / 1000).toFixed(0)
-  } s; by point ${JSON.stringify(r.killsByPoint)}`);
+  console.log(
+    `  ${mode}: ${r.kills} kills, ${r.survivors} survivors, ${r.received} drained in ${
+      ((Date.now() - t0) / 1000).toFixed(0)
+    } s; by point ${JSON.stringify(r.killsByPoint)}`,
+  );
   if (r.problems.length > 0 || r.available !== r.slots) {
     console.error(`FAILED ${mode} (seed ${seed}):\n  ${r.problems.join("\n  ")}`);
     failed = true;
