@@ -1007,7 +1007,10 @@ export class Channel implements Disposable {
     let why = "";
     Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
     try {
-      k = this.#ready.dequeueBurst(idx, max);
+      if (max === 1) { // the single-message path: tryDequeue skips the burst's argument checks
+        const v = this.#ready.tryDequeue();
+        if (v !== undefined) idx[k++] = v;
+      } else k = this.#ready.dequeueBurst(idx, max);
       if (FAULT_ON && k > 0) fault("channel.recv.after_dequeue");
       for (let j = 0; j < k; j++) {
         const i = idx[j]; // read once, bounds-checked, used as the local
