@@ -916,13 +916,18 @@ export class Channel implements Disposable {
 
   // F1: returns a HELD block of ours to FREE.
   #releaseSlot(i: number): void {
+    this.#free(i);
+    // W2: a parked sender registered in waiters before its last re-check; pairs with W1.
+    if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+  }
+
+  // F1 without the wake (a batch wakes parked senders once, after its last release).
+  #free(i: number): void {
     if (FAULT_ON) fault("channel.release.before");
     // F1: CAS HELD|tag -> FREE (seq_cst; releases our reads of the block); pairs with T1.
     if (Atomics.compareExchange(this.#tab, 2 * i + 1, this.#heldWord, FREE) !== this.#heldWord) {
       throw this.#corrupt("release a slot of", `slot ${i} is no longer held by this object`);
     }
-    // W2: a parked sender registered in waiters before its last re-check; pairs with W1.
-    if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
   }
 
   #slotView(i: number): Uint8Array {
@@ -1792,11 +1797,13 @@ export class Channel implements Disposable {
         }
         const j = i;
         i = -1;
-        this.#releaseSlot(j);
+        this.#free(j);
         n++;
       }
     } finally {
-      if (i >= 0 && !this.#closed) this.#releaseSlot(i); // fn threw: that message was delivered
+      if (i >= 0 && !this.#closed) this.#free(i); // fn threw: that message was delivered
+      // W2 once per batch: parked senders registered in waiters before their last re-check.
+      if (!this.#closed && Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
     }
     return n;
   }
