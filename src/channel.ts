@@ -68,7 +68,8 @@
  *   ring; op := even (O2). A batch does one bracket and one enqueueBurst.
  * - D1 receive: op := odd; dequeueBurst; for each index i < slots: CAS state QUEUED(any tag) ->
  *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even.
- * - F1 release: CAS HELD|tag -> FREE (EBADHDR if it fails); if waiters > 0 bump wakeSeq and wake.
+ * - F1 release: CAS HELD|tag -> FREE (EBADHDR if it fails); if waiters > 0 bump wakeSeq and wake
+ *   (a batch receive wakes once, after its last release).
  * - R1 reclaim: (a) LOANED/HELD words whose tag names a dead participant tenure (or a malformed
  *   word) are CASed to FREE; (b) QUEUED words that are not in the ready ring are orphans of a
  *   process that died between Q1's state store and its enqueue, or between D1's dequeue and
