@@ -1,8 +1,9 @@
 /**
  * `make demo`: one parent process starts Bun, Deno and Node children and streams messages between
- * them through shmkit Channels (1 MiB frames written in place with a checksum each, then a burst
- * of small JSON messages), then runs the same workloads over plain pipes, verifies every checksum
- * and prints a table: messages/s, GB/s and one-way latency p50/p99 side by side.
+ * them through shmkit Channels (1 MiB frames written in place with a checksum each, a burst of
+ * small JSON messages, and raw 64-byte messages), then runs the same workloads over plain pipes
+ * (one write per message), verifies every checksum and prints a table: messages/s, GB/s and
+ * one-way latency p50/p99 side by side.
  *
  * Run: `make demo` (or `deno run --allow-all demo.ts` after `make lib node`). Flags:
  * `--quick` (smaller counts, for tests). Ctrl-C stops the children and removes the demo's segments.
@@ -16,7 +17,7 @@ import { Channel } from "./mod.ts";
 import { checkFrame, FRAME_SIZE, type FrameCheck, nowNs, type RunStats, Tally } from "./demo_wire.ts";
 
 type Runtime = "deno" | "bun" | "node";
-type Workload = "frames" | "json";
+type Workload = "frames" | "json" | "raw";
 
 const here = new URL(".", import.meta.url).pathname;
 const ROOT = here.includes("/build/node/") ? here.slice(0, here.indexOf("/build/node/") + 1) : here;
@@ -48,6 +49,7 @@ interface Run {
 const RUNS: Run[] = [
   { workload: "frames", from: "bun", to: "deno", count: quick ? 32 : 512, paced: quick ? 20 : 200, worker: true },
   { workload: "json", from: "node", to: "bun", count: quick ? 2000 : 100_000, paced: quick ? 50 : 400 },
+  { workload: "raw", from: "deno", to: "bun", count: quick ? 5000 : 300_000, paced: quick ? 50 : 400 },
   { workload: "frames", from: "deno", to: "node", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
 ];
 
@@ -138,7 +140,9 @@ async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
   let ch: Channel | undefined;
   try {
     if (transport === "chan") {
-      const opts = run.workload === "frames" ? { slots: 16, slotSize: FRAME_SIZE } : { slots: 1024, slotSize: 256 };
+      const opts = run.workload === "frames"
+        ? { slots: 16, slotSize: FRAME_SIZE }
+        : { slots: 1024, slotSize: run.workload === "raw" ? 64 : 256 };
       ch = Channel.create(`shmkit-demo-${process.pid}-${run.workload}-${run.from}-${run.to}`, {
         ...opts,
         mode: "spsc",
@@ -220,6 +224,8 @@ async function runWorker(run: Run): Promise<RunStats> {
   return t.result();
 }
 
+const WORKLOAD_NAMES: Record<Workload, string> = { frames: "1 MiB frames", json: "JSON ticks", raw: "raw 64 B" };
+
 function fmtRate(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
@@ -235,9 +241,10 @@ function fmtNs(ns: number): string {
 async function main(): Promise<void> {
   const started = Date.now();
   console.log("shmkit demo: Bun, Deno and Node processes passing messages through shared memory");
-  console.log(`  1 MiB frames (written in place via Channel.loan, read in place, checksummed) and ~100-byte`);
-  console.log(`  JSON ticks (Channel.send / recvInto);`);
-  console.log(`  the same workloads over OS pipes, and frames between threads with worker postMessage (transfer).`);
+  console.log(`  1 MiB frames (written in place via Channel.loan, read in place, checksummed), ~100-byte`);
+  console.log(`  JSON ticks and raw 64-byte messages (Channel.sendBatch / recvBatch, read in place);`);
+  console.log(`  the same workloads over OS pipes (one write per message), and frames between threads with`);
+  console.log(`  worker postMessage (transfer).`);
   console.log(`  Latency: one-way, of messages paced a few ms apart.\n`);
   const rows: string[][] = [];
   const ratios: string[] = [];
@@ -251,7 +258,7 @@ async function main(): Promise<void> {
       allOk &&= ok;
       const rate = s.count / s.seconds;
       rows.push([
-        run.workload === "frames" ? "1 MiB frames" : "JSON ticks",
+        WORKLOAD_NAMES[run.workload],
         `${run.from} -> ${run.to}`,
         transport === "chan" ? "shmkit Channel" : "pipe",
         fmtRate(rate),
@@ -278,10 +285,12 @@ async function main(): Promise<void> {
       if (!tty) console.log(`  done: ${rows.at(-1)!.join(" | ")}`);
     }
     const c = stats.chan, p = stats.pipe;
+    // Latency: "N x shorter" when the channel's p50 is below the pipe's, else "N x longer".
+    const lat = c.p50 <= p.p50 ? `${(p.p50 / c.p50).toFixed(1)} x shorter` : `${(c.p50 / p.p50).toFixed(1)} x longer`;
     ratios.push(
-      `${run.workload === "frames" ? "frames" : "JSON  "} ${run.from}->${run.to}: channel ${
+      `${WORKLOAD_NAMES[run.workload].padEnd(12)} ${run.from}->${run.to}: channel ${
         ((c.count / c.seconds) / (p.count / p.seconds)).toFixed(1)
-      }x the pipe's throughput, p50 latency ${(p.p50 / c.p50).toFixed(1)}x lower`,
+      } x the pipe's throughput, p50 latency ${lat}`,
     );
   }
   const head = ["workload", "route", "transport", "msgs/s", "GB/s", "p50", "p99", "checksums"];

@@ -1,12 +1,14 @@
 /**
  * A child process of `make demo` (demo.ts). Runs on Deno, Bun or Node (build/node/demo_child.js).
  *
- *   demo_child <send|recv> <chan|pipe> <frames|json> <count> <paced> [channel handle JSON]
+ *   demo_child <send|recv> <chan|pipe> <frames|json|raw> <count> <paced> [channel handle JSON]
  *
  * Senders print "ready send" on stderr and wait for "go" on stdin; they send `count` messages as
  * fast as the transport takes them, then (after a pause for the receiver to drain) `paced` more, a few ms apart, for one-way
  * latency. Receivers print "ready recv" on stderr, "P <n>" progress lines and one final
- * "R <json RunStats>" line on stdout. Pipes carry frames as they are and ticks as JSON lines.
+ * "R <json RunStats>" line on stdout. Pipes carry frames and raw 64-byte messages as they are
+ * (one write per message) and ticks as JSON lines (one write per tick). On a channel, JSON ticks
+ * and raw messages go out with sendBatch (64 per call) and come in with recvBatch.
  *
  * @module
  */
@@ -16,6 +18,7 @@ import { Channel, type ChannelHandle } from "./mod.ts";
 import { nowNs } from "./src/sys.ts";
 import {
   checkFrame,
+  checkRaw,
   checksumWords,
   checkTick,
   fillRandom,
@@ -23,10 +26,12 @@ import {
   FRAME_SIZE,
   type FrameCheck,
   makeTick,
+  RAW_SIZE,
   Tally,
   type Tick,
   WORKER_WINDOW,
   writeFrameHeader,
+  writeRaw,
 } from "./demo_wire.ts";
 
 // A child process gets its arguments on the command line; the worker baseline through workerData.
@@ -96,13 +101,36 @@ async function sendChannel(ch: Channel): Promise<void> {
       loan.send(FRAME_SIZE);
     }
   } else {
-    for (let seq = 0; seq < total; seq++) {
-      if (seq === count) await drained(ch);
-      if (seq >= count) await sleep(GAP_MS);
-      ch.send(makeTick(seq, nowNs()), { timeout: 30_000 });
+    // Throughput phase in batches of 64 (one stamp per batch), then paced single messages.
+    const raw = workload === "raw";
+    const bufs = Array.from({ length: BATCH }, () => new Uint8Array(RAW_SIZE));
+    const ticks: string[] = [];
+    let seq = 0;
+    while (seq < count) {
+      const k = Math.min(BATCH, count - seq);
+      const stamp = nowNs();
+      if (raw) {
+        for (let j = 0; j < k; j++) writeRaw(bufs[j], 0, seq + j, stamp);
+        ch.sendBatch(k === BATCH ? bufs : bufs.slice(0, k), { timeout: 30_000 });
+      } else {
+        ticks.length = k;
+        for (let j = 0; j < k; j++) ticks[j] = makeTick(seq + j, stamp);
+        ch.sendBatch(ticks, { timeout: 30_000 });
+      }
+      seq += k;
+    }
+    await drained(ch);
+    for (; seq < total; seq++) {
+      await sleep(GAP_MS);
+      if (raw) {
+        writeRaw(bufs[0], 0, seq, nowNs());
+        ch.send(bufs[0], { timeout: 30_000 });
+      } else ch.send(makeTick(seq, nowNs()), { timeout: 30_000 });
     }
   }
 }
+
+const BATCH = 64;
 
 function writeOut(data: Uint8Array | string): Promise<void> | undefined {
   if (process.stdout.write(data)) return undefined;
@@ -120,6 +148,15 @@ async function sendPipe(): Promise<void> {
       f.set(bodies[seq % BODIES], FRAME_HEADER);
       writeFrameHeader(new DataView(f.buffer, 0, FRAME_HEADER), seq, nowNs(), sums[seq % BODIES]);
       const p = writeOut(f);
+      if (p) await p;
+    }
+  } else if (workload === "raw") {
+    for (let seq = 0; seq < total; seq++) {
+      if (seq === count) await drained();
+      if (seq >= count) await sleep(GAP_MS);
+      const b = new Uint8Array(RAW_SIZE); // fresh: the stream may still hold the previous one
+      writeRaw(b, 0, seq, nowNs());
+      const p = writeOut(b);
       if (p) await p;
     }
   } else {
@@ -155,15 +192,29 @@ function recvChannel(ch: Channel, t: Tally): void {
   }
 }
 
-/** Small messages: copy each out into one reused buffer (recvInto), no per-message view. */
+/**
+ * Small messages (JSON ticks, raw 64 B): recvBatch hands each queued message to a callback in
+ * place, one ring operation per burst; the receive time is taken once per burst.
+ */
 function recvChannelSmall(ch: Channel, t: Tally): void {
-  const buf = new Uint8Array(ch.slotSize);
   const dec = new TextDecoder();
-  for (let i = 0; i < total; i++) {
-    const n = ch.recvInto(buf, { timeout: 60_000 });
-    const now = nowNs();
-    const tick = JSON.parse(dec.decode(buf.subarray(0, n))) as Tick;
+  const fc: FrameCheck = { seq: 0, stamp: 0, ok: false };
+  let now = 0;
+  let first = true;
+  const onTick = (b: Uint8Array, n: number): void => {
+    if (first) now = nowNs(), first = false;
+    const tick = JSON.parse(dec.decode(b.subarray(0, n))) as Tick;
     t.add(tick.seq, tick.t, now, n, checkTick(tick));
+  };
+  const onRaw = (b: Uint8Array, n: number): void => {
+    if (first) now = nowNs(), first = false;
+    checkRaw(b, 0, n, fc);
+    t.add(fc.seq, fc.stamp, now, n, fc.ok);
+  };
+  const fn = workload === "raw" ? onRaw : onTick;
+  while (t.n < total) {
+    first = true;
+    ch.recvBatch(fn, { timeout: 60_000, max: total - t.n });
   }
 }
 
@@ -183,6 +234,30 @@ async function recvPipe(t: Tally): Promise<void> {
           const now = nowNs();
           checkFrame(frame, fc);
           t.add(fc.seq, fc.stamp, now, FRAME_SIZE, fc.ok);
+          have = 0;
+        }
+      }
+    }
+  } else if (workload === "raw") {
+    const msg = new Uint8Array(RAW_SIZE);
+    let have = 0;
+    for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
+      const now = nowNs(); // every message in this chunk arrived by now
+      let off = 0;
+      while (off < chunk.length) {
+        if (have === 0 && chunk.length - off >= RAW_SIZE) { // a whole message: check it in place
+          checkRaw(chunk, off, RAW_SIZE, fc);
+          t.add(fc.seq, fc.stamp, now, RAW_SIZE, fc.ok);
+          off += RAW_SIZE;
+          continue;
+        }
+        const n = Math.min(RAW_SIZE - have, chunk.length - off);
+        msg.set(chunk.subarray(off, off + n), have);
+        have += n;
+        off += n;
+        if (have === RAW_SIZE) {
+          checkRaw(msg, 0, RAW_SIZE, fc);
+          t.add(fc.seq, fc.stamp, now, RAW_SIZE, fc.ok);
           have = 0;
         }
       }
@@ -256,7 +331,7 @@ async function main(): Promise<void> {
     } else {
       process.stderr.write("ready recv\n");
       const t = new Tally(count, total, (n) => process.stdout.write(`P ${n}\n`));
-      if (ch && workload === "json") recvChannelSmall(ch, t);
+      if (ch && workload !== "frames") recvChannelSmall(ch, t);
       else if (ch) recvChannel(ch, t);
       else await recvPipe(t);
       await new Promise<void>((r) => process.stdout.write(`R ${JSON.stringify(t.result())}\n`, () => r()));

@@ -122,6 +122,43 @@ export function checkTick(t: Tick): boolean {
   return typeof t === "object" && t !== null && t.sum === checksumString(tickKey(t.seq, t.sym, t.px, t.qty));
 }
 
+/**
+ * A raw 64-byte message (little-endian): seq u32 at 0, sum u32 at 4 (over every other word), stamp
+ * f64 at 8, then 12 words derived from seq.
+ */
+export const RAW_SIZE = 64;
+const rawScratch = new Uint32Array(RAW_SIZE / 4);
+const rawBytes = new Uint8Array(rawScratch.buffer);
+const rawStamp = new Float64Array(rawScratch.buffer, 8, 1);
+
+function rawSum(w: Uint32Array): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < 16; k++) if (k !== 1) h = Math.imul(h ^ w[k], 16777619);
+  return h >>> 0;
+}
+
+/** Writes raw message `seq` stamped `stampNs` into `out` at `off` (64 bytes). */
+export function writeRaw(out: Uint8Array, off: number, seq: number, stampNs: number): void {
+  const w = rawScratch;
+  w[0] = seq;
+  rawStamp[0] = stampNs;
+  for (let k = 4; k < 16; k++) w[k] = Math.imul(seq + k, 0x9e3779b1);
+  w[1] = rawSum(w);
+  out.set(rawBytes, off);
+}
+
+/** Checks the raw message of `length` bytes at `bytes[off]`. */
+export function checkRaw(bytes: Uint8Array, off: number, length: number, out: FrameCheck): FrameCheck {
+  rawBytes.set(bytes.subarray(off, off + RAW_SIZE));
+  const w = rawScratch;
+  out.seq = w[0];
+  out.stamp = rawStamp[0];
+  let ok = length === RAW_SIZE && w[1] === rawSum(w);
+  for (let k = 4; ok && k < 16; k++) ok = w[k] === (Math.imul(out.seq + k, 0x9e3779b1) >>> 0);
+  out.ok = ok;
+  return out;
+}
+
 /** The result a receiving child prints (one line: "R " + JSON). */
 export interface RunStats {
   /** Messages received in the throughput phase. */

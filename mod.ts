@@ -62,13 +62,16 @@ export {
   type RingOptions,
 } from "./src/ring.ts";
 export {
+  type BatchReceiver,
   Channel,
   type ChannelHandle,
   type ChannelMode,
   type ChannelOpenOptions,
   type ChannelOptions,
+  type DetachMode,
   type Loan,
   type Message,
+  type RecvBatchOptions,
 } from "./src/channel.ts";
 export {
   type AllocOptions,

@@ -649,6 +649,27 @@ interface Target {
 const atLeast = (v: number, label: string) => (c: Cell) => ({ ok: normValue(c) >= v, want: label });
 const atMost = (v: number, label: string) => (c: Cell) => ({ ok: normValue(c) <= v, want: label });
 
+/** The best peer cell of `c`'s bench, variant, runtime and metric whose transport matches `re` (S2 targets). */
+function bestPeerBy(c: Cell, all: Cell[], re: RegExp): Cell | undefined {
+  const m = all.filter((x) =>
+    isPeer(x) && x.bench === c.bench && x.variant === c.variant && x.runtime === c.runtime && x.metric === c.metric &&
+    re.test(x.transport)
+  );
+  return m.length ? m.reduce((a, b) => normValue(b) > normValue(a) ? b : a) : undefined;
+}
+
+/** S2: at least `per`x the best per-message peer and `batched`x the best batched peer. */
+const beatsPeers = (per: number, batched: number) => (c: Cell, all: Cell[]) => {
+  const p = bestPeerBy(c, all, /per msg/), b = bestPeerBy(c, all, /batched/);
+  if (!p && !b) return undefined;
+  const okP = !p || ratio(c, p) >= per, okB = !b || ratio(c, b) >= batched;
+  const want = [
+    p ? `≥ ${per}x ${p.transport} (${fmtCell(p)})` : "",
+    b ? `≥ ${batched}x ${b.transport} (${fmtCell(b)})` : "",
+  ].filter(Boolean).join(", ");
+  return { ok: okP && okB, want };
+};
+
 const TARGETS: Target[] = [
   {
     id: "S1-b1",
@@ -673,6 +694,44 @@ const TARGETS: Target[] = [
     variant: /batch\s*=?\s*256(?!\d)(?!.*seq_cst)/,
     metric: /items\/s/,
     check: atLeast(500e6, "≥ 500 M/s"),
+  },
+  {
+    id: "S2-msg",
+    text: "S2 64 B message API ≥ 10 M msgs/s (Deno, Bun)",
+    bench: "S2",
+    variant: /message API.*64\s*B/,
+    metric: /msgs\/s/,
+    runtimes: ["deno", "bun"],
+    floorExplains: false,
+    check: atLeast(10e6, "≥ 10 M/s"),
+  },
+  {
+    id: "S2-msg-node",
+    text: "S2 64 B message API ≥ 5 M msgs/s (Node)",
+    bench: "S2",
+    variant: /message API.*64\s*B/,
+    metric: /msgs\/s/,
+    runtimes: ["node"],
+    floorExplains: false,
+    check: atLeast(5e6, "≥ 5 M/s"),
+  },
+  {
+    id: "S2-msg-peers",
+    text: "S2 64 B message API ≥ 10x the best per-message peer and ≥ 2x the best batched peer",
+    bench: "S2",
+    variant: /message API.*64\s*B/,
+    metric: /msgs\/s/,
+    floorExplains: false,
+    check: beatsPeers(10, 2),
+  },
+  {
+    id: "S2-json-peers",
+    text: "S2 JSON ≥ 3x the best per-message peer and ≥ 1.2x the best batched peer",
+    bench: "S2",
+    variant: /\(JSON\).*JSON tick/,
+    metric: /msgs\/s/,
+    floorExplains: false,
+    check: beatsPeers(3, 1.2),
   },
   {
     id: "S3-spin-p50",

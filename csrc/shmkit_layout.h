@@ -285,46 +285,55 @@ _Static_assert(offsetof(struct shmkit_mempool, slots) == SHMKIT_MEMPOOL_HEADER_S
 _Static_assert(sizeof(struct shmkit_mempool) == SHMKIT_MEMPOOL_HEADER_SIZE, "mempool.size");
 
 /* ------------------------------------------------------------------------------------------ */
-/* Channel (kind 3): src/channel.ts (H_* constants, not exported), docs/layout/channel.md      */
+/* Channel (kind 3): src/channel.ts CHANNEL, docs/layout/channel.md (channel layout 2)         */
 
-#define SHMKIT_CHANNEL_HEADER_SIZE 128
-#define SHMKIT_CHANNEL_ENTRY_SIZE 32
+#define SHMKIT_CHANNEL_HEADER_SIZE 192
+#define SHMKIT_CHANNEL_ENTRY_SIZE 8
+#define SHMKIT_CHANNEL_PROC_SIZE 64
 #define SHMKIT_CHANNEL_DATA_ALIGN 4096
 #define SHMKIT_CHANNEL_MAX_SLOTS (1u << 24)
+#define SHMKIT_CHANNEL_MAX_PROCS 256
 /* mode (also in common.flags) */
 #define SHMKIT_CHANNEL_SPSC 0
 #define SHMKIT_CHANNEL_MPMC 1
-/* slot-table state word: generation << 2 | phase */
+/* slot-table state word: 0 FREE, else phase << 30 | (gen & 0x3fffff) << 8 | participant */
 #define SHMKIT_CHANNEL_FREE 0
 #define SHMKIT_CHANNEL_LOANED 1
 #define SHMKIT_CHANNEL_HELD 2
 #define SHMKIT_CHANNEL_QUEUED 3
 
 /*
- * | off         | size         | field       | note                                        |
- * |-------------|--------------|-------------|---------------------------------------------|
- * | 0           | 64           | common      | kind 3, headerSize 128, flags = mode        |
- * | 64          | 4            | slots       | number of blocks, 1..2^24                   |
- * | 68          | 4            | slotSize    | bytes per block, >= 1                       |
- * | 72          | 4            | mode        | SHMKIT_CHANNEL_SPSC / _MPMC                 |
- * | 76          | 4            | entrySize   | 32                                          |
- * | 80          | 8            | blockStride | u64, alignUp(slotSize, 64)                  |
- * | 88          | 8            | freeOffset  | u64, 128: a struct shmkit_ring              |
- * | 96          | 8            | readyOffset | u64, alignUp(freeOffset + ringBytes, 64)    |
- * | 104         | 8            | tableOffset | u64, alignUp(readyOffset + ringBytes, 64)   |
- * | 112         | 8            | dataOffset  | u64, alignUp(tableOffset + 32 slots, 4096)  |
- * | 120         | 4            | reclaimed   | slots reclaimed from dead processes          |
- * | 124         | 4            | reserved    | zero                                        |
- * | tableOffset | 32 slots     | slot table  | struct shmkit_channel_entry[slots]          |
- * | dataOffset  | stride*slots | blocks      | block i at dataOffset + i * blockStride     |
+ * | off         | size         | field        | note                                        |
+ * |-------------|--------------|--------------|---------------------------------------------|
+ * | 0           | 64           | common       | kind 3, headerSize 192, flags = mode        |
+ * | 64          | 4            | slots        | number of blocks, 1..2^24                   |
+ * | 68          | 4            | slotSize     | bytes per block, >= 1                       |
+ * | 72          | 4            | mode         | SHMKIT_CHANNEL_SPSC / _MPMC                 |
+ * | 76          | 4            | entrySize    | 8                                           |
+ * | 80          | 8            | blockStride  | u64, alignUp(slotSize, 64)                  |
+ * | 88          | 8            | procsOffset  | u64, 192: struct shmkit_channel_proc[P]     |
+ * | 96          | 8            | readyOffset  | u64, alignUp(192 + 64 P, 64): a shmkit_ring |
+ * | 104         | 8            | tableOffset  | u64, alignUp(readyOffset + ringBytes, 64)   |
+ * | 112         | 8            | dataOffset   | u64, alignUp(tableOffset + 8 slots, 4096)   |
+ * | 120         | 4            | reclaimed    | slots reclaimed from dead processes         |
+ * | 124         | 4            | maxProcesses | P, 1..256                                   |
+ * | 128         | 4            | waiters      | i32, parked senders                         |
+ * | 132         | 4            | wakeSeq      | u32 futex word of parked senders            |
+ * | 136         | 56           | reserved     | zero                                        |
+ * | tableOffset | 8 slots      | slot table   | struct shmkit_channel_entry[slots]          |
+ * | dataOffset  | stride*slots | blocks       | block i at dataOffset + i * blockStride     |
  */
 struct shmkit_channel_entry {
 	uint32_t length;
-	uint32_t state; /* generation << 2 | phase */
-	uint32_t pid;
-	uint32_t pad1;  /* "-" in the docs: zero */
-	double start;   /* f64: the owner's start time in clock ticks since boot */
-	uint64_t pad2;  /* "-" in the docs: zero */
+	uint32_t state; /* 0 FREE, else phase << 30 | tag */
+};
+
+struct shmkit_channel_proc {
+	uint64_t identity; /* pid | (start time mod 2^32) << 32; 0 free */
+	uint32_t gen;
+	uint32_t op; /* odd inside a queue/receive bracket */
+	uint32_t parked;
+	uint8_t reserved[44];
 };
 
 struct shmkit_channel {
@@ -334,33 +343,41 @@ struct shmkit_channel {
 	uint32_t mode;
 	uint32_t entrySize;
 	uint64_t blockStride;
-	uint64_t freeOffset;
+	uint64_t procsOffset;
 	uint64_t readyOffset;
 	uint64_t tableOffset;
 	uint64_t dataOffset;
 	uint32_t reclaimed;
-	uint32_t reserved;
+	uint32_t maxProcesses;
+	int32_t waiters;
+	uint32_t wakeSeq;
+	uint8_t reserved[56];
 };
 
 _Static_assert(offsetof(struct shmkit_channel_entry, length) == 0, "channel_entry.length");
 _Static_assert(offsetof(struct shmkit_channel_entry, state) == 4, "channel_entry.state");
-_Static_assert(offsetof(struct shmkit_channel_entry, pid) == 8, "channel_entry.pid");
-_Static_assert(offsetof(struct shmkit_channel_entry, pad1) == 12, "channel_entry.pad1");
-_Static_assert(offsetof(struct shmkit_channel_entry, start) == 16, "channel_entry.start");
-_Static_assert(offsetof(struct shmkit_channel_entry, pad2) == 24, "channel_entry.pad2");
 _Static_assert(sizeof(struct shmkit_channel_entry) == SHMKIT_CHANNEL_ENTRY_SIZE, "channel_entry.size");
+_Static_assert(offsetof(struct shmkit_channel_proc, identity) == 0, "channel_proc.identity");
+_Static_assert(offsetof(struct shmkit_channel_proc, gen) == 8, "channel_proc.gen");
+_Static_assert(offsetof(struct shmkit_channel_proc, op) == 12, "channel_proc.op");
+_Static_assert(offsetof(struct shmkit_channel_proc, parked) == 16, "channel_proc.parked");
+_Static_assert(offsetof(struct shmkit_channel_proc, reserved) == 20, "channel_proc.reserved");
+_Static_assert(sizeof(struct shmkit_channel_proc) == SHMKIT_CHANNEL_PROC_SIZE, "channel_proc.size");
 _Static_assert(offsetof(struct shmkit_channel, common) == 0, "channel.common");
 _Static_assert(offsetof(struct shmkit_channel, slots) == 64, "channel.slots");
 _Static_assert(offsetof(struct shmkit_channel, slotSize) == 68, "channel.slotSize");
 _Static_assert(offsetof(struct shmkit_channel, mode) == 72, "channel.mode");
 _Static_assert(offsetof(struct shmkit_channel, entrySize) == 76, "channel.entrySize");
 _Static_assert(offsetof(struct shmkit_channel, blockStride) == 80, "channel.blockStride");
-_Static_assert(offsetof(struct shmkit_channel, freeOffset) == 88, "channel.freeOffset");
+_Static_assert(offsetof(struct shmkit_channel, procsOffset) == 88, "channel.procsOffset");
 _Static_assert(offsetof(struct shmkit_channel, readyOffset) == 96, "channel.readyOffset");
 _Static_assert(offsetof(struct shmkit_channel, tableOffset) == 104, "channel.tableOffset");
 _Static_assert(offsetof(struct shmkit_channel, dataOffset) == 112, "channel.dataOffset");
 _Static_assert(offsetof(struct shmkit_channel, reclaimed) == 120, "channel.reclaimed");
-_Static_assert(offsetof(struct shmkit_channel, reserved) == 124, "channel.reserved");
+_Static_assert(offsetof(struct shmkit_channel, maxProcesses) == 124, "channel.maxProcesses");
+_Static_assert(offsetof(struct shmkit_channel, waiters) == 128, "channel.waiters");
+_Static_assert(offsetof(struct shmkit_channel, wakeSeq) == 132, "channel.wakeSeq");
+_Static_assert(offsetof(struct shmkit_channel, reserved) == 136, "channel.reserved");
 _Static_assert(sizeof(struct shmkit_channel) == SHMKIT_CHANNEL_HEADER_SIZE, "channel.size");
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1,81 +1,128 @@
 /**
  * Channel: zero-copy messages between processes. One named object that holds `slots` blocks of
- * `slotSize` bytes, a ring of free block indices, a ring of ready (sent) block indices and a slot
- * table (message length and owner per block). A sender takes a free block index, writes the
- * message into the block (copy: `send`; in place: `loan`), stores its length and enqueues the
- * index on the ready ring; a receiver dequeues it and reads the block where it lies until
- * `release()` puts the index back on the free ring.
+ * `slotSize` bytes, a slot table (one state word and one length per block), a small participant
+ * table and a ring of ready (sent) block indices. A sender claims a FREE block with one
+ * compare-and-swap on its state word (the owner's identity is in the same word), writes the
+ * message into the block (copy: `send`; in place: `loan`), stores its length, marks it QUEUED and
+ * enqueues the index on the ready ring; a receiver dequeues indices in bursts, claims each
+ * (QUEUED -> HELD, a CAS) and reads the block where it lies until `release()` (HELD -> FREE, a CAS).
  *
- * Why not a {@linkcode Mempool} for the blocks: a mempool records every block under the process
- * that got it until someone puts it, and its `get()` reclaims the blocks of dead holders on its own.
- * In a channel the getter is the sender, which may exit (normally or not) while its messages are
- * still queued: the pool would hand those queued blocks to the next sender, which would overwrite
- * them before they are received. A channel's ownership has to move with the message (sender, then
- * nobody while queued, then the receiver), which is what the slot table records.
+ * Why not a {@linkcode Mempool} for the blocks: ownership has to move with the message (sender,
+ * then nobody while queued, then the receiver); a mempool would reclaim queued blocks when their
+ * sender exits. Why no free ring (layout 1 had one): claiming a block by CAS on the table records
+ * the owner in the same instruction, so no crash window is left between "taken" and "owned", and
+ * the hot path saves a ring operation.
  *
- * Layout (little-endian; offsets from the channel's byteOffset, which is 64-byte aligned):
+ * Layout (little-endian; offsets from the channel's byteOffset, which is 64-byte aligned;
+ * P = maxProcesses):
  *
  * | off          | size          | field         | writer | reader  | note                                    |
  * |--------------|---------------|---------------|--------|---------|-----------------------------------------|
- * | 0            | 64            | common header | init   | open    | src/layout.ts, kind 3, flags = mode     |
+ * | 0            | 64            | common header | init   | open    | src/layout.ts, kind 3, headerSize 192, flags = mode |
  * | 64           | 4             | slots         | init   | open    | number of blocks, 1..2^24               |
  * | 68           | 4             | slotSize      | init   | open    | bytes per block, 1..2^32-1              |
  * | 72           | 4             | mode          | init   | open    | 0 spsc, 1 mpmc                          |
- * | 76           | 4             | entrySize     | init   | open    | 32: bytes per slot-table entry          |
+ * | 76           | 4             | entrySize     | init   | open    | 8: bytes per slot-table entry           |
  * | 80           | 8             | blockStride   | init   | open    | u64, alignUp(slotSize, 64)              |
- * | 88           | 8             | freeOffset    | init   | open    | u64, 128: the free ring                 |
- * | 96           | 8             | readyOffset   | init   | open    | u64, after the free ring, 64-aligned    |
+ * | 88           | 8             | procsOffset   | init   | open    | u64, 192: the participant table         |
+ * | 96           | 8             | readyOffset   | init   | open    | u64, alignUp(192 + 64 P, 64)            |
  * | 104          | 8             | tableOffset   | init   | open    | u64, after the ready ring, 64-aligned   |
  * | 112          | 8             | dataOffset    | init   | open    | u64, after the table, 4096-aligned      |
  * | 120          | 4             | reclaimed     | any    | cli     | slots reclaimed from dead processes     |
- * | 124          | 4             | reserved      | -      | -       | zero                                    |
- * | freeOffset   | Ring          | free ring     | Ring   | Ring    | capacity slots; receivers put, senders take (mpmc, or mpsc for spsc) |
- * | readyOffset  | Ring          | ready ring    | Ring   | Ring    | capacity slots; senders put, receivers take (mpmc or spsc) |
- * | tableOffset  | 32 * slots    | slot table    | below  | below   | one entry per block                     |
+ * | 124          | 4             | maxProcesses  | init   | open    | P, participant entries, 1..256          |
+ * | 128          | 4             | waiters       | senders| release | i32: senders parked on a full channel   |
+ * | 132          | 4             | wakeSeq       | release, reclaim | senders | u32 futex word, bumped only if waiters > 0 |
+ * | 136          | 56            | reserved      | -      | -       | zero                                    |
+ * | procsOffset  | 64 * P        | participants  | below  | below   | one entry (own cache line) per Channel object |
+ * | readyOffset  | Ring          | ready ring    | Ring   | Ring    | capacity slots; senders put, receivers take (spsc or mpmc) |
+ * | tableOffset  | 8 * slots     | slot table    | below  | below   | one entry per block                     |
  * | dataOffset   | stride*slots  | blocks        | owner  | owner   | block i at dataOffset + i * blockStride |
  *
- * byteLength = dataOffset + blockStride * slots; headerSize (common header) = 128.
+ * byteLength = dataOffset + blockStride * slots. Layout 2: a headerSize of 192 (layout 1 had 128
+ * and a free ring) is how either version refuses the other.
  *
- * Slot table entry i (32 bytes at tableOffset + 32 * i):
+ * Participant entry p (64 bytes at procsOffset + 64 p; one per Channel object that sent or received):
  *
- * | off | size | field  | writer                       | reader   | note                           |
- * |-----|------|--------|------------------------------|----------|--------------------------------|
- * | 0   | 4    | length | sender, before enqueue       | receiver | message bytes, <= slotSize     |
- * | 4   | 4    | state  | owner (store), reclaim (CAS) | reclaim  | generation << 2 \| phase       |
- * | 8   | 4    | pid    | owner, before state          | reclaim  | process that owns the block    |
- * | 12  | 4    | -      | -                            | -        | zero                           |
- * | 16  | 8    | start  | owner, before state          | reclaim  | f64, owner start time (ticks)  |
- * | 24  | 8    | -      | -                            | -        | zero                           |
+ * | off | size | field    | writer                                   | note                                    |
+ * |-----|------|----------|------------------------------------------|-----------------------------------------|
+ * | 0   | 8    | identity | claimant (CAS 0 -> id), closer/reclaimer (CAS id -> 0) | pid \| (startTime mod 2^32) << 32 |
+ * | 8   | 4    | gen      | claimant (add 1)                         | tenure, low 22 bits go in state words   |
+ * | 12  | 4    | op       | owner (store)                            | odd while a queue step is in flight (O1) |
+ * | 16  | 4    | parked   | owner (add/sub), reclaimer (exchange 0)  | this entry's senders counted in waiters |
+ * | 20  | 44   | reserved | -                                        | zero                                    |
  *
- * Phases: 0 FREE (on the free ring), 1 LOANED (a sender writes it), 2 HELD (a receiver reads it),
- * 3 QUEUED (on the ready ring, owned by nobody). Each change of phase by the owner bumps the
- * generation, so a reclaimer's compare-and-swap never acts on a state it did not see.
+ * Slot table entry i (8 bytes at tableOffset + 8 i):
  *
- * Invariants: C1 every block index is in exactly one place: the free ring (FREE), one process
- * (LOANED, HELD) or the ready ring (QUEUED); C2 length <= slotSize for a QUEUED or HELD block;
- * C3 by C1 each ring holds at most `slots` values, so enqueueing a block index never finds it
- * full; C4 a LOANED or HELD block whose owner (pid, start time) is dead goes back to the free ring
- * through exactly one reclaimer (a CAS on its state).
+ * | off | size | field  | writer                                | note                              |
+ * |-----|------|--------|---------------------------------------|-----------------------------------|
+ * | 0   | 4    | length | sender, before QUEUED                 | message bytes, <= slotSize        |
+ * | 4   | 4    | state  | CAS by takers/receivers/releasers/reclaimers | 0 FREE, else phase << 30 \| tag |
  *
- * Crash windows (documented, not closed): a process SIGKILLed in the few instructions between
- * dequeueing a free index and storing LOANED, between storing QUEUED and enqueueing, between
- * dequeueing a ready index and storing HELD, or between storing FREE and enqueueing, loses that
- * one block (the channel works on with one slot fewer). Dying anywhere else loses nothing.
+ * A tag is `(gen & 0x3fffff) << 8 | p` (participant p in its tenure gen). Phases: 1 LOANED (a
+ * sender writes the block), 2 HELD (a receiver reads it), 3 QUEUED (on its way through the ready
+ * ring; the tag is the sender's, kept for diagnostics, owner nobody).
+ *
+ * Protocol (every Atomics operation is seq_cst; the labels pair them):
+ * - T1 take: CAS state FREE -> LOANED|tag (pairs with F1, R1). The owner is recorded by the claim.
+ * - Q1 queue: store length; op := odd (O1); store state LOANED -> QUEUED; enqueue i on the ready
+ *   ring; op := even (O2). A batch does one bracket and one enqueueBurst.
+ * - D1 receive: op := odd; dequeueBurst; for each index i < slots: CAS state QUEUED(any tag) ->
+ *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even.
+ * - F1 release: CAS HELD|tag -> FREE (EBADHDR if it fails); if waiters > 0 bump wakeSeq and wake
+ *   (a batch receive wakes once, after its last release).
+ * - R1 reclaim: (a) LOANED/HELD words whose tag names a dead participant tenure (or a malformed
+ *   word) are CASed to FREE; (b) QUEUED words that are not in the ready ring are orphans of a
+ *   process that died between Q1's state store and its enqueue, or between D1's dequeue and
+ *   its claim. The reclaimer reads every live participant's op (r1), reads the state words,
+ *   scans the ring (a bounded scan of its slots; values of non-empty positions), reads the ops
+ *   again (r2) and CASes each QUEUED word it saw and did not find in the ring to FREE only if no
+ *   live participant's op was odd at r1 or changed by r2. Why that is safe: a live process only
+ *   reaches a QUEUED block inside an op bracket (as its sender, or as a receiver after dequeueing
+ *   it), so with every live op even and unchanged across the scan, a QUEUED block missing from
+ *   the ring was left by a dead process and nobody else can touch it: the CAS frees it once.
+ *
+ * Invariants: C1 every block is FREE, owned by one participant tenure (LOANED, HELD), or QUEUED
+ * and then in the ready ring at most once (or orphaned by a dead process, see R1); C2 length <=
+ * slotSize for a QUEUED or HELD block; C3 by C1 the ready ring holds at most `slots` values, so an
+ * enqueue never finds it full; C4 every state change is a CAS from the exact word read (or a store
+ * by the tag's owner), so a block is handed out once and returned once.
+ *
+ * Crash windows: none left open. A process SIGKILLed after T1 leaves LOANED|tag (R1a); after Q1's
+ * QUEUED store and before the enqueue, or after D1's dequeue and before the claim, leaves an
+ * orphan QUEUED block (R1b); holding HELD blocks, R1a; inside F1 the CAS either happened or not.
+ * Reclaim runs when a sender finds no free block (trySend/tryLoan at most every 250 ms, blocking
+ * sends every 250 ms while they wait) and on {@linkcode Channel.reclaim}. Fault points
+ * (src/fault.ts): CHANNEL_FAULT_POINTS. The ready ring's own crash behaviour is src/ring.ts's.
+ *
+ * Views: the whole data area is one ArrayBuffer made once per Channel object; messages and loans
+ * are views of it (no FFI call and no ArrayBuffer per message). `close()` detaches it, so every
+ * view this object ever handed out reads length 0 afterwards (Node 20 cannot detach: see Message).
+ * With `{ detach: "message" }` each Message and Loan gets a window of its own, detached on
+ * release/send (the layout-1 behaviour, an FFI call per message).
  *
  * @module
  */
 import { ShmError } from "./errors.ts";
 import { native, PID, processAlive, START_TIME, sys } from "./sys.ts";
+
+import { ERRNO } from "./sys.ts";
 import { alignUp, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placeOrRelease, renamed } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
-import { timeoutError, timeoutOf, type WaitOptions } from "./wait.ts";
-import { Ring } from "./ring.ts";
+import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
+import { armedFault, killSelf } from "./fault.ts";
 
 /** How senders and receivers may share a channel. */
 export type ChannelMode = "spsc" | "mpmc";
+
+/**
+ * When the views a Channel object hands out stop working: "close" (default, the fast path) when
+ * the Channel object is closed; "message" also when each Message is released or Loan sent.
+ */
+export type DetachMode = "close" | "message";
 
 /** Options of {@linkcode Channel.create}, {@linkcode Channel.byteLength} and {@linkcode Channel.init}. */
 export interface ChannelOptions {
@@ -85,17 +132,36 @@ export interface ChannelOptions {
   slotSize: number;
   /** "spsc" (one sending and one receiving process) or "mpmc" (any number), default "mpmc". */
   mode?: ChannelMode;
+  /** Channel objects that may send or receive at once (all processes), 1..256, default 64. */
+  maxProcesses?: number;
   /** File mode of a new segment (create only), default 0o600. */
   fileMode?: number;
   /** Prefault the channel's pages in this process (default true): no page faults while messaging. */
   populate?: boolean;
+  /** When handed-out views stop working, default "close" (see {@linkcode DetachMode}). */
+  detach?: DetachMode;
 }
 
-/** Options of {@linkcode Channel.open} and {@linkcode Channel.attach}. */
+/** Options of {@linkcode Channel.open}, {@linkcode Channel.at} and {@linkcode Channel.attach}. */
 export interface ChannelOpenOptions {
   /** Prefault the channel's pages in this process (default true). */
   populate?: boolean;
+  /** When handed-out views stop working, default "close" (see {@linkcode DetachMode}). */
+  detach?: DetachMode;
 }
+
+/** Options of {@linkcode Channel.recvBatch} and {@linkcode Channel.recvBatchAsync}. */
+export interface RecvBatchOptions extends WaitOptions {
+  /** The most messages to hand to the callback in this call (default: the slot count). */
+  max?: number;
+}
+
+/**
+ * Called by the batch receive methods once per message: the message is `bytes[0, length)`.
+ * `bytes` is the whole slot (a view reused for every message in that slot, no allocation); it is
+ * valid only during the call: the slot is released when the callback returns.
+ */
+export type BatchReceiver = (bytes: Uint8Array, length: number) => void;
 
 /** The handle of a Channel: JSON-safe, reopened by {@linkcode Channel.attach} in any process. */
 export interface ChannelHandle {
@@ -111,19 +177,30 @@ export interface ChannelHandle {
   readonly byteOffset: number;
 }
 
-/** A received message: a view of the shared block until {@linkcode Message.release}. */
+/**
+ * A received message: a view of the shared block until {@linkcode Message.release}.
+ *
+ * Release semantics: with the default `{ detach: "close" }` a Message object is reused for the
+ * next message received into the same slot, and `bytes` is a view of the channel's data area. After
+ * `release()` the object's `bytes` is empty, but a `bytes` reference kept from before may read a
+ * newer message (never crash), and a Message kept past release must not be released again (it may
+ * by then stand for a newer message). `close()` of the channel detaches every view it handed out:
+ * they read length 0 (Deno, Bun, Node >= 22). With `{ detach: "message" }` every message has
+ * views of its own, detached by `release()`.
+ */
 export interface Message extends Disposable {
-  /**
-   * The message bytes, zero-copy, in shared memory. After `release()` this is an empty array and
-   * every earlier reference reads length 0 (Deno, Bun, Node >= 22). On Node 20, which cannot detach
-   * external buffers, an earlier reference keeps aliasing the slot: do not use it after release.
-   */
+  /** The message bytes, zero-copy, in shared memory; empty after `release()`. */
   readonly bytes: Uint8Array;
-  /** The bytes decoded as UTF-8. */
+  /** The bytes decoded as UTF-8 (TextDecoder over the shared view, no intermediate copy). */
   text(): string;
   /** The bytes decoded as UTF-8 and parsed as JSON. */
   json(): unknown;
-  /** Returns the slot to the channel. Idempotent. */
+  /**
+   * The value a {@linkcode Channel.sendValue} sent (node:v8 deserialize). Throws ShmError ENOTSUP
+   * when it was written in the other engine's format (Bun vs Deno/Node) or node:v8 is missing.
+   */
+  value(): unknown;
+  /** Returns the slot to the channel. Idempotent until the slot is received again. */
   release(): void;
 }
 
@@ -137,49 +214,122 @@ export interface Loan extends Disposable {
   discard(): void;
 }
 
-// Channel header fields (offsets from the channel start).
-const H_SLOTS = 64;
-const H_SLOT_SIZE = 68;
-const H_MODE = 72;
-const H_ENTRY = 76;
-const H_BLOCK_STRIDE = 80;
-const H_FREE_OFF = 88;
-const H_READY_OFF = 96;
-const H_TABLE_OFF = 104;
-const H_DATA_OFF = 112;
-const H_RECLAIMED = 120;
-const HEADER_SIZE = 128;
-const SLOT_STRIDE = 32; // slot-table entry size
+/** Byte offsets of the channel header fields (from the channel start); docs/layout/channel.md. */
+export const CHANNEL = {
+  slots: 64,
+  slotSize: 68,
+  mode: 72,
+  entrySize: 76,
+  blockStride: 80,
+  procsOffset: 88,
+  readyOffset: 96,
+  tableOffset: 104,
+  dataOffset: 112,
+  reclaimed: 120,
+  maxProcesses: 124,
+  waiters: 128,
+  wakeSeq: 132,
+} as const;
+
+const HEADER_SIZE = 192;
+const ENTRY_SIZE = 8; // slot-table entry: length, state
+const PROC_SIZE = 64; // participant entry
 const DATA_ALIGN = 4096;
 const MAX_SLOTS = 2 ** 24;
 const MAX_SLOT_SIZE = 2 ** 32 - 1;
+const MAX_PROCS = 256;
+const DEFAULT_PROCS = 64;
+const W_WAITERS = CHANNEL.waiters / 4;
+const W_SEQ = CHANNEL.wakeSeq / 4;
+const W_RECLAIMED = CHANNEL.reclaimed / 4;
 
-// Slot phases (low two bits of the state word).
+// State words: 0 FREE, else phase << 30 | tag; a tag is (gen & GEN_MASK) << 8 | participant.
 const FREE = 0;
 const LOANED = 1;
 const HELD = 2;
 const QUEUED = 3;
+const GEN_MASK = 0x3fffff;
+const TAG_MASK = 0x3fffffff;
+
+// Participant entry words (i32 index within the entry).
+const P_GEN = 2;
+const P_OP = 3;
+const P_PARKED = 4;
+
+// The ready ring's words this file reads directly (waiting, and the orphan scan of R1b).
+const RW_TAIL = RING.tail / 4;
+const RW_HEAD = RING.head / 4;
+const RW_CW = RING.consWaiters / 4;
+const RW_CS = RING.consSleep / 4;
 
 /** While blocked on a full channel, look for slots of dead processes this often (ms). */
 const RECLAIM_EVERY_MS = 250;
+/** Parked receivers and senders re-check at least this often (ms). */
+const PARK_SLICE_MS = 50;
+/** Blocking calls spin this long (ms) before parking. */
+const SPIN_MS = 0.02;
+const BAD_INDEX = 0xffffffff;
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** The fault points of the channel (tests: SHMKIT_FAULT="<point>:<N>", see src/fault.ts). */
+export const CHANNEL_FAULT_POINTS = [
+  "channel.take.after_claim",
+  "channel.send.after_write",
+  "channel.send.after_queued",
+  "channel.send.after_enqueue",
+  "channel.recv.after_dequeue",
+  "channel.recv.after_claim",
+  "channel.release.before",
+  "channel.reclaim.mid",
+] as const;
+
+const ARMED = armedFault("channel.");
+const FAULT_POINT = ARMED?.point ?? "";
+const FAULT_ON = ARMED !== undefined;
+let faultCountdown = ARMED?.count ?? 0;
+
+function fault(point: string): void {
+  if (point !== FAULT_POINT) return;
+  if (--faultCountdown > 0) return;
+  killSelf();
+}
+
+const MY_IDENTITY = BigInt(PID) | (BigInt(START_TIME >= 0 ? START_TIME % 2 ** 32 : 0) << 32n);
+
+/** True unless the identity's process is certainly gone (dead, zombie, or its pid was recycled). */
+function identityAlive(pid: number, startLo: number): boolean {
+  if (pid <= 0) return false;
+  const st = sys.shmkit_proc_start_time(pid);
+  if (st === -ERRNO.ESRCH) return false;
+  if (st < 0) return true; // cannot tell: never rob
+  if (st % 2 ** 32 !== startLo) return false;
+  return processAlive(pid, st);
+}
+
 interface Layout {
   blockStride: number;
-  freeOffset: number;
+  procsOffset: number;
   readyOffset: number;
   tableOffset: number;
   dataOffset: number;
   byteLength: number;
 }
 
-function checkOptions(o: ChannelOptions, what: string): { slots: number; slotSize: number; mode: ChannelMode } {
+interface Checked {
+  slots: number;
+  slotSize: number;
+  mode: ChannelMode;
+  procs: number;
+}
+
+function checkOptions(o: ChannelOptions, what: string): Checked {
   if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options { slots, slotSize } are required`);
   const { slots, slotSize } = o;
   const mode = o.mode ?? "mpmc";
+  const procs = o.maxProcesses ?? DEFAULT_PROCS;
   if (typeof slots !== "number" || !Number.isInteger(slots) || slots < 1 || slots > MAX_SLOTS) {
     throw new RangeError(`${what}: slots must be an integer in 1..${MAX_SLOTS}, got ${String(slots)}`);
   }
@@ -189,23 +339,28 @@ function checkOptions(o: ChannelOptions, what: string): { slots: number; slotSiz
   if (mode !== "spsc" && mode !== "mpmc") {
     throw new TypeError(`${what}: mode must be "spsc" or "mpmc", got ${String(mode)}`);
   }
-  return { slots, slotSize, mode };
+  if (typeof procs !== "number" || !Number.isInteger(procs) || procs < 1 || procs > MAX_PROCS) {
+    throw new RangeError(`${what}: maxProcesses must be an integer in 1..${MAX_PROCS}, got ${String(procs)}`);
+  }
+  checkDetach(o.detach, what);
+  return { slots, slotSize, mode, procs };
 }
 
-function layoutOf(slots: number, slotSize: number): Layout {
+function checkDetach(d: unknown, what: string): void {
+  if (d !== undefined && d !== "close" && d !== "message") {
+    throw new TypeError(`${what}: detach must be "close" or "message", got ${String(d)}`);
+  }
+}
+
+function layoutOf(slots: number, slotSize: number, procs: number): Layout {
   const blockStride = alignUp(slotSize, 64);
   const ringBytes = Ring.byteLength({ capacity: slots });
-  const freeOffset = HEADER_SIZE;
-  const readyOffset = alignUp(freeOffset + ringBytes, 64);
+  const procsOffset = HEADER_SIZE;
+  const readyOffset = alignUp(procsOffset + PROC_SIZE * procs, 64);
   const tableOffset = alignUp(readyOffset + ringBytes, 64);
-  const dataOffset = alignUp(tableOffset + SLOT_STRIDE * slots, DATA_ALIGN);
+  const dataOffset = alignUp(tableOffset + ENTRY_SIZE * slots, DATA_ALIGN);
   const byteLength = dataOffset + blockStride * slots;
-  return { blockStride, freeOffset, readyOffset, tableOffset, dataOffset, byteLength };
-}
-
-function ringModes(mode: ChannelMode): { free: "mpmc" | "mpsc"; ready: "mpmc" | "spsc" } {
-  // spsc: one sender takes free slots, but the receiver and any reclaimer put them back.
-  return mode === "spsc" ? { free: "mpsc", ready: "spsc" } : { free: "mpmc", ready: "mpmc" };
+  return { blockStride, procsOffset, readyOffset, tableOffset, dataOffset, byteLength };
 }
 
 /** Bytes of `s` in UTF-8 (lone surrogates count as U+FFFD, 3 bytes, as TextEncoder writes them). */
@@ -227,19 +382,74 @@ function isShmError(e: unknown, code: string): boolean {
   return e instanceof ShmError && e.code === code;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Structured values (node:v8 serialize/deserialize), loaded on first use: Deno and Node write V8's
+// format, Bun's node:v8 writes JavaScriptCore's. A structured message starts with one tag byte
+// naming the format, so a reader of the other format fails with ENOTSUP instead of misreading.
+
+interface V8Like {
+  serialize(value: unknown): Uint8Array;
+  deserialize(bytes: Uint8Array): unknown;
+}
+
+/** Tag byte of a structured message: "V" (V8: Deno, Node) or "J" (JavaScriptCore: Bun). */
+const FORMAT_V8 = 0x56;
+const FORMAT_JSC = 0x4a;
+const MY_FORMAT = native.runtime === "bun" ? FORMAT_JSC : FORMAT_V8;
+const FORMAT_NAMES: Record<number, string> = {
+  [FORMAT_V8]: "V8's format (Deno, Node)",
+  [FORMAT_JSC]: "JavaScriptCore's format (Bun)",
+};
+let v8module: V8Like | null | undefined;
+
+function v8(what: string): V8Like {
+  if (v8module === undefined) {
+    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    try {
+      const m = p?.getBuiltinModule?.("node:v8") as Partial<V8Like> | undefined;
+      v8module = m && typeof m.serialize === "function" && typeof m.deserialize === "function" ? m as V8Like : null;
+    } catch {
+      v8module = null;
+    }
+  }
+  if (v8module === null) {
+    throw new ShmError("ENOTSUP", `${what}: this runtime has no node:v8 serialize/deserialize (ENOTSUP)`);
+  }
+  return v8module;
+}
+
+function readValue(bytes: Uint8Array): unknown {
+  const what = "Cannot read a structured message";
+  if (bytes.length === 0 || (bytes[0] !== FORMAT_V8 && bytes[0] !== FORMAT_JSC)) {
+    throw new ShmError("EINVAL", `${what}: it was not sent by sendValue (EINVAL)`);
+  }
+  if (bytes[0] !== MY_FORMAT) {
+    throw new ShmError(
+      "ENOTSUP",
+      `${what}: it is in ${FORMAT_NAMES[bytes[0]]}, which this runtime's node:v8 cannot read (ENOTSUP)`,
+    );
+  }
+  return v8(what).deserialize(bytes.subarray(1));
+}
+
 /**
- * Zero-copy messages between processes: fixed-size slots, a ring of free slots and a ring of ready slots in
- * one shared segment.
+ * Zero-copy messages between processes: fixed-size slots, a slot table claimed by compare-and-swap
+ * and a ring of ready slots in one shared segment.
  *
- * Role contract: in "mpmc" mode any number of processes (and Channel objects) may send and
- * receive at once; in "spsc" mode at most one process sends and at most one receives at a time.
- * Messages arrive in the order their senders enqueued them. A Channel object belongs to one
- * thread. `send` blocks while every slot is in use (backpressure); `recv` parks while the channel
- * is empty; neither spins when idle. A process that dies holding received messages or loans does
- * not leak their slots: a sender that finds the channel full reclaims them (also {@linkcode reclaim}).
- * In "spsc" mode the first Channel object that sends holds the sending role, and the first that
- * receives the receiving role, until it is closed or its process dies; any other object that
- * tries gets ShmError EBUSY. Messages already queued outlive their sender.
+ * Role contract: in "mpmc" mode any number of processes (and Channel objects, up to maxProcesses
+ * at once) may send and receive at once; in "spsc" mode at most one process sends and at most one
+ * receives at a time (others get ShmError EBUSY from the ready ring's roles). Messages arrive in
+ * the order their senders enqueued them. A Channel object belongs to one thread. `send` blocks
+ * while every slot is in use (backpressure); `recv` parks while the channel is empty; neither
+ * spins for long when idle. A process that dies anywhere in a send, receive or release does not
+ * leak its slots: a sender that finds the channel full reclaims them (also {@linkcode reclaim}).
+ * Messages already queued outlive their sender.
+ *
+ * Fast paths: {@linkcode tryRecvBatch}/{@linkcode recvBatch} drain what is queued with one ring
+ * operation per burst and hand each message to a callback; {@linkcode trySendBatch}/
+ * {@linkcode sendBatch} queue several payloads with one ring operation. Neither allocates per
+ * message. Views are detached when the Channel object closes (`{ detach: "close" }`, the default)
+ * or, with `{ detach: "message" }`, also per message (slower: an FFI call per message).
  *
  * @example
  * ```ts
@@ -265,96 +475,138 @@ export class Channel implements Disposable {
   readonly slotSize: number;
   /** "spsc" or "mpmc". */
   readonly mode: ChannelMode;
+  /** Participant entries: Channel objects that may send or receive at once. */
+  readonly maxProcesses: number;
   /** Where the channel starts in its segment. */
   readonly byteOffset: number;
   #seg: SharedMemory;
   #owned: boolean;
-  #free: Ring;
+  #strict: boolean;
   #ready: Ring;
+  #readyOff: number; // mapping offset of the ready ring
   #dataOffset: number; // mapping offset of block 0
   #blockStride: number;
   #base: number; // address of the mapping in this process
   #what: string;
   #closed = false;
-  #blocks: (Uint8Array | undefined)[]; // cached full-slot views for copying in
-  #lenU32: Uint32Array; // slot table as u32 words (stride 8 words)
-  #stateI32: Int32Array; // the same words for Atomics
-  #startF64: Float64Array; // the same table as f64 (stride 4)
-  #hdrI32: Int32Array;
-  #live: (MessageImpl | LoanImpl | undefined)[]; // messages and loans this object handed out, by slot
+  #hdr: Int32Array; // channel header words
+  #tab: Int32Array; // slot table: length at 2i, state at 2i + 1
+  #lenU: Uint32Array; // the same words unsigned
+  #procs32: Int32Array; // participant table as words (16 per entry)
+  #procs64: BigInt64Array; // the same as u64 (8 per entry)
+  #rctl: Int32Array; // the ready ring's header words
+  #rslots: Uint32Array; // the ready ring's slot words
+  #rmask: number;
+  #rspsc: boolean;
+  #dataBuf: ArrayBuffer; // one view over every block, made once, detached by close()
+  #data: Uint8Array;
+  #slotViews: (Uint8Array | undefined)[]; // whole-slot views of #dataBuf, made once each
+  #msgs: (FastMessage | undefined)[]; // reusable Message per slot (detach "close")
+  #live: (StrictMessage | LoanImpl | undefined)[]; // per-message windows and loans, by slot
+  #p = -1; // our participant entry
+  #tag = 0; // our tag; 0 until the first send or receive
+  #loanedWord = 0;
+  #heldWord = 0;
+  #queuedWord = 0;
+  #opW = 0; // index of our op word in #procs32
+  #op = 0; // our op counter (even between brackets)
+  #cursor = 0; // where the next take looks first
+  #lastReclaim = 0;
+  #ridx: Uint32Array; // received indices: pending ones are [#pHead, #pTail)
+  #pHead = 0;
+  #pTail = 0;
+  #sidx: Uint32Array; // indices being sent by a batch
+  #subs: (Uint32Array | undefined)[]; // #sidx.subarray(0, k), made once each
+  #asyncParked = 0; // sendAsync waits of this object counted in waiters
+  #asyncReady = 0; // recvAsync waits of this object counted in the ring's consWaiters
 
-  private constructor(seg: SharedMemory, off: number, owned: boolean, populate: boolean) {
+  private constructor(seg: SharedMemory, off: number, owned: boolean, opts: ChannelOpenOptions) {
     this.#seg = seg;
     this.#owned = owned;
     this.byteOffset = off;
     const name = seg.name === null ? "(anonymous)" : seg.name;
     this.#what = `channel "${name}"${off ? ` at ${off}` : ""}`;
     const what = `Cannot open ${this.#what}`;
+    checkDetach(opts.detach, what);
+    this.#strict = opts.detach === "message";
     if (seg.size > MAX_VIEW_BYTES) {
       throw new ShmError("ENOTSUP", `${what}: the segment is larger than this runtime's ArrayBuffer limit (ENOTSUP)`);
     }
     const buf = seg.buffer;
     const h = readHeader(buf, off, "channel", what);
     const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
+    if (h.headerSize !== HEADER_SIZE) {
+      throw bad(`header size ${h.headerSize}, expected ${HEADER_SIZE} (channel layout 2; layout 1 had 128)`);
+    }
     const dv = new DataView(buf, off, HEADER_SIZE);
-    if (h.headerSize !== HEADER_SIZE) throw bad(`header size ${h.headerSize}, expected ${HEADER_SIZE}`);
-    const slots = dv.getUint32(H_SLOTS, true);
-    const slotSize = dv.getUint32(H_SLOT_SIZE, true);
-    const mode = dv.getUint32(H_MODE, true);
+    const slots = dv.getUint32(CHANNEL.slots, true);
+    const slotSize = dv.getUint32(CHANNEL.slotSize, true);
+    const mode = dv.getUint32(CHANNEL.mode, true);
+    const procs = dv.getUint32(CHANNEL.maxProcesses, true);
     if (slots < 1 || slots > MAX_SLOTS) throw bad(`impossible slot count ${slots}`);
     if (slotSize < 1) throw bad("slot size 0");
     if (mode > 1) throw bad(`unknown mode ${mode}`);
-    if (dv.getUint32(H_ENTRY, true) !== SLOT_STRIDE) {
-      throw bad(`slot table entry size ${dv.getUint32(H_ENTRY, true)}, expected ${SLOT_STRIDE}`);
+    if (procs < 1 || procs > MAX_PROCS) throw bad(`impossible participant count ${procs}`);
+    if (dv.getUint32(CHANNEL.entrySize, true) !== ENTRY_SIZE) {
+      throw bad(`slot table entry size ${dv.getUint32(CHANNEL.entrySize, true)}, expected ${ENTRY_SIZE}`);
     }
-    let lay: Layout;
-    try {
-      lay = layoutOf(slots, slotSize);
-    } catch (e) {
-      throw bad(`impossible sizes (${slots} slots of ${slotSize} bytes): ${(e as Error).message}`);
-    }
+    const lay = layoutOf(slots, slotSize, procs);
     if (h.byteLength !== lay.byteLength) {
       throw bad(`byteLength ${h.byteLength} does not match ${slots} slots of ${slotSize} bytes (${lay.byteLength})`);
     }
+    if (off + lay.byteLength > seg.size) throw bad(`${lay.byteLength} bytes at ${off} do not fit the segment`);
     const u64 = (at: number): number => Number(dv.getBigUint64(at, true));
     if (
-      u64(H_BLOCK_STRIDE) !== lay.blockStride || u64(H_FREE_OFF) !== lay.freeOffset ||
-      u64(H_READY_OFF) !== lay.readyOffset ||
-      u64(H_TABLE_OFF) !== lay.tableOffset || u64(H_DATA_OFF) !== lay.dataOffset
+      u64(CHANNEL.blockStride) !== lay.blockStride || u64(CHANNEL.procsOffset) !== lay.procsOffset ||
+      u64(CHANNEL.readyOffset) !== lay.readyOffset ||
+      u64(CHANNEL.tableOffset) !== lay.tableOffset || u64(CHANNEL.dataOffset) !== lay.dataOffset
     ) {
-      throw bad("its block stride or ring, table or data offsets do not match its sizes");
+      throw bad("its block stride or participant, ring, table or data offsets do not match its sizes");
     }
     this.slots = slots;
     this.slotSize = slotSize;
+    this.maxProcesses = procs;
     this.mode = mode === 0 ? "spsc" : "mpmc";
-    this.#free = Ring.at(seg, off + lay.freeOffset);
-    this.#ready = Ring.at(seg, off + lay.readyOffset);
-    const modes = ringModes(this.mode);
-    if (this.#free.capacity !== slots || this.#ready.capacity !== slots) {
-      throw bad(`its rings hold ${this.#free.capacity} and ${this.#ready.capacity} values, expected ${slots}`);
+    this.#readyOff = off + lay.readyOffset;
+    this.#ready = Ring.at(seg, this.#readyOff);
+    const rmode = this.mode === "spsc" ? "spsc" : "mpmc";
+    if (this.#ready.capacity !== slots || this.#ready.mode !== rmode) {
+      this.#ready.close();
+      throw bad(`its ready ring is ${this.#ready.mode} of ${this.#ready.capacity}, expected ${rmode} of ${slots}`);
     }
-    if (this.#free.mode !== modes.free || this.#ready.mode !== modes.ready) {
-      throw bad(
-        `its rings are ${this.#free.mode} and ${this.#ready.mode}, expected ${modes.free} and ${modes.ready} for a ${this.mode} channel`,
-      );
-    }
+    const n = new DataView(buf, this.#readyOff, RING_HEADER_SIZE).getUint32(RING.slotCount, true); // checked by Ring.at
+    this.#rmask = n - 1;
+    this.#rspsc = rmode === "spsc";
+    this.#rctl = new Int32Array(buf, this.#readyOff, RING_HEADER_SIZE / 4);
+    this.#rslots = new Uint32Array(buf, this.#readyOff + RING_HEADER_SIZE, this.#rspsc ? n : 2 * n);
     this.#dataOffset = off + lay.dataOffset;
     this.#blockStride = lay.blockStride;
     this.#base = seg.mapping.address;
-    this.#blocks = new Array(slots);
-    const table = off + lay.tableOffset;
-    this.#lenU32 = new Uint32Array(buf, table, slots * (SLOT_STRIDE / 4));
-    this.#stateI32 = new Int32Array(buf, table, slots * (SLOT_STRIDE / 4));
-    this.#startF64 = new Float64Array(buf, table, slots * (SLOT_STRIDE / 8));
-    this.#hdrI32 = new Int32Array(buf, off, HEADER_SIZE / 4);
+    this.#hdr = new Int32Array(buf, off, HEADER_SIZE / 4);
+    this.#tab = new Int32Array(buf, off + lay.tableOffset, 2 * slots);
+    this.#lenU = new Uint32Array(buf, off + lay.tableOffset, 2 * slots);
+    this.#procs32 = new Int32Array(buf, off + lay.procsOffset, (PROC_SIZE / 4) * procs);
+    this.#procs64 = new BigInt64Array(buf, off + lay.procsOffset, (PROC_SIZE / 8) * procs);
+    // One view over every block (one FFI call per Channel object), detached by close().
+    this.#dataBuf = seg.mapping.view(
+      this.#dataOffset,
+      lay.blockStride * slots,
+      `Cannot view the blocks of ${this.#what}`,
+    );
+    this.#data = new Uint8Array(this.#dataBuf);
+    this.#slotViews = new Array(slots);
+    this.#msgs = new Array(slots);
     this.#live = new Array(slots);
-    if (populate) sys.shmkit_madvise(seg.mapping.id, off, lay.byteLength, 1); // best effort
+    this.#ridx = new Uint32Array(slots);
+    this.#sidx = new Uint32Array(slots);
+    this.#subs = new Array(slots + 1);
+    if (opts.populate ?? true) sys.shmkit_madvise(seg.mapping.id, off, lay.byteLength, 1); // best effort
   }
 
   /**
    * Bytes a channel with these options occupies (for placing one inside a larger segment).
    *
-   * @param options slots and slotSize
+   * @param options slots, slotSize and maxProcesses
    * @returns the byte length, a multiple of 64
    * @throws {RangeError} for a slot count or size out of range
    * @example
@@ -364,8 +616,8 @@ export class Channel implements Disposable {
    * ```
    */
   static byteLength(options: ChannelOptions): number {
-    const { slots, slotSize } = checkOptions(options, "Cannot size a channel");
-    return layoutOf(slots, slotSize).byteLength;
+    const { slots, slotSize, procs } = checkOptions(options, "Cannot size a channel");
+    return layoutOf(slots, slotSize, procs).byteLength;
   }
 
   /**
@@ -374,7 +626,7 @@ export class Channel implements Disposable {
    *
    * @param segment the segment to place the channel in
    * @param byteOffset a multiple of 64 with room for {@linkcode Channel.byteLength} bytes
-   * @param options slots, slotSize, mode
+   * @param options slots, slotSize, mode, maxProcesses, detach
    * @returns the new channel
    * @throws {RangeError} for bad options or a channel that does not fit
    * @example
@@ -391,11 +643,11 @@ export class Channel implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: ChannelOptions): Channel {
     const what = `Cannot create a channel in ${segment.name === null ? "anonymous memory" : `"${segment.name}"`}`;
-    const { slots, slotSize, mode } = checkOptions(options, what);
+    const { slots, slotSize, mode, procs } = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % 64 !== 0) {
       throw new RangeError(`${what}: byteOffset ${byteOffset} must be a non-negative multiple of 64`);
     }
-    const lay = layoutOf(slots, slotSize);
+    const lay = layoutOf(slots, slotSize, procs);
     if (byteOffset + lay.byteLength > segment.size) {
       throw new RangeError(`${what}: ${lay.byteLength} bytes at ${byteOffset} do not fit in ${segment.size} bytes`);
     }
@@ -403,32 +655,24 @@ export class Channel implements Disposable {
     const modeNum = mode === "spsc" ? 0 : 1;
     writeHeader(buf, byteOffset, "channel", HEADER_SIZE, lay.byteLength, modeNum);
     const dv = new DataView(buf, byteOffset, HEADER_SIZE);
-    dv.setUint32(H_SLOTS, slots, true);
-    dv.setUint32(H_SLOT_SIZE, slotSize, true);
-    dv.setUint32(H_MODE, modeNum, true);
-    dv.setUint32(H_ENTRY, SLOT_STRIDE, true);
-    dv.setBigUint64(H_BLOCK_STRIDE, BigInt(lay.blockStride), true);
-    dv.setBigUint64(H_FREE_OFF, BigInt(lay.freeOffset), true);
-    dv.setBigUint64(H_READY_OFF, BigInt(lay.readyOffset), true);
-    dv.setBigUint64(H_TABLE_OFF, BigInt(lay.tableOffset), true);
-    dv.setBigUint64(H_DATA_OFF, BigInt(lay.dataOffset), true);
-    for (let i = H_RECLAIMED; i < HEADER_SIZE; i++) dv.setUint8(i, 0);
-    const modes = ringModes(mode);
-    const free = Ring.init(segment, byteOffset + lay.freeOffset, { capacity: slots, mode: modes.free });
-    try {
-      // C1: every block starts on the free ring.
-      const all = new Uint32Array(slots);
-      for (let i = 0; i < slots; i++) all[i] = i;
-      if (free.enqueueBurst(all) !== slots) {
-        throw new ShmError("EINVAL", `${what}: its free ring did not take ${slots} slots (EINVAL)`);
-      }
-    } finally {
-      free.close();
-    }
-    Ring.init(segment, byteOffset + lay.readyOffset, { capacity: slots, mode: modes.ready }).close();
-    new Uint8Array(buf, byteOffset + lay.tableOffset, SLOT_STRIDE * slots).fill(0);
+    dv.setUint32(CHANNEL.slots, slots, true);
+    dv.setUint32(CHANNEL.slotSize, slotSize, true);
+    dv.setUint32(CHANNEL.mode, modeNum, true);
+    dv.setUint32(CHANNEL.entrySize, ENTRY_SIZE, true);
+    dv.setBigUint64(CHANNEL.blockStride, BigInt(lay.blockStride), true);
+    dv.setBigUint64(CHANNEL.procsOffset, BigInt(lay.procsOffset), true);
+    dv.setBigUint64(CHANNEL.readyOffset, BigInt(lay.readyOffset), true);
+    dv.setBigUint64(CHANNEL.tableOffset, BigInt(lay.tableOffset), true);
+    dv.setBigUint64(CHANNEL.dataOffset, BigInt(lay.dataOffset), true);
+    dv.setUint32(CHANNEL.reclaimed, 0, true);
+    dv.setUint32(CHANNEL.maxProcesses, procs, true);
+    for (let i = CHANNEL.waiters; i < HEADER_SIZE; i++) dv.setUint8(i, 0);
+    new Uint8Array(buf, byteOffset + lay.procsOffset, PROC_SIZE * procs).fill(0);
+    Ring.init(segment, byteOffset + lay.readyOffset, { capacity: slots, mode: mode === "spsc" ? "spsc" : "mpmc" })
+      .close();
+    new Uint8Array(buf, byteOffset + lay.tableOffset, ENTRY_SIZE * slots).fill(0); // C1: every block FREE
     publishReady(buf, byteOffset); // everything above is visible to whoever sees "ready"
-    return new Channel(segment, byteOffset, false, options.populate ?? true);
+    return new Channel(segment, byteOffset, false, options);
   }
 
   /**
@@ -437,6 +681,7 @@ export class Channel implements Disposable {
    *
    * @param segment the segment holding the channel
    * @param byteOffset where {@linkcode Channel.init} placed it
+   * @param options populate, detach
    * @returns the channel
    * @throws {ShmError} EBADHDR when no valid channel is there
    * @example
@@ -450,14 +695,14 @@ export class Channel implements Disposable {
    * ```
    */
   static at(segment: SharedMemory, byteOffset: number, options: ChannelOpenOptions = {}): Channel {
-    return new Channel(segment, byteOffset, false, options.populate ?? true);
+    return new Channel(segment, byteOffset, false, options);
   }
 
   /**
    * Creates a named channel exclusively (a segment of exactly {@linkcode Channel.byteLength}).
    *
    * @param name the segment name ("jobs" or "/jobs")
-   * @param options slots, slotSize, mode ("mpmc" by default), fileMode
+   * @param options slots, slotSize, mode ("mpmc" by default), maxProcesses, fileMode, detach
    * @returns the channel, owning its segment
    * @throws {ShmError} EEXIST when the name is taken, EINVAL for a bad name
    * @throws {RangeError} for a slot count or size out of range
@@ -470,8 +715,8 @@ export class Channel implements Disposable {
    * ```
    */
   static create(name: string, options: ChannelOptions): Channel {
-    const { slots, slotSize } = checkOptions(options, `Cannot create channel ${JSON.stringify(name)}`);
-    const size = layoutOf(slots, slotSize).byteLength;
+    const { slots, slotSize, procs } = checkOptions(options, `Cannot create channel ${JSON.stringify(name)}`);
+    const size = layoutOf(slots, slotSize, procs).byteLength;
     const seg = renamed(
       () => SharedMemory.create(name, size, options.fileMode === undefined ? {} : { mode: options.fileMode }),
       "Cannot create channel",
@@ -488,7 +733,7 @@ export class Channel implements Disposable {
    * Opens an existing named channel and validates it.
    *
    * @param name the segment name
-   * @param options populate (default true)
+   * @param options populate (default true), detach
    * @returns the channel, owning its mapping
    * @throws {ShmError} ENOENT when there is no such segment, EBADHDR when it is not a valid channel
    * @example
@@ -511,7 +756,7 @@ export class Channel implements Disposable {
    * Reopens a channel from its {@linkcode handle}, in any process.
    *
    * @param handle what {@linkcode handle} returned (possibly through JSON)
-   * @param options populate (default true)
+   * @param options populate (default true), detach
    * @returns the channel, owning its mapping
    * @throws {ShmError} EINVAL for a malformed handle, ENOENT, EBADHDR
    * @example
@@ -538,10 +783,7 @@ export class Channel implements Disposable {
   }
 
   static #openOwned(seg: SharedMemory, off: number, options: ChannelOpenOptions): Channel {
-    return placeOrRelease(seg, false, () => {
-      const ch = new Channel(seg, off, true, options.populate ?? true);
-      return ch;
-    });
+    return placeOrRelease(seg, false, () => new Channel(seg, off, true, options));
   }
 
   /** True after {@linkcode close}. */
@@ -552,13 +794,17 @@ export class Channel implements Disposable {
   /** Messages queued now and not yet received (a snapshot). */
   get size(): number {
     this.#open();
-    return this.#ready.size;
+    const ctl = this.#rctl;
+    const n = (Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0;
+    return n < 0 ? 0 : Math.min(n, this.slots);
   }
 
-  /** Slots free for sending now (a snapshot). */
+  /** Slots free for sending now (a snapshot: counts FREE state words). */
   get available(): number {
     this.#open();
-    return this.#free.size;
+    let n = 0;
+    for (let i = 0; i < this.slots; i++) if (Atomics.load(this.#tab, 2 * i + 1) === FREE) n++;
+    return n;
   }
 
   #open(): void {
@@ -571,13 +817,15 @@ export class Channel implements Disposable {
     );
   }
 
+  #corrupt(doing: string, why: string): ShmError {
+    return new ShmError("EBADHDR", `Cannot ${doing} ${this.#what}: ${why}; the segment is corrupt (EBADHDR)`);
+  }
+
+  // What can be checked before a slot is taken. A string of more UTF-16 units than slotSize never
+  // fits (every unit is at least one UTF-8 byte); shorter ones are checked by encodeInto.
   #checkData(data: Uint8Array | string): void {
     if (typeof data === "string") {
-      // UTF-8 needs at most 3 bytes per UTF-16 unit: only long strings need the exact count.
-      if (data.length * 3 > this.slotSize) {
-        const n = utf8Length(data);
-        if (n > this.slotSize) throw this.#tooBig(n);
-      }
+      if (data.length > this.slotSize) throw this.#tooBig(utf8Length(data));
     } else if (data instanceof Uint8Array) {
       if (data.length > this.slotSize) throw this.#tooBig(data.length);
     } else {
@@ -585,112 +833,344 @@ export class Channel implements Disposable {
     }
   }
 
-  // Marks block i as owned by this process in `phase` (bumping the generation).
-  #own(i: number, phase: number): void {
-    const w = i * (SLOT_STRIDE / 4);
-    this.#lenU32[w + 2] = PID;
-    this.#startF64[i * (SLOT_STRIDE / 8) + 2] = START_TIME;
-    const s = Atomics.load(this.#stateI32, w + 1);
-    // S1: publish owner (seq_cst store); pairs with S3 in reclaim.
-    Atomics.store(this.#stateI32, w + 1, ((((s >>> 2) + 1) << 2) | phase) | 0);
-  }
+  // -------------------------------------------------------------------------------------------
+  // Participants, slot claims and the queue step
 
-  // Sets block i to an unowned phase (FREE or QUEUED), bumping the generation.
-  #disown(i: number, phase: number): void {
-    const w = i * (SLOT_STRIDE / 4) + 1;
-    const s = Atomics.load(this.#stateI32, w);
-    // S2: give up ownership (seq_cst store) before the block moves on; pairs with S3 in reclaim.
-    Atomics.store(this.#stateI32, w, ((((s >>> 2) + 1) << 2) | phase) | 0);
-  }
-
-  #blockBytes(i: number): Uint8Array {
-    let b = this.#blocks[i];
-    if (b === undefined || b.length === 0) {
-      b = new Uint8Array(this.#seg.buffer, this.#dataOffset + i * this.#blockStride, this.slotSize);
-      this.#blocks[i] = b;
+  /** Claims a participant entry (first send or receive of this object). */
+  #register(): void {
+    const ids = this.#procs64;
+    const w32 = this.#procs32;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      for (let p = 0; p < this.maxProcesses; p++) {
+        const at = (PROC_SIZE / 8) * p;
+        // P1: claim a free entry (seq_cst CAS 0 -> our identity); pairs with P3 in reclaim/close.
+        if (Atomics.load(ids, at) === 0n && Atomics.compareExchange(ids, at, 0n, MY_IDENTITY) === 0n) {
+          const base = (PROC_SIZE / 4) * p;
+          // P2: a new tenure (seq_cst add) before any state word carries our tag.
+          const gen = (Atomics.add(w32, base + P_GEN, 1) + 1) & GEN_MASK;
+          // O0: continue the entry's op counter from an even value (a dead tenant may have left it odd).
+          let op = Atomics.load(w32, base + P_OP);
+          if (op & 1) op = (op + 1) | 0;
+          Atomics.store(w32, base + P_OP, op);
+          this.#op = op;
+          this.#opW = base + P_OP;
+          this.#p = p;
+          this.#tag = (gen << 8) | p;
+          this.#loanedWord = ((LOANED << 30) | this.#tag) | 0;
+          this.#heldWord = ((HELD << 30) | this.#tag) | 0;
+          this.#queuedWord = ((QUEUED << 30) | this.#tag) | 0;
+          this.#cursor = (8 * p) % this.slots;
+          return;
+        }
+      }
+      this.reclaim(); // dead processes may be sitting on entries
     }
-    return b;
+    throw new ShmError(
+      "EBUSY",
+      `Cannot use ${this.#what}: all ${this.maxProcesses} participant entries are held by live Channel objects (EBUSY)`,
+    );
   }
 
-  // Copies data into block i and publishes it.
+  // Takes a FREE block (T1), scanning at most `slots` words from the cursor; -1 when none is free.
+  #tryTake(): number {
+    if (this.#tag === 0) this.#register();
+    const st = this.#tab;
+    const n = this.slots;
+    const want = this.#loanedWord;
+    let i = this.#cursor;
+    for (let k = 0; k < n; k++) {
+      const w = 2 * i + 1;
+      // T1: relaxed peek, then claim with a CAS (seq_cst; acquires the bytes the last owner
+      // wrote); pairs with F1 in release and R1 in reclaim.
+      if (st[w] === FREE && Atomics.compareExchange(st, w, FREE, want) === FREE) {
+        if (FAULT_ON) fault("channel.take.after_claim");
+        this.#cursor = i + 1 === n ? 0 : i + 1;
+        return i;
+      }
+      i = i + 1 === n ? 0 : i + 1;
+    }
+    return -1;
+  }
+
+  // tryX on a full channel: reclaims at most every RECLAIM_EVERY_MS, then tries once more.
+  #tryTakeOrReclaim(): number {
+    const i = this.#tryTake();
+    if (i >= 0) return i;
+    const now = Date.now();
+    if (now - this.#lastReclaim < RECLAIM_EVERY_MS) return -1;
+    this.#lastReclaim = now;
+    return this.reclaim() > 0 ? this.#tryTake() : -1;
+  }
+
+  // Gives back a LOANED block of ours (send failed before queueing, or a discarded loan).
+  #unloan(i: number): void {
+    if (Atomics.compareExchange(this.#tab, 2 * i + 1, this.#loanedWord, FREE) !== this.#loanedWord) {
+      throw this.#corrupt("give back a slot of", `slot ${i} is no longer loaned to this object`);
+    }
+    if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+  }
+
+  #wakeSenders(): void {
+    Atomics.add(this.#hdr, W_SEQ, 1); // W3: bump the futex word (seq_cst); pairs with W1 in #take
+    futexWake(this.#seg.mapping, this.byteOffset + CHANNEL.wakeSeq);
+  }
+
+  // F1: returns a HELD block of ours to FREE.
+  #releaseSlot(i: number): void {
+    this.#free(i);
+    // W2: a parked sender registered in waiters before its last re-check; pairs with W1.
+    if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+  }
+
+  // F1 without the wake (a batch wakes parked senders once, after its last release).
+  #free(i: number): void {
+    if (FAULT_ON) fault("channel.release.before");
+    // F1: CAS HELD|tag -> FREE (seq_cst; releases our reads of the block); pairs with T1.
+    if (Atomics.compareExchange(this.#tab, 2 * i + 1, this.#heldWord, FREE) !== this.#heldWord) {
+      throw this.#corrupt("release a slot of", `slot ${i} is no longer held by this object`);
+    }
+  }
+
+  #slotView(i: number): Uint8Array {
+    const v = this.#slotViews[i];
+    if (v !== undefined) return v;
+    const off = i * this.#blockStride;
+    return (this.#slotViews[i] = this.#data.subarray(off, off + this.slotSize));
+  }
+
+  // Copies data into LOANED block i and stores its length; gives the block back and throws
+  // RangeError when a string does not fit (nothing is sent).
   #fill(i: number, data: Uint8Array | string): void {
-    const b = this.#blockBytes(i);
     let n: number;
     if (typeof data === "string") {
-      const r = encoder.encodeInto(data, b);
+      const r = encoder.encodeInto(data, this.#slotView(i)); // straight into the slot
       if (r.read !== data.length) {
-        this.#putFree(i);
-        throw this.#tooBig(encoder.encode(data).length);
+        this.#unloan(i);
+        throw this.#tooBig(utf8Length(data));
       }
       n = r.written;
     } else {
-      b.set(data);
+      this.#data.set(data, i * this.#blockStride);
       n = data.length;
     }
-    this.#publish(i, n);
+    this.#lenU[2 * i] = n; // published by the QUEUED store below (Q1)
+    if (FAULT_ON) fault("channel.send.after_write");
   }
 
-  // Stores the length, marks the block QUEUED and enqueues it.
-  #publish(i: number, length: number): void {
-    this.#lenU32[i * (SLOT_STRIDE / 4)] = length;
-    this.#disown(i, QUEUED);
-    // C3: the ring holds every block index at most once, so it has room.
-    if (!this.#ready.tryEnqueue(i)) {
-      throw new ShmError(
-        "EBADHDR",
-        `Cannot send on ${this.#what}: its ready ring is full while a slot was free; the segment is corrupt (EBADHDR)`,
+  // Q1 for one block: op odd, QUEUED, enqueue, op even.
+  #queueOne(i: number): void {
+    const st = this.#tab;
+    const w32 = this.#procs32;
+    // O1: bracket open (seq_cst store, odd) before the QUEUED store; pairs with r1/r2 in reclaim.
+    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0);
+    let ok = false;
+    try {
+      // Q1: LOANED -> QUEUED (seq_cst store by the owner; publishes length and bytes).
+      Atomics.store(st, 2 * i + 1, this.#queuedWord);
+      if (FAULT_ON) fault("channel.send.after_queued");
+      ok = this.#ready.tryEnqueue(i); // C3: never full
+      if (FAULT_ON) fault("channel.send.after_enqueue");
+    } finally {
+      // Not enqueued (corrupt ring or EBUSY): the block is ours to give back.
+      if (!ok) Atomics.compareExchange(st, 2 * i + 1, this.#queuedWord, FREE);
+      // O2: bracket closed (seq_cst store, even).
+      Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0);
+    }
+    if (!ok) throw this.#corrupt("send on", "its ready ring is full while a slot was free");
+  }
+
+  // Q1 for #sidx[0, k): one bracket, one enqueueBurst.
+  #queueMany(k: number): void {
+    const st = this.#tab;
+    const w32 = this.#procs32;
+    const idx = this.#sidx;
+    const q = this.#queuedWord;
+    const values = this.#subs[k] ??= idx.subarray(0, k);
+    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
+    let m = 0;
+    try {
+      for (let j = 0; j < k; j++) Atomics.store(st, 2 * idx[j] + 1, q); // Q1
+      if (FAULT_ON) fault("channel.send.after_queued");
+      m = this.#ready.enqueueBurst(values); // C3: never short
+      if (FAULT_ON) fault("channel.send.after_enqueue");
+    } finally {
+      for (let j = m; j < k; j++) Atomics.compareExchange(st, 2 * idx[j] + 1, q, FREE);
+      Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O2
+    }
+    if (m < k) throw this.#corrupt("send on", "its ready ring is full while slots were free");
+  }
+
+  // D1: dequeues up to `max` indices and claims them; they become pending [#pHead, #pTail).
+  #burst(max: number): number {
+    if (this.#tag === 0) this.#register();
+    const st = this.#tab;
+    const w32 = this.#procs32;
+    const idx = this.#ridx;
+    const held = this.#heldWord;
+    const slots = this.slots;
+    let k = 0;
+    let bad = -1;
+    let why = "";
+    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
+    try {
+      if (max === 1) { // the single-message path: tryDequeue skips the burst's argument checks
+        const v = this.#ready.tryDequeue();
+        if (v !== undefined) idx[k++] = v;
+      } else k = this.#ready.dequeueBurst(idx, max);
+      if (FAULT_ON && k > 0) fault("channel.recv.after_dequeue");
+      for (let j = 0; j < k; j++) {
+        const i = idx[j]; // read once, bounds-checked, used as the local
+        if (i >= slots) {
+          why = `its ready ring returned slot ${i} of ${slots}`;
+          bad = j;
+          idx[j] = BAD_INDEX;
+          continue;
+        }
+        const w = 2 * i + 1;
+        const s = Atomics.load(st, w);
+        // D1: claim QUEUED -> HELD|tag with a CAS from the exact word (seq_cst; acquires the
+        // length and bytes of Q1). A second copy of the index (or any other state) fails.
+        if ((s >>> 30) !== QUEUED || Atomics.compareExchange(st, w, s, held) !== s) {
+          why = `slot ${i} came off its ready ring while ${(s >>> 30) === HELD ? "held by a receiver" : "not queued"}`;
+          bad = j;
+          idx[j] = BAD_INDEX;
+        }
+      }
+      if (FAULT_ON && k > 0) fault("channel.recv.after_claim");
+    } finally {
+      Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O2
+    }
+    if (bad >= 0) {
+      let g = 0;
+      for (let j = 0; j < k; j++) if (idx[j] !== BAD_INDEX) idx[g++] = idx[j];
+      this.#pHead = 0;
+      this.#pTail = g; // the good ones stay pending for the next receive
+      throw this.#corrupt("receive on", why);
+    }
+    this.#pHead = 0;
+    this.#pTail = k;
+    return k;
+  }
+
+  // Reads the length of a HELD block of ours (C2), releasing it when corrupt.
+  #lengthOf(i: number): number {
+    const len = this.#lenU[2 * i]; // read once, check, use the local
+    if (len > this.slotSize) {
+      this.#releaseSlot(i);
+      throw this.#corrupt("receive on", `slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}`);
+    }
+    return len;
+  }
+
+  // The next pending or queued index, claimed; -1 when the channel is empty.
+  #next(): number {
+    if (this.#pHead === this.#pTail && this.#burst(1) === 0) return -1;
+    return this.#ridx[this.#pHead++];
+  }
+
+  // A strict-mode window of its own over block i.
+  #window(i: number, length: number): ArrayBuffer {
+    const off = this.#dataOffset + i * this.#blockStride; // i < slots and length <= slotSize: checked
+    if (length === 0) return new ArrayBuffer(0);
+    if (this.#owned) return native.view(this.#base + off, length);
+    return this.#seg.mapping.view(off, length, `Cannot view a message of ${this.#what}`);
+  }
+
+  #message(i: number): Message {
+    const len = this.#lengthOf(i);
+    if (this.#strict) {
+      const m = new StrictMessage(this, i, this.#window(i, len));
+      this.#live[i] = m;
+      return m;
+    }
+    const m = this.#msgs[i] ??= new FastMessage(this, i);
+    m._reset(len);
+    return m;
+  }
+
+  /** @internal FastMessage.bytes: the message's view (cached per slot and length). */
+  _view(i: number, len: number): Uint8Array {
+    return len === this.slotSize ? this.#slotView(i) : this.#slotView(i).subarray(0, len);
+  }
+
+  /** @internal Message.release. */
+  _release(item: StrictMessage | FastMessage, i: number): void {
+    if (this.#live[i] === item) this.#live[i] = undefined;
+    if (this.#closed) return;
+    this.#releaseSlot(i);
+  }
+
+  /** @internal Loan.discard. */
+  _discard(loan: LoanImpl, i: number): void {
+    if (this.#live[i] === loan) this.#live[i] = undefined;
+    if (this.#closed) return;
+    this.#unloan(i);
+  }
+
+  /** @internal Loan.send, before anything changes: the length must fit the slot. */
+  _checkLoan(length: number): void {
+    this.#open();
+    if (Number.isInteger(length) && length > this.slotSize) throw this.#tooBig(length);
+    if (!Number.isInteger(length) || length < 0) {
+      throw new RangeError(
+        `Cannot send a loan of ${this.#what}: length must be an integer in 0..${this.slotSize}, got ${length}`,
       );
     }
   }
 
-  // Marks block i FREE and puts it on the free ring.
-  #putFree(i: number): void {
-    this.#disown(i, FREE);
-    // C3: the free ring holds every block index at most once, so it has room.
-    if (!this.#free.tryEnqueue(i)) {
-      throw new ShmError(
-        "EBADHDR",
-        `Cannot release a slot of ${this.#what}: its free ring is full; the segment is corrupt (EBADHDR)`,
-      );
-    }
+  /** @internal Loan.send, after the loan's view is done. */
+  _loanPublish(loan: LoanImpl, i: number, length: number): void {
+    if (this.#live[i] === loan) this.#live[i] = undefined;
+    this.#lenU[2 * i] = length;
+    this.#queueOne(i);
   }
 
-  // Checks a block index read from a ring (another process wrote it) and marks it ours.
-  #claim(v: number, phase: number, doing: string): number {
-    const i = v >>> 0;
-    if (i >= this.slots) {
-      throw new ShmError(
-        "EBADHDR",
-        `Cannot ${doing} ${this.#what}: a ring returned slot ${i} of ${this.slots}; the segment is corrupt (EBADHDR)`,
-      );
-    }
-    this.#own(i, phase);
-    return i;
+  #lend(i: number): Loan {
+    const bytes = this.#strict ? new Uint8Array(this.#window(i, this.slotSize)) : this.#slotView(i);
+    const loan = new LoanImpl(this, i, bytes, this.#strict);
+    this.#live[i] = loan;
+    return loan;
   }
 
-  // Takes a free block and marks it LOANED; -1 when none is free.
-  #tryTake(): number {
-    const v = this.#free.tryDequeue();
-    return v === undefined ? -1 : this.#claim(v, LOANED, "send on");
-  }
+  // -------------------------------------------------------------------------------------------
+  // Waiting
 
+  // Takes a free block, parking on wakeSeq while none is free (reclaiming every RECLAIM_EVERY_MS).
   #take(options: WaitOptions | undefined, what: string): number {
     this.#open();
     const ms = timeoutOf(options, what);
     let i = this.#tryTake();
     if (i >= 0) return i;
-    const deadline = Date.now() + ms;
+    const start = performance.now();
+    const spinEnd = start + SPIN_MS;
+    do {
+      if ((i = this.#tryTake()) >= 0) return i;
+    } while (performance.now() < spinEnd);
+    const deadline = start + ms;
+    const hdr = this.#hdr;
+    const parked = (PROC_SIZE / 4) * this.#p + P_PARKED;
+    let nextReclaim = 0;
     for (;;) {
-      // Full: slots held by dead processes come back first.
-      if (this.reclaim() > 0 && (i = this.#tryTake()) >= 0) return i;
-      const left = deadline - Date.now();
+      const now = performance.now();
+      if (now >= nextReclaim) {
+        nextReclaim = now + RECLAIM_EVERY_MS;
+        if (this.reclaim() > 0 && (i = this.#tryTake()) >= 0) return i;
+      }
+      const left = deadline - performance.now();
       if (left <= 0) throw timeoutError(what, ms);
+      // W1: read the futex word, register as a waiter (seq_cst), re-check, park; pairs with W2/W3.
+      const seen = Atomics.load(hdr, W_SEQ);
+      Atomics.add(this.#procs32, parked, 1);
+      Atomics.add(hdr, W_WAITERS, 1);
       try {
-        return this.#claim(this.#free.dequeue({ timeout: Math.min(left, RECLAIM_EVERY_MS) }), LOANED, "send on");
-      } catch (e) {
-        if (!isShmError(e, "ETIMEDOUT")) throw e;
+        if ((i = this.#tryTake()) >= 0) return i;
+        futexWait(this.#seg.mapping, this.byteOffset + CHANNEL.wakeSeq, seen, Math.min(left, PARK_SLICE_MS));
+      } finally {
+        Atomics.sub(hdr, W_WAITERS, 1);
+        Atomics.sub(this.#procs32, parked, 1);
       }
       this.#open();
+      if ((i = this.#tryTake()) >= 0) return i;
     }
   }
 
@@ -701,34 +1181,126 @@ export class Channel implements Disposable {
     if (signal?.aborted) throw signal.reason;
     let i = this.#tryTake();
     if (i >= 0) return i;
-    const deadline = Date.now() + ms;
+    const deadline = performance.now() + ms;
+    const hdr = this.#hdr;
+    const parked = (PROC_SIZE / 4) * this.#p + P_PARKED;
+    let nextReclaim = 0;
     for (;;) {
-      if (this.reclaim() > 0 && (i = this.#tryTake()) >= 0) return i;
-      const left = deadline - Date.now();
+      const now = performance.now();
+      if (now >= nextReclaim) {
+        nextReclaim = now + RECLAIM_EVERY_MS;
+        if (this.reclaim() > 0 && (i = this.#tryTake()) >= 0) return i;
+      }
+      const left = deadline - performance.now();
       if (left <= 0) throw timeoutError(what, ms);
-      let v: number | undefined;
+      const seen = Atomics.load(hdr, W_SEQ); // W1 (see #take)
+      Atomics.add(this.#procs32, parked, 1);
+      Atomics.add(hdr, W_WAITERS, 1);
+      this.#asyncParked++;
       try {
-        v = await this.#free.dequeueAsync({ timeout: Math.min(left, RECLAIM_EVERY_MS), signal });
-      } catch (e) {
-        if (!isShmError(e, "ETIMEDOUT")) throw e;
-      }
-      if (v !== undefined) {
-        if (this.#closed) {
-          this.#free.tryEnqueue(v); // not ours to keep: the slot goes back
-          this.#open();
+        if ((i = this.#tryTake()) >= 0) return i;
+        await waitAsync(
+          this.#seg.mapping,
+          this.byteOffset + CHANNEL.wakeSeq,
+          seen,
+          Math.min(left, PARK_SLICE_MS),
+          signal,
+        );
+      } finally {
+        if (!this.#closed) { // close() already withdrew this wait
+          this.#asyncParked--;
+          Atomics.sub(hdr, W_WAITERS, 1);
+          Atomics.sub(this.#procs32, parked, 1);
         }
-        return this.#claim(v, LOANED, "send on");
       }
-      this.#open();
+      if (this.#closed) throw new ShmError("ECLOSED", `${what}: it was closed (ECLOSED)`);
+      if ((i = this.#tryTake()) >= 0) return i;
     }
   }
 
+  #readyEmpty(): boolean {
+    if (this.#pHead !== this.#pTail) return false;
+    const ctl = this.#rctl;
+    return ((Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0) <= 0;
+  }
+
+  // Parks until the ready ring may hold something, or `left` ms pass (the ring's W1 protocol:
+  // read tail, register in consWaiters, ask for a wake, re-check, futex-wait on tail).
+  #waitReady(left: number): void {
+    const ctl = this.#rctl;
+    const t0 = Atomics.load(ctl, RW_TAIL);
+    Atomics.add(ctl, RW_CW, 1);
+    Atomics.store(ctl, RW_CS, 1);
+    try {
+      if (!this.#readyEmpty()) return;
+      futexWait(this.#seg.mapping, this.#readyOff + RING.tail, t0, Math.min(left, PARK_SLICE_MS));
+    } finally {
+      Atomics.sub(ctl, RW_CW, 1);
+    }
+  }
+
+  async #waitReadyAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
+    const ctl = this.#rctl;
+    const t0 = Atomics.load(ctl, RW_TAIL);
+    Atomics.add(ctl, RW_CW, 1);
+    Atomics.store(ctl, RW_CS, 1);
+    this.#asyncReady++;
+    try {
+      if (!this.#readyEmpty()) return;
+      await waitAsync(this.#seg.mapping, this.#readyOff + RING.tail, t0, Math.min(left, PARK_SLICE_MS), signal);
+    } finally {
+      if (!this.#closed) {
+        this.#asyncReady--;
+        Atomics.sub(ctl, RW_CW, 1);
+      }
+    }
+  }
+
+  // The next claimed index, parking while the channel is empty (bounded by the timeout).
+  #nextBlocking(options: WaitOptions | undefined, what: string): number {
+    let i = this.#next();
+    if (i >= 0) return i;
+    const ms = timeoutOf(options, what);
+    const start = performance.now();
+    const spinEnd = start + SPIN_MS;
+    do {
+      if ((i = this.#next()) >= 0) return i;
+    } while (performance.now() < spinEnd);
+    const deadline = start + ms;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw timeoutError(what, ms);
+      this.#waitReady(left);
+      this.#open();
+      if ((i = this.#next()) >= 0) return i;
+    }
+  }
+
+  async #nextAsync(options: WaitOptions | undefined, what: string): Promise<number> {
+    const ms = timeoutOf(options, what);
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    let i = this.#next();
+    if (i >= 0) return i;
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw timeoutError(what, ms);
+      await this.#waitReadyAsync(left, signal);
+      if (this.#closed) throw new ShmError("ECLOSED", `${what}: it was closed (ECLOSED)`);
+      if ((i = this.#next()) >= 0) return i;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+
   /**
-   * Sends a copy of `data` if a slot is free now.
+   * Sends a copy of `data` if a slot is free now. A string is encoded straight into the slot.
    *
    * @param data bytes, or a string sent as UTF-8
    * @returns false when every slot is in use
-   * @throws {RangeError} when the message is longer than slotSize
+   * @throws {RangeError} when the message is longer than slotSize (nothing is sent)
    * @throws {ShmError} ECLOSED after close()
    * @example
    * ```ts
@@ -742,9 +1314,10 @@ export class Channel implements Disposable {
   trySend(data: Uint8Array | string): boolean {
     this.#open();
     this.#checkData(data);
-    const i = this.#tryTake();
+    const i = this.#tryTakeOrReclaim();
     if (i < 0) return false;
     this.#fill(i, data);
+    this.#queueOne(i);
     return true;
   }
 
@@ -754,7 +1327,7 @@ export class Channel implements Disposable {
    *
    * @param data bytes, or a string sent as UTF-8
    * @param options timeout in ms
-   * @throws {RangeError} when the message is longer than slotSize
+   * @throws {RangeError} when the message is longer than slotSize (nothing is sent)
    * @throws {ShmError} ETIMEDOUT, ECLOSED
    * @example
    * ```ts
@@ -768,7 +1341,9 @@ export class Channel implements Disposable {
   send(data: Uint8Array | string, options?: WaitOptions): void {
     this.#open();
     this.#checkData(data);
-    this.#fill(this.#take(options, `Cannot send on ${this.#what}`), data);
+    const i = this.#take(options, `Cannot send on ${this.#what}`);
+    this.#fill(i, data);
+    this.#queueOne(i);
   }
 
   /**
@@ -791,7 +1366,209 @@ export class Channel implements Disposable {
   async sendAsync(data: Uint8Array | string, options?: WaitOptions): Promise<void> {
     this.#open();
     this.#checkData(data);
-    this.#fill(await this.#takeAsync(options, `Cannot send on ${this.#what}`), data);
+    const i = await this.#takeAsync(options, `Cannot send on ${this.#what}`);
+    this.#fill(i, data);
+    this.#queueOne(i);
+  }
+
+  // Sends items[from..] while slots are free: one queue bracket and one ring burst. Returns the
+  // count sent. A payload that does not fit gives back every slot this call took (none of this
+  // call's items is sent) and throws RangeError.
+  #sendFrom(items: readonly (Uint8Array | string)[], from: number): number {
+    const n = Math.min(items.length - from, this.slots);
+    const idx = this.#sidx;
+    let k = 0;
+    try {
+      while (k < n) {
+        const i = this.#tryTake();
+        if (i < 0) break;
+        this.#fill(i, items[from + k]); // on RangeError it gave i back
+        idx[k++] = i;
+      }
+    } catch (e) {
+      for (let j = 0; j < k; j++) this.#unloan(idx[j]);
+      throw e;
+    }
+    if (k > 0) this.#queueMany(k);
+    return k;
+  }
+
+  #checkItems(items: readonly (Uint8Array | string)[], what: string): void {
+    if (!Array.isArray(items)) throw new TypeError(`${what}: items must be an array of Uint8Array or string`);
+    for (let j = 0; j < items.length; j++) this.#checkData(items[j]);
+  }
+
+  /**
+   * Sends as many of `items` (from the start, in order) as there are free slots now, with one
+   * ring operation for all of them and no allocation per message.
+   *
+   * @param items payloads: bytes, or strings sent as UTF-8
+   * @returns how many were sent (0 when every slot is in use)
+   * @throws {RangeError} when a payload is longer than slotSize (none of this call's items is sent)
+   * @throws {ShmError} ECLOSED
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-trysendbatch-${Date.now()}`, { slots: 2, slotSize: 16 });
+   * console.assert(ch.trySendBatch(["a", "b", "c"]) === 2);
+   * ch.unlink();
+   * ```
+   */
+  trySendBatch(items: readonly (Uint8Array | string)[]): number {
+    this.#open();
+    this.#checkItems(items, `Cannot send on ${this.#what}`);
+    if (items.length === 0) return 0;
+    const k = this.#sendFrom(items, 0);
+    if (k > 0) return k;
+    const i = this.#tryTakeOrReclaim();
+    if (i < 0) return 0;
+    this.#fill(i, items[0]);
+    this.#queueOne(i);
+    return 1 + this.#sendFrom(items, 1);
+  }
+
+  /**
+   * Sends every item in order, blocking while the channel is full; items go out in bursts of as
+   * many as there are free slots.
+   *
+   * @param items payloads: bytes, or strings sent as UTF-8
+   * @param options timeout in ms (for the whole call)
+   * @throws {RangeError} when a payload is longer than slotSize (checked before anything is sent
+   * for Uint8Array and long strings; otherwise the items before it are sent)
+   * @throws {ShmError} ETIMEDOUT (some items may have been sent), ECLOSED
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-sendbatch-${Date.now()}`, { slots: 4, slotSize: 16 });
+   * ch.sendBatch(["x", "y"], { timeout: 1000 });
+   * console.assert(ch.size === 2);
+   * ch.unlink();
+   * ```
+   */
+  sendBatch(items: readonly (Uint8Array | string)[], options?: WaitOptions): void {
+    this.#open();
+    const what = `Cannot send on ${this.#what}`;
+    this.#checkItems(items, what);
+    const ms = timeoutOf(options, what);
+    const deadline = performance.now() + ms;
+    let sent = 0;
+    while (sent < items.length) {
+      sent += this.#sendFrom(items, sent);
+      if (sent === items.length) return;
+      const left = deadline - performance.now();
+      const i = this.#take({ timeout: Math.max(0, left) }, what);
+      this.#fill(i, items[sent]);
+      this.#queueOne(i);
+      sent++;
+    }
+  }
+
+  /**
+   * Sends every item in order without blocking the event loop while the channel is full.
+   *
+   * @param items payloads: bytes, or strings sent as UTF-8
+   * @param options timeout in ms (for the whole call), signal to abort
+   * @returns a promise that resolves once every item is queued
+   * @throws {RangeError} as {@linkcode sendBatch}
+   * @throws {ShmError} ETIMEDOUT, ECLOSED; rejects with `signal.reason` on abort
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-sendbatchasync-${Date.now()}`, { slots: 4, slotSize: 16 });
+   * await ch.sendBatchAsync(["x", "y", "z"]);
+   * console.assert(ch.size === 3);
+   * ch.unlink();
+   * ```
+   */
+  async sendBatchAsync(items: readonly (Uint8Array | string)[], options?: WaitOptions): Promise<void> {
+    this.#open();
+    const what = `Cannot send on ${this.#what}`;
+    this.#checkItems(items, what);
+    const ms = timeoutOf(options, what);
+    const deadline = performance.now() + ms;
+    let sent = 0;
+    while (sent < items.length) {
+      sent += this.#sendFrom(items, sent);
+      if (sent === items.length) return;
+      const left = deadline - performance.now();
+      const i = await this.#takeAsync({ timeout: Math.max(0, left), signal: options?.signal }, what);
+      this.#fill(i, items[sent]);
+      this.#queueOne(i);
+      sent++;
+    }
+  }
+
+  // Serializes `value` with node:v8 behind its format tag.
+  #serialize(value: unknown): Uint8Array {
+    const what = `Cannot send on ${this.#what}`;
+    const body = v8(what).serialize(value);
+    if (body.length + 1 > this.slotSize) throw this.#tooBig(body.length + 1);
+    return body;
+  }
+
+  // Writes a serialized value into LOANED block i (tag byte first) and stores its length.
+  #fillValue(i: number, body: Uint8Array): void {
+    const off = i * this.#blockStride;
+    this.#data[off] = MY_FORMAT;
+    this.#data.set(body, off + 1);
+    this.#lenU[2 * i] = body.length + 1;
+  }
+
+  /**
+   * Sends a structured value (node:v8 serialize: Map, Set, Date, typed arrays, cycles...) if a
+   * slot is free now; the receiver reads it with {@linkcode Message.value}. Deno and Node share
+   * V8's format; Bun writes JavaScriptCore's, which they cannot read (and vice versa): such a
+   * message gives ShmError ENOTSUP on `value()`. Slower than JSON for small plain objects (the
+   * serializer, not the channel: see bench S2).
+   *
+   * @param value what to send
+   * @returns false when every slot is in use
+   * @throws {RangeError} when the serialized value does not fit a slot
+   * @throws {ShmError} ENOTSUP when this runtime has no node:v8; ECLOSED
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-trysendvalue-${Date.now()}`, { slots: 2, slotSize: 256 });
+   * ch.trySendValue({ when: new Date(0), tags: new Set(["a"]) });
+   * using m = ch.recv();
+   * const v = m.value() as { when: Date; tags: Set<string> };
+   * console.assert(v.when instanceof Date && v.tags.has("a"));
+   * ch.unlink();
+   * ```
+   */
+  trySendValue(value: unknown): boolean {
+    this.#open();
+    const body = this.#serialize(value);
+    const i = this.#tryTakeOrReclaim();
+    if (i < 0) return false;
+    this.#fillValue(i, body);
+    this.#queueOne(i);
+    return true;
+  }
+
+  /**
+   * Sends a structured value (see {@linkcode trySendValue}), blocking while the channel is full.
+   *
+   * @param value what to send
+   * @param options timeout in ms
+   * @throws {RangeError} when the serialized value does not fit a slot
+   * @throws {ShmError} ETIMEDOUT, ENOTSUP, ECLOSED
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-sendvalue-${Date.now()}`, { slots: 2, slotSize: 256 });
+   * ch.sendValue(new Map([["k", 1]]), { timeout: 1000 });
+   * using m = ch.recv();
+   * console.assert((m.value() as Map<string, number>).get("k") === 1);
+   * ch.unlink();
+   * ```
+   */
+  sendValue(value: unknown, options?: WaitOptions): void {
+    this.#open();
+    const body = this.#serialize(value);
+    const i = this.#take(options, `Cannot send on ${this.#what}`);
+    this.#fillValue(i, body);
+    this.#queueOne(i);
   }
 
   /**
@@ -812,7 +1589,7 @@ export class Channel implements Disposable {
    */
   tryLoan(): Loan | undefined {
     this.#open();
-    const i = this.#tryTake();
+    const i = this.#tryTakeOrReclaim();
     return i < 0 ? undefined : this.#lend(i);
   }
 
@@ -855,73 +1632,15 @@ export class Channel implements Disposable {
     return this.#lend(await this.#takeAsync(options, `Cannot loan a slot of ${this.#what}`));
   }
 
-  #lend(i: number): Loan {
-    const loan = new LoanImpl(this, i, new Uint8Array(this.#window(i, this.slotSize)));
-    this.#live[i] = loan;
-    return loan;
-  }
-
-  // A window of its own over block i, detached when its Message/Loan is done. When this object
-  // owns the mapping, the windows are tracked here (#live: close() finishes them all before it
-  // unmaps), so the native view skips the mapping's own tracking, which costs microseconds.
-  #window(i: number, length: number): ArrayBuffer {
-    const off = this.#dataOffset + i * this.#blockStride; // i < slots and length <= slotSize: checked
-    if (length === 0) return new ArrayBuffer(0);
-    if (this.#owned) return native.view(this.#base + off, length);
-    return this.#seg.mapping.view(off, length, `Cannot view a message of ${this.#what}`);
-  }
-
-  /** @internal Loan.send, before anything changes: the length must fit the slot. */
-  _checkLoan(length: number): void {
-    this.#open();
-    if (Number.isInteger(length) && length > this.slotSize) throw this.#tooBig(length);
-    if (!Number.isInteger(length) || length < 0) {
-      throw new RangeError(
-        `Cannot send a loan of ${this.#what}: length must be an integer in 0..${this.slotSize}, got ${length}`,
-      );
-    }
-  }
-
-  /** @internal Loan.send, after the loan's view is detached. */
-  _loanPublish(loan: LoanImpl, i: number, length: number): void {
-    if (this.#live[i] === loan) this.#live[i] = undefined;
-    this.#publish(i, length);
-  }
-
-  /** @internal Loan.discard and Message.release. */
-  _giveBack(item: MessageImpl | LoanImpl, i: number): void {
-    if (this.#live[i] === item) this.#live[i] = undefined;
-    if (this.#closed) return;
-    this.#putFree(i);
-  }
-
-  // Turns a dequeued block index into a Message.
-  #message(v: number): Message {
-    const i = this.#claim(v, HELD, "receive on");
-    const len = this.#lenU32[i * (SLOT_STRIDE / 4)]; // read once, check, use the local
-    if (len > this.slotSize) {
-      this.#putFree(i);
-      throw new ShmError(
-        "EBADHDR",
-        `Cannot receive on ${this.#what}: slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}; the segment is corrupt (EBADHDR)`,
-      );
-    }
-    const m = new MessageImpl(this, i, this.#window(i, len));
-    this.#live[i] = m;
-    return m;
-  }
-
-  #recvError(e: unknown, what: string, options: WaitOptions | undefined): unknown {
-    if (isShmError(e, "ETIMEDOUT")) return timeoutError(what, options?.timeout ?? Infinity);
-    if (isShmError(e, "ECLOSED") && this.#closed) return new ShmError("ECLOSED", `${what}: it was closed (ECLOSED)`);
-    return e;
-  }
+  // -------------------------------------------------------------------------------------------
+  // Receiving
 
   /**
    * Receives the next message if one is queued now.
    *
    * @returns the message (call `release()` when done), or undefined when the channel is empty
-   * @throws {ShmError} ECLOSED, EBADHDR for a corrupt slot index or length
+   * @throws {ShmError} ECLOSED; EBADHDR for a corrupt slot index or length, or an index the ready
+   * ring holds twice (the second copy is refused: one block never makes two live Messages)
    * @example
    * ```ts
    * import { Channel } from "./mod.ts";
@@ -936,12 +1655,12 @@ export class Channel implements Disposable {
    */
   tryRecv(): Message | undefined {
     this.#open();
-    const v = this.#ready.tryDequeue();
-    return v === undefined ? undefined : this.#message(v);
+    const i = this.#next();
+    return i < 0 ? undefined : this.#message(i);
   }
 
   /**
-   * Receives the next message, parking (no spinning) while the channel is empty.
+   * Receives the next message, parking (no spinning beyond ~20 µs) while the channel is empty.
    *
    * @param options timeout in ms
    * @returns the message; call `release()` (or `using`) when done with it
@@ -958,22 +1677,48 @@ export class Channel implements Disposable {
    */
   recv(options?: WaitOptions): Message {
     this.#open();
-    const v = this.#ready.tryDequeue();
-    if (v !== undefined) return this.#message(v);
-    const what = `Cannot receive on ${this.#what}`;
-    timeoutOf(options, what);
-    let got: number;
-    try {
-      got = this.#ready.dequeue(options);
-    } catch (e) {
-      throw this.#recvError(e, what, options);
-    }
-    return this.#message(got);
+    return this.#message(this.#nextBlocking(options, `Cannot receive on ${this.#what}`));
   }
 
   /**
-   * Copies the next message into `target` and releases its slot at once, if one is queued now:
-   * the allocation-free way to receive small messages.
+   * Receives the next message without blocking the event loop.
+   *
+   * @param options timeout in ms, signal to abort
+   * @returns a promise of the message
+   * @throws {ShmError} ETIMEDOUT, ECLOSED; rejects with `signal.reason` on abort
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-recvasync-${Date.now()}`, { slots: 2, slotSize: 16 });
+   * setTimeout(() => ch.send("hi"), 10);
+   * using m = await ch.recvAsync({ timeout: 5000 });
+   * console.assert(m.text() === "hi");
+   * ch.unlink();
+   * ```
+   */
+  async recvAsync(options?: WaitOptions): Promise<Message> {
+    this.#open();
+    return this.#message(await this.#nextAsync(options, `Cannot receive on ${this.#what}`));
+  }
+
+  #checkTarget(target: Uint8Array): void {
+    if (!(target instanceof Uint8Array) || target.length < this.slotSize) {
+      throw new RangeError(
+        `Cannot receive on ${this.#what}: the target must be a Uint8Array of at least the slot size ${this.slotSize} bytes`,
+      );
+    }
+  }
+
+  #copyOut(i: number, target: Uint8Array): number {
+    const len = this.#lengthOf(i);
+    const off = i * this.#blockStride;
+    target.set(this.#data.subarray(off, off + len));
+    this.#releaseSlot(i);
+    return len;
+  }
+
+  /**
+   * Copies the next message into `target` and releases its slot at once, if one is queued now.
    *
    * @param target where to copy; must hold at least slotSize bytes
    * @returns the message length, or -1 when the channel is empty
@@ -993,8 +1738,8 @@ export class Channel implements Disposable {
   tryRecvInto(target: Uint8Array): number {
     this.#open();
     this.#checkTarget(target);
-    const v = this.#ready.tryDequeue();
-    return v === undefined ? -1 : this.#copyOut(v, target);
+    const i = this.#next();
+    return i < 0 ? -1 : this.#copyOut(i, target);
   }
 
   /**
@@ -1019,72 +1764,154 @@ export class Channel implements Disposable {
   recvInto(target: Uint8Array, options?: WaitOptions): number {
     this.#open();
     this.#checkTarget(target);
-    const v = this.#ready.tryDequeue();
-    if (v !== undefined) return this.#copyOut(v, target);
-    const what = `Cannot receive on ${this.#what}`;
-    timeoutOf(options, what);
-    let got: number;
+    return this.#copyOut(this.#nextBlocking(options, `Cannot receive on ${this.#what}`), target);
+  }
+
+  #checkMax(max: number | undefined): number {
+    if (max === undefined) return this.slots;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`Cannot receive on ${this.#what}: max must be a positive integer, got ${String(max)}`);
+    }
+    return Math.min(max, this.slots);
+  }
+
+  // Hands pending messages (claiming a burst first if none) to fn, releasing each after its call.
+  #drain(fn: BatchReceiver, max: number): number {
+    if (this.#pHead === this.#pTail && this.#burst(max) === 0) return 0;
+    const idx = this.#ridx;
+    const strict = this.#strict;
+    let n = 0;
+    let i = -1;
     try {
-      got = this.#ready.dequeue(options);
-    } catch (e) {
-      throw this.#recvError(e, what, options);
+      while (this.#pHead < this.#pTail && n < max) {
+        i = idx[this.#pHead++];
+        const len = this.#lengthOf(i);
+        if (strict) {
+          const view = new Uint8Array(this.#window(i, len));
+          try {
+            fn(view, len);
+          } finally {
+            native.detach(view.buffer as ArrayBuffer);
+          }
+        } else {
+          fn(this.#slotView(i), len);
+        }
+        const j = i;
+        i = -1;
+        this.#free(j);
+        n++;
+      }
+    } finally {
+      if (i >= 0 && !this.#closed) this.#free(i); // fn threw: that message was delivered
+      // W2 once per batch: parked senders registered in waiters before their last re-check.
+      if (!this.#closed && Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
     }
-    return this.#copyOut(got, target);
-  }
-
-  #checkTarget(target: Uint8Array): void {
-    if (!(target instanceof Uint8Array) || target.length < this.slotSize) {
-      throw new RangeError(
-        `Cannot receive on ${this.#what}: the target must be a Uint8Array of at least the slot size ${this.slotSize} bytes`,
-      );
-    }
-  }
-
-  #copyOut(v: number, target: Uint8Array): number {
-    const i = this.#claim(v, HELD, "receive on");
-    const len = this.#lenU32[i * (SLOT_STRIDE / 4)]; // read once, check, use the local
-    if (len > this.slotSize) {
-      this.#putFree(i);
-      throw new ShmError(
-        "EBADHDR",
-        `Cannot receive on ${this.#what}: slot ${i} claims ${len} bytes, more than the slot size ${this.slotSize}; the segment is corrupt (EBADHDR)`,
-      );
-    }
-    target.set(this.#blockBytes(i).subarray(0, len));
-    this.#putFree(i);
-    return len;
+    return n;
   }
 
   /**
-   * Receives the next message without blocking the event loop.
+   * Hands every message queued now (up to `max`) to `fn`, in order, and releases each slot when
+   * `fn` returns: one ring operation per burst and no allocation per message. `fn(bytes, length)`
+   * gets the whole slot as `bytes` (a view reused for every message in that slot) and the message
+   * length; the message is `bytes[0, length)`, valid only during the call. If `fn` throws, that
+   * message counts as received and the rest of the burst stays for the next receive.
    *
-   * @param options timeout in ms, signal to abort
-   * @returns a promise of the message
-   * @throws {ShmError} ETIMEDOUT, ECLOSED; rejects with `signal.reason` on abort
+   * @param fn called once per message
+   * @param max the most messages for this call (default: the slot count)
+   * @returns how many messages were handed to fn (0 when the channel is empty)
+   * @throws {ShmError} ECLOSED, EBADHDR; whatever fn throws
    * @example
    * ```ts
    * import { Channel } from "./mod.ts";
-   * using ch = Channel.create(`doc-recvasync-${Date.now()}`, { slots: 2, slotSize: 16 });
-   * setTimeout(() => ch.send("hi"), 10);
-   * using m = await ch.recvAsync({ timeout: 5000 });
-   * console.assert(m.text() === "hi");
+   * using ch = Channel.create(`doc-tryrecvbatch-${Date.now()}`, { slots: 8, slotSize: 16 });
+   * ch.trySendBatch(["a", "bb", "ccc"]);
+   * let total = 0;
+   * const n = ch.tryRecvBatch((_bytes, length) => { total += length; });
+   * console.assert(n === 3 && total === 6);
    * ch.unlink();
    * ```
    */
-  async recvAsync(options?: WaitOptions): Promise<Message> {
+  tryRecvBatch(fn: BatchReceiver, max?: number): number {
     this.#open();
-    const v = this.#ready.tryDequeue();
-    if (v !== undefined) return this.#message(v);
+    return this.#drain(fn, this.#checkMax(max));
+  }
+
+  /**
+   * As {@linkcode tryRecvBatch}, parking while the channel is empty: returns once at least one
+   * message was handed to `fn`.
+   *
+   * @param fn called once per message (see {@linkcode BatchReceiver})
+   * @param options timeout in ms, max messages for this call
+   * @returns how many messages were handed to fn (at least 1)
+   * @throws {ShmError} ETIMEDOUT, ECLOSED, EBADHDR; whatever fn throws
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-recvbatch-${Date.now()}`, { slots: 8, slotSize: 16 });
+   * ch.send("hi");
+   * const got: string[] = [];
+   * const dec = new TextDecoder();
+   * ch.recvBatch((b, n) => got.push(dec.decode(b.subarray(0, n))), { timeout: 1000 });
+   * console.assert(got[0] === "hi");
+   * ch.unlink();
+   * ```
+   */
+  recvBatch(fn: BatchReceiver, options?: RecvBatchOptions): number {
+    this.#open();
+    const max = this.#checkMax(options?.max);
+    let n = this.#drain(fn, max);
+    if (n > 0) return n;
     const what = `Cannot receive on ${this.#what}`;
-    timeoutOf(options, what);
-    let got: number;
-    try {
-      got = await this.#ready.dequeueAsync(options);
-    } catch (e) {
-      throw this.#recvError(e, what, options);
+    const ms = timeoutOf(options, what);
+    const start = performance.now();
+    const spinEnd = start + SPIN_MS;
+    do {
+      if ((n = this.#drain(fn, max)) > 0) return n;
+    } while (performance.now() < spinEnd);
+    const deadline = start + ms;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw timeoutError(what, ms);
+      this.#waitReady(left);
+      this.#open();
+      if ((n = this.#drain(fn, max)) > 0) return n;
     }
-    if (this.#closed) throw new ShmError("ECLOSED", `${what}: it was closed (ECLOSED)`);
-    return this.#message(got);
+  }
+
+  /**
+   * As {@linkcode recvBatch} without blocking the event loop.
+   *
+   * @param fn called once per message (see {@linkcode BatchReceiver})
+   * @param options timeout in ms, signal to abort, max messages for this call
+   * @returns a promise of how many messages were handed to fn (at least 1)
+   * @throws {ShmError} ETIMEDOUT, ECLOSED, EBADHDR; rejects with `signal.reason` on abort
+   * @example
+   * ```ts
+   * import { Channel } from "./mod.ts";
+   * using ch = Channel.create(`doc-recvbatchasync-${Date.now()}`, { slots: 8, slotSize: 16 });
+   * setTimeout(() => ch.sendBatch(["1", "2"]), 10);
+   * let n = 0;
+   * while (n < 2) n += await ch.recvBatchAsync(() => {}, { timeout: 5000 });
+   * ch.unlink();
+   * ```
+   */
+  async recvBatchAsync(fn: BatchReceiver, options?: RecvBatchOptions): Promise<number> {
+    this.#open();
+    const max = this.#checkMax(options?.max);
+    let n = this.#drain(fn, max);
+    if (n > 0) return n;
+    const what = `Cannot receive on ${this.#what}`;
+    const ms = timeoutOf(options, what);
+    const signal = options?.signal;
+    if (signal?.aborted) throw signal.reason;
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw timeoutError(what, ms);
+      await this.#waitReadyAsync(left, signal);
+      if (this.#closed) throw new ShmError("ECLOSED", `${what}: it was closed (ECLOSED)`);
+      if ((n = this.#drain(fn, max)) > 0) return n;
+    }
   }
 
   /**
@@ -1119,9 +1946,42 @@ export class Channel implements Disposable {
     }
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Recovery and lifetime
+
+  // Marks the ready ring's indices that may still be in it (conservative: a non-empty position).
+  #ringIndices(): Uint8Array {
+    const seen = new Uint8Array(this.slots);
+    const rs = this.#rslots;
+    const mask = this.#rmask;
+    const n = mask + 1;
+    if (this.#rspsc) {
+      const ctl = this.#rctl;
+      const h = Atomics.load(ctl, RW_HEAD);
+      const t = Atomics.load(ctl, RW_TAIL);
+      const used = (t - h) >>> 0;
+      if (used > n) return seen.fill(1); // corrupt counters: claim nothing is orphaned
+      for (let k = 0; k < used; k++) {
+        const v = Atomics.load(rs, (h + k) & mask);
+        if (v < this.slots) seen[v] = 1;
+      }
+      return seen;
+    }
+    for (let k = 0; k < n; k++) {
+      const s = Atomics.load(rs, 2 * k + 1); // seq first: the value below is at least as new
+      if (((s - k) & mask) === 0) continue; // EMPTY (or taken) for its position
+      const v = Atomics.load(rs, 2 * k);
+      if (v < this.slots) seen[v] = 1;
+    }
+    return seen;
+  }
+
   /**
-   * Returns to the free ring every slot loaned to or held by a process that has died (checked by pid
-   * and process start time). Senders call this on their own when the channel is full.
+   * Returns every slot whose owner died: loaned to or held by a dead process (its participant
+   * entry names a process that is gone), and queued slots that a process killed mid-send or
+   * mid-receive left outside the ready ring (proved by a bounded scan of the ring while no live
+   * process is between its queue steps). Frees the participant entries of dead processes.
+   * Senders call this on their own when the channel is full.
    *
    * @returns how many slots were reclaimed
    * @throws {ShmError} ECLOSED
@@ -1135,32 +1995,89 @@ export class Channel implements Disposable {
    */
   reclaim(): number {
     this.#open();
-    let n = 0;
-    const st = this.#stateI32;
-    for (let i = 0; i < this.slots; i++) {
-      const w = i * (SLOT_STRIDE / 4);
-      // S3: read the state (seq_cst), then the owner it covers; pairs with S1/S2.
-      const s = Atomics.load(st, w + 1);
-      const phase = s & 3;
-      if (phase !== LOANED && phase !== HELD) continue;
-      const pid = this.#lenU32[w + 2];
-      const start = this.#startF64[i * (SLOT_STRIDE / 8) + 2];
-      if (Atomics.load(st, w + 1) !== s) continue; // the owner changed while we read
-      if (pid === PID && start === START_TIME) continue; // ours, alive
-      if (processAlive(pid, start)) continue;
-      // S4: claim the dead owner's slot; exactly one reclaimer wins (C4).
-      const next = ((((s >>> 2) + 1) << 2) | FREE) | 0;
-      if (Atomics.compareExchange(st, w + 1, s, next) !== s) continue;
-      if (!this.#free.tryEnqueue(i)) {
-        throw new ShmError(
-          "EBADHDR",
-          `Cannot reclaim a slot of ${this.#what}: its free ring is full; the segment is corrupt (EBADHDR)`,
-        );
+    const procs = this.maxProcesses;
+    const ids = this.#procs64;
+    const w32 = this.#procs32;
+    const E32 = PROC_SIZE / 4;
+    const E64 = PROC_SIZE / 8;
+    const deadTags = new Int32Array(procs).fill(-1);
+    const deadIds: (bigint | undefined)[] = new Array(procs);
+    const liveOps = new Int32Array(procs);
+    const live = new Uint8Array(procs);
+    let quiet = true; // no live participant is inside a queue bracket (R1b)
+    for (let p = 0; p < procs; p++) {
+      // r0: identity (seq_cst load); pairs with P1/P3.
+      const id = Atomics.load(ids, E64 * p);
+      if (id === 0n) continue;
+      const alive = p === this.#p ||
+        identityAlive(Number(BigInt.asUintN(32, id)), Number(BigInt.asUintN(32, id >> 32n)));
+      if (alive) {
+        live[p] = 1;
+        // r1: the op counter before the table is read (seq_cst); pairs with O1/O2.
+        liveOps[p] = Atomics.load(w32, E32 * p + P_OP);
+        if (liveOps[p] & 1) quiet = false;
+        continue;
       }
-      Atomics.add(this.#hdrI32, H_RECLAIMED / 4, 1);
-      n++;
+      // Dead: its gen is final (only the owner bumps it). Confirm the entry still names it.
+      const gen = Atomics.load(w32, E32 * p + P_GEN) & GEN_MASK;
+      if (Atomics.load(ids, E64 * p) !== id) continue;
+      deadTags[p] = (gen << 8) | p;
+      deadIds[p] = id;
     }
-    return n;
+    const st = this.#tab;
+    let freed = 0;
+    let orphans: number[] | undefined;
+    for (let i = 0; i < this.slots; i++) {
+      const w = Atomics.load(st, 2 * i + 1);
+      if (w === FREE) continue;
+      const phase = w >>> 30;
+      const tag = w & TAG_MASK;
+      const p = tag & 0xff;
+      if (phase === QUEUED) {
+        (orphans ??= []).push(i, w);
+        continue;
+      }
+      // R1a: LOANED/HELD of a dead tenure, or a malformed word (phase 0 with bits, or p >= P).
+      if (phase === 0 || p >= procs || deadTags[p] === tag) {
+        // R1: CAS from exactly the word read (seq_cst); pairs with T1, F1 and D1.
+        if (Atomics.compareExchange(st, 2 * i + 1, w, FREE) === w) {
+          freed++;
+          if (FAULT_ON) fault("channel.reclaim.mid");
+        }
+      }
+    }
+    if (orphans !== undefined && quiet) {
+      const inRing = this.#ringIndices();
+      // r2: every live op unchanged since r1 (seq_cst): no live process moved a block into or
+      // out of the ring meanwhile, so a QUEUED block the scan did not find is an orphan.
+      for (let p = 0; p < procs && quiet; p++) {
+        if (live[p] && Atomics.load(w32, E32 * p + P_OP) !== liveOps[p]) quiet = false;
+      }
+      for (let j = 0; quiet && j < orphans.length; j += 2) {
+        const i = orphans[j];
+        const w = orphans[j + 1];
+        if (inRing[i]) continue;
+        if (Atomics.compareExchange(st, 2 * i + 1, w, FREE) === w) { // R1b
+          freed++;
+          if (FAULT_ON) fault("channel.reclaim.mid");
+        }
+      }
+    }
+    for (let p = 0; p < procs; p++) {
+      const id = deadIds[p];
+      if (id === undefined) continue;
+      // P3: free the dead entry once its blocks are back: take over its parked count, then
+      // CAS identity -> 0 (seq_cst); pairs with P1. A gen that moved means a new tenant.
+      if ((Atomics.load(w32, E32 * p + P_GEN) & GEN_MASK) !== (deadTags[p] >>> 8)) continue;
+      const parked = Atomics.exchange(w32, E32 * p + P_PARKED, 0);
+      if (parked > 0) Atomics.sub(this.#hdr, W_WAITERS, parked);
+      Atomics.compareExchange(ids, E64 * p, id, 0n);
+    }
+    if (freed > 0) {
+      Atomics.add(this.#hdr, W_RECLAIMED, freed);
+      if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+    }
+    return freed;
   }
 
   /**
@@ -1188,8 +2105,10 @@ export class Channel implements Disposable {
   }
 
   /**
-   * Returns the slots of every message and loan this object still holds, then unmaps (if it owns
-   * the segment). Every Message and Loan view is detached. Idempotent.
+   * Returns the slots of every message and loan this object still holds (and of messages it
+   * claimed but did not hand out yet), frees its participant entry, detaches every view it ever
+   * handed out (they read length 0; not on Node 20, which cannot detach), then unmaps (if it owns
+   * the segment). Idempotent.
    *
    * @example
    * ```ts
@@ -1202,15 +2121,50 @@ export class Channel implements Disposable {
    */
   close(): void {
     if (this.#closed) return;
-    for (let i = 0; i < this.slots; i++) {
-      const item = this.#live[i];
-      if (item !== undefined) item.finish(); // gives the slot back while still open
+    const errors: unknown[] = [];
+    const attempt = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    if (!this.#seg.closed) {
+      while (this.#pHead < this.#pTail) {
+        const i = this.#ridx[this.#pHead++];
+        attempt(() => this.#releaseSlot(i));
+      }
+      for (let i = 0; i < this.slots; i++) {
+        const item = this.#live[i];
+        if (item !== undefined) attempt(() => item.finish()); // gives the slot back while still open
+        const m = this.#msgs[i];
+        if (m !== undefined && m._live) attempt(() => m.release());
+      }
+      if (this.#asyncParked > 0) {
+        Atomics.sub(this.#hdr, W_WAITERS, this.#asyncParked);
+        Atomics.sub(this.#procs32, (PROC_SIZE / 4) * this.#p + P_PARKED, this.#asyncParked);
+      }
+      if (this.#asyncReady > 0) Atomics.sub(this.#rctl, RW_CW, this.#asyncReady);
+      if (this.#p >= 0) {
+        let held = false;
+        const mine = this.#tag;
+        for (let i = 0; i < this.slots && !held; i++) {
+          const w = Atomics.load(this.#tab, 2 * i + 1);
+          held = w !== FREE && (w >>> 30) !== QUEUED && (w & TAG_MASK) === mine;
+        }
+        // P3': free our entry only when no LOANED/HELD word carries our tag (seq_cst CAS id -> 0).
+        if (!held) Atomics.compareExchange(this.#procs64, (PROC_SIZE / 8) * this.#p, MY_IDENTITY, 0n);
+      }
     }
+    this.#asyncParked = this.#asyncReady = 0;
     this.#closed = true;
-    this.#free.close();
     this.#ready.close();
-    this.#blocks.fill(undefined);
+    native.detach(this.#dataBuf); // every view handed out (subarrays of it) now reads length 0
+    this.#slotViews.fill(undefined);
+    this.#msgs.fill(undefined);
+    this.#live.fill(undefined);
     if (this.#owned) this.#seg.close();
+    if (errors.length > 0) throw errors[0];
   }
 
   /**
@@ -1233,7 +2187,61 @@ export class Channel implements Disposable {
   }
 }
 
-class MessageImpl implements Message {
+/** A Message in `{ detach: "close" }` mode: one per slot, reused for every message in it. */
+class FastMessage implements Message {
+  #ch: Channel;
+  #slot: number;
+  #len = 0;
+  #view: Uint8Array = EMPTY;
+  #viewLen = -1;
+  /** @internal true between receive and release. */
+  _live = false;
+
+  constructor(ch: Channel, slot: number) {
+    this.#ch = ch;
+    this.#slot = slot;
+  }
+
+  /** @internal a new message in this slot. */
+  _reset(len: number): void {
+    this.#len = len;
+    this._live = true;
+  }
+
+  get bytes(): Uint8Array {
+    if (!this._live) return EMPTY;
+    if (this.#viewLen !== this.#len) {
+      this.#view = this.#ch._view(this.#slot, this.#len);
+      this.#viewLen = this.#len;
+    }
+    return this.#view;
+  }
+
+  text(): string {
+    return decoder.decode(this.bytes);
+  }
+
+  json(): unknown {
+    return JSON.parse(this.text());
+  }
+
+  value(): unknown {
+    return readValue(this.bytes);
+  }
+
+  release(): void {
+    if (!this._live) return;
+    this._live = false;
+    this.#ch._release(this, this.#slot);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/** A Message in `{ detach: "message" }` mode: a window of its own, detached by release(). */
+class StrictMessage implements Message {
   #ch: Channel;
   #slot: number;
   #buf: ArrayBuffer;
@@ -1259,6 +2267,10 @@ class MessageImpl implements Message {
     return JSON.parse(this.text());
   }
 
+  value(): unknown {
+    return readValue(this.bytes);
+  }
+
   /** @internal close() of the channel. */
   finish(): void {
     this.release();
@@ -1269,7 +2281,7 @@ class MessageImpl implements Message {
     this.#released = true;
     native.detach(this.#buf); // Node 20 cannot: `bytes` reads empty from now on, see Message.bytes
     this.#bytes = undefined;
-    this.#ch._giveBack(this, this.#slot);
+    this.#ch._release(this, this.#slot);
   }
 
   [Symbol.dispose](): void {
@@ -1281,12 +2293,14 @@ class LoanImpl implements Loan {
   #ch: Channel;
   #slot: number;
   #bytes: Uint8Array;
+  #own: boolean; // a window of its own (detach "message"), detached when done
   #done = false;
 
-  constructor(ch: Channel, slot: number, bytes: Uint8Array) {
+  constructor(ch: Channel, slot: number, bytes: Uint8Array, own: boolean) {
     this.#ch = ch;
     this.#slot = slot;
     this.#bytes = bytes;
+    this.#own = own;
   }
 
   get bytes(): Uint8Array {
@@ -1297,7 +2311,7 @@ class LoanImpl implements Loan {
     if (this.#done) throw new ShmError("EINVAL", "Cannot send a loan: it was already sent or discarded (EINVAL)");
     this.#ch._checkLoan(length);
     this.#done = true;
-    native.detach(this.#bytes.buffer as ArrayBuffer); // no stale write can reach the receiver
+    if (this.#own) native.detach(this.#bytes.buffer as ArrayBuffer); // no stale write reaches the receiver
     this.#ch._loanPublish(this, this.#slot, length);
   }
 
@@ -1309,8 +2323,8 @@ class LoanImpl implements Loan {
   discard(): void {
     if (this.#done) return;
     this.#done = true;
-    native.detach(this.#bytes.buffer as ArrayBuffer);
-    this.#ch._giveBack(this, this.#slot);
+    if (this.#own) native.detach(this.#bytes.buffer as ArrayBuffer);
+    this.#ch._discard(this, this.#slot);
   }
 
   [Symbol.dispose](): void {

@@ -44,11 +44,12 @@ export const READER_LAYOUT = {
     slotSize: 68,
     mode: 72,
     blockStride: 80,
-    freeOffset: 88,
+    procsOffset: 88,
     readyOffset: 96,
     tableOffset: 104,
     dataOffset: 112,
     reclaimed: 120,
+    maxProcesses: 124,
   },
   array: { dtype: 64, itemSize: 66, ndim: 68, length: 72, shape: 96 },
   log: {
@@ -338,8 +339,8 @@ function describeChannel(seg: SharedMemory, off: number, h: CommonHeader, out: D
   const mode = dv.getUint32(L.mode, true);
   out.push(["slots", dv.getUint32(L.slots, true)], ["slotSize", dv.getUint32(L.slotSize, true)]);
   out.push(["mode", mode === 0 ? "spsc" : mode === 1 ? "mpmc" : `unknown (${mode})`]);
-  out.push(["reclaimed", dv.getUint32(L.reclaimed, true)]);
-  for (const [label, at] of [["free.", L.freeOffset], ["ready.", L.readyOffset]] as const) {
+  out.push(["reclaimed", dv.getUint32(L.reclaimed, true)], ["maxProcesses", dv.getUint32(L.maxProcesses, true)]);
+  for (const [label, at] of [["ready.", L.readyOffset]] as const) {
     const ringOff = u64(dv, at);
     const ring = ringOff % 64 === 0 && ringOff + 384 <= h.byteLength ? window(seg, off + ringOff, 64) : undefined;
     const rh = ring ? peekHeader(ring.buffer as ArrayBuffer, ring.byteOffset) : undefined;

@@ -129,8 +129,8 @@ test("a message longer than slotSize throws RangeError naming both sizes", () =>
   ch.unlink();
 });
 
-test("a Message after release() reads an empty view, never the slot's next message", () => {
-  using ch = fresh(1, 32);
+test('with detach: "message" a Message after release() reads an empty view, never the slot\'s next message', () => {
+  using ch = Channel.create(uniqueName("ch"), { slots: 1, slotSize: 32, detach: "message" });
   ch.send("first message");
   const m = ch.recv();
   const early = m.bytes;
@@ -144,7 +144,31 @@ test("a Message after release() reads an empty view, never the slot's next messa
   else assert(m.bytes.length === 0, "Node 20: bytes is empty after release (earlier references alias the slot)");
   using m2 = ch.recv();
   assertEquals(m2.text(), "second message");
+  assert(m2 !== m, "strict mode makes a Message per message");
   ch.unlink();
+});
+
+test("by default a released Message reads empty, a kept view may read the slot's next message, close() detaches it", () => {
+  const ch = fresh(1, 32);
+  ch.send("first message");
+  const m = ch.recv();
+  const early = m.bytes;
+  assertEquals(early.length, 13);
+  m.release();
+  m.release(); // idempotent until the slot is received again
+  assertEquals(m.bytes.length, 0);
+  assertEquals(m.text(), "");
+  ch.send("second message"); // reuses the only slot
+  // The kept view aliases the slot: it reads (a prefix of) the newer message, never crashes.
+  assertEquals(new TextDecoder().decode(early), "second messag");
+  const m2 = ch.recv();
+  assertEquals(m2.text(), "second message");
+  ch.unlink();
+  ch.close(); // releases m2 and detaches every view this object handed out
+  if (RUNTIME !== "node") {
+    assertEquals(early.length, 0, "the kept view is detached by close()");
+    assertEquals(m2.bytes.length, 0);
+  }
 });
 
 test("Channel.loan writes in place; send publishes, discard returns the slot, reuse is refused", async () => {

@@ -76,6 +76,8 @@ interface KindSpec {
   /** C names of the kind's header struct and of its table entry struct (if any). */
   header: string;
   entry?: string;
+  /** Other entry structs, by words of their docs section title (channel: the participant entry). */
+  entries?: Record<string, string>;
   /** Exported TS constants: offset objects, and header sizes as `{ label, value, c }`. */
   ts: TsConstant[];
   sizes: { label: string; value: number; c: string }[];
@@ -116,6 +118,7 @@ const KINDS: Record<KindName | "common", KindSpec> = {
   channel: {
     header: "channel",
     entry: "channel_entry",
+    entries: { "Participant entry": "channel_proc" },
     ts: channelExport
       ? [{ label: `channel.ts ${channelExport[0]}`, offsets: channelExport[1] as Record<string, number> }]
       : [],
@@ -307,7 +310,8 @@ function compareDoc(kind: keyof typeof KINDS): { checked: number; out: string[] 
     // any other table of the kind documents its entry struct (ring slot, mempool slot, slot table).
     const first = t.rows.find((r) => r.offset !== undefined);
     const isHeader = kind === "common" || (first?.offset === 0 && first.size === 64);
-    const prefix = isHeader ? spec.header : spec.entry;
+    const other = Object.entries(spec.entries ?? {}).find(([section]) => t.section.includes(section))?.[1];
+    const prefix = isHeader ? spec.header : other ?? spec.entry;
     if (!prefix) {
       out.push(`${t.source} "${t.section}" (line ${t.rows[0]?.line}): the C mirror has no ${kind} entry struct`);
       continue;

@@ -1,48 +1,68 @@
-// S2 — inline messages through a shmkit Channel between two processes of the same runtime: a
-// sender child copies 64 B, 256 B, 1 KiB and 4 KiB messages in (`send`, blocking on a full
-// channel), this process copies each out (`recvInto`, parking on an empty one) and checks the
-// sequence number every message carries.
+// S2 — messages through a shmkit Channel between two processes of the same runtime (sender
+// cpu0, receiver cpu1), spsc, 1024 slots. Cells (transport, variant):
+//   "shmkit channel" "64 B".."4 KiB"        send (copy in) -> recvInto (copy out), order checked
+//   "shmkit channel (message API)" "64 B"   send -> recv(), read the bytes in place, release()
+//   "shmkit channel (batch API)" "64 B"     sendBatch of 32 -> recvBatch(fn) reading the bytes
+//   "shmkit channel (JSON)" "JSON tick"     send(JSON.stringify(tick)) -> recvBatch + JSON.parse,
+//                                           checksum of every tick checked (demo_wire.ts)
+//   "serialization floor" "JSON tick, no transport"   stringify + parse in one process
+// Peers for the same variants: bench/scenarios/peers_msgs.ts.
 // @bench-runtimes deno bun node
 // @bench-ids S2
 import { Channel, type ChannelHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
+import { checkTick, makeTick, type Tick } from "../../demo_wire.ts";
 import { args, clockNs, cpuSelf, emit, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
 const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
 const SLOTS = 1024;
+const BATCH = 32;
+type Mode = "copy" | "msg" | "batch" | "json";
 
-if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
+if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]), args()[4] as Mode);
 else await main();
 
 /** Sender: ctl[0] = 1 once attached, stops when ctl[1] = 1. */
-function child(h: ChannelHandle, c: SharedMemoryHandle, size: number): void {
+function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode): void {
   pin(0);
   const ch = Channel.attach(h);
   const seg = SharedMemory.attach(c);
   const ctl = seg.view(Int32Array, 0, 4);
-  const msg = new Uint8Array(size);
-  const dv = new DataView(msg.buffer);
-  for (let i = 0; i < size; i++) msg[i] = i & 0xff;
+  const msgs = Array.from({ length: BATCH }, () => new Uint8Array(size));
+  for (const m of msgs) for (let i = 0; i < size; i++) m[i] = i & 0xff;
+  const dvs = msgs.map((m) => new DataView(m.buffer));
+  const ticks = Array.from({ length: 4096 }, (_, i) => makeTick(i, i));
   Atomics.store(ctl, 0, 1);
   let seq = 0;
   while (Atomics.load(ctl, 1) === 0) {
-    dv.setUint32(0, seq, true);
     try {
-      ch.send(msg, { timeout: 200 });
-      seq = (seq + 1) >>> 0;
+      if (mode === "batch") {
+        for (let k = 0; k < BATCH; k++) dvs[k].setUint32(0, (seq + k) >>> 0, true);
+        ch.sendBatch(msgs, { timeout: 200 }); // may time out part-way: then the seq is resynced below
+        seq = (seq + BATCH) >>> 0;
+      } else if (mode === "json") {
+        ch.send(ticks[seq & 4095], { timeout: 200 });
+        seq = (seq + 1) >>> 0;
+      } else {
+        dvs[0].setUint32(0, seq, true);
+        ch.send(msgs[0], { timeout: 200 });
+        seq = (seq + 1) >>> 0;
+      }
     } catch (e) {
       if ((e as { code?: string }).code !== "ETIMEDOUT") throw e;
+      if (mode === "batch") break; // the receiver stopped: a partial batch would break the order check
     }
   }
   ch.close();
   seg.close();
 }
 
-async function cell(size: number, windowS: number): Promise<void> {
+async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
   pin(1);
-  const ch = Channel.create(`shmkit-bench-s2-${RUNTIME}-${size}-${Date.now() % 1e6}`, {
+  const slotSize = mode === "json" ? 256 : size;
+  const ch = Channel.create(`shmkit-bench-s2-${RUNTIME}-${size}-${mode}-${Date.now() % 1e6}`, {
     slots: SLOTS,
-    slotSize: size,
+    slotSize,
     mode: "spsc",
   });
   const seg = SharedMemory.anonymous(64);
@@ -52,23 +72,45 @@ async function cell(size: number, windowS: number): Promise<void> {
     JSON.stringify(ch.handle()),
     JSON.stringify(seg.handle()),
     String(size),
+    mode,
   ]);
   try {
     while (Atomics.load(ctl, 0) === 0) await new Promise((r) => setTimeout(r, 5));
     ch.unlink(); // the child has it open
-    const out = new Uint8Array(size);
+    const out = new Uint8Array(slotSize);
     const dv = new DataView(out.buffer);
+    const dec = new TextDecoder();
     let expect = 0;
     let got = 0;
-    const one = (): void => {
-      const n = ch.recvInto(out, { timeout: 10_000 });
-      if (n !== size || dv.getUint32(0, true) !== expect) {
-        throw new Error(
-          `S2: message ${got} has ${n} bytes and seq ${dv.getUint32(0, true)}, expected ${size} and ${expect}`,
-        );
+    let bad = "";
+    const check = (n: number, seq: number): void => {
+      if (n !== size || seq !== expect) {
+        bad ||= `S2 ${mode}: message ${got} has ${n} bytes and seq ${seq}, expected ${size} and ${expect}`;
       }
       expect = (expect + 1) >>> 0;
       got++;
+    };
+    const onBytes = (b: Uint8Array, n: number): void =>
+      check(n, b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24) >>> 0);
+    const onJson = (b: Uint8Array, n: number): void => {
+      const t = JSON.parse(dec.decode(b.subarray(0, n))) as Tick;
+      if (!checkTick(t) || t.seq !== (expect & 4095)) bad ||= `S2 json: tick ${got} is ${JSON.stringify(t)}`;
+      expect = (expect + 1) >>> 0;
+      got++;
+    };
+    const one = (): void => {
+      if (mode === "copy") {
+        const n = ch.recvInto(out, { timeout: 10_000 });
+        check(n, dv.getUint32(0, true));
+      } else if (mode === "msg") {
+        const m = ch.recv({ timeout: 10_000 });
+        const b = m.bytes;
+        check(b.length, (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0);
+        m.release();
+      } else {
+        ch.recvBatch(mode === "json" ? onJson : onBytes, { timeout: 10_000 });
+      }
+      if (bad) throw new Error(bad);
     };
     const warm = clockNs() + 0.3e9;
     while (clockNs() < warm) for (let i = 0; i < 256; i++) one();
@@ -78,23 +120,45 @@ async function cell(size: number, windowS: number): Promise<void> {
     const end = t0 + windowS * 1e9;
     let t1 = t0;
     while (t1 < end) {
-      for (let i = 0; i < 256; i++) one();
+      for (let i = 0; i < 64; i++) one();
       t1 = clockNs();
     }
     const msgs = got - g0;
     const cpu = cpuSelf() + procCpu(kid.pid!) - c0;
     Atomics.store(ctl, 1, 1);
     while (kid.exitCode === null) {
-      while (ch.tryRecvInto(out) >= 0) { /* drain so the sender sees its stop flag */ }
+      while (ch.tryRecvBatch(() => {}) > 0) { /* drain so the sender sees its stop flag */ }
       await new Promise((r) => setTimeout(r, 1));
     }
     await exited(kid);
     const wall = (t1 - t0) / 1e9;
-    const base = { bench: "S2", variant: `${size} B`, transport: "shmkit channel", cpu_s: cpu, wall_s: wall };
-    const note =
-      `spsc, ${SLOTS} slots, send (copy in) -> recvInto (copy out), order checked; sender cpu0, receiver cpu1`;
+    const transport = mode === "copy"
+      ? "shmkit channel"
+      : mode === "msg"
+      ? "shmkit channel (message API)"
+      : mode === "batch"
+      ? "shmkit channel (batch API)"
+      : "shmkit channel (JSON)";
+    const variant = mode === "json" ? "JSON tick" : `${size} B`;
+    const base = {
+      bench: "S2",
+      variant,
+      transport,
+      cpu_s: cpu,
+      wall_s: wall,
+      floor_variant: "none",
+      peer_variant: variant,
+    };
+    const how = mode === "copy"
+      ? "send (copy in) -> recvInto (copy out)"
+      : mode === "msg"
+      ? "send -> recv(), bytes read in place, release()"
+      : mode === "batch"
+      ? `sendBatch of ${BATCH} -> recvBatch(fn) reading the bytes in place`
+      : "send(JSON.stringify) -> recvBatch + TextDecoder + JSON.parse, checksums checked";
+    const note = `spsc, ${SLOTS} slots, ${how}, order checked; sender cpu0, receiver cpu1`;
     emit({ ...base, metric: "msgs/s", value: msgs / wall, note });
-    emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
+    if (mode !== "json") emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
   } finally {
     if (kid.exitCode === null) kid.kill("SIGKILL");
     ch.close();
@@ -102,7 +166,44 @@ async function cell(size: number, windowS: number): Promise<void> {
   }
 }
 
+/** The serialization floor: stringify + parse of the same ticks in one process, no transport. */
+function jsonFloor(windowS: number): void {
+  const objs = Array.from({ length: 4096 }, (_, i) => JSON.parse(makeTick(i, i)) as Tick);
+  let n = 0;
+  let sink = 0;
+  const c0 = cpuSelf();
+  const t0 = clockNs();
+  const end = t0 + windowS * 1e9;
+  let t1 = t0;
+  while (t1 < end) {
+    for (let i = 0; i < 256; i++) {
+      const t = JSON.parse(JSON.stringify(objs[(n + i) & 4095])) as Tick;
+      sink += t.qty;
+    }
+    n += 256;
+    t1 = clockNs();
+  }
+  const wall = (t1 - t0) / 1e9;
+  emit({
+    bench: "S2",
+    variant: "JSON tick, no transport",
+    transport: "serialization floor",
+    metric: "msgs/s",
+    value: n / wall,
+    cpu_s: cpuSelf() - c0,
+    wall_s: wall,
+    floor_variant: "none",
+    note: `JSON.stringify + JSON.parse of the same ticks in one process (the ceiling of any JSON transport)${
+      sink < 0 ? "" : ""
+    }`,
+  });
+}
+
 async function main(): Promise<void> {
   const w = pick(1.5, 0.3);
-  for (const size of SIZES) await cell(size, w);
+  for (const size of SIZES) await cell(size, "copy", w);
+  await cell(64, "msg", w);
+  await cell(64, "batch", w);
+  await cell(64, "json", w);
+  jsonFloor(w);
 }
