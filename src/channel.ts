@@ -533,7 +533,7 @@ export class Channel implements Disposable {
       throw new ShmError("ENOTSUP", `${what}: the segment is larger than this runtime's ArrayBuffer limit (ENOTSUP)`);
     }
     const buf = seg.buffer;
-    const h = readHeader(buf, off, "channel", what);
+    const h = readHeader(buf, off, "channel", what, undefined, undefined, HEADER_SIZE);
     const bad = (why: string): ShmError => new ShmError("EBADHDR", `${what}: ${why} (EBADHDR)`);
     if (h.headerSize !== HEADER_SIZE) {
       throw bad(`header size ${h.headerSize}, expected ${HEADER_SIZE} (channel layout 2; layout 1 had 128)`);
@@ -714,7 +714,7 @@ export class Channel implements Disposable {
    * ch.unlink();
    * ```
    */
-  static create(name: string, options: ChannelOptions): Channel {
+  static create(name: string | null, options: ChannelOptions): Channel {
     const { slots, slotSize, procs } = checkOptions(options, `Cannot create channel ${JSON.stringify(name)}`);
     const size = layoutOf(slots, slotSize, procs).byteLength;
     const seg = renamed(

@@ -31,7 +31,13 @@ export function renamed<T>(fn: () => T, what: string, name: string | null): T {
     return fn();
   } catch (e) {
     if (!(e instanceof ShmError)) throw e;
-    if (name === null) throw new ShmError(e.code, `${what} (random name): ${e.message}`, { errno: e.errno, syscall: e.syscall, cause: e });
+    if (name === null) {
+      throw new ShmError(e.code, `${what} (random name): ${e.message}`, {
+        errno: e.errno,
+        syscall: e.syscall,
+        cause: e,
+      });
+    }
     let n = name;
     try {
       n = normalizeName(name, what);
