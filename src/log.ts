@@ -244,10 +244,11 @@ export interface MessageLogCreateOptions extends MessageLogOptions {
 }
 
 /** Options of {@linkcode MessageLog.init}. */
-export interface MessageLogInitOptions extends MessageLogOptions {
-  /** @internal Test-only: start every counter at this u32 position (a multiple of 8, e.g. near 2**32). */
-  initialPosition?: number;
-}
+export type MessageLogInitOptions = MessageLogOptions;
+
+/** What tests may pass beside the public options (not exported, so not in the public docs):
+ * `initialPosition` starts every counter at this u32 position (a multiple of 8, e.g. near 2**32). */
+type MessageLogTestOptions = MessageLogOptions & { initialPosition?: number };
 
 /** Options of the blocking and asynchronous writes. */
 export interface LogWriteOptions extends WaitOptions {
@@ -632,7 +633,7 @@ export class MessageLog implements Disposable {
         `${what}: it needs ${len} bytes at ${byteOffset}, the segment has ${segment.size} (ENOSPC)`,
       );
     }
-    const pos = (options.initialPosition ?? 0) >>> 0;
+    const pos = ((options as MessageLogTestOptions).initialPosition ?? 0) >>> 0;
     if (pos & 7) throw einval(what, `initialPosition ${pos} must be a multiple of 8`);
     const buf = segment.buffer;
     writeHeader(buf, byteOffset, "log", dataOffset, len, mode);

@@ -206,10 +206,11 @@ export interface RingCreateOptions extends RingOptions {
 }
 
 /** Options of {@linkcode Ring.init}. */
-export interface RingInitOptions extends RingOptions {
-  /** @internal Test-only: start both counters at this u32 position (e.g. near 2**32). */
-  initialPosition?: number;
-}
+export type RingInitOptions = RingOptions;
+
+/** What tests may pass beside the public options (not exported, so not in the public docs):
+ * `initialPosition` starts both counters at this u32 position (e.g. near 2**32). */
+type RingTestOptions = RingOptions & { initialPosition?: number };
 
 /** The handle of a ring: JSON-safe, reopened by {@linkcode Ring.attach} in any process. */
 export interface RingHandle {
@@ -444,7 +445,7 @@ export class Ring implements Disposable {
         `${what}: it needs ${len} bytes at ${byteOffset}, the segment has ${segment.size} (ENOSPC)`,
       );
     }
-    const pos = (options.initialPosition ?? 0) >>> 0;
+    const pos = ((options as RingTestOptions).initialPosition ?? 0) >>> 0;
     const buf = segment.buffer;
     writeHeader(buf, byteOffset, "ring", RING_HEADER_SIZE, len, mode);
     const dv = new DataView(buf, byteOffset, RING_HEADER_SIZE);

@@ -3,7 +3,15 @@
 // cross-process/cross-runtime exactly-once delivery.
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
 import { prng, runScript, RUNTIME, RUNTIMES, test, uniqueName } from "./harness.ts";
-import { attach, LogClaim, type LogMode, MessageLog, SharedMemory, ShmError } from "../mod.ts";
+import {
+  attach,
+  LogClaim,
+  type LogMode,
+  MessageLog,
+  type MessageLogCreateOptions,
+  SharedMemory,
+  ShmError,
+} from "../mod.ts";
 import { IN_PROGRESS, LOG, LOG_HEADER_SIZE, LOG_SLOT_SIZE, TYPE_PAD } from "../src/log.ts";
 import { inspect } from "../src/inspect.ts";
 import { errorText, fillPayload, payloadLength, recordType, ST_WRITERS, STATUS_BYTES } from "./fixtures/log_common.ts";
@@ -19,7 +27,7 @@ function withLog(
 ) {
   return async () => {
     const name = uniqueName("log");
-    const log = MessageLog.create(name, { capacity, mode, ...extra });
+    const log = MessageLog.create(name, { capacity, mode, ...extra } as MessageLogCreateOptions); // initialPosition: test-only
     try {
       await fn(log, name);
     } finally {

@@ -1,7 +1,7 @@
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
 import { prng, runScript, RUNTIME, test, uniqueName } from "./harness.ts";
 import { type Runtime } from "./harness.ts";
-import { attach, Ring, type RingMode, SharedMemory, ShmError } from "../mod.ts";
+import { attach, Ring, type RingCreateOptions, type RingMode, SharedMemory, ShmError } from "../mod.ts";
 import { pendingAsyncWaits } from "../src/wait.ts";
 import { RING } from "../src/ring.ts";
 
@@ -10,7 +10,7 @@ const MODES: RingMode[] = ["spsc", "mpsc", "spmc", "mpmc"];
 function withRing(mode: RingMode, capacity: number, fn: (r: Ring) => void | Promise<void>, initialPosition?: number) {
   return async () => {
     const name = uniqueName("ring");
-    const r = Ring.create(name, { capacity, mode, initialPosition });
+    const r = Ring.create(name, { capacity, mode, initialPosition } as RingCreateOptions); // initialPosition: test-only
     try {
       await fn(r);
     } finally {
