@@ -757,6 +757,9 @@ export class MessageLog implements Disposable {
 
   /** Bytes claimed and not yet consumed (a snapshot: tail - head). */
   get size(): number {
+    if (this.#closed) {
+      throw new ShmError("ECLOSED", `Cannot read the size of log "${this.#name}": it is closed (ECLOSED)`);
+    }
     const h = Atomics.load(this.#ctl, W_HEAD) >>> 0;
     const t = Atomics.load(this.#ctl, W_TAIL) >>> 0;
     const n = (t - h) >>> 0;
@@ -1902,6 +1905,7 @@ export class MessageLog implements Disposable {
    * ```
    */
   validate(): void {
+    if (this.#closed) throw new ShmError("ECLOSED", `Cannot validate log "${this.#name}": it is closed (ECLOSED)`);
     const what = `Log "${this.#name}" is corrupt`;
     this.#checkCounters(what);
     const h = Atomics.load(this.#ctl, W_HEAD) >>> 0;

@@ -479,6 +479,14 @@ export class SharedMemory implements Disposable {
    * ```
    */
   handle(): SharedMemoryHandle {
+    if (this.closed) {
+      throw new ShmError(
+        "ECLOSED",
+        `Cannot make a handle of ${
+          this.name === null ? "an anonymous segment" : `segment "${this.name}"`
+        }: it is closed (ECLOSED)`,
+      );
+    }
     if (this.name !== null) return { kind: "shmkit.shm", version: HANDLE_VERSION, name: this.name, size: this.size };
     return {
       kind: "shmkit.shm",
