@@ -244,15 +244,28 @@ test("close() and release() detach every view handed out (Node >= 22 like Deno a
   const d = a.data;
   a.close();
   if (detaches) assertEquals(d.length, 0, "SharedArray.close");
-  using ch = Channel.create(uniqueName("detach"), { slots: 2, slotSize: 64 });
-  ch.unlink();
+  // Channel, default { detach: "close" }: release() keeps the reused slot view (a kept reference
+  // may read a newer message, never crash); close() detaches every view the object handed out.
+  const name = uniqueName("detach");
+  const ch = Channel.create(name, { slots: 2, slotSize: 64 });
   assert(ch.trySend("hello"));
   const m = ch.tryRecv()!;
   const b = m.bytes;
   assertEquals(b.length, 5);
   m.release();
-  if (detaches) assertEquals([b.length, (b.buffer as ArrayBuffer).detached], [0, true], "Message.release");
+  assertEquals(new TextDecoder().decode(b), "hello", "default mode: a kept view still reads the slot after release");
+  ch.close();
+  if (detaches) assertEquals([b.length, (b.buffer as ArrayBuffer).detached], [0, true], "Channel.close");
+  // { detach: "message" }: release() detaches that message's view.
+  using strict = Channel.open(name, { detach: "message" });
+  strict.unlink();
+  assert(strict.trySend("hello"));
+  const m2 = strict.tryRecv()!;
+  const b2 = m2.bytes;
+  assertEquals(b2.length, 5);
+  m2.release();
+  if (detaches) assertEquals([b2.length, (b2.buffer as ArrayBuffer).detached], [0, true], "strict Message.release");
   // Node 20 cannot detach, and a released slot is not tombstoned (it goes back to the pool): the
   // stale view still reads the slot until a later message reuses it (README, known limitations).
-  else assertEquals(b.length, 5, "Node 20: the released view is not detached");
+  else assertEquals(b2.length, 5, "Node 20: the released view is not detached");
 });
