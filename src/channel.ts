@@ -113,7 +113,7 @@ import { placeOrRelease, renamed } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
-import { armedFault, killSelf } from "./fault.ts";
+import { faultHook } from "./fault.ts";
 
 /** How senders and receivers may share a channel. */
 export type ChannelMode = "spsc" | "mpmc";
@@ -286,16 +286,9 @@ export const CHANNEL_FAULT_POINTS = [
   "channel.reclaim.mid",
 ] as const;
 
-const ARMED = armedFault("channel.");
-const FAULT_POINT = ARMED?.point ?? "";
-const FAULT_ON = ARMED !== undefined;
-let faultCountdown = ARMED?.count ?? 0;
-
-function fault(point: string): void {
-  if (point !== FAULT_POINT) return;
-  if (--faultCountdown > 0) return;
-  killSelf();
-}
+const faultHit = faultHook("channel.");
+const FAULT_ON = faultHit !== undefined;
+const fault = (point: string): void => faultHit!(point);
 
 const MY_IDENTITY = BigInt(PID) | (BigInt(START_TIME >= 0 ? START_TIME % 2 ** 32 : 0) << 32n);
 

@@ -25,6 +25,20 @@ export function armedFault(prefix: string): { point: string; count: number } | u
   return count > 0 ? { point: m[1], count } : undefined;
 }
 
+/**
+ * The fault hook of one module: a function that SIGKILLs this process the Nth time it is called
+ * with the armed point, or undefined when no point of `prefix` is armed (the usual case). Modules
+ * keep it in a constant and call it as `if (FAULT_ON) fault("ring.enq.after_commit")`.
+ */
+export function faultHook(prefix: string): ((point: string) => void) | undefined {
+  const armed = armedFault(prefix);
+  if (!armed) return undefined;
+  let left = armed.count;
+  return (point) => {
+    if (point === armed.point && --left <= 0) killSelf();
+  };
+}
+
 /** SIGKILLs this process now; never returns. */
 export function killSelf(): never {
   const p = (globalThis as unknown as { process: { pid: number; kill(pid: number, sig: string): void } }).process;

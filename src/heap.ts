@@ -99,7 +99,7 @@ import { placeOrRelease, renamed } from "./object.ts";
 import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { type LockGuard, Mutex } from "./mutex.ts";
 import { SharedMemory, type SharedMemoryHandle, type ViewConstructor } from "./segment.ts";
-import { armedFault, killSelf } from "./fault.ts";
+import { faultHook } from "./fault.ts";
 import { futexWake } from "./wait.ts";
 
 /** Byte offsets of the heap header fields, from the heap's byteOffset. */
@@ -187,15 +187,9 @@ export const FAULT_POINTS = [
   "heap.name.before_commit",
   "heap.recover.mid_rollback",
 ] as const;
-const ARMED = armedFault("heap.");
-const FAULT_POINT = ARMED?.point ?? "";
-const FAULT_ON = ARMED !== undefined;
-let faultCountdown = ARMED?.count ?? 0;
-function fault(point: string): void {
-  if (point !== FAULT_POINT) return;
-  if (--faultCountdown > 0) return;
-  killSelf();
-}
+const faultHit = faultHook("heap.");
+const FAULT_ON = faultHit !== undefined;
+const fault = (point: string): void => faultHit!(point);
 
 // ---------------------------------------------------------------------------------------------
 // Public types

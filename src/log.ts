@@ -97,7 +97,7 @@
  *
  * @module
  */
-import { armedFault, killSelf } from "./fault.ts";
+import { faultHook } from "./fault.ts";
 import { ShmError } from "./errors.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
@@ -210,16 +210,9 @@ export const LOG_FAULT_POINTS = [
   "log.wait.parked",
 ] as const;
 
-const ARMED = armedFault("log.");
-const FAULT_POINT = ARMED?.point ?? "";
-const FAULT_ON = ARMED !== undefined;
-let faultCountdown = ARMED?.count ?? 0;
-
-function fault(point: string): void {
-  if (point !== FAULT_POINT) return;
-  if (--faultCountdown > 0) return;
-  killSelf();
-}
+const faultHit = faultHook("log.");
+const FAULT_ON = faultHit !== undefined;
+const fault = (point: string): void => faultHit!(point);
 
 const ioBuf = new ArrayBuffer(16);
 const io8 = new Uint8Array(ioBuf);

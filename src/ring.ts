@@ -75,7 +75,7 @@
  *
  * @module
  */
-import { armedFault, killSelf } from "./fault.ts";
+import { faultHook } from "./fault.ts";
 import { ShmError } from "./errors.ts";
 import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
@@ -173,16 +173,9 @@ export const RING_FAULT_POINTS = [
   "ring.bulk.after_take",
 ] as const;
 
-const ARMED = armedFault("ring.");
-const FAULT_POINT = ARMED?.point ?? "";
-const FAULT_ON = ARMED !== undefined;
-let faultCountdown = ARMED?.count ?? 0;
-
-function fault(point: string): void {
-  if (point !== FAULT_POINT) return;
-  if (--faultCountdown > 0) return;
-  killSelf();
-}
+const faultHit = faultHook("ring.");
+const FAULT_ON = faultHit !== undefined;
+const fault = (point: string): void => faultHit!(point);
 
 // ---------------------------------------------------------------------------------------------
 // 64-bit CAS through the native library (no BigInt): io = [expLo, expHi, desLo, desHi].
