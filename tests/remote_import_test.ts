@@ -50,7 +50,7 @@ function serveRepository(): Promise<{ server: Server; base: string; requests: st
 function denoChild(dir: string, code: string, env: Record<string, string>) {
   const script = `${dir}/child_${Math.random().toString(36).slice(2)}.ts`;
   writeFileSync(script, code);
-  return run([`${ROOT}node_modules/.bin/deno`, "run", "--allow-all", "--quiet", "--no-check", script], {
+  return run([`${ROOT}node_modules/.bin/deno`, "run", "--allow-all", "--quiet", "--no-check", "--no-lock", script], {
     env: { DENO_DIR: `${dir}/deno_dir`, SHMKIT_LIB: "", SHMKIT_CACHE_DIR: "", NO_COLOR: "1", ...env },
     timeout: 150_000,
   });
@@ -125,10 +125,10 @@ Deno.test("shmkit from a URL", () => {
       NO_COLOR: "1",
       XDG_CACHE_HOME: `${dir}/cache`,
     };
-    const c = await run([`${ROOT}node_modules/.bin/deno`, "check", "--allow-import", app], { env, timeout: 150_000 });
+    const c = await run([`${ROOT}node_modules/.bin/deno`, "check", "--allow-import", "--no-lock", app], { env, timeout: 150_000 });
     assertEquals(c.code, 0, `deno check of a URL import:\n${c.stdout}\n${c.stderr}`);
     assert(!/koffi|TS2307/.test(c.stderr), c.stderr);
-    const t = await run([`${ROOT}node_modules/.bin/deno`, "test", "--allow-all", "--quiet", app], {
+    const t = await run([`${ROOT}node_modules/.bin/deno`, "test", "--allow-all", "--quiet", "--no-lock", app], {
       env,
       timeout: 150_000,
     });
