@@ -410,7 +410,9 @@ function dim(metric: string): Dim {
 
 const isFloor = (c: Cell): boolean => c.transport === "C floor";
 const isOurs = (c: Cell): boolean => c.transport.toLowerCase().startsWith("shmkit");
-const isPeer = (c: Cell): boolean => !isFloor(c) && !isOurs(c);
+/** A JS floor (the same loop with no transport) or the serialization floor is a reference, not a peer. */
+const isJsFloor = (c: Cell): boolean => /^(JS floor|serialization floor)/.test(c.transport);
+const isPeer = (c: Cell): boolean => !isFloor(c) && !isOurs(c) && !isJsFloor(c);
 
 const SIZE_RE = /(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)\b/;
 function sizeOf(variant: string): number | undefined {
@@ -694,6 +696,25 @@ const TARGETS: Target[] = [
     variant: /batch\s*=?\s*256(?!\d)(?!.*seq_cst)/,
     metric: /items\/s/,
     check: atLeast(500e6, "≥ 500 M/s"),
+  },
+  {
+    id: "S1-b256-js",
+    text: "S1 batch 256 ≥ 80 % of the JS floor (same loop with no ring, same runtime and run)",
+    bench: "S1",
+    variant: /batch\s*=?\s*256(?!\d)(?!.*seq_cst)/,
+    metric: /items\/s/,
+    floorExplains: false,
+    check: (c, all) => {
+      const f = all.find((x) =>
+        isJsFloor(x) && x.bench === c.bench && x.variant === c.variant && x.runtime === c.runtime &&
+        x.metric === c.metric
+      );
+      if (!f) return undefined;
+      return {
+        ok: normValue(c) >= 0.8 * normValue(f),
+        want: `≥ ${fmtVal(0.8 * f.median, f.metric)} (80 % of ${fmtCell(f)})`,
+      };
+    },
   },
   {
     id: "S2-msg",
