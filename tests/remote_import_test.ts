@@ -125,7 +125,10 @@ Deno.test("shmkit from a URL", () => {
       NO_COLOR: "1",
       XDG_CACHE_HOME: `${dir}/cache`,
     };
-    const c = await run([`${ROOT}node_modules/.bin/deno`, "check", "--allow-import", "--no-lock", app], { env, timeout: 150_000 });
+    const c = await run([`${ROOT}node_modules/.bin/deno`, "check", "--allow-import", "--no-lock", app], {
+      env,
+      timeout: 150_000,
+    });
     assertEquals(c.code, 0, `deno check of a URL import:\n${c.stdout}\n${c.stderr}`);
     assert(!/koffi|TS2307/.test(c.stderr), c.stderr);
     const t = await run([`${ROOT}node_modules/.bin/deno`, "test", "--allow-all", "--quiet", "--no-lock", app], {
