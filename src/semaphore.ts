@@ -398,8 +398,11 @@ export class Semaphore implements Disposable {
       }
       const v = this.#load();
       if (n > SEMAPHORE_MAX_VALUE - v) {
-        throw new RangeError(
-          `Cannot release ${this.#what}: ${v} + ${n} exceeds the maximum count ${SEMAPHORE_MAX_VALUE}`,
+        // The count lives in shared memory (another process, or corruption, may have raised it):
+        // a state error like POSIX sem_post's EOVERFLOW, not a bad argument.
+        throw new ShmError(
+          "EOVERFLOW",
+          `Cannot release ${this.#what}: ${v} + ${n} exceeds the maximum count ${SEMAPHORE_MAX_VALUE} (EOVERFLOW)`,
         );
       }
       // R1: add the units (seq_cst CAS); pairs with A1 and with the kernel's check in W1/W2.
