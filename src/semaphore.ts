@@ -373,8 +373,8 @@ export class Semaphore implements Disposable {
   /**
    * Adds `n` units and wakes up to `n` sleepers.
    * @param n units to add, a positive integer (default 1)
-   * @throws {RangeError} when n is not a positive integer or the count would pass 2^31-1;
-   * {@linkcode ShmError} ECLOSED, EBADHDR
+   * @throws {RangeError} when n is not a positive integer; {@linkcode ShmError} EOVERFLOW when the count
+   * would pass 2^31-1, ECLOSED, EBADHDR
    * @example
    * ```ts
    * import { Semaphore } from "./mod.ts";
