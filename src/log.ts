@@ -1060,6 +1060,7 @@ export class MessageLog implements Disposable {
   }
 
   #checkRecord(n: number, type: number, what: string): void {
+    if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
     if (!Number.isInteger(n) || n < 0 || n > this.maxRecord) {
       throw new RangeError(`${what}: a record of ${n} bytes is longer than maxRecord ${this.maxRecord}`);
     }
