@@ -4,7 +4,7 @@
 // SHMKIT_SEED fixes the seed, SHMKIT_FUZZ_CASES the cases (default 1200).
 // make stress runs tests/stress/fuzz_stress.ts (>= 50,000 mutations).
 import { assertEquals } from "./assert.ts";
-import { RUNTIME, test } from "./harness.ts";
+import { campaign, RUNTIME, test } from "./harness.ts";
 import { fuzz } from "./fixtures/fuzz_driver.ts";
 
 const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
@@ -14,7 +14,7 @@ test(`fuzz: corrupt objects of every kind give ShmError within their timeouts ($
   // seeds has passed); SHMKIT_SEED picks another, and make stress explores random seeds.
   const FIXED: Record<string, number> = { deno: 266608607, bun: 832067222, node: 1844977381 };
   const seed = Number(env.SHMKIT_SEED ?? FIXED[RUNTIME] ?? 1);
-  const cases = Number(env.SHMKIT_FUZZ_CASES ?? 1200);
+  const cases = Number(env.SHMKIT_FUZZ_CASES ?? campaign(1200));
   console.log(
     `fuzz (${RUNTIME}): seed ${seed} (rerun with SHMKIT_SEED=${seed}), ${cases} cases in ${RUNTIME} children`,
   );

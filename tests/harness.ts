@@ -47,6 +47,26 @@ if (RUNTIME === "deno") {
     nt.test(name, { skip: opts.skip || false, timeout: opts.timeout ?? 120_000 }, fn as () => Promise<void>);
 }
 
+/**
+ * How much of each crash/fuzz campaign this run does: 1 (the default) everywhere but the
+ * compatibility leg of `make test` (the machine's older Node, scripts/test_all.sh leg
+ * node-system), which sets SHMKIT_CAMPAIGN_SCALE=0.2: the full campaigns already ran on the Deno,
+ * Bun and Node 24 legs with children of every runtime, so that leg checks the same paths on its
+ * Node with a fifth of the kills and cases. `make stress` runs far larger campaigns.
+ */
+export const CAMPAIGN_SCALE: number = (() => {
+  const v = Number(
+    (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env
+      .SHMKIT_CAMPAIGN_SCALE ?? 1,
+  );
+  return Number.isFinite(v) && v > 0 && v <= 1 ? v : 1;
+})();
+
+/** `n` scaled by {@link CAMPAIGN_SCALE}, at least 1. */
+export function campaign(n: number): number {
+  return Math.max(1, Math.round(n * CAMPAIGN_SCALE));
+}
+
 /** Registers a test. Names read as facts: `"Ring.tryEnqueue returns false when full"`. */
 export function test(name: string, fn: Fn, opts: TestOptions = {}): void {
   if (opts.skip) console.log(`skip: ${name}: ${opts.skip}`);

@@ -2,7 +2,7 @@
 // moment), holders killed from outside while a waiter is parked, and stopped holders that must not
 // be robbed. Every child runs in Deno, Bun or Node; the parent in whichever runs this file.
 import { assert, assertCode, assertEquals, assertRejectsCode } from "./assert.ts";
-import { prng, run, runScript, RUNTIME, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
+import { campaign, prng, run, runScript, RUNTIME, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
 import { Mutex, SharedMemory } from "../mod.ts";
 import process from "node:process";
 
@@ -17,8 +17,10 @@ async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<
   }
 }
 
+const KILLS = campaign(240);
+
 test(
-  "holders SIGKILLed inside the lock: the next locker recovers exactly then, repairs, and the invariant holds (240 kills, mixed runtimes)",
+  `holders SIGKILLed inside the lock: the next locker recovers exactly then, repairs, and the invariant holds (${KILLS} kills, mixed runtimes)`,
   async () => {
     const seed = Number(process.env.SHMKIT_SEED ?? Date.now() % 1e9);
     const rand = prng(seed);
@@ -26,7 +28,6 @@ test(
     using m = Mutex.create(name, { slots: 16 });
     using data = SharedMemory.create(name + "-d", 64);
     const d = data.view(Int32Array);
-    const KILLS = 240;
     const CLEAN_EVERY = 8; // every 8th child finishes cleanly
     const plans: { rt: string; rounds: number; killAt: number; async: boolean }[] = [];
     for (let i = 0, kills = 0; kills < KILLS; i++) {
