@@ -27,8 +27,8 @@
  */
 import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { placeOrRelease, renamed } from "./object.ts";
-import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { checkHandle, type Handle, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { checkPlacement, Guard, type LockGuard } from "./mutex.ts";
@@ -406,13 +406,7 @@ export class Condition implements Disposable {
     if (this.#closed || this.#seg.closed) {
       throw new ShmError("ECLOSED", `Cannot make a handle of ${this.#what}: it is closed (ECLOSED)`);
     }
-    return {
-      kind: "shmkit.condition",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.#offset,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.condition", this.#seg, this.#offset);
   }
 
   /**
@@ -442,7 +436,7 @@ export class Condition implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name !== null) SharedMemory.unlink(this.#seg.name);
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */

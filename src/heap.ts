@@ -95,8 +95,8 @@ import {
   readHeader,
   writeHeader,
 } from "./layout.ts";
-import { placeOrRelease, renamed } from "./object.ts";
-import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { checkHandle, type Handle, registerKind } from "./handle.ts";
 import { type LockGuard, Mutex } from "./mutex.ts";
 import { SharedMemory, type SharedMemoryHandle, type ViewConstructor } from "./segment.ts";
 import { faultHook } from "./fault.ts";
@@ -1139,13 +1139,7 @@ export class SharedHeap implements Disposable {
    */
   handle(): SharedHeapHandle {
     if (this.#closed) throw this.#closedError("make a handle of");
-    return {
-      kind: "shmkit.heap",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.#off,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.heap", this.#seg, this.#off);
   }
 
   /**
@@ -1177,7 +1171,7 @@ export class SharedHeap implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name !== null) SharedMemory.unlink(this.#seg.name);
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */

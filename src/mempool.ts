@@ -69,11 +69,11 @@
 import { ERRNO, native, nowNs, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { alignUp, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease, renamed } from "./object.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { armedFault, killSelf } from "./fault.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -1068,13 +1068,7 @@ export class Mempool implements Disposable {
    */
   handle(): MempoolHandle {
     this.#live("make a handle of");
-    return {
-      kind: "shmkit.mempool",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.byteOffset,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.mempool", this.#seg, this.byteOffset);
   }
 
   /**
@@ -1118,7 +1112,7 @@ export class Mempool implements Disposable {
 
   /** Removes the segment's name; attached processes keep working. */
   unlink(): void {
-    this.#seg.unlink();
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */

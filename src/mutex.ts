@@ -49,8 +49,8 @@
  */
 import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { placeOrRelease, renamed } from "./object.ts";
-import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { checkHandle, type Handle, registerKind } from "./handle.ts";
 import { PID, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
@@ -561,13 +561,7 @@ export class Mutex implements Disposable {
    */
   handle(): MutexHandle {
     if (this.#closed || this.#seg.closed) throw this.#closedError("make a handle of");
-    return {
-      kind: "shmkit.mutex",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.#offset,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.mutex", this.#seg, this.#offset);
   }
 
   /**
@@ -619,7 +613,7 @@ export class Mutex implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name !== null) SharedMemory.unlink(this.#seg.name);
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */

@@ -4,7 +4,8 @@
  * @module
  */
 import { ShmError } from "./errors.ts";
-import { normalizeName, type SharedMemory } from "./segment.ts";
+import { HANDLE_VERSION } from "./handle.ts";
+import { normalizeName, SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 
 /**
  * Runs `place()` (which formats or attaches an object inside `seg`) and returns its result; if it
@@ -46,4 +47,21 @@ export function renamed<T>(fn: () => T, what: string, name: string | null): T {
     const why = e.code === "ENOENT" ? ": no such segment (ENOENT)" : i >= 0 ? e.message.slice(i) : `: ${e.message}`;
     throw new ShmError(e.code, `${what} ${JSON.stringify(n)}${why}`, { errno: e.errno, syscall: e.syscall, cause: e });
   }
+}
+
+/** The JSON handle of an object placed at `byteOffset` in `seg` (the same shape for every kind). */
+export function placedHandle<K extends string>(
+  kind: K,
+  seg: SharedMemory,
+  byteOffset: number,
+): { kind: K; version: number; name: string | null; byteOffset: number; segment: SharedMemoryHandle } {
+  return { kind, version: HANDLE_VERSION, name: seg.name, byteOffset, segment: seg.handle() };
+}
+
+/**
+ * `unlink()` of an object placed in `seg`: removes the segment's name; processes already attached
+ * keep working. An object in anonymous memory has no name to remove: nothing happens.
+ */
+export function unlinkName(seg: SharedMemory): void {
+  if (seg.name !== null) SharedMemory.unlink(seg.name);
 }

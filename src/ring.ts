@@ -77,11 +77,11 @@
  */
 import { faultHook } from "./fault.ts";
 import { ShmError } from "./errors.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease, renamed } from "./object.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 
@@ -1098,13 +1098,7 @@ export class Ring implements Disposable {
    */
   handle(): RingHandle {
     this.#live(`Cannot make a handle of ring "${this.#name}"`);
-    return {
-      kind: "shmkit.ring",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.#base,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.ring", this.#seg, this.#base);
   }
 
   /**
@@ -1140,9 +1134,9 @@ export class Ring implements Disposable {
   }
 
   /**
-   * Removes the ring's segment name; processes already attached keep working.
+   * Removes the ring's segment name; processes already attached keep working. A ring in anonymous
+   * memory has no name: nothing happens (as for every other object).
    *
-   * @throws {ShmError} EINVAL for a ring in anonymous memory
    * @example
    * ```ts
    * import { Ring } from "./mod.ts";
@@ -1151,10 +1145,7 @@ export class Ring implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name === null) {
-      throw new ShmError("EINVAL", `Cannot unlink ring "${this.#name}": it lives in anonymous memory (EINVAL)`);
-    }
-    SharedMemory.unlink(this.#seg.name);
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */

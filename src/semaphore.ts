@@ -29,8 +29,8 @@
  */
 import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { placeOrRelease, renamed } from "./object.ts";
-import { checkHandle, type Handle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { checkHandle, type Handle, registerKind } from "./handle.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { checkPlacement } from "./mutex.ts";
@@ -426,13 +426,7 @@ export class Semaphore implements Disposable {
    */
   handle(): SemaphoreHandle {
     if (this.#closed || this.#seg.closed) throw this.#closedError("make a handle of");
-    return {
-      kind: "shmkit.semaphore",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.#offset,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.semaphore", this.#seg, this.#offset);
   }
 
   /**
@@ -462,7 +456,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name !== null) SharedMemory.unlink(this.#seg.name);
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */
