@@ -159,6 +159,15 @@ static void fault_hit(const char *point)
 			fault_hit(p);     \
 	} while (0)
 
+/* Decrements *w if it is non-zero; 1 if it did. */
+static int take_one(uint32_t *w)
+{
+	uint32_t v = __atomic_load_n(w, SEQ);
+	while (v > 0 && !__atomic_compare_exchange_n(w, &v, v - 1, 0, SEQ, SEQ)) {
+	}
+	return v > 0;
+}
+
 int32_t shmkit_ops_local_size(int32_t kind)
 {
 	return kind == 1 ? (int32_t)sizeof(struct shmkit_ring_local)
@@ -946,7 +955,7 @@ int32_t shmkit_ring_park(struct shmkit_ring_local *l, uint32_t side, double time
 	uint32_t *count = W(&r, consumer ? R_CWAIT : R_PWAIT);
 	uint32_t w0 = ld32(word);                     /* W1: the futex word, read before the re-check */
 	add32(count, 1);                              /* register (seq_cst); pairs with W2 */
-	l->waits[side]++;
+	__atomic_fetch_add(&l->waits[side], 1, SEQ);
 	st32(W(&r, consumer ? R_CSLEEP : R_PSLEEP), 1); /* ask for a wake, then re-check */
 	int rc;
 	if (ring_ready(&r, consumer)) {
@@ -960,11 +969,12 @@ int32_t shmkit_ring_park(struct shmkit_ring_local *l, uint32_t side, double time
 		if (rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS)
 			rc = 0; /* a slice ended, not the caller's timeout */
 	}
-	/* The mapping may have been closed by another thread meanwhile: re-check before touching it. */
-	struct ring r2;
-	if (ring_bind(l, &r2) == 0 && r2.b == r.b) {
-		__atomic_fetch_sub(count, 1, SEQ);
-		l->waits[side]--;
+	/* Give the registration back, unless close() (shmkit_ring_release, maybe on another thread)
+	 * already did: whoever takes it off the local count gives it back to the shared one. */
+	if (take_one(&l->waits[side])) {
+		struct ring r2;
+		if (ring_bind(l, &r2) == 0 && r2.b == r.b)
+			__atomic_fetch_sub(count, 1, SEQ);
 	}
 	return rc;
 }
@@ -991,10 +1001,9 @@ int32_t shmkit_ring_release(struct shmkit_ring_local *l)
 		ring_release_role(&r, 0);
 	/* Waits still registered (another thread parked on this object) give their count back. */
 	for (int side = 0; side < 2; side++) {
-		if (l->waits[side]) {
-			__atomic_fetch_sub(W(&r, side ? R_CWAIT : R_PWAIT), l->waits[side], SEQ);
-			l->waits[side] = 0;
-		}
+		uint32_t w = __atomic_exchange_n(&l->waits[side], 0, SEQ);
+		if (w)
+			__atomic_fetch_sub(W(&r, side ? R_CWAIT : R_PWAIT), w, SEQ);
 	}
 	return 0;
 }
@@ -1288,7 +1297,7 @@ int32_t shmkit_mempool_park(struct shmkit_mempool_local *l, double timeout_ms)
 	uint32_t seen = ld32((uint32_t *)(p.b + M_WAKESEQ)); /* W1 */
 	add32(slot_parked(&p, s), 1);                        /* W2 */
 	add32(waiters, 1);
-	l->parked++;
+	__atomic_fetch_add(&l->parked, 1, SEQ);
 	int rc = 0;
 	for (uint32_t i = 0; i < p.n; i++) {
 		if (ld32(&p.states[i]) == 0) {
@@ -1307,11 +1316,12 @@ int32_t shmkit_mempool_park(struct shmkit_mempool_local *l, double timeout_ms)
 		if (rc == -ETIMEDOUT && timeout_ms > M_PARK_SLICE_MS)
 			rc = 0;
 	}
-	struct pool p2;
-	if (pool_bind(l, &p2) == 0 && p2.b == p.b && l->parked > 0) {
-		__atomic_fetch_sub(waiters, 1, SEQ);
-		__atomic_fetch_sub(slot_parked(&p, s), 1, SEQ);
-		l->parked--;
+	if (take_one(&l->parked)) { /* unless close() already gave it back */
+		struct pool p2;
+		if (pool_bind(l, &p2) == 0 && p2.b == p.b) {
+			__atomic_fetch_sub(waiters, 1, SEQ);
+			__atomic_fetch_sub(slot_parked(&p, s), 1, SEQ);
+		}
 	}
 	return rc;
 }
@@ -1342,10 +1352,10 @@ int32_t shmkit_mempool_release(struct shmkit_mempool_local *l)
 		uint64_t me = (uint64_t)l->pid | ((uint64_t)l->start_lo << 32);
 		if (!held)
 			cas64(slot_id(&p, s), me, 0); /* R3' */
-		if (l->parked > 0) {
-			__atomic_fetch_sub((uint32_t *)(p.b + M_WAITERS), l->parked, SEQ);
-			__atomic_fetch_sub(slot_parked(&p, s), l->parked, SEQ);
-			l->parked = 0;
+		uint32_t parked = __atomic_exchange_n(&l->parked, 0, SEQ);
+		if (parked > 0) {
+			__atomic_fetch_sub((uint32_t *)(p.b + M_WAITERS), parked, SEQ);
+			__atomic_fetch_sub(slot_parked(&p, s), parked, SEQ);
 		}
 		l->slot = -1;
 		l->tag = 0;
