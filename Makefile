@@ -19,7 +19,7 @@ LIB := build/libshmkit.so
 CSRC := csrc/shmkit.c csrc/ops.c csrc/os_linux.c
 CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h
 
-.PHONY: all lib deps node test test-deno test-bun test-node lint bench demo stress clean npm cross asan
+.PHONY: all lib deps node test test-deno test-bun test-node test-python lint bench demo stress clean npm cross asan
 
 all: lib
 
@@ -59,6 +59,9 @@ test-deno: deps lib
 	@bash scripts/test_all.sh deno
 test-bun: deps lib
 	@bash scripts/test_all.sh bun
+test-python: lib
+	@bash scripts/test_all.sh python
+
 test-node: deps lib node
 	@bash scripts/test_all.sh node node-system
 
