@@ -926,6 +926,18 @@ int32_t shmkit_ring_dequeue(struct shmkit_ring_local *l, uint32_t *out, int32_t 
 	return (int32_t)done;
 }
 
+int32_t shmkit_ring_enqueue1(struct shmkit_ring_local *l, uint32_t value)
+{
+	return shmkit_ring_enqueue(l, &value, 1, 0);
+}
+
+int64_t shmkit_ring_dequeue1(struct shmkit_ring_local *l)
+{
+	uint32_t v = 0;
+	int32_t r = shmkit_ring_dequeue(l, &v, 1, 0);
+	return r == 1 ? (int64_t)v : r == 0 ? -EAGAIN : r;
+}
+
 /* 1 if the side could make progress now (room for a producer, an item for a consumer). */
 static int ring_ready(struct ring *r, int consumer)
 {

@@ -228,6 +228,10 @@ SHMKIT_API int32_t shmkit_ring_attach(int32_t id, double offset, uint32_t token,
 #define SHMKIT_BURST 2u
 SHMKIT_API int32_t shmkit_ring_enqueue(struct shmkit_ring_local *l, const uint32_t *values, int32_t n, uint32_t flags);
 SHMKIT_API int32_t shmkit_ring_dequeue(struct shmkit_ring_local *l, uint32_t *out, int32_t n, uint32_t flags);
+/* One value without an array (the cheapest call for a binding): 1 enqueued, 0 full, -errno. */
+SHMKIT_API int32_t shmkit_ring_enqueue1(struct shmkit_ring_local *l, uint32_t value);
+/* One value: the value (0..2^32-1), -EAGAIN when empty, or -errno. */
+SHMKIT_API int64_t shmkit_ring_dequeue1(struct shmkit_ring_local *l);
 /* Parks a producer (side 0: waits for room) or consumer (side 1: waits for an item) once, for at
  * most timeout_ms (<= 200 ms per call is what callers use): registers as a waiter, re-checks,
  * sleeps on the futex word. Returns 1 if the re-check found room/an item, 0 if woken or the word

@@ -479,6 +479,8 @@ static void ops_cases(void)
 	EXPECT(shmkit_ring_dequeue(NULL, out, 1, 0), R == -EINVAL);
 	EXPECT(shmkit_ring_park(NULL, 0, 0), R == -EINVAL);
 	EXPECT(shmkit_ring_count(NULL), R == -EINVAL);
+	EXPECT(shmkit_ring_enqueue1(NULL, 1), R == -EINVAL);
+	EXPECT(shmkit_ring_dequeue1(NULL), R == -EINVAL);
 	EXPECT(shmkit_ring_release(NULL), R == -EINVAL);
 	EXPECT(shmkit_ring_attach(1, 0, 1, NULL), R == -EINVAL);
 	EXPECT(shmkit_mempool_get(NULL), R == -EINVAL);
@@ -534,8 +536,12 @@ static void ops_cases(void)
 		EXPECT(shmkit_ring_park(&rl, 0, 0), R == -ETIMEDOUT);        /* full: no room */
 		EXPECT(shmkit_ring_park(&rl, 1, 0), R == 1);                 /* items are there */
 		EXPECT(shmkit_ring_count(&rl), R == 5);
+		EXPECT(shmkit_ring_enqueue1(&rl, 9), R == 0); /* full */
+		EXPECT(shmkit_ring_dequeue1(&rl), R == 1);
+		EXPECT(shmkit_ring_enqueue1(&rl, 0xffffffffu), R == 1);
 		EXPECT(shmkit_ring_dequeue(&rl, out, 8, SHMKIT_BULK), R == 0);
-		EXPECT(shmkit_ring_dequeue(&rl, out, 8, SHMKIT_BURST), R == 5 && out[0] == 1 && out[4] == 5);
+		EXPECT(shmkit_ring_dequeue(&rl, out, 8, SHMKIT_BURST), R == 5 && out[0] == 2 && out[4] == 0xffffffffu);
+		EXPECT(shmkit_ring_dequeue1(&rl), R == -EAGAIN);
 		/* Garbage in every slot and counter: EBADHDR or a bounded result, never a crash. */
 		for (int round = 0; round < 64; round++) {
 			for (uint32_t i = 128; i < 384 + 64; i += 4) {

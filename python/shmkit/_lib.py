@@ -83,6 +83,8 @@ _SIGS = {
     "shmkit_ring_attach": (I32, [I32, F64, U32, c_void_p]),
     "shmkit_ring_enqueue": (I32, [c_void_p, c_void_p, I32, U32]),
     "shmkit_ring_dequeue": (I32, [c_void_p, c_void_p, I32, U32]),
+    "shmkit_ring_enqueue1": (I32, [c_void_p, U32]),
+    "shmkit_ring_dequeue1": (ctypes.c_int64, [c_void_p]),
     "shmkit_ring_park": (I32, [c_void_p, U32, F64]),
     "shmkit_ring_count": (F64, [c_void_p]),
     "shmkit_ring_release": (I32, [c_void_p]),
@@ -246,6 +248,7 @@ def _locate() -> tuple[ctypes.CDLL, str]:
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _fast: ctypes.PyDLL | None = None
+_raw: ctypes.PyDLL | None = None
 library_path: str | None = None
 
 # Non-blocking hot calls go through a PyDLL handle: the GIL stays held (no release/reacquire per
@@ -270,10 +273,28 @@ def lib() -> ctypes.CDLL:
             for name in _FAST:
                 fn = getattr(f, name)
                 fn.restype, fn.argtypes = _SIGS[name]
+            raw_ = ctypes.PyDLL(path)
+            for name in _RAW:
+                getattr(raw_, name).restype = _SIGS[name][0]  # no argtypes: see raw()
             library_path = path
             globals()["_fast"] = f
+            globals()["_raw"] = raw_
             _lib = l
     return _lib
+
+
+_RAW = ["shmkit_ring_enqueue1", "shmkit_ring_dequeue1", "shmkit_mempool_get", "shmkit_mempool_put"]
+
+
+def raw() -> ctypes.PyDLL:
+    """The per-item hot functions (``_RAW``) through a PyDLL handle with no ``argtypes``: ctypes'
+    default conversions take a ``ctypes.byref(local)`` and a Python int as is, which halves the
+    cost of a call (about 250 ns instead of 520 ns here). The caller MUST pass exactly
+    (byref(local struct)[, int already range-checked]): nothing checks the types."""
+    if _raw is None:
+        lib()
+    assert _raw is not None
+    return _raw
 
 
 def fast() -> ctypes.PyDLL:

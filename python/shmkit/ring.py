@@ -10,7 +10,7 @@ import secrets
 from typing import Any, Iterable
 
 from . import layout
-from ._lib import check, errno_value, fast, lib
+from ._lib import check, errno_value, fast, lib, raw
 from ._ops import RingLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
@@ -98,8 +98,11 @@ class Ring:
         f = fast()
         self._enq = f.shmkit_ring_enqueue
         self._deq = f.shmkit_ring_dequeue
-        self._one = (ctypes.c_uint32 * 1)()
-        self._one_addr = ctypes.addressof(self._one)
+        x = raw()
+        self._enq1 = x.shmkit_ring_enqueue1
+        self._deq1 = x.shmkit_ring_dequeue1
+        self._ref = ctypes.byref(loc)
+        self._eagain = -errno_value("EAGAIN")
         return self
 
     @staticmethod
@@ -204,8 +207,7 @@ class Ring:
             raise self._closed_error("enqueue on")
         if type(value) is not int or not 0 <= value <= 0xFFFFFFFF:
             raise _bad_value(value, f'Cannot enqueue on ring "{self._name}"')
-        self._one[0] = value
-        r = self._enq(self._addr, self._one_addr, 1, 0)
+        r = self._enq1(self._ref, value)
         if r < 0:
             raise self._err(r, "enqueue on")
         return r == 1
@@ -214,12 +216,12 @@ class Ring:
         """The oldest value, or None when the ring is empty; never blocks."""
         if self._closed:
             raise self._closed_error("dequeue from")
-        r = self._deq(self._addr, self._one_addr, 1, 0)
-        if r == 1:
-            return self._one[0]
-        if r < 0:
-            raise self._err(r, "dequeue from")
-        return None
+        r = self._deq1(self._ref)
+        if r >= 0:
+            return r
+        if r == self._eagain:
+            return None
+        raise self._err(r, "dequeue from")
 
     def _values(self, values: Iterable[int]) -> tuple[Any, int]:
         vals = list(values)
@@ -297,10 +299,12 @@ class Ring:
         """Enqueues ``value``, waiting for room (spins briefly, then sleeps on a futex).
         ``timeout`` in seconds (None: for good); ShmError ETIMEDOUT when it passes. Ctrl-C
         interrupts the wait (KeyboardInterrupt)."""
-        what = f'Cannot enqueue on ring "{self._name}"'
-        ms = timeout_ms(timeout, what)
+        if timeout is not None:
+            timeout_ms(timeout, "Cannot enqueue")  # validated before anything happens
         if self.try_enqueue(value):
             return
+        what = f'Cannot enqueue on ring "{self._name}"'
+        ms = timeout_ms(timeout, what)
         spin_end = now_ms() + _SPIN_MS
         while now_ms() < spin_end:
             if self.try_enqueue(value):
@@ -316,11 +320,13 @@ class Ring:
 
     def dequeue(self, timeout: float | None = None) -> int:
         """The oldest value, waiting for one (see ``enqueue``)."""
-        what = f'Cannot dequeue from ring "{self._name}"'
-        ms = timeout_ms(timeout, what)
+        if timeout is not None:
+            timeout_ms(timeout, "Cannot dequeue")
         v = self.try_dequeue()
         if v is not None:
             return v
+        what = f'Cannot dequeue from ring "{self._name}"'
+        ms = timeout_ms(timeout, what)
         spin_end = now_ms() + _SPIN_MS
         while now_ms() < spin_end:
             v = self.try_dequeue()
