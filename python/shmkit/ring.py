@@ -4,6 +4,7 @@ consume on one ring. Every operation is one call into csrc/ops.c."""
 
 from __future__ import annotations
 
+import array as _array
 import asyncio
 import ctypes
 import secrets
@@ -29,6 +30,8 @@ _PARK_SLICE_MS = 200.0
 _ASYNC_SLICE_MS = 50.0  # an asynchronous wait's thread re-checks (and notices cancellation) this often
 
 __all__ = ["Ring", "MODES"]
+
+_U32 = "I" if _array.array("I").itemsize == 4 else "L"
 
 
 def _slots_for(capacity: object, mode: object, what: str) -> tuple[int, int]:
@@ -103,6 +106,7 @@ class Ring:
         self._deq1 = x.shmkit_ring_dequeue1
         self._ref = ctypes.byref(loc)
         self._eagain = -errno_value("EAGAIN")
+        self._scratch = _array.array(_U32, bytes(4 * 256))
         return self
 
     @staticmethod
@@ -223,23 +227,34 @@ class Ring:
             return None
         raise self._err(r, "dequeue from")
 
-    def _values(self, values: Iterable[int]) -> tuple[Any, int]:
-        vals = list(values)
-        for v in vals:
-            if type(v) is not int or not 0 <= v <= 0xFFFFFFFF:
-                raise _bad_value(v, f'Cannot enqueue on ring "{self._name}"')
-        arr = (ctypes.c_uint32 * max(1, len(vals)))(*vals)
-        return arr, len(vals)
+    def _values(self, values: Iterable[int]) -> tuple[int, int, Any]:
+        """(address, count, keep-alive) of the values as contiguous u32: an array.array('I') or a
+        C-contiguous numpy uint32 array is used in place; anything else is converted once (with
+        array.array's C-level range check: every value in 0..2**32-1, or nothing is enqueued)."""
+        if isinstance(values, _array.array) and values.typecode == _U32:
+            return values.buffer_info()[0], len(values), values
+        if type(values).__name__ == "ndarray" and getattr(values, "dtype", None) is not None:
+            a = values
+            if a.dtype.str == "<u4" and a.ndim == 1 and a.flags["C_CONTIGUOUS"]:
+                return a.ctypes.data, a.shape[0], a
+        try:
+            arr = _array.array(_U32, values)
+        except (OverflowError, TypeError) as e:
+            for v in values:
+                if type(v) is not int or not 0 <= v <= 0xFFFFFFFF:
+                    raise _bad_value(v, f'Cannot enqueue on ring "{self._name}"') from None
+            raise TypeError(f'Cannot enqueue on ring "{self._name}": {e}') from None
+        return arr.buffer_info()[0], len(arr), arr
 
     def enqueue_bulk(self, values: Iterable[int]) -> bool:
         """Enqueues all of ``values`` or none (one atomic step in spsc; a committed batch in the
         multi-producer modes); never blocks."""
         if self._closed:
             raise self._closed_error("enqueue on")
-        arr, n = self._values(values)
+        addr, n, _keep = self._values(values)
         if n == 0:
             return True
-        r = self._enq(self._addr, ctypes.addressof(arr), n, _BULK)
+        r = self._enq(self._addr, addr, n, _BULK)
         if r < 0:
             raise self._err(r, "enqueue on")
         return r == n
@@ -248,10 +263,10 @@ class Ring:
         """Enqueues as many of ``values`` (from the start) as fit; returns how many."""
         if self._closed:
             raise self._closed_error("enqueue on")
-        arr, n = self._values(values)
+        addr, n, _keep = self._values(values)
         if n == 0:
             return 0
-        r = self._enq(self._addr, ctypes.addressof(arr), n, _BURST)
+        r = self._enq(self._addr, addr, n, _BURST)
         if r < 0:
             raise self._err(r, "enqueue on")
         return r
@@ -259,7 +274,9 @@ class Ring:
     def _out(self, count: object, what: str) -> Any:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count > 2**31 - 1:
             raise ValueError(f"{what}: count must be a non-negative int, got {count!r}")
-        return (ctypes.c_uint32 * max(1, count))()
+        if count <= len(self._scratch):
+            return self._scratch
+        return _array.array(_U32, bytes(4 * count))
 
     def dequeue_bulk(self, count: int) -> list[int]:
         """Exactly ``count`` values, or ``[]`` when fewer are queued; never blocks."""
@@ -268,10 +285,10 @@ class Ring:
         out = self._out(count, f'Cannot dequeue from ring "{self._name}"')
         if count == 0:
             return []
-        r = self._deq(self._addr, ctypes.addressof(out), count, _BULK)
+        r = self._deq(self._addr, out.buffer_info()[0], count, _BULK)
         if r < 0:
             raise self._err(r, "dequeue from")
-        return out[:r]
+        return out[:r].tolist()
 
     def dequeue_burst(self, max_count: int) -> list[int]:
         """Up to ``max_count`` values (``[]`` when empty); never blocks."""
@@ -280,10 +297,33 @@ class Ring:
         out = self._out(max_count, f'Cannot dequeue from ring "{self._name}"')
         if max_count == 0:
             return []
-        r = self._deq(self._addr, ctypes.addressof(out), max_count, _BURST)
+        r = self._deq(self._addr, out.buffer_info()[0], max_count, _BURST)
         if r < 0:
             raise self._err(r, "dequeue from")
-        return out[:r]
+        return out[:r].tolist()
+
+    def dequeue_into(self, out: Any, max_count: int | None = None) -> int:
+        """Up to ``max_count`` (default: all that fit) values into ``out``, an array.array('I') or
+        a C-contiguous numpy uint32 array, without allocating; returns how many."""
+        if self._closed:
+            raise self._closed_error("dequeue from")
+        if isinstance(out, _array.array) and out.typecode == _U32:
+            addr, cap = out.buffer_info()
+        elif getattr(out, "dtype", None) is not None and out.dtype.str == "<u4" and out.ndim == 1 \
+                and out.flags["C_CONTIGUOUS"] and out.flags["WRITEABLE"]:
+            addr, cap = out.ctypes.data, out.shape[0]
+        else:
+            raise TypeError(f'Cannot dequeue from ring "{self._name}": out must be an array.array("I") or a '
+                            "contiguous writable numpy uint32 array")
+        n = cap if max_count is None else max_count
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= cap:
+            raise ValueError(f'Cannot dequeue from ring "{self._name}": max_count must be in 0..{cap}, got {n!r}')
+        if n == 0:
+            return 0
+        r = self._deq(self._addr, addr, n, _BURST)
+        if r < 0:
+            raise self._err(r, "dequeue from")
+        return r
 
     # ---- blocking -------------------------------------------------------------------------------
 
