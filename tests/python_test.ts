@@ -6,6 +6,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import { ROOT, run, type RunResult, RUNTIME, test, uniqueName } from "./harness.ts";
 import { Mempool, Ring, type RingMode, SharedArray, SharedMemory } from "../mod.ts";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 const CHILD = `${ROOT}python/tests/child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
@@ -187,3 +189,39 @@ test(`Mempool: a Python process SIGKILLed inside get/put loses no block for ${RU
     }
   }
 }, { skip: noPython, timeout: 120_000 });
+
+function pySnippets(): { file: string; line: number; code: string }[] {
+  const out: { file: string; line: number; code: string }[] = [];
+  for (const file of ["README.md", "docs/python.md"]) {
+    const lines = readFileSync(`${ROOT}${file}`, "utf8").split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      if (!/^```py\s*$/.test(lines[i])) continue;
+      const start = i + 1;
+      while (++i < lines.length && !lines[i].startsWith("```"));
+      out.push({ file, line: start, code: lines.slice(start, i).join("\n") });
+    }
+  }
+  return out;
+}
+
+test("`pip install ./python` into a fresh venv, then the README's and docs/python.md's Python examples run", async () => {
+  const snippets = pySnippets();
+  assert(snippets.some((s) => s.file === "README.md"), "README.md has a ```py example");
+  const dir = mkdtempSync(`${tmpdir()}/shmkit-pip-`);
+  try {
+    // --system-site-packages: numpy (and the build backend's mirror settings) as the user has them.
+    ok(await run(["python3", "-m", "venv", "--system-site-packages", `${dir}/venv`]), "python3 -m venv");
+    const pip = await run([`${dir}/venv/bin/pip`, "install", "--quiet", `${ROOT}python`], { timeout: 400_000 });
+    ok(pip, "pip install ./python");
+    for (const s of snippets) {
+      writeFileSync(`${dir}/example.py`, s.code);
+      // Outside the checkout, without PYTHONPATH: the installed package finds the library itself.
+      const r = await run(["sh", "-c", 'cd "$0" && exec "$1" example.py', dir, `${dir}/venv/bin/python`], {
+        env: { PYTHONPATH: "" },
+      });
+      ok(r, `${s.file}:${s.line}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, { skip: noNumpy || (RUNTIME === "deno" ? false : "runs once, from the Deno pass"), timeout: 600_000 });
