@@ -187,6 +187,37 @@ for (const mode of ["mpmc", "spsc"] as RingMode[]) {
   );
 }
 
+test(
+  `Ring (mpmc): ${RUNTIME} completes or rolls back the bulk call of a Python process SIGKILLed inside it`,
+  async () => {
+    const cases: [string, string, number[]][] = [
+      ["enq", "ring.bulk.after_place:3", []],
+      ["enq", "ring.bulk.after_commit:2", [500, 501, 502, 503, 504]],
+      ["deq", "ring.bulk.after_claim:2", [10, 11, 12, 13]],
+      ["deq", "ring.bulk.after_take:1", [13]],
+    ];
+    for (const [side, point, want] of cases) {
+      const name = uniqueName("pybulk");
+      using r = Ring.create(name, { capacity: 16, mode: "mpmc" });
+      try {
+        if (side === "deq") assert(r.enqueueBulk([10, 11, 12, 13]));
+        const n = side === "enq" ? "5" : "3";
+        const res = await py(["ring-bulk", JSON.stringify(r.handle()), side, n, point]);
+        assertEquals(res.signal, "SIGKILL", `${point}: ${res.stdout}${res.stderr}`);
+        const out = new Uint32Array(16);
+        const k = r.dequeueBurst(out); // meets the dead holder's PENDING/CLAIMED slots: recovers them
+        assertEquals(Array.from(out.subarray(0, k)), want, point);
+        assert(r.enqueueBulk([1, 2, 3]), `${point}: the bulk lock is free again`);
+        assertEquals(r.dequeueBulk(out, 3), 3);
+        r.validate();
+      } finally {
+        SharedMemory.unlink(name);
+      }
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
+);
+
 test(`Mempool: a Python process SIGKILLed inside get/put loses no block for ${RUNTIME}`, async () => {
   for (const point of ["mempool.get.after_claim", "mempool.put.before_release", "mempool.claim.after_identity"]) {
     const name = uniqueName("pypoolvictim");
