@@ -302,6 +302,31 @@ print(json.dumps({"freed": freed, "available": p.available}))
   }
 }, { skip: noPython, timeout: 180_000 });
 
+test(`Anonymous memory: a ${RUNTIME} memfd segment and a ring placed in it attach in Python by handle`, async () => {
+  using seg = SharedMemory.anonymous(1 << 16);
+  seg.bytes(0, 5).set(new TextEncoder().encode("hello"));
+  using r = Ring.init(seg, 4096, { capacity: 4, mode: "mpmc" });
+  r.tryEnqueue(99);
+  const code = `
+import json, sys
+import shmkit
+s = shmkit.attach(json.loads(sys.argv[1]))
+r = shmkit.attach(json.loads(sys.argv[2]))
+print(json.dumps({"text": bytes(s.buf[:5]).decode(), "v": r.try_dequeue()}))
+s.buf[5] = 33
+r.try_enqueue(7)
+`;
+  const out = JSON.parse(
+    ok(
+      await run(["python3", "-c", code, JSON.stringify(seg.handle()), JSON.stringify(r.handle())], { env: ENV }),
+      "python",
+    ).stdout,
+  );
+  assertEquals(out, { text: "hello", v: 99 });
+  assertEquals(seg.bytes()[5], 33);
+  assertEquals(r.tryDequeue(), 7);
+}, { skip: noPython });
+
 function pySnippets(): { file: string; line: number; code: string }[] {
   const out: { file: string; line: number; code: string }[] = [];
   for (const file of ["README.md", "docs/python.md"]) {
