@@ -162,4 +162,103 @@ SHMKIT_API int32_t shmkit_pin_cpu(int32_t cpu);
 /* out[0] = user seconds, out[1] = system seconds, out[2] = voluntary ctx switches, out[3] = involuntary */
 SHMKIT_API int32_t shmkit_rusage(double *out);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Hot operations of Ring and Mempool for bindings with a high per-call cost (Python), one call
+ * per operation (csrc/ops.c). A second implementation of docs/layout/ring.md and mempool.md,
+ * held against src/ring.ts and src/mempool.ts by the cross-language tests.
+ *
+ * Each object is driven through a process-local state struct the caller allocates (zeroed) and
+ * fills with shmkit_ring_attach / shmkit_mempool_attach; every call re-checks that struct's
+ * geometry against the mapping's length (a hostile struct is -EINVAL, a stale mapping -EBADF).
+ * Shared state that breaks an invariant is -SHMKIT_EBADHDR. No call blocks except *_park, which
+ * sleeps at most timeout_ms (sliced, like shmkit_futex_wait, and -EINTR on a handled signal). */
+
+/* Returned (negated) for shared state that breaks the layout's invariants: shmkit's EBADHDR. */
+#define SHMKIT_EBADHDR 1000
+
+struct shmkit_ring_local {
+	double offset;      /* the ring's byte offset in the mapping */
+	int32_t map_id;     /* the mapping */
+	uint32_t mode;      /* 0 spsc, 1 mpsc, 2 spmc, 3 mpmc */
+	uint32_t capacity;
+	uint32_t slots;     /* N */
+	uint32_t token;     /* non-zero, random per object */
+	uint32_t roles;     /* bit 0 producer role held, bit 1 consumer role held */
+	uint32_t pid;
+	uint32_t start_lo;
+	uint32_t fork_gen;
+	uint32_t p_tail, p_head, c_head, c_tail, head_cache, last_pos;
+	uint32_t waits[2]; /* this object's registrations in prodWaiters / consWaiters (parked now) */
+	uint32_t reserved;
+};
+
+struct shmkit_mempool_local {
+	double offset;      /* the pool's byte offset in the mapping */
+	int32_t map_id;
+	uint32_t count;
+	uint32_t block_size;
+	uint32_t stride;
+	uint32_t procs;
+	uint32_t states;    /* statesOffset (from the pool's start) */
+	double data;        /* dataOffset (from the pool's start) */
+	int32_t slot;       /* our participant slot, -1 until the first get */
+	uint32_t tag;       /* our holder tag, 0 until the first get */
+	uint32_t cursor;
+	uint32_t pid;
+	uint32_t start_lo;
+	uint32_t fork_gen;
+	uint32_t parked;    /* this object's parks counted in waiters now */
+	uint32_t reserved;
+};
+
+/* sizeof the local structs (kind 1 ring, 2 mempool), so a binding can check its own definition. */
+SHMKIT_API int32_t shmkit_ops_local_size(int32_t kind);
+/* Tests only: arms a fault point of ops.c ("ring.enq.after_commit:3": SIGKILL at the 3rd hit). */
+SHMKIT_API int32_t shmkit_ops_fault(const uint8_t *spec);
+
+/* Formats a ring (capacity 1..2^28, mode 0..3) at offset of mapping id; the caller has written the
+ * common header (state 0) and publishes it after. Positions start at `start`. */
+SHMKIT_API int32_t shmkit_ring_format(int32_t id, double offset, uint32_t capacity, uint32_t mode, uint32_t start);
+/* Validates the ring header at offset (after the common header) and fills *l. */
+SHMKIT_API int32_t shmkit_ring_attach(int32_t id, double offset, uint32_t token, struct shmkit_ring_local *l);
+/* flags: 0 one value (n must be 1), SHMKIT_BULK all n or none, SHMKIT_BURST as many as fit.
+ * Returns the number of values enqueued (dequeued into out), or -errno (-EBUSY: another live
+ * process or object holds this single side's role). */
+#define SHMKIT_BULK 1u
+#define SHMKIT_BURST 2u
+SHMKIT_API int32_t shmkit_ring_enqueue(struct shmkit_ring_local *l, const uint32_t *values, int32_t n, uint32_t flags);
+SHMKIT_API int32_t shmkit_ring_dequeue(struct shmkit_ring_local *l, uint32_t *out, int32_t n, uint32_t flags);
+/* One value without an array (the cheapest call for a binding): 1 enqueued, 0 full, -errno. */
+SHMKIT_API int32_t shmkit_ring_enqueue1(struct shmkit_ring_local *l, uint32_t value);
+/* One value: the value (0..2^32-1), -EAGAIN when empty, or -errno. */
+SHMKIT_API int64_t shmkit_ring_dequeue1(struct shmkit_ring_local *l);
+/* Parks a producer (side 0: waits for room) or consumer (side 1: waits for an item) once, for at
+ * most timeout_ms (<= 200 ms per call is what callers use): registers as a waiter, re-checks,
+ * sleeps on the futex word. Returns 1 if the re-check found room/an item, 0 if woken or the word
+ * changed, -ETIMEDOUT, -EINTR (a handled signal), -errno. The caller then retries its operation. */
+SHMKIT_API int32_t shmkit_ring_park(struct shmkit_ring_local *l, uint32_t side, double timeout_ms);
+/* Items queued now (tail - head, clamped to 0..capacity), or -errno. */
+SHMKIT_API double shmkit_ring_count(struct shmkit_ring_local *l);
+/* Releases this object's roles (close). */
+SHMKIT_API int32_t shmkit_ring_release(struct shmkit_ring_local *l);
+
+/* Validates the mempool at offset (after the common header) and fills *l. */
+SHMKIT_API int32_t shmkit_mempool_attach(int32_t id, double offset, struct shmkit_mempool_local *l);
+/* Gets a free block: its index, -EAGAIN when none is free, -EBUSY when every participant slot is
+ * held by a live process. */
+SHMKIT_API int32_t shmkit_mempool_get(struct shmkit_mempool_local *l);
+/* Puts block index back (any process may put any held block): 0, -EINVAL (index out of range or
+ * already free), -SHMKIT_EBADHDR (a corrupt state word). */
+SHMKIT_API int32_t shmkit_mempool_put(struct shmkit_mempool_local *l, int32_t index);
+/* Returns the blocks of dead participants; the number of blocks freed. */
+SHMKIT_API int32_t shmkit_mempool_reclaim(struct shmkit_mempool_local *l);
+/* One park of a getter (needs a slot: call shmkit_mempool_get first): registers, re-checks
+ * (a FREE word or a reclaim), sleeps on wakeSeq for at most timeout_ms. 1 = something is free,
+ * 0 = woken, -ETIMEDOUT, -EINTR, -errno. */
+SHMKIT_API int32_t shmkit_mempool_park(struct shmkit_mempool_local *l, double timeout_ms);
+/* Free blocks now (a snapshot). */
+SHMKIT_API int32_t shmkit_mempool_available(struct shmkit_mempool_local *l);
+/* close(): frees our participant slot if no block carries our tag. */
+SHMKIT_API int32_t shmkit_mempool_release(struct shmkit_mempool_local *l);
+
 #endif

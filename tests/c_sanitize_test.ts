@@ -44,6 +44,7 @@ test("every exported C function survives hostile arguments under ASan + UBSan", 
     out,
     `${ROOT}csrc/test/hostile.c`,
     `${ROOT}csrc/shmkit.c`,
+    `${ROOT}csrc/ops.c`,
     `${ROOT}csrc/os_linux.c`,
     "-lm",
   ], { timeout: 120_000 });

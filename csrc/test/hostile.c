@@ -402,7 +402,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 22) {
+		switch (rnd() % 24) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -442,6 +442,45 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_strerror(rint32((int32_t)rnd()), rnd() % 2 ? buf : NULL, rnd() % 33);
 			break;
 		case 20: shmkit_proc_alive(rint32(getpid()), rdouble()); shmkit_proc_start_time(rint32(getpid())); break;
+		case 22: {
+			/* csrc/ops.c on random memory: a ring or pool formatted there (or not), random words
+			 * scribbled over it, and locals whose fields are random. No crash, never a hang. */
+			struct shmkit_ring_local rl;
+			uint32_t vals[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, out8[8];
+			double o64 = (double)(64 * (rnd() % 8));
+			if (rnd() % 2)
+				shmkit_ring_format(id, o64, 1 + rnd() % 8, rnd() % 4, (uint32_t)rnd());
+			if (shmkit_ring_attach(id, rnd() % 4 ? o64 : off, 1 + (uint32_t)rnd() % 1000, &rl) != 0) {
+				for (size_t b = 0; b < sizeof rl; b++)
+					((uint8_t *)&rl)[b] = (uint8_t)rnd();
+			} else if (rnd() % 4 == 0) {
+				((uint32_t *)&rl)[2 + rnd() % 16] = (uint32_t)rnd();
+			}
+			for (int k = 0; k < 4; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % 200), (uint32_t)rnd(), 5);
+			shmkit_ring_enqueue(&rl, vals, (int32_t)(rnd() % 9), (uint32_t)(rnd() % 3));
+			shmkit_ring_dequeue(&rl, out8, (int32_t)(rnd() % 9), (uint32_t)(rnd() % 3));
+			shmkit_ring_enqueue1(&rl, (uint32_t)rnd());
+			shmkit_ring_dequeue1(&rl);
+			shmkit_ring_count(&rl);
+			shmkit_ring_park(&rl, (uint32_t)(rnd() % 3), 0);
+			shmkit_ring_release(&rl);
+			break;
+		}
+		case 23: {
+			struct shmkit_mempool_local ml;
+			if (shmkit_mempool_attach(id, rnd() % 2 ? 0 : off, &ml) != 0) {
+				for (size_t b = 0; b < sizeof ml; b++)
+					((uint8_t *)&ml)[b] = (uint8_t)rnd();
+			}
+			shmkit_mempool_get(&ml);
+			shmkit_mempool_put(&ml, (int32_t)(rnd() % 16) - 2);
+			shmkit_mempool_reclaim(&ml);
+			shmkit_mempool_available(&ml);
+			shmkit_mempool_park(&ml, 0);
+			shmkit_mempool_release(&ml);
+			break;
+		}
 		case 21: {
 			/* Never a real descriptor of this process (0..2 are the test's stdio). */
 			static const int32_t fds[] = { INT32_MIN, -1, 1 << 24, INT32_MAX };
@@ -459,11 +498,195 @@ static void random_cases(long iterations, uint64_t seed)
 	checks += (int)(iterations > 0);
 }
 
+/* csrc/ops.c: hostile local structs, stale mappings and garbage shared state. */
+static void ops_cases(void)
+{
+	struct shmkit_ring_local rl;
+	struct shmkit_mempool_local ml;
+	uint32_t v[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, out[8];
+	EXPECT(shmkit_ops_local_size(0), R == -EINVAL);
+	EXPECT(shmkit_ops_local_size(1), R == (double)sizeof rl);
+	EXPECT(shmkit_ops_local_size(2), R == (double)sizeof ml);
+	EXPECT(shmkit_ops_fault(NULL), R == -EINVAL);
+	EXPECT(shmkit_ops_fault((const uint8_t *)"no-colon"), R == -EINVAL);
+	EXPECT(shmkit_ops_fault((const uint8_t *)"ring.x:-1"), R == -EINVAL);
+	EXPECT(shmkit_ops_fault((const uint8_t *)"ring.x:1z"), R == -EINVAL);
+	EXPECT(shmkit_ops_fault((const uint8_t *)"none.point:0"), R == 0); /* 0: disarmed */
+
+	/* NULL and zeroed locals. */
+	EXPECT(shmkit_ring_enqueue(NULL, v, 1, 0), R == -EINVAL);
+	EXPECT(shmkit_ring_dequeue(NULL, out, 1, 0), R == -EINVAL);
+	EXPECT(shmkit_ring_park(NULL, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_ring_count(NULL), R == -EINVAL);
+	EXPECT(shmkit_ring_enqueue1(NULL, 1), R == -EINVAL);
+	EXPECT(shmkit_ring_dequeue1(NULL), R == -EINVAL);
+	EXPECT(shmkit_ring_release(NULL), R == -EINVAL);
+	EXPECT(shmkit_ring_attach(1, 0, 1, NULL), R == -EINVAL);
+	EXPECT(shmkit_mempool_get(NULL), R == -EINVAL);
+	EXPECT(shmkit_mempool_put(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_mempool_reclaim(NULL), R == -EINVAL);
+	EXPECT(shmkit_mempool_park(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_mempool_available(NULL), R == -EINVAL);
+	EXPECT(shmkit_mempool_release(NULL), R == -EINVAL);
+	EXPECT(shmkit_mempool_attach(1, 0, NULL), R == -EINVAL);
+	memset(&rl, 0, sizeof rl);
+	memset(&ml, 0, sizeof ml);
+	EXPECT(shmkit_ring_enqueue(&rl, v, 1, 0), R == -EINVAL);
+	EXPECT(shmkit_mempool_get(&ml), R == -EINVAL);
+
+	const double len = 1 << 20;
+	int32_t id = shmkit_mmap(-1, len, 0, SHMKIT_MAP_WRITE);
+	EXPECT(id, R > 0);
+	uint8_t *base = (uint8_t *)(uintptr_t)shmkit_map_addr(id);
+	for (size_t i = 0; i < N(bad_ids); i++)
+		EXPECT(shmkit_ring_attach(bad_ids[i], 0, 1, &rl), R == -EBADF);
+	for (size_t i = 0; i < N(bad_offsets); i++) {
+		EXPECT(shmkit_ring_attach(id, bad_offsets[i], 1, &rl), R == -EINVAL);
+		EXPECT(shmkit_mempool_attach(id, bad_offsets[i], &ml), R == -EINVAL);
+		EXPECT(shmkit_ring_format(id, bad_offsets[i], 4, 3, 0), R == -EINVAL);
+	}
+	EXPECT(shmkit_ring_format(id, 0, 0, 3, 0), R == -EINVAL);
+	EXPECT(shmkit_ring_format(id, 0, (1u << 28) + 1, 3, 0), R == -EINVAL);
+	EXPECT(shmkit_ring_format(id, 0, 4, 4, 0), R == -EINVAL);
+	EXPECT(shmkit_ring_format(id, 0, 1u << 20, 3, 0), R == -EINVAL); /* does not fit */
+	EXPECT(shmkit_ring_attach(id, 0, 0, &rl), R == -EINVAL);            /* token 0 */
+	EXPECT(shmkit_ring_attach(id, 0, 1, &rl), R == -SHMKIT_EBADHDR);    /* zeros: no ring */
+	EXPECT(shmkit_mempool_attach(id, 0, &ml), R == -SHMKIT_EBADHDR);
+
+	/* A good ring, then hostile locals over it. */
+	for (uint32_t mode = 0; mode < 4; mode++) {
+		memset(base, 0, 4096);
+		uint32_t hs = 384;
+		uint64_t bl = 384 + 8 * 8;
+		memcpy(base + 12, &hs, 4);
+		memcpy(base + 16, &bl, 8);
+		EXPECT(shmkit_ring_format(id, 0, 5, mode, 0xfffffffe), R == 8);
+		EXPECT(shmkit_ring_attach(id, 0, 7, &rl), R == 0);
+		EXPECT(shmkit_ring_enqueue(&rl, NULL, 1, 0), R == -EINVAL);
+		EXPECT(shmkit_ring_enqueue(&rl, v, 2, 0), R == -EINVAL);
+		EXPECT(shmkit_ring_enqueue(&rl, v, -1, SHMKIT_BURST), R == -EINVAL);
+		EXPECT(shmkit_ring_enqueue(&rl, v, 1, 3), R == -EINVAL);
+		EXPECT(shmkit_ring_dequeue(&rl, NULL, 1, 0), R == -EINVAL);
+		EXPECT(shmkit_ring_park(&rl, 2, 0), R == -EINVAL);
+		EXPECT(shmkit_ring_park(&rl, 0, NAN), R == -EINVAL);
+		EXPECT(shmkit_ring_park(&rl, 0, -1), R == -EINVAL);
+		EXPECT(shmkit_ring_enqueue(&rl, v, 8, SHMKIT_BULK), R == 0); /* more than capacity */
+		EXPECT(shmkit_ring_enqueue(&rl, v, 8, SHMKIT_BURST), R == 5);
+		EXPECT(shmkit_ring_park(&rl, 0, 0), R == -ETIMEDOUT);        /* full: no room */
+		EXPECT(shmkit_ring_park(&rl, 1, 0), R == 1);                 /* items are there */
+		EXPECT(shmkit_ring_count(&rl), R == 5);
+		EXPECT(shmkit_ring_enqueue1(&rl, 9), R == 0); /* full */
+		EXPECT(shmkit_ring_dequeue1(&rl), R == 1);
+		EXPECT(shmkit_ring_enqueue1(&rl, 0xffffffffu), R == 1);
+		EXPECT(shmkit_ring_dequeue(&rl, out, 8, SHMKIT_BULK), R == 0);
+		EXPECT(shmkit_ring_dequeue(&rl, out, 8, SHMKIT_BURST), R == 5 && out[0] == 2 && out[4] == 0xffffffffu);
+		EXPECT(shmkit_ring_dequeue1(&rl), R == -EAGAIN);
+		/* Garbage in every slot and counter: EBADHDR or a bounded result, never a crash. */
+		for (int round = 0; round < 64; round++) {
+			for (uint32_t i = 128; i < 384 + 64; i += 4) {
+				uint32_t g = (uint32_t)rand() * 2654435761u;
+				if (i == 320 || i == 336 || i == 352)
+					g = 0; /* roles and bulk lock: kept sane so the loop does not EBUSY */
+				memcpy(base + i, &g, 4);
+			}
+			int32_t r = shmkit_ring_enqueue(&rl, v, 1 + round % 8, round % 2 ? SHMKIT_BURST : SHMKIT_BULK);
+			EXPECT(r, (R >= 0 && R <= 8) || R == -SHMKIT_EBADHDR || R == -EBUSY);
+			r = shmkit_ring_dequeue(&rl, out, 1 + round % 8, round % 2 ? SHMKIT_BURST : SHMKIT_BULK);
+			EXPECT(r, (R >= 0 && R <= 8) || R == -SHMKIT_EBADHDR || R == -EBUSY);
+			EXPECT(shmkit_ring_count(&rl), R >= 0 && R <= 5);
+		}
+		EXPECT(shmkit_ring_release(&rl), R == 0);
+		struct shmkit_ring_local bad = rl;
+		bad.slots = 12; /* not a power of two */
+		EXPECT(shmkit_ring_enqueue(&bad, v, 1, 0), R == -EINVAL);
+		bad = rl;
+		bad.slots = 1u << 28; /* larger than the mapping */
+		bad.capacity = 1;
+		EXPECT(shmkit_ring_dequeue(&bad, out, 1, 0), R == -EINVAL);
+		bad = rl;
+		bad.capacity = 9;
+		EXPECT(shmkit_ring_enqueue(&bad, v, 1, 0), R == -EINVAL);
+		bad = rl;
+		bad.mode = 4;
+		EXPECT(shmkit_ring_count(&bad), R == -EINVAL);
+		bad = rl;
+		bad.offset = len;
+		EXPECT(shmkit_ring_park(&bad, 1, 0), R == -EINVAL);
+		bad = rl;
+		bad.offset = NAN;
+		EXPECT(shmkit_ring_enqueue(&bad, v, 1, 0), R == -EINVAL);
+		bad = rl;
+		bad.map_id = 0x7fff0001;
+		EXPECT(shmkit_ring_enqueue(&bad, v, 1, 0), R == -EBADF);
+	}
+
+	/* A mempool of 8 blocks of 100 bytes, 4 participant slots. */
+	memset(base, 0, 8192);
+	uint32_t hs = 192, cnt = 8, bs = 100, stride = 128, procs = 4;
+	uint64_t so = 192, st = 256, data = 320, bl = 320 + 128 * 8;
+	memcpy(base + 12, &hs, 4);
+	memcpy(base + 16, &bl, 8);
+	memcpy(base + 64, &cnt, 4);
+	memcpy(base + 68, &bs, 4);
+	memcpy(base + 72, &stride, 4);
+	memcpy(base + 76, &procs, 4);
+	memcpy(base + 80, &so, 8);
+	memcpy(base + 88, &st, 8);
+	memcpy(base + 96, &data, 8);
+	EXPECT(shmkit_mempool_attach(id, 0, &ml), R == 0);
+	EXPECT(shmkit_mempool_park(&ml, 0), R == -EINVAL); /* no slot yet */
+	EXPECT(shmkit_mempool_put(&ml, -1), R == -EINVAL);
+	EXPECT(shmkit_mempool_put(&ml, 8), R == -EINVAL);
+	EXPECT(shmkit_mempool_put(&ml, 0), R == -EINVAL); /* already free */
+	for (int i = 0; i < 8; i++)
+		EXPECT(shmkit_mempool_get(&ml), R >= 0 && R < 8);
+	EXPECT(shmkit_mempool_get(&ml), R == -EAGAIN);
+	EXPECT(shmkit_mempool_park(&ml, NAN), R == -EINVAL);
+	EXPECT(shmkit_mempool_park(&ml, 0), R == -ETIMEDOUT);
+	EXPECT(shmkit_mempool_available(&ml), R == 0);
+	EXPECT(shmkit_mempool_put(&ml, 3), R == 0);
+	EXPECT(shmkit_mempool_available(&ml), R == 1);
+	uint32_t corrupt = 0x12345678;
+	memcpy(base + 256 + 4 * 5, &corrupt, 4);
+	EXPECT(shmkit_mempool_put(&ml, 5), R == -SHMKIT_EBADHDR);
+	EXPECT(shmkit_mempool_reclaim(&ml), R == 1); /* frees the malformed word */
+	for (int round = 0; round < 64; round++) {
+		for (uint32_t i = 128; i < 320; i += 4) {
+			uint32_t g = (uint32_t)rand() * 2654435761u;
+			memcpy(base + i, &g, 4);
+		}
+		EXPECT(shmkit_mempool_get(&ml), (R >= 0 && R < 8) || R == -EAGAIN || R == -EBUSY);
+		EXPECT(shmkit_mempool_put(&ml, round % 8), R == 0 || R == -EINVAL || R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_mempool_reclaim(&ml), R >= 0 && R <= 8);
+		EXPECT(shmkit_mempool_available(&ml), R >= 0 && R <= 8);
+	}
+	EXPECT(shmkit_mempool_release(&ml), R == 0);
+	struct shmkit_mempool_local mb = ml;
+	mb.count = 0;
+	EXPECT(shmkit_mempool_get(&mb), R == -EINVAL);
+	mb = ml;
+	mb.stride = 64;
+	EXPECT(shmkit_mempool_get(&mb), R == -EINVAL);
+	mb = ml;
+	mb.slot = 4;
+	EXPECT(shmkit_mempool_get(&mb), R == -EINVAL);
+	mb = ml;
+	mb.cursor = 8;
+	EXPECT(shmkit_mempool_put(&mb, 0), R == -EINVAL);
+	mb = ml;
+	mb.count = 1u << 28; /* larger than the mapping */
+	EXPECT(shmkit_mempool_available(&mb), R == -EINVAL);
+	shmkit_munmap(id, 0);
+	EXPECT(shmkit_ring_enqueue(&rl, v, 1, 0), R == -EBADF);
+	EXPECT(shmkit_mempool_get(&ml), R == -EBADF);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGALRM, on_alarm);
 	alarm(20);
 	fixed_cases();
+	ops_cases();
 	if (argc >= 3 && strcmp(argv[1], "--random") == 0) {
 		long n = atol(argv[2]);
 		uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : (uint64_t)getpid();

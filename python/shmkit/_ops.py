@@ -1,0 +1,53 @@
+"""ctypes mirrors of csrc/shmkit.h's process-local structs for csrc/ops.c (checked against the
+library's own sizeof at first use)."""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import c_double, c_int32, c_uint32
+
+from ._lib import lib
+from .errors import ShmError
+
+
+class RingLocal(ctypes.Structure):
+    _fields_ = [
+        ("offset", c_double), ("map_id", c_int32), ("mode", c_uint32), ("capacity", c_uint32),
+        ("slots", c_uint32), ("token", c_uint32), ("roles", c_uint32), ("pid", c_uint32), ("start_lo", c_uint32),
+        ("fork_gen", c_uint32), ("p_tail", c_uint32), ("p_head", c_uint32), ("c_head", c_uint32),
+        ("c_tail", c_uint32), ("head_cache", c_uint32), ("last_pos", c_uint32), ("waits", c_uint32 * 2),
+        ("reserved", c_uint32),
+    ]
+
+
+class MempoolLocal(ctypes.Structure):
+    _fields_ = [
+        ("offset", c_double), ("map_id", c_int32), ("count", c_uint32), ("block_size", c_uint32),
+        ("stride", c_uint32), ("procs", c_uint32), ("states", c_uint32), ("data", c_double), ("slot", c_int32),
+        ("tag", c_uint32), ("cursor", c_uint32), ("pid", c_uint32), ("start_lo", c_uint32), ("fork_gen", c_uint32),
+        ("parked", c_uint32), ("reserved", c_uint32),
+    ]
+
+
+_checked = False
+
+
+def check_sizes() -> None:
+    global _checked
+    if _checked:
+        return
+    L = lib()
+    for kind, cls in ((1, RingLocal), (2, MempoolLocal)):
+        if L.shmkit_ops_local_size(kind) != ctypes.sizeof(cls):
+            raise ShmError("ENOLIB", f"libshmkit's {cls.__name__} is {L.shmkit_ops_local_size(kind)} bytes, this "
+                           f"package expects {ctypes.sizeof(cls)}: the library and the package are from different "
+                           "versions (rebuild with `make lib`)")
+    _checked = True
+
+
+def arm_fault(spec: str) -> None:
+    """Tests only: SIGKILL this process at the Nth hit of a csrc/ops.c fault point
+    ("ring.enq.after_commit:3"); the same point names as src/ring.ts and src/mempool.ts."""
+    r = lib().shmkit_ops_fault(spec.encode())
+    if r < 0:
+        raise ValueError(f"bad fault spec {spec!r}")
