@@ -10,7 +10,8 @@ import struct
 from typing import Any
 
 from . import layout
-from ._lib import check, errno_value, lib, os_error, raw
+from . import _accel
+from ._lib import check, errno_value, lib, os_error
 from ._ops import MempoolLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
@@ -94,10 +95,8 @@ class Mempool:
         self._data = off + int(loc.data)
         self.byte_length = int(loc.data) + loc.stride * loc.count
         self._blocks: dict[int, Block] = {}
-        x = raw()
-        self._get = x.shmkit_mempool_get
-        self._put = x.shmkit_mempool_put
-        self._ref = ctypes.byref(loc)
+        self._get = _accel.bound("shmkit_mempool_get", _accel.GET, loc)
+        self._put = _accel.bound("shmkit_mempool_put", _accel.PUT, loc)
         return self
 
     @staticmethod
@@ -205,7 +204,7 @@ class Mempool:
         """A free block, or None when none is free; never blocks."""
         if self._closed:
             raise self._closed_error("get a block from")
-        r = self._get(self._ref)
+        r = self._get()
         if r >= 0:
             b = self._blocks.get(r)
             return b if b is not None else self._block(r)
@@ -217,7 +216,7 @@ class Mempool:
         """As ``try_get``, but only the block's index (no Block object)."""
         if self._closed:
             raise self._closed_error("get a block from")
-        r = self._get(self._ref)
+        r = self._get()
         if r >= 0:
             return r
         if r == -errno_value("EAGAIN"):
@@ -292,7 +291,7 @@ class Mempool:
         if not 0 <= i < self.count:
             raise ShmError("EINVAL", f"Cannot put a block of {self._what}: index {i} is not an integer in "
                            f"0..{self.count - 1} (EINVAL)")
-        r = self._put(self._ref, i)
+        r = self._put(i)
         if r < 0:
             if r == -errno_value("EINVAL"):
                 raise ShmError("EINVAL", f"Cannot put block {i} into {self._what}: it is already free (EINVAL)")

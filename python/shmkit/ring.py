@@ -11,7 +11,8 @@ import secrets
 from typing import Any, Iterable
 
 from . import layout
-from ._lib import check, errno_value, fast, lib, raw
+from . import _accel
+from ._lib import check, errno_value, fast, lib
 from ._ops import RingLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
@@ -101,10 +102,8 @@ class Ring:
         f = fast()
         self._enq = f.shmkit_ring_enqueue
         self._deq = f.shmkit_ring_dequeue
-        x = raw()
-        self._enq1 = x.shmkit_ring_enqueue1
-        self._deq1 = x.shmkit_ring_dequeue1
-        self._ref = ctypes.byref(loc)
+        self._enq1 = _accel.bound("shmkit_ring_enqueue1", _accel.ENQUEUE1, loc)
+        self._deq1 = _accel.bound("shmkit_ring_dequeue1", _accel.DEQUEUE1, loc)
         self._eagain = -errno_value("EAGAIN")
         self._scratch = _array.array(_U32, bytes(4 * 256))
         return self
@@ -211,7 +210,7 @@ class Ring:
             raise self._closed_error("enqueue on")
         if type(value) is not int or not 0 <= value <= 0xFFFFFFFF:
             raise _bad_value(value, f'Cannot enqueue on ring "{self._name}"')
-        r = self._enq1(self._ref, value)
+        r = self._enq1(value)
         if r < 0:
             raise self._err(r, "enqueue on")
         return r == 1
@@ -220,7 +219,7 @@ class Ring:
         """The oldest value, or None when the ring is empty; never blocks."""
         if self._closed:
             raise self._closed_error("dequeue from")
-        r = self._deq1(self._ref)
+        r = self._deq1()
         if r >= 0:
             return r
         if r == self._eagain:
@@ -343,7 +342,7 @@ class Ring:
             timeout_ms(timeout, "Cannot enqueue")  # validated before anything happens
         # The fast path inlined (one Python call less per item); anything unusual goes through
         # try_enqueue, which raises the right error.
-        if not self._closed and type(value) is int and 0 <= value <= 0xFFFFFFFF and self._enq1(self._ref, value) == 1:
+        if not self._closed and type(value) is int and 0 <= value <= 0xFFFFFFFF and self._enq1(value) == 1:
             return
         if self.try_enqueue(value):
             return
@@ -367,7 +366,7 @@ class Ring:
         if timeout is not None:
             timeout_ms(timeout, "Cannot dequeue")
         if not self._closed:
-            v = self._deq1(self._ref)  # the fast path inlined, as in enqueue
+            v = self._deq1()  # the fast path inlined, as in enqueue
             if v >= 0:
                 return v
         v = self.try_dequeue()
