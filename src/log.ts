@@ -845,6 +845,8 @@ export class MessageLog implements Disposable {
     if (count === 0) return 0;
     if (!this.#writerReady) this.#startWriter();
     if (this.#claimOpen) throw this.#claimOpenError(this.#wWhat);
+    if ((type & MAX_TYPE) !== type) this.#checkRecord(0, type, this.#wWhat);
+    if (!this.#mpsc) return this.#writeBatchSpsc(items, count, type);
     if (this.#sizes.length < count) {
       this.#sizes = new Int32Array(Math.max(count, this.#sizes.length * 2));
       this.#lens = new Int32Array(this.#sizes.length);
@@ -852,7 +854,6 @@ export class MessageLog implements Disposable {
     const sizes = this.#sizes;
     const lens = this.#lens;
     const max = this.maxRecord;
-    if ((type & MAX_TYPE) !== type) this.#checkRecord(0, type, this.#wWhat);
     for (let i = 0; i < count; i++) {
       const it = items[i];
       const n = typeof it === "string" ? utf8Length(it) : it instanceof Uint8Array ? it.length : -1;
@@ -879,6 +880,82 @@ export class MessageLog implements Disposable {
     }
     this.#fill(p, items[0], lens[0], type);
     this.#commitRecord(p, RECORD_HEADER_SIZE + lens[0], q);
+    return k;
+  }
+
+  /**
+   * spsc tryWriteBatch in one pass: sizes, room, padding, headers and payloads per item, with the
+   * local tail in a local; the cached head is reloaded (A2) at most once, when it says full; one
+   * tail store (W-R1) publishes the batch. Records written past the published tail are invisible
+   * until then, so an invalid item anywhere in `items` throws with nothing published (as mpsc).
+   */
+  #writeBatchSpsc(items: ArrayLike<Uint8Array | string>, count: number, type: number): number {
+    const cap = this.capacity;
+    const mask = this.#mask;
+    const max = this.maxRecord;
+    const i32 = this.#i32;
+    const u8 = this.#u8;
+    const t0 = this.#wTail;
+    let t = t0;
+    let free = cap - ((t0 - this.#wLimit) >>> 0);
+    let reloaded = false;
+    let k = 0;
+    for (; k < count; k++) {
+      const it = items[k];
+      const n = typeof it === "string" ? utf8Length(it) : it instanceof Uint8Array ? it.length : -1;
+      if (n < 0 || n > max) break;
+      const size = (RECORD_HEADER_SIZE + n + 7) & ~7;
+      let off = t & mask;
+      let pad = 0;
+      if (off + size > cap) {
+        if (k > 0) break; // a batch never wraps: the next call starts with the padding
+        pad = cap - off;
+      }
+      if (pad + size > free) {
+        if (reloaded) break;
+        reloaded = true;
+        const h = Atomics.load(this.#ctl, W_HEAD) >>> 0; // A2: acquire head; pairs with R2
+        const used = (t0 - h) >>> 0;
+        if (used > cap) throw this.#corrupt(`head ${h} is ${used} bytes behind tail ${t0} (L1)`);
+        this.#wLimit = h;
+        free = cap - used - ((t - t0) >>> 0);
+        if (pad + size > free) break;
+      }
+      if (FAULT_ON && k === 0) fault("log.write.after_claim");
+      if (pad) {
+        i32[off >> 2] = pad;
+        i32[(off >> 2) + 1] = TYPE_PAD;
+        t = (t + pad) >>> 0;
+        free -= pad;
+        off = 0;
+      }
+      const w = off >> 2;
+      i32[w + 1] = type;
+      if (n !== 0) {
+        const at = off + RECORD_HEADER_SIZE;
+        if (typeof it === "string") encoder.encodeInto(it, u8.subarray(at, at + n));
+        else if (n <= SMALL_COPY) { for (let i = 0; i < n; i++) u8[at + i] = (it as Uint8Array)[i]; }
+        else u8.set(it as Uint8Array, at);
+        if (FAULT_ON) fault("log.write.mid_payload");
+      }
+      i32[w] = RECORD_HEADER_SIZE + n;
+      t = (t + size) >>> 0;
+      free -= size;
+    }
+    // Items not written (no room) are still checked: a bad one anywhere throws, nothing published.
+    for (let i = k; i < count; i++) {
+      const it = items[i];
+      const n = typeof it === "string" ? utf8Length(it) : it instanceof Uint8Array ? it.length : -1;
+      if (n < 0) sizeOf(it, this.#wWhat); // throws the TypeError
+      if (n > max) this.#checkRecord(n, type, this.#wWhat);
+    }
+    if (k === 0) return 0;
+    if (FAULT_ON) fault("log.write.before_commit");
+    const ctl = this.#ctl;
+    Atomics.store(ctl, W_TAIL, t | 0); // W-R1: publish tail once per batch (release); pairs with A1
+    this.#wTail = t;
+    if (FAULT_ON) fault("log.write.after_commit");
+    if (Atomics.load(ctl, W_RW) !== 0) this.#wakeReader(); // W2
     return k;
   }
 
@@ -984,28 +1061,7 @@ export class MessageLog implements Disposable {
     do {
       for (let i = 0; i < SPIN_BATCH; i++) if (this.tryWrite(data, type)) return;
     } while (performance.now() < spinEnd);
-    const deadline = performance.now() + timeout;
-    const ctl = this.#ctl;
-    const word = this.#mpsc ? W_CLEAN : W_HEAD;
-    for (;;) {
-      const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(what, timeout);
-      const h0 = Atomics.load(ctl, word); // W1: futex word, read before the re-check
-      Atomics.add(ctl, W_WW, 1); // W1: register (seq_cst); pairs with W2 in the reader
-      Atomics.store(ctl, W_WS, 1); // W1: ask for a wake, then re-check
-      this.#wWaits++;
-      try {
-        if (this.tryWrite(data, type)) return;
-        if (FAULT_ON) fault("log.wait.parked");
-        futexWait(this.#mapping, this.#base + word * 4, h0, Math.min(rem, PARK_SLICE_MS));
-      } finally {
-        if (!this.#closed) {
-          Atomics.sub(ctl, W_WW, 1);
-          this.#wWaits--;
-        }
-      }
-      if (this.tryWrite(data, type)) return;
-    }
+    this.#park(false, () => this.tryWrite(data, type), performance.now() + timeout, timeout, what);
   }
 
   /**
@@ -1032,25 +1088,9 @@ export class MessageLog implements Disposable {
     if (signal?.aborted) throw signal.reason;
     if (this.tryWrite(data, type)) return;
     const deadline = performance.now() + timeout;
-    const ctl = this.#ctl;
-    const word = this.#mpsc ? W_CLEAN : W_HEAD;
+    const ready = (): boolean => this.tryWrite(data, type);
     for (;;) {
-      const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(what, timeout);
-      const h0 = Atomics.load(ctl, word); // W1
-      Atomics.add(ctl, W_WW, 1); // W1
-      Atomics.store(ctl, W_WS, 1); // W1
-      this.#wWaits++;
-      try {
-        if (this.tryWrite(data, type)) return;
-        await waitAsync(this.#mapping, this.#base + word * 4, h0, Math.min(rem, PARK_SLICE_MS), signal);
-      } finally {
-        if (!this.#closed) {
-          Atomics.sub(ctl, W_WW, 1);
-          this.#wWaits--;
-        }
-      }
-      if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
+      if (await this.#parkAsync(false, ready, deadline, timeout, what, signal)) return;
       if (this.tryWrite(data, type)) return;
     }
   }
@@ -1272,8 +1312,9 @@ export class MessageLog implements Disposable {
   }
 
   /**
-   * Delivers the records that are there (up to `max`) to `fn`, through one reusable
-   * {@linkcode LogRecord}, and publishes the head once at the end; never blocks.
+   * Delivers the records that are there (up to `max`, and at most one lap of the data area) to
+   * `fn`, through one reusable {@linkcode LogRecord}, and publishes the head once at the end;
+   * never blocks. `fn` may close the log: the batch ends there.
    *
    * @param fn called with each record (valid until fn returns)
    * @param max the most records to deliver (default: all there are)
@@ -1292,16 +1333,89 @@ export class MessageLog implements Disposable {
   tryReadBatch(fn: (record: LogRecord) => void, max = Infinity): number {
     if (!this.#readerReady) this.#startReader();
     this.#publishHead();
+    if (!this.#mpsc) return this.#readBatchSpsc(fn, max);
     let k = 0;
     const rec = this.#rec;
+    const start = this.#rPos;
+    const cap = this.capacity;
     try {
-      while (k < max && this.#next()) {
+      // At most one lap per call (writers that never stop cannot keep the caller here).
+      while (k < max && ((this.#rPos - start) >>> 0) < cap && this.#next()) {
         k++;
         fn(rec);
         if (FAULT_ON) fault("log.read.mid_batch");
+        if (this.#closed) return k; // fn closed the log (close() published the head)
       }
     } finally {
-      this.#publishHead();
+      if (!this.#closed) this.#publishHead();
+    }
+    return k;
+  }
+
+  /**
+   * spsc tryReadBatch in one loop: the position and the cached tail in locals, the tail reloaded
+   * (A1) only when the cache says empty, each header validated (L3) before its record is
+   * delivered, the head published once at the end (R2). At most one lap per call, so a writer
+   * that never stops cannot keep the caller here.
+   */
+  #readBatchSpsc(fn: (record: LogRecord) => void, max: number): number {
+    const cap = this.capacity;
+    const mask = this.#mask;
+    const most = RECORD_HEADER_SIZE + this.maxRecord;
+    const i32 = this.#i32;
+    const rec = this.#rec;
+    const start = this.#rPos;
+    let p = start;
+    let t = this.#rTail;
+    let k = 0;
+    try {
+      while (k < max) {
+        if (p === t) {
+          if (((p - start) >>> 0) >= cap) break;
+          t = Atomics.load(this.#ctl, W_TAIL) >>> 0; // A1: acquire tail; pairs with W-R1
+          if (((t - p) >>> 0) > cap) throw this.#corrupt(`tail ${t} is ${(t - p) >>> 0} bytes ahead of ${p} (L1)`);
+          this.#rTail = t;
+          if (t === p) break;
+        }
+        const off = p & mask;
+        const len = i32[off >> 2] >>> 0;
+        const type = i32[(off >> 2) + 1] >>> 0;
+        const size = (len + 7) & ~7;
+        if (
+          type <= MAX_TYPE && len >= RECORD_HEADER_SIZE && len <= most && off + size <= cap && size <= ((t - p) >>> 0)
+        ) {
+          p = (p + size) >>> 0;
+          this.#rPos = p;
+          rec.offset = off + RECORD_HEADER_SIZE;
+          rec.length = len - RECORD_HEADER_SIZE;
+          rec.type = type;
+          k++;
+          fn(rec);
+          if (FAULT_ON) fault("log.read.mid_batch");
+          if (this.#rPos !== p || this.#closed) {
+            // fn read on its own (tryRead) or closed the log: go on from where that left things.
+            if (this.#closed) return k;
+            p = this.#rPos;
+            t = this.#rTail;
+          }
+        } else if (
+          type === TYPE_PAD && len >= RECORD_HEADER_SIZE && (len & 7) === 0 && off + len <= cap &&
+          len <= ((t - p) >>> 0)
+        ) {
+          p = (p + len) >>> 0;
+          this.#rPos = p;
+        } else {
+          throw this.#corrupt(
+            type === TYPE_PAD
+              ? `padding of ${len} bytes at position ${p} (offset ${off}) is impossible (L3)`
+              : `record at position ${p} (offset ${off}) has length ${len} and type ${type}, impossible with ${
+                (t - p) >>> 0
+              } bytes claimed (L3)`,
+          );
+        }
+      }
+    } finally {
+      if (!this.#closed) this.#publishHead();
     }
     return k;
   }
@@ -1457,51 +1571,85 @@ export class MessageLog implements Disposable {
     do {
       for (let i = 0; i < SPIN_BATCH; i++) if (this.#peek()) return;
     } while (performance.now() < spinEnd);
+    this.#park(true, () => this.#peek(), deadline, timeout, what);
+  }
+
+  /**
+   * The park loop of both sides ("Waiting"): until `ready()` is true, or ETIMEDOUT at `deadline`,
+   * read the side's futex word, register in its waiter count, ask for a wake (W1), re-check, then
+   * sleep on the word in slices. The reader sleeps on dataSeq (woken by writers after a commit),
+   * writers on head (spsc) / clean (mpsc) (woken by the reader after it publishes).
+   */
+  #park(reader: boolean, ready: () => boolean, deadline: number, timeout: number, what: string): void {
     const ctl = this.#ctl;
+    const word = reader ? W_SEQ : this.#mpsc ? W_CLEAN : W_HEAD;
+    const waiters = reader ? W_RW : W_WW;
+    const sleep = reader ? W_RS : W_WS;
     for (;;) {
       const rem = deadline - performance.now();
       if (rem <= 0) throw timeoutError(what, timeout);
-      const s0 = Atomics.load(ctl, W_SEQ); // W1: futex word, read before the re-check
-      Atomics.add(ctl, W_RW, 1); // W1: register (seq_cst); pairs with W2 in the writers
-      Atomics.store(ctl, W_RS, 1); // W1: ask for a wake, then re-check
-      this.#rWaits++;
+      const v0 = Atomics.load(ctl, word); // W1: futex word, read before the re-check
+      Atomics.add(ctl, waiters, 1); // W1: register (seq_cst); pairs with W2 on the other side
+      Atomics.store(ctl, sleep, 1); // W1: ask for a wake, then re-check
+      if (reader) this.#rWaits++;
+      else this.#wWaits++;
       try {
-        if (this.#peek()) return;
+        if (ready()) return;
         if (FAULT_ON) fault("log.wait.parked");
-        // Stuck at an unwritten record (mpsc): wake up soon to ask whether its writer lives.
-        const slice = this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
-        futexWait(this.#mapping, this.#base + LOG.dataSeq, s0, Math.min(rem, slice));
+        // A reader stuck at an unwritten record (mpsc) wakes up soon to ask whether its writer lives.
+        const slice = reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
+        futexWait(this.#mapping, this.#base + word * 4, v0, Math.min(rem, slice));
       } finally {
         if (!this.#closed) {
-          Atomics.sub(ctl, W_RW, 1);
-          this.#rWaits--;
+          Atomics.sub(ctl, waiters, 1);
+          if (reader) this.#rWaits--;
+          else this.#wWaits--;
         }
       }
-      if (this.#peek()) return;
+      if (ready()) return;
     }
   }
 
   async #waitReadAsync(deadline: number, timeout: number, signal?: AbortSignal): Promise<void> {
-    const what = this.#readWhat();
+    await this.#parkAsync(true, () => this.#peek(), deadline, timeout, this.#readWhat(), signal);
+  }
+
+  /**
+   * One park of {@linkcode #park} without blocking the event loop: true if `ready()` was true at
+   * the re-check, false after a wake or a slice; ETIMEDOUT at `deadline`, ECLOSED if closed meanwhile.
+   */
+  async #parkAsync(
+    reader: boolean,
+    ready: () => boolean,
+    deadline: number,
+    timeout: number,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     const ctl = this.#ctl;
+    const word = reader ? W_SEQ : this.#mpsc ? W_CLEAN : W_HEAD;
+    const waiters = reader ? W_RW : W_WW;
     const rem = deadline - performance.now();
     if (rem <= 0) throw timeoutError(what, timeout);
-    const s0 = Atomics.load(ctl, W_SEQ); // W1
-    Atomics.add(ctl, W_RW, 1); // W1
-    Atomics.store(ctl, W_RS, 1); // W1
-    this.#rWaits++;
+    const v0 = Atomics.load(ctl, word); // W1
+    Atomics.add(ctl, waiters, 1); // W1
+    Atomics.store(ctl, reader ? W_RS : W_WS, 1); // W1
+    if (reader) this.#rWaits++;
+    else this.#wWaits++;
     try {
-      if (this.#peek()) return;
+      if (ready()) return true;
       // A pending dead claim needs the reader to look again: park in slices.
-      const slice = this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
-      await waitAsync(this.#mapping, this.#base + LOG.dataSeq, s0, Math.min(rem, slice), signal);
+      const slice = reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
+      await waitAsync(this.#mapping, this.#base + word * 4, v0, Math.min(rem, slice), signal);
     } finally {
       if (!this.#closed) {
-        Atomics.sub(ctl, W_RW, 1);
-        this.#rWaits--;
+        Atomics.sub(ctl, waiters, 1);
+        if (reader) this.#rWaits--;
+        else this.#wWaits--;
       }
     }
     if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
+    return false;
   }
 
   /** True if a record is ready at the read position (runs dead-claim recovery when due). */

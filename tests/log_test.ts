@@ -232,6 +232,87 @@ for (const mode of MODES) {
   );
 
   test(
+    `MessageLog(${mode}).tryWriteBatch: a bad item after those that fit throws and publishes nothing`,
+    withLog(mode, 256, (log, name) => {
+      const { seg, u32 } = ctl(name);
+      try {
+        const tail0 = u32[LOG.tail / 4];
+        // 3 x 64 bytes fit, the 5th item (not reached by the room) is too long, the 6th not a Uint8Array.
+        const items: (Uint8Array | string)[] = [1, 2, 3, 4].map((i) => new Uint8Array(56).fill(i));
+        items.push(new Uint8Array(log.maxRecord + 1));
+        let e: unknown;
+        try {
+          log.tryWriteBatch(items);
+        } catch (x) {
+          e = x;
+        }
+        assert(e instanceof RangeError, String(e));
+        items[4] = "ok";
+        items.push(42 as unknown as Uint8Array);
+        e = undefined;
+        try {
+          log.tryWriteBatch(items);
+        } catch (x) {
+          e = x;
+        }
+        assert(e instanceof TypeError, String(e));
+        assertEquals(u32[LOG.tail / 4], tail0, "nothing published");
+        assertEquals(log.tryRead(), undefined);
+        assertEquals(log.tryWriteBatch(items.slice(0, 5)), 4);
+        const seen: number[] = [];
+        log.tryReadBatch((r) => seen.push(r.data[r.offset]));
+        assertEquals(seen, [1, 2, 3, 4]);
+      } finally {
+        seg.close();
+      }
+    }, { maxRecord: 100 }),
+  );
+
+  test(
+    `MessageLog(${mode}).tryReadBatch: fn may read on its own or close the log; one lap per call`,
+    withLog(mode, 256, (log) => {
+      assertEquals(log.tryWriteBatch(["a", "b", "c", "d"]), 4);
+      const seen: string[] = [];
+      // tryRead inside the handler takes the next record: the batch goes on after it.
+      assertEquals(
+        log.tryReadBatch((r) => {
+          seen.push(r.text());
+          if (r.text() === "a") seen.push(log.tryRead()!.text());
+        }),
+        3,
+      );
+      assertEquals(seen, ["a", "b", "c", "d"]);
+      // A handler that releases each record and writes a new one: without a bound the batch would
+      // never end; it ends after one lap (256 bytes, 16 records of 16).
+      let n = 0;
+      assert(log.tryWrite("x"));
+      const k = log.tryReadBatch((r) => {
+        n++;
+        r.release();
+        assert(log.tryWrite("x"), `write ${n}`);
+      });
+      assertEquals(k, 16);
+      assertEquals(log.tryReadBatch(() => {}, 1), 1);
+      // close() inside the handler ends the batch without an error; the head covers the record.
+      const other = MessageLog.create(null, { capacity: 256, mode });
+      assertEquals(other.tryWriteBatch(["p", "q"]), 2);
+      let got = 0;
+      try {
+        assertEquals(
+          other.tryReadBatch(() => {
+            got++;
+            other.close();
+          }),
+          1,
+        );
+      } finally {
+        other.close();
+      }
+      assertEquals(got, 1);
+    }),
+  );
+
+  test(
     `MessageLog(${mode}) claims write in place; commit may shrink, abort is skipped`,
     withLog(mode, 1024, (log) => {
       const c = log.tryClaim(100, 4)!;

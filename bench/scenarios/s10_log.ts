@@ -8,7 +8,8 @@
 // msgs/s and GB/s of payload; "random 16..1024B" (payloads of 16..1024 bytes from a xorshift
 // sequence both sides know), GB/s of payload and msgs/s. bench/c/log_floor.c runs the same
 // protocol in C (same variants). The writer reuses its payload arrays (one per batch slot and
-// size) and the reader one Uint32Array over the record view's data: nothing allocated per record.
+// size) and the reader one Uint32Array over the record view's data (remade only when `record.data` is
+// another array): nothing allocated per record.
 import { type LogRecord, MessageLog, type MessageLogHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
 import { args, clockNs, cpuSelf, emit, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
@@ -96,13 +97,19 @@ async function cell(random: boolean, windowS: number): Promise<void> {
   while (Atomics.load(ctl, 0) === 0) await new Promise((r) => setTimeout(r, 5));
   log.unlink(); // the child has it open
   const rng = new Uint32Array([12345]);
+  // A Uint32Array over the record view's data, remade only when the record's data array changes
+  // (it is the same object for the whole life of the log object).
+  let data: Uint8Array = new Uint8Array(0);
   let u32: Uint32Array = new Uint32Array(0);
   let expect = 0;
   let msgs = 0;
   let bytes = 0;
   let bad = "";
   const take = (r: LogRecord): void => {
-    if (u32.buffer !== r.data.buffer) u32 = new Uint32Array(r.data.buffer, r.data.byteOffset, r.data.length >> 2);
+    if (r.data !== data) {
+      data = r.data;
+      u32 = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
+    }
     const want = nextLen(random, rng);
     if (u32[r.offset >> 2] !== expect || r.length !== want) {
       bad ||= `record ${expect}: seq ${u32[r.offset >> 2]}, length ${r.length} (want ${want})`;
