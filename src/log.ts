@@ -99,11 +99,11 @@
  */
 import { faultHook } from "./fault.ts";
 import { ShmError } from "./errors.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease, renamed } from "./object.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 
@@ -1947,13 +1947,7 @@ export class MessageLog implements Disposable {
     if (this.#closed) {
       throw new ShmError("ECLOSED", `Cannot make a handle of log "${this.#name}": it is closed (ECLOSED)`);
     }
-    return {
-      kind: "shmkit.log",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      byteOffset: this.#base,
-      segment: this.#seg.handle(),
-    };
+    return placedHandle("shmkit.log", this.#seg, this.#base);
   }
 
   /**
@@ -2010,9 +2004,9 @@ export class MessageLog implements Disposable {
   }
 
   /**
-   * Removes the log's segment name; processes already attached keep working.
+   * Removes the log's segment name; processes already attached keep working. A log in anonymous
+   * memory has no name: nothing happens (as for every other object).
    *
-   * @throws {ShmError} EINVAL for a log in anonymous memory
    * @example
    * ```ts
    * import { MessageLog } from "./mod.ts";
@@ -2021,10 +2015,7 @@ export class MessageLog implements Disposable {
    * ```
    */
   unlink(): void {
-    if (this.#seg.name === null) {
-      throw new ShmError("EINVAL", `Cannot unlink log "${this.#name}": it lives in anonymous memory (EINVAL)`);
-    }
-    SharedMemory.unlink(this.#seg.name);
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */
