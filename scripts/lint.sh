@@ -38,5 +38,20 @@ if [ -n "$hits" ]; then echo "$hits"; echo "runtime-specific code outside ffi/, 
 step "C: warnings as errors"
 make -s lib >/dev/null || fail=1
 
+step "Python: every file compiles; pyflakes when installed; the accelerator compiles with -Wall -Werror"
+pyfiles=$(find python bench/python examples -name '*.py' -not -path '*/build/*' -not -path '*.egg-info*' 2>/dev/null)
+if command -v python3 >/dev/null; then
+  python3 -m py_compile $pyfiles || fail=1
+  if python3 -m pyflakes --version >/dev/null 2>&1; then python3 -m pyflakes $pyfiles || fail=1; else echo "(pyflakes not installed: skipped)"; fi
+  inc=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  if [ -f "$inc/Python.h" ]; then
+    ${CC:-cc} -std=c11 -Wall -Wextra -Werror -fsyntax-only -I "$inc" python/shmkit/_accel.c || fail=1
+  else
+    echo "(no Python.h: python/shmkit/_accel.c not checked)"
+  fi
+else
+  echo "(no python3: skipped)"
+fi
+
 [ $fail -eq 0 ] && echo "lint: ok" || echo "lint: FAILED"
 exit $fail
