@@ -6,7 +6,7 @@
 // and this runtime, Deno recovered by Python. The TypeScript children are
 // tests/fixtures/lock_child.ts; python/tests/locks_child.py has the same modes and shared words.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, runScript, runtimeCommand, RUNTIME, test, uniqueName } from "./harness.ts";
+import { ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Condition, Mutex, Semaphore, SharedMemory } from "../mod.ts";
 
 const FIXTURE = "tests/fixtures/lock_child.ts";
@@ -27,112 +27,124 @@ function ok(r: RunResult, what: string): RunResult {
   return r;
 }
 
-test(`Mutex: Python (blocking and asyncio), Deno, Node and ${RUNTIME} increment one counter, the total exact`, async () => {
-  const name = uniqueName("pymtx");
-  using m = Mutex.create(name);
-  using data = SharedMemory.create(uniqueName("pymtxd"), 64);
-  try {
-    const d = data.view(Int32Array);
-    const n = 300;
-    const opts = { mutex: m.handle(), data: data.handle(), n };
-    const args = (o: unknown) => ({ args: ["counter", JSON.stringify(o)], timeout: 180_000 });
-    const peers = [
-      py("counter", opts, 180_000).then((r) => ok(r, "python counter")),
-      py("counter", { ...opts, async: true }, 180_000).then((r) => ok(r, "python asyncio counter")),
-      runScript("deno", FIXTURE, args(opts)),
-      runScript("node", FIXTURE, args({ ...opts, async: true })),
-    ];
-    for (let i = 0; i < n; i++) {
-      const g = await m.lockAsync({ timeout: 60_000 });
-      const v = d[0];
-      d[0] = v + 1;
-      g.unlock();
-      if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
-    }
-    await Promise.all(peers);
-    assertEquals(d[0], 5 * n, "every increment counted exactly once");
-    assertEquals(m.recoveries, 0);
-    assert(m.tryLock() !== undefined, "the lock is free at the end");
-  } finally {
-    SharedMemory.unlink(name);
-    data.unlink();
-  }
-}, { skip: noPython, timeout: 240_000 });
-
-test(`Semaphore: Python (blocking and asyncio), Bun and ${RUNTIME} share a count of 2 and never exceed it`, async () => {
-  const name = uniqueName("pysem");
-  using s = Semaphore.create(name, { value: 2 });
-  using data = SharedMemory.create(uniqueName("pysemd"), 64);
-  try {
-    const d = data.view(Int32Array);
-    const n = 150;
-    const opts = { sem: s.handle(), data: data.handle(), n };
-    const peers = [
-      py("sem", opts).then((r) => ok(r, "python sem")),
-      py("sem", { ...opts, async: true }).then((r) => ok(r, "python asyncio sem")),
-      runScript("bun", FIXTURE, { args: ["sem", JSON.stringify(opts)], timeout: 120_000 }),
-    ];
-    for (let i = 0; i < n; i++) {
-      await s.acquireAsync({ timeout: 60_000 });
-      const now = Atomics.add(d, 0, 1) + 1;
-      for (let seen = Atomics.load(d, 1); now > seen; seen = Atomics.load(d, 1)) {
-        if (Atomics.compareExchange(d, 1, seen, now) === seen) break;
+test(
+  `Mutex: Python (blocking and asyncio), Deno, Node and ${RUNTIME} increment one counter, the total exact`,
+  async () => {
+    const name = uniqueName("pymtx");
+    using m = Mutex.create(name);
+    using data = SharedMemory.create(uniqueName("pymtxd"), 64);
+    try {
+      const d = data.view(Int32Array);
+      const n = 300;
+      const opts = { mutex: m.handle(), data: data.handle(), n };
+      const args = (o: unknown) => ({ args: ["counter", JSON.stringify(o)], timeout: 180_000 });
+      const peers = [
+        py("counter", opts, 180_000).then((r) => ok(r, "python counter")),
+        py("counter", { ...opts, async: true }, 180_000).then((r) => ok(r, "python asyncio counter")),
+        runScript("deno", FIXTURE, args(opts)),
+        runScript("node", FIXTURE, args({ ...opts, async: true })),
+      ];
+      for (let i = 0; i < n; i++) {
+        const g = await m.lockAsync({ timeout: 60_000 });
+        const v = d[0];
+        d[0] = v + 1;
+        g.unlock();
+        if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
       }
-      Atomics.sub(d, 0, 1);
-      Atomics.add(d, 2, 1);
-      s.release();
-      if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
+      await Promise.all(peers);
+      assertEquals(d[0], 5 * n, "every increment counted exactly once");
+      assertEquals(m.recoveries, 0);
+      assert(m.tryLock() !== undefined, "the lock is free at the end");
+    } finally {
+      SharedMemory.unlink(name);
+      data.unlink();
     }
-    await Promise.all(peers);
-    assertEquals(d[2], 4 * n, "every acquisition completed");
-    assert(d[1] >= 1 && d[1] <= 2, `at most 2 holders inside at once, saw ${d[1]}`);
-    assertEquals(d[0], 0);
-    assertEquals(s.value, 2, "every unit given back");
-  } finally {
-    SharedMemory.unlink(name);
-    data.unlink();
-  }
-}, { skip: noPython, timeout: 180_000 });
+  },
+  { skip: noPython, timeout: 240_000 },
+);
 
-test(`Condition: Python consumers are notified by ${RUNTIME}, and a ${RUNTIME} consumer by a Python producer`, async () => {
-  const name = uniqueName("pycond");
-  using seg = SharedMemory.create(name, 4096);
-  using m = Mutex.init(seg, 0, { slots: 8 });
-  using c = Condition.init(seg, Mutex.byteLength({ slots: 8 }));
-  using data = SharedMemory.create(uniqueName("pycondd"), 64);
-  try {
-    const d = data.view(Int32Array);
-    const opts = { mutex: m.handle(), cond: c.handle(), data: data.handle() };
-    // Python consumers (blocking wait_for, asyncio wait_async); this runtime produces.
-    const consumers = [
-      py("pingpong", opts).then((r) => ok(r, "python pingpong")),
-      py("pingpong", { ...opts, async: true }).then((r) => ok(r, "python asyncio pingpong")),
-    ];
-    const N = 150;
-    const items = [...Array.from({ length: N }, (_, i) => i + 1), 0, 0];
-    for (const item of items) {
-      const g = await m.lockAsync({ timeout: 30_000 });
-      while (d[0] !== 0) await c.waitAsync(g, { timeout: 30_000 });
-      d[1] = item;
-      d[0] = 1;
-      c.notifyAll();
-      g.unlock();
+test(
+  `Semaphore: Python (blocking and asyncio), Bun and ${RUNTIME} share a count of 2 and never exceed it`,
+  async () => {
+    const name = uniqueName("pysem");
+    using s = Semaphore.create(name, { value: 2 });
+    using data = SharedMemory.create(uniqueName("pysemd"), 64);
+    try {
+      const d = data.view(Int32Array);
+      const n = 150;
+      const opts = { sem: s.handle(), data: data.handle(), n };
+      const peers = [
+        py("sem", opts).then((r) => ok(r, "python sem")),
+        py("sem", { ...opts, async: true }).then((r) => ok(r, "python asyncio sem")),
+        runScript("bun", FIXTURE, { args: ["sem", JSON.stringify(opts)], timeout: 120_000 }),
+      ];
+      for (let i = 0; i < n; i++) {
+        await s.acquireAsync({ timeout: 60_000 });
+        const now = Atomics.add(d, 0, 1) + 1;
+        for (let seen = Atomics.load(d, 1); now > seen; seen = Atomics.load(d, 1)) {
+          if (Atomics.compareExchange(d, 1, seen, now) === seen) break;
+        }
+        Atomics.sub(d, 0, 1);
+        Atomics.add(d, 2, 1);
+        s.release();
+        if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+      await Promise.all(peers);
+      assertEquals(d[2], 4 * n, "every acquisition completed");
+      assert(d[1] >= 1 && d[1] <= 2, `at most 2 holders inside at once, saw ${d[1]}`);
+      assertEquals(d[0], 0);
+      assertEquals(s.value, 2, "every unit given back");
+    } finally {
+      SharedMemory.unlink(name);
+      data.unlink();
     }
-    await Promise.all(consumers);
-    assertEquals(d[3], items.length, "every item taken exactly once");
-    assertEquals(d[2], (N * (N + 1)) / 2);
-    // And back: a consumer in this runtime, a Python producer.
-    d.fill(0);
-    const consumer = runScript(RUNTIME, FIXTURE, { args: ["pingpong", JSON.stringify(opts)], timeout: 120_000 });
-    ok(await py("pingpong-produce", { ...opts, n: N }), "python pingpong-produce");
-    await consumer;
-    assertEquals(d[3], N + 1);
-    assertEquals(d[2], (N * (N + 1)) / 2);
-  } finally {
-    seg.unlink();
-    data.unlink();
-  }
-}, { skip: noPython, timeout: 180_000 });
+  },
+  { skip: noPython, timeout: 180_000 },
+);
+
+test(
+  `Condition: Python consumers are notified by ${RUNTIME}, and a ${RUNTIME} consumer by a Python producer`,
+  async () => {
+    const name = uniqueName("pycond");
+    using seg = SharedMemory.create(name, 4096);
+    using m = Mutex.init(seg, 0, { slots: 8 });
+    using c = Condition.init(seg, Mutex.byteLength({ slots: 8 }));
+    using data = SharedMemory.create(uniqueName("pycondd"), 64);
+    try {
+      const d = data.view(Int32Array);
+      const opts = { mutex: m.handle(), cond: c.handle(), data: data.handle() };
+      // Python consumers (blocking wait_for, asyncio wait_async); this runtime produces.
+      const consumers = [
+        py("pingpong", opts).then((r) => ok(r, "python pingpong")),
+        py("pingpong", { ...opts, async: true }).then((r) => ok(r, "python asyncio pingpong")),
+      ];
+      const N = 150;
+      const items = [...Array.from({ length: N }, (_, i) => i + 1), 0, 0];
+      for (const item of items) {
+        const g = await m.lockAsync({ timeout: 30_000 });
+        while (d[0] !== 0) await c.waitAsync(g, { timeout: 30_000 });
+        d[1] = item;
+        d[0] = 1;
+        c.notifyAll();
+        g.unlock();
+      }
+      await Promise.all(consumers);
+      assertEquals(d[3], items.length, "every item taken exactly once");
+      assertEquals(d[2], (N * (N + 1)) / 2);
+      // And back: a consumer in this runtime, a Python producer.
+      d.fill(0);
+      const consumer = runScript(RUNTIME, FIXTURE, { args: ["pingpong", JSON.stringify(opts)], timeout: 120_000 });
+      ok(await py("pingpong-produce", { ...opts, n: N }), "python pingpong-produce");
+      await consumer;
+      assertEquals(d[3], N + 1);
+      assertEquals(d[2], (N * (N + 1)) / 2);
+    } finally {
+      seg.unlink();
+      data.unlink();
+    }
+  },
+  { skip: noPython, timeout: 180_000 },
+);
 
 test(`Mutex: a Python holder SIGKILLed inside is recovered by Deno, a Deno holder by Python`, async () => {
   const name = uniqueName("pymtxkill");
