@@ -6,6 +6,8 @@
 import { assert, assertEquals } from "./assert.ts";
 import { ROOT, run, type RunResult, RUNTIME, test, uniqueName } from "./harness.ts";
 import { Mempool, Ring, type RingMode, SharedArray, SharedMemory } from "../mod.ts";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 const CHILD = `${ROOT}python/tests/child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
@@ -27,64 +29,75 @@ function ok(r: RunResult, what: string): RunResult {
 }
 
 for (const mode of ["spsc", "mpmc"] as RingMode[]) {
-  test(`Ring (${mode}): a Python producer feeds ${RUNTIME} and ${RUNTIME} feeds a Python consumer, in order`, async () => {
-    const n = 3000;
-    const name = uniqueName("pyring");
-    using r = Ring.create(name, { capacity: 64, mode });
+  test(
+    `Ring (${mode}): a Python producer feeds ${RUNTIME} and ${RUNTIME} feeds a Python consumer, in order`,
+    async () => {
+      const n = 3000;
+      const name = uniqueName("pyring");
+      using r = Ring.create(name, { capacity: 64, mode });
+      try {
+        const h = JSON.stringify(r.handle());
+        const producer = py(["ring-produce", h, "0", String(n)]);
+        const got: number[] = [];
+        while (got.length < n) got.push(await r.dequeueAsync({ timeout: 30_000 }));
+        ok(await producer, "python ring-produce");
+        assertEquals(got, Array.from({ length: n }, (_, i) => i));
+        r.close(); // release this runtime's roles before the Python consumer takes them (spsc)
+        using back = Ring.attach(JSON.parse(h));
+        const consumer = py(["ring-consume", h, String(n)]);
+        for (let i = 0; i < n; i++) await back.enqueueAsync(1_000_000 + i, { timeout: 30_000 });
+        back.close();
+        const out = JSON.parse(ok(await consumer, "python ring-consume").stdout) as number[];
+        assertEquals(out, Array.from({ length: n }, (_, i) => 1_000_000 + i));
+      } finally {
+        SharedMemory.unlink(name);
+      }
+    },
+    { skip: noPython, timeout: 120_000 },
+  );
+}
+
+test(
+  `Ring (mpmc): Python and ${RUNTIME} producers and consumers together deliver every value exactly once`,
+  async () => {
+    const name = uniqueName("pympmc");
+    using r = Ring.create(name, { capacity: 32, mode: "mpmc" });
     try {
       const h = JSON.stringify(r.handle());
-      const producer = py(["ring-produce", h, "0", String(n)]);
-      const got: number[] = [];
-      while (got.length < n) got.push(await r.dequeueAsync({ timeout: 30_000 }));
-      ok(await producer, "python ring-produce");
-      assertEquals(got, Array.from({ length: n }, (_, i) => i));
-      r.close(); // release this runtime's roles before the Python consumer takes them (spsc)
-      using back = Ring.attach(JSON.parse(h));
-      const consumer = py(["ring-consume", h, String(n)]);
-      for (let i = 0; i < n; i++) await back.enqueueAsync(1_000_000 + i, { timeout: 30_000 });
-      back.close();
-      const out = JSON.parse(ok(await consumer, "python ring-consume").stdout) as number[];
-      assertEquals(out, Array.from({ length: n }, (_, i) => 1_000_000 + i));
+      const per = 2000;
+      const pyTake = 2500;
+      const producers = [
+        py(["ring-produce", h, "100000", String(per)]),
+        py(["ring-produce", h, "200000", String(per)]),
+      ];
+      const consumer = py(["ring-consume", h, String(pyTake)]);
+      const total = 3 * per;
+      const mine: number[] = [];
+      const produce = (async () => {
+        for (let i = 0; i < per; i++) await r.enqueueAsync(300000 + i, { timeout: 30_000 });
+      })();
+      while (mine.length < total - pyTake) mine.push(await r.dequeueAsync({ timeout: 30_000 }));
+      await produce;
+      for (const p of producers) ok(await p, "python ring-produce");
+      const theirs = JSON.parse(ok(await consumer, "python ring-consume").stdout) as number[];
+      assertEquals(theirs.length, pyTake);
+      assertEquals(r.tryDequeue(), undefined);
+      const all = [...mine, ...theirs].sort((a, b) => a - b);
+      const want = [100000, 200000, 300000].flatMap((b) => Array.from({ length: per }, (_, i) => b + i));
+      assertEquals(all, want);
+      // Each consumer sees each producer's values in order.
+      for (const seen of [mine, theirs]) {
+        for (const b of [100000, 200000, 300000]) {
+          const s = seen.filter((v) => v >= b && v < b + per);
+          assertEquals(s, [...s].sort((x, y) => x - y));
+        }
+      }
     } finally {
       SharedMemory.unlink(name);
     }
-  }, { skip: noPython, timeout: 120_000 });
-}
-
-test(`Ring (mpmc): Python and ${RUNTIME} producers and consumers together deliver every value exactly once`, async () => {
-  const name = uniqueName("pympmc");
-  using r = Ring.create(name, { capacity: 32, mode: "mpmc" });
-  try {
-    const h = JSON.stringify(r.handle());
-    const per = 2000;
-    const pyTake = 2500;
-    const producers = [py(["ring-produce", h, "100000", String(per)]), py(["ring-produce", h, "200000", String(per)])];
-    const consumer = py(["ring-consume", h, String(pyTake)]);
-    const total = 3 * per;
-    const mine: number[] = [];
-    const produce = (async () => {
-      for (let i = 0; i < per; i++) await r.enqueueAsync(300000 + i, { timeout: 30_000 });
-    })();
-    while (mine.length < total - pyTake) mine.push(await r.dequeueAsync({ timeout: 30_000 }));
-    await produce;
-    for (const p of producers) ok(await p, "python ring-produce");
-    const theirs = JSON.parse(ok(await consumer, "python ring-consume").stdout) as number[];
-    assertEquals(theirs.length, pyTake);
-    assertEquals(r.tryDequeue(), undefined);
-    const all = [...mine, ...theirs].sort((a, b) => a - b);
-    const want = [100000, 200000, 300000].flatMap((b) => Array.from({ length: per }, (_, i) => b + i));
-    assertEquals(all, want);
-    // Each consumer sees each producer's values in order.
-    for (const seen of [mine, theirs]) {
-      for (const b of [100000, 200000, 300000]) {
-        const s = seen.filter((v) => v >= b && v < b + per);
-        assertEquals(s, [...s].sort((x, y) => x - y));
-      }
-    }
-  } finally {
-    SharedMemory.unlink(name);
-  }
-}, { skip: noPython, timeout: 120_000 });
+  },
+  { skip: noPython, timeout: 120_000 },
+);
 
 test(`Mempool: blocks got and written by ${RUNTIME} are read and put back by Python`, async () => {
   const name = uniqueName("pypool");
@@ -149,33 +162,72 @@ r.close()
 }, { skip: noPython });
 
 for (const mode of ["mpmc", "spsc"] as RingMode[]) {
-  test(`Ring (${mode}): a Python producer SIGKILLed inside an enqueue leaves the ring working for ${RUNTIME}`, async () => {
-    for (const point of ["ring.enq.before_commit", "ring.enq.after_commit"]) {
-      const name = uniqueName("pyvictim");
-      using r = Ring.create(name, { capacity: 8, mode });
+  test(
+    `Ring (${mode}): a Python producer SIGKILLed inside an enqueue leaves the ring working for ${RUNTIME}`,
+    async () => {
+      for (const point of ["ring.enq.before_commit", "ring.enq.after_commit"]) {
+        const name = uniqueName("pyvictim");
+        using r = Ring.create(name, { capacity: 8, mode });
+        try {
+          const res = await py(["ring-produce", JSON.stringify(r.handle()), "0", "100", `${point}:4`]);
+          assertEquals(res.signal, "SIGKILL", `${point}: ${res.stdout}${res.stderr}`);
+          const got: number[] = [];
+          for (let v = r.tryDequeue(); v !== undefined; v = r.tryDequeue()) got.push(v);
+          assertEquals(got, Array.from({ length: point === "ring.enq.before_commit" ? 3 : 4 }, (_, i) => i));
+          // This runtime takes over (the dead producer's spsc role included) and the ring works.
+          for (let i = 0; i < 8; i++) assert(r.tryEnqueue(50 + i), `${point}: enqueue ${i} after the crash`);
+          for (let i = 0; i < 8; i++) assertEquals(r.tryDequeue(), 50 + i);
+          r.validate();
+        } finally {
+          SharedMemory.unlink(name);
+        }
+      }
+    },
+    { skip: noPython, timeout: 120_000 },
+  );
+}
+
+test(
+  `Ring (mpmc): ${RUNTIME} completes or rolls back the bulk call of a Python process SIGKILLed inside it`,
+  async () => {
+    const cases: [string, string, number[]][] = [
+      ["enq", "ring.bulk.after_place:3", []],
+      ["enq", "ring.bulk.after_commit:2", [500, 501, 502, 503, 504]],
+      ["deq", "ring.bulk.after_claim:2", [10, 11, 12, 13]],
+      ["deq", "ring.bulk.after_take:1", [13]],
+    ];
+    for (const [side, point, want] of cases) {
+      const name = uniqueName("pybulk");
+      using r = Ring.create(name, { capacity: 16, mode: "mpmc" });
       try {
-        const res = await py(["ring-produce", JSON.stringify(r.handle()), "0", "100", `${point}:4`]);
+        if (side === "deq") assert(r.enqueueBulk([10, 11, 12, 13]));
+        const n = side === "enq" ? "5" : "3";
+        const res = await py(["ring-bulk", JSON.stringify(r.handle()), side, n, point]);
         assertEquals(res.signal, "SIGKILL", `${point}: ${res.stdout}${res.stderr}`);
-        const got: number[] = [];
-        for (let v = r.tryDequeue(); v !== undefined; v = r.tryDequeue()) got.push(v);
-        assertEquals(got, Array.from({ length: point === "ring.enq.before_commit" ? 3 : 4 }, (_, i) => i));
-        // This runtime takes over (the dead producer's spsc role included) and the ring works.
-        for (let i = 0; i < 8; i++) assert(r.tryEnqueue(50 + i), `${point}: enqueue ${i} after the crash`);
-        for (let i = 0; i < 8; i++) assertEquals(r.tryDequeue(), 50 + i);
+        const out = new Uint32Array(16);
+        const k = r.dequeueBurst(out); // meets the dead holder's PENDING/CLAIMED slots: recovers them
+        assertEquals(Array.from(out.subarray(0, k)), want, point);
+        assert(r.enqueueBulk([1, 2, 3]), `${point}: the bulk lock is free again`);
+        assertEquals(r.dequeueBulk(out, 3), 3);
         r.validate();
       } finally {
         SharedMemory.unlink(name);
       }
     }
-  }, { skip: noPython, timeout: 120_000 });
-}
+  },
+  { skip: noPython, timeout: 120_000 },
+);
 
 test(`Mempool: a Python process SIGKILLed inside get/put loses no block for ${RUNTIME}`, async () => {
   for (const point of ["mempool.get.after_claim", "mempool.put.before_release", "mempool.claim.after_identity"]) {
     const name = uniqueName("pypoolvictim");
     using pool = Mempool.create(name, { count: 4, blockSize: 64, maxProcesses: 2 });
     try {
-      const res = await py(["pool-fault", JSON.stringify(pool.handle()), `${point}:${point.includes("claim.") ? 1 : 3}`]);
+      const res = await py([
+        "pool-fault",
+        JSON.stringify(pool.handle()),
+        `${point}:${point.includes("claim.") ? 1 : 3}`,
+      ]);
       assertEquals(res.signal, "SIGKILL", `${point}: ${res.stdout}${res.stderr}`);
       pool.reclaim();
       assertEquals(pool.available, 4, point);
@@ -187,3 +239,43 @@ test(`Mempool: a Python process SIGKILLed inside get/put loses no block for ${RU
     }
   }
 }, { skip: noPython, timeout: 120_000 });
+
+function pySnippets(): { file: string; line: number; code: string }[] {
+  const out: { file: string; line: number; code: string }[] = [];
+  for (const file of ["README.md", "docs/python.md"]) {
+    const lines = readFileSync(`${ROOT}${file}`, "utf8").split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      if (!/^```py\s*$/.test(lines[i])) continue;
+      const start = i + 1;
+      while (++i < lines.length && !lines[i].startsWith("```"));
+      out.push({ file, line: start, code: lines.slice(start, i).join("\n") });
+    }
+  }
+  return out;
+}
+
+test(
+  "`pip install ./python` into a fresh venv, then the README's and docs/python.md's Python examples run",
+  async () => {
+    const snippets = pySnippets();
+    assert(snippets.some((s) => s.file === "README.md"), "README.md has a ```py example");
+    const dir = mkdtempSync(`${tmpdir()}/shmkit-pip-`);
+    try {
+      // --system-site-packages: numpy (and the build backend's mirror settings) as the user has them.
+      ok(await run(["python3", "-m", "venv", "--system-site-packages", `${dir}/venv`]), "python3 -m venv");
+      const pip = await run([`${dir}/venv/bin/pip`, "install", "--quiet", `${ROOT}python`], { timeout: 400_000 });
+      ok(pip, "pip install ./python");
+      for (const s of snippets) {
+        writeFileSync(`${dir}/example.py`, s.code);
+        // Outside the checkout, without PYTHONPATH: the installed package finds the library itself.
+        const r = await run(["sh", "-c", 'cd "$0" && exec "$1" example.py', dir, `${dir}/venv/bin/python`], {
+          env: { PYTHONPATH: "" },
+        });
+        ok(r, `${s.file}:${s.line}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  { skip: noNumpy || (RUNTIME === "deno" ? false : "runs once, from the Deno pass"), timeout: 600_000 },
+);

@@ -71,10 +71,13 @@ def ring_child(h, ack_h, n, batch):
         for _ in range(n):
             deq()
     else:
+        import array
+
+        out = array.array("I", bytes(4 * batch * 4))
         while got < n:
-            k = len(r.dequeue_burst(batch * 2))
+            k = r.dequeue_into(out)
             if k == 0:
-                r.dequeue(timeout=10)  # wait for more (counts one)
+                r.dequeue(timeout=10)  # wait for more (spins briefly, then parks; counts one)
                 k = 1
             got += k
     ack.enqueue(child_cpu_us(c0))

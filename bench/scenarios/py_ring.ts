@@ -54,17 +54,21 @@ if (line) {
     if (performance.now() - t0 > 60_000) break;
   }
   const wall = (performance.now() - t0) / 1000;
-  emitLatency({
-    bench: "S5",
-    variant: "1 MiB handoff",
-    transport: "shmkit mempool+ring (numpy)",
-    runtime: "python->deno",
-    wall_s: wall,
-    note: `${samples.length} numpy float64 arrays of 1 MiB in Mempool blocks; Python stamps CLOCK_MONOTONIC after ` +
-      `writing, enqueues the block index (spsc ring); Deno polls, views the block zero-copy, reads it${
-        bad ? `; ${bad} payload mismatches` : ""
-      }`,
-  }, samples, { unit: "us" });
+  emitLatency(
+    {
+      bench: "S5",
+      variant: "1 MiB handoff",
+      transport: "shmkit mempool+ring (numpy)",
+      runtime: "python->deno",
+      wall_s: wall,
+      note: `${samples.length} numpy float64 arrays of 1 MiB in Mempool blocks; Python stamps CLOCK_MONOTONIC after ` +
+        `writing, enqueues the block index (spsc ring); Deno polls, views the block zero-copy, reads it${
+          bad ? `; ${bad} payload mismatches` : ""
+        }`,
+    },
+    samples,
+    { unit: "us" },
+  );
   emit({
     bench: "S5",
     variant: "1 MiB handoff",

@@ -35,6 +35,13 @@ def main() -> None:
         out = [r.dequeue(timeout=timeout) for _ in range(int(args[1]))]
         print(json.dumps(out))
         r.close()
+    elif cmd == "ring-bulk":  # ring-bulk HANDLE enq|deq N FAULT: one bulk call of N, killed at FAULT
+        r = shmkit.Ring.attach(json.loads(args[0]))
+        _ops.arm_fault(args[3])
+        n = int(args[2])
+        ok = r.enqueue_bulk(list(range(500, 500 + n))) if args[1] == "enq" else r.dequeue_bulk(n)
+        print(json.dumps(ok), flush=True)
+        sys.exit(3)  # the fault did not fire
     elif cmd == "ring-claim":
         r = shmkit.Ring.attach(json.loads(args[0]))
         if args[1] == "producer":

@@ -159,6 +159,24 @@ class RingTest(unittest.TestCase):
                     self.assertEqual(res.returncode, 0, res.stderr)
                     self.assertEqual(r.dequeue_burst(100), list(range(100, 108)))
 
+    def test_bulk_calls_killed_before_or_after_their_commit_point(self):
+        # enqueue_bulk: killed while placing (before B1) nothing is delivered; after B1 all of it
+        # (a surviving consumer completes the dead holder's batch). dequeue_bulk: killed after
+        # claiming (before B1) the items go back; after taking (after B1) they are gone.
+        for point, want in (("ring.bulk.after_place:3", []), ("ring.bulk.after_commit:2", list(range(500, 505)))):
+            with self.subTest(point=point), new_ring(16, "mpmc") as r:
+                res = child("ring-bulk", json.dumps(r.handle()), "enq", "5", point)
+                self.assertEqual(res.returncode, -signal.SIGKILL, res.stdout + res.stderr)
+                self.assertEqual(r.dequeue_burst(16), want)
+                self.assertTrue(r.enqueue_bulk([1, 2, 3]))  # the bulk lock was recovered
+                self.assertEqual(r.dequeue_bulk(3), [1, 2, 3])
+        for point, want in (("ring.bulk.after_claim:2", [10, 11, 12, 13]), ("ring.bulk.after_take:1", [13])):
+            with self.subTest(point=point), new_ring(16, "mpmc") as r:
+                self.assertTrue(r.enqueue_bulk([10, 11, 12, 13]))
+                res = child("ring-bulk", json.dumps(r.handle()), "deq", "3", point)
+                self.assertEqual(res.returncode, -signal.SIGKILL, res.stdout + res.stderr)
+                self.assertEqual(r.dequeue_burst(16), want)
+
     def test_ctrl_c_interrupts_a_blocking_dequeue(self):
         with new_ring(4) as r:
             p = child("ring-block", json.dumps(r.handle()), wait=False)
