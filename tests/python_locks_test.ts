@@ -27,6 +27,30 @@ function ok(r: RunResult, what: string): RunResult {
   return r;
 }
 
+/** Waits until `count` children have added themselves to word `ready`, then opens the barrier. */
+async function startBarrier(d: Int32Array, ready: number, go: number, count: number): Promise<void> {
+  const t0 = performance.now();
+  while (Atomics.load(d, ready) < count) {
+    assert(performance.now() - t0 < 30_000, "the Python children never reached the start barrier");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  Atomics.store(d, go, 1);
+}
+
+/** A child's promise that never rejects unobserved while the test is busy elsewhere; `await settled(p)()` rethrows. */
+function settled<T>(p: Promise<T>): () => Promise<T> {
+  const s = p.then((v) => ({ v }), (e: unknown) => ({ e }));
+  return async () => {
+    const r = await s;
+    if ("e" in r) throw r.e;
+    return r.v;
+  };
+}
+
+function doneOf(r: RunResult): number {
+  return (JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { done: number }).done;
+}
+
 test(
   `Mutex: Python (blocking and asyncio), Deno, Node and ${RUNTIME} increment one counter, the total exact`,
   async () => {
@@ -35,15 +59,21 @@ test(
     using data = SharedMemory.create(uniqueName("pymtxd"), 64);
     try {
       const d = data.view(Int32Array);
-      const n = 300;
+      const n = 3000;
       const opts = { mutex: m.handle(), data: data.handle(), n };
+      // The Python children count for 1.5 s from the moment all of them are ready, so they contend with
+      // each other, with the TypeScript children (3000 increments each) and with this process.
+      const timed = { ...opts, seconds: 1.5, ready: 2, go: 1 };
+      const pyPeers = [
+        py("counter", timed, 180_000).then((r) => doneOf(ok(r, "python counter"))),
+        py("counter", { ...timed, async: true }, 180_000).then((r) => doneOf(ok(r, "python asyncio counter"))),
+      ].map(settled);
       const args = (o: unknown) => ({ args: ["counter", JSON.stringify(o)], timeout: 180_000 });
-      const peers = [
-        py("counter", opts, 180_000).then((r) => ok(r, "python counter")),
-        py("counter", { ...opts, async: true }, 180_000).then((r) => ok(r, "python asyncio counter")),
+      const tsPeers = [
         runScript("deno", FIXTURE, args(opts)),
         runScript("node", FIXTURE, args({ ...opts, async: true })),
-      ];
+      ].map(settled);
+      await startBarrier(d, 2, 1, pyPeers.length);
       for (let i = 0; i < n; i++) {
         const g = await m.lockAsync({ timeout: 60_000 });
         const v = d[0];
@@ -51,8 +81,10 @@ test(
         g.unlock();
         if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
       }
-      await Promise.all(peers);
-      assertEquals(d[0], 5 * n, "every increment counted exactly once");
+      const pyDone = await Promise.all(pyPeers.map((p) => p()));
+      await Promise.all(tsPeers.map((p) => p()));
+      for (const k of pyDone) assert(k > 0, `every Python child incremented (${pyDone})`);
+      assertEquals(d[0], 3 * n + pyDone[0] + pyDone[1], "every increment counted exactly once");
       assertEquals(m.recoveries, 0);
       assert(m.tryLock() !== undefined, "the lock is free at the end");
     } finally {
@@ -71,13 +103,15 @@ test(
     using data = SharedMemory.create(uniqueName("pysemd"), 64);
     try {
       const d = data.view(Int32Array);
-      const n = 150;
+      const n = 1000;
       const opts = { sem: s.handle(), data: data.handle(), n };
-      const peers = [
-        py("sem", opts).then((r) => ok(r, "python sem")),
-        py("sem", { ...opts, async: true }).then((r) => ok(r, "python asyncio sem")),
-        runScript("bun", FIXTURE, { args: ["sem", JSON.stringify(opts)], timeout: 120_000 }),
-      ];
+      const timed = { ...opts, seconds: 1.5, ready: 5, go: 4 };
+      const pyPeers = [
+        py("sem", timed).then((r) => doneOf(ok(r, "python sem"))),
+        py("sem", { ...timed, async: true }).then((r) => doneOf(ok(r, "python asyncio sem"))),
+      ].map(settled);
+      const bun = settled(runScript("bun", FIXTURE, { args: ["sem", JSON.stringify(opts)], timeout: 120_000 }));
+      await startBarrier(d, 5, 4, pyPeers.length);
       for (let i = 0; i < n; i++) {
         await s.acquireAsync({ timeout: 60_000 });
         const now = Atomics.add(d, 0, 1) + 1;
@@ -89,8 +123,10 @@ test(
         s.release();
         if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
       }
-      await Promise.all(peers);
-      assertEquals(d[2], 4 * n, "every acquisition completed");
+      const pyDone = await Promise.all(pyPeers.map((p) => p()));
+      await bun();
+      for (const k of pyDone) assert(k > 0, `every Python child acquired (${pyDone})`);
+      assertEquals(d[2], 2 * n + pyDone[0] + pyDone[1], "every acquisition completed");
       assert(d[1] >= 1 && d[1] <= 2, `at most 2 holders inside at once, saw ${d[1]}`);
       assertEquals(d[0], 0);
       assertEquals(s.value, 2, "every unit given back");

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import struct
 import sys
 import time
 
@@ -40,25 +39,50 @@ def main() -> None:
         for i in range(n):
             x += i
 
+    def schedule():
+        """n rounds; or, with "seconds", after the start barrier (opts["go"]: the word index the test
+        sets to 1; opts["ready"]: the word each child adds 1 to first) as many rounds as fit in that
+        time. The caller prints how many ran."""
+        if "seconds" not in opts:
+            yield from range(opts["n"])
+            return
+        layout.fetch_add32(seg, 4 * opts["ready"], 1)
+        deadline = time.monotonic() + 30
+        while layout.load32(seg, 4 * opts["go"]) == 0:
+            if time.monotonic() > deadline:
+                raise SystemExit("the start barrier never opened")
+            time.sleep(0.001)
+        end = time.monotonic() + opts["seconds"]
+        i = 0
+        while time.monotonic() < end:
+            yield i
+            i += 1
+
     if mode == "counter":
         m = shmkit.Mutex.attach(opts["mutex"])
 
+        done = 0
+
         async def run_async():
-            for _ in range(opts["n"]):
+            nonlocal done
+            for _ in schedule():
                 g = await m.lock_async(timeout=30)
                 v = d[0]
                 busy(20)
                 d[0] = v + 1
                 g.unlock()
+                done += 1
 
         if use_async:
             asyncio.run(run_async())
         else:
-            for _ in range(opts["n"]):
+            for _ in schedule():
                 with m.lock(timeout=30):
                     v = d[0]
                     busy(20)
                     d[0] = v + 1
+                done += 1
+        print(json.dumps({"done": done}))
         m.close()
     elif mode == "crash":
         m = shmkit.Mutex.attach(opts["mutex"])
@@ -131,17 +155,23 @@ def main() -> None:
             layout.fetch_add32(seg, 8, 1)
             s.release()
 
+        done = 0
+
         async def run_async():
-            for _ in range(opts["n"]):
+            nonlocal done
+            for _ in schedule():
                 await s.acquire_async(timeout=30)
                 inside()
+                done += 1
 
         if use_async:
             asyncio.run(run_async())
         else:
-            for _ in range(opts["n"]):
+            for _ in schedule():
                 s.acquire(timeout=30)
                 inside()
+                done += 1
+        print(json.dumps({"done": done}))
         s.close()
     elif mode in ("pingpong", "pingpong-produce"):
         m = shmkit.Mutex.attach(opts["mutex"])
