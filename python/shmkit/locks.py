@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import os
 import struct
 from typing import Any, Callable
 
-from . import layout
+from . import _lib, layout
 from ._lib import errno_value, lib, os_error
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
@@ -49,6 +50,24 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _fork_gen.__setitem__(0, _fork_gen[0] + 1))
 
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
+_fastlib: ctypes.PyDLL | None = None
+# The calls that never sleep go through a PyDLL handle: the GIL stays held (no release and
+# re-acquire per call, and no other thread of this process can unmap the segment under the call).
+_FAST_CALLS = ("shmkit_mutex_try", "shmkit_mutex_unlock", "shmkit_mutex_pass_wake", "shmkit_sem_try",
+               "shmkit_sem_release", "shmkit_sem_value", "shmkit_sem_pass_wake", "shmkit_cond_enter",
+               "shmkit_cond_leave", "shmkit_cond_notify")
+
+
+def _fast() -> ctypes.PyDLL:
+    global _fastlib
+    if _fastlib is None:
+        lib()
+        f = ctypes.PyDLL(_lib.library_path)
+        for name in _FAST_CALLS:
+            fn = getattr(f, name)
+            fn.restype, fn.argtypes = _lib._SIGS[name]
+        _fastlib = f
+    return _fastlib
 
 
 def _pool() -> concurrent.futures.ThreadPoolExecutor:
@@ -235,8 +254,8 @@ class Mutex(_Base):
         self._held = False
         self._gen = _fork_gen[0]
         self._guard = LockGuard(self)
-        L = lib()
-        self._c_try, self._c_park, self._c_unlock = L.shmkit_mutex_try, L.shmkit_mutex_park, L.shmkit_mutex_unlock
+        L, F = lib(), _fast()
+        self._c_try, self._c_park, self._c_unlock = F.shmkit_mutex_try, L.shmkit_mutex_park, F.shmkit_mutex_unlock
         r = L.shmkit_mutex_check(self._id, self._foff, n)  # I1 on the current lock word
         if r == EBADHDR_NEG:
             word = layout.load32(seg, off + 64)
@@ -363,6 +382,21 @@ class Mutex(_Base):
         the holder's liveness is checked). ``timeout`` in seconds (None: for good). ShmError
         ETIMEDOUT, EBUSY (this process holds it), ECLOSED, ENOSPC, EBADHDR; Ctrl-C interrupts the
         wait (KeyboardInterrupt)."""
+        if timeout is None and not self._held and self._slot and self._gen == _fork_gen[0] and not self._closed \
+                and not self._seg._closed:
+            # The uncontended path: one C call (A1), nothing else.
+            try:
+                if self._c_try(self._id, self._foff, self._n, self._slot, _FAST) == _GOT:
+                    self._held = True
+                    g = self._guard
+                    g.recovered = False
+                    return g
+            except BaseException:  # KeyboardInterrupt raised right after the call returned
+                self._undo()
+                raise
+        return self._lock(timeout)
+
+    def _lock(self, timeout: float | None) -> LockGuard:
         what = f"Cannot lock {self._what}"
         ms = timeout_ms(timeout, what)
         self._prepare()
@@ -442,9 +476,26 @@ class Mutex(_Base):
 
     def _pass_wake(self, seen: int) -> None:
         if not self._seg.closed:
-            lib().shmkit_mutex_pass_wake(self._id, self._foff, self._n, seen | 0x80000000)
+            _fast().shmkit_mutex_pass_wake(self._id, self._foff, self._n, seen | 0x80000000)
 
     def _unlock(self) -> None:
+        if self._held and self._gen == _fork_gen[0] and not self._seg._closed:
+            self._held = False  # first: an exception raised right after the call finds it consistent
+            r = self._c_unlock(self._id, self._foff, self._n, self._slot)  # R1
+            if r != 0:
+                self._unlock_failed(r)
+            return
+        self._unlock_slow()
+
+    def _unlock_failed(self, r: int) -> None:
+        if r == -errno_value("EPERM"):
+            self._held = False
+            word = layout.load32(self._seg, self._off + 64)
+            raise ShmError("EPERM", f"Cannot unlock {self._what}: the lock word names slot {word & 0xFFFF}, not this "
+                           f"holder's slot {self._slot} (EPERM)", errno=-r)
+        raise self._fail(r, "unlock")
+
+    def _unlock_slow(self) -> None:
         if self._seg.closed and not self._closed:
             self._held = False
             raise self._closed_error("unlock")
@@ -458,15 +509,10 @@ class Mutex(_Base):
             self._held = False
             raise ShmError("EPERM", f"Cannot unlock {self._what}: the lock was taken by the parent process, before "
                            "fork() (EPERM)")
-        r = self._c_unlock(self._id, self._foff, self._n, self._slot)
-        if r == -errno_value("EPERM"):
-            self._held = False
-            word = layout.load32(self._seg, self._off + 64)
-            raise ShmError("EPERM", f"Cannot unlock {self._what}: the lock word names slot {word & 0xFFFF}, not this "
-                           f"holder's slot {self._slot} (EPERM)", errno=-r)
-        if r < 0:
-            raise self._fail(r, "unlock")
         self._held = False
+        r = self._c_unlock(self._id, self._foff, self._n, self._slot)
+        if r < 0:
+            self._unlock_failed(r)
 
     def unlock(self) -> None:
         """Releases the lock this object holds (the same as ``guard.unlock()``)."""
@@ -539,8 +585,8 @@ class Semaphore(_Base):
                            f"{SEMAPHORE_BYTES} (EBADHDR)")
         self = object.__new__(cls)
         self._setup(seg, off, owns)
-        L = lib()
-        self._c_try, self._c_park = L.shmkit_sem_try, L.shmkit_sem_park
+        self._c_try, self._c_park = _fast().shmkit_sem_try, lib().shmkit_sem_park
+        self._c_release = _fast().shmkit_sem_release
         self._load()  # S1
         return self
 
@@ -603,7 +649,8 @@ class Semaphore(_Base):
 
     def try_acquire(self) -> bool:
         """Takes one unit if the count is positive; never blocks."""
-        self._live("acquire")
+        if self._closed or self._seg._closed:
+            raise self._closed_error("acquire")
         r = self._c_try(self._id, self._foff)
         if r < 0:
             if r == EBADHDR_NEG:
@@ -658,18 +705,21 @@ class Semaphore(_Base):
 
     def _pass_wake(self) -> None:
         if not self._seg.closed:
-            lib().shmkit_sem_pass_wake(self._id, self._foff)
+            _fast().shmkit_sem_pass_wake(self._id, self._foff)
 
     def release(self, n: int = 1) -> None:
         """Adds ``n`` units and wakes up to ``n`` sleepers. ValueError for n < 1; ShmError EOVERFLOW
         when the count would pass 2^31-1."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if type(n) is not int or n < 1:
             raise ValueError(f"Cannot release {self._what}: n must be a positive integer, got {n!r}")
-        self._live("release")
+        if self._closed or self._seg._closed:
+            raise self._closed_error("release")
         if n > SEMAPHORE_MAX_VALUE:
             r = -errno_value("EOVERFLOW")
         else:
-            r = lib().shmkit_sem_release(self._id, self._foff, n)
+            r = self._c_release(self._id, self._foff, n)
+            if r == 0:
+                return
         if r == -errno_value("EOVERFLOW"):
             v = layout.load32(self._seg, self._off + 64)
             raise ShmError("EOVERFLOW", f"Cannot release {self._what}: {v} + {n} exceeds the maximum count "
@@ -764,7 +814,7 @@ class Condition(_Base):
         return guard
 
     def _enter(self, what: str) -> int:
-        s = lib().shmkit_cond_enter(self._id, self._foff)  # W1
+        s = _fast().shmkit_cond_enter(self._id, self._foff)  # W1
         if s < 0:
             raise self._fail(int(s), "wait on")
         return int(s)
@@ -857,7 +907,7 @@ class Condition(_Base):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Cannot notify {self._what}: n must be a positive integer, got {n!r}")
         self._live("notify")
-        r = lib().shmkit_cond_notify(self._id, self._foff, min(n, 0x7FFFFFFF))
+        r = _fast().shmkit_cond_notify(self._id, self._foff, min(n, 0x7FFFFFFF))
         if r < 0:
             raise self._fail(r, "notify")
 
