@@ -4,7 +4,7 @@
 // SIGKILLed inside ring and mempool operations (csrc/ops.c fault points) leaving the objects
 // working for this runtime. Runs on every leg: the TypeScript side is Deno, Bun or Node in turn.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, RUNTIME, test, uniqueName } from "./harness.ts";
+import { ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Mempool, Ring, type RingMode, SharedArray, SharedMemory } from "../mod.ts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -239,6 +239,93 @@ test(`Mempool: a Python process SIGKILLed inside get/put loses no block for ${RU
     }
   }
 }, { skip: noPython, timeout: 120_000 });
+
+test(`A ${RUNTIME} victim SIGKILLed inside ring and mempool operations leaves them working for Python`, async () => {
+  const victim = (args: string[], fault: string) =>
+    run([...runtimeCommand(RUNTIME, "tests/fixtures/py_ts_victim.ts"), ...args], {
+      env: { SHMKIT_FAULT: fault },
+      timeout: 60_000,
+    });
+  const cases: [RingMode, string, string, number[]][] = [
+    ["spsc", "ring-enq", "ring.enq.before_commit:3", [500, 501]],
+    ["spsc", "ring-enq", "ring.enq.after_commit:3", [500, 501, 502]],
+    ["mpmc", "ring-enq", "ring.enq.after_commit:3", [500, 501, 502]],
+    ["mpmc", "ring-bulk", "ring.bulk.after_place:2", []],
+    ["mpmc", "ring-bulk", "ring.bulk.after_commit:1", [500, 501, 502, 503]],
+  ];
+  for (const [mode, cmd, fault, want] of cases) {
+    const name = uniqueName("tsvictim");
+    using r = Ring.create(name, { capacity: 8, mode });
+    try {
+      const h = JSON.stringify(r.handle());
+      const res = await victim([cmd, h, "4"], fault);
+      assertEquals(res.signal, "SIGKILL", `${fault}: ${res.stdout}${res.stderr}`);
+      r.close(); // Python is the only live peer now (and takes the dead producer's role in spsc)
+      const code = `
+import json, sys
+import shmkit
+r = shmkit.Ring.attach(json.loads(sys.argv[1]))
+got = r.dequeue_burst(16)
+ok = r.enqueue_bulk([1, 2, 3]) and r.dequeue_burst(16) == [1, 2, 3]
+print(json.dumps({"got": got, "ok": ok}))
+`;
+      const out = JSON.parse(ok(await run(["python3", "-c", code, h], { env: ENV }), `python after ${fault}`).stdout);
+      assertEquals(out.got, want, `${mode} ${fault}`);
+      assertEquals(out.ok, true, `${mode} ${fault}`);
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  }
+  for (const fault of ["mempool.get.after_claim:3", "mempool.put.before_release:2", "mempool.claim.after_identity:1"]) {
+    const name = uniqueName("tsvictimpool");
+    using pool = Mempool.create(name, { count: 4, blockSize: 64, maxProcesses: 2 });
+    try {
+      const h = JSON.stringify(pool.handle());
+      const res = await victim(["pool", h], fault);
+      assertEquals(res.signal, "SIGKILL", `${fault}: ${res.stdout}${res.stderr}`);
+      const code = `
+import json, sys
+import shmkit
+p = shmkit.Mempool.attach(json.loads(sys.argv[1]))
+freed = p.reclaim()
+blocks = [p.get(timeout=1) for _ in range(4)]
+for b in blocks:
+    p.put(b)
+print(json.dumps({"freed": freed, "available": p.available}))
+`;
+      const out = JSON.parse(ok(await run(["python3", "-c", code, h], { env: ENV }), `python after ${fault}`).stdout);
+      assertEquals(out.available, 4, fault);
+      assert(out.freed <= 1, `${fault}: freed ${out.freed}`);
+    } finally {
+      SharedMemory.unlink(name);
+    }
+  }
+}, { skip: noPython, timeout: 180_000 });
+
+test(`Anonymous memory: a ${RUNTIME} memfd segment and a ring placed in it attach in Python by handle`, async () => {
+  using seg = SharedMemory.anonymous(1 << 16);
+  seg.bytes(0, 5).set(new TextEncoder().encode("hello"));
+  using r = Ring.init(seg, 4096, { capacity: 4, mode: "mpmc" });
+  r.tryEnqueue(99);
+  const code = `
+import json, sys
+import shmkit
+s = shmkit.attach(json.loads(sys.argv[1]))
+r = shmkit.attach(json.loads(sys.argv[2]))
+print(json.dumps({"text": bytes(s.buf[:5]).decode(), "v": r.try_dequeue()}))
+s.buf[5] = 33
+r.try_enqueue(7)
+`;
+  const out = JSON.parse(
+    ok(
+      await run(["python3", "-c", code, JSON.stringify(seg.handle()), JSON.stringify(r.handle())], { env: ENV }),
+      "python",
+    ).stdout,
+  );
+  assertEquals(out, { text: "hello", v: 99 });
+  assertEquals(seg.bytes()[5], 33);
+  assertEquals(r.tryDequeue(), 7);
+}, { skip: noPython });
 
 function pySnippets(): { file: string; line: number; code: string }[] {
   const out: { file: string; line: number; code: string }[] = [];

@@ -402,7 +402,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 22) {
+		switch (rnd() % 24) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -442,6 +442,45 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_strerror(rint32((int32_t)rnd()), rnd() % 2 ? buf : NULL, rnd() % 33);
 			break;
 		case 20: shmkit_proc_alive(rint32(getpid()), rdouble()); shmkit_proc_start_time(rint32(getpid())); break;
+		case 22: {
+			/* csrc/ops.c on random memory: a ring or pool formatted there (or not), random words
+			 * scribbled over it, and locals whose fields are random. No crash, never a hang. */
+			struct shmkit_ring_local rl;
+			uint32_t vals[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, out8[8];
+			double o64 = (double)(64 * (rnd() % 8));
+			if (rnd() % 2)
+				shmkit_ring_format(id, o64, 1 + rnd() % 8, rnd() % 4, (uint32_t)rnd());
+			if (shmkit_ring_attach(id, rnd() % 4 ? o64 : off, 1 + (uint32_t)rnd() % 1000, &rl) != 0) {
+				for (size_t b = 0; b < sizeof rl; b++)
+					((uint8_t *)&rl)[b] = (uint8_t)rnd();
+			} else if (rnd() % 4 == 0) {
+				((uint32_t *)&rl)[2 + rnd() % 16] = (uint32_t)rnd();
+			}
+			for (int k = 0; k < 4; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % 200), (uint32_t)rnd(), 5);
+			shmkit_ring_enqueue(&rl, vals, (int32_t)(rnd() % 9), (uint32_t)(rnd() % 3));
+			shmkit_ring_dequeue(&rl, out8, (int32_t)(rnd() % 9), (uint32_t)(rnd() % 3));
+			shmkit_ring_enqueue1(&rl, (uint32_t)rnd());
+			shmkit_ring_dequeue1(&rl);
+			shmkit_ring_count(&rl);
+			shmkit_ring_park(&rl, (uint32_t)(rnd() % 3), 0);
+			shmkit_ring_release(&rl);
+			break;
+		}
+		case 23: {
+			struct shmkit_mempool_local ml;
+			if (shmkit_mempool_attach(id, rnd() % 2 ? 0 : off, &ml) != 0) {
+				for (size_t b = 0; b < sizeof ml; b++)
+					((uint8_t *)&ml)[b] = (uint8_t)rnd();
+			}
+			shmkit_mempool_get(&ml);
+			shmkit_mempool_put(&ml, (int32_t)(rnd() % 16) - 2);
+			shmkit_mempool_reclaim(&ml);
+			shmkit_mempool_available(&ml);
+			shmkit_mempool_park(&ml, 0);
+			shmkit_mempool_release(&ml);
+			break;
+		}
 		case 21: {
 			/* Never a real descriptor of this process (0..2 are the test's stdio). */
 			static const int32_t fds[] = { INT32_MIN, -1, 1 << 24, INT32_MAX };
