@@ -402,7 +402,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 24) {
+		switch (rnd() % 25) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -479,6 +479,38 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_mempool_available(&ml);
 			shmkit_mempool_park(&ml, 0);
 			shmkit_mempool_release(&ml);
+			break;
+		}
+		case 24: {
+			/* csrc/ops_sync.c on random memory: a mutex, semaphore or condition formatted there
+			 * (or not), random words scribbled over it, random slot counts and slots. */
+			double o64 = (double)(64 * (rnd() % 8));
+			uint32_t n = rnd() % 4 ? 1 + (uint32_t)(rnd() % 8) : (uint32_t)rnd();
+			if (rnd() % 2)
+				shmkit_atomic_store_u32(id, o64 + 68, n, 5);
+			for (int k = 0; k < 3; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % 64), (uint32_t)rnd(), 5);
+			double o = rnd() % 4 ? o64 : off;
+			uint32_t slot = rnd() % 4 ? 1 + (uint32_t)(rnd() % 8) : (uint32_t)rnd();
+			int32_t k = shmkit_mutex_claim(id, o, n);
+			if (k > 0)
+				slot = (uint32_t)k;
+			shmkit_mutex_check(id, o, n);
+			shmkit_mutex_try(id, o, n, slot, (uint32_t)(rnd() % 9));
+			shmkit_mutex_park(id, o, n, 0);
+			shmkit_mutex_pass_wake(id, o, n, (uint32_t)rnd());
+			shmkit_mutex_unlock(id, o, n, slot);
+			shmkit_mutex_abandon(id, o, n, slot);
+			shmkit_mutex_release_slot(id, o, n, slot);
+			shmkit_sem_value(id, o);
+			shmkit_sem_try(id, o);
+			shmkit_sem_release(id, o, (uint32_t)rnd());
+			shmkit_sem_park(id, o, 0);
+			shmkit_sem_pass_wake(id, o);
+			int64_t s = shmkit_cond_enter(id, o);
+			shmkit_cond_park(id, o, (uint32_t)(rnd() % 2 ? s : (int64_t)rnd()), 0);
+			shmkit_cond_leave(id, o);
+			shmkit_cond_notify(id, o, rint32(1));
 			break;
 		}
 		case 21: {
