@@ -235,3 +235,43 @@ test(`Mutex: a Python holder SIGKILLed inside is recovered by Deno, a Deno holde
     data.unlink();
   }
 }, { skip: noPython, timeout: 240_000 });
+
+test(
+  `Condition: a Python waiter gets the mutex back recovered when a Deno notifier dies holding it, and ${RUNTIME} when a Python one does`,
+  async () => {
+    const name = uniqueName("pycondkill");
+    using seg = SharedMemory.create(name, 4096);
+    using m = Mutex.init(seg, 0, { slots: 4 });
+    using c = Condition.init(seg, Mutex.byteLength({ slots: 4 }));
+    using data = SharedMemory.create(uniqueName("pycondkilld"), 64);
+    try {
+      const d = data.view(Int32Array);
+      const opts = JSON.stringify({ mutex: m.handle(), cond: c.handle(), data: data.handle() });
+      const waiters = new Uint32Array(seg.buffer, Mutex.byteLength({ slots: 4 }) + 68, 1);
+      // A Python waiter; once it sleeps in the condition, a Deno child locks, notifies and dies holding the mutex.
+      const waiter = run(["python3", CHILD, "cond-wait", opts], { env: ENV, timeout: 60_000 });
+      const t0 = performance.now();
+      while (Atomics.load(waiters, 0) === 0) {
+        assert(performance.now() - t0 < 30_000, "the Python waiter never waited");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const notifier = await run([...runtimeCommand("deno", FIXTURE), "notify-and-die", opts], { timeout: 60_000 });
+      assertEquals(notifier.signal, "SIGKILL");
+      const out = JSON.parse(ok(await waiter, "python cond-wait").stdout.trim());
+      assertEquals(out, { recovered: true, held: true });
+      // And back: this runtime waits, a Python notifier dies holding the mutex.
+      d.fill(0);
+      const g = await m.lockAsync({ timeout: 10_000 });
+      const pyNotifier = run(["python3", CHILD, "notify-and-die", opts], { env: ENV, timeout: 60_000 });
+      while (d[0] === 0) await c.waitAsync(g, { timeout: 30_000 });
+      assert(g.recovered, "the re-acquired mutex reports the dead Python holder");
+      assert(m.held);
+      g.unlock();
+      assertEquals((await pyNotifier).signal, "SIGKILL");
+    } finally {
+      seg.unlink();
+      data.unlink();
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
+);

@@ -11,6 +11,8 @@ rounds, killAt, spin, async, cap, items).
   sem          acquire/release n times; d[0] inside now, d[1] most seen inside, d[2] completed
   pingpong     consumer of the one-slot mailbox (d[0] full, d[1] item, d[2] sum, d[3] count), item 0 ends
   pingpong-produce  producer of the mailbox: items 1..n, then 0
+  cond-wait    lock, wait until d[0] != 0, print whether the mutex came back recovered
+  notify-and-die  lock, d[0] = 1, notify_all, SIGKILL ourselves holding the mutex
 """
 
 import asyncio
@@ -217,6 +219,27 @@ def main() -> None:
                     c.notify_all()
         c.close()
         m.close()
+    elif mode == "cond-wait":
+        # Wait (holding the mutex) until d[0] != 0; report whether the re-acquired mutex was recovered.
+        m = shmkit.Mutex.attach(opts["mutex"])
+        c = shmkit.Condition.attach(opts["cond"])
+        g = m.lock(timeout=10)
+        recovered = False
+        while d[0] == 0:
+            c.wait(g, timeout=20)
+            recovered = recovered or g.recovered
+        print(json.dumps({"recovered": recovered, "held": m.held}), flush=True)
+        g.unlock()
+        c.close()
+        m.close()
+    elif mode == "notify-and-die":
+        # Lock, set d[0] = 1, notify, then die holding the mutex (as lock_child.ts notify-and-die).
+        m = shmkit.Mutex.attach(opts["mutex"])
+        c = shmkit.Condition.attach(opts["cond"])
+        m.lock(timeout=10)
+        d[0] = 1
+        c.notify_all()
+        die()
     else:
         raise SystemExit(f"unknown mode {mode}")
     del d
