@@ -17,6 +17,7 @@ import concurrent.futures
 import ctypes
 import os
 import struct
+import threading
 from typing import Any, Callable
 
 from . import _lib, layout
@@ -50,6 +51,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _fork_gen.__setitem__(0, _fork_gen[0] + 1))
 
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 _fastlib: ctypes.PyDLL | None = None
 # The calls that never sleep go through a PyDLL handle: the GIL stays held (no release and
 # re-acquire per call, and no other thread of this process can unmap the segment under the call).
@@ -74,7 +76,9 @@ def _pool() -> concurrent.futures.ThreadPoolExecutor:
     """Worker threads for the asynchronous forms' sleeps (one per concurrent waiter, up to 32)."""
     global _executor
     if _executor is None:
-        _executor = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="shmkit-wait")
+        with _pool_lock:
+            if _executor is None:
+                _executor = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="shmkit-wait")
     return _executor
 
 
