@@ -11,6 +11,7 @@ rounds, killAt, spin, async, cap, items).
   sem          acquire/release n times; d[0] inside now, d[1] most seen inside, d[2] completed
   pingpong     consumer of the one-slot mailbox (d[0] full, d[1] item, d[2] sum, d[3] count), item 0 ends
   pingpong-produce  producer of the mailbox: items 1..n, then 0
+  sem-block / cond-block  print "ready", then acquire / wait for good (the Ctrl-C tests)
   cond-wait    lock, wait until d[0] != 0, print whether the mutex came back recovered
   notify-and-die  lock, d[0] = 1, notify_all, SIGKILL ourselves holding the mutex
 """
@@ -219,6 +220,19 @@ def main() -> None:
                     c.notify_all()
         c.close()
         m.close()
+    elif mode == "sem-block":
+        s = shmkit.Semaphore.attach(opts["sem"])
+        print("ready", flush=True)
+        s.acquire()
+    elif mode == "cond-block":
+        m = shmkit.Mutex.attach(opts["mutex"])
+        c = shmkit.Condition.attach(opts["cond"])
+        g = m.lock(timeout=10)
+        print("ready", flush=True)
+        try:
+            c.wait(g)
+        finally:
+            print(json.dumps({"held_after_interrupt": m.held}), flush=True)
     elif mode == "cond-wait":
         # Wait (holding the mutex) until d[0] != 0; report whether the re-acquired mutex was recovered.
         m = shmkit.Mutex.attach(opts["mutex"])

@@ -263,6 +263,37 @@ class MutexTest(unittest.TestCase):
         self.assertFalse(g.recovered)
         g.unlock()
 
+    def test_ctrl_c_interrupts_a_blocked_acquire_and_wait(self):
+        keep = Named(self)
+        s = keep(Semaphore.create(uname("semint")))
+        m = keep(Mutex.create(uname("cvintm")))
+        c = keep(Condition.create(uname("cvintc")))
+        data = keep(SharedMemory.create(uname("cvintd"), 64))
+        for mode in ("sem-block", "cond-block"):
+            p = lchild(mode, {"sem": s.handle(), "mutex": m.handle(), "cond": c.handle(), "data": data.handle()},
+                       wait=False)
+            try:
+                self.assertEqual(p.stdout.readline().strip(), "ready")
+                time.sleep(0.4)
+                t = time.monotonic()
+                p.send_signal(signal.SIGINT)
+                p.wait(10)
+                self.assertLess(time.monotonic() - t, 1.0, mode)
+                self.assertIn("KeyboardInterrupt", p.stderr.read(), mode)
+                if mode == "cond-block":  # wait() re-locked the mutex before the exception left it
+                    self.assertEqual(json.loads(p.stdout.readline()), {"held_after_interrupt": True})
+            finally:
+                p.kill()
+                p.wait(10)
+                p.stdout.close()
+                p.stderr.close()
+        self.assertEqual(s.value, 0)
+        self.assertEqual(layout.load32(s.segment, 68), 0, "the interrupted sleeper left the waiters count")
+        self.assertEqual(layout.load32(c.segment, 68), 0, "the interrupted waiter left the waiters count")
+        g = m.lock(timeout=2)  # the interrupted child exited holding it: recovered
+        self.assertTrue(g.recovered)
+        g.unlock()
+
     def test_lock_async_waits_for_a_holder_in_this_process_and_can_be_cancelled(self):
         keep = Named(self)
         m = keep(Mutex.create(uname("mxasync")))
