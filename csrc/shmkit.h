@@ -261,4 +261,51 @@ SHMKIT_API int32_t shmkit_mempool_available(struct shmkit_mempool_local *l);
 /* close(): frees our participant slot if no block carries our tag. */
 SHMKIT_API int32_t shmkit_mempool_release(struct shmkit_mempool_local *l);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Mutex, Semaphore and Condition operations for bindings (Python), one call per operation
+ * (csrc/ops_sync.c): a second implementation of docs/layout/locks.md, held against src/mutex.ts,
+ * src/semaphore.ts and src/condition.ts by tests/python_locks_test.ts. Each call takes the mapping
+ * id and the object's offset (64-byte aligned, inside the mapping: else -EINVAL, -EBADF for a
+ * stale id); Mutex calls also take N, the slot count read at attach (1..65535), which must still
+ * be the header's slotCount (else -SHMKIT_EBADHDR). A corrupt lock word or count is
+ * -SHMKIT_EBADHDR. Only *_park sleeps (at most slice_ms; -EINTR on a handled signal). */
+
+/* Checks the lock word against I1/I2: 0 or -SHMKIT_EBADHDR. */
+SHMKIT_API int32_t shmkit_mutex_check(int32_t id, double offset, uint32_t n);
+/* Claims a participant slot for this process: the slot number 1..n, or -ENOSPC. */
+SHMKIT_API int32_t shmkit_mutex_claim(int32_t id, double offset, uint32_t n);
+/* Frees slot (1..n) if it holds this process's identity. */
+SHMKIT_API int32_t shmkit_mutex_release_slot(int32_t id, double offset, uint32_t n, uint32_t slot);
+/* One acquisition attempt with our slot. flags: 1 check the holder's liveness (take over from a
+ * dead one), 2 the caller parked before (keep WAITERS), 4 try the fast path first. Returns 0 got
+ * it, 1 got it from a dead or departed holder (recovered), 2 held by another live process, 3 held
+ * by this process, or -errno. */
+SHMKIT_API int32_t shmkit_mutex_try(int32_t id, double offset, uint32_t n, uint32_t slot, uint32_t flags);
+/* Sets WAITERS on a held word and sleeps on it for at most slice_ms. Returns 0 woken (or the word
+ * moved), 1 the slice passed without a wake, 2 the lock was free (retry), -EINTR, -errno. */
+SHMKIT_API int32_t shmkit_mutex_park(int32_t id, double offset, uint32_t n, double slice_ms);
+/* After a park whose wake may have been ours but was not used: wakes one if the word is not seen. */
+SHMKIT_API int32_t shmkit_mutex_pass_wake(int32_t id, double offset, uint32_t n, uint32_t seen);
+/* Unlocks when the word names slot: 0, -EPERM when it does not. */
+SHMKIT_API int32_t shmkit_mutex_unlock(int32_t id, double offset, uint32_t n, uint32_t slot);
+/* Releases a held lock as ABANDONED (close while holding): 0 (also when slot does not hold it). */
+SHMKIT_API int32_t shmkit_mutex_abandon(int32_t id, double offset, uint32_t n, uint32_t slot);
+
+/* Semaphore: the count (0..2^31-1); 1 if a unit was taken, 0 if none; release n (1..2^31-1):
+ * 0, -EOVERFLOW past 2^31-1; park: registers in waiters, sleeps while the count is 0 for at most
+ * slice_ms, unregisters: 0, -ETIMEDOUT, -EINTR; pass_wake: wakes one sleeper if units remain. */
+SHMKIT_API int32_t shmkit_sem_value(int32_t id, double offset);
+SHMKIT_API int32_t shmkit_sem_try(int32_t id, double offset);
+SHMKIT_API int32_t shmkit_sem_release(int32_t id, double offset, uint32_t n);
+SHMKIT_API int32_t shmkit_sem_park(int32_t id, double offset, double slice_ms);
+SHMKIT_API int32_t shmkit_sem_pass_wake(int32_t id, double offset);
+
+/* Condition: enter adds 1 to waiters and returns seq (0..2^32-1) or -errno; park sleeps while seq
+ * reads s for at most slice_ms: 1 woken or seq moved, 0 the slice passed, -EINTR; leave subtracts
+ * 1 from waiters; notify(n >= 1) moves seq and wakes up to n if anyone waits. */
+SHMKIT_API int64_t shmkit_cond_enter(int32_t id, double offset);
+SHMKIT_API int32_t shmkit_cond_park(int32_t id, double offset, uint32_t s, double slice_ms);
+SHMKIT_API int32_t shmkit_cond_leave(int32_t id, double offset);
+SHMKIT_API int32_t shmkit_cond_notify(int32_t id, double offset, int32_t n);
+
 #endif

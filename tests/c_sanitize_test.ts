@@ -45,6 +45,7 @@ test("every exported C function survives hostile arguments under ASan + UBSan", 
     `${ROOT}csrc/test/hostile.c`,
     `${ROOT}csrc/shmkit.c`,
     `${ROOT}csrc/ops.c`,
+    `${ROOT}csrc/ops_sync.c`,
     `${ROOT}csrc/os_linux.c`,
     "-lm",
   ], { timeout: 120_000 });

@@ -402,7 +402,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 24) {
+		switch (rnd() % 25) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -479,6 +479,38 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_mempool_available(&ml);
 			shmkit_mempool_park(&ml, 0);
 			shmkit_mempool_release(&ml);
+			break;
+		}
+		case 24: {
+			/* csrc/ops_sync.c on random memory: a mutex, semaphore or condition formatted there
+			 * (or not), random words scribbled over it, random slot counts and slots. */
+			double o64 = (double)(64 * (rnd() % 8));
+			uint32_t n = rnd() % 4 ? 1 + (uint32_t)(rnd() % 8) : (uint32_t)rnd();
+			if (rnd() % 2)
+				shmkit_atomic_store_u32(id, o64 + 68, n, 5);
+			for (int k = 0; k < 3; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % 64), (uint32_t)rnd(), 5);
+			double o = rnd() % 4 ? o64 : off;
+			uint32_t slot = rnd() % 4 ? 1 + (uint32_t)(rnd() % 8) : (uint32_t)rnd();
+			int32_t k = shmkit_mutex_claim(id, o, n);
+			if (k > 0)
+				slot = (uint32_t)k;
+			shmkit_mutex_check(id, o, n);
+			shmkit_mutex_try(id, o, n, slot, (uint32_t)(rnd() % 9));
+			shmkit_mutex_park(id, o, n, 0);
+			shmkit_mutex_pass_wake(id, o, n, (uint32_t)rnd());
+			shmkit_mutex_unlock(id, o, n, slot);
+			shmkit_mutex_abandon(id, o, n, slot);
+			shmkit_mutex_release_slot(id, o, n, slot);
+			shmkit_sem_value(id, o);
+			shmkit_sem_try(id, o);
+			shmkit_sem_release(id, o, (uint32_t)rnd());
+			shmkit_sem_park(id, o, 0);
+			shmkit_sem_pass_wake(id, o);
+			int64_t s = shmkit_cond_enter(id, o);
+			shmkit_cond_park(id, o, (uint32_t)(rnd() % 2 ? s : (int64_t)rnd()), 0);
+			shmkit_cond_leave(id, o);
+			shmkit_cond_notify(id, o, rint32(1));
 			break;
 		}
 		case 21: {
@@ -681,12 +713,146 @@ static void ops_cases(void)
 	EXPECT(shmkit_mempool_get(&ml), R == -EBADF);
 }
 
+/* csrc/ops_sync.c: bad ids, offsets, slot counts, slots and slices; corrupt lock words and counts;
+ * a slot count changed under the caller; a stale mapping. */
+static void sync_cases(void)
+{
+	for (size_t i = 0; i < N(bad_ids); i++) {
+		EXPECT(shmkit_mutex_claim(bad_ids[i], 0, 4), R == -EBADF);
+		EXPECT(shmkit_mutex_try(bad_ids[i], 0, 4, 1, 7), R == -EBADF);
+		EXPECT(shmkit_mutex_park(bad_ids[i], 0, 4, 0), R == -EBADF);
+		EXPECT(shmkit_sem_try(bad_ids[i], 0), R == -EBADF);
+		EXPECT(shmkit_sem_park(bad_ids[i], 0, 0), R == -EBADF);
+		EXPECT(shmkit_cond_enter(bad_ids[i], 0), R == -EBADF);
+		EXPECT(shmkit_cond_notify(bad_ids[i], 0, 1), R == -EBADF);
+	}
+	const double len = 1 << 16;
+	int32_t id = shmkit_mmap(-1, len, 0, SHMKIT_MAP_WRITE);
+	EXPECT(id, R > 0);
+	uint8_t *base = (uint8_t *)(uintptr_t)shmkit_map_addr(id);
+	uint32_t *w = (uint32_t *)(void *)base;
+	for (size_t i = 0; i < N(bad_offsets); i++) {
+		EXPECT(shmkit_mutex_check(id, bad_offsets[i], 4), R == -EINVAL);
+		EXPECT(shmkit_mutex_claim(id, bad_offsets[i], 4), R == -EINVAL);
+		EXPECT(shmkit_mutex_try(id, bad_offsets[i], 4, 1, 0), R == -EINVAL);
+		EXPECT(shmkit_mutex_park(id, bad_offsets[i], 4, 0), R == -EINVAL);
+		EXPECT(shmkit_mutex_pass_wake(id, bad_offsets[i], 4, 0), R == -EINVAL);
+		EXPECT(shmkit_mutex_unlock(id, bad_offsets[i], 4, 1), R == -EINVAL);
+		EXPECT(shmkit_mutex_abandon(id, bad_offsets[i], 4, 1), R == -EINVAL);
+		EXPECT(shmkit_mutex_release_slot(id, bad_offsets[i], 4, 1), R == -EINVAL);
+		EXPECT(shmkit_sem_value(id, bad_offsets[i]), R == -EINVAL);
+		EXPECT(shmkit_sem_try(id, bad_offsets[i]), R == -EINVAL);
+		EXPECT(shmkit_sem_release(id, bad_offsets[i], 1), R == -EINVAL);
+		EXPECT(shmkit_sem_park(id, bad_offsets[i], 0), R == -EINVAL);
+		EXPECT(shmkit_sem_pass_wake(id, bad_offsets[i]), R == -EINVAL);
+		EXPECT(shmkit_cond_enter(id, bad_offsets[i]), R == -EINVAL);
+		EXPECT(shmkit_cond_park(id, bad_offsets[i], 0, 0), R == -EINVAL);
+		EXPECT(shmkit_cond_leave(id, bad_offsets[i]), R == -EINVAL);
+		EXPECT(shmkit_cond_notify(id, bad_offsets[i], 1), R == -EINVAL);
+	}
+	/* Slot counts: 0, too many, more than the mapping holds; a range ending past the mapping. */
+	EXPECT(shmkit_mutex_claim(id, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_mutex_claim(id, 0, 65536), R == -EINVAL);
+	EXPECT(shmkit_mutex_claim(id, 0, UINT32_MAX), R == -EINVAL);
+	EXPECT(shmkit_mutex_claim(id, len - 128, 4), R == -EINVAL);
+	EXPECT(shmkit_sem_value(id, len - 64), R == -EINVAL);
+	/* Zeroed memory: slotCount 0 is not the 4 the caller read. */
+	EXPECT(shmkit_mutex_claim(id, 0, 4), R == -SHMKIT_EBADHDR);
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 7), R == -SHMKIT_EBADHDR);
+	w[68 / 4] = 4;
+	EXPECT(shmkit_mutex_check(id, 0, 4), R == 0);
+	EXPECT(shmkit_mutex_try(id, 0, 4, 0, 0), R == -EINVAL); /* slot 0 */
+	EXPECT(shmkit_mutex_try(id, 0, 4, 5, 0), R == -EINVAL); /* slot > n */
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 8), R == -EINVAL); /* unknown flag */
+	EXPECT(shmkit_mutex_unlock(id, 0, 4, 0), R == -EINVAL);
+	EXPECT(shmkit_mutex_release_slot(id, 0, 4, 9), R == -EINVAL);
+	EXPECT(shmkit_mutex_park(id, 0, 4, NAN), R == -EINVAL);
+	EXPECT(shmkit_mutex_park(id, 0, 4, -1), R == -EINVAL);
+	int32_t slot = shmkit_mutex_claim(id, 0, 4);
+	EXPECT(slot, R == 1);
+	EXPECT(shmkit_mutex_unlock(id, 0, 4, 1), R == -EPERM); /* not held */
+	EXPECT(shmkit_mutex_park(id, 0, 4, 0), R == 2);        /* free: retry */
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 4), R == 0);
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 1), R == 3); /* held by this process */
+	EXPECT(shmkit_mutex_park(id, 0, 4, 0), R == 1);   /* a slice without a wake */
+	EXPECT(w[64 / 4], R == (double)(1u | 0x80000000u));
+	EXPECT(shmkit_mutex_pass_wake(id, 0, 4, 0), R == 0);
+	EXPECT(shmkit_mutex_unlock(id, 0, 4, 1), R == 0);
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 4), R == 0);
+	EXPECT(shmkit_mutex_abandon(id, 0, 4, 1), R == 0);
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 1), R == 1); /* recovered from ABANDONED */
+	EXPECT(w[72 / 4], R == 1);
+	EXPECT(shmkit_mutex_unlock(id, 0, 4, 1), R == 0);
+	/* A dead identity in slot 2 holding the lock: taken over; then corrupt words. */
+	((uint64_t *)(void *)(base + 128))[1] = ((uint64_t)1 << 22) | 0x3ffffe; /* pid 4194302, surely not running */
+	w[64 / 4] = 2;
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 0), R == 2); /* no liveness check requested */
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 1), R == 1);
+	EXPECT(shmkit_mutex_unlock(id, 0, 4, 1), R == 0);
+	static const uint32_t corrupt[] = { 5, 0x10001, 0x20000, 0x40000000, 0xffffffff };
+	for (size_t i = 0; i < N(corrupt); i++) {
+		w[64 / 4] = corrupt[i];
+		EXPECT(shmkit_mutex_check(id, 0, 4), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_mutex_claim(id, 0, 4), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_mutex_try(id, 0, 4, 1, 7), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_mutex_park(id, 0, 4, 0), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_mutex_unlock(id, 0, 4, 1), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_mutex_abandon(id, 0, 4, 1), R == -SHMKIT_EBADHDR);
+	}
+	w[64 / 4] = 0;
+	EXPECT(shmkit_mutex_release_slot(id, 0, 4, 1), R == 0);
+	EXPECT(((uint64_t *)(void *)(base + 128))[0], R == 0);
+	w[68 / 4] = 8; /* the slot count changed under the caller */
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 7), R == -SHMKIT_EBADHDR);
+
+	/* Semaphore at 4096. */
+	uint32_t *sw = (uint32_t *)(void *)(base + 4096);
+	EXPECT(shmkit_sem_value(id, 4096), R == 0);
+	EXPECT(shmkit_sem_try(id, 4096), R == 0);
+	EXPECT(shmkit_sem_park(id, 4096, NAN), R == -EINVAL);
+	EXPECT(shmkit_sem_park(id, 4096, 0), R == -ETIMEDOUT);
+	EXPECT(sw[68 / 4], R == 0); /* waiters given back */
+	EXPECT(shmkit_sem_release(id, 4096, 0), R == -EINVAL);
+	EXPECT(shmkit_sem_release(id, 4096, 0x80000000u), R == -EINVAL);
+	EXPECT(shmkit_sem_release(id, 4096, 2), R == 0);
+	EXPECT(shmkit_sem_park(id, 4096, 0), R == 0); /* units there: no sleep */
+	EXPECT(shmkit_sem_try(id, 4096), R == 1);
+	EXPECT(shmkit_sem_value(id, 4096), R == 1);
+	EXPECT(shmkit_sem_release(id, 4096, 0x7fffffff), R == -EOVERFLOW);
+	EXPECT(shmkit_sem_pass_wake(id, 4096), R == 0);
+	sw[64 / 4] = 0x80000000u;
+	EXPECT(shmkit_sem_value(id, 4096), R == -SHMKIT_EBADHDR);
+	EXPECT(shmkit_sem_try(id, 4096), R == -SHMKIT_EBADHDR);
+	EXPECT(shmkit_sem_release(id, 4096, 1), R == -SHMKIT_EBADHDR);
+	EXPECT(shmkit_sem_park(id, 4096, 0), R == -SHMKIT_EBADHDR);
+
+	/* Condition at 8192. */
+	uint32_t *cw = (uint32_t *)(void *)(base + 8192);
+	cw[64 / 4] = 0xffffffffu;
+	EXPECT(shmkit_cond_enter(id, 8192), R == (double)0xffffffffu);
+	EXPECT(shmkit_cond_park(id, 8192, 0xffffffffu, NAN), R == -EINVAL);
+	EXPECT(shmkit_cond_park(id, 8192, 0xffffffffu, 0), R == 0); /* the slice passed */
+	EXPECT(shmkit_cond_park(id, 8192, 7, 0), R == 1);           /* seq moved */
+	EXPECT(shmkit_cond_notify(id, 8192, 0), R == -EINVAL);
+	EXPECT(shmkit_cond_notify(id, 8192, INT32_MIN), R == -EINVAL);
+	EXPECT(shmkit_cond_notify(id, 8192, INT32_MAX), R == 0);
+	EXPECT(cw[64 / 4], R == 0); /* wrapped */
+	EXPECT(shmkit_cond_leave(id, 8192), R == 0);
+	EXPECT(cw[68 / 4], R == 0);
+
+	shmkit_munmap(id, 0);
+	EXPECT(shmkit_mutex_try(id, 0, 4, 1, 7), R == -EBADF);
+	EXPECT(shmkit_sem_release(id, 4096, 1), R == -EBADF);
+	EXPECT(shmkit_cond_notify(id, 8192, 1), R == -EBADF);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGALRM, on_alarm);
 	alarm(20);
 	fixed_cases();
 	ops_cases();
+	sync_cases();
 	if (argc >= 3 && strcmp(argv[1], "--random") == 0) {
 		long n = atol(argv[2]);
 		uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : (uint64_t)getpid();

@@ -14,6 +14,7 @@ from .shared_memory import SharedMemory
 
 __all__ = ["ShmError", "SharedMemory", "SharedArray", "Ring", "Mempool", "Block", "attach", "library_path",
            "__version__"]
+__all__ += ["Mutex", "LockGuard", "Semaphore", "Condition"]  # shmkit.locks
 __version__ = "0.1.0"
 
 
@@ -31,6 +32,10 @@ def __getattr__(name: str):
         from . import mempool
 
         return getattr(mempool, name)
+    if name in ("Mutex", "LockGuard", "Semaphore", "Condition"):
+        from . import locks
+
+        return getattr(locks, name)
     if name == "library_path":
         from . import _lib
 
@@ -59,5 +64,9 @@ def attach(handle: dict):
         from .mempool import Mempool
 
         return Mempool.attach(handle)
+    if kind in ("shmkit.mutex", "shmkit.semaphore", "shmkit.condition"):
+        from . import locks
+
+        return getattr(locks, kind[7:].capitalize()).attach(handle)
     raise ShmError("EINVAL", f"Cannot attach: unknown handle kind {kind!r} (this Python package reads shmkit.shm, "
-                   "shmkit.array, shmkit.ring, shmkit.mempool)")
+                   "shmkit.array, shmkit.ring, shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition)")

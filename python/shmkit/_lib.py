@@ -95,14 +95,32 @@ _SIGS = {
     "shmkit_mempool_park": (I32, [c_void_p, F64]),
     "shmkit_mempool_available": (I32, [c_void_p]),
     "shmkit_mempool_release": (I32, [c_void_p]),
+    # csrc/ops_sync.c: Mutex, Semaphore, Condition (python/shmkit/locks.py)
+    "shmkit_mutex_check": (I32, [I32, F64, U32]),
+    "shmkit_mutex_claim": (I32, [I32, F64, U32]),
+    "shmkit_mutex_release_slot": (I32, [I32, F64, U32, U32]),
+    "shmkit_mutex_try": (I32, [I32, F64, U32, U32, U32]),
+    "shmkit_mutex_park": (I32, [I32, F64, U32, F64]),
+    "shmkit_mutex_pass_wake": (I32, [I32, F64, U32, U32]),
+    "shmkit_mutex_unlock": (I32, [I32, F64, U32, U32]),
+    "shmkit_mutex_abandon": (I32, [I32, F64, U32, U32]),
+    "shmkit_sem_value": (I32, [I32, F64]),
+    "shmkit_sem_try": (I32, [I32, F64]),
+    "shmkit_sem_release": (I32, [I32, F64, U32]),
+    "shmkit_sem_park": (I32, [I32, F64, F64]),
+    "shmkit_sem_pass_wake": (I32, [I32, F64]),
+    "shmkit_cond_enter": (ctypes.c_int64, [I32, F64]),
+    "shmkit_cond_park": (I32, [I32, F64, U32, F64]),
+    "shmkit_cond_leave": (I32, [I32, F64]),
+    "shmkit_cond_notify": (I32, [I32, F64, I32]),
 }
 
-_REQUIRED_OPS = "shmkit_ring_enqueue"
+_REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify")  # csrc/ops.c, csrc/ops_sync.c
 
 # csrc files, as the Makefile's `lib` target compiles them on Linux.
-_LINUX_SOURCES = ["shmkit.c", "ops.c", "os_linux.c"]
+_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "os_linux.c"]
 _LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "exports.map"]
-_DARWIN_SOURCES = ["shmkit.c", "ops.c", "os_darwin.c"]
+_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "os_darwin.c"]
 _DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h"]
 
 
@@ -154,8 +172,8 @@ def _try_load(path: str, tried: list[str]) -> ctypes.CDLL | None:
     if abi != 1:
         tried.append(f"{path}: ABI version {abi}, this shmkit needs 1 (rebuild it: make lib)")
         return None
-    if not hasattr(lib, _REQUIRED_OPS):
-        tried.append(f"{path}: built without csrc/ops.c (the Python hot path); rebuild it with `make lib`")
+    if not all(hasattr(lib, f) for f in _REQUIRED_OPS):
+        tried.append(f"{path}: built without csrc/ops.c or ops_sync.c (the Python hot path); rebuild it with `make lib`")
         return None
     return lib
 
