@@ -269,6 +269,16 @@ const PARK_SLICE_MS = 50;
 /** Blocking calls spin this long (ms) before parking. */
 const SPIN_MS = 0.02;
 const BAD_INDEX = 0xffffffff;
+/**
+ * Receive runs (spsc): tryRecv/recv/tryRecvInto/recvInto dequeue and claim up to this many ready
+ * messages at once (one op bracket and one head publish for the run) and hand them out one by one.
+ * mpmc channels take one at a time, so a slow receiver never sits on messages another could take.
+ */
+const RECV_RUN = 32;
+/** A sender waiting for a free slot re-scans the whole table every this many polls of its cursor slot. */
+const SCAN_EVERY = 64;
+/** ...and resumes only when the slot this far past its cursor is free as well (8 = one table line). */
+const TAKE_AHEAD = 8;
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -512,6 +522,12 @@ export class Channel implements Disposable {
   #subs: (Uint32Array | undefined)[]; // #sidx.subarray(0, k), made once each
   #asyncParked = 0; // sendAsync waits of this object counted in waiters
   #asyncReady = 0; // recvAsync waits of this object counted in the ring's consWaiters
+  #bursts = false; // a dequeue succeeded here: the ring's consumer role is ours
+  #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
+  #run: number; // how many ready messages a single receive claims at once (RECV_RUN for spsc, else 1)
+  #sendWhat: string; // error prefixes, made once (no string per message)
+  #recvWhat: string;
+  #loanWhat: string;
 
   private constructor(seg: SharedMemory, off: number, owned: boolean, opts: ChannelOpenOptions) {
     this.#seg = seg;
@@ -519,6 +535,9 @@ export class Channel implements Disposable {
     this.byteOffset = off;
     const name = seg.name === null ? "(anonymous)" : seg.name;
     this.#what = `channel "${name}"${off ? ` at ${off}` : ""}`;
+    this.#sendWhat = `Cannot send on ${this.#what}`;
+    this.#recvWhat = `Cannot receive on ${this.#what}`;
+    this.#loanWhat = `Cannot loan a slot of ${this.#what}`;
     const what = `Cannot open ${this.#what}`;
     checkDetach(opts.detach, what);
     this.#strict = opts.detach === "message";
@@ -570,6 +589,8 @@ export class Channel implements Disposable {
     const n = new DataView(buf, this.#readyOff, RING_HEADER_SIZE).getUint32(RING.slotCount, true); // checked by Ring.at
     this.#rmask = n - 1;
     this.#rspsc = rmode === "spsc";
+    this.#run = this.#rspsc ? Math.min(RECV_RUN, slots) : 1;
+    this.#ahead = Math.min(TAKE_AHEAD, slots) - 1;
     this.#rctl = new Int32Array(buf, this.#readyOff, RING_HEADER_SIZE / 4);
     this.#rslots = new Uint32Array(buf, this.#readyOff + RING_HEADER_SIZE, this.#rspsc ? n : 2 * n);
     this.#dataOffset = off + lay.dataOffset;
@@ -789,7 +810,8 @@ export class Channel implements Disposable {
     this.#open();
     const ctl = this.#rctl;
     const n = (Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0;
-    return n < 0 ? 0 : Math.min(n, this.slots);
+    // Plus what this object claimed in a receive run and has not handed out yet.
+    return Math.min((n < 0 ? 0 : n) + this.#pTail - this.#pHead, this.slots);
   }
 
   /** Slots free for sending now (a snapshot: counts FREE state words). */
@@ -881,6 +903,26 @@ export class Channel implements Disposable {
         return i;
       }
       i = i + 1 === n ? 0 : i + 1;
+    }
+    return -1;
+  }
+
+  // A waiting sender's cheap retry: only the cursor slot (in FIFO use the next one to come free),
+  // with a whole-table scan every SCAN_EVERY polls (slots released out of order). Polling one word
+  // keeps the sender off the table lines the receiver is writing.
+  #poll(n: number): number {
+    if (n % SCAN_EVERY === 0) return this.#tryTake();
+    const i = this.#cursor;
+    const w = 2 * i + 1;
+    const st = this.#tab;
+    // Hysteresis: wait until the slot TAKE_AHEAD - 1 past the cursor is free too (relaxed peek), so
+    // the sender resumes a table line after the receiver has left it, not one slot behind it.
+    const a = i + this.#ahead;
+    const ahead = 2 * (a >= this.slots ? a - this.slots : a) + 1;
+    if (st[ahead] === FREE && st[w] === FREE && Atomics.compareExchange(st, w, FREE, this.#loanedWord) === FREE) {
+      if (FAULT_ON) fault("channel.take.after_claim"); // T1, as in #tryTake
+      this.#cursor = i + 1 === this.slots ? 0 : i + 1;
+      return i;
     }
     return -1;
   }
@@ -1010,6 +1052,7 @@ export class Channel implements Disposable {
         const v = this.#ready.tryDequeue();
         if (v !== undefined) idx[k++] = v;
       } else k = this.#ready.dequeueBurst(idx, max);
+      this.#bursts = true; // the ring took us as its consumer
       if (FAULT_ON && k > 0) fault("channel.recv.after_dequeue");
       for (let j = 0; j < k; j++) {
         const i = idx[j]; // read once, bounds-checked, used as the local
@@ -1055,9 +1098,17 @@ export class Channel implements Disposable {
     return len;
   }
 
-  // The next pending or queued index, claimed; -1 when the channel is empty.
+  // The next pending or queued index, claimed; -1 when the channel is empty. spsc claims a run of
+  // up to #run ready messages at once (one op bracket, one head publish) and hands them out in
+  // order; an empty spsc ring is seen from its two counters without opening a bracket (the head is
+  // ours alone; a tail that still equals it means nothing was published).
   #next(): number {
-    if (this.#pHead === this.#pTail && this.#burst(1) === 0) return -1;
+    if (this.#pHead === this.#pTail) {
+      if (this.#rspsc && this.#bursts && Atomics.load(this.#rctl, RW_TAIL) === Atomics.load(this.#rctl, RW_HEAD)) {
+        return -1;
+      }
+      if (this.#burst(this.#run) === 0) return -1;
+    }
     return this.#ridx[this.#pHead++];
   }
 
@@ -1136,8 +1187,9 @@ export class Channel implements Disposable {
     if (i >= 0) return i;
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
+    let polls = 1;
     do {
-      if ((i = this.#tryTake()) >= 0) return i;
+      if ((i = this.#poll(polls++)) >= 0) return i;
     } while (performance.now() < spinEnd);
     const deadline = start + ms;
     const hdr = this.#hdr;
@@ -1334,7 +1386,7 @@ export class Channel implements Disposable {
   send(data: Uint8Array | string, options?: WaitOptions): void {
     this.#open();
     this.#checkData(data);
-    const i = this.#take(options, `Cannot send on ${this.#what}`);
+    const i = this.#take(options, this.#sendWhat);
     this.#fill(i, data);
     this.#queueOne(i);
   }
@@ -1359,7 +1411,7 @@ export class Channel implements Disposable {
   async sendAsync(data: Uint8Array | string, options?: WaitOptions): Promise<void> {
     this.#open();
     this.#checkData(data);
-    const i = await this.#takeAsync(options, `Cannot send on ${this.#what}`);
+    const i = await this.#takeAsync(options, this.#sendWhat);
     this.#fill(i, data);
     this.#queueOne(i);
   }
@@ -1409,7 +1461,7 @@ export class Channel implements Disposable {
    */
   trySendBatch(items: readonly (Uint8Array | string)[]): number {
     this.#open();
-    this.#checkItems(items, `Cannot send on ${this.#what}`);
+    this.#checkItems(items, this.#sendWhat);
     if (items.length === 0) return 0;
     const k = this.#sendFrom(items, 0);
     if (k > 0) return k;
@@ -1440,7 +1492,7 @@ export class Channel implements Disposable {
    */
   sendBatch(items: readonly (Uint8Array | string)[], options?: WaitOptions): void {
     this.#open();
-    const what = `Cannot send on ${this.#what}`;
+    const what = this.#sendWhat;
     this.#checkItems(items, what);
     const ms = timeoutOf(options, what);
     const deadline = performance.now() + ms;
@@ -1475,7 +1527,7 @@ export class Channel implements Disposable {
    */
   async sendBatchAsync(items: readonly (Uint8Array | string)[], options?: WaitOptions): Promise<void> {
     this.#open();
-    const what = `Cannot send on ${this.#what}`;
+    const what = this.#sendWhat;
     this.#checkItems(items, what);
     const ms = timeoutOf(options, what);
     const deadline = performance.now() + ms;
@@ -1493,7 +1545,7 @@ export class Channel implements Disposable {
 
   // Serializes `value` with node:v8 behind its format tag.
   #serialize(value: unknown): Uint8Array {
-    const what = `Cannot send on ${this.#what}`;
+    const what = this.#sendWhat;
     const body = v8(what).serialize(value);
     if (body.length + 1 > this.slotSize) throw this.#tooBig(body.length + 1);
     return body;
@@ -1559,7 +1611,7 @@ export class Channel implements Disposable {
   sendValue(value: unknown, options?: WaitOptions): void {
     this.#open();
     const body = this.#serialize(value);
-    const i = this.#take(options, `Cannot send on ${this.#what}`);
+    const i = this.#take(options, this.#sendWhat);
     this.#fillValue(i, body);
     this.#queueOne(i);
   }
@@ -1603,7 +1655,7 @@ export class Channel implements Disposable {
    * ```
    */
   loan(options?: WaitOptions): Loan {
-    return this.#lend(this.#take(options, `Cannot loan a slot of ${this.#what}`));
+    return this.#lend(this.#take(options, this.#loanWhat));
   }
 
   /**
@@ -1622,7 +1674,7 @@ export class Channel implements Disposable {
    * ```
    */
   async loanAsync(options?: WaitOptions): Promise<Loan> {
-    return this.#lend(await this.#takeAsync(options, `Cannot loan a slot of ${this.#what}`));
+    return this.#lend(await this.#takeAsync(options, this.#loanWhat));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1670,7 +1722,7 @@ export class Channel implements Disposable {
    */
   recv(options?: WaitOptions): Message {
     this.#open();
-    return this.#message(this.#nextBlocking(options, `Cannot receive on ${this.#what}`));
+    return this.#message(this.#nextBlocking(options, this.#recvWhat));
   }
 
   /**
@@ -1691,7 +1743,7 @@ export class Channel implements Disposable {
    */
   async recvAsync(options?: WaitOptions): Promise<Message> {
     this.#open();
-    return this.#message(await this.#nextAsync(options, `Cannot receive on ${this.#what}`));
+    return this.#message(await this.#nextAsync(options, this.#recvWhat));
   }
 
   #checkTarget(target: Uint8Array): void {
@@ -1757,7 +1809,7 @@ export class Channel implements Disposable {
   recvInto(target: Uint8Array, options?: WaitOptions): number {
     this.#open();
     this.#checkTarget(target);
-    return this.#copyOut(this.#nextBlocking(options, `Cannot receive on ${this.#what}`), target);
+    return this.#copyOut(this.#nextBlocking(options, this.#recvWhat), target);
   }
 
   #checkMax(max: number | undefined): number {
@@ -1854,7 +1906,7 @@ export class Channel implements Disposable {
     const max = this.#checkMax(options?.max);
     let n = this.#drain(fn, max);
     if (n > 0) return n;
-    const what = `Cannot receive on ${this.#what}`;
+    const what = this.#recvWhat;
     const ms = timeoutOf(options, what);
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
@@ -1893,7 +1945,7 @@ export class Channel implements Disposable {
     const max = this.#checkMax(options?.max);
     let n = this.#drain(fn, max);
     if (n > 0) return n;
-    const what = `Cannot receive on ${this.#what}`;
+    const what = this.#recvWhat;
     const ms = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
