@@ -522,6 +522,7 @@ export class Channel implements Disposable {
   #subs: (Uint32Array | undefined)[]; // #sidx.subarray(0, k), made once each
   #asyncParked = 0; // sendAsync waits of this object counted in waiters
   #asyncReady = 0; // recvAsync waits of this object counted in the ring's consWaiters
+  #deferred: ShmError | undefined; // EBADHDR found in a receive run, thrown once its good messages are out
   #bursts = false; // a dequeue succeeded here: the ring's consumer role is ours
   #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
   #run: number; // how many ready messages a single receive claims at once (RECV_RUN for spsc, else 1)
@@ -996,8 +997,10 @@ export class Channel implements Disposable {
   #queueOne(i: number): void {
     const st = this.#tab;
     const w32 = this.#procs32;
-    // O1: bracket open (seq_cst store, odd) before the QUEUED store; pairs with r1/r2 in reclaim.
-    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0);
+    // O1: bracket open (odd): a plain store, ordered before the seq_cst QUEUED store below (that
+    // store is a release on every target), which is all r2 in reclaim needs: whoever sees QUEUED
+    // sees the odd op. O2 stays seq_cst (it must not pass the enqueue).
+    w32[this.#opW] = this.#op = (this.#op + 1) | 0;
     let ok = false;
     try {
       // Q1: LOANED -> QUEUED (seq_cst store by the owner; publishes length and bytes).
@@ -1021,7 +1024,7 @@ export class Channel implements Disposable {
     const idx = this.#sidx;
     const q = this.#queuedWord;
     const values = this.#subs[k] ??= idx.subarray(0, k);
-    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
+    w32[this.#opW] = this.#op = (this.#op + 1) | 0; // O1 (plain: see #queueOne)
     let m = 0;
     try {
       for (let j = 0; j < k; j++) Atomics.store(st, 2 * idx[j] + 1, q); // Q1
@@ -1036,7 +1039,7 @@ export class Channel implements Disposable {
   }
 
   // D1: dequeues up to `max` indices and claims them; they become pending [#pHead, #pTail).
-  #burst(max: number): number {
+  #burst(max: number, defer = false): number {
     if (this.#tag === 0) this.#register();
     const st = this.#tab;
     const w32 = this.#procs32;
@@ -1046,7 +1049,8 @@ export class Channel implements Disposable {
     let k = 0;
     let bad = -1;
     let why = "";
-    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
+    // O1 (plain, as in #queueOne): the ring's seq_cst head store publishes it with the dequeue.
+    w32[this.#opW] = this.#op = (this.#op + 1) | 0;
     try {
       if (max === 1) { // the single-message path: tryDequeue skips the burst's argument checks
         const v = this.#ready.tryDequeue();
@@ -1081,7 +1085,14 @@ export class Channel implements Disposable {
       for (let j = 0; j < k; j++) if (idx[j] !== BAD_INDEX) idx[g++] = idx[j];
       this.#pHead = 0;
       this.#pTail = g; // the good ones stay pending for the next receive
-      throw this.#corrupt("receive on", why);
+      const err = this.#corrupt("receive on", why);
+      // A run taken for single receives hands out the good messages first and reports the bad
+      // index on the receive after them, as if they had been dequeued one at a time.
+      if (defer && g > 0) {
+        this.#deferred = err;
+        return g;
+      }
+      throw err;
     }
     this.#pHead = 0;
     this.#pTail = k;
@@ -1098,16 +1109,23 @@ export class Channel implements Disposable {
     return len;
   }
 
+  #throwDeferred(): never {
+    const e = this.#deferred!;
+    this.#deferred = undefined;
+    throw e;
+  }
+
   // The next pending or queued index, claimed; -1 when the channel is empty. spsc claims a run of
   // up to #run ready messages at once (one op bracket, one head publish) and hands them out in
   // order; an empty spsc ring is seen from its two counters without opening a bracket (the head is
   // ours alone; a tail that still equals it means nothing was published).
   #next(): number {
     if (this.#pHead === this.#pTail) {
+      if (this.#deferred !== undefined) this.#throwDeferred();
       if (this.#rspsc && this.#bursts && Atomics.load(this.#rctl, RW_TAIL) === Atomics.load(this.#rctl, RW_HEAD)) {
         return -1;
       }
-      if (this.#burst(this.#run) === 0) return -1;
+      if (this.#burst(this.#run, true) === 0) return -1;
     }
     return this.#ridx[this.#pHead++];
   }
@@ -1822,7 +1840,10 @@ export class Channel implements Disposable {
 
   // Hands pending messages (claiming a burst first if none) to fn, releasing each after its call.
   #drain(fn: BatchReceiver, max: number): number {
-    if (this.#pHead === this.#pTail && this.#burst(max) === 0) return 0;
+    if (this.#pHead === this.#pTail) {
+      if (this.#deferred !== undefined) this.#throwDeferred();
+      if (this.#burst(max) === 0) return 0;
+    }
     const idx = this.#ridx;
     const strict = this.#strict;
     let n = 0;
