@@ -67,7 +67,11 @@
  * - Q1 queue: store length; op := odd (O1); store state LOANED -> QUEUED; enqueue i on the ready
  *   ring; op := even (O2). A batch does one bracket and one enqueueBurst.
  * - D1 receive: op := odd; dequeueBurst; for each index i < slots: CAS state QUEUED(any tag) ->
- *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even.
+ *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even. On spsc a single
+ *   receive claims a run of up to RECV_RUN (one bracket, one head publish) and hands the claimed
+ *   blocks out one by one; a receiver killed with a run claimed loses those messages (R1a frees
+ *   the blocks). The odd op store (O1) is plain: the next step of the bracket (the QUEUED store or
+ *   the ring's head store) is a release that publishes it; the even one (O2) is seq_cst.
  * - F1 release: CAS HELD|tag -> FREE (EBADHDR if it fails); if waiters > 0 bump wakeSeq and wake
  *   (a batch receive wakes once, after its last release).
  * - R1 reclaim: (a) LOANED/HELD words whose tag names a dead participant tenure (or a malformed
@@ -1712,7 +1716,9 @@ export class Channel implements Disposable {
   // Receiving
 
   /**
-   * Receives the next message if one is queued now.
+   * Receives the next message if one is queued now. On an spsc channel this claims a run of up to
+   * 32 ready messages at once (one ring publish) and hands them out one by one from this object;
+   * {@linkcode close} frees claimed ones not handed out yet.
    *
    * @returns the message (call `release()` when done), or undefined when the channel is empty
    * @throws {ShmError} ECLOSED; EBADHDR for a corrupt slot index or length, or an index the ready

@@ -204,7 +204,7 @@ async function main(): Promise<void> {
   // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, batch, json, floor); default all.
   const only = (env("SHMKIT_BENCH_S2_CELLS") ?? "").split(/[,\s]+/).filter(Boolean);
   const want = (c: string): boolean => only.length === 0 || only.includes(c);
-  if (want("copy")) for (const size of SIZES) await cell(size, "copy", w);
+  if (want("copy")) { for (const size of SIZES) await cell(size, "copy", w); }
   if (want("msg")) await cell(64, "msg", w);
   if (want("batch")) await cell(64, "batch", w);
   if (want("json")) await cell(64, "json", w);
