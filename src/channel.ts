@@ -282,7 +282,7 @@ const RECV_RUN = 32;
 /** Iterations of local work between two polls of an empty ready ring (see #pause). */
 const PAUSE_ITERS = 256;
 /** A sender waiting for a free slot re-scans the whole table every this many polls of its cursor slot. */
-const SCAN_EVERY = 64;
+const SCAN_EVERY = 16;
 /** ...and resumes only when the slot this far past its cursor is free as well (8 = one table line). */
 const TAKE_AHEAD = 8;
 
