@@ -281,6 +281,12 @@ const BAD_INDEX = 0xffffffff;
 const RECV_RUN = 32;
 /** Iterations of local work between two polls of an empty ready ring (see #pause). */
 const PAUSE_ITERS = 256;
+/**
+ * The waiting sender's heuristics below apply to spsc channels, where one receiver frees blocks in
+ * the order they were sent (the sender's cursor order). A blocking take first looks at this many
+ * slots from its cursor (two table lines).
+ */
+const FIRST_SCAN = 16;
 /** A sender waiting for a free slot re-scans the whole table every this many polls of its cursor slot. */
 const SCAN_EVERY = 16;
 /** ...and resumes only when the slot this far past its cursor is free as well (8 = one table line). */
@@ -531,6 +537,8 @@ export class Channel implements Disposable {
   #deferred: ShmError | undefined; // EBADHDR found in a receive run, thrown once its good messages are out
   #bursts = false; // a dequeue succeeded here: the ring's consumer role is ours
   #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
+  #firstScan: number; // FIRST_SCAN on spsc; mpmc scans every slot (blocks come free in any order)
+  #scanEvery: number; // SCAN_EVERY on spsc; 1 on mpmc
   #run: number; // how many ready messages a single receive claims at once (RECV_RUN for spsc, else 1)
   #sendWhat: string; // error prefixes, made once (no string per message)
   #recvWhat: string;
@@ -597,7 +605,9 @@ export class Channel implements Disposable {
     this.#rmask = n - 1;
     this.#rspsc = rmode === "spsc";
     this.#run = this.#rspsc ? Math.min(RECV_RUN, slots) : 1;
-    this.#ahead = Math.min(TAKE_AHEAD, slots) - 1;
+    this.#ahead = this.#rspsc ? Math.min(TAKE_AHEAD, slots) - 1 : 0;
+    this.#firstScan = this.#rspsc ? FIRST_SCAN : slots;
+    this.#scanEvery = this.#rspsc ? SCAN_EVERY : 1;
     this.#rctl = new Int32Array(buf, this.#readyOff, RING_HEADER_SIZE / 4);
     this.#rslots = new Uint32Array(buf, this.#readyOff + RING_HEADER_SIZE, this.#rspsc ? n : 2 * n);
     this.#dataOffset = off + lay.dataOffset;
@@ -893,14 +903,15 @@ export class Channel implements Disposable {
     );
   }
 
-  // Takes a FREE block (T1), scanning at most `slots` words from the cursor; -1 when none is free.
-  #tryTake(): number {
+  // Takes a FREE block (T1), scanning at most `limit` words from the cursor; -1 when none is free.
+  #tryTake(limit: number = this.slots): number {
     if (this.#tag === 0) this.#register();
     const st = this.#tab;
     const n = this.slots;
     const want = this.#loanedWord;
     let i = this.#cursor;
-    for (let k = 0; k < n; k++) {
+    const m = limit < n ? limit : n;
+    for (let k = 0; k < m; k++) {
       const w = 2 * i + 1;
       // T1: relaxed peek, then claim with a CAS (seq_cst; acquires the bytes the last owner
       // wrote); pairs with F1 in release and R1 in reclaim.
@@ -918,7 +929,7 @@ export class Channel implements Disposable {
   // with a whole-table scan every SCAN_EVERY polls (slots released out of order). Polling one word
   // keeps the sender off the table lines the receiver is writing.
   #poll(n: number): number {
-    if (n % SCAN_EVERY === 0) return this.#tryTake();
+    if (n % this.#scanEvery === 0) return this.#tryTake();
     const i = this.#cursor;
     const w = 2 * i + 1;
     const st = this.#tab;
@@ -1216,7 +1227,10 @@ export class Channel implements Disposable {
   #take(options: WaitOptions | undefined, what: string): number {
     this.#open();
     const ms = timeoutOf(options, what);
-    let i = this.#tryTake();
+    // First try: a short scan from the cursor. Slots come free in cursor order when the receiver
+    // releases in order, so on a full channel a whole-table scan per message would read every
+    // table line (the receiver's too) for nothing; the polls below scan it all every SCAN_EVERY.
+    let i = this.#tryTake(this.#firstScan);
     if (i >= 0) return i;
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
