@@ -67,7 +67,11 @@
  * - Q1 queue: store length; op := odd (O1); store state LOANED -> QUEUED; enqueue i on the ready
  *   ring; op := even (O2). A batch does one bracket and one enqueueBurst.
  * - D1 receive: op := odd; dequeueBurst; for each index i < slots: CAS state QUEUED(any tag) ->
- *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even.
+ *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even. On spsc a single
+ *   receive claims a run of up to RECV_RUN (one bracket, one head publish) and hands the claimed
+ *   blocks out one by one; a receiver killed with a run claimed loses those messages (R1a frees
+ *   the blocks). The odd op store (O1) is plain: the next step of the bracket (the QUEUED store or
+ *   the ring's head store) is a release that publishes it; the even one (O2) is seq_cst.
  * - F1 release: CAS HELD|tag -> FREE (EBADHDR if it fails); if waiters > 0 bump wakeSeq and wake
  *   (a batch receive wakes once, after its last release).
  * - R1 reclaim: (a) LOANED/HELD words whose tag names a dead participant tenure (or a malformed
@@ -269,6 +273,24 @@ const PARK_SLICE_MS = 50;
 /** Blocking calls spin this long (ms) before parking. */
 const SPIN_MS = 0.02;
 const BAD_INDEX = 0xffffffff;
+/**
+ * Receive runs (spsc): tryRecv/recv/tryRecvInto/recvInto dequeue and claim up to this many ready
+ * messages at once (one op bracket and one head publish for the run) and hand them out one by one.
+ * mpmc channels take one at a time, so a slow receiver never sits on messages another could take.
+ */
+const RECV_RUN = 32;
+/** Iterations of local work between two polls of an empty ready ring (see #pause). */
+const PAUSE_ITERS = 256;
+/**
+ * The waiting sender's heuristics below apply to spsc channels, where one receiver frees blocks in
+ * the order they were sent (the sender's cursor order). A blocking take first looks at this many
+ * slots from its cursor (two table lines).
+ */
+const FIRST_SCAN = 16;
+/** A sender waiting for a free slot re-scans the whole table every this many polls of its cursor slot. */
+const SCAN_EVERY = 16;
+/** ...and resumes only when the slot this far past its cursor is free as well (8 = one table line). */
+const TAKE_AHEAD = 8;
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -512,6 +534,15 @@ export class Channel implements Disposable {
   #subs: (Uint32Array | undefined)[]; // #sidx.subarray(0, k), made once each
   #asyncParked = 0; // sendAsync waits of this object counted in waiters
   #asyncReady = 0; // recvAsync waits of this object counted in the ring's consWaiters
+  #deferred: ShmError | undefined; // EBADHDR found in a receive run, thrown once its good messages are out
+  #bursts = false; // a dequeue succeeded here: the ring's consumer role is ours
+  #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
+  #firstScan: number; // FIRST_SCAN on spsc; mpmc scans every slot (blocks come free in any order)
+  #scanEvery: number; // SCAN_EVERY on spsc; 1 on mpmc
+  #run: number; // how many ready messages a single receive claims at once (RECV_RUN for spsc, else 1)
+  #sendWhat: string; // error prefixes, made once (no string per message)
+  #recvWhat: string;
+  #loanWhat: string;
 
   private constructor(seg: SharedMemory, off: number, owned: boolean, opts: ChannelOpenOptions) {
     this.#seg = seg;
@@ -519,6 +550,9 @@ export class Channel implements Disposable {
     this.byteOffset = off;
     const name = seg.name === null ? "(anonymous)" : seg.name;
     this.#what = `channel "${name}"${off ? ` at ${off}` : ""}`;
+    this.#sendWhat = `Cannot send on ${this.#what}`;
+    this.#recvWhat = `Cannot receive on ${this.#what}`;
+    this.#loanWhat = `Cannot loan a slot of ${this.#what}`;
     const what = `Cannot open ${this.#what}`;
     checkDetach(opts.detach, what);
     this.#strict = opts.detach === "message";
@@ -570,6 +604,10 @@ export class Channel implements Disposable {
     const n = new DataView(buf, this.#readyOff, RING_HEADER_SIZE).getUint32(RING.slotCount, true); // checked by Ring.at
     this.#rmask = n - 1;
     this.#rspsc = rmode === "spsc";
+    this.#run = this.#rspsc ? Math.min(RECV_RUN, slots) : 1;
+    this.#ahead = this.#rspsc ? Math.min(TAKE_AHEAD, slots) - 1 : 0;
+    this.#firstScan = this.#rspsc ? FIRST_SCAN : slots;
+    this.#scanEvery = this.#rspsc ? SCAN_EVERY : 1;
     this.#rctl = new Int32Array(buf, this.#readyOff, RING_HEADER_SIZE / 4);
     this.#rslots = new Uint32Array(buf, this.#readyOff + RING_HEADER_SIZE, this.#rspsc ? n : 2 * n);
     this.#dataOffset = off + lay.dataOffset;
@@ -789,7 +827,8 @@ export class Channel implements Disposable {
     this.#open();
     const ctl = this.#rctl;
     const n = (Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0;
-    return n < 0 ? 0 : Math.min(n, this.slots);
+    // Plus what this object claimed in a receive run and has not handed out yet.
+    return Math.min((n < 0 ? 0 : n) + this.#pTail - this.#pHead, this.slots);
   }
 
   /** Slots free for sending now (a snapshot: counts FREE state words). */
@@ -864,14 +903,15 @@ export class Channel implements Disposable {
     );
   }
 
-  // Takes a FREE block (T1), scanning at most `slots` words from the cursor; -1 when none is free.
-  #tryTake(): number {
+  // Takes a FREE block (T1), scanning at most `limit` words from the cursor; -1 when none is free.
+  #tryTake(limit: number = this.slots): number {
     if (this.#tag === 0) this.#register();
     const st = this.#tab;
     const n = this.slots;
     const want = this.#loanedWord;
     let i = this.#cursor;
-    for (let k = 0; k < n; k++) {
+    const m = limit < n ? limit : n;
+    for (let k = 0; k < m; k++) {
       const w = 2 * i + 1;
       // T1: relaxed peek, then claim with a CAS (seq_cst; acquires the bytes the last owner
       // wrote); pairs with F1 in release and R1 in reclaim.
@@ -881,6 +921,26 @@ export class Channel implements Disposable {
         return i;
       }
       i = i + 1 === n ? 0 : i + 1;
+    }
+    return -1;
+  }
+
+  // A waiting sender's cheap retry: only the cursor slot (in FIFO use the next one to come free),
+  // with a whole-table scan every SCAN_EVERY polls (slots released out of order). Polling one word
+  // keeps the sender off the table lines the receiver is writing.
+  #poll(n: number): number {
+    if (n % this.#scanEvery === 0) return this.#tryTake();
+    const i = this.#cursor;
+    const w = 2 * i + 1;
+    const st = this.#tab;
+    // Hysteresis: wait until the slot TAKE_AHEAD - 1 past the cursor is free too (relaxed peek), so
+    // the sender resumes a table line after the receiver has left it, not one slot behind it.
+    const a = i + this.#ahead;
+    const ahead = 2 * (a >= this.slots ? a - this.slots : a) + 1;
+    if (st[ahead] === FREE && st[w] === FREE && Atomics.compareExchange(st, w, FREE, this.#loanedWord) === FREE) {
+      if (FAULT_ON) fault("channel.take.after_claim"); // T1, as in #tryTake
+      this.#cursor = i + 1 === this.slots ? 0 : i + 1;
+      return i;
     }
     return -1;
   }
@@ -954,8 +1014,10 @@ export class Channel implements Disposable {
   #queueOne(i: number): void {
     const st = this.#tab;
     const w32 = this.#procs32;
-    // O1: bracket open (seq_cst store, odd) before the QUEUED store; pairs with r1/r2 in reclaim.
-    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0);
+    // O1: bracket open (odd): a plain store, ordered before the seq_cst QUEUED store below (that
+    // store is a release on every target), which is all r2 in reclaim needs: whoever sees QUEUED
+    // sees the odd op. O2 stays seq_cst (it must not pass the enqueue).
+    w32[this.#opW] = this.#op = (this.#op + 1) | 0;
     let ok = false;
     try {
       // Q1: LOANED -> QUEUED (seq_cst store by the owner; publishes length and bytes).
@@ -979,7 +1041,7 @@ export class Channel implements Disposable {
     const idx = this.#sidx;
     const q = this.#queuedWord;
     const values = this.#subs[k] ??= idx.subarray(0, k);
-    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
+    w32[this.#opW] = this.#op = (this.#op + 1) | 0; // O1 (plain: see #queueOne)
     let m = 0;
     try {
       for (let j = 0; j < k; j++) Atomics.store(st, 2 * idx[j] + 1, q); // Q1
@@ -994,7 +1056,7 @@ export class Channel implements Disposable {
   }
 
   // D1: dequeues up to `max` indices and claims them; they become pending [#pHead, #pTail).
-  #burst(max: number): number {
+  #burst(max: number, defer = false): number {
     if (this.#tag === 0) this.#register();
     const st = this.#tab;
     const w32 = this.#procs32;
@@ -1004,12 +1066,14 @@ export class Channel implements Disposable {
     let k = 0;
     let bad = -1;
     let why = "";
-    Atomics.store(w32, this.#opW, this.#op = (this.#op + 1) | 0); // O1
+    // O1 (plain, as in #queueOne): the ring's seq_cst head store publishes it with the dequeue.
+    w32[this.#opW] = this.#op = (this.#op + 1) | 0;
     try {
       if (max === 1) { // the single-message path: tryDequeue skips the burst's argument checks
         const v = this.#ready.tryDequeue();
         if (v !== undefined) idx[k++] = v;
       } else k = this.#ready.dequeueBurst(idx, max);
+      this.#bursts = true; // the ring took us as its consumer
       if (FAULT_ON && k > 0) fault("channel.recv.after_dequeue");
       for (let j = 0; j < k; j++) {
         const i = idx[j]; // read once, bounds-checked, used as the local
@@ -1038,7 +1102,14 @@ export class Channel implements Disposable {
       for (let j = 0; j < k; j++) if (idx[j] !== BAD_INDEX) idx[g++] = idx[j];
       this.#pHead = 0;
       this.#pTail = g; // the good ones stay pending for the next receive
-      throw this.#corrupt("receive on", why);
+      const err = this.#corrupt("receive on", why);
+      // A run taken for single receives hands out the good messages first and reports the bad
+      // index on the receive after them, as if they had been dequeued one at a time.
+      if (defer && g > 0) {
+        this.#deferred = err;
+        return g;
+      }
+      throw err;
     }
     this.#pHead = 0;
     this.#pTail = k;
@@ -1055,9 +1126,33 @@ export class Channel implements Disposable {
     return len;
   }
 
-  // The next pending or queued index, claimed; -1 when the channel is empty.
+  #spinSink = 0;
+  // Between two polls of an empty ready ring: stay off the sender's lines for a moment (a few
+  // hundred ns of local work) so it can publish a run instead of handing each line over per message.
+  #pause(): void {
+    let x = this.#spinSink;
+    for (let k = 0; k < PAUSE_ITERS; k++) x = (x * 1103515245 + 12345) | 0;
+    this.#spinSink = x;
+  }
+
+  #throwDeferred(): never {
+    const e = this.#deferred!;
+    this.#deferred = undefined;
+    throw e;
+  }
+
+  // The next pending or queued index, claimed; -1 when the channel is empty. spsc claims a run of
+  // up to #run ready messages at once (one op bracket, one head publish) and hands them out in
+  // order; an empty spsc ring is seen from its two counters without opening a bracket (the head is
+  // ours alone; a tail that still equals it means nothing was published).
   #next(): number {
-    if (this.#pHead === this.#pTail && this.#burst(1) === 0) return -1;
+    if (this.#pHead === this.#pTail) {
+      if (this.#deferred !== undefined) this.#throwDeferred();
+      if (this.#rspsc && this.#bursts && Atomics.load(this.#rctl, RW_TAIL) === Atomics.load(this.#rctl, RW_HEAD)) {
+        return -1;
+      }
+      if (this.#burst(this.#run, true) === 0) return -1;
+    }
     return this.#ridx[this.#pHead++];
   }
 
@@ -1132,12 +1227,17 @@ export class Channel implements Disposable {
   #take(options: WaitOptions | undefined, what: string): number {
     this.#open();
     const ms = timeoutOf(options, what);
-    let i = this.#tryTake();
+    // First try: a short scan from the cursor. Slots come free in cursor order when the receiver
+    // releases in order, so on a full channel a whole-table scan per message would read every
+    // table line (the receiver's too) for nothing; the polls below scan it all every SCAN_EVERY.
+    let i = this.#tryTake(this.#firstScan);
     if (i >= 0) return i;
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
+    let polls = 1;
     do {
-      if ((i = this.#tryTake()) >= 0) return i;
+      this.#pause();
+      if ((i = this.#poll(polls++)) >= 0) return i;
     } while (performance.now() < spinEnd);
     const deadline = start + ms;
     const hdr = this.#hdr;
@@ -1257,6 +1357,7 @@ export class Channel implements Disposable {
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
     do {
+      this.#pause();
       if ((i = this.#next()) >= 0) return i;
     } while (performance.now() < spinEnd);
     const deadline = start + ms;
@@ -1334,7 +1435,7 @@ export class Channel implements Disposable {
   send(data: Uint8Array | string, options?: WaitOptions): void {
     this.#open();
     this.#checkData(data);
-    const i = this.#take(options, `Cannot send on ${this.#what}`);
+    const i = this.#take(options, this.#sendWhat);
     this.#fill(i, data);
     this.#queueOne(i);
   }
@@ -1359,7 +1460,7 @@ export class Channel implements Disposable {
   async sendAsync(data: Uint8Array | string, options?: WaitOptions): Promise<void> {
     this.#open();
     this.#checkData(data);
-    const i = await this.#takeAsync(options, `Cannot send on ${this.#what}`);
+    const i = await this.#takeAsync(options, this.#sendWhat);
     this.#fill(i, data);
     this.#queueOne(i);
   }
@@ -1409,7 +1510,7 @@ export class Channel implements Disposable {
    */
   trySendBatch(items: readonly (Uint8Array | string)[]): number {
     this.#open();
-    this.#checkItems(items, `Cannot send on ${this.#what}`);
+    this.#checkItems(items, this.#sendWhat);
     if (items.length === 0) return 0;
     const k = this.#sendFrom(items, 0);
     if (k > 0) return k;
@@ -1440,7 +1541,7 @@ export class Channel implements Disposable {
    */
   sendBatch(items: readonly (Uint8Array | string)[], options?: WaitOptions): void {
     this.#open();
-    const what = `Cannot send on ${this.#what}`;
+    const what = this.#sendWhat;
     this.#checkItems(items, what);
     const ms = timeoutOf(options, what);
     const deadline = performance.now() + ms;
@@ -1475,7 +1576,7 @@ export class Channel implements Disposable {
    */
   async sendBatchAsync(items: readonly (Uint8Array | string)[], options?: WaitOptions): Promise<void> {
     this.#open();
-    const what = `Cannot send on ${this.#what}`;
+    const what = this.#sendWhat;
     this.#checkItems(items, what);
     const ms = timeoutOf(options, what);
     const deadline = performance.now() + ms;
@@ -1493,7 +1594,7 @@ export class Channel implements Disposable {
 
   // Serializes `value` with node:v8 behind its format tag.
   #serialize(value: unknown): Uint8Array {
-    const what = `Cannot send on ${this.#what}`;
+    const what = this.#sendWhat;
     const body = v8(what).serialize(value);
     if (body.length + 1 > this.slotSize) throw this.#tooBig(body.length + 1);
     return body;
@@ -1559,7 +1660,7 @@ export class Channel implements Disposable {
   sendValue(value: unknown, options?: WaitOptions): void {
     this.#open();
     const body = this.#serialize(value);
-    const i = this.#take(options, `Cannot send on ${this.#what}`);
+    const i = this.#take(options, this.#sendWhat);
     this.#fillValue(i, body);
     this.#queueOne(i);
   }
@@ -1603,7 +1704,7 @@ export class Channel implements Disposable {
    * ```
    */
   loan(options?: WaitOptions): Loan {
-    return this.#lend(this.#take(options, `Cannot loan a slot of ${this.#what}`));
+    return this.#lend(this.#take(options, this.#loanWhat));
   }
 
   /**
@@ -1622,14 +1723,16 @@ export class Channel implements Disposable {
    * ```
    */
   async loanAsync(options?: WaitOptions): Promise<Loan> {
-    return this.#lend(await this.#takeAsync(options, `Cannot loan a slot of ${this.#what}`));
+    return this.#lend(await this.#takeAsync(options, this.#loanWhat));
   }
 
   // -------------------------------------------------------------------------------------------
   // Receiving
 
   /**
-   * Receives the next message if one is queued now.
+   * Receives the next message if one is queued now. On an spsc channel this claims a run of up to
+   * 32 ready messages at once (one ring publish) and hands them out one by one from this object;
+   * {@linkcode close} frees claimed ones not handed out yet.
    *
    * @returns the message (call `release()` when done), or undefined when the channel is empty
    * @throws {ShmError} ECLOSED; EBADHDR for a corrupt slot index or length, or an index the ready
@@ -1670,7 +1773,7 @@ export class Channel implements Disposable {
    */
   recv(options?: WaitOptions): Message {
     this.#open();
-    return this.#message(this.#nextBlocking(options, `Cannot receive on ${this.#what}`));
+    return this.#message(this.#nextBlocking(options, this.#recvWhat));
   }
 
   /**
@@ -1691,7 +1794,7 @@ export class Channel implements Disposable {
    */
   async recvAsync(options?: WaitOptions): Promise<Message> {
     this.#open();
-    return this.#message(await this.#nextAsync(options, `Cannot receive on ${this.#what}`));
+    return this.#message(await this.#nextAsync(options, this.#recvWhat));
   }
 
   #checkTarget(target: Uint8Array): void {
@@ -1757,7 +1860,7 @@ export class Channel implements Disposable {
   recvInto(target: Uint8Array, options?: WaitOptions): number {
     this.#open();
     this.#checkTarget(target);
-    return this.#copyOut(this.#nextBlocking(options, `Cannot receive on ${this.#what}`), target);
+    return this.#copyOut(this.#nextBlocking(options, this.#recvWhat), target);
   }
 
   #checkMax(max: number | undefined): number {
@@ -1770,7 +1873,10 @@ export class Channel implements Disposable {
 
   // Hands pending messages (claiming a burst first if none) to fn, releasing each after its call.
   #drain(fn: BatchReceiver, max: number): number {
-    if (this.#pHead === this.#pTail && this.#burst(max) === 0) return 0;
+    if (this.#pHead === this.#pTail) {
+      if (this.#deferred !== undefined) this.#throwDeferred();
+      if (this.#burst(max) === 0) return 0;
+    }
     const idx = this.#ridx;
     const strict = this.#strict;
     let n = 0;
@@ -1854,11 +1960,12 @@ export class Channel implements Disposable {
     const max = this.#checkMax(options?.max);
     let n = this.#drain(fn, max);
     if (n > 0) return n;
-    const what = `Cannot receive on ${this.#what}`;
+    const what = this.#recvWhat;
     const ms = timeoutOf(options, what);
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
     do {
+      this.#pause();
       if ((n = this.#drain(fn, max)) > 0) return n;
     } while (performance.now() < spinEnd);
     const deadline = start + ms;
@@ -1893,7 +2000,7 @@ export class Channel implements Disposable {
     const max = this.#checkMax(options?.max);
     let n = this.#drain(fn, max);
     if (n > 0) return n;
-    const what = `Cannot receive on ${this.#what}`;
+    const what = this.#recvWhat;
     const ms = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;

@@ -137,6 +137,79 @@ test('fast mode reuses one Message per slot; detach: "message" makes one per mes
   strict.unlink();
 });
 
+test("spsc: a single receive claims a run of ready messages; every receive method hands them out in order; size counts the run; close() gives its slots back", () => {
+  const name = uniqueName("chrun");
+  using tx = Channel.create(name, { slots: 64, slotSize: 16, mode: "spsc" });
+  using rx = Channel.open(name);
+  for (let i = 0; i < 40; i++) tx.send(`m${i}`);
+  const m0 = rx.tryRecv()!;
+  assertEquals(m0.text(), "m0");
+  // The run took 32 (m0..m31): m0 handed out, 31 claimed and pending, 8 still in the ring.
+  assertEquals(tx.size, 8, "the sender sees what is left in the ring");
+  assertEquals(rx.size, 39, "the receiver counts its pending run too");
+  assertEquals(tx.available, 64 - 40, "a run's slots are held, not free");
+  m0.release();
+  assertEquals(tx.available, 64 - 39);
+  const m1 = rx.recv({ timeout: 1000 });
+  assertEquals(m1.text(), "m1");
+  m1.release();
+  const buf = new Uint8Array(16);
+  const n = rx.tryRecvInto(buf);
+  assertEquals(dec.decode(buf.subarray(0, n)), "m2");
+  assertEquals(texts(rx, 3), ["m3", "m4", "m5"]);
+  const rest: string[] = [];
+  for (let m = rx.tryRecv(); m; m = rx.tryRecv()) {
+    rest.push(m.text());
+    m.release();
+  }
+  assertEquals(rest, Array.from({ length: 34 }, (_, k) => `m${k + 6}`));
+  assertEquals(tx.available, 64);
+  // A run still pending when the receiver closes: close() frees every slot of it.
+  for (let i = 0; i < 5; i++) tx.send(`n${i}`);
+  const n0 = rx.tryRecv()!;
+  assertEquals(n0.text(), "n0");
+  assertEquals(tx.available, 64 - 5);
+  rx.close();
+  assertEquals(tx.available, 64, "close() released the handed-out message and the 4 pending ones");
+  assertEquals(n0.bytes.length, 0);
+  tx.unlink();
+});
+
+test("mpmc: a single receive claims one message, so another receiver can take the next", () => {
+  const name = uniqueName("chrun");
+  using a = Channel.create(name, { slots: 8, slotSize: 16 });
+  using b = Channel.open(name);
+  for (let i = 0; i < 3; i++) a.send(`m${i}`);
+  const m0 = a.tryRecv()!;
+  const m1 = b.tryRecv()!;
+  assertEquals([m0.text(), m1.text()], ["m0", "m1"]);
+  assertEquals(a.size, 1);
+  m0.release();
+  m1.release();
+  assertEquals(texts(b), ["m2"]);
+  a.unlink();
+});
+
+test('spsc, detach: "message": messages of a receive run each get a window of their own, detached on release', () => {
+  using ch = Channel.create(uniqueName("chrun"), { slots: 8, slotSize: 16, mode: "spsc", detach: "message" });
+  for (let i = 0; i < 3; i++) ch.send(`s${i}`);
+  const s0 = ch.recv();
+  const kept = s0.bytes;
+  assertEquals(s0.text(), "s0");
+  s0.release();
+  assertEquals(s0.bytes.length, 0);
+  if (RUNTIME !== "node") assertEquals(kept.length, 0, "the released message's window is detached");
+  const s1 = ch.recv();
+  const s2 = ch.recv();
+  assert(s1 !== s2);
+  assertEquals([s1.text(), s2.text()], ["s1", "s2"]);
+  assertEquals(ch.available, 6);
+  s1.release();
+  s2.release();
+  assertEquals(ch.available, 8);
+  ch.unlink();
+});
+
 function ringOffset(seg: SharedMemory): number {
   return Number(new DataView(seg.buffer).getBigUint64(CHANNEL.readyOffset, true));
 }

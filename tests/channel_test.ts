@@ -429,6 +429,34 @@ test("slots held by a SIGKILLed receiver come back when a sender finds the chann
   }
 });
 
+test("spsc: a receiver SIGKILLed holding a receive run gives every slot back; the messages of its run go with it", async () => {
+  const rt = OTHER[RUNTIME][0];
+  using ch = Channel.create(uniqueName("ch"), { slots: 8, slotSize: 64, mode: "spsc" });
+  for (let i = 0; i < 6; i++) ch.send(`before ${i}`);
+  // The child receives one message and keeps it: its receive claimed all 6 as one run.
+  const child = await startUntil(
+    rt,
+    "tests/fixtures/channel_hold.ts",
+    [JSON.stringify(ch.handle()), "recv", "1"],
+    "held 1",
+  );
+  assertEquals(ch.size, 0, "the run took every queued message");
+  assertEquals(ch.available, 2);
+  assertEquals(ch.reclaim(), 0, "a live receiver's run is never robbed");
+  await killed(child);
+  // The sender finds 2 free slots, then reclaims the 6 held by the dead receiver's tenure.
+  for (let i = 0; i < 8; i++) ch.send(`after ${i}`, { timeout: 10_000 });
+  assertEquals(ch.available, 0);
+  const got: string[] = [];
+  for (let m = ch.tryRecv(); m; m = ch.tryRecv()) {
+    got.push(m.text());
+    m.release();
+  }
+  assertEquals(got, Array.from({ length: 8 }, (_, i) => `after ${i}`));
+  assertEquals(ch.available, 8, "no slot lost");
+  ch.unlink();
+});
+
 test("loans held by a SIGKILLed sender come back, also to a sender waiting asynchronously", async () => {
   const rt = OTHER[RUNTIME][0];
   using ch = Channel.create(uniqueName("ch"), { slots: 3, slotSize: 64 });

@@ -11,7 +11,7 @@
 // @bench-ids S2
 import { Channel, type ChannelHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
 import { checkTick, makeTick, type Tick } from "../../demo_wire.ts";
-import { args, clockNs, cpuSelf, emit, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import { args, clockNs, cpuSelf, emit, env, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
 const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
@@ -201,9 +201,12 @@ function jsonFloor(windowS: number): void {
 
 async function main(): Promise<void> {
   const w = pick(1.5, 0.3);
-  for (const size of SIZES) await cell(size, "copy", w);
-  await cell(64, "msg", w);
-  await cell(64, "batch", w);
-  await cell(64, "json", w);
-  jsonFloor(w);
+  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, batch, json, floor); default all.
+  const only = (env("SHMKIT_BENCH_S2_CELLS") ?? "").split(/[,\s]+/).filter(Boolean);
+  const want = (c: string): boolean => only.length === 0 || only.includes(c);
+  if (want("copy")) { for (const size of SIZES) await cell(size, "copy", w); }
+  if (want("msg")) await cell(64, "msg", w);
+  if (want("batch")) await cell(64, "batch", w);
+  if (want("json")) await cell(64, "json", w);
+  if (want("floor")) jsonFloor(w);
 }
