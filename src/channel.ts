@@ -68,7 +68,7 @@
  *   ring; op := even (O2). A batch does one bracket and one enqueueBurst.
  * - D1 receive: op := odd; dequeueBurst; for each index i < slots: CAS state QUEUED(any tag) ->
  *   HELD|tag, else EBADHDR (an index twice in the ring, or corrupt); op := even. On spsc a single
- *   receive claims a run of up to RECV_RUN (one bracket, one head publish) and hands the claimed
+ *   receive claims a run of up to recvRun (an option, default 1; one bracket, one head publish) and hands the claimed
  *   blocks out one by one; a receiver killed with a run claimed loses those messages (R1a frees
  *   the blocks). The odd op store (O1) is plain: the next step of the bracket (the QUEUED store or
  *   the ring's head store) is a release that publishes it; the even one (O2) is seq_cst.
@@ -144,6 +144,14 @@ export interface ChannelOptions {
   populate?: boolean;
   /** When handed-out views stop working, default "close" (see {@linkcode DetachMode}). */
   detach?: DetachMode;
+  /**
+   * spsc only: how many ready messages one `tryRecv`/`recv`/`tryRecvInto`/`recvInto` claims at once,
+   * 1..256, default 1. Above 1 a receive takes a run of queued messages with one ring publish and
+   * hands them out one by one (less cross-core traffic per message); a receiver killed with a run
+   * claimed loses the messages of the run it had not handed out yet (their slots come back), as with
+   * a batch receive. With 1, a message stays queued, for the next receiver, until it is received.
+   */
+  recvRun?: number;
 }
 
 /** Options of {@linkcode Channel.open}, {@linkcode Channel.at} and {@linkcode Channel.attach}. */
@@ -152,6 +160,14 @@ export interface ChannelOpenOptions {
   populate?: boolean;
   /** When handed-out views stop working, default "close" (see {@linkcode DetachMode}). */
   detach?: DetachMode;
+  /**
+   * spsc only: how many ready messages one `tryRecv`/`recv`/`tryRecvInto`/`recvInto` claims at once,
+   * 1..256, default 1. Above 1 a receive takes a run of queued messages with one ring publish and
+   * hands them out one by one (less cross-core traffic per message); a receiver killed with a run
+   * claimed loses the messages of the run it had not handed out yet (their slots come back), as with
+   * a batch receive. With 1, a message stays queued, for the next receiver, until it is received.
+   */
+  recvRun?: number;
 }
 
 /** Options of {@linkcode Channel.recvBatch} and {@linkcode Channel.recvBatchAsync}. */
@@ -274,11 +290,12 @@ const PARK_SLICE_MS = 50;
 const SPIN_MS = 0.02;
 const BAD_INDEX = 0xffffffff;
 /**
- * Receive runs (spsc): tryRecv/recv/tryRecvInto/recvInto dequeue and claim up to this many ready
- * messages at once (one op bracket and one head publish for the run) and hand them out one by one.
- * mpmc channels take one at a time, so a slow receiver never sits on messages another could take.
+ * Receive runs (spsc, the `recvRun` option, default 1): tryRecv/recv/tryRecvInto/recvInto dequeue
+ * and claim up to that many ready messages at once (one op bracket and one head publish for the
+ * run) and hand them out one by one. mpmc channels take one at a time, so a slow receiver never
+ * sits on messages another could take.
  */
-const RECV_RUN = 32;
+const MAX_RECV_RUN = 256;
 /** Iterations of local work between two polls of an empty ready ring (see #pause). */
 const PAUSE_ITERS = 256;
 /**
@@ -359,6 +376,14 @@ function checkOptions(o: ChannelOptions, what: string): Checked {
   }
   checkDetach(o.detach, what);
   return { slots, slotSize, mode, procs };
+}
+
+function checkRecvRun(r: unknown, what: string): number {
+  if (r === undefined) return 1;
+  if (typeof r !== "number" || !Number.isInteger(r) || r < 1 || r > MAX_RECV_RUN) {
+    throw new RangeError(`${what}: recvRun must be an integer in 1..${MAX_RECV_RUN}, got ${String(r)}`);
+  }
+  return r;
 }
 
 function checkDetach(d: unknown, what: string): void {
@@ -539,7 +564,7 @@ export class Channel implements Disposable {
   #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
   #firstScan: number; // FIRST_SCAN on spsc; mpmc scans every slot (blocks come free in any order)
   #scanEvery: number; // SCAN_EVERY on spsc; 1 on mpmc
-  #run: number; // how many ready messages a single receive claims at once (RECV_RUN for spsc, else 1)
+  #run: number; // how many ready messages a single receive claims at once (recvRun on spsc, else 1)
   #sendWhat: string; // error prefixes, made once (no string per message)
   #recvWhat: string;
   #loanWhat: string;
@@ -555,6 +580,7 @@ export class Channel implements Disposable {
     this.#loanWhat = `Cannot loan a slot of ${this.#what}`;
     const what = `Cannot open ${this.#what}`;
     checkDetach(opts.detach, what);
+    const recvRun = checkRecvRun(opts.recvRun, what);
     this.#strict = opts.detach === "message";
     if (seg.size > MAX_VIEW_BYTES) {
       throw new ShmError("ENOTSUP", `${what}: the segment is larger than this runtime's ArrayBuffer limit (ENOTSUP)`);
@@ -604,7 +630,7 @@ export class Channel implements Disposable {
     const n = new DataView(buf, this.#readyOff, RING_HEADER_SIZE).getUint32(RING.slotCount, true); // checked by Ring.at
     this.#rmask = n - 1;
     this.#rspsc = rmode === "spsc";
-    this.#run = this.#rspsc ? Math.min(RECV_RUN, slots) : 1;
+    this.#run = this.#rspsc ? Math.min(recvRun, slots) : 1;
     this.#ahead = this.#rspsc ? Math.min(TAKE_AHEAD, slots) - 1 : 0;
     this.#firstScan = this.#rspsc ? FIRST_SCAN : slots;
     this.#scanEvery = this.#rspsc ? SCAN_EVERY : 1;
@@ -1730,9 +1756,9 @@ export class Channel implements Disposable {
   // Receiving
 
   /**
-   * Receives the next message if one is queued now. On an spsc channel this claims a run of up to
-   * 32 ready messages at once (one ring publish) and hands them out one by one from this object;
-   * {@linkcode close} frees claimed ones not handed out yet.
+   * Receives the next message if one is queued now. On an spsc channel opened with `recvRun` > 1
+   * this claims a run of up to that many ready messages at once (one ring publish) and hands them
+   * out one by one from this object; {@linkcode close} frees claimed ones not handed out yet.
    *
    * @returns the message (call `release()` when done), or undefined when the channel is empty
    * @throws {ShmError} ECLOSED; EBADHDR for a corrupt slot index or length, or an index the ready

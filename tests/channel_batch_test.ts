@@ -137,10 +137,10 @@ test('fast mode reuses one Message per slot; detach: "message" makes one per mes
   strict.unlink();
 });
 
-test("spsc: a single receive claims a run of ready messages; every receive method hands them out in order; size counts the run; close() gives its slots back", () => {
+test("spsc, recvRun 32: a single receive claims a run of ready messages; every receive method hands them out in order; size counts the run; close() gives its slots back", () => {
   const name = uniqueName("chrun");
   using tx = Channel.create(name, { slots: 64, slotSize: 16, mode: "spsc" });
-  using rx = Channel.open(name);
+  using rx = Channel.open(name, { recvRun: 32 });
   for (let i = 0; i < 40; i++) tx.send(`m${i}`);
   const m0 = rx.tryRecv()!;
   assertEquals(m0.text(), "m0");
@@ -175,6 +175,25 @@ test("spsc: a single receive claims a run of ready messages; every receive metho
   tx.unlink();
 });
 
+test("spsc, default recvRun (1): a receive claims one message, the rest stay queued in the ring; recvRun is checked", () => {
+  const name = uniqueName("chrun");
+  using tx = Channel.create(name, { slots: 8, slotSize: 16, mode: "spsc" });
+  using rx = Channel.open(name);
+  for (let i = 0; i < 5; i++) tx.send(`m${i}`);
+  const m0 = rx.tryRecv()!;
+  assertEquals(m0.text(), "m0");
+  assertEquals(tx.size, 4, "four still in the ring");
+  assertEquals(rx.size, 4);
+  rx.close();
+  assertEquals(tx.available, 4, "close() freed the one handed-out message; four are still queued");
+  using rx2 = Channel.open(name);
+  assertEquals(texts(rx2), ["m1", "m2", "m3", "m4"]);
+  for (const bad of [0, 257, 1.5, "8", -1]) {
+    assertThrows(() => Channel.open(name, { recvRun: bad as number }), RangeError, "recvRun");
+  }
+  tx.unlink();
+});
+
 test("mpmc: a single receive claims one message, so another receiver can take the next", () => {
   const name = uniqueName("chrun");
   using a = Channel.create(name, { slots: 8, slotSize: 16 });
@@ -191,7 +210,13 @@ test("mpmc: a single receive claims one message, so another receiver can take th
 });
 
 test('spsc, detach: "message": messages of a receive run each get a window of their own, detached on release', () => {
-  using ch = Channel.create(uniqueName("chrun"), { slots: 8, slotSize: 16, mode: "spsc", detach: "message" });
+  using ch = Channel.create(uniqueName("chrun"), {
+    slots: 8,
+    slotSize: 16,
+    mode: "spsc",
+    detach: "message",
+    recvRun: 32,
+  });
   for (let i = 0; i < 3; i++) ch.send(`s${i}`);
   const s0 = ch.recv();
   const kept = s0.bytes;

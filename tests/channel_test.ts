@@ -429,7 +429,7 @@ test("slots held by a SIGKILLed receiver come back when a sender finds the chann
   }
 });
 
-test("spsc: a receiver SIGKILLed holding a receive run gives every slot back; the messages of its run go with it", async () => {
+test("spsc, recvRun 32: a receiver SIGKILLed holding a receive run gives every slot back; the messages of its run go with it", async () => {
   const rt = OTHER[RUNTIME][0];
   using ch = Channel.create(uniqueName("ch"), { slots: 8, slotSize: 64, mode: "spsc" });
   for (let i = 0; i < 6; i++) ch.send(`before ${i}`);
@@ -437,7 +437,7 @@ test("spsc: a receiver SIGKILLed holding a receive run gives every slot back; th
   const child = await startUntil(
     rt,
     "tests/fixtures/channel_hold.ts",
-    [JSON.stringify(ch.handle()), "recv", "1"],
+    [JSON.stringify(ch.handle()), "recv", "1", "", "32"],
     "held 1",
   );
   assertEquals(ch.size, 0, "the run took every queued message");
@@ -453,6 +453,29 @@ test("spsc: a receiver SIGKILLed holding a receive run gives every slot back; th
     m.release();
   }
   assertEquals(got, Array.from({ length: 8 }, (_, i) => `after ${i}`));
+  assertEquals(ch.available, 8, "no slot lost");
+  ch.unlink();
+});
+
+test("spsc, default recvRun: a receiver SIGKILLed holding a message loses only that one; the queued ones reach the next receiver", async () => {
+  const rt = OTHER[RUNTIME][0];
+  using ch = Channel.create(uniqueName("ch"), { slots: 8, slotSize: 64, mode: "spsc" });
+  for (let i = 0; i < 6; i++) ch.send(`before ${i}`);
+  const child = await startUntil(
+    rt,
+    "tests/fixtures/channel_hold.ts",
+    [JSON.stringify(ch.handle()), "recv", "1"],
+    "held 1",
+  );
+  assertEquals(ch.size, 5, "one received, five still queued");
+  await killed(child);
+  assertEquals(ch.reclaim(), 1, "the dead receiver's one held slot comes back");
+  const got: string[] = [];
+  for (let m = ch.tryRecv(); m; m = ch.tryRecv()) {
+    got.push(m.text());
+    m.release();
+  }
+  assertEquals(got, [1, 2, 3, 4, 5].map((i) => `before ${i}`));
   assertEquals(ch.available, 8, "no slot lost");
   ch.unlink();
 });

@@ -2,6 +2,7 @@
 // cpu0, receiver cpu1), spsc, 1024 slots. Cells (transport, variant):
 //   "shmkit channel" "64 B".."4 KiB"        send (copy in) -> recvInto (copy out), order checked
 //   "shmkit channel (message API)" "64 B"   send -> recv(), read the bytes in place, release()
+//   "shmkit channel (message API, recvRun 32)" "64 B"   the same, the receiver claiming runs of 32
 //   "shmkit channel (batch API)" "64 B"     sendBatch of 32 -> recvBatch(fn) reading the bytes
 //   "shmkit channel (JSON)" "JSON tick"     send(JSON.stringify(tick)) -> recvBatch + JSON.parse,
 //                                           checksum of every tick checked (demo_wire.ts)
@@ -17,7 +18,7 @@ const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
 const SLOTS = 1024;
 const BATCH = 32;
-type Mode = "copy" | "msg" | "batch" | "json";
+type Mode = "copy" | "msg" | "msgrun" | "batch" | "json";
 
 if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]), args()[4] as Mode);
 else await main();
@@ -64,6 +65,7 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     slots: SLOTS,
     slotSize,
     mode: "spsc",
+    recvRun: mode === "msgrun" ? 32 : 1,
   });
   const seg = SharedMemory.anonymous(64);
   const ctl = seg.view(Int32Array, 0, 4);
@@ -102,7 +104,7 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       if (mode === "copy") {
         const n = ch.recvInto(out, { timeout: 10_000 });
         check(n, dv.getUint32(0, true));
-      } else if (mode === "msg") {
+      } else if (mode === "msg" || mode === "msgrun") {
         const m = ch.recv({ timeout: 10_000 });
         const b = m.bytes;
         check(b.length, (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0);
@@ -136,6 +138,8 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       ? "shmkit channel"
       : mode === "msg"
       ? "shmkit channel (message API)"
+      : mode === "msgrun"
+      ? "shmkit channel (message API, recvRun 32)"
       : mode === "batch"
       ? "shmkit channel (batch API)"
       : "shmkit channel (JSON)";
@@ -151,8 +155,8 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     };
     const how = mode === "copy"
       ? "send (copy in) -> recvInto (copy out)"
-      : mode === "msg"
-      ? "send -> recv(), bytes read in place, release()"
+      : mode === "msg" || mode === "msgrun"
+      ? `send -> recv()${mode === "msgrun" ? " (recvRun 32)" : ""}, bytes read in place, release()`
       : mode === "batch"
       ? `sendBatch of ${BATCH} -> recvBatch(fn) reading the bytes in place`
       : "send(JSON.stringify) -> recvBatch + TextDecoder + JSON.parse, checksums checked";
@@ -201,11 +205,12 @@ function jsonFloor(windowS: number): void {
 
 async function main(): Promise<void> {
   const w = pick(1.5, 0.3);
-  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, batch, json, floor); default all.
+  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, msgrun, batch, json, floor); default all.
   const only = (env("SHMKIT_BENCH_S2_CELLS") ?? "").split(/[,\s]+/).filter(Boolean);
   const want = (c: string): boolean => only.length === 0 || only.includes(c);
   if (want("copy")) { for (const size of SIZES) await cell(size, "copy", w); }
   if (want("msg")) await cell(64, "msg", w);
+  if (want("msgrun")) await cell(64, "msgrun", w);
   if (want("batch")) await cell(64, "batch", w);
   if (want("json")) await cell(64, "json", w);
   if (want("floor")) jsonFloor(w);
