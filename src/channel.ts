@@ -111,9 +111,9 @@ import { native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 
 import { ERRNO } from "./sys.ts";
 import { alignUp, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease, renamed } from "./object.ts";
+import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
@@ -2221,13 +2221,7 @@ export class Channel implements Disposable {
    */
   handle(): ChannelHandle {
     this.#open();
-    return {
-      kind: "shmkit.channel",
-      version: HANDLE_VERSION,
-      name: this.#seg.name,
-      segment: this.#seg.handle(),
-      byteOffset: this.byteOffset,
-    };
+    return placedHandle("shmkit.channel", this.#seg, this.byteOffset);
   }
 
   /**
@@ -2304,7 +2298,7 @@ export class Channel implements Disposable {
    * ```
    */
   unlink(): void {
-    this.#seg.unlink();
+    unlinkName(this.#seg);
   }
 
   /** Same as {@linkcode close}. */
