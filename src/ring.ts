@@ -188,6 +188,14 @@ const fault = (point: string): void => faultHit!(point);
 // CAS against ~18 ns through FFI), so Bun keeps the native call: io = [expLo, expHi, desLo, desHi].
 
 const JS_CAS = native.runtime !== "bun";
+
+/**
+ * spsc bulk copies of at least this many items use `TypedArray.set` (one memmove per contiguous
+ * run; a subarray view per run, so one or two small allocations per call, none per item). Measured
+ * in one process (bench/micro/ring_ops.ts): at 256 items 3-4x faster than the per-item loop on all
+ * three runtimes; at 32 equal on Deno and Node, 1.4x faster on Bun.
+ */
+const SET_MIN = 32;
 const ioBuf = new ArrayBuffer(16);
 const io8 = new Uint8Array(ioBuf);
 const io32 = new Uint32Array(ioBuf);
@@ -1260,8 +1268,17 @@ export class Ring implements Disposable {
     // Two contiguous runs (before and after the wrap of the slot array), no per-item masking.
     const a = t & this.#mask;
     const first = Math.min(k, this.#n - a);
-    for (let i = 0; i < first; i++) slots[a + i] = values[i];
-    for (let i = first; i < k; i++) slots[i - first] = values[i];
+    if (k >= SET_MIN && values instanceof Uint32Array) {
+      // One memmove per run; a whole-array batch without a wrap needs no subarray.
+      if (first === k && values.length === k) slots.set(values, a);
+      else {
+        slots.set(values.subarray(0, first), a);
+        if (first < k) slots.set(values.subarray(first, k), 0);
+      }
+    } else {
+      for (let i = 0; i < first; i++) slots[a + i] = values[i];
+      for (let i = first; i < k; i++) slots[i - first] = values[i];
+    }
     if (FAULT_ON) fault("ring.enq.before_commit");
     const nt = (t + k) >>> 0;
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish the batch once; pairs with A1
@@ -1284,8 +1301,13 @@ export class Ring implements Disposable {
     const slots = this.#slots;
     const a = h & this.#mask;
     const first = Math.min(k, this.#n - a);
-    for (let i = 0; i < first; i++) out[i] = slots[a + i];
-    for (let i = first; i < k; i++) out[i] = slots[i - first];
+    if (k >= SET_MIN) {
+      out.set(slots.subarray(a, a + first), 0);
+      if (first < k) out.set(slots.subarray(0, k - first), first);
+    } else {
+      for (let i = 0; i < first; i++) out[i] = slots[a + i];
+      for (let i = first; i < k; i++) out[i] = slots[i - first];
+    }
     if (FAULT_ON) fault("ring.deq.before_take");
     const nh = (h + k) >>> 0;
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish the batch once; pairs with A2
