@@ -80,7 +80,12 @@ function run(cas: Cas, n: number): number {
 // A failing CAS must not write.
 u32[2 * SLOT] = 1;
 u32[2 * SLOT + 1] = 0xffffffff;
-for (const [name, f] of [["ffi", ffiCas], ["alias", aliasCas], ["shift", shiftCas], ["asUintN", asUintCas], ["alias2", aliasCas2]] as const) {
+for (
+  const [name, f] of [["ffi", ffiCas], ["alias", aliasCas], ["shift", shiftCas], ["asUintN", asUintCas], [
+    "alias2",
+    aliasCas2,
+  ]] as const
+) {
   if (f(SLOT, 2, 0xffffffff, 3, 3) || u32[2 * SLOT] !== 1) throw new Error(`${name}: failing cas wrote`);
   if (!f(SLOT, 1, 0xffffffff, 1, 0xffffffff)) throw new Error(`${name}: high word`);
 }

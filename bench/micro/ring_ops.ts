@@ -38,12 +38,12 @@ function bulk(mode: RingMode, batch: number, n: number): number {
 const N = 1_000_000;
 const best = (f: () => number) => Math.min(f(), f(), f());
 const out: string[] = [];
-const only = Deno_args().filter((a) => a !== "bulk") as RingMode[];
+const only = cliArgs().filter((a) => a !== "bulk") as RingMode[];
 for (const m of (only.length ? only : ["spsc", "mpsc", "spmc", "mpmc"]) as RingMode[]) {
   single(m, N / 4);
   out.push(`${m} ${best(() => single(m, N)).toFixed(1)}`);
 }
-const mb = (Deno_args().includes("bulk"));
+const mb = cliArgs().includes("bulk");
 if (mb) {
   for (const m of ["spsc", "mpmc"] as RingMode[]) {
     for (const batch of [32, 256]) {
@@ -54,7 +54,7 @@ if (mb) {
 }
 console.log(RUNTIME, "ns/op:", out.join(", "));
 
-function Deno_args(): string[] {
+function cliArgs(): string[] {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
   return g.Deno ? g.Deno.args : g.process.argv.slice(2);
