@@ -180,14 +180,17 @@ const fault = (point: string): void => faultHit!(point);
 // ---------------------------------------------------------------------------------------------
 // 64-bit CAS of a (lo, hi) u32 pair (a slot's (value, seq), a role or bulkLock word's (pid, start)).
 //
-// Deno and Node: Atomics.compareExchange on a BigUint64Array view of the ring (the same lock
-// cmpxchg the C library issues, so JS and C peers interoperate). The BigInts are made by writing
-// the four halves into a scratch buffer and reading them back as two u64s: both views use the
-// platform's byte order, so the pair maps onto the word exactly as the ring's Uint32Array views
-// see it. Bun: JSC makes each BigInt read from a typed array cost ~35 ns (measured: ~100 ns per
-// CAS against ~18 ns through FFI), so Bun keeps the native call: io = [expLo, expHi, desLo, desHi].
+// Node: Atomics.compareExchange on a BigUint64Array view of the ring (the same lock cmpxchg the C
+// library issues, so JS and C peers interoperate). The BigInts are made by writing the four halves
+// into a scratch buffer and reading them back as two u64s: both views use the platform's byte
+// order, so the pair maps onto the word exactly as the ring's Uint32Array views see it. Measured
+// (bench/micro/cas64.ts, one process): Node 31 ns against 72 ns for the koffi call. Deno and Bun
+// keep the native call (io = [expLo, expHi, desLo, desHi]), which allocates nothing: on Deno the
+// BigInt CAS costs the same 31 ns in one process and was slower across 8 processes on 2 CPUs (S7
+// 4P+4C, 5 of 5 interleaved A/B pairs, likely the BigInt garbage); on Bun JSC's BigInts make it
+// ~60 ns against 12.5 ns for the call.
 
-const JS_CAS = native.runtime !== "bun";
+const JS_CAS = native.runtime === "node";
 
 /**
  * spsc bulk copies of at least this many items use `TypedArray.set` (one memmove per contiguous
@@ -196,6 +199,7 @@ const JS_CAS = native.runtime !== "bun";
  * three runtimes; at 32 equal on Deno and Node, 1.4x faster on Bun.
  */
 const SET_MIN = 32;
+
 const ioBuf = new ArrayBuffer(16);
 const io8 = new Uint8Array(ioBuf);
 const io32 = new Uint32Array(ioBuf);
@@ -325,7 +329,7 @@ export class Ring implements Disposable {
   #base: number;
   #ctl: Uint32Array;
   #slots: Uint32Array;
-  /** The whole ring as u64 words (64-bit CAS on Deno and Node). */
+  /** The whole ring as u64 words (the 64-bit CAS on Node). */
   #words: BigUint64Array;
   #mask: number;
   #n: number;
