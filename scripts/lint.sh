@@ -17,7 +17,7 @@ $BIN/deno fmt --check -q || fail=1
 step "deno check (Deno types)"
 targets=(mod.ts ffi/deno.ts)
 for f in cli.ts demo.ts; do [ -f "$f" ] && targets+=("$f"); done
-for f in tests/*.ts tests/fixtures/*.ts tests/stress/*.ts bench/*.ts bench/scenarios/*.ts examples/*.ts; do [ -f "$f" ] && targets+=("$f"); done
+for f in tests/*.ts tests/fixtures/*.ts tests/stress/*.ts bench/*.ts bench/scenarios/*.ts bench/micro/*.ts examples/*.ts; do [ -f "$f" ] && targets+=("$f"); done
 $BIN/deno check -q "${targets[@]}" || fail=1
 
 step "deno doc --lint (every export documented)"
