@@ -106,7 +106,17 @@ export function libraryCandidates(): string[] {
 /** The C sources of each platform (csrc/), and how `cc` links them into a shared library. */
 const SOURCES: Record<string, { files: string[]; objects: string[]; flags: (dir: string) => string[] }> = {
   linux: {
-    files: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_linux.c", "shmkit.h", "os.h", "shmkit_layout.h", "exports.map"],
+    files: [
+      "shmkit.c",
+      "ops.c",
+      "ops_sync.c",
+      "ops_log.c",
+      "os_linux.c",
+      "shmkit.h",
+      "os.h",
+      "shmkit_layout.h",
+      "exports.map",
+    ],
     objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_linux.c"],
     flags: (dir) => ["-shared", `-Wl,--version-script=${dir}exports.map`, "-Wl,-z,nodelete"], // as the Makefile
   },

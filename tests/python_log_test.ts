@@ -5,7 +5,7 @@
 // SIGKILLed in the middle of a record (csrc/ops_log.c fault points, the same names as src/log.ts)
 // after which this runtime's reader recovers and keeps reading. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, RUNTIME, runScript, test, uniqueName } from "./harness.ts";
+import { ROOT, run, type RunResult, runScript, RUNTIME, test, uniqueName } from "./harness.ts";
 import { type LogMode, MessageLog } from "../src/log.ts";
 import { SharedMemory } from "../src/segment.ts";
 import { checkPayload, fillPayload, payloadLength, recordType, STATUS_BYTES } from "./fixtures/log_common.ts";
