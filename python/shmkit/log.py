@@ -181,10 +181,20 @@ class MessageLog:
         return self
 
     def _check_counters(self, what: str) -> None:
-        """L1/L2 on the shared counters (src/log.ts #checkCounters)."""
-        t = layout.load32(self._seg, self._off + 128)
-        h = layout.load32(self._seg, self._off + 192)
-        c = layout.load32(self._seg, self._off + 196)
+        """L1/L2 on the shared counters (src/log.ts #checkCounters). The three words are loaded one
+        by one while the reader and the writers may move them (clean, head, tail only move forward),
+        so a snapshot that breaks L1 counts only if it holds still when loaded again."""
+        seg, off = self._seg, self._off
+        snap = None
+        for _ in range(64):
+            c = layout.load32(seg, off + 196)
+            h = layout.load32(seg, off + 192)
+            t = layout.load32(seg, off + 128)
+            ok = not (t | h | c) & 7 and (t - h) & 0xFFFFFFFF <= self.capacity and (
+                self.mode != "mpsc" or ((h - c) & 0xFFFFFFFF <= self.capacity and (t - c) & 0xFFFFFFFF <= self.capacity))
+            if ok or snap == (t, h, c):
+                break
+            snap = (t, h, c)
         if (t | h | c) & 7:
             raise _bad(what, f"tail {t}, head {h} or clean {c} is not a multiple of 8 (L2)")
         if (t - h) & 0xFFFFFFFF > self.capacity:
