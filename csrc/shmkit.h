@@ -262,6 +262,59 @@ SHMKIT_API int32_t shmkit_mempool_available(struct shmkit_mempool_local *l);
 SHMKIT_API int32_t shmkit_mempool_release(struct shmkit_mempool_local *l);
 
 /* ------------------------------------------------------------------------------------------ */
+/* MessageLog operations for bindings (Python), one call per operation (csrc/ops_log.c): a second
+ * implementation of docs/layout/log.md, held against src/log.ts by tests/python_log_test.ts. The
+ * process-local struct is filled by shmkit_log_attach and re-checked on every call (a hostile
+ * struct is -EINVAL, a stale mapping -EBADF); shared state that breaks L1..L4 is -SHMKIT_EBADHDR.
+ * Only shmkit_log_park sleeps. */
+struct shmkit_log_local {
+	double offset;      /* the log's byte offset in the mapping */
+	int32_t map_id;
+	uint32_t capacity;  /* C */
+	uint32_t mode;      /* 0 spsc, 1 mpsc */
+	uint32_t max_record;
+	uint32_t data_offset;
+	uint32_t nslots;    /* P */
+	uint32_t token;     /* non-zero, random per object */
+	uint32_t roles;     /* bit 0 writer (role or participant slot), bit 1 reader */
+	uint32_t pid;
+	uint32_t start_lo;
+	uint32_t fork_gen;
+	int32_t slot;       /* mpsc participant slot, -1 none */
+	uint32_t w_tail, w_limit;          /* spsc writer: local tail, cached head */
+	uint32_t r_pos, r_head, r_tail;    /* reader: read position, published head, cached tail */
+	uint32_t stuck, stuck_at;          /* mpsc reader: waiting at an unwritten header since */
+	double stuck_since;                /* ms (shmkit_now_ns / 1e6) */
+	uint32_t waits[2];  /* this object's registrations in writeWaiters / readWaiters */
+};
+
+SHMKIT_API int32_t shmkit_log_local_size(void);
+/* Tests only: arms a fault point of ops_log.c ("log.write.mid_payload:3": SIGKILL at the 3rd hit). */
+SHMKIT_API int32_t shmkit_log_fault(const uint8_t *spec);
+/* Validates the log fields at offset (after the common header) and fills *l. */
+SHMKIT_API int32_t shmkit_log_attach(int32_t id, double offset, uint32_t token, struct shmkit_log_local *l);
+/* Appends one record of n payload bytes (n <= maxRecord, type <= 65535): 1 written, 0 no room now,
+ * -EBUSY (another live writer holds the spsc role / every participant slot), -errno. */
+SHMKIT_API int32_t shmkit_log_write(struct shmkit_log_local *l, const uint8_t *data, uint32_t n, uint32_t type);
+/* Publishes what was read before, then takes the next record: 1 and out[0..3] = payload offset in
+ * the data area, payload length, type, position after it; 0 none ready; -errno. */
+SHMKIT_API int32_t shmkit_log_read(struct shmkit_log_local *l, uint32_t *out);
+/* Publishes what was read before, then takes up to max records (at most one lap) into out (4 words
+ * each, as shmkit_log_read); returns how many. The head is published by the next read call,
+ * shmkit_log_consume or shmkit_log_release, so the caller can copy the payloads first. */
+SHMKIT_API int32_t shmkit_log_read_batch(struct shmkit_log_local *l, uint32_t *out, int32_t max);
+/* Counts the records read up to position pos (an end position a read returned, or the current
+ * one) as consumed and publishes the head; records after pos are delivered again. */
+SHMKIT_API int32_t shmkit_log_consume(struct shmkit_log_local *l, uint32_t pos);
+/* One park: side 1 the reader (until a record may be there), side 0 a writer (until n payload
+ * bytes may fit). 1 ready at the re-check, 0 woken or a slice passed, -ETIMEDOUT, -EINTR, -errno. */
+SHMKIT_API int32_t shmkit_log_park(struct shmkit_log_local *l, uint32_t side, uint32_t n, double timeout_ms);
+/* Bytes claimed and not consumed (tail - head, 0 if impossible), or -errno. */
+SHMKIT_API double shmkit_log_size(struct shmkit_log_local *l);
+/* close(): publishes the head, releases the roles and the participant slot, gives back waits. */
+SHMKIT_API int32_t shmkit_log_release(struct shmkit_log_local *l);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Mutex, Semaphore and Condition operations for bindings (Python), one call per operation
  * (csrc/ops_sync.c): a second implementation of docs/layout/locks.md, held against src/mutex.ts,
  * src/semaphore.ts and src/condition.ts by tests/python_locks_test.ts. Each call takes the mapping

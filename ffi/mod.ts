@@ -106,18 +106,28 @@ export function libraryCandidates(): string[] {
 /** The C sources of each platform (csrc/), and how `cc` links them into a shared library. */
 const SOURCES: Record<string, { files: string[]; objects: string[]; flags: (dir: string) => string[] }> = {
   linux: {
-    files: ["shmkit.c", "ops.c", "ops_sync.c", "os_linux.c", "shmkit.h", "os.h", "shmkit_layout.h", "exports.map"],
-    objects: ["shmkit.c", "ops.c", "ops_sync.c", "os_linux.c"],
+    files: [
+      "shmkit.c",
+      "ops.c",
+      "ops_sync.c",
+      "ops_log.c",
+      "os_linux.c",
+      "shmkit.h",
+      "os.h",
+      "shmkit_layout.h",
+      "exports.map",
+    ],
+    objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_linux.c"],
     flags: (dir) => ["-shared", `-Wl,--version-script=${dir}exports.map`, "-Wl,-z,nodelete"], // as the Makefile
   },
   darwin: {
-    files: ["shmkit.c", "ops.c", "ops_sync.c", "os_darwin.c", "shmkit.h", "os.h", "shmkit_layout.h"],
-    objects: ["shmkit.c", "ops.c", "ops_sync.c", "os_darwin.c"],
+    files: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_darwin.c", "shmkit.h", "os.h", "shmkit_layout.h"],
+    objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_darwin.c"],
     flags: () => ["-dynamiclib"],
   },
   windows: {
-    files: ["shmkit.c", "ops.c", "ops_sync.c", "os_windows.c", "shmkit.h", "os.h", "shmkit_layout.h"],
-    objects: ["shmkit.c", "ops.c", "ops_sync.c", "os_windows.c"],
+    files: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_windows.c", "shmkit.h", "os.h", "shmkit_layout.h"],
+    objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_windows.c"],
     // winpthreads linked in statically, so the DLL needs nothing beside it.
     flags: () => ["-shared", "-static", "-lpthread"],
   },

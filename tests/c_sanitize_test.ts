@@ -46,6 +46,7 @@ test("every exported C function survives hostile arguments under ASan + UBSan", 
     `${ROOT}csrc/shmkit.c`,
     `${ROOT}csrc/ops.c`,
     `${ROOT}csrc/ops_sync.c`,
+    `${ROOT}csrc/ops_log.c`,
     `${ROOT}csrc/os_linux.c`,
     "-lm",
   ], { timeout: 120_000 });

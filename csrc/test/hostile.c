@@ -385,6 +385,8 @@ static int32_t rint32(int32_t valid)
 	return rnd() % 3 == 0 ? valid : pool[rnd() % N(pool)];
 }
 
+static void log_format(int32_t id, double off, uint32_t cap, uint32_t mode, uint32_t start);
+
 static void random_cases(long iterations, uint64_t seed)
 {
 	rng_state = seed;
@@ -402,7 +404,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 25) {
+		switch (rnd() % 26) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -511,6 +513,32 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_cond_park(id, o, (uint32_t)(rnd() % 2 ? s : (int64_t)rnd()), 0);
 			shmkit_cond_leave(id, o);
 			shmkit_cond_notify(id, o, rint32(1));
+			break;
+		}
+		case 25: {
+			/* csrc/ops_log.c on random memory: a log formatted there (or not), random words
+			 * scribbled over its header and data, locals with random fields. No crash, no hang. */
+			struct shmkit_log_local ll;
+			uint32_t out4[4 * 4];
+			static uint8_t payload[8192]; /* a random local's maxRecord is below 8192 (its mapping is 16 KiB at most) */
+			double o64 = (double)(64 * (rnd() % 4));
+			if (rnd() % 2)
+				log_format(id, o64, 256, (uint32_t)(rnd() % 2), (uint32_t)rnd() & ~7u);
+			if (shmkit_log_attach(id, rnd() % 4 ? o64 : off, 1 + (uint32_t)rnd() % 1000, &ll) != 0) {
+				for (size_t b = 0; b < sizeof ll; b++)
+					((uint8_t *)&ll)[b] = (uint8_t)rnd();
+			} else if (rnd() % 4 == 0) {
+				((uint32_t *)&ll)[2 + rnd() % 20] = (uint32_t)rnd();
+			}
+			for (int k = 0; k < 4; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % 600), (uint32_t)rnd(), 5);
+			shmkit_log_write(&ll, payload, (uint32_t)(rnd() % 3 ? rnd() % 65 : rnd()), (uint32_t)(rnd() % 3 ? 1 : rnd()));
+			shmkit_log_read(&ll, out4);
+			shmkit_log_read_batch(&ll, out4, (int32_t)(rnd() % 5));
+			shmkit_log_consume(&ll, (uint32_t)rnd());
+			shmkit_log_size(&ll);
+			shmkit_log_park(&ll, (uint32_t)(rnd() % 3), (uint32_t)(rnd() % 100), 0);
+			shmkit_log_release(&ll);
 			break;
 		}
 		case 21: {
@@ -846,6 +874,157 @@ static void sync_cases(void)
 	EXPECT(shmkit_cond_notify(id, 8192, 1), R == -EBADF);
 }
 
+/* Formats a log at off of mapping id (as src/log.ts init: header, zeroed fields, counters at start). */
+static void log_format(int32_t id, double off, uint32_t cap, uint32_t mode, uint32_t start)
+{
+	double L = shmkit_map_length(id);
+	uint32_t doff = 384 + (mode ? 32 * 32 : 0);
+	if (L < 0 || !(off >= 0) || off + doff + cap > L)
+		return;
+	uint8_t *b = (uint8_t *)(uintptr_t)shmkit_map_addr(id) + (uint64_t)off;
+	memset(b, 0, doff + cap);
+	uint32_t *w = (uint32_t *)(void *)b;
+	w[12 / 4] = doff;
+	w[64 / 4] = cap;
+	w[68 / 4] = mode;
+	w[72 / 4] = cap / 2 - 8;
+	w[76 / 4] = doff;
+	w[80 / 4] = mode ? 32 : 0;
+	w[128 / 4] = w[192 / 4] = w[196 / 4] = start;
+}
+
+/* csrc/ops_log.c: hostile locals, bad ids and offsets, corrupt headers, records and counters, a
+ * stale mapping. */
+static void log_cases(void)
+{
+	struct shmkit_log_local l;
+	uint32_t out[4 * 8];
+	uint8_t data[600];
+	memset(data, 7, sizeof data);
+	EXPECT(shmkit_log_local_size(), R == (double)sizeof l);
+	EXPECT(shmkit_log_fault(NULL), R == -EINVAL);
+	EXPECT(shmkit_log_fault((const uint8_t *)"log.x"), R == -EINVAL);
+	EXPECT(shmkit_log_fault((const uint8_t *)"log.x:-3"), R == -EINVAL);
+	EXPECT(shmkit_log_fault((const uint8_t *)"none.point:0"), R == 0);
+	EXPECT(shmkit_log_write(NULL, data, 1, 0), R == -EINVAL);
+	EXPECT(shmkit_log_read(NULL, out), R == -EINVAL);
+	EXPECT(shmkit_log_read_batch(NULL, out, 1), R == -EINVAL);
+	EXPECT(shmkit_log_consume(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_log_park(NULL, 1, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_log_size(NULL), R == -EINVAL);
+	EXPECT(shmkit_log_release(NULL), R == -EINVAL);
+	memset(&l, 0, sizeof l);
+	EXPECT(shmkit_log_write(&l, data, 1, 0), R == -EINVAL);
+	EXPECT(shmkit_log_read(&l, out), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_ids); i++)
+		EXPECT(shmkit_log_attach(bad_ids[i], 0, 1, &l), R == -EBADF);
+	const double len = 1 << 16;
+	int32_t id = shmkit_mmap(-1, len, 0, SHMKIT_MAP_WRITE);
+	EXPECT(id, R > 0);
+	uint8_t *base = (uint8_t *)(uintptr_t)shmkit_map_addr(id);
+	for (size_t i = 0; i < N(bad_offsets); i++)
+		EXPECT(shmkit_log_attach(id, bad_offsets[i], 1, &l), R == -EINVAL);
+	EXPECT(shmkit_log_attach(id, 0, 0, &l), R == -EINVAL); /* token 0 */
+	EXPECT(shmkit_log_attach(id, 0, 1, NULL), R == -EINVAL);
+	EXPECT(shmkit_log_attach(id, 0, 1, &l), R == -SHMKIT_EBADHDR); /* zeroed memory: capacity 0 */
+	EXPECT(shmkit_log_attach(id, len - 256, 1, &l), R == -EINVAL); /* header past the mapping */
+	/* Header fields: each corrupt one is EBADHDR. */
+	static const struct { uint32_t off, val; } bad_fields[] = {
+		{ 64, 255 }, { 64, 1000 }, { 64, 1u << 31 }, { 68, 2 }, { 72, 1024 / 2 - 7 }, { 76, 384 }, { 80, 31 },
+	};
+	for (size_t i = 0; i < N(bad_fields); i++) {
+		log_format(id, 0, 1024, 1, 0);
+		*(uint32_t *)(void *)(base + bad_fields[i].off) = bad_fields[i].val;
+		EXPECT(shmkit_log_attach(id, 0, 1, &l), R == -SHMKIT_EBADHDR);
+	}
+	log_format(id, len - 2048, 1024, 0, 0);
+	*(uint32_t *)(void *)(base + (uint64_t)len - 2048 + 64) = 1u << 20;
+	EXPECT(shmkit_log_attach(id, len - 2048, 1, &l), R == -SHMKIT_EBADHDR); /* claims more than is mapped */
+
+	for (uint32_t mode = 0; mode < 2; mode++) {
+		uint32_t doff = 384 + (mode ? 1024 : 0);
+		uint32_t *w = (uint32_t *)(void *)base;
+		uint32_t *d = (uint32_t *)(void *)(base + doff);
+		log_format(id, 0, 1024, mode, 0);
+		EXPECT(shmkit_log_attach(id, 0, 1, &l), R == 0);
+		EXPECT(shmkit_log_write(&l, data, 505, 0), R == -EINVAL); /* > maxRecord */
+		EXPECT(shmkit_log_write(&l, data, 5, 65536), R == -EINVAL);
+		EXPECT(shmkit_log_write(&l, NULL, 5, 0), R == -EINVAL);
+		EXPECT(shmkit_log_write(&l, data, 504, 1), R == 1);
+		EXPECT(shmkit_log_write(&l, data, 504, 1), R == 1);
+		EXPECT(shmkit_log_write(&l, data, 0, 1), R == 0); /* full */
+		EXPECT(shmkit_log_read_batch(&l, out, 0), R == -EINVAL);
+		EXPECT(shmkit_log_read(&l, NULL), R == -EINVAL);
+		EXPECT(shmkit_log_read(&l, out), R == 1 && out[1] == 504 && out[2] == 1);
+		EXPECT(shmkit_log_consume(&l, 12345), R == -EINVAL); /* not between head and the read position */
+		EXPECT(shmkit_log_park(&l, 2, 0, 0), R == -EINVAL);
+		EXPECT(shmkit_log_park(&l, 0, 100000, 0), R == -EINVAL);
+		EXPECT(shmkit_log_park(&l, 1, 0, NAN), R == -EINVAL);
+		/* Corrupt lengths and types of the second record: EBADHDR, never an out-of-bounds read. */
+		static const uint32_t bad_len[] = { 0, 4, 7, 513, 0x7ffffff8, 0xfffffff8, 2048 };
+		for (size_t i = 0; i < N(bad_len); i++) {
+			uint32_t save = d[512 / 4];
+			d[512 / 4] = bad_len[i];
+			if (mode == 0 || (bad_len[i] != 0 && !(bad_len[i] & 0x80000000u)))
+				EXPECT(shmkit_log_read(&l, out), R == -SHMKIT_EBADHDR);
+			d[512 / 4] = save;
+		}
+		uint32_t save = d[516 / 4];
+		d[516 / 4] = 0x80000001u;
+		EXPECT(shmkit_log_read(&l, out), R == -SHMKIT_EBADHDR);
+		d[516 / 4] = 0x80000000u; /* a padding record of 512 bytes: fine, then nothing */
+		EXPECT(shmkit_log_read(&l, out), R == 0);
+		d[516 / 4] = save;
+		/* Counters that break L1/L2. */
+		w[128 / 4] = 4;
+		EXPECT(shmkit_log_read(&l, out), R == -SHMKIT_EBADHDR || R == 0);
+		w[128 / 4] = 1u << 20;
+		EXPECT(shmkit_log_read(&l, out), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_log_size(&l), R == 0);
+		EXPECT(shmkit_log_release(&l), R == 0);
+		w[128 / 4] = 1u << 20;
+		EXPECT(shmkit_log_attach(id, 0, 2, &l), R == 0);
+		EXPECT(shmkit_log_read(&l, out), R == -SHMKIT_EBADHDR); /* the reader start checks L1 */
+		EXPECT(shmkit_log_write(&l, data, 1, 0), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_log_release(&l), R == 0);
+		/* A reformat under an attached local: not the log it validated. */
+		log_format(id, 0, 1024, mode, 0);
+		EXPECT(shmkit_log_attach(id, 0, 3, &l), R == 0);
+		w[64 / 4] = 2048;
+		EXPECT(shmkit_log_write(&l, data, 1, 0), R == -SHMKIT_EBADHDR);
+		w[64 / 4] = 1024;
+		/* A hostile local: capacity, slot, offset. */
+		struct shmkit_log_local h = l;
+		h.capacity = 1u << 30;
+		EXPECT(shmkit_log_write(&h, data, 1, 0), R == -EINVAL);
+		h = l;
+		h.roles = 1;
+		h.slot = 99;
+		EXPECT(shmkit_log_write(&h, data, 1, 0), mode ? R == -EINVAL : R >= 0);
+		h = l;
+		h.offset = len - 64;
+		EXPECT(shmkit_log_read(&h, out), R == -EINVAL);
+		EXPECT(shmkit_log_release(&l), R == 0);
+	}
+	/* mpsc: an unwritten header no slot claims (L4) is EBADHDR once the reader looks (after 2 ms). */
+	log_format(id, 0, 1024, 1, 0);
+	EXPECT(shmkit_log_attach(id, 0, 4, &l), R == 0);
+	*(uint32_t *)(void *)(base + 128) = 64;
+	int r = 0;
+	for (int i = 0; i < 200 && r == 0; i++) {
+		r = shmkit_log_read(&l, out);
+		if (r == 0)
+			shmkit_log_park(&l, 1, 0, 1);
+	}
+	EXPECT(r, R == -SHMKIT_EBADHDR);
+	EXPECT(shmkit_log_release(&l), R == 0);
+	EXPECT(shmkit_log_attach(id, 0, 5, &l), R == 0);
+	shmkit_munmap(id, 0);
+	EXPECT(shmkit_log_write(&l, data, 1, 0), R == -EBADF);
+	EXPECT(shmkit_log_read(&l, out), R == -EBADF);
+	EXPECT(shmkit_log_release(&l), R == -EBADF);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGALRM, on_alarm);
@@ -853,6 +1032,7 @@ int main(int argc, char **argv)
 	fixed_cases();
 	ops_cases();
 	sync_cases();
+	log_cases();
 	if (argc >= 3 && strcmp(argv[1], "--random") == 0) {
 		long n = atol(argv[2]);
 		uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : (uint64_t)getpid();

@@ -15,6 +15,7 @@ from .shared_memory import SharedMemory
 __all__ = ["ShmError", "SharedMemory", "SharedArray", "Ring", "Mempool", "Block", "attach", "library_path",
            "__version__"]
 __all__ += ["Mutex", "LockGuard", "Semaphore", "Condition"]  # shmkit.locks
+__all__ += ["MessageLog"]  # shmkit.log
 __version__ = "0.1.0"
 
 
@@ -36,6 +37,10 @@ def __getattr__(name: str):
         from . import locks
 
         return getattr(locks, name)
+    if name == "MessageLog":
+        from .log import MessageLog
+
+        return MessageLog
     if name == "library_path":
         from . import _lib
 
@@ -68,5 +73,10 @@ def attach(handle: dict):
         from . import locks
 
         return getattr(locks, kind[7:].capitalize()).attach(handle)
+    if kind == "shmkit.log":
+        from .log import MessageLog
+
+        return MessageLog.attach(handle)
     raise ShmError("EINVAL", f"Cannot attach: unknown handle kind {kind!r} (this Python package reads shmkit.shm, "
-                   "shmkit.array, shmkit.ring, shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition)")
+                   "shmkit.array, shmkit.ring, shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition, "
+                   "shmkit.log)")

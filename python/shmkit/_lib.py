@@ -113,14 +113,25 @@ _SIGS = {
     "shmkit_cond_park": (I32, [I32, F64, U32, F64]),
     "shmkit_cond_leave": (I32, [I32, F64]),
     "shmkit_cond_notify": (I32, [I32, F64, I32]),
+    # csrc/ops_log.c: MessageLog (python/shmkit/log.py); the local struct as c_void_p
+    "shmkit_log_local_size": (I32, []),
+    "shmkit_log_fault": (I32, [ctypes.c_char_p]),
+    "shmkit_log_attach": (I32, [I32, F64, U32, c_void_p]),
+    "shmkit_log_write": (I32, [c_void_p, c_void_p, U32, U32]),
+    "shmkit_log_read": (I32, [c_void_p, c_void_p]),
+    "shmkit_log_read_batch": (I32, [c_void_p, c_void_p, I32]),
+    "shmkit_log_consume": (I32, [c_void_p, U32]),
+    "shmkit_log_park": (I32, [c_void_p, U32, U32, F64]),
+    "shmkit_log_size": (F64, [c_void_p]),
+    "shmkit_log_release": (I32, [c_void_p]),
 }
 
-_REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify")  # csrc/ops.c, csrc/ops_sync.c
+_REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write")  # ops.c, ops_sync.c, ops_log.c
 
 # csrc files, as the Makefile's `lib` target compiles them on Linux.
-_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "os_linux.c"]
+_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_linux.c"]
 _LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "exports.map"]
-_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "os_darwin.c"]
+_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_darwin.c"]
 _DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h"]
 
 
@@ -173,7 +184,7 @@ def _try_load(path: str, tried: list[str]) -> ctypes.CDLL | None:
         tried.append(f"{path}: ABI version {abi}, this shmkit needs 1 (rebuild it: make lib)")
         return None
     if not all(hasattr(lib, f) for f in _REQUIRED_OPS):
-        tried.append(f"{path}: built without csrc/ops.c or ops_sync.c (the Python hot path); rebuild it with `make lib`")
+        tried.append(f"{path}: built without csrc/ops.c, ops_sync.c or ops_log.c (the Python hot path); rebuild it with `make lib`")
         return None
     return lib
 
@@ -271,7 +282,7 @@ library_path: str | None = None
 
 # Non-blocking hot calls go through a PyDLL handle: the GIL stays held (no release/reacquire per
 # call, and no other thread of this process can unmap the segment under the call).
-_FAST = [n for n in _SIGS if n.startswith(("shmkit_ring_", "shmkit_mempool_", "shmkit_atomic_"))
+_FAST = [n for n in _SIGS if n.startswith(("shmkit_ring_", "shmkit_mempool_", "shmkit_atomic_", "shmkit_log_"))
          and not n.endswith("_park")]
 
 
@@ -317,7 +328,7 @@ def raw() -> ctypes.PyDLL:
 
 def fast() -> ctypes.PyDLL:
     """The library through a PyDLL handle (GIL held during the call) for the non-blocking hot
-    functions (shmkit_ring_*, shmkit_mempool_*, shmkit_atomic_* except *_park)."""
+    functions (shmkit_ring_*, shmkit_mempool_*, shmkit_atomic_*, shmkit_log_* except *_park)."""
     if _fast is None:
         lib()
     assert _fast is not None

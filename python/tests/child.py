@@ -8,10 +8,17 @@
   pool-fault HANDLE_JSON FAULT                    arm FAULT, then get/put until it fires
   pool-check HANDLE_JSON RING_JSON COUNT          take COUNT block indices from the ring, check each block's
                                                   bytes (index, repeated), put the block back
+  log-write HANDLE_JSON ID COUNT [FAULT]         write records 0..COUNT-1 of writer ID (tests/fixtures/log_common.ts
+                                                  payloads, blocking writes); with FAULT armed it dies mid-write
+  log-read HANDLE_JSON COUNT                      read COUNT records (read / read_batch in turn), check each payload and
+                                                  that every writer's records arrive once and in order; print a JSON
+                                                  summary {count, per, errors, sum}
+  log-block HANDLE_JSON                           print "ready", then read for good (Ctrl-C test)
   array-write NAME                                create a float64 array NAME of 1 MiB, fill it i*0.5, print the handle, wait for stdin
 """
 
 import json
+import struct
 import sys
 import time
 
@@ -88,8 +95,78 @@ def main() -> None:
         print(json.dumps(a.handle()), flush=True)
         sys.stdin.readline()
         a.close()
+    elif cmd == "log-write":
+        lg = shmkit.MessageLog.attach(json.loads(args[0]))
+        wid, count = int(args[1]), int(args[2])
+        if len(args) > 3:
+            _ops.arm_fault(args[3])
+        for seq in range(count):
+            lg.write(log_payload(wid, seq, lg.max_record), log_type(seq), timeout=30)
+        lg.close()
+        print("done", flush=True)
+    elif cmd == "log-read":
+        lg = shmkit.MessageLog.attach(json.loads(args[0]))
+        count = int(args[1])
+        per: dict[int, int] = {}
+        errors: list[str] = []
+        total = [0, 0]
+
+        def take(t: int, b: bytes) -> None:
+            total[0] += 1
+            total[1] = (total[1] + sum(b)) & 0xFFFFFFFF
+            err = log_check(b, t, lg.max_record)
+            if isinstance(err, str):
+                errors.append(err)
+                return
+            wid, seq = err
+            want = per.get(wid, 0)
+            if seq != want:
+                errors.append(f"writer {wid}: seq {seq}, expected {want}")
+            per[wid] = seq + 1
+
+        turn = 0
+        while total[0] < count:
+            turn += 1
+            if turn % 2:
+                take(*lg.read(timeout=30))
+            else:
+                lg.read_batch(take, max=min(7, count - total[0]), timeout=30)
+        lg.close()
+        print(json.dumps({"count": total[0], "per": {str(k): v for k, v in per.items()}, "errors": errors[:5],
+                          "sum": total[1]}), flush=True)
+    elif cmd == "log-block":
+        lg = shmkit.MessageLog.attach(json.loads(args[0]))
+        print("ready", flush=True)
+        lg.read()
     else:
         raise SystemExit(f"unknown command {cmd}")
+
+
+# Record payloads of tests/fixtures/log_common.ts: [u32 writer id, u32 seq, bytes (id*31 + seq*7 + i) & 255].
+def log_length(wid: int, seq: int, most: int) -> int:
+    return 8 + (((seq + 1) * 2654435761 + wid * 40503) & 0xFFFFFFFF) % (most - 8 + 1)
+
+
+def log_type(seq: int) -> int:
+    return (seq >> 3) & 0xFFFF
+
+
+def log_payload(wid: int, seq: int, most: int) -> bytes:
+    n = log_length(wid, seq, most)
+    return struct.pack("<II", wid, seq) + bytes((wid * 31 + seq * 7 + i) & 255 for i in range(8, n))
+
+
+def log_check(b: bytes, t: int, most: int):
+    if len(b) < 8:
+        return f"payload of {len(b)} bytes"
+    wid, seq = struct.unpack_from("<II", b)
+    if wid >= 1024:
+        return f"writer id {wid}"
+    if t != log_type(seq):
+        return f"writer {wid} seq {seq}: type {t}"
+    if b != log_payload(wid, seq, most):
+        return f"writer {wid} seq {seq}: {len(b)} bytes differ from the expected {log_length(wid, seq, most)}"
+    return wid, seq
 
 
 main()

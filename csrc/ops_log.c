@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MessageLog operations in C, for bindings whose per-call cost is high (Python): one library call
+ * per operation. A second implementation of docs/layout/log.md, step for step the same as
+ * src/log.ts (the comments name the same steps: A1..A4, C1, C2, R2, R3, W-R1, W1, W2), held against
+ * the TypeScript one by the cross-language tests (tests/python_log_test.ts).
+ *
+ * Each log is driven through a process-local struct shmkit_log_local (csrc/shmkit.h) filled by
+ * shmkit_log_attach; every call re-checks that struct's geometry against the mapping (a hostile
+ * struct is -EINVAL, a stale mapping -EBADF). Every length read from shared memory is validated
+ * (L1..L4); shared state that breaks an invariant is -SHMKIT_EBADHDR. Every loop over shared state
+ * is bounded. Only shmkit_log_park sleeps (at most its timeout, -EINTR on a handled signal).
+ */
+#define _GNU_SOURCE
+#include "shmkit.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if !defined(_WIN32)
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+#endif
+
+#define SEQ __ATOMIC_SEQ_CST
+#define RLX __ATOMIC_RELAXED
+
+static inline uint32_t ld32(const uint32_t *p) { return __atomic_load_n(p, SEQ); }
+static inline void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SEQ); }
+static inline uint32_t ldr(const uint32_t *p) { return __atomic_load_n(p, RLX); }
+static inline void str_(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, RLX); }
+static inline uint32_t xchg32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, SEQ); }
+static inline int cas32(uint32_t *p, uint32_t e, uint32_t d)
+{
+	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
+}
+static inline uint64_t ld64(const uint64_t *p) { return __atomic_load_n(p, SEQ); }
+static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
+{
+	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
+}
+
+/* Layout (docs/layout/log.md, src/log.ts LOG). */
+#define L_CAPACITY 64
+#define L_MODE 68
+#define L_MAXRECORD 72
+#define L_DATAOFFSET 76
+#define L_SLOTCOUNT 80
+#define L_TAIL 128
+#define L_HEAD 192
+#define L_CLEAN 196
+#define L_RWAIT 256
+#define L_WWAIT 260
+#define L_RSLEEP 264
+#define L_WSLEEP 268
+#define L_SEQ 272
+#define L_WROLE 320
+#define L_WTOKEN 328
+#define L_RROLE 336
+#define L_RTOKEN 344
+#define L_HEADER 384
+#define L_SLOT 32
+#define L_MPSC_SLOTS 32u
+#define S_CLAIMPOS 12
+#define S_CLAIMLEN 16
+#define S_TOKEN 8
+#define REC_HDR 8u
+#define TYPE_PAD 0x80000000u
+#define MAX_TYPE 0xffffu
+#define IN_PROGRESS 0x80000000u
+#define MIN_CAP 256u
+#define MAX_CAP (1u << 30)
+#define CAS_TRIES 4096
+#define PARK_SLICE_MS 100.0
+#define STUCK_MS 2.0
+#define PID_LIMIT 0x400000u
+#define EBADHDR_ (-SHMKIT_EBADHDR)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Faults (tests only), forks, identity                                                         */
+
+static char fault_point[64];
+static int32_t fault_left;
+
+int32_t shmkit_log_fault(const uint8_t *spec)
+{
+	if (!spec)
+		return -EINVAL;
+	const char *s = (const char *)spec;
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof fault_point)
+		return -EINVAL;
+	char *end;
+	long n = strtol(colon + 1, &end, 10);
+	if (*end != 0 || n < 0 || n > INT32_MAX)
+		return -EINVAL;
+	memcpy(fault_point, s, (size_t)(colon - s));
+	fault_point[colon - s] = 0;
+	fault_left = (int32_t)n;
+	return 0;
+}
+
+static void fault_hit(const char *point)
+{
+	if (strcmp(point, fault_point) != 0 || --fault_left > 0)
+		return;
+#if !defined(_WIN32)
+	kill(getpid(), SIGKILL);
+	for (;;)
+		pause();
+#else
+	abort();
+#endif
+}
+#define FAULT(p)                          \
+	do {                              \
+		if (fault_left > 0)       \
+			fault_hit(p);     \
+	} while (0)
+
+static uint32_t fork_gen = 1;
+#if !defined(_WIN32)
+static void on_fork_child(void) { __atomic_add_fetch(&fork_gen, 1, SEQ); }
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void fork_register(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+static void watch_forks(void) { pthread_once(&fork_once, fork_register); }
+#else
+static void watch_forks(void) {}
+#endif
+
+static uint32_t start_lo_of(uint32_t pid)
+{
+	double st = shmkit_proc_start_time((int32_t)pid);
+	return st >= 0 ? (uint32_t)((uint64_t)st & 0xffffffffu) : 0;
+}
+
+/* src/log.ts holderAlive: (pid, low 32 bits of its start time) names a live process. */
+static int holder_alive(const struct shmkit_log_local *l, uint32_t pid, uint32_t st)
+{
+	if (pid == l->pid && st == l->start_lo)
+		return 1;
+	if (pid == 0 || pid > PID_LIMIT)
+		return 0;
+	if (shmkit_proc_alive((int32_t)pid, -1) != 1)
+		return 0;
+	double s = shmkit_proc_start_time((int32_t)pid);
+	if (s < 0)
+		return 0;
+	return (uint32_t)((uint64_t)s & 0xffffffffu) == st;
+}
+
+int32_t shmkit_log_local_size(void) { return (int32_t)sizeof(struct shmkit_log_local); }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Binding a local struct to its mapping                                                        */
+
+struct lg {
+	struct shmkit_log_local *l;
+	uint8_t *b;     /* the log's first byte */
+	uint8_t *data;  /* the data area */
+	uint32_t *slots; /* participant slots (8 words each) */
+	uint32_t cap, mask, most; /* most: 8 + maxRecord */
+};
+
+#define W(g, off) ((uint32_t *)((g)->b + (off)))
+#define HDR(g, p) ((uint32_t *)((g)->data + ((p) & (g)->mask)))
+
+static uint8_t *range_at(int32_t id, double offset, uint64_t len, int *err)
+{
+	double a = shmkit_map_addr(id), L = shmkit_map_length(id);
+	if (a < 0 || L < 0) {
+		*err = -EBADF;
+		return NULL;
+	}
+	if (!(offset >= 0) || offset > 9007199254740991.0 || offset != (double)(uint64_t)offset) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	uint64_t off = (uint64_t)offset;
+	if (off % 64 != 0 || off > (uint64_t)L || (uint64_t)L - off < len) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	return (uint8_t *)(uintptr_t)a + off;
+}
+
+static int geometry_ok(uint32_t cap, uint32_t mode, uint32_t max_record, uint32_t data_offset, uint32_t nslots)
+{
+	if (cap < MIN_CAP || cap > MAX_CAP || (cap & (cap - 1)) != 0 || mode > 1)
+		return 0;
+	if (max_record > cap / 2 - REC_HDR)
+		return 0;
+	if (nslots != (mode == 1 ? L_MPSC_SLOTS : 0) || data_offset != L_HEADER + L_SLOT * nslots)
+		return 0;
+	return 1;
+}
+
+static void log_refork(struct shmkit_log_local *l)
+{
+	/* A forked child is a new process: the parent's roles, slot and waits are not its own. */
+	l->pid = (uint32_t)shmkit_getpid();
+	l->start_lo = start_lo_of(l->pid);
+	l->roles = 0;
+	l->slot = -1;
+	l->waits[0] = l->waits[1] = 0;
+	l->token = (l->token * 2654435761u + l->pid) | 1u;
+	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+}
+
+static int log_bind(struct shmkit_log_local *l, struct lg *g)
+{
+	if (!l || !geometry_ok(l->capacity, l->mode, l->max_record, l->data_offset, l->nslots) || l->token == 0)
+		return -EINVAL;
+	if ((l->roles & 1) && l->mode == 1 && (l->slot < 0 || (uint32_t)l->slot >= l->nslots))
+		return -EINVAL;
+	int err = 0;
+	uint8_t *b = range_at(l->map_id, l->offset, (uint64_t)l->data_offset + l->capacity, &err);
+	if (!b)
+		return err;
+	/* The header must still be the one we validated (a reformat under us is not our log). */
+	if (ldr((uint32_t *)(b + L_CAPACITY)) != l->capacity || ldr((uint32_t *)(b + L_MODE)) != l->mode)
+		return EBADHDR_;
+	if (l->fork_gen != __atomic_load_n(&fork_gen, SEQ))
+		log_refork(l);
+	g->l = l;
+	g->b = b;
+	g->data = b + l->data_offset;
+	g->slots = (uint32_t *)(b + L_HEADER);
+	g->cap = l->capacity;
+	g->mask = l->capacity - 1;
+	g->most = REC_HDR + l->max_record;
+	return 0;
+}
+
+int32_t shmkit_log_attach(int32_t id, double offset, uint32_t token, struct shmkit_log_local *l)
+{
+	if (!l || token == 0)
+		return -EINVAL;
+	int err = 0;
+	uint8_t *b = range_at(id, offset, L_HEADER, &err);
+	if (!b)
+		return err;
+	uint32_t cap = ld32((uint32_t *)(b + L_CAPACITY)), mode = ld32((uint32_t *)(b + L_MODE));
+	uint32_t mr = ld32((uint32_t *)(b + L_MAXRECORD)), doff = ld32((uint32_t *)(b + L_DATAOFFSET));
+	uint32_t ns = ld32((uint32_t *)(b + L_SLOTCOUNT));
+	if (!geometry_ok(cap, mode, mr, doff, ns))
+		return EBADHDR_;
+	if (!range_at(id, offset, (uint64_t)doff + cap, &err))
+		return EBADHDR_; /* does not fit the mapping */
+	watch_forks();
+	memset(l, 0, sizeof *l);
+	l->offset = offset;
+	l->map_id = id;
+	l->capacity = cap;
+	l->mode = mode;
+	l->max_record = mr;
+	l->data_offset = doff;
+	l->nslots = ns;
+	l->token = token;
+	l->slot = -1;
+	l->pid = (uint32_t)shmkit_getpid();
+	l->start_lo = start_lo_of(l->pid);
+	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	return 0;
+}
+
+/* L1/L2 on the shared counters. */
+static int check_counters(struct lg *g)
+{
+	uint32_t t = ld32(W(g, L_TAIL)), h = ld32(W(g, L_HEAD)), c = ld32(W(g, L_CLEAN));
+	if ((t | h | c) & 7)
+		return EBADHDR_;
+	if (t - h > g->cap)
+		return EBADHDR_;
+	if (g->l->mode == 1 && (h - c > g->cap || t - c > g->cap))
+		return EBADHDR_;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Roles and participant slots                                                                  */
+
+static int claim_role(struct lg *g, uint32_t role_off, uint32_t tok_off)
+{
+	struct shmkit_log_local *l = g->l;
+	uint64_t *role = (uint64_t *)(g->b + role_off);
+	uint64_t me = (uint64_t)l->pid | ((uint64_t)l->start_lo << 32);
+	for (int attempt = 0; attempt < 64; attempt++) {
+		uint64_t cur = ld64(role);
+		uint32_t pid = (uint32_t)cur, st = (uint32_t)(cur >> 32);
+		if (pid == l->pid && st == l->start_lo) {
+			if (ld32(W(g, tok_off)) == l->token)
+				return 0;
+			return -EBUSY; /* another object of this process */
+		}
+		if (pid != 0 && holder_alive(l, pid, st))
+			return -EBUSY;
+		if (cas64(role, cur, me)) {
+			st32(W(g, tok_off), l->token);
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+static void release_role(struct lg *g, uint32_t role_off, uint32_t tok_off)
+{
+	struct shmkit_log_local *l = g->l;
+	if (ld32(W(g, tok_off)) != l->token)
+		return;
+	st32(W(g, tok_off), 0);
+	cas64((uint64_t *)(g->b + role_off), (uint64_t)l->pid | ((uint64_t)l->start_lo << 32), 0);
+}
+
+/* mpsc: a free participant slot, or one whose dead owner's claim is behind head (src/log.ts #takeSlot). */
+static int take_slot(struct lg *g)
+{
+	struct shmkit_log_local *l = g->l;
+	uint32_t head = ld32(W(g, L_HEAD));
+	uint64_t me = (uint64_t)l->pid | ((uint64_t)l->start_lo << 32);
+	for (uint32_t i = 0; i < l->nslots; i++) {
+		uint32_t *s = g->slots + 8 * i;
+		uint32_t pid = ld32(s), st = ld32(s + 1);
+		if (pid != 0) {
+			if (holder_alive(l, pid, st))
+				continue;
+			uint32_t len = ld32(s + S_CLAIMLEN / 4), pos = ld32(s + S_CLAIMPOS / 4);
+			/* A dead owner's claim must be behind head before its slot is reused (L4). */
+			if (len != 0 && (int32_t)(head - pos) < (int32_t)len)
+				continue;
+		}
+		if (cas64((uint64_t *)s, (uint64_t)pid | ((uint64_t)st << 32), me)) {
+			str_(s + S_CLAIMLEN / 4, 0);
+			str_(s + S_CLAIMPOS / 4, 0);
+			st32(s + S_TOKEN / 4, l->token);
+			l->slot = (int32_t)i;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+static int start_writer(struct lg *g)
+{
+	struct shmkit_log_local *l = g->l;
+	if (l->mode == 1) {
+		int e = take_slot(g);
+		if (e < 0)
+			return e;
+	} else {
+		int e = claim_role(g, L_WROLE, L_WTOKEN);
+		if (e < 0)
+			return e;
+		uint32_t t = ld32(W(g, L_TAIL)), h = ld32(W(g, L_HEAD));
+		if (t - h > g->cap || (t & 7)) {
+			release_role(g, L_WROLE, L_WTOKEN);
+			return EBADHDR_;
+		}
+		l->w_tail = t;
+		l->w_limit = h;
+	}
+	l->roles |= 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing                                                                                      */
+
+static void wake_reader(struct lg *g)
+{
+	/* W2: only if a reader registered; only the waker that clears readSleep bumps and wakes. */
+	if (ld32(W(g, L_RWAIT)) != 0 && xchg32(W(g, L_RSLEEP), 0) != 0) {
+		__atomic_fetch_add(W(g, L_SEQ), 1, SEQ);
+		shmkit_futex_wake(g->l->map_id, g->l->offset + L_SEQ, 0x7fffffff);
+	}
+}
+
+static void wake_writers(struct lg *g)
+{
+	if (ld32(W(g, L_WWAIT)) != 0 && xchg32(W(g, L_WSLEEP), 0) != 0)
+		shmkit_futex_wake(g->l->map_id, g->l->offset + (g->l->mode == 1 ? L_CLEAN : L_HEAD), 0x7fffffff);
+}
+
+/* Padding bytes before a record of `rec` bytes at position t (0 when it fits before the end). */
+static uint32_t pad_for(struct lg *g, uint32_t t, uint32_t rec)
+{
+	uint32_t to_end = g->cap - (t & g->mask);
+	return rec > to_end ? to_end : 0;
+}
+
+static void fill(struct lg *g, uint32_t p, const uint8_t *data, uint32_t n, uint32_t type)
+{
+	uint32_t *h = HDR(g, p);
+	str_(h + 1, type);
+	if (n) {
+		memcpy((uint8_t *)(h + 2), data, n);
+		FAULT("log.write.mid_payload");
+	}
+}
+
+int32_t shmkit_log_write(struct shmkit_log_local *l, const uint8_t *data, uint32_t n, uint32_t type)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	if (n > l->max_record || type > MAX_TYPE || (n && !data))
+		return -EINVAL;
+	if (!(l->roles & 1) && (e = start_writer(&g)) < 0)
+		return e;
+	uint32_t rec = (REC_HDR + n + 7) & ~7u;
+	if (l->mode == 0) {
+		uint32_t t = l->w_tail;
+		uint32_t pad = pad_for(&g, t, rec);
+		uint32_t used = t - l->w_limit;
+		if (used > g.cap || (uint64_t)pad + rec > g.cap - used) {
+			uint32_t h = ld32(W(&g, L_HEAD)); /* A2: acquire head; pairs with R2 */
+			used = t - h;
+			if (used > g.cap)
+				return EBADHDR_; /* L1 */
+			l->w_limit = h;
+			if ((uint64_t)pad + rec > g.cap - used)
+				return 0;
+		}
+		FAULT("log.write.after_claim");
+		if (pad) {
+			uint32_t *ph = HDR(&g, t);
+			str_(ph, pad);
+			str_(ph + 1, TYPE_PAD);
+			t += pad;
+		}
+		fill(&g, t, data, n, type);
+		FAULT("log.write.before_commit");
+		str_(HDR(&g, t), REC_HDR + n);
+		st32(W(&g, L_TAIL), t + rec); /* W-R1: publish tail (release); pairs with A1 */
+		l->w_tail = t + rec;
+		FAULT("log.write.after_commit");
+		wake_reader(&g);
+		return 1;
+	}
+	uint32_t *s = g.slots + 8 * (uint32_t)l->slot;
+	for (int attempt = 0; attempt < CAS_TRIES; attempt++) {
+		uint32_t t = ld32(W(&g, L_TAIL));
+		uint32_t c = ld32(W(&g, L_CLEAN)); /* A4: pairs with R3 */
+		uint32_t used = t - c;
+		if (used > g.cap || (t & 7)) {
+			if (ld32(W(&g, L_TAIL)) != t)
+				continue; /* moved under us */
+			return EBADHDR_; /* L1, L2 */
+		}
+		uint32_t pad = pad_for(&g, t, rec);
+		if ((uint64_t)pad + rec > g.cap - used) {
+			st32(s + S_CLAIMLEN / 4, 0);
+			return 0;
+		}
+		uint32_t need = pad + rec;
+		/* Slot first (L4): a reader that finds this claim unwritten can find its claimer. */
+		str_(s + S_CLAIMPOS / 4, t);
+		st32(s + S_CLAIMLEN / 4, need);
+		if (!cas32(W(&g, L_TAIL), t, t + need)) /* C1: claim (seq_cst) */
+			continue;
+		FAULT("log.write.after_claim");
+		uint32_t p = t;
+		if (pad) {
+			uint32_t *ph = HDR(&g, t);
+			str_(ph + 1, TYPE_PAD);
+			st32(ph, pad); /* a complete padding record */
+			p = t + pad;
+		}
+		/* The marker: the first store into the record (seq_cst, so no payload store passes it). */
+		st32(HDR(&g, p), IN_PROGRESS | rec);
+		FAULT("log.write.after_marker");
+		fill(&g, p, data, n, type);
+		FAULT("log.write.before_commit");
+		st32(HDR(&g, p), REC_HDR + n); /* C2: commit (seq_cst, as Atomics.store); pairs with A3 */
+		FAULT("log.write.after_commit");
+		st32(s + S_CLAIMLEN / 4, 0); /* the claim is done (L4 no longer needs it) */
+		wake_reader(&g);
+		return 1;
+	}
+	st32(s + S_CLAIMLEN / 4, 0);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading                                                                                      */
+
+static void zero_range(struct lg *g, uint32_t from, uint32_t to)
+{
+	uint32_t n = to - from;
+	if (n > g->cap)
+		n = g->cap;
+	uint32_t a = from & g->mask;
+	uint32_t first = n < g->cap - a ? n : g->cap - a;
+	memset(g->data + a, 0, first);
+	if (n > first)
+		memset(g->data, 0, n - first);
+}
+
+static void publish_head(struct lg *g)
+{
+	struct shmkit_log_local *l = g->l;
+	uint32_t p = l->r_pos, h = l->r_head;
+	if (p == h)
+		return;
+	st32(W(g, L_HEAD), p); /* R2: publish head (release); pairs with A2 */
+	l->r_head = p;
+	FAULT("log.read.after_head");
+	if (l->mode == 1) {
+		zero_range(g, h, p);
+		FAULT("log.read.after_zero");
+		st32(W(g, L_CLEAN), p); /* R3: the zeroed bytes are free; pairs with A4 */
+	}
+	wake_writers(g);
+}
+
+static int start_reader(struct lg *g)
+{
+	struct shmkit_log_local *l = g->l;
+	int e = claim_role(g, L_RROLE, L_RTOKEN);
+	if (e < 0)
+		return e;
+	if ((e = check_counters(g)) < 0) {
+		release_role(g, L_RROLE, L_RTOKEN);
+		return e;
+	}
+	uint32_t h = ld32(W(g, L_HEAD));
+	if (l->mode == 1) {
+		/* A previous reader may have died between publishing head and clean: finish its zeroing. */
+		uint32_t c = ld32(W(g, L_CLEAN));
+		if (c != h) {
+			zero_range(g, c, h);
+			st32(W(g, L_CLEAN), h); /* R3 */
+		}
+	}
+	l->r_pos = l->r_head = l->r_tail = h;
+	l->stuck = 0;
+	l->roles |= 2;
+	return 0;
+}
+
+/* The first position after p (bounded by the tail, slot claim starts, the end) with a non-zero
+ * header word: where a dead winner's unwritten claim ends (L5). */
+static uint32_t scan_dead_claim(struct lg *g, uint32_t p, uint32_t tail)
+{
+	uint32_t limit = tail - p;
+	for (uint32_t i = 0; i < g->l->nslots; i++) {
+		uint32_t *s = g->slots + 8 * i;
+		if (ld32(s + S_CLAIMLEN / 4) == 0)
+			continue;
+		uint32_t d = ld32(s + S_CLAIMPOS / 4) - p;
+		if (d > 0 && d < limit)
+			limit = d;
+	}
+	uint32_t to_end = g->cap - (p & g->mask);
+	if (limit > to_end)
+		limit = to_end;
+	for (uint32_t d = REC_HDR; d < limit; d += REC_HDR)
+		if (ldr(HDR(g, p + d)) != 0)
+			return d;
+	return limit;
+}
+
+/* mpsc reader: the header at p stayed unwritten or in progress. 1 = padded over a dead claim,
+ * 0 = a covering claimer lives (wait), or -errno. */
+static int recover(struct lg *g, uint32_t p)
+{
+	struct shmkit_log_local *l = g->l;
+	uint32_t tail = ld32(W(g, L_TAIL));
+	uint32_t avail = tail - p;
+	if (avail > g->cap)
+		return EBADHDR_; /* L1 */
+	if (avail == 0)
+		return 0;
+	uint32_t covering = 0, only_end = 0;
+	for (uint32_t i = 0; i < l->nslots; i++) {
+		uint32_t *s = g->slots + 8 * i;
+		uint32_t len = ld32(s + S_CLAIMLEN / 4);
+		if (len == 0)
+			continue;
+		uint32_t pos = ld32(s + S_CLAIMPOS / 4);
+		if (p - pos >= len)
+			continue;
+		uint32_t pid = ld32(s), st = ld32(s + 1);
+		if (pid == 0 || holder_alive(l, pid, st))
+			return 0; /* a live claimer: wait for it */
+		covering++;
+		only_end = pos + len;
+	}
+	uint32_t *h = HDR(g, p);
+	uint32_t w0 = ld32(h); /* its writer may have committed meanwhile (C2 before clearing its slot) */
+	if (w0 != 0 && (w0 & IN_PROGRESS) == 0)
+		return 1;
+	if (covering == 0) {
+		if (w0 == 0 && ld32(W(g, L_TAIL)) == p)
+			return 0;
+		return EBADHDR_; /* L4: unwritten and nobody claims it */
+	}
+	uint32_t to_end = g->cap - (p & g->mask);
+	uint32_t n;
+	if (w0 & IN_PROGRESS)
+		n = w0 & ~IN_PROGRESS; /* the dead writer's own marker */
+	else if (covering == 1)
+		n = only_end - p;
+	else
+		n = scan_dead_claim(g, p, tail);
+	if (n > to_end)
+		n = to_end; /* the rest (after the wrap) is recovered at the next position */
+	if (n < REC_HDR || (n & 7) != 0 || n > avail)
+		return EBADHDR_;
+	str_(h + 1, TYPE_PAD);
+	st32(h, n); /* a committed padding record over the dead claim */
+	l->stuck = 0;
+	return 1;
+}
+
+/* Whether a committed record (or padding) is at p: 1, 0, or -errno (src/log.ts #ready). */
+static int ready_at(struct lg *g, uint32_t p)
+{
+	struct shmkit_log_local *l = g->l;
+	if (l->mode == 0) {
+		if (p != l->r_tail)
+			return 1;
+		uint32_t t = ld32(W(g, L_TAIL)); /* A1: acquire tail; pairs with W-R1 */
+		if (t - p > g->cap)
+			return EBADHDR_;
+		l->r_tail = t;
+		return t != p;
+	}
+	if (p == l->r_tail) {
+		uint32_t t = ld32(W(g, L_TAIL));
+		if (t - p > g->cap)
+			return EBADHDR_;
+		l->r_tail = t;
+		if (t == p) {
+			l->stuck = 0;
+			return 0;
+		}
+	}
+	uint32_t w = ld32(HDR(g, p)); /* A3: pairs with C2 */
+	if (w != 0 && (w & IN_PROGRESS) == 0)
+		return 1;
+	if (w == 0 && ld32(W(g, L_TAIL)) == p) {
+		l->stuck = 0;
+		return 0;
+	}
+	/* Unwritten or in progress: its writer is at work, or dead. */
+	double now = shmkit_now_ns() / 1e6;
+	if (!l->stuck || l->stuck_at != p) {
+		l->stuck = 1;
+		l->stuck_at = p;
+		l->stuck_since = now;
+		return 0;
+	}
+	if (now - l->stuck_since < STUCK_MS)
+		return 0;
+	l->stuck_since = now;
+	return recover(g, p);
+}
+
+/* Moves to the next record (skipping paddings); out = [data offset of payload, length, type, end
+ * position]. 1, 0 (none ready), or -errno. At most 4 hops (two paddings in a row are possible). */
+static int next_record(struct lg *g, uint32_t *out)
+{
+	struct shmkit_log_local *l = g->l;
+	for (int hop = 0; hop < 4; hop++) {
+		uint32_t p = l->r_pos;
+		int r = ready_at(g, p);
+		if (r <= 0)
+			return r;
+		uint32_t off = p & g->mask;
+		uint32_t *h = HDR(g, p);
+		uint32_t len = ld32(h), type = ldr(h + 1);
+		uint32_t avail = l->r_tail - p;
+		if (l->mode == 1 && ((len + 7) & ~7u) > avail) {
+			l->r_tail = ld32(W(g, L_TAIL));
+			avail = l->r_tail - p;
+			if (avail > g->cap)
+				return EBADHDR_;
+		}
+		if (type == TYPE_PAD) {
+			if (len < REC_HDR || (len & 7) || len > g->cap - off || len > avail)
+				return EBADHDR_; /* L3 */
+			l->r_pos = p + len;
+			continue;
+		}
+		uint32_t rec = (len + 7) & ~7u;
+		if (type > MAX_TYPE || len < REC_HDR || len > g->most || rec > g->cap - off || rec > avail)
+			return EBADHDR_; /* L3 */
+		out[0] = off + REC_HDR;
+		out[1] = len - REC_HDR;
+		out[2] = type;
+		l->r_pos = p + rec;
+		out[3] = l->r_pos;
+		return 1;
+	}
+	return 0;
+}
+
+static int reader_bind(struct shmkit_log_local *l, struct lg *g)
+{
+	int e = log_bind(l, g);
+	if (e < 0)
+		return e;
+	if (!(l->roles & 2))
+		return start_reader(g);
+	return 0;
+}
+
+int32_t shmkit_log_read(struct shmkit_log_local *l, uint32_t *out)
+{
+	struct lg g;
+	if (!out)
+		return -EINVAL;
+	int e = reader_bind(l, &g);
+	if (e < 0)
+		return e;
+	publish_head(&g);
+	return next_record(&g, out);
+}
+
+int32_t shmkit_log_read_batch(struct shmkit_log_local *l, uint32_t *out, int32_t max)
+{
+	struct lg g;
+	if (!out || max < 1)
+		return -EINVAL;
+	int e = reader_bind(l, &g);
+	if (e < 0)
+		return e;
+	publish_head(&g);
+	uint32_t start = l->r_pos;
+	int32_t k = 0;
+	/* At most one lap per call: writers that never stop cannot keep the caller here. */
+	while (k < max && l->r_pos - start < g.cap) {
+		int r = next_record(&g, out + 4 * (uint32_t)k);
+		if (r < 0)
+			return k > 0 ? k : r; /* the records before a corrupt one stay delivered */
+		if (r == 0)
+			break;
+		k++;
+	}
+	return k;
+}
+
+int32_t shmkit_log_consume(struct shmkit_log_local *l, uint32_t pos)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	if (!(l->roles & 2))
+		return 0;
+	if (pos - l->r_head > l->r_pos - l->r_head)
+		return -EINVAL; /* not between the published head and the read position */
+	l->r_pos = pos;
+	publish_head(&g);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Waiting                                                                                      */
+
+static int writer_room(struct lg *g, uint32_t n)
+{
+	struct shmkit_log_local *l = g->l;
+	uint32_t rec = (REC_HDR + n + 7) & ~7u;
+	uint32_t t, base;
+	if (l->mode == 0) {
+		t = l->w_tail;
+		base = ld32(W(g, L_HEAD));
+	} else {
+		t = ld32(W(g, L_TAIL));
+		base = ld32(W(g, L_CLEAN));
+	}
+	uint32_t used = t - base;
+	if (used > g->cap)
+		return 1; /* let the write report it */
+	return (uint64_t)pad_for(g, t, rec) + rec <= g->cap - used;
+}
+
+int32_t shmkit_log_park(struct shmkit_log_local *l, uint32_t side, uint32_t n, double timeout_ms)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	if (side > 1 || !(timeout_ms >= 0) || (side == 0 && n > l->max_record))
+		return -EINVAL;
+	int reader = side == 1;
+	if (reader && !(l->roles & 2) && (e = start_reader(&g)) < 0)
+		return e;
+	if (!reader && !(l->roles & 1) && (e = start_writer(&g)) < 0)
+		return e;
+	uint32_t word_off = reader ? L_SEQ : l->mode == 1 ? L_CLEAN : L_HEAD;
+	uint32_t *count = W(&g, reader ? L_RWAIT : L_WWAIT);
+	uint32_t w0 = ld32(W(&g, word_off)); /* W1: the futex word, read before the re-check */
+	__atomic_fetch_add(count, 1, SEQ);   /* W1: register; pairs with W2 */
+	__atomic_fetch_add(&l->waits[side], 1, SEQ);
+	st32(W(&g, reader ? L_RSLEEP : L_WSLEEP), 1); /* W1: ask for a wake, then re-check */
+	int rc = reader ? ready_at(&g, l->r_pos) : writer_room(&g, n);
+	if (rc == 0) {
+		FAULT("log.wait.parked");
+		/* A reader stuck at an unwritten record wakes up soon to ask whether its writer lives. */
+		double slice = reader && l->stuck ? STUCK_MS * 2 : PARK_SLICE_MS;
+		double ms = timeout_ms < slice ? timeout_ms : slice;
+		rc = shmkit_futex_wait(l->map_id, l->offset + word_off, w0, ms);
+		if (rc == 1 || (rc == -ETIMEDOUT && timeout_ms > slice))
+			rc = 0;
+	}
+	/* Give the registration back unless shmkit_log_release already did. */
+	uint32_t v = __atomic_load_n(&l->waits[side], SEQ);
+	while (v > 0 && !__atomic_compare_exchange_n(&l->waits[side], &v, v - 1, 0, SEQ, SEQ)) {
+	}
+	if (v > 0) {
+		struct lg g2;
+		if (log_bind(l, &g2) == 0 && g2.b == g.b)
+			__atomic_fetch_sub(count, 1, SEQ);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* State and lifetime                                                                           */
+
+double shmkit_log_size(struct shmkit_log_local *l)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	uint32_t h = ld32(W(&g, L_HEAD)), t = ld32(W(&g, L_TAIL));
+	uint32_t n = t - h;
+	return n > g.cap ? 0.0 : (double)n;
+}
+
+int32_t shmkit_log_release(struct shmkit_log_local *l)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	if (l->roles & 2) {
+		publish_head(&g);
+		release_role(&g, L_RROLE, L_RTOKEN);
+	}
+	if (l->roles & 1) {
+		if (l->mode == 1) {
+			uint32_t *s = g.slots + 8 * (uint32_t)l->slot;
+			st32(s + S_CLAIMLEN / 4, 0);
+			st32(s + S_TOKEN / 4, 0);
+			cas64((uint64_t *)s, (uint64_t)l->pid | ((uint64_t)l->start_lo << 32), 0);
+		} else {
+			release_role(&g, L_WROLE, L_WTOKEN);
+		}
+	}
+	l->roles = 0;
+	l->slot = -1;
+	for (int side = 0; side < 2; side++) {
+		uint32_t w = __atomic_exchange_n(&l->waits[side], 0, SEQ);
+		if (w)
+			__atomic_fetch_sub(W(&g, side ? L_RWAIT : L_WWAIT), w, SEQ);
+	}
+	return 0;
+}
