@@ -562,15 +562,26 @@ export class MessageLog implements Disposable {
 
   /** L1/L2 on the shared counters (open, validate, reader start). */
   #checkCounters(what: string): void {
+    // On a live log the reader moves head and clean (and writers the tail) between the three loads:
+    // a violation counts only if a second read sees the same three values (a bounded retry).
     const ctl = this.#ctl;
-    const t = Atomics.load(ctl, W_TAIL) >>> 0;
-    const h = Atomics.load(ctl, W_HEAD) >>> 0;
-    const c = Atomics.load(ctl, W_CLEAN) >>> 0;
-    if ((t | h | c) & 7) throw bad(what, `tail ${t}, head ${h} or clean ${c} is not a multiple of 8 (L2)`);
-    if (((t - h) >>> 0) > this.capacity) throw bad(what, `tail ${t} is ${(t - h) >>> 0} bytes ahead of head ${h} (L1)`);
-    if (this.#mpsc && (((h - c) >>> 0) > this.capacity || ((t - c) >>> 0) > this.capacity)) {
-      throw bad(what, `clean ${c} is impossible for head ${h} and tail ${t} (L1)`);
+    let why = "";
+    let pc = -1, ph = -1, pt = -1;
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const c = Atomics.load(ctl, W_CLEAN) >>> 0;
+      const h = Atomics.load(ctl, W_HEAD) >>> 0;
+      const t = Atomics.load(ctl, W_TAIL) >>> 0;
+      if ((t | h | c) & 7) why = `tail ${t}, head ${h} or clean ${c} is not a multiple of 8 (L2)`;
+      else if (((t - h) >>> 0) > this.capacity) why = `tail ${t} is ${(t - h) >>> 0} bytes ahead of head ${h} (L1)`;
+      else if (this.#mpsc && (((h - c) >>> 0) > this.capacity || ((t - c) >>> 0) > this.capacity)) {
+        why = `clean ${c} is impossible for head ${h} and tail ${t} (L1)`;
+      } else return;
+      if (c === pc && h === ph && t === pt) break; // the same bad values twice: not a moving snapshot
+      pc = c;
+      ph = h;
+      pt = t;
     }
+    throw bad(what, why);
   }
 
   /**
