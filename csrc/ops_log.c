@@ -24,23 +24,12 @@
 #include <unistd.h>
 #endif
 
-#define SEQ __ATOMIC_SEQ_CST
+#include "ops_common.h"
+
 #define RLX __ATOMIC_RELAXED
 
-static inline uint32_t ld32(const uint32_t *p) { return __atomic_load_n(p, SEQ); }
-static inline void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SEQ); }
 static inline uint32_t ldr(const uint32_t *p) { return __atomic_load_n(p, RLX); }
 static inline void str_(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, RLX); }
-static inline uint32_t xchg32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, SEQ); }
-static inline int cas32(uint32_t *p, uint32_t e, uint32_t d)
-{
-	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-}
-static inline uint64_t ld64(const uint64_t *p) { return __atomic_load_n(p, SEQ); }
-static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
-{
-	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-}
 
 /* Layout (docs/layout/log.md, src/log.ts LOG). */
 #define L_CAPACITY 64
@@ -75,80 +64,18 @@ static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
 #define CAS_TRIES 4096
 #define PARK_SLICE_MS 100.0
 #define STUCK_MS 2.0
-#define PID_LIMIT 0x400000u
 #define EBADHDR_ (-SHMKIT_EBADHDR)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Faults (tests only), forks, identity                                                         */
 
-static char fault_point[64];
-static int32_t fault_left;
-
-int32_t shmkit_log_fault(const uint8_t *spec)
-{
-	if (!spec)
-		return -EINVAL;
-	const char *s = (const char *)spec;
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s || (size_t)(colon - s) >= sizeof fault_point)
-		return -EINVAL;
-	char *end;
-	long n = strtol(colon + 1, &end, 10);
-	if (*end != 0 || n < 0 || n > INT32_MAX)
-		return -EINVAL;
-	memcpy(fault_point, s, (size_t)(colon - s));
-	fault_point[colon - s] = 0;
-	fault_left = (int32_t)n;
-	return 0;
-}
-
-static void fault_hit(const char *point)
-{
-	if (strcmp(point, fault_point) != 0 || --fault_left > 0)
-		return;
-#if !defined(_WIN32)
-	kill(getpid(), SIGKILL);
-	for (;;)
-		pause();
-#else
-	abort();
-#endif
-}
-#define FAULT(p)                          \
-	do {                              \
-		if (fault_left > 0)       \
-			fault_hit(p);     \
-	} while (0)
-
-static uint32_t fork_gen = 1;
-#if !defined(_WIN32)
-static void on_fork_child(void) { __atomic_add_fetch(&fork_gen, 1, SEQ); }
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void fork_register(void) { pthread_atfork(NULL, NULL, on_fork_child); }
-static void watch_forks(void) { pthread_once(&fork_once, fork_register); }
-#else
-static void watch_forks(void) {}
-#endif
-
-static uint32_t start_lo_of(uint32_t pid)
-{
-	double st = shmkit_proc_start_time((int32_t)pid);
-	return st >= 0 ? (uint32_t)((uint64_t)st & 0xffffffffu) : 0;
-}
+/* Fault points are ops.c's (ops_common.h FAULT); this entry point arms them too. */
+int32_t shmkit_log_fault(const uint8_t *spec) { return shmkit_ops_fault(spec); }
 
 /* src/log.ts holderAlive: (pid, low 32 bits of its start time) names a live process. */
 static int holder_alive(const struct shmkit_log_local *l, uint32_t pid, uint32_t st)
 {
-	if (pid == l->pid && st == l->start_lo)
-		return 1;
-	if (pid == 0 || pid > PID_LIMIT)
-		return 0;
-	if (shmkit_proc_alive((int32_t)pid, -1) != 1)
-		return 0;
-	double s = shmkit_proc_start_time((int32_t)pid);
-	if (s < 0)
-		return 0;
-	return (uint32_t)((uint64_t)s & 0xffffffffu) == st;
+	return (pid == l->pid && st == l->start_lo) || ops_holder_alive(pid, st);
 }
 
 int32_t shmkit_log_local_size(void) { return (int32_t)sizeof(struct shmkit_log_local); }
@@ -167,24 +94,6 @@ struct lg {
 #define W(g, off) ((uint32_t *)((g)->b + (off)))
 #define HDR(g, p) ((uint32_t *)((g)->data + ((p) & (g)->mask)))
 
-static uint8_t *range_at(int32_t id, double offset, uint64_t len, int *err)
-{
-	double a = shmkit_map_addr(id), L = shmkit_map_length(id);
-	if (a < 0 || L < 0) {
-		*err = -EBADF;
-		return NULL;
-	}
-	if (!(offset >= 0) || offset > 9007199254740991.0 || offset != (double)(uint64_t)offset) {
-		*err = -EINVAL;
-		return NULL;
-	}
-	uint64_t off = (uint64_t)offset;
-	if (off % 64 != 0 || off > (uint64_t)L || (uint64_t)L - off < len) {
-		*err = -EINVAL;
-		return NULL;
-	}
-	return (uint8_t *)(uintptr_t)a + off;
-}
 
 static int geometry_ok(uint32_t cap, uint32_t mode, uint32_t max_record, uint32_t data_offset, uint32_t nslots)
 {
@@ -201,12 +110,12 @@ static void log_refork(struct shmkit_log_local *l)
 {
 	/* A forked child is a new process: the parent's roles, slot and waits are not its own. */
 	l->pid = (uint32_t)shmkit_getpid();
-	l->start_lo = start_lo_of(l->pid);
+	l->start_lo = ops_start_lo(l->pid);
 	l->roles = 0;
 	l->slot = -1;
 	l->waits[0] = l->waits[1] = 0;
 	l->token = (l->token * 2654435761u + l->pid) | 1u;
-	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	l->fork_gen = ops_fork_gen();
 }
 
 static int log_bind(struct shmkit_log_local *l, struct lg *g)
@@ -216,13 +125,13 @@ static int log_bind(struct shmkit_log_local *l, struct lg *g)
 	if ((l->roles & 1) && l->mode == 1 && (l->slot < 0 || (uint32_t)l->slot >= l->nslots))
 		return -EINVAL;
 	int err = 0;
-	uint8_t *b = range_at(l->map_id, l->offset, (uint64_t)l->data_offset + l->capacity, &err);
+	uint8_t *b = ops_range_at(l->map_id, l->offset, (uint64_t)l->data_offset + l->capacity, &err);
 	if (!b)
 		return err;
 	/* The header must still be the one we validated (a reformat under us is not our log). */
 	if (ldr((uint32_t *)(b + L_CAPACITY)) != l->capacity || ldr((uint32_t *)(b + L_MODE)) != l->mode)
 		return EBADHDR_;
-	if (l->fork_gen != __atomic_load_n(&fork_gen, SEQ))
+	if (l->fork_gen != ops_fork_gen())
 		log_refork(l);
 	g->l = l;
 	g->b = b;
@@ -239,7 +148,7 @@ int32_t shmkit_log_attach(int32_t id, double offset, uint32_t token, struct shmk
 	if (!l || token == 0)
 		return -EINVAL;
 	int err = 0;
-	uint8_t *b = range_at(id, offset, L_HEADER, &err);
+	uint8_t *b = ops_range_at(id, offset, L_HEADER, &err);
 	if (!b)
 		return err;
 	uint32_t cap = ld32((uint32_t *)(b + L_CAPACITY)), mode = ld32((uint32_t *)(b + L_MODE));
@@ -247,9 +156,9 @@ int32_t shmkit_log_attach(int32_t id, double offset, uint32_t token, struct shmk
 	uint32_t ns = ld32((uint32_t *)(b + L_SLOTCOUNT));
 	if (!geometry_ok(cap, mode, mr, doff, ns))
 		return EBADHDR_;
-	if (!range_at(id, offset, (uint64_t)doff + cap, &err))
+	if (!ops_range_at(id, offset, (uint64_t)doff + cap, &err))
 		return EBADHDR_; /* does not fit the mapping */
-	watch_forks();
+	ops_watch_forks();
 	memset(l, 0, sizeof *l);
 	l->offset = offset;
 	l->map_id = id;
@@ -261,8 +170,8 @@ int32_t shmkit_log_attach(int32_t id, double offset, uint32_t token, struct shmk
 	l->token = token;
 	l->slot = -1;
 	l->pid = (uint32_t)shmkit_getpid();
-	l->start_lo = start_lo_of(l->pid);
-	l->fork_gen = __atomic_load_n(&fork_gen, SEQ);
+	l->start_lo = ops_start_lo(l->pid);
+	l->fork_gen = ops_fork_gen();
 	return 0;
 }
 

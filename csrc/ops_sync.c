@@ -20,39 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEQ __ATOMIC_SEQ_CST
+#include "ops_common.h"
 
-static inline uint32_t ld32(const uint32_t *p) { return __atomic_load_n(p, SEQ); }
-static inline uint32_t cmpxchg32(uint32_t *p, uint32_t e, uint32_t d)
-{
-	__atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-	return e;
-}
-static inline uint64_t ld64(const uint64_t *p) { return __atomic_load_n(p, SEQ); }
-static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
-{
-	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
-}
 
-/* [offset, offset + len) of mapping id: 64-byte aligned offset inside the mapping, or NULL + err. */
-static uint8_t *object_at(int32_t id, double offset, uint64_t len, int *err)
-{
-	double a = shmkit_map_addr(id), L = shmkit_map_length(id);
-	if (a < 0 || L < 0) {
-		*err = -EBADF;
-		return NULL;
-	}
-	if (!(offset >= 0) || offset > 9007199254740991.0 || offset != (double)(uint64_t)offset) {
-		*err = -EINVAL;
-		return NULL;
-	}
-	uint64_t off = (uint64_t)offset;
-	if (off % 64 != 0 || off > (uint64_t)L || (uint64_t)L - off < len) {
-		*err = -EINVAL;
-		return NULL;
-	}
-	return (uint8_t *)(uintptr_t)a + off;
-}
 
 /* A timeout in ms for one park: >= 0 and not NaN (Infinity is allowed; callers pass slices). */
 static int valid_slice(double ms) { return ms >= 0; }
@@ -92,7 +62,7 @@ static int mx_at(int32_t id, double offset, uint32_t n, struct mx *m)
 	int err;
 	if (n < 1 || n > MX_MAX_SLOTS)
 		return -EINVAL;
-	uint8_t *b = object_at(id, offset, MX_SLOTS + 8ull * n, &err);
+	uint8_t *b = ops_range_at(id, offset, MX_SLOTS + 8ull * n, &err);
 	if (!b)
 		return err;
 	if (ld32((uint32_t *)(b + MX_SLOTCOUNT)) != n)
@@ -344,7 +314,7 @@ int32_t shmkit_mutex_abandon(int32_t id, double offset, uint32_t n, uint32_t slo
 
 static uint32_t *sem_at(int32_t id, double offset, int *err)
 {
-	return (uint32_t *)(void *)object_at(id, offset, SEM_BYTES, err);
+	return (uint32_t *)(void *)ops_range_at(id, offset, SEM_BYTES, err);
 }
 
 /* The count, checked against S1. */
@@ -452,7 +422,7 @@ int32_t shmkit_sem_pass_wake(int32_t id, double offset)
 int64_t shmkit_cond_enter(int32_t id, double offset)
 {
 	int err;
-	uint32_t *b = (uint32_t *)(void *)object_at(id, offset, CV_BYTES, &err);
+	uint32_t *b = (uint32_t *)(void *)ops_range_at(id, offset, CV_BYTES, &err);
 	if (!b)
 		return err;
 	__atomic_fetch_add(b + CV_WAITERS / 4, 1, SEQ);
@@ -464,7 +434,7 @@ int64_t shmkit_cond_enter(int32_t id, double offset)
 int32_t shmkit_cond_park(int32_t id, double offset, uint32_t s, double slice_ms)
 {
 	int err;
-	uint32_t *b = (uint32_t *)(void *)object_at(id, offset, CV_BYTES, &err);
+	uint32_t *b = (uint32_t *)(void *)ops_range_at(id, offset, CV_BYTES, &err);
 	if (!b)
 		return err;
 	if (!valid_slice(slice_ms))
@@ -481,7 +451,7 @@ int32_t shmkit_cond_park(int32_t id, double offset, uint32_t s, double slice_ms)
 int32_t shmkit_cond_leave(int32_t id, double offset)
 {
 	int err;
-	uint32_t *b = (uint32_t *)(void *)object_at(id, offset, CV_BYTES, &err);
+	uint32_t *b = (uint32_t *)(void *)ops_range_at(id, offset, CV_BYTES, &err);
 	if (!b)
 		return err;
 	__atomic_fetch_sub(b + CV_WAITERS / 4, 1, SEQ);
@@ -491,7 +461,7 @@ int32_t shmkit_cond_leave(int32_t id, double offset)
 int32_t shmkit_cond_notify(int32_t id, double offset, int32_t n)
 {
 	int err;
-	uint32_t *b = (uint32_t *)(void *)object_at(id, offset, CV_BYTES, &err);
+	uint32_t *b = (uint32_t *)(void *)ops_range_at(id, offset, CV_BYTES, &err);
 	if (!b)
 		return err;
 	if (n < 1)

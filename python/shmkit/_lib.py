@@ -130,9 +130,9 @@ _REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write"
 
 # csrc files, as the Makefile's `lib` target compiles them on Linux.
 _LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_linux.c"]
-_LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "exports.map"]
+_LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h", "exports.map"]
 _DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_darwin.c"]
-_DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h"]
+_DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h"]
 
 
 def _lib_name() -> str:

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to csrc/ops.c, ops_sync.c and ops_log.c (the per-operation C implementations for
+ * bindings such as Python): seq_cst atomics, the range check every call makes against its
+ * mapping, process identity and forks, and the test-only fault points. The functions below are
+ * defined once, in ops.c; their names do not start with "shmkit_", so csrc/exports.map does not
+ * export them (and -fvisibility=hidden keeps them inside the library).
+ */
+#ifndef SHMKIT_OPS_COMMON_H
+#define SHMKIT_OPS_COMMON_H
+
+#include <stdint.h>
+
+#define SEQ __ATOMIC_SEQ_CST
+
+static inline uint32_t ld32(const uint32_t *p) { return __atomic_load_n(p, SEQ); }
+static inline void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SEQ); }
+static inline uint32_t xchg32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, SEQ); }
+static inline uint32_t add32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, SEQ); }
+static inline int cas32(uint32_t *p, uint32_t e, uint32_t d)
+{
+	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
+}
+/* The CAS that returns the value it found (Atomics.compareExchange). */
+static inline uint32_t cmpxchg32(uint32_t *p, uint32_t e, uint32_t d)
+{
+	__atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
+	return e;
+}
+static inline uint64_t ld64(const uint64_t *p) { return __atomic_load_n(p, SEQ); }
+static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
+{
+	return __atomic_compare_exchange_n(p, &e, d, 0, SEQ, SEQ);
+}
+
+/* Linux's PID_MAX_LIMIT: no pid is larger (a corrupt owner word names no process). */
+#define PID_LIMIT 0x400000u
+
+/* Base address of [offset, offset + len) of mapping id (offset a multiple of 64 inside the
+ * mapping), or NULL with *err = -EBADF (no such mapping) or -EINVAL. */
+uint8_t *ops_range_at(int32_t id, double offset, uint64_t len, int *err);
+
+/* Forks: ops_watch_forks() registers (once) a pthread_atfork child handler that bumps the fork
+ * generation; a local struct stamped with an older ops_fork_gen() belongs to the parent. */
+void ops_watch_forks(void);
+uint32_t ops_fork_gen(void);
+
+/* The low 32 bits of a process's start time (0 when it cannot be read). */
+uint32_t ops_start_lo(uint32_t pid);
+/* src/ring.ts / src/log.ts holderAlive: (pid, low 32 bits of its start time) names a running process. */
+int ops_holder_alive(uint32_t pid, uint32_t start_lo);
+
+/* Test-only fault points (armed by shmkit_ops_fault "point:n"): the n-th pass SIGKILLs the process. */
+extern int32_t ops_fault_left;
+void ops_fault_hit(const char *point);
+#define FAULT(p)                              \
+	do {                                  \
+		if (ops_fault_left > 0)       \
+			ops_fault_hit(p);     \
+	} while (0)
+
+#endif
