@@ -25,6 +25,7 @@ from ._lib import errno_value, lib, os_error
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
+from ._placed import Placed
 from .shared_memory import SharedMemory, check_handle
 
 __all__ = ["Mutex", "LockGuard", "Semaphore", "Condition"]
@@ -122,7 +123,7 @@ def _owning(seg: SharedMemory, make: Callable[[], Any], unlink: bool) -> Any:
     return obj
 
 
-class _Base:
+class _Base(Placed):
     _kind = ""
     _seg: SharedMemory
     _off: int
@@ -154,30 +155,6 @@ class _Base:
         if self._seg.closed or r == -errno_value("EBADF"):
             return self._closed_error(doing)
         return os_error(r, self._kind, what)
-
-    @property
-    def closed(self) -> bool:
-        """True after ``close()``."""
-        return self._closed
-
-    @property
-    def segment(self) -> SharedMemory:
-        return self._seg
-
-    @property
-    def byte_offset(self) -> int:
-        return self._off
-
-    def handle(self) -> dict:
-        """The same JSON handle as the TypeScript object's ``handle()``."""
-        self._live("make a handle of")
-        return {"kind": f"shmkit.{self._kind}", "version": 1, "name": self._seg.name, "byteOffset": self._off,
-                "segment": self._seg.handle()}
-
-    def unlink(self) -> None:
-        """Removes the segment's name (attached processes keep working)."""
-        if self._seg.name is not None:
-            SharedMemory.unlink_name(self._seg.name)
 
     def close(self) -> None:
         """Detaches this object (idempotent); closes the segment if it owns it (create/open/attach)."""

@@ -15,6 +15,7 @@ from ._lib import check, errno_value, fast, lib
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
+from ._placed import Placed
 from .shared_memory import SharedMemory, check_handle
 
 MODES = ("spsc", "mpsc")
@@ -98,7 +99,7 @@ def _payload(data: object, what: str) -> bytes:
     raise TypeError(f"{what}: data must be bytes, bytearray, memoryview or str, got {type(data).__name__}")
 
 
-class MessageLog:
+class MessageLog(Placed):
     """A packed log of variable-size records (``[length | type | payload]``, 8-byte aligned) shared
     by processes of any language following docs/layout/log.md.
 
@@ -110,6 +111,11 @@ class MessageLog:
 
     One MessageLog object belongs to one thread at a time.
     """
+
+    _kind = "log"
+
+    def _closed_error(self, doing: str) -> ShmError:
+        return ShmError("ECLOSED", f'Cannot {doing} log "{self._name}": it is closed (ECLOSED)')
 
     capacity: int
     mode: str
@@ -500,25 +506,6 @@ class MessageLog:
             raise self._err(int(r), False)
         return int(r)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def segment(self) -> SharedMemory:
-        return self._seg
-
-    @property
-    def byte_offset(self) -> int:
-        return self._off
-
-    def handle(self) -> dict:
-        """The same JSON handle as TypeScript's ``log.handle()``."""
-        if self._closed:
-            raise ShmError("ECLOSED", f'Cannot make a handle of log "{self._name}": it is closed (ECLOSED)')
-        return {"kind": "shmkit.log", "version": 1, "name": self._seg.name, "byteOffset": self._off,
-                "segment": self._seg.handle()}
-
     def close(self) -> None:
         """Publishes what this reader consumed, releases the roles and participant slot and, if it
         owns its segment, unmaps it. Idempotent."""
@@ -529,17 +516,6 @@ class MessageLog:
             lib().shmkit_log_release(self._addr)
         if self._owns:
             self._seg.close()
-
-    def unlink(self) -> None:
-        """Removes the log's segment name; attached processes keep working."""
-        if self._seg.name is not None:
-            SharedMemory.unlink_name(self._seg.name)
-
-    def __enter__(self) -> "MessageLog":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<shmkit.MessageLog {self._name!r} {self.mode} capacity={self.capacity}" \

@@ -16,6 +16,7 @@ from ._ops import MempoolLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
+from ._placed import Placed
 from .shared_memory import SharedMemory, check_handle
 
 HEADER_SIZE = 192
@@ -60,7 +61,7 @@ class Block:
         return f"<shmkit.Block {self.index} ({len(self.buf)} bytes)>"
 
 
-class Mempool:
+class Mempool(Placed):
     """A pool of ``count`` fixed-size blocks shared by any number of processes of any language.
 
     Any process may get, put and reclaim at once; a block got in one process may be put by
@@ -68,6 +69,8 @@ class Mempool:
     leaves every block free or recorded under it; ``reclaim()`` (which a blocking ``get`` also
     runs) returns a dead process's blocks. One Mempool object belongs to one thread at a time.
     """
+
+    _kind = "mempool"
 
     def __init__(self, *_a: Any, **_k: Any) -> None:
         raise TypeError("use Mempool.create(), open(), attach(), at() or init()")
@@ -90,7 +93,6 @@ class Mempool:
         self.count = loc.count
         self.block_size = loc.block_size
         self.max_processes = loc.procs
-        self.byte_offset = off
         self._stride = loc.stride
         self._data = off + int(loc.data)
         self.byte_length = int(loc.data) + loc.stride * loc.count
@@ -325,21 +327,6 @@ class Mempool:
             raise self._err(r, "read")
         return r
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def segment(self) -> SharedMemory:
-        return self._seg
-
-    def handle(self) -> dict:
-        """The same JSON handle as TypeScript's ``pool.handle()``."""
-        if self._closed:
-            raise self._closed_error("make a handle of")
-        return {"kind": "shmkit.mempool", "version": 1, "name": self._seg.name, "byteOffset": self._off,
-                "segment": self._seg.handle()}
-
     def close(self) -> None:
         """Frees this process's participant slot when it holds no block, unmaps if it owns the
         segment. Idempotent."""
@@ -351,15 +338,6 @@ class Mempool:
         self._blocks = {}
         if self._owns:
             self._seg.close()
-
-    def unlink(self) -> None:
-        self._seg.unlink()
-
-    def __enter__(self) -> "Mempool":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<shmkit.Mempool {self._what} count={self.count} block_size={self.block_size}>"

@@ -17,6 +17,7 @@ from ._ops import RingLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
+from ._placed import Placed
 from .shared_memory import SharedMemory, check_handle
 
 MODES = ("spsc", "mpsc", "spmc", "mpmc")
@@ -56,7 +57,7 @@ def _bad_value(v: object, what: str) -> Exception:
     return ValueError(f"{what}: values must be integers in 0..4294967295, got {v}")
 
 
-class Ring:
+class Ring(Placed):
     """A FIFO of u32 values (0..2**32-1) shared by processes of any language following
     docs/layout/ring.md.
 
@@ -69,6 +70,8 @@ class Ring:
     One Ring object belongs to one thread at a time (use one per thread); the asynchronous forms
     run on the event loop's thread and only sleep in worker threads.
     """
+
+    _kind = "ring"
 
     capacity: int
     mode: str
@@ -440,25 +443,6 @@ class Ring:
     def size(self) -> int:
         return len(self)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def segment(self) -> SharedMemory:
-        return self._seg
-
-    @property
-    def byte_offset(self) -> int:
-        return self._off
-
-    def handle(self) -> dict:
-        """The same JSON handle as TypeScript's ``ring.handle()``."""
-        if self._closed:
-            raise self._closed_error("make a handle of")
-        return {"kind": "shmkit.ring", "version": 1, "name": self._seg.name, "byteOffset": self._off,
-                "segment": self._seg.handle()}
-
     def close(self) -> None:
         """Releases this object's roles and, if it owns its segment, unmaps it. Idempotent."""
         if self._closed:
@@ -468,18 +452,6 @@ class Ring:
             lib().shmkit_ring_release(self._addr)
         if self._owns:
             self._seg.close()
-
-    def unlink(self) -> None:
-        """Removes the ring's segment name; attached processes keep working."""
-        if self._seg.name is None:
-            raise ShmError("EINVAL", f'Cannot unlink ring "{self._name}": it lives in anonymous memory (EINVAL)')
-        SharedMemory.unlink_name(self._seg.name)
-
-    def __enter__(self) -> "Ring":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<shmkit.Ring {self._name!r} {self.mode} capacity={self.capacity}{' closed' if self._closed else ''}>"
