@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Callable, TypeVar
 
 from .errors import ShmError
+
+T = TypeVar("T")
 
 
 def timeout_ms(timeout: float | None, what: str) -> float:
@@ -23,3 +26,25 @@ def timeout_error(what: str, ms: float) -> ShmError:
 
 def now_ms() -> float:
     return time.monotonic() * 1000.0
+
+
+def wait_until(attempt: Callable[[], T | None], park: Callable[[float], object], what: str, ms: float,
+               spin_ms: float, slice_ms: float) -> T:
+    """The blocking form's loop, after its first try failed: ``attempt()`` (None: not yet) while
+    spinning ``spin_ms``, then ``park(slice)`` for at most ``slice_ms`` at a time and try again, until
+    ``ms`` (from ``timeout_ms``) has passed: ShmError ETIMEDOUT naming ``what``. A park returns early
+    on a wake and raises KeyboardInterrupt on Ctrl-C."""
+    spin_end = now_ms() + spin_ms
+    while now_ms() < spin_end:
+        r = attempt()
+        if r is not None:
+            return r
+    deadline = now_ms() + ms
+    while True:
+        rem = deadline - now_ms()
+        if rem <= 0:
+            raise timeout_error(what, ms)
+        park(min(rem, slice_ms))
+        r = attempt()
+        if r is not None:
+            return r

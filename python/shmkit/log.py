@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from . import layout
 from ._lib import check, errno_value, fast, lib
-from ._wait import now_ms, timeout_error, timeout_ms
+from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed
@@ -342,18 +342,8 @@ class MessageLog(Placed):
         b = _payload(data, self._wwhat)
         if self.try_write(b, type):
             return
-        spin_end = now_ms() + _SPIN_MS
-        while now_ms() < spin_end:
-            if self.try_write(b, type):
-                return
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(self._wwhat, ms)
-            self._park(0, len(b), min(rem, _PARK_SLICE_MS))
-            if self.try_write(b, type):
-                return
+        wait_until(lambda: True if self.try_write(b, type) else None, lambda sl: self._park(0, len(b), sl),
+                   self._wwhat, ms, _SPIN_MS, _PARK_SLICE_MS)
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -377,20 +367,7 @@ class MessageLog(Placed):
         rec = self.try_read()
         if rec is not None:
             return rec
-        spin_end = now_ms() + _SPIN_MS
-        while now_ms() < spin_end:
-            rec = self.try_read()
-            if rec is not None:
-                return rec
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(self._rwhat, ms)
-            self._park(1, 0, min(rem, _PARK_SLICE_MS))
-            rec = self.try_read()
-            if rec is not None:
-                return rec
+        return wait_until(self.try_read, lambda sl: self._park(1, 0, sl), self._rwhat, ms, _SPIN_MS, _PARK_SLICE_MS)
 
     def try_read_batch(self, fn: Callable[[int, bytes], Any], max: int | None = None) -> int:
         """Calls ``fn(type, payload)`` for the records that are there (up to ``max``, at most one lap

@@ -13,7 +13,7 @@ from . import layout
 from . import _accel
 from ._lib import check, errno_value, lib, os_error
 from ._ops import MempoolLocal, check_sizes
-from ._wait import now_ms, timeout_error, timeout_ms
+from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed
@@ -241,20 +241,7 @@ class Mempool(Placed):
         b = self.try_get()
         if b is not None:
             return b
-        spin_end = now_ms() + _SPIN_MS
-        while now_ms() < spin_end:
-            b = self.try_get()
-            if b is not None:
-                return b
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            self._park(min(rem, _PARK_SLICE_MS))
-            b = self.try_get()
-            if b is not None:
-                return b
+        return wait_until(self.try_get, self._park, what, ms, _SPIN_MS, _PARK_SLICE_MS)
 
     async def get_async(self, timeout: float | None = None) -> Block:
         """A block, waiting without blocking the event loop (the sleep runs in a worker thread)."""

@@ -14,7 +14,7 @@ from . import layout
 from . import _accel
 from ._lib import check, errno_value, fast, lib
 from ._ops import RingLocal, check_sizes
-from ._wait import now_ms, timeout_error, timeout_ms
+from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed
@@ -351,18 +351,8 @@ class Ring(Placed):
             return
         what = f'Cannot enqueue on ring "{self._name}"'
         ms = timeout_ms(timeout, what)
-        spin_end = now_ms() + _SPIN_MS
-        while now_ms() < spin_end:
-            if self.try_enqueue(value):
-                return
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            self._park(0, min(rem, _PARK_SLICE_MS))
-            if self.try_enqueue(value):
-                return
+        wait_until(lambda: True if self.try_enqueue(value) else None, lambda sl: self._park(0, sl), what, ms, _SPIN_MS,
+                   _PARK_SLICE_MS)
 
     def dequeue(self, timeout: float | None = None) -> int:
         """The oldest value, waiting for one (see ``enqueue``)."""
@@ -377,20 +367,7 @@ class Ring(Placed):
             return v
         what = f'Cannot dequeue from ring "{self._name}"'
         ms = timeout_ms(timeout, what)
-        spin_end = now_ms() + _SPIN_MS
-        while now_ms() < spin_end:
-            v = self.try_dequeue()
-            if v is not None:
-                return v
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            self._park(1, min(rem, _PARK_SLICE_MS))
-            v = self.try_dequeue()
-            if v is not None:
-                return v
+        return wait_until(self.try_dequeue, lambda sl: self._park(1, sl), what, ms, _SPIN_MS, _PARK_SLICE_MS)
 
     # ---- asyncio --------------------------------------------------------------------------------
 
