@@ -4,10 +4,33 @@ manager. A subclass sets ``_kind`` ("ring", "log", ...), ``_seg``, ``_off``, ``_
 defines ``close()`` and ``_closed_error(doing)``."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ShmError
-from .shared_memory import SharedMemory
+from .shared_memory import SharedMemory, check_handle
+
+
+def attach_handle(handle: object, kind: str) -> tuple[SharedMemory, int]:
+    """Checks a JSON handle of ``kind`` ("shmkit.ring", ...) and attaches its segment: (segment, byteOffset)."""
+    check_handle(handle, kind)
+    assert isinstance(handle, dict)
+    off, sh = handle.get("byteOffset"), handle.get("segment")
+    if isinstance(off, bool) or not isinstance(off, int) or not isinstance(sh, dict):
+        raise ShmError("EINVAL", f"Cannot attach {kind}: the handle lacks byteOffset or segment (EINVAL)")
+    return SharedMemory.attach(sh), off
+
+
+def owning(seg: SharedMemory, make: Callable[[], Any], unlink: bool) -> Any:
+    """Runs ``make`` (which places an object in ``seg``); on failure closes (and unlinks) the segment."""
+    try:
+        obj = make()
+    except BaseException:
+        if unlink:
+            seg.unlink()
+        seg.close()
+        raise
+    obj._owns = True
+    return obj
 
 
 class Placed:

@@ -25,8 +25,8 @@ from ._lib import errno_value, lib, os_error
 from ._wait import now_ms, timeout_error, timeout_ms
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
-from ._placed import Placed
-from .shared_memory import SharedMemory, check_handle
+from ._placed import Placed, attach_handle, owning
+from .shared_memory import SharedMemory
 
 __all__ = ["Mutex", "LockGuard", "Semaphore", "Condition"]
 
@@ -99,28 +99,6 @@ def _check_placement(seg: SharedMemory, off: object, length: int, what: str) -> 
     if seg.read_only:
         raise ShmError("EINVAL", f"{what}: the segment is read-only (EINVAL)")
     return off
-
-
-def _attach_handle(handle: object, kind: str) -> tuple[SharedMemory, int]:
-    check_handle(handle, kind)
-    assert isinstance(handle, dict)
-    off, sh = handle.get("byteOffset"), handle.get("segment")
-    if isinstance(off, bool) or not isinstance(off, int) or not isinstance(sh, dict):
-        raise ShmError("EINVAL", f"Cannot attach {kind}: the handle lacks byteOffset or segment (EINVAL)")
-    return SharedMemory.attach(sh), off
-
-
-def _owning(seg: SharedMemory, make: Callable[[], Any], unlink: bool) -> Any:
-    """Runs ``make`` (which places an object in ``seg``); on failure closes (and unlinks) the segment."""
-    try:
-        obj = make()
-    except BaseException:
-        if unlink:
-            seg.unlink()
-        seg.close()
-        raise
-    obj._owns = True
-    return obj
 
 
 class _Base(Placed):
@@ -275,20 +253,20 @@ class Mutex(_Base):
         """Creates a segment ``name`` holding one mutex (exclusive: EEXIST when the name is taken)."""
         length = cls.byte_length(slots)
         seg = SharedMemory.create(name, length, mode=file_mode)
-        return _owning(seg, lambda: cls.init(seg, 0, slots), True)
+        return owning(seg, lambda: cls.init(seg, 0, slots), True)
 
     @classmethod
     def open(cls, name: str) -> "Mutex":
         """Opens the mutex of segment ``name`` (made by ``create`` here or in TypeScript)."""
         seg = SharedMemory.open(name)
-        return _owning(seg, lambda: cls._new(seg, 0, False, f'Cannot open mutex "{seg.name}"'), False)
+        return owning(seg, lambda: cls._new(seg, 0, False, f'Cannot open mutex "{seg.name}"'), False)
 
     @classmethod
     def attach(cls, handle: dict) -> "Mutex":
         """Reopens a mutex from its handle (``json.loads`` of a TypeScript ``m.handle()``)."""
-        seg, off = _attach_handle(handle, "shmkit.mutex")
+        seg, off = attach_handle(handle, "shmkit.mutex")
         what = f"Cannot attach mutex at {off} of {seg.name or 'anonymous memory'}"
-        return _owning(seg, lambda: cls._new(seg, off, False, what), False)
+        return owning(seg, lambda: cls._new(seg, off, False, what), False)
 
     @property
     def slots(self) -> int:
@@ -599,19 +577,19 @@ class Semaphore(_Base):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEMAPHORE_MAX_VALUE:
             raise ValueError(f"Semaphore value must be an integer in 0..{SEMAPHORE_MAX_VALUE}, got {value!r}")
         seg = SharedMemory.create(name, SEMAPHORE_BYTES, mode=file_mode)
-        return _owning(seg, lambda: cls.init(seg, 0, value), True)
+        return owning(seg, lambda: cls.init(seg, 0, value), True)
 
     @classmethod
     def open(cls, name: str) -> "Semaphore":
         seg = SharedMemory.open(name)
-        return _owning(seg, lambda: cls._new(seg, 0, False, f'Cannot open semaphore "{seg.name}"'), False)
+        return owning(seg, lambda: cls._new(seg, 0, False, f'Cannot open semaphore "{seg.name}"'), False)
 
     @classmethod
     def attach(cls, handle: dict) -> "Semaphore":
         """Reopens a semaphore from its handle (``json.loads`` of a TypeScript ``s.handle()``)."""
-        seg, off = _attach_handle(handle, "shmkit.semaphore")
+        seg, off = attach_handle(handle, "shmkit.semaphore")
         what = f"Cannot attach semaphore at {off} of {seg.name or 'anonymous memory'}"
-        return _owning(seg, lambda: cls._new(seg, off, False, what), False)
+        return owning(seg, lambda: cls._new(seg, off, False, what), False)
 
     def _load(self) -> int:
         r = lib().shmkit_sem_value(self._id, self._foff)
@@ -772,18 +750,18 @@ class Condition(_Base):
     @classmethod
     def create(cls, name: str | None, *, file_mode: int = 0o600) -> "Condition":
         seg = SharedMemory.create(name, CONDITION_BYTES, mode=file_mode)
-        return _owning(seg, lambda: cls.init(seg, 0), True)
+        return owning(seg, lambda: cls.init(seg, 0), True)
 
     @classmethod
     def open(cls, name: str) -> "Condition":
         seg = SharedMemory.open(name)
-        return _owning(seg, lambda: cls._new(seg, 0, False, f'Cannot open condition "{seg.name}"'), False)
+        return owning(seg, lambda: cls._new(seg, 0, False, f'Cannot open condition "{seg.name}"'), False)
 
     @classmethod
     def attach(cls, handle: dict) -> "Condition":
-        seg, off = _attach_handle(handle, "shmkit.condition")
+        seg, off = attach_handle(handle, "shmkit.condition")
         what = f"Cannot attach condition at {off} of {seg.name or 'anonymous memory'}"
-        return _owning(seg, lambda: cls._new(seg, off, False, what), False)
+        return owning(seg, lambda: cls._new(seg, off, False, what), False)
 
     def _check_guard(self, guard: object, what: str) -> LockGuard:
         if self._closed or self._seg.closed:

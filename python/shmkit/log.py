@@ -15,8 +15,8 @@ from ._lib import check, errno_value, fast, lib
 from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
-from ._placed import Placed
-from .shared_memory import SharedMemory, check_handle
+from ._placed import Placed, attach_handle
+from .shared_memory import SharedMemory
 
 MODES = ("spsc", "mpsc")
 LOG_HEADER_SIZE = 384
@@ -278,11 +278,7 @@ class MessageLog(Placed):
     @classmethod
     def attach(cls, handle: dict) -> "MessageLog":
         """Reopens a log from its handle (``json.loads`` of a TypeScript ``log.handle()``)."""
-        check_handle(handle, "shmkit.log")
-        off, sh = handle.get("byteOffset"), handle.get("segment")
-        if isinstance(off, bool) or not isinstance(off, int) or not isinstance(sh, dict):
-            raise ShmError("EINVAL", "Cannot attach shmkit.log: the handle lacks byteOffset or segment (EINVAL)")
-        seg = SharedMemory.attach(sh)
+        seg, off = attach_handle(handle, "shmkit.log")
         try:
             what = f"Cannot attach log {handle.get('name')!r}"
             layout.read_header(seg, off, "log", what)

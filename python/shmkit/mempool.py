@@ -16,8 +16,8 @@ from ._ops import MempoolLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
-from ._placed import Placed
-from .shared_memory import SharedMemory, check_handle
+from ._placed import Placed, attach_handle, owning
+from .shared_memory import SharedMemory
 
 HEADER_SIZE = 192
 MAX_COUNT = 2**28
@@ -153,29 +153,13 @@ class Mempool(Placed):
     @classmethod
     def open(cls, name: str) -> "Mempool":
         seg = SharedMemory.open(name)
-        try:
-            p = cls.at(seg, 0)
-        except BaseException:
-            seg.close()
-            raise
-        p._owns = True
-        return p
+        return owning(seg, lambda: cls.at(seg, 0), False)
 
     @classmethod
     def attach(cls, handle: dict) -> "Mempool":
         """Reopens a pool from its handle (``json.loads`` of a TypeScript ``pool.handle()``)."""
-        check_handle(handle, "shmkit.mempool")
-        off, sh = handle.get("byteOffset"), handle.get("segment")
-        if isinstance(off, bool) or not isinstance(off, int) or not isinstance(sh, dict):
-            raise ShmError("EINVAL", "Cannot attach shmkit.mempool: the handle lacks byteOffset or segment (EINVAL)")
-        seg = SharedMemory.attach(sh)
-        try:
-            p = cls.at(seg, off)
-        except BaseException:
-            seg.close()
-            raise
-        p._owns = True
-        return p
+        seg, off = attach_handle(handle, "shmkit.mempool")
+        return owning(seg, lambda: cls.at(seg, off), False)
 
     # ---- errors ---------------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ from ._ops import RingLocal, check_sizes
 from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
-from ._placed import Placed
-from .shared_memory import SharedMemory, check_handle
+from ._placed import Placed, attach_handle
+from .shared_memory import SharedMemory
 
 MODES = ("spsc", "mpsc", "spmc", "mpmc")
 RING_HEADER_SIZE = 384
@@ -172,11 +172,7 @@ class Ring(Placed):
     @classmethod
     def attach(cls, handle: dict) -> "Ring":
         """Reopens a ring from its handle (``json.loads`` of a TypeScript ``ring.handle()``)."""
-        check_handle(handle, "shmkit.ring")
-        off, sh = handle.get("byteOffset"), handle.get("segment")
-        if isinstance(off, bool) or not isinstance(off, int) or not isinstance(sh, dict):
-            raise ShmError("EINVAL", "Cannot attach shmkit.ring: the handle lacks byteOffset or segment (EINVAL)")
-        seg = SharedMemory.attach(sh)
+        seg, off = attach_handle(handle, "shmkit.ring")
         try:
             what = f"Cannot attach ring {handle.get('name')!r}"
             layout.read_header(seg, off, "ring", what, min_bytes=_MIN_BYTES)
