@@ -299,6 +299,21 @@ const MAX_RECV_RUN = 256;
 /** Iterations of local work between two polls of an empty ready ring (see #pause). */
 const PAUSE_ITERS = 256;
 /**
+ * Receive pacing (spsc): a blocking receive that finds the ready ring dry after a run of messages
+ * waits this many pause iterations at least (~0.3 µs) before it polls again, at most PACE_MAX
+ * (~20 µs), adapting so that a poll finds about PACE_RUN messages: see #paceDry.
+ */
+const PACE_MIN = 256;
+const PACE_MAX = 16384;
+const PACE_RUN = 16;
+/**
+ * Sender pacing: a sender waiting on a full channel polls the slot table, which is where the
+ * receiver is freeing blocks; every poll takes that line away from it. The pause between polls
+ * grows (x1.5, up to SPACE_MAX iterations, ~5 µs) while polls find nothing and shrinks when the
+ * first poll after a pause finds a block, so that the sender polls about once per table line freed.
+ */
+const SPACE_MAX = 4096;
+/**
  * The waiting sender's heuristics below apply to spsc channels, where one receiver frees blocks in
  * the order they were sent (the sender's cursor order). A blocking take first looks at this many
  * slots from its cursor (two table lines).
@@ -308,6 +323,13 @@ const FIRST_SCAN = 16;
 const SCAN_EVERY = 16;
 /** ...and resumes only when the slot this far past its cursor is free as well (8 = one table line). */
 const TAKE_AHEAD = 8;
+/**
+ * An spsc sender of a channel with at least this many slots claims the rest of a table line's free
+ * blocks when it claims one (at most TAKE_AHEAD - 1 more, kept LOANED in a private stash) and
+ * writes one byte of each: the data lines then move to its core together (their cache misses
+ * overlap) instead of one full miss per send.
+ */
+const STASH_MIN_SLOTS = 64;
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
@@ -562,6 +584,10 @@ export class Channel implements Disposable {
   #deferred: ShmError | undefined; // EBADHDR found in a receive run, thrown once its good messages are out
   #bursts = false; // a dequeue succeeded here: the ring's consumer role is ours
   #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
+  #stash = new Uint32Array(TAKE_AHEAD); // blocks claimed ahead (LOANED to us): [#stHead, #stTail)
+  #stHead = 0;
+  #stTail = 0;
+  #stashOn: boolean; // spsc with at least STASH_MIN_SLOTS slots
   #firstScan: number; // FIRST_SCAN on spsc; mpmc scans every slot (blocks come free in any order)
   #scanEvery: number; // SCAN_EVERY on spsc; 1 on mpmc
   #run: number; // how many ready messages a single receive claims at once (recvRun on spsc, else 1)
@@ -632,6 +658,7 @@ export class Channel implements Disposable {
     this.#rspsc = rmode === "spsc";
     this.#run = this.#rspsc ? Math.min(recvRun, slots) : 1;
     this.#ahead = this.#rspsc ? Math.min(TAKE_AHEAD, slots) - 1 : 0;
+    this.#stashOn = this.#rspsc && slots >= STASH_MIN_SLOTS;
     this.#firstScan = this.#rspsc ? FIRST_SCAN : slots;
     this.#scanEvery = this.#rspsc ? SCAN_EVERY : 1;
     this.#rctl = new Int32Array(buf, this.#readyOff, RING_HEADER_SIZE / 4);
@@ -860,7 +887,7 @@ export class Channel implements Disposable {
   /** Slots free for sending now (a snapshot: counts FREE state words). */
   get available(): number {
     this.#open();
-    let n = 0;
+    let n = this.#stTail - this.#stHead; // claimed ahead by this object: free for its sends
     for (let i = 0; i < this.slots; i++) if (Atomics.load(this.#tab, 2 * i + 1) === FREE) n++;
     return n;
   }
@@ -931,6 +958,7 @@ export class Channel implements Disposable {
 
   // Takes a FREE block (T1), scanning at most `limit` words from the cursor; -1 when none is free.
   #tryTake(limit: number = this.slots): number {
+    if (this.#stHead !== this.#stTail) return this.#stash[this.#stHead++ & (TAKE_AHEAD - 1)];
     if (this.#tag === 0) this.#register();
     const st = this.#tab;
     const n = this.slots;
@@ -943,12 +971,39 @@ export class Channel implements Disposable {
       // wrote); pairs with F1 in release and R1 in reclaim.
       if (st[w] === FREE && Atomics.compareExchange(st, w, FREE, want) === FREE) {
         if (FAULT_ON) fault("channel.take.after_claim");
-        this.#cursor = i + 1 === n ? 0 : i + 1;
+        const next = i + 1 === n ? 0 : i + 1;
+        this.#cursor = next;
+        if (this.#stashOn && (next & (TAKE_AHEAD - 1)) !== 0) this.#claimAhead(next);
         return i;
       }
       i = i + 1 === n ? 0 : i + 1;
     }
     return -1;
+  }
+
+  // T1 for the FREE blocks from `j` to the end of its table line (the line is in our cache after
+  // the claim before it), stopping at the first one that is not free; each claimed block gets one
+  // byte written so that its data line's transfer to this core starts now, overlapping the others.
+  #claimAhead(j: number): void {
+    const st = this.#tab;
+    const want = this.#loanedWord;
+    const data = this.#data;
+    const stride = this.#blockStride;
+    let t = this.#stTail;
+    do {
+      const w = 2 * j + 1;
+      if (st[w] !== FREE || Atomics.compareExchange(st, w, FREE, want) !== FREE) break;
+      data[j * stride] = 0; // a block LOANED to us: nobody else reads or writes it
+      this.#stash[t++ & (TAKE_AHEAD - 1)] = j;
+      j++;
+    } while ((j & (TAKE_AHEAD - 1)) !== 0 && j < this.slots);
+    this.#stTail = t;
+    this.#cursor = j === this.slots ? 0 : j;
+  }
+
+  // Gives back the blocks claimed ahead (close, or before a scan that must see every free block).
+  #dropStash(): void {
+    while (this.#stHead !== this.#stTail) this.#unloan(this.#stash[this.#stHead++ & (TAKE_AHEAD - 1)]);
   }
 
   // A waiting sender's cheap retry: only the cursor slot (in FIFO use the next one to come free),
@@ -1153,12 +1208,45 @@ export class Channel implements Disposable {
   }
 
   #spinSink = 0;
+  #sPace = PAUSE_ITERS; // a full channel's sender: pause iterations between polls (adaptive)
+
+  // `n` iterations of local work (no shared memory touched).
+  #spin(n: number): void {
+    let x = this.#spinSink;
+    for (let k = 0; k < n; k++) x = (x * 1103515245 + 12345) | 0;
+    this.#spinSink = x;
+  }
+
+  #pace = 0; // pause iterations before the first poll after the ring ran dry (adaptive, spsc)
+  #paceHead = 0; // the ready ring's head when this receiver last ran dry
+  #paced = false; // the messages taken since then followed a pacing wait
+
+  // A blocking receive found the ready ring dry. If a run of messages came since it last ran dry,
+  // the sender is streaming: wait a moment before polling, so that it publishes a run instead of
+  // handing its lines (the ring's tail and slots, the slot table) over to this core on every poll
+  // (on two cores that hand-over, not the copying, limited the message API to ~2.5 M/s). The wait
+  // grows while each one is followed by fewer than PACE_RUN messages and shrinks when it is
+  // followed by one at a time (ping-pong traffic never waits: it never shows a run).
+  #paceDry(): void {
+    if (!this.#rspsc || !this.#bursts) return;
+    const h = this.#ready._spscHead();
+    const got = (h - this.#paceHead) >>> 0;
+    this.#paceHead = h;
+    let p = this.#pace;
+    if (this.#paced) {
+      if (got <= 1) p = p <= PACE_MIN ? 0 : p >> 1;
+      else if (got < PACE_RUN) p = Math.min(p + (p >> 1), PACE_MAX);
+      else if (got > 4 * PACE_RUN) p -= p >> 2;
+    } else if (got >= 2 && p === 0) p = PACE_MIN;
+    this.#pace = p;
+    this.#paced = p > 0 && got > 0;
+    if (this.#paced) this.#spin(p);
+  }
+
   // Between two polls of an empty ready ring: stay off the sender's lines for a moment (a few
   // hundred ns of local work) so it can publish a run instead of handing each line over per message.
   #pause(): void {
-    let x = this.#spinSink;
-    for (let k = 0; k < PAUSE_ITERS; k++) x = (x * 1103515245 + 12345) | 0;
-    this.#spinSink = x;
+    this.#spin(PAUSE_ITERS);
   }
 
   #throwDeferred(): never {
@@ -1169,12 +1257,12 @@ export class Channel implements Disposable {
 
   // The next pending or queued index, claimed; -1 when the channel is empty. spsc claims a run of
   // up to #run ready messages at once (one op bracket, one head publish) and hands them out in
-  // order; an empty spsc ring is seen from its two counters without opening a bracket (the head is
-  // ours alone; a tail that still equals it means nothing was published).
+  // order; an empty spsc ring is seen without opening a bracket, from the ring's cached tail (the
+  // head is ours alone; the shared tail, the sender's line, is read only once the cache is used up).
   #next(): number {
     if (this.#pHead === this.#pTail) {
       if (this.#deferred !== undefined) this.#throwDeferred();
-      if (this.#rspsc && this.#bursts && Atomics.load(this.#rctl, RW_TAIL) === Atomics.load(this.#rctl, RW_HEAD)) {
+      if (this.#rspsc && this.#bursts && this.#ready._spscReady() === 0) {
         return -1;
       }
       if (this.#burst(this.#run, true) === 0) return -1;
@@ -1262,8 +1350,13 @@ export class Channel implements Disposable {
     const spinEnd = start + SPIN_MS;
     let polls = 1;
     do {
-      this.#pause();
-      if ((i = this.#poll(polls++)) >= 0) return i;
+      this.#spin(this.#sPace);
+      if ((i = this.#poll(polls++)) >= 0) {
+        // Sender pacing (see SPACE_MAX): found at the first poll, the wait may shrink.
+        if (polls === 2 && this.#sPace > PAUSE_ITERS) this.#sPace -= this.#sPace >> 2;
+        return i;
+      }
+      if (this.#sPace < SPACE_MAX) this.#sPace += this.#sPace >> 1;
     } while (performance.now() < spinEnd);
     const deadline = start + ms;
     const hdr = this.#hdr;
@@ -1380,6 +1473,8 @@ export class Channel implements Disposable {
     let i = this.#next();
     if (i >= 0) return i;
     const ms = timeoutOf(options, what);
+    this.#paceDry();
+    if ((i = this.#next()) >= 0) return i;
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
     do {
@@ -1988,6 +2083,8 @@ export class Channel implements Disposable {
     if (n > 0) return n;
     const what = this.#recvWhat;
     const ms = timeoutOf(options, what);
+    this.#paceDry();
+    if ((n = this.#drain(fn, max)) > 0) return n;
     const start = performance.now();
     const spinEnd = start + SPIN_MS;
     do {
@@ -2250,6 +2347,7 @@ export class Channel implements Disposable {
       }
     };
     if (!this.#seg.closed) {
+      attempt(() => this.#dropStash());
       while (this.#pHead < this.#pTail) {
         const i = this.#ridx[this.#pHead++];
         attempt(() => this.#releaseSlot(i));

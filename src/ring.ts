@@ -1233,6 +1233,26 @@ export class Ring implements Disposable {
     return true;
   }
 
+  /**
+   * @internal For Channel: how many items an spsc consumer that holds the role (it dequeued before)
+   * can take now, from its cached tail; the shared tail (the producer's line) is read only when
+   * the cache says none, so a consumer draining a backlog does not pull that line once per item.
+   */
+  _spscReady(): number {
+    const h = this.#cHead;
+    if (this.#cTail !== h) return (this.#cTail - h) >>> 0;
+    const t = Atomics.load(this.#ctl, W_TAIL); // A1, as in #deqSpsc
+    const avail = (t - h) >>> 0;
+    if (avail > this.capacity) throw this.#corrupt(`tail ${t} is ${avail} ahead of head ${h} (I1)`);
+    this.#cTail = t;
+    return avail;
+  }
+
+  /** @internal For Channel: the spsc consumer's own head (how many items it took, mod 2^32). */
+  _spscHead(): number {
+    return this.#cHead;
+  }
+
   #deqSpsc(): number | undefined {
     const h = this.#cHead;
     if (this.#cTail === h) {

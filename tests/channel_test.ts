@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { assert, assertCode, assertEquals, assertRejectsCode, assertThrows } from "./assert.ts";
-import { runScript, RUNTIME, type Runtime, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { run, runScript, RUNTIME, type Runtime, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Channel, type ChannelHandle, SharedMemory, ShmError } from "../mod.ts";
 import { binaryMessage, checkMessage, jsonOf, textOf } from "./fixtures/channel_common.ts";
 
@@ -536,4 +536,51 @@ test("messages queued by a sender that exited are delivered intact after it is g
   void jsonOf;
   void ShmError;
   ch.unlink();
+});
+
+test("an spsc sender claims the rest of a slot-table line ahead: it counts them as available, others do not; close() gives them back", () => {
+  using rx = Channel.create(uniqueName("chst"), { slots: 64, slotSize: 16, mode: "spsc" });
+  using tx = Channel.attach(rx.handle());
+  tx.send("a");
+  // One block queued, the other 7 of its table line LOANED to tx ahead of its next sends.
+  assertEquals(tx.available, 63);
+  assertEquals(rx.available, 56);
+  for (let i = 1; i < 8; i++) tx.send(`b${i}`); // served from the claimed-ahead blocks
+  assertEquals(rx.available, 56);
+  tx.send("c"); // the next line
+  assertEquals(rx.available, 48);
+  const got: string[] = [];
+  while (got.length < 9) {
+    const m = rx.tryRecv();
+    assert(m !== undefined, `only ${got.length} of 9 messages arrived`);
+    got.push(m.text());
+    m.release();
+  }
+  assertEquals(got, ["a", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "c"]);
+  assertEquals(rx.available, 57);
+  tx.close();
+  assertEquals(rx.available, 64, "close() gave the claimed-ahead blocks back");
+  rx.unlink();
+});
+
+test("blocks an spsc sender claimed ahead come back by reclaim() after it is SIGKILLed (every runtime)", async () => {
+  for (const rt of [RUNTIME, ...OTHER[RUNTIME]]) {
+    using rx = Channel.create(uniqueName("chst"), { slots: 64, slotSize: 16, mode: "spsc" });
+    const r = await run([
+      ...runtimeCommand(rt, "tests/fixtures/channel_stash_child.ts"),
+      JSON.stringify(rx.handle()),
+      "3",
+    ]);
+    assertEquals(r.signal, "SIGKILL", `${rt} child: ${r.stdout}${r.stderr}`);
+    assert(r.stdout.includes("sent"), `${rt} child: ${r.stdout}${r.stderr}`);
+    for (let i = 0; i < 3; i++) {
+      const m = rx.recv({ timeout: 1000 });
+      assertEquals(m.text(), `m${i}`);
+      m.release();
+    }
+    assertEquals(rx.available, 64 - 5, `${rt}: the dead sender's 5 claimed-ahead blocks are still LOANED`);
+    assertEquals(rx.reclaim(), 5);
+    assertEquals(rx.available, 64);
+    rx.unlink();
+  }
 });
