@@ -118,6 +118,7 @@ import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
 import { faultHook } from "./fault.ts";
+import { localWork, Pacer } from "./pace.ts";
 
 /** How senders and receivers may share a channel. */
 export type ChannelMode = "spsc" | "mpmc";
@@ -298,14 +299,6 @@ const BAD_INDEX = 0xffffffff;
 const MAX_RECV_RUN = 256;
 /** Iterations of local work between two polls of an empty ready ring (see #pause). */
 const PAUSE_ITERS = 256;
-/**
- * Receive pacing (spsc): a blocking receive that finds the ready ring dry after a run of messages
- * waits this many pause iterations at least (~0.3 µs) before it polls again, at most PACE_MAX
- * (~20 µs), adapting so that a poll finds about PACE_RUN messages: see #paceDry.
- */
-const PACE_MIN = 256;
-const PACE_MAX = 16384;
-const PACE_RUN = 16;
 /**
  * Sender pacing: a sender waiting on a full channel polls the slot table, which is where the
  * receiver is freeing blocks; every poll takes that line away from it. The pause between polls
@@ -1207,46 +1200,24 @@ export class Channel implements Disposable {
     return len;
   }
 
-  #spinSink = 0;
   #sPace = PAUSE_ITERS; // a full channel's sender: pause iterations between polls (adaptive)
-
-  // `n` iterations of local work (no shared memory touched).
-  #spin(n: number): void {
-    let x = this.#spinSink;
-    for (let k = 0; k < n; k++) x = (x * 1103515245 + 12345) | 0;
-    this.#spinSink = x;
-  }
-
-  #pace = 0; // pause iterations before the first poll after the ring ran dry (adaptive, spsc)
+  #pacer = new Pacer(); // the receiver's poll pacing (spsc)
   #paceHead = 0; // the ready ring's head when this receiver last ran dry
-  #paced = false; // the messages taken since then followed a pacing wait
 
-  // A blocking receive found the ready ring dry. If a run of messages came since it last ran dry,
-  // the sender is streaming: wait a moment before polling, so that it publishes a run instead of
-  // handing its lines (the ring's tail and slots, the slot table) over to this core on every poll
-  // (on two cores that hand-over, not the copying, limited the message API to ~2.5 M/s). The wait
-  // grows while each one is followed by fewer than PACE_RUN messages and shrinks when it is
-  // followed by one at a time (ping-pong traffic never waits: it never shows a run).
+  // A blocking receive found the ready ring dry: src/pace.ts (the sender publishes a run instead
+  // of handing the ring's tail and slot lines over to this core on every poll).
   #paceDry(): void {
     if (!this.#rspsc || !this.#bursts) return;
     const h = this.#ready._spscHead();
     const got = (h - this.#paceHead) >>> 0;
     this.#paceHead = h;
-    let p = this.#pace;
-    if (this.#paced) {
-      if (got <= 1) p = p <= PACE_MIN ? 0 : p >> 1;
-      else if (got < PACE_RUN) p = Math.min(p + (p >> 1), PACE_MAX);
-      else if (got > 4 * PACE_RUN) p -= p >> 2;
-    } else if (got >= 2 && p === 0) p = PACE_MIN;
-    this.#pace = p;
-    this.#paced = p > 0 && got > 0;
-    if (this.#paced) this.#spin(p);
+    this.#pacer.dry(got);
   }
 
   // Between two polls of an empty ready ring: stay off the sender's lines for a moment (a few
   // hundred ns of local work) so it can publish a run instead of handing each line over per message.
   #pause(): void {
-    this.#spin(PAUSE_ITERS);
+    localWork(PAUSE_ITERS);
   }
 
   #throwDeferred(): never {
@@ -1350,7 +1321,7 @@ export class Channel implements Disposable {
     const spinEnd = start + SPIN_MS;
     let polls = 1;
     do {
-      this.#spin(this.#sPace);
+      localWork(this.#sPace);
       if ((i = this.#poll(polls++)) >= 0) {
         // Sender pacing (see SPACE_MAX): found at the first poll, the wait may shrink.
         if (polls === 2 && this.#sPace > PAUSE_ITERS) this.#sPace -= this.#sPace >> 2;

@@ -106,6 +106,7 @@ import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { Pacer } from "./pace.ts";
 
 /** Who may write: one process (`spsc`) or any number (`mpsc`). There is always one reader. */
 export type LogMode = "spsc" | "mpsc";
@@ -495,6 +496,8 @@ export class MessageLog implements Disposable {
   // Reader state: the local read position, the published head, the cached tail (spsc).
   #readerReady = false;
   #rPos = 0;
+  #pacer = new Pacer(); // the blocking reads' poll pacing (src/pace.ts)
+  #rGot = 0; // records the blocking reads took since they last found the log dry
   #rHead = 0;
   #rTail = 0;
   #stuckAt = -1;
@@ -1451,12 +1454,18 @@ export class MessageLog implements Disposable {
     const max = options?.max ?? Infinity;
     const timeout = timeoutOf(options, this.#readWhat());
     const deadline = performance.now() + timeout;
-    for (;;) {
-      const n = this.tryReadBatch(fn, max);
-      if (n > 0) return n;
-      // Ready may have been a padding only, or a dead claim just padded over: look again.
-      this.#waitRead(deadline, timeout);
+    let n = this.tryReadBatch(fn, max);
+    if (n === 0) {
+      // Dry: pace (a writer streaming records publishes a run meanwhile), then look once more.
+      this.#pacer.dry(this.#rGot);
+      this.#rGot = 0;
+      while ((n = this.tryReadBatch(fn, max)) === 0) {
+        // Ready may have been a padding only, or a dead claim just padded over: look again.
+        this.#waitRead(deadline, timeout);
+      }
     }
+    this.#rGot += n;
+    return n;
   }
 
   /**
@@ -1507,11 +1516,14 @@ export class MessageLog implements Disposable {
   read(options?: WaitOptions): LogRecord {
     const timeout = timeoutOf(options, this.#readWhat());
     const deadline = performance.now() + timeout;
-    for (;;) {
-      const r = this.tryRead();
-      if (r) return r;
-      this.#waitRead(deadline, timeout);
+    let r = this.tryRead();
+    if (r === undefined) {
+      this.#pacer.dry(this.#rGot); // as in readBatch
+      this.#rGot = 0;
+      while ((r = this.tryRead()) === undefined) this.#waitRead(deadline, timeout);
     }
+    this.#rGot++;
+    return r;
   }
 
   /**

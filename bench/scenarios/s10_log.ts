@@ -1,6 +1,8 @@
 // S10 — MessageLog throughput across two processes of the same runtime: a writer child (pinned to
 // CPU0) appends records with tryWriteBatch (batches of 32), this process (CPU1) drains them with
-// tryReadBatch and checks each record's sequence number and length.
+// tryReadBatch (transport "shmkit log spsc": the reader polls as fast as it can) or the blocking
+// readBatch ("shmkit log spsc (readBatch)": it paces its polls, src/pace.ts) and checks each
+// record's sequence number and length.
 // @bench-runtimes deno bun node
 // @bench-ids S10
 //
@@ -78,7 +80,7 @@ function child(h: MessageLogHandle, ch: SharedMemoryHandle, random: boolean): vo
   seg.close();
 }
 
-async function cell(random: boolean, windowS: number): Promise<void> {
+async function cell(random: boolean, windowS: number, blocking: boolean): Promise<void> {
   pin(1);
   const variant = random ? "random 16..1024B" : "64B";
   const log = MessageLog.create(`shmkit-bench-s10-${RUNTIME}-${random ? "r" : "f"}-${Date.now() % 1e6}`, {
@@ -127,7 +129,8 @@ async function cell(random: boolean, windowS: number): Promise<void> {
   const end = t0 + windowS * 1e9;
   let t1 = t0;
   while (t1 < end) {
-    for (let i = 0; i < 64; i++) log.tryReadBatch(take);
+    if (blocking) { for (let i = 0; i < 64; i++) log.readBatch(take, { timeout: 10_000 }); }
+    else for (let i = 0; i < 64; i++) log.tryReadBatch(take);
     t1 = clockNs();
   }
   const n = msgs - m0;
@@ -141,9 +144,11 @@ async function cell(random: boolean, windowS: number): Promise<void> {
   await exited(kid);
   if (bad) throw new Error(`S10 ${variant}: ${bad}`);
   const wall = (t1 - t0) / 1e9;
-  const note =
-    `spsc, 1 MiB data area, tryWriteBatch of 32 / tryReadBatch, writer cpu0, reader cpu1, order and lengths checked`;
-  const base = { bench: "S10", variant, transport: "shmkit log spsc", cpu_s: cpu, wall_s: wall, note };
+  const note = `spsc, 1 MiB data area, tryWriteBatch of 32 / ${
+    blocking ? "readBatch (blocking, paced polls)" : "tryReadBatch (polled as fast as it can)"
+  }, writer cpu0, reader cpu1, order and lengths checked`;
+  const transport = blocking ? "shmkit log spsc (readBatch)" : "shmkit log spsc";
+  const base = { bench: "S10", variant, transport, cpu_s: cpu, wall_s: wall, note };
   emit({ ...base, metric: "msgs/s", value: n / wall });
   emit({ ...base, metric: "GB/s", value: nb / wall / 1e9, note: `payload bytes; ${note}` });
   log.close();
@@ -152,6 +157,8 @@ async function cell(random: boolean, windowS: number): Promise<void> {
 
 async function main(): Promise<void> {
   const w = pick(1.5, 0.5);
-  await cell(false, w);
-  await cell(true, w);
+  for (const blocking of [false, true]) {
+    await cell(false, w, blocking);
+    await cell(true, w, blocking);
+  }
 }
