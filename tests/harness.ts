@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 
-import { RUNTIME, type Runtime, runtimeCommand } from "./processes.ts";
+import { RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
 
 export { ROOT, RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
 
@@ -48,11 +48,11 @@ if (RUNTIME === "deno") {
 }
 
 /**
- * How much of each crash/fuzz campaign this run does: 1 (the default) everywhere but the
- * compatibility leg of `make test` (the machine's older Node, scripts/test_all.sh leg
- * node-system), which sets SHMKIT_CAMPAIGN_SCALE=0.2: the full campaigns already ran on the Deno,
- * Bun and Node 24 legs with children of every runtime, so that leg checks the same paths on its
- * Node with a fifth of the kills and cases. `make stress` runs far larger campaigns.
+ * How much of each crash/fuzz campaign this run does (SHMKIT_CAMPAIGN_SCALE, 0..1; 1 when unset).
+ * `make test` (scripts/test_all.sh) sets 0.5 on the Deno, Bun and Node 24 legs, whose campaigns all
+ * have children of every runtime (together 1.5 full campaigns), and 0.2 on the compatibility leg
+ * (the machine's older Node). A smaller campaign still has to hit every fault point it covers.
+ * `make stress` runs far larger campaigns.
  */
 export const CAMPAIGN_SCALE: number = (() => {
   const v = Number(
@@ -60,6 +60,19 @@ export const CAMPAIGN_SCALE: number = (() => {
       .SHMKIT_CAMPAIGN_SCALE ?? 1,
   );
   return Number.isFinite(v) && v > 0 && v <= 1 ? v : 1;
+})();
+
+/**
+ * The runtimes a test that runs a tool or child "on every runtime" uses on this leg: all three
+ * with SHMKIT_FULL_MATRIX=1, else the one after this leg's runtime (deno -> bun -> node -> deno):
+ * the three legs of `make test` together still run each runtime's side once, and always against a
+ * process of another runtime.
+ */
+export const PEER_RUNTIMES: Runtime[] = (() => {
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+  if (env.SHMKIT_FULL_MATRIX === "1") return [...RUNTIMES];
+  const order: Runtime[] = ["deno", "bun", "node"];
+  return [order[(order.indexOf(RUNTIME) + 1) % 3]];
 })();
 
 /** `n` scaled by {@link CAMPAIGN_SCALE}, at least 1. */
