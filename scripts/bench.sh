@@ -21,6 +21,10 @@ fi
 if [ ! -x build/bench/log_floor ] || [ bench/c/log_floor.c -nt build/bench/log_floor ] || [ csrc/shmkit_layout.h -nt build/bench/log_floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -Icsrc -o build/bench/log_floor bench/c/log_floor.c
 fi
+# The C floor of the Channel's message protocol (S2 "message API").
+if [ ! -x build/bench/chan_floor ] || [ bench/c/chan_floor.c -nt build/bench/chan_floor ]; then
+  $CC -O2 -std=gnu11 -Wall -Wextra -Werror -o build/bench/chan_floor bench/c/chan_floor.c
+fi
 if [ ! -f build/libshmkit.so ]; then
   echo "bench.sh: build/libshmkit.so is missing; run make lib (make bench does)" >&2
   exit 1

@@ -150,7 +150,8 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       transport,
       cpu_s: cpu,
       wall_s: wall,
-      floor_variant: "none",
+      // the message API cells against the C floor of the same protocol (bench/c/chan_floor.c)
+      floor_variant: mode === "msg" || mode === "msgrun" ? "64 B message API" : "none",
       peer_variant: variant,
     };
     const how = mode === "copy"
