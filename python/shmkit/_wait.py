@@ -48,3 +48,39 @@ def wait_until(attempt: Callable[[], T | None], park: Callable[[float], object],
         r = attempt()
         if r is not None:
             return r
+
+
+class Pacer:
+    """Poll pacing for a consumer that found its queue dry (src/pace.ts, docs/INTERNALS.md "Poll
+    pacing"): across two cores each poll of the producer's counter takes that cache line from the
+    producer. After a run of items the consumer waits a moment (0.3-20 us of local spinning,
+    adapting so that a poll finds about 16 items) before polling again; one item at a time
+    (ping-pong traffic) never waits."""
+
+    __slots__ = ("pace", "paced")
+    MIN_NS = 300
+    MAX_NS = 20_000
+    RUN = 16
+
+    def __init__(self) -> None:
+        self.pace = 0
+        self.paced = False
+
+    def dry(self, got: int) -> None:
+        """The consumer found nothing, having taken ``got`` items since it last did."""
+        p = self.pace
+        if self.paced:
+            if got <= 1:
+                p = 0 if p <= self.MIN_NS else p >> 1
+            elif got < self.RUN:
+                p = min(p + (p >> 1), self.MAX_NS)
+            elif got > 4 * self.RUN:
+                p -= p >> 2
+        elif got >= 2 and p == 0:
+            p = self.MIN_NS
+        self.pace = p
+        self.paced = p > 0 and got > 0
+        if self.paced:
+            end = time.perf_counter_ns() + p
+            while time.perf_counter_ns() < end:
+                pass

@@ -14,7 +14,7 @@ from . import layout
 from . import _accel
 from ._lib import check, errno_value, fast, lib
 from ._ops import RingLocal, check_sizes
-from ._wait import now_ms, timeout_error, timeout_ms, wait_until
+from ._wait import Pacer, now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed, attach_handle
@@ -108,6 +108,8 @@ class Ring(Placed):
         self._enq1 = _accel.bound("shmkit_ring_enqueue1", _accel.ENQUEUE1, loc)
         self._deq1 = _accel.bound("shmkit_ring_dequeue1", _accel.DEQUEUE1, loc)
         self._eagain = -errno_value("EAGAIN")
+        self._pacer = Pacer()
+        self._pace_head = 0
         self._scratch = _array.array(_U32, bytes(4 * 256))
         return self
 
@@ -361,6 +363,15 @@ class Ring(Placed):
         v = self.try_dequeue()
         if v is not None:
             return v
+        if self.mode == "spsc":
+            # Dry after a run: pace before polling again (_wait.Pacer; the producer publishes a run
+            # instead of losing its tail line to this core on every poll).
+            h = self._local.c_head
+            self._pacer.dry((h - self._pace_head) & 0xFFFFFFFF)
+            self._pace_head = h
+            v = self.try_dequeue()
+            if v is not None:
+                return v
         what = f'Cannot dequeue from ring "{self._name}"'
         ms = timeout_ms(timeout, what)
         return wait_until(self.try_dequeue, lambda sl: self._park(1, sl), what, ms, _SPIN_MS, _PARK_SLICE_MS)
