@@ -129,9 +129,9 @@ _SIGS = {
 _REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write")  # ops.c, ops_sync.c, ops_log.c
 
 # csrc files, as the Makefile's `lib` target compiles them on Linux.
-_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_linux.c"]
+_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "os_linux.c"]
 _LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h", "exports.map"]
-_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "os_darwin.c"]
+_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "os_darwin.c"]
 _DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h"]
 
 
