@@ -804,13 +804,12 @@ int64_t shmkit_heap_size_of(struct shmkit_heap_local *l, double offset, uint32_t
 		return -EINVAL;
 	TRY(enter(&h, flags));
 	uint32_t b, sz = 0;
-	r = live_block(&h, offset, &b);
-	if (r > 0)
-		r = size_at(&h, b, &sz);
+	int live = live_block(&h, offset, &b);
+	r = live > 0 ? size_at(&h, b, &sz) : live;
 	if (r < 0)
 		return abort_op(&h, r);
 	TRY(commit_unlock(&h));
-	return r == 0 ? -EINVAL : (int64_t)(sz - BLOCK_HEADER);
+	return live == 0 ? -EINVAL : (int64_t)(sz - BLOCK_HEADER);
 }
 
 /* --- names ---------------------------------------------------------------------------------- */
