@@ -880,7 +880,7 @@ static int clear_name(struct hp *h, uint32_t e)
 
 /* The body of a name operation under the lock: >= 0 result, < 0 error (the caller aborts). */
 static int64_t name_body(struct hp *h, uint32_t op, const uint8_t *nb, uint32_t len, double arg, uint32_t align,
-			 uint32_t kind)
+			 uint32_t kind, uint32_t flags)
 {
 	uint32_t b, p;
 	int64_t e;
@@ -931,6 +931,8 @@ static int64_t name_body(struct hp *h, uint32_t op, const uint8_t *nb, uint32_t 
 		/* The payload is not journaled: a rollback frees the block, so its bytes do not matter. */
 		memset((uint8_t *)h->w + b + BLOCK_HEADER, 0, (uint32_t)arg);
 		h->l->created = 1;
+		if (!(flags & HEAP_KEEP))
+			TRY(put_name(h, nb, len, b, kind)); /* else NAME_PUT names it after the binding's init */
 		return (int64_t)(h->off + b + BLOCK_HEADER);
 	case NAME_PUT:
 		r = live_block(h, arg, &b);
@@ -961,7 +963,7 @@ int64_t shmkit_heap_name(struct shmkit_heap_local *l, uint32_t op, const uint8_t
 	if ((op == NAME_PUT) != ((flags & HEAP_INSIDE) != 0) || ((flags & HEAP_KEEP) && op != NAME_FIND_OR_ALLOC))
 		return -EINVAL;
 	TRY(enter(&h, flags));
-	int64_t v = name_body(&h, op, name, len, arg, align, kind);
+	int64_t v = name_body(&h, op, name, len, arg, align, kind, flags);
 	if (v < 0)
 		return abort_op(&h, (int)v);
 	if ((flags & HEAP_KEEP) && l->created) {

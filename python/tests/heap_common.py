@@ -258,8 +258,11 @@ def command(cmd: str, args: list[str]) -> None:
         seg = SharedMemory.open(args[1])
         ledger = seg.buf.cast("I")
         heap.free(heap.alloc(8))  # recovers a dead holder's operation, if one is open
+        before = stats_dict(heap)
+        if before["leakedInFlight"]:
+            heap.free(before["lastLeaked"])  # the one victim's block committed in flight
         problems = check_ledger(heap, ledger, int(args[2]))
-        out = {"problems": problems, "stats": stats_dict(heap)}
+        out = {"problems": problems, "before": before, "stats": stats_dict(heap)}
         del ledger
         seg.close()
         print(json.dumps(out), flush=True)

@@ -187,6 +187,8 @@ class HeapBasicsTest(unittest.TestCase):
             p = h.find_or_alloc("plain", 64, align=256)
             self.assertEqual(p % 256, 0)
             self.assertEqual(bytes(h.bytes(p, 64)), bytes(64))
+            self.assertEqual(h.get("plain"), p)
+            self.assertEqual(h.find_or_alloc("plain", 64), p)
             before = h.stats()
 
             def boom(b):
