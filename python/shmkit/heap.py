@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import layout
+from . import _accel, layout
 from ._lib import errno_value, fast, lib, os_error
 from ._ops import HeapLocal, check_sizes
 from ._placed import Placed, attach_handle, owning
@@ -266,6 +266,10 @@ class SharedHeap(Placed):
         self._c_alloc, self._c_free, self._c_name = F.shmkit_heap_alloc, F.shmkit_heap_free, F.shmkit_heap_name
         self._c_size_of, self._c_begin, self._c_end = F.shmkit_heap_size_of, F.shmkit_heap_begin, F.shmkit_heap_end
         self._c_stats = F.shmkit_heap_stats
+        self._alloc0 = _accel.bound("shmkit_heap_alloc", _accel.HEAP_ALLOC, loc)  # flags 0: the fast path
+        self._free0 = _accel.bound("shmkit_heap_free", _accel.HEAP_FREE, loc)
+        self._EAGAIN = -errno_value("EAGAIN")
+        self._size = g.arena_size
         self._arena_lo = off + g.arena_offset
         self._arena_hi = off + g.byte_length
         return self
@@ -389,6 +393,15 @@ class SharedHeap(Placed):
         the offset a multiple of ``align`` (a power of two, 16..65536). Returns the allocation's byte
         offset in the segment, which any process uses. ShmError ENOMEM when no free block fits,
         ECLOSED, ETIMEDOUT (``lock_timeout``), EBADHDR; ValueError for a bad length or alignment."""
+        if type(byte_length) is not int or type(align) is not int or not 0 < byte_length <= self._size \
+                or not 0 < align <= 65536 or align & (align - 1):
+            byte_length, align = self._alloc_args(byte_length, align)
+        if self._closed:
+            raise self._closed_error("allocate in")
+        r = self._alloc0(byte_length, align, 0)
+        return r if r > 0 else self._alloc_failed(r, byte_length, align)
+
+    def _alloc_args(self, byte_length: Any, align: Any) -> tuple[int, int]:
         n = self._g.arena_size
         if not _int(byte_length) or not 1 <= byte_length <= n:
             raise ValueError(f"Cannot allocate in {self._what}: byteLength must be an integer in 1..{n}, "
@@ -396,18 +409,17 @@ class SharedHeap(Placed):
         if not _int(align) or not 1 <= align <= 65536 or align & (align - 1):
             raise ValueError(f"Cannot allocate in {self._what}: align must be a power of two up to 65536, "
                              f"got {align!r}")
-        if self._closed:
-            raise self._closed_error("allocate in")
-        r = self._c_alloc(self._ref, byte_length, align, 0)
-        if r < 0:
-            if r == -errno_value("EAGAIN"):
-                r = self._slow(lambda f: self._c_alloc(self._ref, byte_length, align, f), "allocate in")
-            if r < 0:
-                if r == -errno_value("ENOMEM"):
-                    raise ShmError("ENOMEM", f"Cannot allocate {byte_length} bytes in {self._what}: no free block fits "
-                                   f"(largest free {self._local.a} bytes) (ENOMEM)", errno=-r)
-                raise self._error(r, "allocate in")
-        return r
+        return int(byte_length), int(align)  # int subclasses
+
+    def _alloc_failed(self, r: int, byte_length: int, align: int) -> int:
+        if r == self._EAGAIN:
+            r = self._slow(lambda f: self._alloc0(byte_length, align, f), "allocate in")
+            if r > 0:
+                return r
+        if r == -errno_value("ENOMEM"):
+            raise ShmError("ENOMEM", f"Cannot allocate {byte_length} bytes in {self._what}: no free block fits "
+                           f"(largest free {self._local.a} bytes) (ENOMEM)", errno=-r)
+        raise self._error(r, "allocate in")
 
     def free(self, offset: int) -> None:
         """Frees an allocation (made in this or another process). ShmError EINVAL for an offset that
@@ -415,11 +427,12 @@ class SharedHeap(Placed):
         ETIMEDOUT, EBADHDR."""
         if self._closed:
             raise self._closed_error("free in")
-        o = float(offset) if _int(offset) else -1.0
-        r = self._c_free(self._ref, o, 0)
+        o = offset if type(offset) is int and 0 <= offset < 9007199254740992 else \
+            int(offset) if _int(offset) and 0 <= offset < 9007199254740992 else -1
+        r = self._free0(o, 0)
         if r < 0:
-            if r == -errno_value("EAGAIN"):
-                r = self._slow(lambda f: self._c_free(self._ref, o, f), "free in")
+            if r == self._EAGAIN:
+                r = self._slow(lambda f: self._free0(o, f), "free in")
             if r < 0:
                 if r == -errno_value("EINVAL"):
                     raise ShmError("EINVAL", f"Cannot free {offset} in {self._what}: it is not a live allocation "
