@@ -6,7 +6,7 @@
 // points, the names of src/heap.ts) are recovered here, and this runtime's victims
 // (tests/fixtures/heap_crasher.ts) by Python, with nothing leaked or double-owned. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
-import { prng, ROOT, run, type RunResult, RUNTIME, runtimeCommand, runScript, test, uniqueName } from "./harness.ts";
+import { prng, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { heapGeometry, SharedHeap } from "../src/heap.ts";
 import { SharedMemory } from "../src/segment.ts";
 
@@ -119,8 +119,10 @@ test(
       const b = SharedHeap.create(uniqueName("pyheapB"), opts);
       try {
         const nomem = script(a, seed, 3000);
-        const out = JSON.parse(ok(await py(["heap-script", JSON.stringify(b.handle()), String(seed), "3000"]), "py")
-          .stdout);
+        const out = JSON.parse(
+          ok(await py(["heap-script", JSON.stringify(b.handle()), String(seed), "3000"]), "py")
+            .stdout,
+        );
         assertEquals(out.nomem, nomem, `seed ${seed}: ENOMEM count`);
         assert(nomem > 0, `seed ${seed}: the script should run the heap full now and then`);
         const g = heapGeometry(1 << 16, 8, 4);

@@ -281,6 +281,17 @@ class HeapBasicsTest(unittest.TestCase):
             self.assertEqual(h.validate(), [])
 
 
+class HeapDocsTest(unittest.TestCase):
+    def test_the_docs_example_runs(self):
+        doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "python.md")
+        with open(doc, encoding="utf-8") as f:
+            text = f.read()
+        section = text.split("## SharedHeap\n", 1)[1]
+        code = section.split("```py\n", 1)[1].split("```", 1)[0]
+        self.assertIn("SharedHeap.create", code)
+        exec(compile(code, "docs/python.md (SharedHeap)", "exec"), {})
+
+
 class HeapCorruptionTest(unittest.TestCase):
     def test_corrupt_headers_are_ebadhdr_at_attach(self):
         # (field offset, value) -> EBADHDR with the TS message's words
