@@ -9,6 +9,9 @@ import { assert, assertEquals } from "./assert.ts";
 import { prng, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { heapGeometry, SharedHeap } from "../src/heap.ts";
 import { SharedMemory } from "../src/segment.ts";
+import { Ring } from "../src/ring.ts";
+import { Semaphore } from "../src/semaphore.ts";
+import { SharedArray } from "../src/shared_array.ts";
 
 const CHILD = `${ROOT}python/tests/child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
@@ -221,6 +224,61 @@ test(
     }
   },
   { skip: noPython, timeout: 240_000 },
+);
+
+test(
+  `SharedHeap: objects placed by name in ${RUNTIME} are opened by Python, and the other way round`,
+  async () => {
+    {
+      using heap = SharedHeap.create(uniqueName("pyheapo"), { size: 1 << 16 });
+      try {
+        const ring = heap.create(Ring, "jobs", { capacity: 8 });
+        for (let v = 1; v <= 5; v++) ring.tryEnqueue(v);
+        ring.close();
+        heap.create(Semaphore, "sem", { value: 0 }).close();
+        heap.create(SharedArray, "arr", { dtype: "float64", shape: [4] }).close();
+        const out = ok(await py(["heap-objects", JSON.stringify(heap.handle())]), "python heap-objects").stdout;
+        assertEquals(out.trim(), "sum 15");
+        using sem = heap.open(Semaphore, "sem");
+        assertEquals([sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire()], [
+          true,
+          true,
+          true,
+          false,
+        ]);
+        using arr = heap.open(SharedArray, "arr");
+        assertEquals((arr.data as Float64Array)[1], 42);
+      } finally {
+        heap.unlink();
+      }
+    }
+    {
+      using heap = SharedHeap.create(uniqueName("pyheapp"), { size: 1 << 16 });
+      try {
+        const h = JSON.stringify(heap.handle());
+        assertEquals(ok(await py(["heap-place", h]), "python heap-place").stdout.trim(), "placed");
+        assertEquals(
+          heap.names().map((n) => [n.name, n.kind]),
+          [["jobs", "ring"], ["sem", "semaphore"], ["arr", "array"]],
+        );
+        const r = await runScript(RUNTIME, "tests/fixtures/heap_child.ts", { args: ["objects", h] });
+        assertEquals(r.stdout.trim(), "sum 15");
+        using sem = heap.open(Semaphore, "sem");
+        assertEquals([sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire()], [
+          true,
+          true,
+          true,
+          false,
+        ]);
+        using arr = heap.open(SharedArray, "arr");
+        assertEquals((arr.data as Float64Array)[1], 42);
+        assertEquals(heap.validate(), []);
+      } finally {
+        heap.unlink();
+      }
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
 );
 
 /** Points, and whether a victim killed there leaves an operation to roll back / a block leaked in flight. */

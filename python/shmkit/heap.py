@@ -15,6 +15,8 @@ lock is the Mutex in the header, taken through csrc/ops_sync.c when it is conten
 from __future__ import annotations
 
 import ctypes
+import inspect
+import json
 import struct
 import threading
 import time
@@ -556,16 +558,28 @@ class SharedHeap(Placed):
             if r < 0:
                 raise self._create_error(r, name, byte_length)
             return r
+        return self._find_or_place(nb, name, byte_length, align, lambda off: init(self._seg.view(off, byte_length)),
+                                   False)[0]
+
+    def _find_or_place(self, nb: bytes, name: str, byte_length: int, align: int, init: Callable[[int], None],
+                       objects: bool) -> tuple[int, bool]:
+        """find_or_alloc with init / the object placements: look up, else allocate (zeroed), run
+        ``init(offset)`` and name the block (with the kind of the object placed there), all as one
+        heap operation under the lock: (offset, created)."""
         with self._tlock:  # the operation stays open across init(): no other thread of ours may start one
             r = self._name_op(_FIND_OR_ALLOC, name, float(byte_length), "create in", align, _KEEP)
             if r < 0:
                 raise self._create_error(r, name, byte_length)
             if not self._local.holding:
-                return r  # it existed
+                return r, False  # it existed
             try:
                 try:
-                    init(self._seg.view(r, byte_length))
-                    p = self._c_name(self._ref, _PUT, nb, len(nb), float(r), 16, 0, _INSIDE)
+                    init(r)  # the object's own bytes are not journaled: a rollback frees the block
+                    kind = 0
+                    if objects:
+                        h = layout.peek_header(self._seg, r)
+                        kind = layout.KIND[h.kind] if h is not None else 0
+                    p = self._c_name(self._ref, _PUT, nb, len(nb), float(r), 16, kind, _INSIDE)
                     if p < 0:
                         raise self._create_error(p, name, byte_length)
                     e = self._c_end(self._ref, 0)
@@ -577,7 +591,53 @@ class SharedHeap(Placed):
                     raise
             finally:
                 self._after_held()
-            return r
+            return r, True
+
+    # ---- objects placed by name -------------------------------------------------------------------
+
+    def _placement(self, cls: Any, name: str, options: dict) -> tuple[int, bool]:
+        sizer = getattr(cls, "byte_length_of", None) or getattr(cls, "byte_length", None)
+        if sizer is None or not hasattr(cls, "init") or not hasattr(cls, "at"):
+            raise TypeError(f"Cannot place {cls!r} in {self._what}: it has no byte_length / init / at")
+        params = inspect.signature(sizer).parameters
+        n = sizer(**{k: v for k, v in options.items() if k in params})
+        nb = self._name_bytes(name)
+
+        def place(off: int) -> None:
+            obj = cls.init(self._seg, off, **options)
+            close = getattr(obj, "close", None)
+            if close is not None:
+                close()
+
+        return self._find_or_place(nb, name, n, getattr(cls, "align", 64), place, True)
+
+    def create_object(self, cls: Any, name: str, **options: Any) -> Any:
+        """Creates an object (Ring, Mempool, Mutex, Semaphore, Condition, MessageLog, SharedArray) in
+        a new allocation and names it, in one step: TypeScript's ``heap.create(Ring, name, options)``
+        (``options`` are the class's ``init`` keywords: ``capacity=64``, ``dtype="float64",
+        shape=[4]``, ...). The object shares the heap's segment: close it before or with the heap.
+        ShmError EEXIST when the name is taken, ENOMEM, ENOSPC."""
+        off, created = self._placement(cls, name, options)
+        if not created:
+            raise ShmError("EEXIST", f"Cannot create {json.dumps(name)} in {self._what}: the name is taken (EEXIST)",
+                           errno=errno_value("EEXIST"))
+        return cls.at(self._seg, off)
+
+    def open_object(self, cls: Any, name: str) -> Any:
+        """Attaches the object named ``name`` (made by ``create_object`` / ``find_or_create`` here or
+        ``create`` / ``findOrCreate`` in TypeScript): TypeScript's ``heap.open(Ring, name)``.
+        ShmError ENOENT when the name is unknown, EBADHDR when it holds another kind."""
+        off = self.get(name)
+        if off is None:
+            raise ShmError("ENOENT", f"Cannot open {json.dumps(name)} in {self._what}: no such name (ENOENT)",
+                           errno=errno_value("ENOENT"))
+        return cls.at(self._seg, off)
+
+    def find_or_create(self, cls: Any, name: str, **options: Any) -> Any:
+        """The object named ``name``, created (and named) first if missing: atomic across processes
+        and languages (TypeScript's ``findOrCreate``). ``options`` are used only when creating."""
+        off, _ = self._placement(cls, name, options)
+        return cls.at(self._seg, off)
 
     def _create_error(self, r: int, name: str, byte_length: int) -> ShmError:
         if r == -errno_value("ENOMEM"):

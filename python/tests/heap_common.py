@@ -266,6 +266,27 @@ def command(cmd: str, args: list[str]) -> None:
         del ledger
         seg.close()
         print(json.dumps(out), flush=True)
+    elif cmd == "heap-objects":  # tests/fixtures/heap_child.ts "objects", in Python
+        ring = heap.open_object(shmkit.Ring, "jobs")
+        total = 0
+        while (v := ring.try_dequeue()) is not None:
+            total += v
+        sem = heap.open_object(shmkit.Semaphore, "sem")
+        sem.release(3)
+        arr = heap.open_object(shmkit.SharedArray, "arr")
+        arr.array[1] = 42
+        for o in (ring, sem, arr):
+            o.close()
+        print(f"sum {total}", flush=True)
+    elif cmd == "heap-place":  # what tests/heap_test.ts's "objects" test places, placed by Python
+        ring = heap.create_object(shmkit.Ring, "jobs", capacity=8)
+        for v in range(1, 6):
+            ring.try_enqueue(v)
+        sem = heap.create_object(shmkit.Semaphore, "sem", value=0)
+        arr = heap.find_or_create(shmkit.SharedArray, "arr", dtype="float64", shape=[4])
+        for o in (ring, sem, arr):
+            o.close()
+        print("placed", flush=True)
     elif cmd == "heap-hold-lock":
         m = shmkit.Mutex.at(heap.segment, heap.byte_offset + 832)
         m.lock()

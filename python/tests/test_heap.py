@@ -205,6 +205,54 @@ class HeapBasicsTest(unittest.TestCase):
                 h.find_or_alloc("huge", 1 << 16)
             self.assertEqual(cm.exception.code, "ENOMEM")
 
+    def test_objects_placed_by_name(self):
+        from shmkit import Condition, Mempool, MessageLog, Mutex, Ring, Semaphore
+
+        with new_heap(1 << 18, names=16) as h:
+            r = h.create_object(Ring, "jobs", capacity=8)
+            self.assertTrue(r.try_enqueue(5))
+            with h.open_object(Ring, "jobs") as r2:
+                self.assertEqual(r2.try_dequeue(), 5)
+            sem = h.find_or_create(Semaphore, "sem", value=2)
+            again = h.find_or_create(Semaphore, "sem", value=99)  # options only when creating
+            self.assertTrue(again.try_acquire() and sem.try_acquire())
+            self.assertFalse(sem.try_acquire())
+            m = h.find_or_create(Mutex, "lock", slots=4)
+            self.assertEqual(m.slots, 4)
+            p = h.create_object(Mempool, "pool", count=4, block_size=64)
+            c = h.create_object(Condition, "cv")
+            lg = h.create_object(MessageLog, "log", capacity=1024)
+            kinds = {n.name: n.kind for n in h.names()}
+            self.assertEqual(kinds, {"jobs": "ring", "sem": "semaphore", "lock": "mutex", "pool": "mempool",
+                                     "cv": "condition", "log": "log"})
+            for n in h.names():
+                self.assertEqual(n.offset % 64, 0)
+            with self.assertRaises(ShmError) as cm:
+                h.create_object(Ring, "jobs", capacity=8)
+            self.assertEqual(cm.exception.code, "EEXIST")
+            with self.assertRaises(ShmError) as cm:
+                h.open_object(Ring, "nothing")
+            self.assertEqual(cm.exception.code, "ENOENT")
+            with self.assertRaises(ShmError) as cm:
+                h.open_object(Mutex, "jobs")
+            self.assertEqual(cm.exception.code, "EBADHDR")
+            before = h.stats()
+            with self.assertRaises((ShmError, ValueError)):
+                h.create_object(MessageLog, "bad", capacity=1000)  # not a power of two
+            self.assertIsNone(h.get("bad"))
+            self.assertEqual(h.stats().allocations, before.allocations)
+            if has_numpy():
+                from shmkit import SharedArray
+
+                with h.create_object(SharedArray, "arr", dtype="float64", shape=[4]) as a:
+                    a.array[1] = 4.5
+                with h.open_object(SharedArray, "arr") as a:
+                    self.assertEqual(a.array[1], 4.5)
+            for o in (r, sem, again, m, p, c, lg):
+                o.close()
+            self.assertTrue(h.destroy("jobs"))
+            self.assertEqual(h.validate(), [])
+
     def test_handles_open_attach_at_and_init_at_an_offset(self):
         with new_heap(8192) as h:
             o = h.alloc(32)
