@@ -354,6 +354,9 @@ class SharedHeap(Placed):
             if not got:
                 continue
             try:
+                if self._local.holding:  # _tlock is re-entrant: this thread's find_or_alloc init is running
+                    raise ShmError("EBUSY", f"{what}: this thread holds the heap lock (an init callback of "
+                                   "find_or_alloc / create_object is running); it would never be released (EBUSY)")
                 # The fast path once more: another thread of ours may have just released it.
                 r = call(0)
                 if r != EAGAIN:

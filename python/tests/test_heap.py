@@ -295,6 +295,44 @@ class HeapBasicsTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 SharedHeap.byte_length(**bad)
 
+    def test_heap_calls_inside_an_init_callback_are_ebusy_not_a_hang(self):
+        with new_heap() as h:
+            seen = []
+
+            def init(b):
+                for f in (lambda: h.alloc(8), lambda: h.get("x"), lambda: h.stats()):
+                    try:
+                        f()
+                    except ShmError as e:
+                        seen.append(e.code)
+
+            h.find_or_alloc("t", 16, init=init)
+            self.assertEqual(seen, ["EBUSY"] * 3)
+            self.assertIsNotNone(h.get("t"))
+            self.assertEqual(h.validate(), [])
+
+    @unittest.skipUnless(hasattr(os, "fork"), "no fork")
+    def test_a_forked_child_uses_the_heap_with_its_own_slot(self):
+        with new_heap() as h:
+            a = h.alloc(64)
+            pid = os.fork()
+            if pid == 0:  # the child: the parent's slot is not its own; it claims one and works
+                code = 1
+                try:
+                    b = h.alloc(64)
+                    h.free(a)
+                    h.set("child", b)
+                    code = 0 if h.validate() == [] else 2
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            with self.assertRaises(ShmError):
+                h.size_of(a)  # freed by the child
+            h.destroy("child")
+            self.assertEqual(h.stats().allocations, 0)
+            self.assertEqual(h.validate(), [])
+
     def test_closed(self):
         h = SharedHeap.create(uname("heap"), 4096)
         o = h.alloc(8)
