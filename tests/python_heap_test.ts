@@ -12,6 +12,7 @@ import { SharedMemory } from "../src/segment.ts";
 import { Ring } from "../src/ring.ts";
 import { Semaphore } from "../src/semaphore.ts";
 import { SharedArray } from "../src/shared_array.ts";
+import { struct } from "../src/struct.ts";
 
 const CHILD = `${ROOT}python/tests/child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
@@ -276,6 +277,83 @@ test(
       } finally {
         heap.unlink();
       }
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
+);
+
+test(
+  `SharedHeap: a struct declared in ${RUNTIME} and as a ctypes Structure in Python is the same bytes; atomic adds race`,
+  async () => {
+    using heap = SharedHeap.create(uniqueName("pyheaps"), { size: 1 << 16 });
+    try {
+      // tests/fixtures/heap_child.ts's schema; python/tests/heap_common.py Rec is the ctypes mirror.
+      const Point = struct({ x: "f64", y: "f64" });
+      const Rec = struct({
+        count: "u32",
+        total: "i64",
+        ratio: "f32",
+        ok: "bool",
+        label: { type: "utf8", length: 20 },
+        tag: { type: "bytes", length: 4 },
+        samples: { type: "u16", length: 3 },
+        at: Point,
+        path: { type: Point, length: 2 },
+      });
+      const r = heap.findOrCreate(Rec, "rec");
+      r.count = 41;
+      r.total = -(2n ** 40n);
+      r.ratio = 0.5;
+      r.ok = true;
+      r.label = "naïve";
+      r.tag.set([1, 2, 3, 4]);
+      r.samples = new Uint16Array([7, 8, 9]);
+      r.at.x = 1.25;
+      r.path[1].y = -3;
+      const h = JSON.stringify(heap.handle());
+      const out = JSON.parse(ok(await py(["heap-struct", h]), "python heap-struct").stdout.trim());
+      assertEquals(out, {
+        count: 41,
+        total: `${-(2n ** 40n)}n`,
+        ratio: 0.5,
+        ok: true,
+        label: "naïve",
+        tag: [1, 2, 3, 4],
+        samples: [7, 8, 9],
+        at: { x: 1.25, y: 0 },
+        path: [{ x: 0, y: 0 }, { x: 0, y: -3 }],
+      });
+      assertEquals(r.count, 42);
+      assertEquals(r.total, -(2n ** 40n) - 5n);
+      assertEquals(r.label, "from python");
+      // Two Python processes and this one add to one counter at once: the sum is exact.
+      const Counter = struct({ value: "u64", hits: "u32" });
+      const c = heap.findOrCreate(Counter, "counter");
+      const n = 20_000;
+      let done = 0;
+      const kids = [py(["heap-count", h, String(n)]), py(["heap-count", h, String(n)])].map((p) =>
+        p.then((r) => {
+          done++;
+          return r;
+        })
+      );
+      let mine = 0; // this process adds while the children run (and a little before and after)
+      while (done < 2 || mine < 1000) {
+        for (let i = 0; i < 200; i++) {
+          c.$add("value", 1n);
+          c.$add("hits", 2);
+        }
+        mine += 200;
+        await new Promise((res) => setTimeout(res, 0));
+      }
+      for (const k of kids) assertEquals(ok(await k, "python heap-count").stdout.trim(), "counted");
+      assertEquals([c.value, c.hits], [BigInt(2 * n + mine), 2 * (2 * n + mine)]);
+      assertEquals(heap.names().map((x) => [x.name, x.kind, x.length >= Counter.size]), [
+        ["rec", undefined, true],
+        ["counter", undefined, true],
+      ]);
+    } finally {
+      heap.unlink();
     }
   },
   { skip: noPython, timeout: 120_000 },

@@ -81,6 +81,13 @@ _WHY: dict[int, Callable[[int, int, int], str]] = {
 }
 
 
+_ATOMIC_INTS = {ctypes.c_int32: True, ctypes.c_uint32: False, ctypes.c_int64: True, ctypes.c_uint64: False}
+
+
+def _is_ctypes(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, (ctypes.Structure, ctypes.Union, ctypes.Array))
+
+
 def _align_up(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
@@ -599,6 +606,13 @@ class SharedHeap(Placed):
     # ---- objects placed by name -------------------------------------------------------------------
 
     def _placement(self, cls: Any, name: str, options: dict) -> tuple[int, bool]:
+        if _is_ctypes(cls):
+            if options:
+                raise TypeError(f"Cannot place {cls.__name__} in {self._what}: a ctypes type takes no options")
+            # A struct has no header (kind 0), its zeroed bytes are its initial value (src/struct.ts).
+            n = max(1, ctypes.sizeof(cls))
+            return self._find_or_place(self._name_bytes(name), name, n, ctypes.alignment(cls), lambda off: None,
+                                       False)
         sizer = getattr(cls, "byte_length_of", None) or getattr(cls, "byte_length", None)
         if sizer is None or not hasattr(cls, "init") or not hasattr(cls, "at"):
             raise TypeError(f"Cannot place {cls!r} in {self._what}: it has no byte_length / init / at")
@@ -624,6 +638,16 @@ class SharedHeap(Placed):
         if not created:
             raise ShmError("EEXIST", f"Cannot create {json.dumps(name)} in {self._what}: the name is taken (EEXIST)",
                            errno=errno_value("EEXIST"))
+        return self._object_at(cls, off)
+
+    def _object_at(self, cls: Any, off: int) -> Any:
+        if _is_ctypes(cls):
+            n = ctypes.sizeof(cls)
+            self._check_range(off, n)
+            if off % ctypes.alignment(cls):
+                raise ValueError(f"Cannot view {cls.__name__} at {off} of {self._what}: the offset is not aligned "
+                                 f"to {ctypes.alignment(cls)}")
+            return cls.from_buffer(self._seg.view(off, n))
         return cls.at(self._seg, off)
 
     def open_object(self, cls: Any, name: str) -> Any:
@@ -634,13 +658,85 @@ class SharedHeap(Placed):
         if off is None:
             raise ShmError("ENOENT", f"Cannot open {json.dumps(name)} in {self._what}: no such name (ENOENT)",
                            errno=errno_value("ENOENT"))
-        return cls.at(self._seg, off)
+        return self._object_at(cls, off)
 
     def find_or_create(self, cls: Any, name: str, **options: Any) -> Any:
         """The object named ``name``, created (and named) first if missing: atomic across processes
         and languages (TypeScript's ``findOrCreate``). ``options`` are used only when creating."""
         off, _ = self._placement(cls, name, options)
-        return cls.at(self._seg, off)
+        return self._object_at(cls, off)
+
+    def struct_at(self, cls: Any, offset: int) -> Any:
+        """The ctypes structure ``cls`` over the bytes at ``offset`` (zero-copy, ``cls.from_buffer``):
+        TypeScript's ``Struct.at(seg, offset)`` for a struct declared with the same fields."""
+        if not _is_ctypes(cls):
+            raise TypeError(f"struct_at needs a ctypes type, got {cls!r}")
+        return self._object_at(cls, offset)
+
+    # ---- atomics on integer fields of ctypes structs placed in the heap ---------------------------
+
+    def _field(self, obj: Any, field: str) -> tuple[int, int, bool]:
+        """(offset in the segment, size, signed) of a 4- or 8-byte integer field of ``obj``."""
+        cls = type(obj)
+        desc = getattr(cls, field, None)
+        ftype = dict((f[0], f[1]) for f in getattr(cls, "_fields_", ())).get(field)
+        if desc is None or ftype is None or not hasattr(desc, "offset"):
+            raise AttributeError(f"{cls.__name__} has no field {field!r}")
+        size = ctypes.sizeof(ftype)
+        if ftype not in _ATOMIC_INTS:
+            raise TypeError(f"Cannot operate atomically on {cls.__name__}.{field}: only 4- and 8-byte integer fields "
+                            f"(c_int32, c_uint32, c_int64, c_uint64) have atomic operations here")
+        off = ctypes.addressof(obj) + desc.offset - self._seg.address
+        if off < self._arena_lo or off + size > self._arena_hi or off % size:
+            raise ValueError(f"Cannot operate atomically on {cls.__name__}.{field}: it is not an aligned field of "
+                             f"an object in {self._what}")
+        return off, size, _ATOMIC_INTS[ftype]
+
+    def _atomic(self, op: str, obj: Any, field: str, a: int = 0, b: int = 0) -> int:
+        if self._closed or self._seg.closed:
+            raise self._closed_error("operate atomically in")
+        off, size, signed = self._field(obj, field)
+        L, mid, o = lib(), self._seg.map_id, float(off)
+        mask = (1 << (8 * size)) - 1
+        if size == 4:
+            if op == "add":
+                r = L.shmkit_atomic_fetch_add_u32(mid, o, a & mask, 5)
+            elif op == "load":
+                r = L.shmkit_atomic_load_u32(mid, o, 5)
+            elif op == "exchange":
+                r = L.shmkit_atomic_exchange_u32(mid, o, a & mask, 5)
+            else:
+                r = L.shmkit_atomic_cas_u32(mid, o, a & mask, b & mask, 5)
+            if r < 0:
+                raise self._error(int(r), "operate atomically in")
+            v = int(r)
+        else:
+            io = (ctypes.c_uint64 * 2)(a & mask, b & mask)
+            f = {"add": L.shmkit_atomic_fetch_add_u64, "load": L.shmkit_atomic_load_u64,
+                 "exchange": L.shmkit_atomic_exchange_u64, "cas": L.shmkit_atomic_cas_u64}[op]
+            r = f(mid, o, 5, io)
+            if r < 0:
+                raise self._error(int(r), "operate atomically in")
+            v = int(io[0])
+        return v - (1 << (8 * size)) if signed and v >> (8 * size - 1) else v
+
+    def atomic_add(self, obj: Any, field: str, delta: int) -> int:
+        """Atomically adds ``delta`` (wrapping) to a 4- or 8-byte integer field of a ctypes struct
+        placed in this heap (TypeScript's ``s.$add(field, delta)``); returns the previous value."""
+        return self._atomic("add", obj, field, delta)
+
+    def atomic_load(self, obj: Any, field: str) -> int:
+        """A sequentially consistent read of the field (``s.$load(field)``)."""
+        return self._atomic("load", obj, field)
+
+    def atomic_exchange(self, obj: Any, field: str, value: int) -> int:
+        """Stores ``value`` and returns the previous value (``s.$exchange(field, value)``)."""
+        return self._atomic("exchange", obj, field, value)
+
+    def atomic_compare_exchange(self, obj: Any, field: str, expected: int, desired: int) -> int:
+        """Stores ``desired`` if the field holds ``expected``; returns the previous value
+        (``s.$compareExchange``: it swapped when the result equals ``expected``)."""
+        return self._atomic("cas", obj, field, expected, desired)
 
     def _create_error(self, r: int, name: str, byte_length: int) -> ShmError:
         if r == -errno_value("ENOMEM"):

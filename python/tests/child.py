@@ -28,6 +28,9 @@
   heap-objects HANDLE                             open the ring "jobs" (print "sum" of what it held), semaphore "sem"
                                                   (release 3) and float64 array "arr" (arr[1] = 42) placed in the heap
   heap-place HANDLE                               place that ring (holding 1..5), semaphore and array by name
+  heap-struct HANDLE                              print the Rec struct "rec" (heap_child.ts schema) as JSON, then add 1 to
+                                                  count and -5 to total atomically and set label
+  heap-count HANDLE N                             N atomic adds of 1 to value and 2 to hits of the Counter struct "counter"
 """
 
 import json

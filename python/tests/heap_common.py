@@ -5,6 +5,7 @@ its free is in progress) and the accounting that proves a crash left nothing lea
 
 from __future__ import annotations
 
+import ctypes
 import json
 import struct
 import sys
@@ -210,6 +211,26 @@ def stats_dict(heap: SharedHeap) -> dict:
             "lastLeaked": s.last_leaked, "size": s.size}
 
 
+class Point(ctypes.Structure):
+    """tests/heap_test.ts Point = struct({ x: "f64", y: "f64" }), as a ctypes structure."""
+
+    _fields_ = [("x", ctypes.c_double), ("y", ctypes.c_double)]
+
+
+class Rec(ctypes.Structure):
+    """tests/fixtures/heap_child.ts Rec, field for field (the schema is the contract)."""
+
+    _fields_ = [("count", ctypes.c_uint32), ("total", ctypes.c_int64), ("ratio", ctypes.c_float),
+                ("ok", ctypes.c_bool), ("label", ctypes.c_char * 20), ("tag", ctypes.c_uint8 * 4),
+                ("samples", ctypes.c_uint16 * 3), ("at", Point), ("path", Point * 2)]
+
+
+class Counter(ctypes.Structure):
+    """struct({ value: "u64", hits: "u32" })"""
+
+    _fields_ = [("value", ctypes.c_uint64), ("hits", ctypes.c_uint32)]
+
+
 def fail(msg: str) -> None:
     print(f"heap child: {msg}", file=sys.stderr, flush=True)
     sys.exit(1)
@@ -287,6 +308,23 @@ def command(cmd: str, args: list[str]) -> None:
         for o in (ring, sem, arr):
             o.close()
         print("placed", flush=True)
+    elif cmd == "heap-struct":  # heap_child.ts "struct", in Python: print Rec as JSON, then change it
+        r = heap.open_object(Rec, "rec")
+        print(json.dumps({"count": r.count, "total": f"{r.total}n", "ratio": r.ratio, "ok": r.ok,
+                          "label": r.label.decode(), "tag": list(r.tag), "samples": list(r.samples),
+                          "at": {"x": r.at.x, "y": r.at.y}, "path": [{"x": p.x, "y": p.y} for p in r.path]}),
+              flush=True)
+        heap.atomic_add(r, "count", 1)
+        heap.atomic_add(r, "total", -5)
+        r.label = b"from python"
+        del r
+    elif cmd == "heap-count":  # atomic adds to the Counter named "counter", racing other processes
+        c = heap.find_or_create(Counter, "counter")
+        for _ in range(int(args[1])):
+            heap.atomic_add(c, "value", 1)
+            heap.atomic_add(c, "hits", 2)
+        del c
+        print("counted", flush=True)
     elif cmd == "heap-hold-lock":
         m = shmkit.Mutex.at(heap.segment, heap.byte_offset + 832)
         m.lock()

@@ -1,3 +1,4 @@
+import ctypes
 import json
 import os
 import signal
@@ -251,6 +252,49 @@ class HeapBasicsTest(unittest.TestCase):
             for o in (r, sem, again, m, p, c, lg):
                 o.close()
             self.assertTrue(h.destroy("jobs"))
+            self.assertEqual(h.validate(), [])
+
+    def test_ctypes_structs_and_atomics(self):
+        with new_heap(1 << 16) as h:
+            r = h.find_or_create(hc.Rec, "rec")
+            self.assertEqual(ctypes.sizeof(hc.Rec), 104)  # src/struct.ts's C layout for heap_child.ts's Rec
+            off = ctypes.addressof(r) - h.segment.address
+            self.assertEqual(off % 16, 0)
+            self.assertEqual(h.get("rec"), off)
+            self.assertEqual((r.count, r.total, r.label), (0, 0, b""))  # created zeroed
+            r.count, r.total = 41, -(2**40)
+            self.assertEqual(h.atomic_add(r, "count", 1), 41)
+            self.assertEqual(h.atomic_add(r, "total", -5), -(2**40))
+            self.assertEqual((r.count, r.total), (42, -(2**40) - 5))
+            self.assertEqual(h.atomic_load(r, "total"), -(2**40) - 5)
+            self.assertEqual(h.atomic_compare_exchange(r, "count", 1, 9), 42)  # no swap
+            self.assertEqual(h.atomic_compare_exchange(r, "count", 42, 9), 42)
+            self.assertEqual(h.atomic_exchange(r, "count", 0xFFFFFFFF), 9)
+            self.assertEqual(h.atomic_add(r, "count", 1), 0xFFFFFFFF)
+            self.assertEqual(r.count, 0)  # wraps as u32
+            struct.pack_into("<I", h.segment.buf, off, 77)
+            self.assertEqual(h.open_object(hc.Rec, "rec").count, 77)  # zero-copy both ways
+            self.assertEqual(h.struct_at(hc.Rec, off).count, 77)
+            for bad in ("ratio", "label", "nope"):
+                with self.assertRaises((TypeError, AttributeError)):
+                    h.atomic_add(r, bad, 1)
+            with self.assertRaises(ValueError):
+                h.atomic_add(hc.Counter(), "value", 1)  # not in the heap
+            with self.assertRaises(TypeError):
+                h.find_or_create(hc.Rec, "rec", x=1)
+            with self.assertRaises(ShmError) as cm:
+                h.create_object(hc.Rec, "rec")
+            self.assertEqual(cm.exception.code, "EEXIST")
+            threads_n = 4
+            c = h.find_or_create(hc.Counter, "counter")
+            ts = [threading.Thread(target=lambda: [h.atomic_add(c, "value", 1) for _ in range(2000)])
+                  for _ in range(threads_n)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            self.assertEqual(c.value, threads_n * 2000)
+            del r, c
             self.assertEqual(h.validate(), [])
 
     def test_handles_open_attach_at_and_init_at_an_offset(self):
