@@ -272,7 +272,7 @@ class SharedHeap(Placed):
         else:
             self._what = f'heap "{seg.name}"' if off == 0 else f'heap at {off} of "{seg.name}"'
         F = fast()
-        self._c_alloc, self._c_free, self._c_name = F.shmkit_heap_alloc, F.shmkit_heap_free, F.shmkit_heap_name
+        self._c_name = F.shmkit_heap_name
         self._c_size_of, self._c_begin, self._c_end = F.shmkit_heap_size_of, F.shmkit_heap_begin, F.shmkit_heap_end
         self._c_stats = F.shmkit_heap_stats
         self._alloc0 = _accel.bound("shmkit_heap_alloc", _accel.HEAP_ALLOC, loc)  # flags 0: the fast path
