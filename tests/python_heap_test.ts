@@ -7,7 +7,7 @@
 // (tests/fixtures/heap_crasher.ts) by Python, with nothing leaked or double-owned. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
 import { prng, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
-import { heapGeometry, SharedHeap } from "../src/heap.ts";
+import { FAULT_POINTS, heapGeometry, SharedHeap } from "../src/heap.ts";
 import { SharedMemory } from "../src/segment.ts";
 import { Ring } from "../src/ring.ts";
 import { Semaphore } from "../src/semaphore.ts";
@@ -464,4 +464,80 @@ test(
     }
   },
   { skip: noPython, timeout: 120_000 },
+);
+
+test(
+  `SharedHeap: Python and ${RUNTIME} crashers killed at random fault points while others run, exact accounting`,
+  async () => {
+    const seed = Math.floor(Math.random() * 2 ** 31);
+    const rnd = prng(seed);
+    const heap = SharedHeap.create(uniqueName("pyheapcamp"), { size: 1 << 20, names: 128 });
+    heap.lockTimeout = 10_000;
+    const maxChildren = 60;
+    const ledger = SharedMemory.create(uniqueName("pyheapl"), maxChildren * ENTRIES * 4);
+    const kills: Record<string, number> = {};
+    const problems: string[] = [];
+    let spawned = 0, survivors = 0, killed = 0;
+    try {
+      const mine = [heap.alloc(100), heap.alloc(4000), heap.alloc(64, { align: 64 })];
+      for (const m of mine) heap.bytes(m, 64).fill(0x5a);
+      const h = JSON.stringify(heap.handle());
+      const worker = async (): Promise<void> => {
+        while (killed < 16 && spawned < maxChildren && problems.length === 0) {
+          const slot = spawned++;
+          const point = FAULT_POINTS[Math.floor(rnd() * FAULT_POINTS.length)];
+          const rare = point === "heap.recover.mid_rollback" || point.startsWith("heap.name");
+          const n = 1 + Math.floor(rnd() * (rare ? 2 : 30));
+          const lang = rnd() < 0.5 ? "python" : RUNTIME;
+          const childSeed = String(Math.floor(rnd() * 2 ** 31));
+          const r = lang === "python"
+            ? await py(["heap-crasher", h, ledger.name!, String(slot), childSeed, "3000", `${point}:${n}`])
+            : await run(
+              [
+                ...runtimeCommand(RUNTIME, "tests/fixtures/heap_crasher.ts"),
+                h,
+                ledger.name!,
+                String(slot),
+                childSeed,
+                "3000",
+              ],
+              { env: { SHMKIT_FAULT: `${point}:${n}` }, timeout: 60_000 },
+            );
+          if (r.signal === "SIGKILL") {
+            killed++;
+            kills[point] = (kills[point] ?? 0) + 1;
+          } else if (r.code === 0 && r.stdout.includes("survived")) {
+            survivors++;
+          } else {
+            problems.push(`${lang} child ${point}:${n} seed ${childSeed} exited ${r.code ?? r.signal}: ${r.stderr}`);
+          }
+          heap.free(heap.alloc(1 + Math.floor(rnd() * 300))); // this process carries on between the deaths
+        }
+      };
+      await Promise.all([worker(), worker(), worker()]);
+      assertEquals(problems, [], `seed ${seed}`);
+      assert(killed >= 10, `seed ${seed}: only ${killed} kills (${survivors} survivors)`);
+      const leakedKills = kills["heap.alloc.after_commit"] ?? 0;
+      const lostKills = kills["heap.alloc.after_unlock"] ?? 0; // alloc returned, the offset never stored
+      assertEquals(heap.stats().leakedInFlight, leakedKills, `seed ${seed} ${JSON.stringify(kills)}`);
+      assertEquals(
+        checkLedger(heap, ledger.view(Uint32Array, 0, maxChildren * ENTRIES), maxChildren),
+        [],
+        `seed ${seed}`,
+      );
+      for (const m of mine) {
+        assert(heap.bytes(m, 64).every((b) => b === 0x5a), `seed ${seed}: the parent's block ${m} was touched`);
+        heap.free(m);
+      }
+      assertEquals(heap.validate(), []);
+      // Exactly the blocks no one can know remain: one per kill between an alloc's commit and the caller storing it.
+      assertEquals(heap.stats().allocations, leakedKills + lostKills, `seed ${seed} ${JSON.stringify(kills)}`);
+    } finally {
+      heap.unlink();
+      heap.close();
+      ledger.unlink();
+      ledger.close();
+    }
+  },
+  { skip: noPython, timeout: 300_000 },
 );
