@@ -325,6 +325,10 @@ def command(cmd: str, args: list[str]) -> None:
             heap.atomic_add(c, "hits", 2)
         del c
         print("counted", flush=True)
+    elif cmd == "heap-block":  # an alloc waiting for the heap lock another process holds (Ctrl-C test)
+        heap.lock_timeout = None
+        print("ready", flush=True)
+        heap.alloc(8)
     elif cmd == "heap-hold-lock":
         m = shmkit.Mutex.at(heap.segment, heap.byte_offset + 832)
         m.lock()

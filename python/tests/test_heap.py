@@ -594,6 +594,31 @@ class HeapCrashTest(unittest.TestCase):
                 ledger.unlink()
                 ledger.close()
 
+    def test_ctrl_c_interrupts_a_wait_for_the_heap_lock(self):
+        with new_heap(1 << 14) as h:
+            holder = child("heap-hold-lock", json.dumps(h.handle()), wait=False)
+            try:
+                self.assertEqual(holder.stdout.readline().strip(), "ready")
+                p = child("heap-block", json.dumps(h.handle()), wait=False)
+                self.assertEqual(p.stdout.readline().strip(), "ready")
+                time.sleep(0.4)
+                self.assertIsNone(p.poll())  # waiting
+                t = time.monotonic()
+                p.send_signal(signal.SIGINT)
+                p.wait(10)
+                self.assertLess(time.monotonic() - t, 1.0)
+                self.assertIn("KeyboardInterrupt", p.stderr.read())
+                p.stdout.close()
+                p.stderr.close()
+            finally:
+                holder.kill()
+                holder.wait()
+                holder.stdout.close()
+                holder.stderr.close()
+            h.lock_timeout = 5
+            h.free(h.alloc(8))  # the dead holder's lock is recovered; the interrupted waiter left nothing
+            self.assertEqual(h.validate(), [])
+
     def test_victims_killed_at_random_instants(self):
         import random
 
