@@ -84,6 +84,14 @@ _WHY: dict[int, Callable[[int, int, int], str]] = {
 _ATOMIC_INTS = {ctypes.c_int32: True, ctypes.c_uint32: False, ctypes.c_int64: True, ctypes.c_uint64: False}
 
 
+def _q(name: object) -> str:
+    """A name as src/heap.ts quotes it (JSON.stringify)."""
+    try:
+        return json.dumps(name, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(name)
+
+
 def _is_ctypes(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, (ctypes.Structure, ctypes.Union, ctypes.Array))
 
@@ -294,7 +302,7 @@ class SharedHeap(Placed):
                file_mode: int = 0o600) -> "SharedHeap":
         """Creates a segment ``name`` (None: anonymous memory) holding an empty heap with an arena of
         ``size`` bytes (exclusive: EEXIST when the name is taken)."""
-        g = _check_options(size, names, slots, f"Cannot create heap {name!r}")
+        g = _check_options(size, names, slots, f"Cannot create heap {_q(name)}")
         seg = SharedMemory.create(name, g.byte_length, mode=file_mode)
 
         def make() -> "SharedHeap":
@@ -500,10 +508,10 @@ class SharedHeap(Placed):
 
     def _name_bytes(self, name: object) -> bytes:
         if not isinstance(name, str) or not name:
-            raise ValueError(f"Cannot use name {name!r} in {self._what}: it must be a non-empty string")
+            raise ValueError(f"Cannot use name {_q(name)} in {self._what}: it must be a non-empty string")
         nb = name.encode()
         if len(nb) > NAME_MAX:
-            raise ValueError(f"Cannot use name {name!r} in {self._what}: longer than {NAME_MAX} UTF-8 bytes")
+            raise ValueError(f"Cannot use name {_q(name)} in {self._what}: longer than {NAME_MAX} UTF-8 bytes")
         return nb
 
     def _name_op(self, op: int, name: str, arg: float, doing: str, align: int = 16, flags: int = 0) -> int:
@@ -513,7 +521,7 @@ class SharedHeap(Placed):
 
     def _name_error(self, r: int, name: str, doing: str) -> ShmError:
         if r == -errno_value("ENOSPC"):
-            return ShmError("ENOSPC", f"Cannot name {name!r} in {self._what}: all {self._g.name_count} name entries "
+            return ShmError("ENOSPC", f"Cannot name {_q(name)} in {self._what}: all {self._g.name_count} name entries "
                             "are used (ENOSPC)", errno=-r)
         return self._error(r, doing)
 
@@ -560,9 +568,9 @@ class SharedHeap(Placed):
         nb = self._name_bytes(name)
         n = self._g.arena_size
         if not _int(byte_length) or not 1 <= byte_length <= n:
-            raise ValueError(f"Cannot allocate {name!r} in {self._what}: byteLength {byte_length!r} is out of range")
+            raise ValueError(f"Cannot allocate {_q(name)} in {self._what}: byteLength {byte_length!r} is out of range")
         if not _int(align) or not 1 <= align <= 65536 or align & (align - 1):
-            raise ValueError(f"Cannot allocate {name!r} in {self._what}: bad align {align!r}")
+            raise ValueError(f"Cannot allocate {_q(name)} in {self._what}: bad align {align!r}")
         if init is None:
             r = self._name_op(_FIND_OR_ALLOC, name, float(byte_length), "create in", align)
             if r < 0:
@@ -636,7 +644,7 @@ class SharedHeap(Placed):
         ShmError EEXIST when the name is taken, ENOMEM, ENOSPC."""
         off, created = self._placement(cls, name, options)
         if not created:
-            raise ShmError("EEXIST", f"Cannot create {json.dumps(name)} in {self._what}: the name is taken (EEXIST)",
+            raise ShmError("EEXIST", f"Cannot create {_q(name)} in {self._what}: the name is taken (EEXIST)",
                            errno=errno_value("EEXIST"))
         return self._object_at(cls, off)
 
@@ -656,7 +664,7 @@ class SharedHeap(Placed):
         ShmError ENOENT when the name is unknown, EBADHDR when it holds another kind."""
         off = self.get(name)
         if off is None:
-            raise ShmError("ENOENT", f"Cannot open {json.dumps(name)} in {self._what}: no such name (ENOENT)",
+            raise ShmError("ENOENT", f"Cannot open {_q(name)} in {self._what}: no such name (ENOENT)",
                            errno=errno_value("ENOENT"))
         return self._object_at(cls, off)
 
@@ -740,7 +748,7 @@ class SharedHeap(Placed):
 
     def _create_error(self, r: int, name: str, byte_length: int) -> ShmError:
         if r == -errno_value("ENOMEM"):
-            return ShmError("ENOMEM", f"Cannot allocate {byte_length} bytes for {name!r} in {self._what}: no free "
+            return ShmError("ENOMEM", f"Cannot allocate {byte_length} bytes for {_q(name)} in {self._what}: no free "
                             "block fits (ENOMEM)", errno=-r)
         return self._name_error(r, name, "create in")
 
