@@ -153,6 +153,43 @@ test(
 );
 
 test(
+  `SharedHeap: a heap formatted by Python is the one ${RUNTIME} formats, and opens here`,
+  async () => {
+    for (const [size, names, slots] of [[4096, 1, 1], [1 << 16, 64, 64], [100_000, 7, 300]]) {
+      const name = uniqueName("pyheapn");
+      const r = ok(await py(["heap-new", name, String(size), String(names), String(slots)]), "python heap-new");
+      assertEquals(JSON.parse(r.stdout).kind, "shmkit.heap");
+      using mine = SharedHeap.create(uniqueName("pyheapm"), { size, names, slots });
+      using theirs = SharedHeap.open(name);
+      try {
+        const g = heapGeometry(mine.size, names, slots);
+        assertEquals(theirs.size, mine.size);
+        const A = mine.segment.bytes(0, g.byteLength), B = theirs.segment.bytes(0, g.byteLength);
+        assertEquals(theirs.segment.size, mine.segment.size);
+        // Everything after the common header but the lock's own common header (creator pid and time).
+        for (
+          const [lo, hi] of [[12, 24], [64, g.mutexOffset], [g.mutexOffset + 12, g.mutexOffset + 24], [
+            g.mutexOffset + 64,
+            g.byteLength,
+          ]]
+        ) {
+          for (let i = lo; i < hi; i++) assertEquals(B[i], A[i], `size ${size}: byte ${i}`);
+        }
+        assertEquals(theirs.validate(), []);
+        const o = theirs.alloc(10);
+        theirs.set("x", o);
+        assertEquals(theirs.stats().allocations, 1);
+        assert(theirs.destroy("x"));
+      } finally {
+        mine.unlink();
+        theirs.unlink();
+      }
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
+);
+
+test(
   `SharedHeap: blocks filled by ${RUNTIME} are checked and freed by Python, and back`,
   async () => {
     using heap = SharedHeap.create(uniqueName("pyheapx"), { size: 1 << 20 });

@@ -25,6 +25,7 @@
   heap-check HANDLE LEDGER SLOTS                  recover the heap, account for the ledger (heap_common.check_ledger),
                                                   print JSON {problems, stats}
   heap-hold-lock HANDLE                           take the heap lock (its Mutex), print "ready", sleep (killed by the test)
+  heap-new NAME SIZE NAMES SLOTS                  create a heap, print its handle, close it (the caller unlinks it)
   heap-block HANDLE                               print "ready", then alloc for good (the lock is held: Ctrl-C test)
   heap-objects HANDLE                             open the ring "jobs" (print "sum" of what it held), semaphore "sem"
                                                   (release 3) and float64 array "arr" (arr[1] = 42) placed in the heap

@@ -237,6 +237,10 @@ def fail(msg: str) -> None:
 
 
 def command(cmd: str, args: list[str]) -> None:
+    if cmd == "heap-new":  # heap-new NAME SIZE NAMES SLOTS: create a heap (left for the caller to unlink)
+        with SharedHeap.create(args[0], int(args[1]), int(args[2]), int(args[3])) as made:
+            print(json.dumps(made.handle()), flush=True)
+        return
     heap = SharedHeap.attach(json.loads(args[0]))
     heap.lock_timeout = 30
     if cmd == "heap-churn":
