@@ -525,6 +525,48 @@ class HeapCorruptionTest(unittest.TestCase):
                     self.assertEqual(e.code, "EBADHDR")
                 self.assertLess(time.monotonic() - t, 2)
 
+    def test_random_scribbles_give_shmerror_never_another_exception_or_a_hang(self):
+        import random
+
+        seed = random.randrange(2**31)
+        rnd = random.Random(seed)
+        with new_heap(1 << 14, names=8, slots=4) as h:
+            g = h._g
+            n_words = g.byte_length // 4
+            mutex_words = range(832 // 4, g.journal_offset // 4)
+            corrupt = 0
+            for round_ in range(150):
+                if round_ % 10 == 0:  # a fresh heap now and then, busy with blocks and names
+                    h.segment.buf[:g.byte_length] = bytes(g.byte_length)
+                    SharedHeap.init(h.segment, 0, 1 << 14, names=8, slots=4).close()
+                    h._mutex._slot = 0  # the lock was re-formatted under the object: claim a slot again
+                    h._local.slot = 0
+                    for i in range(12):
+                        try:
+                            o = h.alloc(1 + rnd.randrange(900), 16 << rnd.randrange(3))
+                            if i % 4 == 0:
+                                h.set(f"n{i}", o)
+                        except ShmError:
+                            pass
+                for _ in range(1 + rnd.randrange(4)):
+                    i = 16 + rnd.randrange(n_words - 16)
+                    if i in mutex_words:
+                        continue  # not the heap lock itself (a corrupt lock word is the Mutex's EBADHDR)
+                    v = rnd.getrandbits(32) if rnd.random() < 0.5 else r32(h, 4 * i) ^ (1 << rnd.randrange(32))
+                    w32(h, 4 * i, v)
+                t = time.monotonic()
+                for op in (lambda: h.alloc(1 + rnd.randrange(2000)), lambda: h.free(g.arena_offset + 16),
+                           lambda: h.get("n0"), lambda: h.names(), lambda: h.stats(), lambda: h.validate(),
+                           lambda: h.find_or_alloc("f", 40, init=lambda b: None), lambda: h.destroy("n4"),
+                           lambda: SharedHeap.attach(h.handle()).close()):
+                    try:
+                        op()
+                    except ShmError as e:
+                        corrupt += e.code == "EBADHDR"
+                self.assertLess(time.monotonic() - t, 5, f"seed {seed}")
+                self.assertEqual(r32(h, 832 + 64) & 0xFFFF, 0, f"seed {seed}: the heap lock was left held")
+            self.assertGreater(corrupt, 50, f"seed {seed}: the scribbles should be noticed")
+
     def test_stats_walk_on_a_corrupt_arena(self):
         with new_heap(1 << 14) as h:
             o = h.alloc(64)
