@@ -979,7 +979,8 @@ int64_t shmkit_heap_name(struct shmkit_heap_local *l, uint32_t op, const uint8_t
 	return r < 0 ? r : v;
 }
 
-/* Begins an operation with nothing in it (the binding reads under the lock: names, validate). */
+/* Begins an operation with nothing in it (the binding reads under the lock: names, validate): 0, the
+ * lock held and l->holding set, or -errno. */
 int32_t shmkit_heap_begin(struct shmkit_heap_local *l, uint32_t flags)
 {
 	struct hp h;
@@ -990,7 +991,7 @@ int32_t shmkit_heap_begin(struct shmkit_heap_local *l, uint32_t flags)
 		return -EINVAL;
 	TRY(enter(&h, flags));
 	keep(&h);
-	return (int32_t)h.seq;
+	return 0; /* the operation's sequence is l->seq (it may be any u32: not a return value) */
 }
 
 /* Ends the open operation: commit (abort 0) or undo it (abort 1), then unlock. */

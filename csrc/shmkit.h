@@ -403,7 +403,8 @@ SHMKIT_API int64_t shmkit_heap_size_of(struct shmkit_heap_local *l, double offse
  * arg with kind inside the open operation); shmkit_heap_end then commits or undoes it. */
 SHMKIT_API int64_t shmkit_heap_name(struct shmkit_heap_local *l, uint32_t op, const uint8_t *name, uint32_t len,
 				    double arg, uint32_t align, uint32_t kind, uint32_t flags);
-/* Opens an empty operation (the lock held): its sequence; shmkit_heap_end(l, abort) closes it. */
+/* Opens an empty operation (the lock held, its sequence in l->seq): 0 or -errno; shmkit_heap_end(l,
+ * abort) closes it. */
 SHMKIT_API int32_t shmkit_heap_begin(struct shmkit_heap_local *l, uint32_t flags);
 SHMKIT_API int32_t shmkit_heap_end(struct shmkit_heap_local *l, uint32_t abort);
 /* out[0..9]: used, free, largest free, allocations, free blocks, names, recoveries, rolledBack,

@@ -755,10 +755,12 @@ class SharedHeap(Placed):
     def _locked(self, fn: Callable[[memoryview], Any], doing: str) -> Any:
         """Runs ``fn(words)`` under the heap lock as one (empty) operation."""
         with self._tlock:
-            seq = self._op(lambda f: self._c_begin(self._ref, f), doing)
-            if seq < 0:
+            r = self._op(lambda f: self._c_begin(self._ref, f), doing)
+            if r < 0:
+                if self._local.holding:  # never after an error; belt and braces
+                    self._c_end(self._ref, 1)
                 self._after_held()
-                raise self._error(seq, doing)
+                raise self._error(r, doing)
             try:
                 try:
                     words = self._seg.view(self._off, self._g.byte_length).cast("I")

@@ -528,7 +528,7 @@ class HeapCorruptionTest(unittest.TestCase):
     def test_random_scribbles_give_shmerror_never_another_exception_or_a_hang(self):
         import random
 
-        seed = random.randrange(2**31)
+        seed = int(os.environ.get("SHMKIT_HEAP_SEED") or random.randrange(2**31))  # to repeat a failing run
         rnd = random.Random(seed)
         with new_heap(1 << 14, names=8, slots=4) as h:
             g = h._g
@@ -549,7 +549,10 @@ class HeapCorruptionTest(unittest.TestCase):
                         except ShmError:
                             pass
                 for _ in range(1 + rnd.randrange(4)):
-                    i = 16 + rnd.randrange(n_words - 16)
+                    x = rnd.random()  # the header's fields and lists, the names and bitmap, or the arena
+                    i = 25 + rnd.randrange(208 - 25) if x < 0.5 else \
+                        g.names_offset // 4 + rnd.randrange((g.arena_offset - g.names_offset) // 4) if x < 0.7 else \
+                        16 + rnd.randrange(n_words - 16)
                     if i in mutex_words:
                         continue  # not the heap lock itself (a corrupt lock word is the Mutex's EBADHDR)
                     v = rnd.getrandbits(32) if rnd.random() < 0.5 else r32(h, 4 * i) ^ (1 << rnd.randrange(32))
@@ -563,9 +566,10 @@ class HeapCorruptionTest(unittest.TestCase):
                         op()
                     except ShmError as e:
                         corrupt += e.code == "EBADHDR"
+                    self.assertEqual(r32(h, 832 + 64) & 0xFFFF, 0, f"seed {seed} round {round_}: the lock was left held")
                 self.assertLess(time.monotonic() - t, 5, f"seed {seed}")
                 self.assertEqual(r32(h, 832 + 64) & 0xFFFF, 0, f"seed {seed}: the heap lock was left held")
-            self.assertGreater(corrupt, 50, f"seed {seed}: the scribbles should be noticed")
+            self.assertGreater(corrupt, 20, f"seed {seed}: the scribbles should be noticed")
 
     def test_stats_walk_on_a_corrupt_arena(self):
         with new_heap(1 << 14) as h:
