@@ -361,4 +361,56 @@ SHMKIT_API int32_t shmkit_cond_park(int32_t id, double offset, uint32_t s, doubl
 SHMKIT_API int32_t shmkit_cond_leave(int32_t id, double offset);
 SHMKIT_API int32_t shmkit_cond_notify(int32_t id, double offset, int32_t n);
 
+/* ------------------------------------------------------------------------------------------ */
+/* SharedHeap operations for bindings (Python), one call per operation (csrc/ops_heap.c): a second
+ * implementation of docs/layout/heap.md, held against src/heap.ts by tests/python_heap_test.ts.
+ * The binding validates the header and fills the local struct (offset, map_id, arena_size,
+ * name_count, slots, fork_gen); every call re-derives the geometry, re-checks the range (-EINVAL,
+ * -EBADF) and the header (-SHMKIT_EBADHDR). A corrupt heap is -SHMKIT_EBADHDR with why/a/b/c set
+ * (python/shmkit/heap.py turns them into src/heap.ts's messages). No call sleeps: -EAGAIN means
+ * "the heap lock is taken (or no participant slot yet)": take it through the Mutex at offset + 832
+ * (csrc/ops_sync.c), set slot, and call again with flags 1 (held) | 2 (the Mutex recovered it).
+ * Flags 4 / 8: find_or_alloc's open operation (see shmkit_heap_name). */
+struct shmkit_heap_local {
+	double offset;       /* the heap's byte offset in the mapping */
+	int32_t map_id;
+	uint32_t arena_size; /* S, nameCount and slots read at attach */
+	uint32_t name_count;
+	uint32_t slots;
+	uint32_t slot;       /* this object's participant slot in the heap lock, 0 before the first lock */
+	uint32_t fork_gen;
+	uint32_t holding;    /* an operation of this object is open and holds the lock (flag 4) */
+	uint32_t seq, jpos;  /* that operation's sequence and journal position */
+	uint32_t created;    /* out: find_or_alloc made a new allocation */
+	uint32_t recovered;  /* out: the last lock rolled back or recovered something */
+	uint32_t why, a, b, c; /* out: the EBADHDR reason and its values; ENOMEM: a = largest free block */
+};
+
+SHMKIT_API int32_t shmkit_heap_local_size(void);
+/* out[0..5]: byteLength, arenaOffset, mutexOffset, journalOffset, namesOffset, bitmapOffset. */
+SHMKIT_API int32_t shmkit_heap_byte_length(uint32_t arena_size, uint32_t names, uint32_t slots, double *out);
+/* Checks the local struct against the mapping and the header: 0 or -errno. */
+SHMKIT_API int32_t shmkit_heap_bind(struct shmkit_heap_local *l);
+/* The offset (in the mapping) of n bytes aligned to align, -ENOMEM (a = largest free block), -EAGAIN. */
+SHMKIT_API int64_t shmkit_heap_alloc(struct shmkit_heap_local *l, double n, uint32_t align, uint32_t flags);
+/* 0, -EINVAL when offset is not a live allocation (nothing changes), -EAGAIN, -errno. */
+SHMKIT_API int32_t shmkit_heap_free(struct shmkit_heap_local *l, double offset, uint32_t flags);
+/* Usable bytes of the live allocation at offset, -EINVAL, -EAGAIN, -errno. */
+SHMKIT_API int64_t shmkit_heap_size_of(struct shmkit_heap_local *l, double offset, uint32_t flags);
+/* Named roots: op 0 get (offset or 0), 1 set (arg = offset: 0, -EINVAL, -ENOSPC), 2 delete,
+ * 3 destroy (1 existed, 0 not), 4 find_or_alloc (arg bytes zeroed, align; offset, l->created;
+ * with flag 4 a new allocation returns with the operation open), 5 put (flag 8: name the block at
+ * arg with kind inside the open operation); shmkit_heap_end then commits or undoes it. */
+SHMKIT_API int64_t shmkit_heap_name(struct shmkit_heap_local *l, uint32_t op, const uint8_t *name, uint32_t len,
+				    double arg, uint32_t align, uint32_t kind, uint32_t flags);
+/* Opens an empty operation (the lock held, its sequence in l->seq): 0 or -errno; shmkit_heap_end(l,
+ * abort) closes it. */
+SHMKIT_API int32_t shmkit_heap_begin(struct shmkit_heap_local *l, uint32_t flags);
+SHMKIT_API int32_t shmkit_heap_end(struct shmkit_heap_local *l, uint32_t abort);
+/* out[0..9]: used, free, largest free, allocations, free blocks, names, recoveries, rolledBack,
+ * leakedInFlight, lastLeaked (heap-relative payload, 0 none). */
+SHMKIT_API int32_t shmkit_heap_stats(struct shmkit_heap_local *l, double *out, uint32_t flags);
+/* Undoes and unlocks an operation of this object left open (close after an exception). */
+SHMKIT_API int32_t shmkit_heap_release(struct shmkit_heap_local *l);
+
 #endif

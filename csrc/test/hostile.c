@@ -386,6 +386,8 @@ static int32_t rint32(int32_t valid)
 }
 
 static void log_format(int32_t id, double off, uint32_t cap, uint32_t mode, uint32_t start);
+static int heap_format(int32_t id, double off, uint32_t arena, uint32_t names, uint32_t slots,
+		       struct shmkit_heap_local *l);
 
 static void random_cases(long iterations, uint64_t seed)
 {
@@ -404,7 +406,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 26) {
+		switch (rnd() % 27) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -539,6 +541,35 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_log_size(&ll);
 			shmkit_log_park(&ll, (uint32_t)(rnd() % 3), (uint32_t)(rnd() % 100), 0);
 			shmkit_log_release(&ll);
+			break;
+		}
+		case 26: {
+			/* csrc/ops_heap.c on random memory: a heap formatted there (or not), random words
+			 * scribbled over it, locals with random fields. No crash, no hang. */
+			struct shmkit_heap_local hl;
+			double st[10];
+			double o64 = (double)(64 * (rnd() % 4));
+			if (rnd() % 2 == 0 || heap_format(id, o64, 64u << (rnd() % 6), 1 + rnd() % 4, 1 + rnd() % 3, &hl) != 0) {
+				for (size_t b = 0; b < sizeof hl; b++)
+					((uint8_t *)&hl)[b] = (uint8_t)rnd();
+				if (rnd() % 2) {
+					hl.map_id = id;
+					hl.offset = o64;
+				}
+			} else if (rnd() % 4 == 0) {
+				((uint32_t *)&hl)[2 + rnd() % 16] = (uint32_t)rnd();
+			}
+			for (int k = 0; k < 4; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % 3000), (uint32_t)rnd(), 5);
+			int64_t a = shmkit_heap_alloc(&hl, rnd() % 2 ? rdouble() : (double)(rnd() % 600), 16u << (rnd() % 3), rnd() % 3 ? 0 : rnd() % 16);
+			shmkit_heap_free(&hl, a > 0 && rnd() % 2 ? (double)a : off, rnd() % 3 ? 0 : rnd() % 16);
+			shmkit_heap_size_of(&hl, off, 0);
+			shmkit_heap_name(&hl, rnd() % 7, (const uint8_t *)"abcdefgh", (uint32_t)(rnd() % 9), rdouble(), 16u << (rnd() % 3), rnd(), rnd() % 16);
+			if (hl.holding && rnd() % 2)
+				shmkit_heap_end(&hl, rnd() % 2);
+			shmkit_heap_begin(&hl, rnd() % 3);
+			shmkit_heap_stats(&hl, rnd() % 4 ? st : NULL, 0);
+			shmkit_heap_release(&hl);
 			break;
 		}
 		case 21: {
@@ -1025,6 +1056,195 @@ static void log_cases(void)
 	EXPECT(shmkit_log_release(&l), R == -EBADF);
 }
 
+/* Formats a SharedHeap (docs/layout/heap.md) at off of mapping id; fills *l for it (slot 1). */
+static int heap_format(int32_t id, double off, uint32_t arena, uint32_t names, uint32_t slots,
+		       struct shmkit_heap_local *l)
+{
+	double g[6];
+	double L = shmkit_map_length(id);
+	if (L < 0 || !(off >= 0) || shmkit_heap_byte_length(arena, names, slots, g) != 0 || off + g[0] > L)
+		return -1;
+	uint8_t *b = (uint8_t *)(uintptr_t)shmkit_map_addr(id) + (uint64_t)off;
+	memset(b, 0, (size_t)g[1]);
+	uint32_t *w = (uint32_t *)(void *)b;
+	w[12 / 4] = (uint32_t)g[1];
+	w[64 / 4] = (uint32_t)g[1];
+	w[68 / 4] = arena;
+	w[72 / 4] = names;
+	w[76 / 4] = 256;
+	w[80 / 4] = (uint32_t)g[2];
+	w[84 / 4] = (uint32_t)g[3];
+	w[88 / 4] = (uint32_t)g[4];
+	w[92 / 4] = (uint32_t)g[5];
+	w[96 / 4] = slots;
+	w[(832 + 68) / 4] = slots;
+	uint32_t a = (uint32_t)g[1];
+	w[a / 4] = arena | 2u;
+	uint32_t fl = 31u - (uint32_t)__builtin_clz(arena), sl = (arena >> (fl - 2)) & 3;
+	w[320 / 4 + fl * 4 + sl] = a;
+	w[192 / 4 + fl] = 1u << sl;
+	w[128 / 4] = 1u << fl;
+	memset(l, 0, sizeof *l);
+	l->offset = off;
+	l->map_id = id;
+	l->arena_size = arena;
+	l->name_count = names;
+	l->slots = slots;
+	int r = shmkit_heap_bind(l); /* stamps the fork generation */
+	l->slot = 1;
+	return r;
+}
+
+/* csrc/ops_heap.c: hostile locals, bad ids and offsets, a busy lock, corrupt headers, blocks, lists
+ * and journals; after every call the heap lock is free again (no call leaves it held). */
+static void heap_cases(void)
+{
+	struct shmkit_heap_local l;
+	double st[10];
+	const uint8_t *nm = (const uint8_t *)"name";
+	EXPECT(shmkit_heap_local_size(), R == (double)sizeof l);
+	EXPECT(shmkit_heap_byte_length(63, 1, 1, st), R == -EINVAL);
+	EXPECT(shmkit_heap_byte_length(4096, 0, 1, st), R == -EINVAL);
+	EXPECT(shmkit_heap_byte_length(4096, 1, 65536, st), R == -EINVAL);
+	EXPECT(shmkit_heap_byte_length(4096, 1, 1, NULL), R == -EINVAL);
+	EXPECT(shmkit_heap_bind(NULL), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(NULL, 8, 16, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_free(NULL, 8, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_size_of(NULL, 8, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(NULL, 0, nm, 4, 0, 16, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_begin(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_end(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_stats(NULL, st, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_release(NULL), R == -EINVAL);
+	int32_t id = shmkit_mmap(-1, 65536, 0, SHMKIT_MAP_WRITE);
+	EXPECT(id, R > 0);
+	uint32_t *w = (uint32_t *)(uintptr_t)shmkit_map_addr(id);
+	EXPECT(heap_format(id, 0, 16384, 4, 2, &l), R == 0);
+	uint32_t *lock = w + (832 + 64) / 4;
+	int64_t a = shmkit_heap_alloc(&l, 100, 16, 0);
+	EXPECT(a, R > 0 && (int64_t)R % 16 == 0);
+	EXPECT(shmkit_heap_size_of(&l, (double)a, 0), R == 112);
+	EXPECT(shmkit_heap_alloc(&l, 0, 16, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(&l, 16385, 16, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(&l, NAN, 16, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(&l, 8, 3, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 64), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 4), R == -EINVAL);
+	EXPECT(shmkit_heap_alloc(&l, 16384, 16, 0), R == -ENOMEM);
+	for (size_t i = 0; i < N(bad_offsets); i++)
+		EXPECT(shmkit_heap_free(&l, bad_offsets[i], 0), R == -EINVAL);
+	EXPECT(shmkit_heap_free(&l, (double)a + 16, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 1, nm, 4, (double)a, 16, 0, 0), R == 0);
+	EXPECT(shmkit_heap_name(&l, 0, nm, 4, 0, 16, 0, 0), R == (double)a);
+	EXPECT(shmkit_heap_name(&l, 0, nm, 0, 0, 16, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 0, nm, 49, 0, 16, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 0, NULL, 4, 0, 16, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 6, nm, 4, 0, 16, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 5, nm, 4, (double)a, 16, 0, 0), R == -EINVAL); /* put outside an open operation */
+	EXPECT(shmkit_heap_name(&l, 1, (const uint8_t *)"other", 5, 12345, 16, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 4, (const uint8_t *)"new", 3, 64, 16, 0, 4), R > 0 && l.holding == 1 && l.created);
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 0), R == -EAGAIN); /* our own open operation holds the lock */
+	EXPECT(shmkit_heap_end(&l, 1), R == 0 && *lock == 0 && l.holding == 0);
+	EXPECT(shmkit_heap_name(&l, 0, (const uint8_t *)"new", 3, 0, 16, 0, 0), R == 0);
+	EXPECT(shmkit_heap_end(&l, 0), R == -EINVAL);
+	w[108 / 4] = 0xfffffff0u; /* an opSeq past 2^31: still a sequence, not an error */
+	w[112 / 4] = 0xfffffff0u;
+	EXPECT(shmkit_heap_begin(&l, 0), R == 0 && l.holding && l.seq == 0xfffffff1u);
+	EXPECT(shmkit_heap_release(&l), R == 0 && *lock == 0 && l.holding == 0);
+	EXPECT(shmkit_heap_stats(&l, st, 0), R == 0 && st[3] == 1 && st[5] == 1);
+	EXPECT(shmkit_heap_stats(&l, NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_heap_name(&l, 3, nm, 4, 0, 16, 0, 0), R == 1);
+	EXPECT(shmkit_heap_stats(&l, st, 0), R == 0 && st[0] == 0 && st[1] == 16384 && st[3] == 0);
+	/* A busy lock: -EAGAIN without the Mutex; "held" when the word does not name our slot: -EINVAL. */
+	*lock = 2;
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 0), R == -EAGAIN);
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 1), R == -EINVAL);
+	*lock = 0;
+	l.slot = 0;
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 0), R == -EAGAIN);
+	l.slot = 1;
+	/* Hostile locals and a changed header. */
+	struct shmkit_heap_local k = l;
+	k.arena_size = 100;
+	EXPECT(shmkit_heap_alloc(&k, 8, 16, 0), R == -EINVAL);
+	k = l;
+	k.arena_size = 1u << 20;
+	EXPECT(shmkit_heap_alloc(&k, 8, 16, 0), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_offsets); i++) {
+		k = l;
+		k.offset = bad_offsets[i];
+		EXPECT(shmkit_heap_free(&k, 8, 0), R == -EINVAL);
+	}
+	for (size_t i = 0; i < N(bad_ids); i++) {
+		k = l;
+		k.map_id = bad_ids[i];
+		EXPECT(shmkit_heap_alloc(&k, 8, 16, 0), R == -EBADF || R == -EINVAL);
+	}
+	k = l;
+	k.name_count = 5;
+	EXPECT(shmkit_heap_alloc(&k, 8, 16, 0), R == -SHMKIT_EBADHDR && k.why == 1);
+	w[(832 + 68) / 4] = 3;
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 0), R == -SHMKIT_EBADHDR);
+	w[(832 + 68) / 4] = 2;
+	/* A journal entry outside the mutable words, in an open operation: EBADHDR, the lock released. */
+	double g[6];
+	shmkit_heap_byte_length(16384, 4, 2, g);
+	uint32_t jw = (uint32_t)g[3] / 4;
+	w[108 / 4] += 1;
+	w[jw] = 2;
+	w[jw + 2] = w[108 / 4];
+	EXPECT(shmkit_heap_alloc(&l, 8, 16, 0), R == -SHMKIT_EBADHDR && l.why == 16 && *lock == 0);
+	/* Random scribbles over a busy heap: every call returns, never a crash, the lock always free. */
+	int corrupt = 0, fine = 0;
+	for (int round = 0; round < 400; round++) {
+		heap_format(id, 64 * (round % 3), 16384, 4, 2, &l);
+		w = (uint32_t *)(uintptr_t)shmkit_map_addr(id) + 16 * (round % 3);
+		lock = w + (832 + 64) / 4;
+		int64_t offs[24];
+		int n = 0;
+		for (int i = 0; i < 24; i++) {
+			int64_t o = shmkit_heap_alloc(&l, 1 + (round * 7 + i * 13) % 700, i % 5 ? 16 : 256, 0);
+			if (o > 0)
+				offs[n++] = o;
+		}
+		for (int i = 0; i < n; i += 3)
+			shmkit_heap_free(&l, (double)offs[i], 0);
+		uint32_t words = (uint32_t)(g[0] / 4);
+		for (int s = 0; s < 1 + round % 6; s++) {
+			uint32_t i = 29 + (uint32_t)rand() % (words - 29);
+			if (i >= 832 / 4 && i < (uint32_t)g[3] / 4)
+				continue; /* not the heap lock */
+			w[i] = (round % 4 == 0) ? (uint32_t)rand() : w[i] ^ (1u << (rand() % 32));
+		}
+		for (int i = 0; i < 12; i++) {
+			int64_t r = 0;
+			switch ((round + i) % 6) {
+			case 0: r = shmkit_heap_alloc(&l, 1 + (uint32_t)rand() % 3000, 16u << (rand() % 4), 0); break;
+			case 1: r = shmkit_heap_free(&l, (double)offs[(uint32_t)rand() % (n ? (uint32_t)n : 1)], 0); break;
+			case 2: r = shmkit_heap_stats(&l, st, 0); break;
+			case 3: r = shmkit_heap_name(&l, (uint32_t)rand() % 5, nm, 4, (double)offs[0], 16, 0, 0); break;
+			case 4: r = shmkit_heap_size_of(&l, (double)offs[(uint32_t)rand() % (n ? (uint32_t)n : 1)], 0); break;
+			case 5:
+				r = shmkit_heap_name(&l, 4, nm, 4, 100, 64, 0, 4);
+				if (r > 0 && l.holding) {
+					shmkit_heap_name(&l, 5, nm, 4, 0, 16, 0, 8);
+					if (l.holding)
+						shmkit_heap_end(&l, (uint32_t)rand() % 2);
+				}
+				break;
+			}
+			corrupt += r == -SHMKIT_EBADHDR;
+			fine += r >= 0;
+			EXPECT(*lock, R == 0);
+		}
+	}
+	EXPECT(corrupt, R > 100); /* the scribbles were noticed ... */
+	EXPECT(fine, R > 100);    /* ... and calls on intact parts went on */
+	shmkit_munmap(id, 0);
+	k = l;
+	EXPECT(shmkit_heap_alloc(&k, 8, 16, 0), R == -EBADF);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGALRM, on_alarm);
@@ -1033,6 +1253,7 @@ int main(int argc, char **argv)
 	ops_cases();
 	sync_cases();
 	log_cases();
+	heap_cases();
 	if (argc >= 3 && strcmp(argv[1], "--random") == 0) {
 		long n = atol(argv[2]);
 		uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : (uint64_t)getpid();

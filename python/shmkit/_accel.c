@@ -1,6 +1,6 @@
 /*
  * shmkit's optional CPython accelerator: per-item calls into libshmkit's ring and mempool
- * operations (csrc/ops.c) without ctypes. Python's ctypes spends about 250 ns converting arguments
+ * operations (csrc/ops.c) and heap alloc/free (csrc/ops_heap.c) without ctypes. Python's ctypes spends about 250 ns converting arguments
  * per call; a METH_FASTCALL built-in function bound to one object's process-local state spends a
  * few tens. It contains no shared-memory logic: it calls the very libshmkit functions ctypes would
  * (their addresses come from the loaded library), so there is still one implementation in C.
@@ -10,6 +10,8 @@
  *   kind 1: int64 fn(local)                called as f()        (shmkit_ring_dequeue1)
  *   kind 2: int32 fn(local)                called as f()        (shmkit_mempool_get)
  *   kind 3: int32 fn(local, int32 index)   called as f(index)   (shmkit_mempool_put)
+ *   kind 4: int64 fn(local, double n, uint32 align, uint32 flags)  called as f(n, align, flags)  (shmkit_heap_alloc)
+ *   kind 5: int32 fn(local, double offset, uint32 flags)           called as f(offset, flags)    (shmkit_heap_free)
  * `keep` (the ctypes struct holding the local state) stays referenced as long as the callable, so
  * the address stays valid. Value arguments are range-checked here (OverflowError / TypeError),
  * before C sees them.
@@ -25,6 +27,8 @@ typedef int32_t (*fn_u32)(void *, uint32_t);
 typedef int64_t (*fn_void64)(void *);
 typedef int32_t (*fn_void32)(void *);
 typedef int32_t (*fn_i32)(void *, int32_t);
+typedef int64_t (*fn_heap_alloc)(void *, double, uint32_t, uint32_t);
+typedef int32_t (*fn_heap_free)(void *, double, uint32_t);
 
 typedef struct {
 	PyObject_HEAD void *fn;
@@ -108,11 +112,66 @@ static PyObject *call_i32(PyObject *self, PyObject *const *args, Py_ssize_t narg
 	return PyLong_FromLong(((fn_i32)op->fn)(op->local, (int32_t)v));
 }
 
-static PyMethodDef KIND_DEFS[4] = {
+/* An int (the caller range-checked it) as the double libshmkit takes. */
+static int as_double(PyObject *v, double *out)
+{
+	if (!PyLong_Check(v)) {
+		PyErr_SetString(PyExc_TypeError, "an int is required");
+		return -1;
+	}
+	*out = PyLong_AsDouble(v);
+	return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* A uint32 argument. */
+static int as_u32(PyObject *v, uint32_t *out)
+{
+	unsigned long a = PyLong_AsUnsignedLong(v);
+	if (a == (unsigned long)-1 && PyErr_Occurred())
+		return -1;
+	if (a > 0xFFFFFFFFul) {
+		PyErr_SetString(PyExc_OverflowError, "value does not fit in 32 bits");
+		return -1;
+	}
+	*out = (uint32_t)a;
+	return 0;
+}
+
+static PyObject *call_heap_alloc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	OpObject *op = (OpObject *)self;
+	if (nargs != 3) {
+		PyErr_Format(PyExc_TypeError, "alloc takes exactly three arguments (%zd given)", nargs);
+		return NULL;
+	}
+	double n;
+	uint32_t a, f;
+	if (as_double(args[0], &n) < 0 || as_u32(args[1], &a) < 0 || as_u32(args[2], &f) < 0)
+		return NULL;
+	return PyLong_FromLongLong(((fn_heap_alloc)op->fn)(op->local, n, a, f));
+}
+
+static PyObject *call_heap_free(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	OpObject *op = (OpObject *)self;
+	if (nargs != 2) {
+		PyErr_Format(PyExc_TypeError, "free takes exactly two arguments (%zd given)", nargs);
+		return NULL;
+	}
+	double o;
+	uint32_t f;
+	if (as_double(args[0], &o) < 0 || as_u32(args[1], &f) < 0)
+		return NULL;
+	return PyLong_FromLong(((fn_heap_free)op->fn)(op->local, o, f));
+}
+
+static PyMethodDef KIND_DEFS[6] = {
 	{"enqueue1", (PyCFunction)(void (*)(void))call_u32, METH_FASTCALL, NULL},
 	{"dequeue1", (PyCFunction)(void (*)(void))call_void64, METH_FASTCALL, NULL},
 	{"get", (PyCFunction)(void (*)(void))call_void32, METH_FASTCALL, NULL},
 	{"put", (PyCFunction)(void (*)(void))call_i32, METH_FASTCALL, NULL},
+	{"alloc", (PyCFunction)(void (*)(void))call_heap_alloc, METH_FASTCALL, NULL},
+	{"free", (PyCFunction)(void (*)(void))call_heap_free, METH_FASTCALL, NULL},
 };
 
 static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -131,8 +190,8 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 	long kind = PyLong_AsLong(args[1]);
 	if (kind == -1 && PyErr_Occurred())
 		return NULL;
-	if (kind < 0 || kind > 3) {
-		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..3");
+	if (kind < 0 || kind > 5) {
+		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..5");
 		return NULL;
 	}
 	void *local = PyLong_AsVoidPtr(args[2]);

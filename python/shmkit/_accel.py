@@ -1,4 +1,4 @@
-"""The optional CPython accelerator (_accel.c) for the per-item ring and mempool calls.
+"""The optional CPython accelerator (_accel.c) for the per-item ring, mempool and heap calls.
 
 ``bound(name, kind, local)`` returns a callable running libshmkit's ``name`` on the ctypes struct
 ``local`` (the object's process-local state): through the accelerator when it is available (a
@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from . import _lib
 
-ENQUEUE1, DEQUEUE1, GET, PUT = 0, 1, 2, 3
+ENQUEUE1, DEQUEUE1, GET, PUT, HEAP_ALLOC, HEAP_FREE = 0, 1, 2, 3, 4, 5
 
 _lock = threading.Lock()
 _module: Any = None
@@ -105,9 +105,12 @@ def status() -> str:
 
 def bound(name: str, kind: int, local: ctypes.Structure) -> Callable[..., int]:
     """libshmkit's ``name`` bound to ``local``: ``f(value)`` for ENQUEUE1/PUT, ``f()`` for
-    DEQUEUE1/GET. The caller range-checks values (the accelerator also refuses out-of-range ones)."""
+    DEQUEUE1/GET, ``f(n, align, flags)`` for HEAP_ALLOC and ``f(offset, flags)`` for HEAP_FREE (ints).
+    The caller range-checks values (the accelerator also refuses out-of-range ones)."""
     fn = getattr(_lib.raw(), name)
     m = module()
     if m is not None:
         return m.bind(ctypes.cast(fn, ctypes.c_void_p).value, kind, ctypes.addressof(local), local)
+    if kind in (HEAP_ALLOC, HEAP_FREE):  # doubles: through the argtypes of _lib.fast()
+        return functools.partial(getattr(_lib.fast(), name), ctypes.byref(local))
     return functools.partial(fn, ctypes.byref(local))

@@ -29,6 +29,17 @@ class MempoolLocal(ctypes.Structure):
     ]
 
 
+class HeapLocal(ctypes.Structure):
+    """csrc/shmkit.h struct shmkit_heap_local (checked against shmkit_heap_local_size)."""
+
+    _fields_ = [
+        ("offset", c_double), ("map_id", c_int32), ("arena_size", c_uint32), ("name_count", c_uint32),
+        ("slots", c_uint32), ("slot", c_uint32), ("fork_gen", c_uint32), ("holding", c_uint32), ("seq", c_uint32),
+        ("jpos", c_uint32), ("created", c_uint32), ("recovered", c_uint32), ("why", c_uint32), ("a", c_uint32),
+        ("b", c_uint32), ("c", c_uint32),
+    ]
+
+
 _checked = False
 
 
@@ -42,13 +53,18 @@ def check_sizes() -> None:
             raise ShmError("ENOLIB", f"libshmkit's {cls.__name__} is {L.shmkit_ops_local_size(kind)} bytes, this "
                            f"package expects {ctypes.sizeof(cls)}: the library and the package are from different "
                            "versions (rebuild with `make lib`)")
+    if L.shmkit_heap_local_size() != ctypes.sizeof(HeapLocal):
+        raise ShmError("ENOLIB", f"libshmkit's HeapLocal is {L.shmkit_heap_local_size()} bytes, this package expects "
+                       f"{ctypes.sizeof(HeapLocal)}: the library and the package are from different versions "
+                       "(rebuild with `make lib`)")
     _checked = True
 
 
 def arm_fault(spec: str) -> None:
     """Tests only: SIGKILL this process at the Nth hit of a csrc/ops.c fault point
     ("ring.enq.after_commit:3"); the same point names as src/ring.ts and src/mempool.ts. "log."
-    points ("log.write.mid_payload:2", as src/log.ts LOG_FAULT_POINTS) arm csrc/ops_log.c."""
+    points ("log.write.mid_payload:2", as src/log.ts LOG_FAULT_POINTS) arm csrc/ops_log.c; "heap."
+    points (src/heap.ts FAULT_POINTS) arm csrc/ops_heap.c (through the same counter as csrc/ops.c)."""
     L = lib()
     r = L.shmkit_log_fault(spec.encode()) if spec.startswith("log.") else L.shmkit_ops_fault(spec.encode())
     if r < 0:

@@ -15,6 +15,24 @@
                                                   summary {count, per, errors, sum}
   log-block HANDLE_JSON                           print "ready", then read for good (Ctrl-C test)
   array-write NAME                                create a float64 array NAME of 1 MiB, fill it i*0.5, print the handle, wait for stdin
+  heap-churn HANDLE SEED OPS                      allocate, fill, check and free blocks (tests/fixtures/heap_child.ts churn);
+                                                  exit 1 if a held block changes or overlaps another; print "ok N"
+  heap-crasher HANDLE LEDGER SLOT SEED BUDGET [FAULT]  tests/fixtures/heap_crasher.ts in Python: alloc/fill/free/name with
+                                                  the same ledger; with FAULT armed it dies inside a heap operation
+  heap-script HANDLE SEED N                       the deterministic alloc/free/name script of tests/python_heap_test.ts
+  heap-take HANDLE                                check and free the blocks listed under "ts-blocks", allocate and fill
+                                                  blocks of our own, list them under "py-blocks"; print a JSON summary
+  heap-check HANDLE LEDGER SLOTS                  recover the heap, account for the ledger (heap_common.check_ledger),
+                                                  print JSON {problems, stats}
+  heap-hold-lock HANDLE                           take the heap lock (its Mutex), print "ready", sleep (killed by the test)
+  heap-new NAME SIZE NAMES SLOTS                  create a heap, print its handle, close it (the caller unlinks it)
+  heap-block HANDLE                               print "ready", then alloc for good (the lock is held: Ctrl-C test)
+  heap-objects HANDLE                             open the ring "jobs" (print "sum" of what it held), semaphore "sem"
+                                                  (release 3) and float64 array "arr" (arr[1] = 42) placed in the heap
+  heap-place HANDLE                               place that ring (holding 1..5), semaphore and array by name
+  heap-struct HANDLE                              print the Rec struct "rec" (heap_child.ts schema) as JSON, then add 1 to
+                                                  count and -5 to total atomically and set label
+  heap-count HANDLE N                             N atomic adds of 1 to value and 2 to hits of the Counter struct "counter"
 """
 
 import json
@@ -138,6 +156,10 @@ def main() -> None:
         lg = shmkit.MessageLog.attach(json.loads(args[0]))
         print("ready", flush=True)
         lg.read()
+    elif cmd.startswith("heap-"):
+        import heap_common
+
+        heap_common.command(cmd, args)
     else:
         raise SystemExit(f"unknown command {cmd}")
 

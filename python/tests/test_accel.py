@@ -39,6 +39,28 @@ for b in bs:
         p.put(b)
 out.append(p.available)
 p.unlink(); p.close()
+from shmkit import SharedHeap
+h = SharedHeap.create(name + "-h", 4096)
+offs = [h.alloc(n, a) for n, a in ((1, 16), (100, 64), (1000, 256))]
+out.append([o - h._g.arena_offset for o in offs])
+for bad in ((0, 16), (8, 3), (1.5, 16), (True, 16), (8, 2**40)):
+    try:
+        h.alloc(*bad)
+        out.append("accepted")
+    except Exception as e:
+        out.append(type(e).__name__)
+try:
+    h.alloc(4000)
+except Exception as e:
+    out.append(getattr(e, "code", type(e).__name__))
+for o in offs + [offs[0], -1, 2**60, "x", 1.5]:
+    try:
+        h.free(o)
+        out.append("freed")
+    except Exception as e:
+        out.append(getattr(e, "code", type(e).__name__))
+out.append(h.stats().allocations)
+h.unlink(); h.close()
 print(repr(out))
 """
 
