@@ -12,6 +12,13 @@
  *   kind 3: int32 fn(local, int32 index)   called as f(index)   (shmkit_mempool_put)
  *   kind 4: int64 fn(local, double n, uint32 align, uint32 flags)  called as f(n, align, flags)  (shmkit_heap_alloc)
  *   kind 5: int32 fn(local, double offset, uint32 flags)           called as f(offset, flags)    (shmkit_heap_free)
+ * bind_or(fn_address, kind, local_address, keep, slow, self_ref) -> a callable with a fallback:
+ *   kind 0: f(value) calls fn and returns None when it enqueued (1); any other call or result
+ *           (keywords, a second argument, a value that is not a u32 int, full, an error, a closed
+ *           ring) goes to slow(self, *args, **kwargs)  (Ring.enqueue itself)
+ *   kind 1: f() returns fn's value when it is >= 0; otherwise slow(self, *args, **kwargs)
+ *           (Ring.dequeue itself: it tries again, waits, and raises what is to be raised)
+ *   `self_ref` is a weak reference to the object (no cycle through the instance attribute).
  * `keep` (the ctypes struct holding the local state) stays referenced as long as the callable, so
  * the address stays valid. Value arguments are range-checked here (OverflowError / TypeError),
  * before C sees them.
@@ -35,11 +42,15 @@ typedef struct {
 	void *local;
 	int kind;
 	PyObject *keep;
+	PyObject *slow;     /* bind_or: the Python method the call falls back to */
+	PyObject *self_ref; /* bind_or: weak reference to its object */
 } OpObject;
 
 static void op_dealloc(OpObject *self)
 {
 	Py_XDECREF(self->keep);
+	Py_XDECREF(self->slow);
+	Py_XDECREF(self->self_ref);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -174,6 +185,62 @@ static PyMethodDef KIND_DEFS[6] = {
 	{"free", (PyCFunction)(void (*)(void))call_heap_free, METH_FASTCALL, NULL},
 };
 
+/* bind_or's fallback: slow(self, *args, **kwargs) with the object behind the weak reference. */
+static PyObject *fall_back(OpObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+	PyObject *obj = PyWeakref_GetObject(op->self_ref); /* borrowed */
+	if (obj == NULL)
+		return NULL;
+	if (obj == Py_None) {
+		PyErr_SetString(PyExc_ReferenceError, "the object of this method no longer exists");
+		return NULL;
+	}
+	Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+	Py_ssize_t total = nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0);
+	PyObject *small[8];
+	PyObject **stack = total + 1 <= 8 ? small : PyMem_Malloc((size_t)(total + 1) * sizeof(PyObject *));
+	if (stack == NULL)
+		return PyErr_NoMemory();
+	Py_INCREF(obj);
+	stack[0] = obj;
+	for (Py_ssize_t i = 0; i < total; i++)
+		stack[i + 1] = args[i];
+	PyObject *r = PyObject_Vectorcall(op->slow, stack, (size_t)nargs + 1, kwnames);
+	Py_DECREF(obj);
+	if (stack != small)
+		PyMem_Free(stack);
+	return r;
+}
+
+static PyObject *call_enqueue_or(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+	OpObject *op = (OpObject *)self;
+	if (PyVectorcall_NARGS(nargsf) == 1 && kwnames == NULL && PyLong_CheckExact(args[0])) {
+		unsigned long v = PyLong_AsUnsignedLong(args[0]);
+		if (v == (unsigned long)-1 && PyErr_Occurred())
+			PyErr_Clear(); /* negative or too large: the slow path raises the right error */
+		else if (v <= 0xFFFFFFFFul && ((fn_u32)op->fn)(op->local, (uint32_t)v) == 1)
+			Py_RETURN_NONE;
+	}
+	return fall_back(op, args, nargsf, kwnames);
+}
+
+static PyObject *call_dequeue_or(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+	OpObject *op = (OpObject *)self;
+	if (PyVectorcall_NARGS(nargsf) == 0 && kwnames == NULL) {
+		int64_t r = ((fn_void64)op->fn)(op->local);
+		if (r >= 0)
+			return PyLong_FromLongLong(r);
+	}
+	return fall_back(op, args, nargsf, kwnames);
+}
+
+static PyMethodDef OR_DEFS[2] = {
+	{"enqueue", (PyCFunction)(void (*)(void))call_enqueue_or, METH_FASTCALL | METH_KEYWORDS, NULL},
+	{"dequeue", (PyCFunction)(void (*)(void))call_dequeue_or, METH_FASTCALL | METH_KEYWORDS, NULL},
+};
+
 static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
 	(void)module;
@@ -208,13 +275,59 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 	op->kind = (int)kind;
 	Py_INCREF(args[3]);
 	op->keep = args[3];
+	op->slow = NULL;
+	op->self_ref = NULL;
 	PyObject *f = PyCFunction_NewEx(&KIND_DEFS[kind], (PyObject *)op, NULL);
 	Py_DECREF(op); /* the function holds its own reference */
 	return f;
 }
 
+static PyObject *bind_or(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)module;
+	if (nargs != 6) {
+		PyErr_SetString(PyExc_TypeError, "bind_or(fn_address, kind, local_address, keep, slow, self_ref)");
+		return NULL;
+	}
+	void *fn = PyLong_AsVoidPtr(args[0]);
+	void *local = fn ? PyLong_AsVoidPtr(args[2]) : NULL;
+	if (fn == NULL || local == NULL) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "bind_or: null function or local address");
+		return NULL;
+	}
+	long kind = PyLong_AsLong(args[1]);
+	if (kind == -1 && PyErr_Occurred())
+		return NULL;
+	if (kind < 0 || kind > 1) {
+		PyErr_SetString(PyExc_ValueError, "bind_or: kind must be 0 (enqueue) or 1 (dequeue)");
+		return NULL;
+	}
+	if (!PyCallable_Check(args[4]) || !PyWeakref_CheckRef(args[5])) {
+		PyErr_SetString(PyExc_TypeError, "bind_or: slow must be callable and self_ref a weakref.ref");
+		return NULL;
+	}
+	OpObject *op = PyObject_New(OpObject, &OpType);
+	if (op == NULL)
+		return NULL;
+	op->fn = fn;
+	op->local = local;
+	op->kind = (int)kind;
+	Py_INCREF(args[3]);
+	op->keep = args[3];
+	Py_INCREF(args[4]);
+	op->slow = args[4];
+	Py_INCREF(args[5]);
+	op->self_ref = args[5];
+	PyObject *f = PyCFunction_NewEx(&OR_DEFS[kind], (PyObject *)op, NULL);
+	Py_DECREF(op);
+	return f;
+}
+
 static PyMethodDef METHODS[] = {
 	{"bind", (PyCFunction)(void (*)(void))bind, METH_FASTCALL, "bind(fn_address, kind, local_address, keep)"},
+	{"bind_or", (PyCFunction)(void (*)(void))bind_or, METH_FASTCALL,
+	 "bind_or(fn_address, kind, local_address, keep, slow, self_ref)"},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import weakref
 from typing import Any, Callable
 
 from . import _lib
@@ -101,6 +102,19 @@ def status() -> str:
     """Whether the accelerator is in use, and if not, why."""
     module()
     return _status
+
+
+def fast_method(name: str, kind: int, local: ctypes.Structure, obj: Any, slow: Callable[..., Any]) -> Callable[..., Any] | None:
+    """With the accelerator: a callable that runs libshmkit's ``name`` (kind ENQUEUE1 or
+    DEQUEUE1) on ``local`` and returns at once when it succeeded, and otherwise calls
+    ``slow(obj, *args, **kwargs)`` (the method it stands in for; the accelerator holds ``obj``
+    weakly). None without the accelerator: then the method itself is used."""
+    m = module()
+    if m is None or not hasattr(m, "bind_or"):
+        return None
+    fn = getattr(_lib.raw(), name)
+    return m.bind_or(ctypes.cast(fn, ctypes.c_void_p).value, kind, ctypes.addressof(local), local, slow,
+                     weakref.ref(obj))
 
 
 def bound(name: str, kind: int, local: ctypes.Structure) -> Callable[..., int]:

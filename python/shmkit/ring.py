@@ -107,6 +107,14 @@ class Ring(Placed):
         self._deq = f.shmkit_ring_dequeue
         self._enq1 = _accel.bound("shmkit_ring_enqueue1", _accel.ENQUEUE1, loc)
         self._deq1 = _accel.bound("shmkit_ring_dequeue1", _accel.DEQUEUE1, loc)
+        # With the accelerator, enqueue(v) and dequeue() are built-ins that return at once when the
+        # item went through and otherwise call these methods (which also handle timeouts, waits,
+        # closed rings and errors): no Python frame per item on the fast path.
+        fe = _accel.fast_method("shmkit_ring_enqueue1", _accel.ENQUEUE1, loc, self, type(self).enqueue)
+        if fe is not None:
+            self.enqueue = fe
+            self.dequeue = _accel.fast_method("shmkit_ring_dequeue1", _accel.DEQUEUE1, loc, self,
+                                              type(self).dequeue)
         self._eagain = -errno_value("EAGAIN")
         self._pacer = Pacer()
         self._pace_head = 0
@@ -434,6 +442,7 @@ class Ring(Placed):
         self._closed = True
         if not self._seg.closed:
             lib().shmkit_ring_release(self._addr)
+        self._local.token = 0  # C refuses the local from now on (the accelerated enqueue/dequeue fall back)
         if self._owns:
             self._seg.close()
 

@@ -14,7 +14,7 @@ HAVE_HEADERS = os.path.isfile(os.path.join(sysconfig.get_paths().get("include") 
 
 SCRIPT = r"""
 import sys
-from shmkit import Mempool, Ring, _accel
+from shmkit import Mempool, Ring, ShmError, _accel
 name = sys.argv[1]
 out = [_accel.module() is not None]
 r = Ring.create(name + "-r", 4, "spsc")
@@ -28,7 +28,35 @@ for bad in (-1, 2**32, 1.5, "x", True):
         out.append(type(e).__name__)
 r.enqueue(5)
 out.append(r.dequeue(timeout=1))
+# enqueue/dequeue: the accelerated built-ins and the methods behave alike (errors, keywords, waits)
+for bad in (-1, 2**32, 1.5, "x", True):
+    try:
+        r.enqueue(bad)
+        out.append("accepted")
+    except Exception as e:
+        out.append(type(e).__name__)
+r.enqueue(6, timeout=1)
+r.enqueue(value=9)
+out.append([r.dequeue(), r.dequeue(timeout=0.5)])
+try:
+    r.dequeue(timeout=0.01)
+except ShmError as e:
+    out.append(e.code)
+for v in (1, 2, 3, 4):
+    r.enqueue(v)
+try:
+    r.enqueue(5, timeout=0.01)  # full
+except ShmError as e:
+    out.append(e.code)
+enq, deq = r.enqueue, r.dequeue
+out.append([deq() for _ in range(4)])
 r.unlink(); r.close()
+for f in (lambda: r.enqueue(1), lambda: r.dequeue(), lambda: enq(1), lambda: deq()):
+    try:
+        f()
+        out.append("worked after close")
+    except ShmError as e:
+        out.append(e.code)
 p = Mempool.create(name + "-p", count=3, block_size=64)
 bs = [p.try_get() for _ in range(4)]
 out.append([b is None for b in bs])
@@ -81,6 +109,7 @@ class AccelTest(unittest.TestCase):
         r = Ring.create(uname("acc"), 4, "spsc")
         try:
             self.assertEqual(type(r._enq1).__name__, "builtin_function_or_method")
+            self.assertEqual(type(r.enqueue).__name__, "builtin_function_or_method")  # no Python frame per item
         finally:
             r.unlink()
             r.close()
@@ -94,6 +123,8 @@ class AccelTest(unittest.TestCase):
         self.assertEqual(fast.split(",", 1)[1], slow.split(",", 1)[1])
         self.assertIn("[True, True, True, True, False]", slow)
         self.assertIn("[0, 1, 4294967295, 7, None]", slow)
+        # the blocking enqueue/dequeue (built-ins with a fallback under the accelerator)
+        self.assertIn("[6, 9], 'ETIMEDOUT', 'ETIMEDOUT', [1, 2, 3, 4], 'ECLOSED', 'ECLOSED', 'ECLOSED', 'ECLOSED'", slow)
 
     def test_a_bad_binding_is_refused(self):
         m = _accel.module()
@@ -105,6 +136,10 @@ class AccelTest(unittest.TestCase):
             m.bind(1, 9, 1, None)
         with self.assertRaises(TypeError):
             m.bind(1, 0)
+        with self.assertRaises(ValueError):
+            m.bind_or(1, 2, 1, None, print, None)
+        with self.assertRaises(TypeError):
+            m.bind_or(1, 0, 1, None, print, None)  # not a weak reference
 
 
 if __name__ == "__main__":
