@@ -124,6 +124,9 @@ _SIGS = {
     "shmkit_log_park": (I32, [c_void_p, U32, U32, F64]),
     "shmkit_log_size": (F64, [c_void_p]),
     "shmkit_log_release": (I32, [c_void_p]),
+    "shmkit_log_write_batch": (I32, [c_void_p, c_void_p, ctypes.c_uint64, c_void_p, U32, U32]),
+    "shmkit_log_claim": (I32, [c_void_p, U32, U32, c_void_p]),
+    "shmkit_log_finish_claim": (I32, [c_void_p, U32, U32]),
 }
 
 _REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write")  # ops.c, ops_sync.c, ops_log.c
