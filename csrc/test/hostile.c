@@ -539,7 +539,7 @@ static void random_cases(long iterations, uint64_t seed)
 			uint32_t lens4[4] = { (uint32_t)rnd() % 70, (uint32_t)rnd() % 70, (uint32_t)(rnd() % 3 ? rnd() % 70 : rnd()),
 					      (uint32_t)rnd() % 70 };
 			shmkit_log_write_batch(&ll, payload, rnd() % 4 ? sizeof payload : (uint64_t)rnd() % 100, rnd() % 8 ? lens4 : NULL,
-					       (uint32_t)(rnd() % 6), (uint32_t)(rnd() % 3 ? 1 : rnd()));
+					       (uint32_t)(rnd() % 5), (uint32_t)(rnd() % 3 ? 1 : rnd()));
 			if (shmkit_log_claim(&ll, (uint32_t)(rnd() % 3 ? rnd() % 65 : rnd()), 2, out4) == 1 && out4[0] > (1u << 30))
 				failures++; /* a payload offset past any data area would be a bug */
 			if (rnd() % 3 == 0)
