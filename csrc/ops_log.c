@@ -532,7 +532,7 @@ int32_t shmkit_log_write_batch(struct shmkit_log_local *l, const uint8_t *data, 
 			return -EINVAL;
 		sum += lens[i];
 	}
-	if (sum > data_len || (sum && !data))
+	if (sum != data_len || (sum && !data))
 		return -EINVAL;
 	if (!(l->roles & 1) && (e = start_writer(&g)) < 0)
 		return e;

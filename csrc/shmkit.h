@@ -314,7 +314,7 @@ SHMKIT_API int32_t shmkit_log_consume(struct shmkit_log_local *l, uint32_t pos);
 SHMKIT_API int32_t shmkit_log_park(struct shmkit_log_local *l, uint32_t side, uint32_t n, double timeout_ms);
 /* Appends the longest prefix of `count` records that fits (src/log.ts tryWriteBatch: one claim and
  * one publish; never wraps the end of the data area): payload i is lens[i] bytes of data, packed one
- * after the other (data_len bytes in all). Every lens[i] <= maxRecord and type <= 65535, else
+ * after the other (exactly data_len bytes in all). Every lens[i] <= maxRecord and type <= 65535, else
  * -EINVAL with nothing written. Returns how many were written (0: no room), -EINPROGRESS while a
  * claim of this object is open, -EBUSY, -errno. */
 SHMKIT_API int32_t shmkit_log_write_batch(struct shmkit_log_local *l, const uint8_t *data, uint64_t data_len,

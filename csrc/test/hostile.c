@@ -538,8 +538,12 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_log_consume(&ll, (uint32_t)rnd());
 			uint32_t lens4[4] = { (uint32_t)rnd() % 70, (uint32_t)rnd() % 70, (uint32_t)(rnd() % 3 ? rnd() % 70 : rnd()),
 					      (uint32_t)rnd() % 70 };
-			shmkit_log_write_batch(&ll, payload, rnd() % 4 ? sizeof payload : (uint64_t)rnd() % 100, rnd() % 8 ? lens4 : NULL,
-					       (uint32_t)(rnd() % 5), (uint32_t)(rnd() % 3 ? 1 : rnd()));
+			uint32_t nb = (uint32_t)(rnd() % 5);
+			uint64_t sum = 0;
+			for (uint32_t j = 0; j < nb; j++)
+				sum += lens4[j];
+			shmkit_log_write_batch(&ll, payload, rnd() % 4 ? sum : (uint64_t)rnd() % 100, rnd() % 8 ? lens4 : NULL, nb,
+					       (uint32_t)(rnd() % 3 ? 1 : rnd()));
 			if (shmkit_log_claim(&ll, (uint32_t)(rnd() % 3 ? rnd() % 65 : rnd()), 2, out4) == 1 && out4[0] > (1u << 30))
 				failures++; /* a payload offset past any data area would be a bug */
 			if (rnd() % 3 == 0)
@@ -971,6 +975,7 @@ static void log_cases(void)
 		EXPECT(shmkit_log_write_batch(&l, data, sizeof data, bl, 3, 0), R == -EINVAL); /* an item > maxRecord */
 		bl[1] = 10;
 		EXPECT(shmkit_log_write_batch(&l, data, 29, bl, 3, 0), R == -EINVAL);   /* data shorter than the lengths */
+		EXPECT(shmkit_log_write_batch(&l, data, 31, bl, 3, 0), R == -EINVAL);   /* or longer */
 		EXPECT(shmkit_log_write_batch(&l, NULL, 30, bl, 3, 0), R == -EINVAL);
 		EXPECT(shmkit_log_write_batch(&l, data, 30, NULL, 3, 0), R == -EINVAL);
 		EXPECT(shmkit_log_write_batch(&l, data, 30, bl, 3, 65536), R == -EINVAL);

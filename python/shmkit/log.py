@@ -34,8 +34,18 @@ _SPIN_MS = 0.05  # as src/log.ts SPIN_MS
 _PARK_SLICE_MS = 100.0
 _ASYNC_SLICE_MS = 50.0
 _BATCH = 256  # records per C batch call
+_EINVAL_NEG = -_errno.EINVAL
 
 __all__ = ["MessageLog", "LogClaim", "MODES"]
+
+_LENS: dict[int, struct.Struct] = {}  # count -> Struct("<{count}I"), for batches of up to 1024
+
+
+def _lens_struct(count: int) -> struct.Struct:
+    st = struct.Struct(f"<{count}I")
+    if count <= 1024:
+        _LENS[count] = st
+    return st
 
 
 class LogLocal(ctypes.Structure):
@@ -360,33 +370,46 @@ class MessageLog(Placed):
         Returns how many were written (0 when there is no room). Every item is checked first:
         ValueError for one longer than ``max_record`` (or a bad type), TypeError for one that is
         not bytes-like or str, and then nothing is written."""
-        if isinstance(items, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"{self._wwhat}: items must be a sequence of payloads, got a single "
-                            f"{items.__class__.__name__}")
-        if not isinstance(items, (list, tuple)):
+        if items.__class__ is not list and items.__class__ is not tuple:
+            if isinstance(items, (bytes, bytearray, memoryview, str)):
+                raise TypeError(f"{self._wwhat}: items must be a sequence of payloads, got a single "
+                                f"{items.__class__.__name__}")
             items = list(items)
         count = len(items)
         if count == 0:
             return 0
-        w = self._wwhat
         if self._closed:
-            raise ShmError("ECLOSED", f"{w}: it is closed (ECLOSED)")
+            raise ShmError("ECLOSED", f"{self._wwhat}: it is closed (ECLOSED)")
         if isinstance(type, bool) or not isinstance(type, int) or not 0 <= type <= MAX_TYPE:
-            raise ValueError(f"{w}: type must be an integer in 0..{MAX_TYPE}, got {type!r}")
-        mr = self.max_record
+            raise ValueError(f"{self._wwhat}: type must be an integer in 0..{MAX_TYPE}, got {type!r}")
+        # Fast path: bytes-like items joined as they are, their len()s packed as u32. C checks every
+        # length against maxRecord and that they add up to the joined bytes (a memoryview of wider
+        # items counts elements, not bytes): -EINVAL, nothing written, and the slow path below
+        # sorts the items out and names the first bad one.
         try:
-            bs = [x if x.__class__ is bytes else _payload(x, w) for x in items]
-        except TypeError:
-            for x in items:  # the first bad item in order decides the error (as src/log.ts)
-                n = len(_payload(x, w))
-                if n > mr:
-                    raise ValueError(f"{w}: a record of {n} bytes is longer than maxRecord {mr}") from None
-            raise
-        lens = array.array("I", map(len, bs)) if count > 1 else array.array("I", (len(bs[0]),))
-        if max(lens) > mr:
-            n = next(n for n in lens if n > mr)
-            raise ValueError(f"{w}: a record of {n} bytes is longer than maxRecord {mr}")
-        data = b"".join(bs) if count > 1 else bs[0]
+            data = b"".join(items)
+            st = _LENS.get(count) or _lens_struct(count)
+            lens = st.pack(*map(len, items))
+        except (TypeError, struct.error):
+            return self._write_batch_checked(items, count, type)
+        r = self._write_batch(self._addr, data, len(data), lens, count, type)
+        if r >= 0:
+            return r
+        if r == _EINVAL_NEG:
+            return self._write_batch_checked(items, count, type)
+        raise self._err(r, True)
+
+    def _write_batch_checked(self, items: list | tuple, count: int, type: int) -> int:
+        w = self._wwhat
+        mr = self.max_record
+        bs = []
+        for x in items:  # the first bad item in order decides the error (as src/log.ts)
+            b = _payload(x, w)
+            if len(b) > mr:
+                raise ValueError(f"{w}: a record of {len(b)} bytes is longer than maxRecord {mr}")
+            bs.append(b)
+        data = b"".join(bs)
+        lens = array.array("I", map(len, bs))
         r = self._write_batch(self._addr, data, len(data), lens.buffer_info()[0], count, type)
         if r < 0:
             raise self._err(r, True)

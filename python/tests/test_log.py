@@ -1,3 +1,4 @@
+import array
 import asyncio
 import json
 import random
@@ -222,6 +223,7 @@ class MessageLogTest(unittest.TestCase):
                 self.assertEqual(lg.try_write_batch([]), 0)
                 self.assertEqual(lg.try_write_batch([b"a", "h\u00e9", bytearray(b"xyz"), memoryview(b"")], 7), 4)
                 self.assertEqual(lg.size, 4 * 16 - 8)
+                lg.validate()
                 self.assertEqual(list(lg), [(7, b"a"), (7, "h\u00e9".encode()), (7, b"xyz"), (7, b"")])
                 self.assertEqual(lg.try_write_batch(iter([b"g"])), 1)  # any iterable
                 self.assertEqual(lg.try_read(), (0, b"g"))
@@ -263,6 +265,11 @@ class MessageLogTest(unittest.TestCase):
                 self.assertEqual(lg.try_write_batch([bytes(24), bytes(24), bytes(24)]), 2)  # 64 left: 2 x 32
                 self.assertEqual(lg.size, 256)
                 self.assertEqual([len(b) for _, b in lg], [56, 56, 56, 24, 24])
+                self.assertIsNone(lg.try_read())
+                wide = memoryview(array.array("I", [1, 2]))  # len() 2, 8 bytes
+                self.assertEqual(lg.try_write_batch((wide, b"z")), 2)
+                self.assertEqual(list(lg), [(0, struct.pack("=II", 1, 2)), (0, b"z")])
+
 
     def test_claims_commit_abort_context_manager_and_misuse(self):
         for mode in ("spsc", "mpsc"):
