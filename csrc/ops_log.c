@@ -114,6 +114,7 @@ static void log_refork(struct shmkit_log_local *l)
 	l->roles = 0;
 	l->slot = -1;
 	l->waits[0] = l->waits[1] = 0;
+	l->claim_open = 0; /* the parent's claim */
 	l->token = (l->token * 2654435761u + l->pid) | 1u;
 	l->fork_gen = ops_fork_gen();
 }
@@ -319,6 +320,8 @@ int32_t shmkit_log_write(struct shmkit_log_local *l, const uint8_t *data, uint32
 		return -EINVAL;
 	if (!(l->roles & 1) && (e = start_writer(&g)) < 0)
 		return e;
+	if (l->claim_open)
+		return -EINPROGRESS; /* a claim of this object is open */
 	uint32_t rec = (REC_HDR + n + 7) & ~7u;
 	if (l->mode == 0) {
 		uint32_t t = l->w_tail;
@@ -391,6 +394,235 @@ int32_t shmkit_log_write(struct shmkit_log_local *l, const uint8_t *data, uint32
 	}
 	st32(s + S_CLAIMLEN / 4, 0);
 	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Batches and claims (src/log.ts tryWriteBatch, #prefix, #reserve, tryClaim, #finishClaim)       */
+
+#define REC_SIZE(n) ((REC_HDR + (n) + 7) & ~7u)
+
+/* The longest prefix (at least one) of the records lens[0..count) that fits in `free` bytes from
+ * position t and before the end of the data area (after a padding to the start when not even the
+ * first fits before it): *k records of *total bytes. Returns the padding bytes, or -1 when the
+ * first record does not fit (src/log.ts #prefix). */
+static int64_t prefix(struct lg *g, uint32_t t, uint32_t free, const uint32_t *lens, uint32_t count, uint32_t *k,
+                      uint32_t *total)
+{
+	uint32_t to_end = g->cap - (t & g->mask);
+	uint32_t first = REC_SIZE(lens[0]);
+	uint32_t pad = first > to_end ? to_end : 0;
+	if (pad > free)
+		return -1;
+	uint32_t room = free - pad, lim = pad ? g->cap : to_end;
+	if (room > lim)
+		room = lim;
+	if (first > room)
+		return -1;
+	uint32_t sum = first, i = 1;
+	while (i < count && REC_SIZE(lens[i]) <= room - sum)
+		sum += REC_SIZE(lens[i++]);
+	*k = i;
+	*total = sum;
+	return pad;
+}
+
+/* Reserves room for the longest prefix of lens[0..count) (src/log.ts #reserve): 1 and *pos = the
+ * first record's position (after any padding, which is written), 0 no room, -errno. mpsc: the
+ * claim is made (C1) and the first header holds the IN_PROGRESS marker when this returns. */
+static int reserve(struct lg *g, const uint32_t *lens, uint32_t count, uint32_t *pos, uint32_t *k, uint32_t *total)
+{
+	struct shmkit_log_local *l = g->l;
+	if (l->mode == 0) {
+		uint32_t t = l->w_tail;
+		uint32_t used = t - l->w_limit;
+		int64_t pad = used > g->cap ? -1 : prefix(g, t, g->cap - used, lens, count, k, total);
+		if (pad < 0 || *k < count) {
+			uint32_t h = ld32(W(g, L_HEAD)); /* A2: acquire head; pairs with R2 */
+			used = t - h;
+			if (used > g->cap)
+				return EBADHDR_; /* L1 */
+			l->w_limit = h;
+			pad = prefix(g, t, g->cap - used, lens, count, k, total);
+			if (pad < 0)
+				return 0;
+		}
+		FAULT("log.write.after_claim");
+		if (pad) {
+			uint32_t *ph = HDR(g, t);
+			str_(ph, (uint32_t)pad);
+			str_(ph + 1, TYPE_PAD);
+			t += (uint32_t)pad;
+		}
+		*pos = t;
+		return 1;
+	}
+	uint32_t *s = g->slots + 8 * (uint32_t)l->slot;
+	for (int attempt = 0; attempt < CAS_TRIES; attempt++) {
+		uint32_t t = ld32(W(g, L_TAIL));
+		uint32_t c = ld32(W(g, L_CLEAN)); /* A4: pairs with R3 */
+		uint32_t used = t - c;
+		if (used > g->cap || (t & 7)) {
+			if (ld32(W(g, L_TAIL)) != t)
+				continue; /* moved under us */
+			return EBADHDR_; /* L1, L2 */
+		}
+		int64_t pad = prefix(g, t, g->cap - used, lens, count, k, total);
+		if (pad < 0) {
+			st32(s + S_CLAIMLEN / 4, 0);
+			return 0;
+		}
+		uint32_t need = (uint32_t)pad + *total;
+		/* Slot first (L4): a reader that finds this claim unwritten can find its claimer. */
+		str_(s + S_CLAIMPOS / 4, t);
+		st32(s + S_CLAIMLEN / 4, need);
+		if (!cas32(W(g, L_TAIL), t, t + need)) /* C1: claim (seq_cst) */
+			continue;
+		FAULT("log.write.after_claim");
+		uint32_t p = t;
+		if (pad) {
+			uint32_t *ph = HDR(g, t);
+			str_(ph + 1, TYPE_PAD);
+			st32(ph, (uint32_t)pad); /* a complete padding record */
+			p = t + (uint32_t)pad;
+		}
+		/* The marker: the first store into the record (seq_cst, so no payload store passes it). */
+		st32(HDR(g, p), IN_PROGRESS | *total);
+		FAULT("log.write.after_marker");
+		*pos = p;
+		return 1;
+	}
+	st32(s + S_CLAIMLEN / 4, 0);
+	return 0;
+}
+
+/* Commits the record (or batch) at p whose first length word is len and that ends at end
+ * (src/log.ts #commitRecord). */
+static void commit_record(struct lg *g, uint32_t p, uint32_t len, uint32_t end)
+{
+	struct shmkit_log_local *l = g->l;
+	FAULT("log.write.before_commit");
+	if (l->mode == 1) {
+		st32(HDR(g, p), len); /* C2: commit (seq_cst, as Atomics.store); pairs with A3 */
+		FAULT("log.write.after_commit");
+		st32(g->slots + 8 * (uint32_t)l->slot + S_CLAIMLEN / 4, 0); /* the claim is done */
+	} else {
+		str_(HDR(g, p), len);
+		st32(W(g, L_TAIL), end); /* W-R1: publish tail (release); pairs with A1 */
+		l->w_tail = end;
+		FAULT("log.write.after_commit");
+	}
+	wake_reader(g);
+}
+
+int32_t shmkit_log_write_batch(struct shmkit_log_local *l, const uint8_t *data, uint64_t data_len,
+                               const uint32_t *lens, uint32_t count, uint32_t type)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	if (count == 0)
+		return 0;
+	if (!lens || type > MAX_TYPE || count > INT32_MAX)
+		return -EINVAL;
+	/* Every item is checked before anything is written (src/log.ts: nothing published). */
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		if (lens[i] > l->max_record)
+			return -EINVAL;
+		sum += lens[i];
+	}
+	if (sum != data_len || (sum && !data))
+		return -EINVAL;
+	if (!(l->roles & 1) && (e = start_writer(&g)) < 0)
+		return e;
+	if (l->claim_open)
+		return -EINPROGRESS;
+	uint32_t p, k = 0, total = 0;
+	int r = reserve(&g, lens, count, &p, &k, &total);
+	if (r <= 0)
+		return r;
+	/* Records after the first are complete now (their lengths written); the batch commits with
+	 * the first one's length (mpsc) or with the tail (spsc). */
+	uint64_t at = lens[0];
+	uint32_t q = p + REC_SIZE(lens[0]);
+	for (uint32_t i = 1; i < k; i++) {
+		fill(&g, q, data + at, lens[i], type);
+		str_(HDR(&g, q), REC_HDR + lens[i]);
+		at += lens[i];
+		q += REC_SIZE(lens[i]);
+	}
+	fill(&g, p, data, lens[0], type);
+	commit_record(&g, p, REC_HDR + lens[0], q);
+	return (int32_t)k;
+}
+
+int32_t shmkit_log_claim(struct shmkit_log_local *l, uint32_t n, uint32_t type, uint32_t *out)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	if (!out || n > l->max_record || type > MAX_TYPE)
+		return -EINVAL;
+	if (!(l->roles & 1) && (e = start_writer(&g)) < 0)
+		return e;
+	if (l->claim_open)
+		return -EINPROGRESS;
+	uint32_t p, k = 0, total = 0;
+	int r = reserve(&g, &n, 1, &p, &k, &total);
+	if (r <= 0)
+		return r;
+	str_(HDR(&g, p) + 1, type);
+	l->claim_open = 1;
+	l->claim_pos = p;
+	l->claim_end = p + REC_SIZE(n);
+	l->claim_max = n;
+	l->claim_type = type;
+	out[0] = (p & g.mask) + REC_HDR;
+	return 1;
+}
+
+/* src/log.ts #finishClaim. */
+static int finish_claim(struct lg *g, uint32_t length, uint32_t abort)
+{
+	struct shmkit_log_local *l = g->l;
+	if (!l->claim_open)
+		return -EINVAL;
+	uint32_t p = l->claim_pos, end = l->claim_end, n = end - p;
+	/* A hostile local: the claim must be one record of claim_max bytes inside the data area. */
+	if (!(l->roles & 1) || (p & 7) || l->claim_max > l->max_record || l->claim_type > MAX_TYPE ||
+	    n != REC_SIZE(l->claim_max) || n > g->cap - (p & g->mask)) {
+		l->claim_open = 0;
+		return -EINVAL;
+	}
+	if (!abort && length > l->claim_max)
+		return -EINVAL; /* the claim stays open */
+	l->claim_open = 0;
+	if (abort) {
+		str_(HDR(g, p) + 1, TYPE_PAD);
+		commit_record(g, p, n, end);
+		return 0;
+	}
+	uint32_t used = p + REC_SIZE(length);
+	if (used != end) {
+		/* Shrunk: the rest of the claim becomes a complete padding record (visible with the commit). */
+		uint32_t *h = HDR(g, used);
+		str_(h + 1, TYPE_PAD);
+		str_(h, end - used);
+	}
+	str_(HDR(g, p) + 1, l->claim_type);
+	commit_record(g, p, REC_HDR + length, end);
+	return 0;
+}
+
+int32_t shmkit_log_finish_claim(struct shmkit_log_local *l, uint32_t length, uint32_t abort)
+{
+	struct lg g;
+	int e = log_bind(l, &g);
+	if (e < 0)
+		return e;
+	return finish_claim(&g, length, abort);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -750,6 +982,8 @@ int32_t shmkit_log_release(struct shmkit_log_local *l)
 	int e = log_bind(l, &g);
 	if (e < 0)
 		return e;
+	if (l->claim_open)
+		finish_claim(&g, 0, 1); /* an open claim is given up (readers skip it) */
 	if (l->roles & 2) {
 		publish_head(&g);
 		release_role(&g, L_RROLE, L_RTOKEN);

@@ -286,6 +286,9 @@ struct shmkit_log_local {
 	uint32_t stuck, stuck_at;          /* mpsc reader: waiting at an unwritten header since */
 	double stuck_since;                /* ms (shmkit_now_ns / 1e6) */
 	uint32_t waits[2];  /* this object's registrations in writeWaiters / readWaiters */
+	uint32_t claim_open;               /* a claim (shmkit_log_claim) is open: 1 */
+	uint32_t claim_pos, claim_end;     /* its record's position and end */
+	uint32_t claim_max, claim_type;    /* its payload bytes and type */
 };
 
 SHMKIT_API int32_t shmkit_log_local_size(void);
@@ -309,6 +312,22 @@ SHMKIT_API int32_t shmkit_log_consume(struct shmkit_log_local *l, uint32_t pos);
 /* One park: side 1 the reader (until a record may be there), side 0 a writer (until n payload
  * bytes may fit). 1 ready at the re-check, 0 woken or a slice passed, -ETIMEDOUT, -EINTR, -errno. */
 SHMKIT_API int32_t shmkit_log_park(struct shmkit_log_local *l, uint32_t side, uint32_t n, double timeout_ms);
+/* Appends the longest prefix of `count` records that fits (src/log.ts tryWriteBatch: one claim and
+ * one publish; never wraps the end of the data area): payload i is lens[i] bytes of data, packed one
+ * after the other (exactly data_len bytes in all). Every lens[i] <= maxRecord and type <= 65535, else
+ * -EINVAL with nothing written. Returns how many were written (0: no room), -EINPROGRESS while a
+ * claim of this object is open, -EBUSY, -errno. */
+SHMKIT_API int32_t shmkit_log_write_batch(struct shmkit_log_local *l, const uint8_t *data, uint64_t data_len,
+                                          const uint32_t *lens, uint32_t count, uint32_t type);
+/* Claims room for one record of up to n payload bytes to write in place (src/log.ts tryClaim): 1
+ * and out[0] = the payload's offset in the data area; 0 no room now; -EINPROGRESS if a claim is
+ * open already; -errno. The claim is finished by shmkit_log_finish_claim (or shmkit_log_release,
+ * which aborts it). */
+SHMKIT_API int32_t shmkit_log_claim(struct shmkit_log_local *l, uint32_t n, uint32_t type, uint32_t *out);
+/* Commits the open claim with `length` payload bytes (<= its n; the rest becomes padding), or with
+ * abort != 0 gives it up (a padding record readers skip). 0, or -EINVAL (no claim open, length too
+ * long: the claim stays open), -errno. */
+SHMKIT_API int32_t shmkit_log_finish_claim(struct shmkit_log_local *l, uint32_t length, uint32_t abort);
 /* Bytes claimed and not consumed (tail - head, 0 if impossible), or -errno. */
 SHMKIT_API double shmkit_log_size(struct shmkit_log_local *l);
 /* close(): publishes the head, releases the roles and the participant slot, gives back waits. */

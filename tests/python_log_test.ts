@@ -3,9 +3,11 @@
 // checked byte for byte), mpsc with Python and TypeScript writer processes together (every record
 // exactly once, in per-writer order, to a reader of either language), and Python writers
 // SIGKILLed in the middle of a record (csrc/ops_log.c fault points, the same names as src/log.ts)
-// after which this runtime's reader recovers and keeps reading. Runs on every leg.
+// after which this runtime's reader recovers and keeps reading; Python try_write_batch / try_claim
+// writers to this runtime and tryWriteBatch back; a claimer of either language SIGKILLed holding its
+// claim, the other language reading on. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, runScript, RUNTIME, test, uniqueName } from "./harness.ts";
+import { ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { type LogMode, MessageLog } from "../src/log.ts";
 import { SharedMemory } from "../src/segment.ts";
 import { checkPayload, fillPayload, payloadLength, recordType, STATUS_BYTES } from "./fixtures/log_common.ts";
@@ -173,6 +175,130 @@ test(
       } finally {
         log.close();
         SharedMemory.unlink(name);
+      }
+    }
+  },
+  { skip: noPython, timeout: 180_000 },
+);
+
+for (const mode of ["spsc", "mpsc"] as LogMode[]) {
+  test(
+    `MessageLog (${mode}): Python try_write_batch and try_claim feed ${RUNTIME}; ${RUNTIME} tryWriteBatch feeds Python`,
+    async () => {
+      const n = 2000;
+      const name = uniqueName("pylogb");
+      const log = MessageLog.create(name, { capacity: 4096, mode, maxRecord: 300 });
+      try {
+        const h = JSON.stringify(log.handle());
+        const next = new Map<number, number>();
+        for (const [id, style] of [[1, "batch"], [2, "claim"]] as const) {
+          const writer = py(["log-write", h, String(id), String(n), "-", style]);
+          const sum = await readChecked(log, n, next);
+          ok(await writer, `python log-write ${style}`);
+          assertEquals(next.get(id), n, style);
+          assertEquals(sum, payloadSum(id, n, 300), style);
+          assertEquals(log.tryRead(), undefined);
+        }
+        log.validate();
+        log.close(); // give the reader role to the Python reader
+        using back = MessageLog.attach(JSON.parse(h));
+        const reader = py(["log-read", h, String(n)]);
+        const bufs: Uint8Array[] = [];
+        const deadline = Date.now() + 60_000;
+        for (let i = 0; i < n;) {
+          // A batch never spans two types: at most up to the next multiple of 8.
+          const k = Math.min(n - i, 8 - (i % 8));
+          bufs.length = 0;
+          for (let j = 0; j < k; j++) {
+            const b = new Uint8Array(payloadLength(3, i + j, 300));
+            fillPayload(b, 3, i + j);
+            bufs.push(b);
+          }
+          const got = back.tryWriteBatch(bufs, recordType(i));
+          if (got === 0) {
+            assert(Date.now() < deadline, `no room for 60 s at ${i}`);
+            await new Promise((r) => setTimeout(r, 1));
+          }
+          i += got;
+        }
+        back.close();
+        const out = JSON.parse(ok(await reader, "python log-read").stdout);
+        assertEquals(out.errors, []);
+        assertEquals(out.count, n);
+        assertEquals(out.per, { "3": n });
+        assertEquals(out.sum, payloadSum(3, n, 300));
+      } finally {
+        log.close();
+        SharedMemory.unlink(name);
+      }
+    },
+    { skip: noPython, timeout: 180_000 },
+  );
+}
+
+test(
+  `MessageLog: a Python claimer SIGKILLed holding a claim is recovered by ${RUNTIME}, and a ${RUNTIME} one by Python`,
+  async () => {
+    for (const mode of ["mpsc", "spsc"] as LogMode[]) {
+      // Python dies holding a claim (after 3 records); this runtime reads on past it.
+      let name = uniqueName("pylogc");
+      let log = MessageLog.create(name, { capacity: 2048, mode, maxRecord: 300 });
+      try {
+        const h = JSON.stringify(log.handle());
+        const r = await py(["log-claim-die", h, "1", "3"]);
+        assertEquals(r.signal, "SIGKILL", `${mode}: ${r.stdout}${r.stderr}`);
+        assert(r.stdout.includes("claimed"), mode);
+        const next = new Map<number, number>();
+        await readChecked(log, 3, next);
+        assertEquals(log.tryRead(), undefined, `${mode}: the dead claim stays invisible`);
+        // spsc: this runtime takes the dead writer's role; mpsc: the reader pads over the claim.
+        using w = MessageLog.attach(JSON.parse(h));
+        for (let seq = 0; seq < 50; seq++) {
+          const b = new Uint8Array(payloadLength(2, seq, 300));
+          fillPayload(b, 2, seq);
+          assert(w.tryWrite(b, recordType(seq)), `${mode}: write ${seq}`);
+          await readChecked(log, 1, next);
+        }
+        assertEquals([next.get(1), next.get(2)], [3, 50], mode);
+        assertEquals(log.tryRead(), undefined);
+        log.validate();
+      } finally {
+        log.close();
+        SharedMemory.unlink(name);
+      }
+      // This runtime dies holding a claim (tests/fixtures/log_hold.ts); a Python reader reads on.
+      name = uniqueName("pylogc");
+      log = MessageLog.create(name, { capacity: 2048, mode, maxRecord: 300 });
+      const st = SharedMemory.create(uniqueName("pylogcst"), 64);
+      try {
+        const h = JSON.stringify(log.handle());
+        const flag = st.view(Int32Array, 0, 2);
+        const kid = run([...runtimeCommand(RUNTIME, "tests/fixtures/log_hold.ts"), h, JSON.stringify(st.handle())], {
+          timeout: 60_000,
+        });
+        const deadline = Date.now() + 30_000;
+        while (Atomics.load(flag, 0) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+        const pid = Atomics.load(flag, 0);
+        assert(pid > 0, `${mode}: the child never opened its claim`);
+        (globalThis as unknown as { process: { kill(pid: number, sig: string): void } }).process.kill(pid, "SIGKILL");
+        assertEquals((await kid).signal, "SIGKILL", mode);
+        const reader = py(["log-read", h, "200"]);
+        using w = MessageLog.attach(JSON.parse(h));
+        for (let seq = 0; seq < 200; seq++) {
+          const b = new Uint8Array(payloadLength(4, seq, 300));
+          fillPayload(b, 4, seq);
+          await w.writeAsync(b, { type: recordType(seq), timeout: 60_000 });
+        }
+        w.close();
+        const out = JSON.parse(ok(await reader, `python log-read after a dead ${RUNTIME} claimer (${mode})`).stdout);
+        assertEquals(out.errors, []);
+        assertEquals(out.per, { "4": 200 });
+        log.validate();
+      } finally {
+        log.close();
+        SharedMemory.unlink(name);
+        st.unlink();
+        st.close();
       }
     }
   },

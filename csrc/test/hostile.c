@@ -538,6 +538,19 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_log_read(&ll, out4);
 			shmkit_log_read_batch(&ll, out4, (int32_t)(rnd() % 5));
 			shmkit_log_consume(&ll, (uint32_t)rnd());
+			uint32_t lens4[4] = { (uint32_t)rnd() % 70, (uint32_t)rnd() % 70, (uint32_t)(rnd() % 3 ? rnd() % 70 : rnd()),
+					      (uint32_t)rnd() % 70 };
+			uint32_t nb = (uint32_t)(rnd() % 5);
+			uint64_t sum = 0;
+			for (uint32_t j = 0; j < nb; j++)
+				sum += lens4[j];
+			shmkit_log_write_batch(&ll, payload, rnd() % 4 ? sum : (uint64_t)rnd() % 100, rnd() % 8 ? lens4 : NULL, nb,
+					       (uint32_t)(rnd() % 3 ? 1 : rnd()));
+			if (shmkit_log_claim(&ll, (uint32_t)(rnd() % 3 ? rnd() % 65 : rnd()), 2, out4) == 1 && out4[0] > (1u << 30))
+				failures++; /* a payload offset past any data area would be a bug */
+			if (rnd() % 3 == 0)
+				((uint32_t *)&ll)[sizeof ll / 4 - 1 - rnd() % 5] = (uint32_t)rnd(); /* the claim fields */
+			shmkit_log_finish_claim(&ll, (uint32_t)(rnd() % 3 ? rnd() % 70 : rnd()), (uint32_t)(rnd() % 2));
 			shmkit_log_size(&ll);
 			shmkit_log_park(&ll, (uint32_t)(rnd() % 3), (uint32_t)(rnd() % 100), 0);
 			shmkit_log_release(&ll);
@@ -944,7 +957,14 @@ static void log_cases(void)
 	EXPECT(shmkit_log_park(NULL, 1, 0, 0), R == -EINVAL);
 	EXPECT(shmkit_log_size(NULL), R == -EINVAL);
 	EXPECT(shmkit_log_release(NULL), R == -EINVAL);
+	uint32_t lens[4] = { 1, 2, 3, 4 };
+	EXPECT(shmkit_log_write_batch(NULL, data, sizeof data, lens, 4, 0), R == -EINVAL);
+	EXPECT(shmkit_log_claim(NULL, 1, 0, out), R == -EINVAL);
+	EXPECT(shmkit_log_finish_claim(NULL, 0, 0), R == -EINVAL);
 	memset(&l, 0, sizeof l);
+	EXPECT(shmkit_log_write_batch(&l, data, sizeof data, lens, 4, 0), R == -EINVAL);
+	EXPECT(shmkit_log_claim(&l, 1, 0, out), R == -EINVAL);
+	EXPECT(shmkit_log_finish_claim(&l, 0, 0), R == -EINVAL);
 	EXPECT(shmkit_log_write(&l, data, 1, 0), R == -EINVAL);
 	EXPECT(shmkit_log_read(&l, out), R == -EINVAL);
 	for (size_t i = 0; i < N(bad_ids); i++)
@@ -981,9 +1001,45 @@ static void log_cases(void)
 		EXPECT(shmkit_log_write(&l, data, 505, 0), R == -EINVAL); /* > maxRecord */
 		EXPECT(shmkit_log_write(&l, data, 5, 65536), R == -EINVAL);
 		EXPECT(shmkit_log_write(&l, NULL, 5, 0), R == -EINVAL);
+		/* Batches and claims: bad arguments are -EINVAL with nothing written. */
+		uint32_t bl[3] = { 10, 505, 10 };
+		EXPECT(shmkit_log_write_batch(&l, data, sizeof data, bl, 3, 0), R == -EINVAL); /* an item > maxRecord */
+		bl[1] = 10;
+		EXPECT(shmkit_log_write_batch(&l, data, 29, bl, 3, 0), R == -EINVAL);   /* data shorter than the lengths */
+		EXPECT(shmkit_log_write_batch(&l, data, 31, bl, 3, 0), R == -EINVAL);   /* or longer */
+		EXPECT(shmkit_log_write_batch(&l, NULL, 30, bl, 3, 0), R == -EINVAL);
+		EXPECT(shmkit_log_write_batch(&l, data, 30, NULL, 3, 0), R == -EINVAL);
+		EXPECT(shmkit_log_write_batch(&l, data, 30, bl, 3, 65536), R == -EINVAL);
+		EXPECT(shmkit_log_write_batch(&l, data, 30, bl, 0, 0), R == 0);
+		EXPECT(shmkit_log_size(&l), R == 0);
+		EXPECT(shmkit_log_claim(&l, 505, 0, out), R == -EINVAL);
+		EXPECT(shmkit_log_claim(&l, 5, 65536, out), R == -EINVAL);
+		EXPECT(shmkit_log_claim(&l, 5, 0, NULL), R == -EINVAL);
+		EXPECT(shmkit_log_finish_claim(&l, 0, 0), R == -EINVAL); /* none open */
+		EXPECT(shmkit_log_claim(&l, 40, 3, out), R == 1 && out[0] == 8);
+		EXPECT(shmkit_log_claim(&l, 5, 0, out), R == -EINPROGRESS);
+		EXPECT(shmkit_log_write(&l, data, 5, 0), R == -EINPROGRESS);
+		EXPECT(shmkit_log_write_batch(&l, data, 30, bl, 3, 0), R == -EINPROGRESS);
+		EXPECT(shmkit_log_finish_claim(&l, 41, 0), R == -EINVAL); /* longer than claimed: stays open */
+		struct shmkit_log_local hc = l;
+		hc.claim_end = hc.claim_pos + 4096; /* a hostile claim: never written */
+		EXPECT(shmkit_log_finish_claim(&hc, 0, 0), R == -EINVAL);
+		hc = l;
+		hc.claim_pos += 4;
+		EXPECT(shmkit_log_finish_claim(&hc, 0, 1), R == -EINVAL);
+		EXPECT(shmkit_log_finish_claim(&l, 0, 1), R == 0); /* aborted: a padding record of 48 bytes */
+		EXPECT(shmkit_log_write_batch(&l, data, 30, bl, 3, 2), R == 3);
+		EXPECT(shmkit_log_read(&l, out), R == 1 && out[1] == 10 && out[2] == 2 && out[0] == 48 + 8);
+		EXPECT(shmkit_log_read_batch(&l, out, 8), R == 2);
+		EXPECT(shmkit_log_read(&l, out), R == 0);
+		EXPECT(shmkit_log_release(&l), R == 0);
+		log_format(id, 0, 1024, mode, 0);
+		EXPECT(shmkit_log_attach(id, 0, 1, &l), R == 0);
 		EXPECT(shmkit_log_write(&l, data, 504, 1), R == 1);
 		EXPECT(shmkit_log_write(&l, data, 504, 1), R == 1);
 		EXPECT(shmkit_log_write(&l, data, 0, 1), R == 0); /* full */
+		EXPECT(shmkit_log_write_batch(&l, data, 30, bl, 3, 0), R == 0);
+		EXPECT(shmkit_log_claim(&l, 0, 0, out), R == 0);
 		EXPECT(shmkit_log_read_batch(&l, out, 0), R == -EINVAL);
 		EXPECT(shmkit_log_read(&l, NULL), R == -EINVAL);
 		EXPECT(shmkit_log_read(&l, out), R == 1 && out[1] == 504 && out[2] == 1);

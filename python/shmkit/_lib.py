@@ -136,6 +136,9 @@ _SIGS = {
     "shmkit_heap_end": (I32, [c_void_p, U32]),
     "shmkit_heap_stats": (I32, [c_void_p, P_F64, U32]),
     "shmkit_heap_release": (I32, [c_void_p]),
+    "shmkit_log_write_batch": (I32, [c_void_p, c_void_p, ctypes.c_uint64, c_void_p, U32, U32]),
+    "shmkit_log_claim": (I32, [c_void_p, U32, U32, c_void_p]),
+    "shmkit_log_finish_claim": (I32, [c_void_p, U32, U32]),
 }
 
 _REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write", "shmkit_heap_alloc")  # ops*.c

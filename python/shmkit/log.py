@@ -4,11 +4,13 @@ process write and read one log. Every operation is one call into csrc/ops_log.c.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import ctypes
+import errno as _errno
 import secrets
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from . import layout
 from ._lib import check, errno_value, fast, lib
@@ -23,6 +25,8 @@ LOG_HEADER_SIZE = 384
 LOG_SLOT_SIZE = 32
 LOG_MPSC_SLOTS = 32
 RECORD_HEADER_SIZE = 8
+TYPE_PAD = 0x80000000
+IN_PROGRESS = 0x80000000
 MAX_TYPE = 0xFFFF
 MIN_CAPACITY = 256
 MAX_CAPACITY = 2**30
@@ -30,8 +34,18 @@ _SPIN_MS = 0.05  # as src/log.ts SPIN_MS
 _PARK_SLICE_MS = 100.0
 _ASYNC_SLICE_MS = 50.0
 _BATCH = 256  # records per C batch call
+_EINVAL_NEG = -_errno.EINVAL
 
-__all__ = ["MessageLog", "MODES"]
+__all__ = ["MessageLog", "LogClaim", "MODES"]
+
+_LENS: dict[int, struct.Struct] = {}  # count -> Struct("<{count}I"), for batches of up to 1024
+
+
+def _lens_struct(count: int) -> struct.Struct:
+    st = struct.Struct(f"<{count}I")
+    if count <= 1024:
+        _LENS[count] = st
+    return st
 
 
 class LogLocal(ctypes.Structure):
@@ -46,6 +60,8 @@ class LogLocal(ctypes.Structure):
         ("r_pos", ctypes.c_uint32), ("r_head", ctypes.c_uint32), ("r_tail", ctypes.c_uint32),
         ("stuck", ctypes.c_uint32), ("stuck_at", ctypes.c_uint32), ("stuck_since", ctypes.c_double),
         ("waits", ctypes.c_uint32 * 2),
+        ("claim_open", ctypes.c_uint32), ("claim_pos", ctypes.c_uint32), ("claim_end", ctypes.c_uint32),
+        ("claim_max", ctypes.c_uint32), ("claim_type", ctypes.c_uint32),
     ]
 
 
@@ -172,6 +188,10 @@ class MessageLog(Placed):
         self._buf = seg.buf
         f = fast()
         self._write = f.shmkit_log_write
+        self._write_batch = f.shmkit_log_write_batch
+        self._claim_fn = f.shmkit_log_claim
+        self._finish_fn = f.shmkit_log_finish_claim
+        self._claim = None
         self._read = f.shmkit_log_read
         self._read_batch = f.shmkit_log_read_batch
         self._consume = f.shmkit_log_consume
@@ -301,6 +321,8 @@ class MessageLog(Placed):
                 why = f"another live process (or another MessageLog object of this process) holds the " \
                       f"{'writer' if writing else 'reader'} role"
             return ShmError("EBUSY", f"{what}: {why} (EBUSY)", errno=-r)
+        if r == -_errno.EINPROGRESS:
+            return ShmError("EINVAL", f"{what}: a claim of this object is still open; commit or abort it first (EINVAL)")
         if r == -errno_value("EBADF") or self._closed:
             return ShmError("ECLOSED", f"{what}: it is closed (ECLOSED)")
         from ._lib import os_error
@@ -340,6 +362,97 @@ class MessageLog(Placed):
             return
         wait_until(lambda: True if self.try_write(b, type) else None, lambda sl: self._park(0, len(b), sl),
                    self._wwhat, ms, _SPIN_MS, _PARK_SLICE_MS)
+
+    def try_write_batch(self, items: Iterable[bytes | bytearray | memoryview | str], type: int = 0) -> int:
+        """Appends as many of ``items`` (from the start) as fit, with one claim and one publish (one
+        library call); never blocks. A batch never wraps around the end of the data area: it stops
+        there and the next call goes on from the start. In mpsc the batch becomes visible at once.
+        Returns how many were written (0 when there is no room). Every item is checked first:
+        ValueError for one longer than ``max_record`` (or a bad type), TypeError for one that is
+        not bytes-like or str, and then nothing is written."""
+        if items.__class__ is not list and items.__class__ is not tuple:
+            if isinstance(items, (bytes, bytearray, memoryview, str)):
+                raise TypeError(f"{self._wwhat}: items must be a sequence of payloads, got a single "
+                                f"{items.__class__.__name__}")
+            items = list(items)
+        count = len(items)
+        if count == 0:
+            return 0
+        if self._closed:
+            raise ShmError("ECLOSED", f"{self._wwhat}: it is closed (ECLOSED)")
+        if isinstance(type, bool) or not isinstance(type, int) or not 0 <= type <= MAX_TYPE:
+            raise ValueError(f"{self._wwhat}: type must be an integer in 0..{MAX_TYPE}, got {type!r}")
+        # Fast path: bytes-like items joined as they are, their len()s packed as u32. C checks every
+        # length against maxRecord and that they add up to the joined bytes (a memoryview of wider
+        # items counts elements, not bytes): -EINVAL, nothing written, and the slow path below
+        # sorts the items out and names the first bad one.
+        try:
+            data = b"".join(items)
+            st = _LENS.get(count) or _lens_struct(count)
+            lens = st.pack(*map(len, items))
+        except (TypeError, struct.error):
+            return self._write_batch_checked(items, count, type)
+        r = self._write_batch(self._addr, data, len(data), lens, count, type)
+        if r >= 0:
+            return r
+        if r == _EINVAL_NEG:
+            return self._write_batch_checked(items, count, type)
+        raise self._err(r, True)
+
+    def _write_batch_checked(self, items: list | tuple, count: int, type: int) -> int:
+        w = self._wwhat
+        mr = self.max_record
+        bs = []
+        for x in items:  # the first bad item in order decides the error (as src/log.ts)
+            b = _payload(x, w)
+            if len(b) > mr:
+                raise ValueError(f"{w}: a record of {len(b)} bytes is longer than maxRecord {mr}")
+            bs.append(b)
+        data = b"".join(bs)
+        lens = array.array("I", map(len, bs))
+        r = self._write_batch(self._addr, data, len(data), lens.buffer_info()[0], count, type)
+        if r < 0:
+            raise self._err(r, True)
+        return r
+
+    def try_claim(self, length: int, type: int = 0) -> "LogClaim | None":
+        """Claims room for one record of up to ``length`` payload bytes to write in place; never
+        blocks. Write into ``claim.data`` (a writable memoryview of exactly ``length`` bytes), then
+        ``claim.commit(n)`` (n ≤ length, default all) or ``claim.abort()``; as a context manager the
+        claim commits on a clean exit and aborts on an exception. None when there is no room now.
+        One claim at a time per object: writes and other claims are ShmError EINVAL while one is
+        open. A process that dies holding a claim never makes it visible: an mpsc reader skips it
+        once the death is confirmed, an spsc writer that takes the role over starts before it."""
+        w = self._wwhat
+        if self._closed:
+            raise ShmError("ECLOSED", f"{w}: it is closed (ECLOSED)")
+        mr = self.max_record
+        if isinstance(length, bool) or not isinstance(length, int) or not 0 <= length <= mr:
+            raise ValueError(f"{w}: a record of {length} bytes is longer than maxRecord {mr}")
+        if isinstance(type, bool) or not isinstance(type, int) or not 0 <= type <= MAX_TYPE:
+            raise ValueError(f"{w}: type must be an integer in 0..{MAX_TYPE}, got {type!r}")
+        r = self._claim_fn(self._addr, length, type, self._out_addr)
+        if r < 0:
+            raise self._err(r, True)
+        if r == 0:
+            return None
+        at = self._data + self._out[0]
+        c = object.__new__(LogClaim)
+        c._log = self
+        c.data = self._buf[at:at + length]
+        c.length = length
+        c.type = type
+        self._claim = c
+        return c
+
+    def _finish_claim(self, c: "LogClaim", length: int, abort: bool) -> None:
+        self._claim = None
+        c._drop()
+        if self._closed:
+            raise ShmError("ECLOSED", f"{self._wwhat}: it is closed (ECLOSED)")
+        r = self._finish_fn(self._addr, length, 1 if abort else 0)
+        if r < 0:
+            raise self._err(r, True)
 
     # ---- reading --------------------------------------------------------------------------------
 
@@ -479,12 +592,41 @@ class MessageLog(Placed):
             raise self._err(int(r), False)
         return int(r)
 
+    def validate(self) -> None:
+        """Checks L1..L3 from head to tail (tests, tools; not for the hot path), as src/log.ts
+        ``validate``: ShmError EBADHDR naming the first invariant that does not hold. Records still
+        being written (mpsc) end the walk."""
+        if self._closed:
+            raise ShmError("ECLOSED", f'Cannot validate log "{self._name}": it is closed (ECLOSED)')
+        what = f'Log "{self._name}" is corrupt'
+        self._check_counters(what)
+        seg, off, cap = self._seg, self._off, self.capacity
+        h = layout.load32(seg, off + 192)
+        t = layout.load32(seg, off + 128)
+        p = h
+        steps = 0
+        while p != t and steps <= cap // 8:
+            o = p & (cap - 1)
+            ln = layout.load32(seg, self._data + o)
+            ty = struct.unpack_from("<I", self._buf, self._data + o + 4)[0]
+            if ln == 0 or ln & IN_PROGRESS:
+                return  # mpsc: being written
+            rec = (ln + 7) & ~7
+            ok_type = (ln & 7) == 0 if ty == TYPE_PAD else ty <= MAX_TYPE and ln <= RECORD_HEADER_SIZE + self.max_record
+            if not ok_type or ln < RECORD_HEADER_SIZE or o + rec > cap or rec > (t - p) & 0xFFFFFFFF:
+                raise _bad(what, f"record at position {p} has length {ln} and type {ty} (L3)")
+            p = (p + rec) & 0xFFFFFFFF
+            steps += 1
+
     def close(self) -> None:
         """Publishes what this reader consumed, releases the roles and participant slot and, if it
         owns its segment, unmaps it. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._claim is not None:  # an open claim is given up (readers skip it): C aborts it
+            self._claim._drop()
+            self._claim = None
         if not self._seg.closed:
             lib().shmkit_log_release(self._addr)
         if self._owns:
@@ -493,3 +635,65 @@ class MessageLog(Placed):
     def __repr__(self) -> str:
         return f"<shmkit.MessageLog {self._name!r} {self.mode} capacity={self.capacity}" \
                f"{' closed' if self._closed else ''}>"
+
+
+class LogClaim:
+    """A record claimed by ``MessageLog.try_claim``: write the payload into ``data`` (a writable
+    memoryview of ``length`` bytes inside the log), then ``commit()`` or ``abort()``. As a context
+    manager: commits on a clean exit (if still open), aborts on an exception."""
+
+    __slots__ = ("_log", "data", "length", "type")
+
+    _log: "MessageLog | None"
+    data: memoryview
+    length: int
+    type: int
+
+    def __init__(self, *_a: Any, **_k: Any) -> None:
+        raise TypeError("claims come from MessageLog.try_claim()")
+
+    @property
+    def open(self) -> bool:
+        """True until committed or aborted (or the log closed)."""
+        return self._log is not None
+
+    def commit(self, length: int | None = None) -> None:
+        """Publishes the record with ``length`` payload bytes (default: all claimed); the rest of
+        the claim becomes padding. ValueError (the claim stays open) for a length outside
+        0..``self.length``; ShmError EINVAL once committed or aborted."""
+        log = self._log
+        if log is None:
+            raise ShmError("EINVAL", "Cannot commit a log claim: it was already committed or aborted (EINVAL)")
+        n = self.length if length is None else length
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= self.length:
+            raise ValueError(f"{log._wwhat}: commit length must be an integer in 0..{self.length}, got {length!r}")
+        self._log = None
+        log._finish_claim(self, n, False)
+
+    def abort(self) -> None:
+        """Gives the claimed space up (readers skip it). Does nothing once committed or aborted."""
+        log = self._log
+        if log is None:
+            return
+        self._log = None
+        log._finish_claim(self, 0, True)
+
+    def _drop(self) -> None:
+        self._log = None
+        try:
+            self.data.release()  # writes after the commit would change a published record
+        except BufferError:
+            pass  # still exported (e.g. a numpy array over it): left to the caller
+
+    def __enter__(self) -> "LogClaim":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._log is not None:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.abort()
+
+    def __repr__(self) -> str:
+        return f"<shmkit.LogClaim {self.length} bytes type={self.type}{'' if self._log else ' finished'}>"

@@ -8,8 +8,13 @@
   pool-fault HANDLE_JSON FAULT                    arm FAULT, then get/put until it fires
   pool-check HANDLE_JSON RING_JSON COUNT          take COUNT block indices from the ring, check each block's
                                                   bytes (index, repeated), put the block back
-  log-write HANDLE_JSON ID COUNT [FAULT]         write records 0..COUNT-1 of writer ID (tests/fixtures/log_common.ts
-                                                  payloads, blocking writes); with FAULT armed it dies mid-write
+  log-write HANDLE_JSON ID COUNT [FAULT|-] [STYLE] write records 0..COUNT-1 of writer ID (tests/fixtures/log_common.ts
+                                                  payloads; STYLE single (blocking writes, the default), batch
+                                                  (try_write_batch of up to 8, one type each) or claim (try_claim
+                                                  of maxRecord, commit of the payload's length)); with FAULT armed
+                                                  it dies mid-write
+  log-claim-die HANDLE_JSON ID COUNT              write records 0..COUNT-1 of writer ID, then claim record COUNT, fill
+                                                  half of it, print "claimed" and SIGKILL itself holding the claim
   log-read HANDLE_JSON COUNT                      read COUNT records (read / read_batch in turn), check each payload and
                                                   that every writer's records arrive once and in order; print a JSON
                                                   summary {count, per, errors, sum}
@@ -116,12 +121,50 @@ def main() -> None:
     elif cmd == "log-write":
         lg = shmkit.MessageLog.attach(json.loads(args[0]))
         wid, count = int(args[1]), int(args[2])
-        if len(args) > 3:
+        if len(args) > 3 and args[3] != "-":
             _ops.arm_fault(args[3])
-        for seq in range(count):
-            lg.write(log_payload(wid, seq, lg.max_record), log_type(seq), timeout=30)
+        style = args[4] if len(args) > 4 else "single"
+        deadline = time.monotonic() + 60
+        seq = 0
+        while seq < count:
+            if style == "batch":
+                k = min(count - seq, 8 - seq % 8)  # a batch never spans two types
+                got = lg.try_write_batch([log_payload(wid, seq + j, lg.max_record) for j in range(k)], log_type(seq))
+            elif style == "claim":
+                b = log_payload(wid, seq, lg.max_record)
+                c = lg.try_claim(lg.max_record, log_type(seq))
+                got = 0
+                if c is not None:
+                    c.data[:len(b)] = b
+                    c.commit(len(b))
+                    got = 1
+            else:
+                lg.write(log_payload(wid, seq, lg.max_record), log_type(seq), timeout=30)
+                got = 1
+            if got == 0:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"log-write: no room for 60 s at seq {seq}")
+                time.sleep(0.0002)
+            seq += got
         lg.close()
         print("done", flush=True)
+    elif cmd == "log-claim-die":
+        import os
+        import signal
+
+        lg = shmkit.MessageLog.attach(json.loads(args[0]))
+        wid, count = int(args[1]), int(args[2])
+        for seq in range(count):
+            lg.write(log_payload(wid, seq, lg.max_record), log_type(seq), timeout=30)
+        b = log_payload(wid, count, lg.max_record)
+        c = None
+        while c is None:
+            c = lg.try_claim(lg.max_record, log_type(count))
+            if c is None:
+                time.sleep(0.001)
+        c.data[:len(b) // 2] = b[:len(b) // 2]
+        print("claimed", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
     elif cmd == "log-read":
         lg = shmkit.MessageLog.attach(json.loads(args[0]))
         count = int(args[1])

@@ -1,3 +1,4 @@
+import array
 import asyncio
 import json
 import random
@@ -213,6 +214,185 @@ class MessageLogTest(unittest.TestCase):
             p.wait(10)
             self.assertLess(time.monotonic() - t, 1.0)
             self.assertIn("KeyboardInterrupt", p.stderr.read())
+
+    # ---- batches, claims, validate ---------------------------------------------------------------
+
+    def test_write_batch_all_prefix_full_and_bad_items(self):
+        for mode in ("spsc", "mpsc"):
+            with self.subTest(mode=mode), new_log(1024, mode) as lg:
+                self.assertEqual(lg.try_write_batch([]), 0)
+                self.assertEqual(lg.try_write_batch([b"a", "h\u00e9", bytearray(b"xyz"), memoryview(b"")], 7), 4)
+                self.assertEqual(lg.size, 4 * 16 - 8)
+                lg.validate()
+                self.assertEqual(list(lg), [(7, b"a"), (7, "h\u00e9".encode()), (7, b"xyz"), (7, b"")])
+                self.assertEqual(lg.try_write_batch(iter([b"g"])), 1)  # any iterable
+                self.assertEqual(lg.try_read(), (0, b"g"))
+                self.assertIsNone(lg.try_read())  # publishes the head of what was read
+                # head = tail = 72: 14 records of 64 bytes fit before the end (56 bytes left there);
+                # a batch never wraps, so the next one starts with a 56-byte padding record.
+                self.assertEqual(lg.try_write_batch([bytes([i]) * 56 for i in range(20)], 2), 14)
+                self.assertEqual(lg.try_write_batch([b"\xee" * 56] * 3, 3), 1)  # 1024 - 896 - 56 = 72 bytes free
+                pad = struct.unpack_from("<II", lg.segment.buf, lg._data + 1024 - 56)
+                self.assertEqual(pad, (56, PAD))
+                self.assertEqual(lg.size, 14 * 64 + 56 + 64)
+                self.assertEqual(lg.try_write_batch([b"x"]), 0)  # full: 8 bytes free, 16 needed
+                # A bad item anywhere: nothing is written, the error of the first bad item.
+                for items, exc in (([b"ok", bytes(505)], ValueError), ([b"ok", 5, bytes(505)], TypeError),
+                                   ([bytes(505), 5], ValueError)):
+                    before = lg.size
+                    with self.assertRaises(exc):
+                        lg.try_write_batch(items)
+                    self.assertEqual(lg.size, before)
+                for bad in (-1, 65536, True, 1.5):
+                    with self.assertRaises(ValueError):
+                        lg.try_write_batch([b"x"], bad)
+                with self.assertRaises(TypeError):
+                    lg.try_write_batch(b"not a list")
+                got = []
+                self.assertEqual(lg.try_read_batch(lambda t, b: got.append((t, b))), 15)
+                self.assertEqual(got, [(2, bytes([i]) * 56) for i in range(14)] + [(3, b"\xee" * 56)])
+                lg.validate()
+        with new_log(1024) as lg:
+            lg.close()
+            with self.assertRaises(ShmError) as cm:
+                lg.try_write_batch([b"x"])
+            self.assertEqual(cm.exception.code, "ECLOSED")
+
+    def test_write_batch_is_one_publish_with_a_prefix_when_room_is_short(self):
+        for mode in ("spsc", "mpsc"):
+            with self.subTest(mode=mode), new_log(256, mode) as lg:
+                self.assertEqual(lg.try_write_batch([bytes(56)] * 3), 3)  # 192 of 256 bytes
+                self.assertEqual(lg.try_write_batch([bytes(24), bytes(24), bytes(24)]), 2)  # 64 left: 2 x 32
+                self.assertEqual(lg.size, 256)
+                self.assertEqual([len(b) for _, b in lg], [56, 56, 56, 24, 24])
+                self.assertIsNone(lg.try_read())
+                wide = memoryview(array.array("I", [1, 2]))  # len() 2, 8 bytes
+                self.assertEqual(lg.try_write_batch((wide, b"z")), 2)
+                self.assertEqual(list(lg), [(0, struct.pack("=II", 1, 2)), (0, b"z")])
+
+
+    def test_claims_commit_abort_context_manager_and_misuse(self):
+        for mode in ("spsc", "mpsc"):
+            with self.subTest(mode=mode), new_log(1024, mode) as lg:
+                c = lg.try_claim(100, 5)
+                self.assertEqual((len(c.data), c.length, c.type, c.open), (100, 100, 5, True))
+                c.data[:5] = b"hello"
+                self.assertIsNone(lg.try_read())  # not visible before the commit
+                for op in (lambda: lg.try_write(b"x"), lambda: lg.try_write_batch([b"x"]), lambda: lg.try_claim(1)):
+                    with self.assertRaises(ShmError) as cm:
+                        op()
+                    self.assertEqual(cm.exception.code, "EINVAL")
+                    self.assertIn("claim", str(cm.exception))
+                with self.assertRaises(ValueError):
+                    c.commit(101)  # the claim stays open
+                self.assertTrue(c.open)
+                c.commit(5)  # shrunk: the rest of the claim is a padding record
+                self.assertFalse(c.open)
+                with self.assertRaises(ValueError):
+                    c.data[0]  # the view is released with the commit
+                with self.assertRaises(ShmError) as cm:
+                    c.commit()
+                self.assertEqual(cm.exception.code, "EINVAL")
+                c.abort()  # a no-op now
+                a = lg.try_claim(10)
+                a.data[:] = b"x" * 10
+                a.abort()  # readers skip it
+                with lg.try_claim(3, 9) as k:
+                    k.data[:] = b"abc"  # committed on a clean exit
+                with self.assertRaises(KeyError):
+                    with lg.try_claim(3) as k2:
+                        k2.data[:] = b"zzz"
+                        raise KeyError("aborted")
+                self.assertFalse(k2.open)
+                with lg.try_claim(8) as k3:
+                    k3.data[:2] = b"ok"
+                    k3.commit(2)
+                self.assertEqual(lg.try_claim(0).commit(), None)
+                with self.assertRaises(ValueError):
+                    lg.try_claim(505)
+                with self.assertRaises(ValueError):
+                    lg.try_claim(1, 65536)
+                self.assertEqual(list(lg), [(5, b"hello"), (9, b"abc"), (0, b"ok"), (0, b"")])
+                lg.validate()
+                # Full: no claim; a claim that fills the log exactly.
+                while lg.try_write(bytes(56)):
+                    pass
+                self.assertIsNone(lg.try_claim(56))
+                lg.try_read_batch(lambda t, b: None)
+            # close() with a claim open gives it up: the next writer's record is read next.
+            with new_log(1024, mode) as lg:
+                h = lg.handle()
+                self.assertEqual(lg.try_read(), None)  # lg is the reader
+                w = MessageLog.attach(h)
+                c = w.try_claim(20)
+                c.data[:3] = b"old"
+                w.close()
+                self.assertFalse(c.open)
+                with self.assertRaises(ShmError) as cm:
+                    c.commit()
+                self.assertEqual(cm.exception.code, "EINVAL")
+                w = MessageLog.attach(h)
+                self.assertTrue(w.try_write(b"after"))
+                self.assertEqual(lg.try_read(), (0, b"after"))
+                self.assertIsNone(lg.try_read())
+                w.close()
+
+    def test_validate_finds_scribbled_headers(self):
+        for mode in ("spsc", "mpsc"):
+            for off, val in ((0, 4), (0, 8 + 505), (0, 0x7FFFF000), (4, 65536), (4, PAD), (0, 2000)):
+                with self.subTest(mode=mode, off=off, val=val), new_log(1024, mode) as lg:
+                    lg.try_write_batch([b"abcdefgh", b"second", b"third"])
+                    lg.validate()
+                    struct.pack_into("<I", lg.segment.buf, lg._data + 16 + off, val)  # the second record
+                    with self.assertRaises(ShmError) as cm:
+                        lg.validate()
+                    self.assertEqual(cm.exception.code, "EBADHDR")
+                    self.assertIn("L3", str(cm.exception))
+            for off, val in ((128, 4), (128, 4096), (192, 2048)):
+                with self.subTest(mode=mode, off=off), new_log(1024, mode) as lg:
+                    lg.try_write(b"x")
+                    struct.pack_into("<I", lg.segment.buf, off, val)
+                    with self.assertRaises(ShmError) as cm:
+                        lg.validate()
+                    self.assertEqual(cm.exception.code, "EBADHDR")
+        with new_log(1024, "mpsc") as lg:
+            lg.try_write(b"x")
+            c = lg.try_claim(10)  # in progress: ends the walk
+            lg.validate()
+            c.abort()
+            lg.validate()
+            lg.close()
+            with self.assertRaises(ShmError) as cm:
+                lg.validate()
+            self.assertEqual(cm.exception.code, "ECLOSED")
+
+    def test_a_python_child_killed_holding_a_claim_is_recovered(self):
+        for mode in ("mpsc", "spsc"):
+            with self.subTest(mode=mode), new_log(4096, mode, max_record=200) as lg:
+                r = child("log-claim-die", json.dumps(lg.handle()), "1", "3")
+                self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+                self.assertIn("claimed", r.stdout)
+                # spsc: this process takes the dead writer's role and starts at the published tail;
+                # mpsc: the reader pads over the dead claim once it sees the owner is dead.
+                self.assertTrue(lg.try_write(b"after", 5))
+                got = []
+                while len(got) < 4:
+                    rec = lg.read(timeout=5)
+                    got.append(rec if rec[0] == 5 else struct.unpack_from("<II", rec[1]))
+                self.assertEqual(got, [(1, 0), (1, 1), (1, 2), (5, b"after")])
+                self.assertIsNone(lg.try_read())
+                lg.validate()
+
+    def test_batch_and_claim_writer_children(self):
+        for mode in ("spsc", "mpsc"):
+            for style in ("batch", "claim"):
+                with self.subTest(mode=mode, style=style), new_log(2048, mode, max_record=300) as lg:
+                    h = json.dumps(lg.handle())
+                    p = child("log-write", h, "4", "500", "-", style, wait=False)
+                    r = child("log-read", h, "500")
+                    self.assertEqual(p.wait(60), 0, p.stderr.read())
+                    out = json.loads(r.stdout)
+                    self.assertEqual((out["errors"], out["count"], out["per"]), ([], 500, {"4": 500}))
 
 
 if __name__ == "__main__":
