@@ -16,6 +16,7 @@ __all__ = ["ShmError", "SharedMemory", "SharedArray", "Ring", "Mempool", "Block"
            "__version__"]
 __all__ += ["Mutex", "LockGuard", "Semaphore", "Condition"]  # shmkit.locks
 __all__ += ["MessageLog"]  # shmkit.log
+__all__ += ["Channel", "Message", "Loan"]  # shmkit.channel
 __version__ = "0.1.0"
 
 
@@ -41,6 +42,10 @@ def __getattr__(name: str):
         from .log import MessageLog
 
         return MessageLog
+    if name in ("Channel", "Message", "Loan"):
+        from . import channel
+
+        return getattr(channel, name)
     if name == "library_path":
         from . import _lib
 
@@ -51,7 +56,7 @@ def __getattr__(name: str):
 
 def attach(handle: dict):
     """Reopens the object a handle names (any kind: shmkit.shm, shmkit.array, shmkit.ring,
-    shmkit.mempool), e.g. ``attach(json.loads(line_printed_by_deno))``."""
+    shmkit.mempool, shmkit.channel, ...), e.g. ``attach(json.loads(line_printed_by_deno))``."""
     if not isinstance(handle, dict) or not isinstance(handle.get("kind"), str):
         raise ShmError("EINVAL", "Cannot attach: the handle is not a shmkit handle object (a dict with a kind)")
     kind = handle["kind"]
@@ -77,6 +82,10 @@ def attach(handle: dict):
         from .log import MessageLog
 
         return MessageLog.attach(handle)
+    if kind == "shmkit.channel":
+        from .channel import Channel
+
+        return Channel.attach(handle)
     raise ShmError("EINVAL", f"Cannot attach: unknown handle kind {kind!r} (this Python package reads shmkit.shm, "
                    "shmkit.array, shmkit.ring, shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition, "
-                   "shmkit.log)")
+                   "shmkit.log, shmkit.channel)")
