@@ -9,7 +9,9 @@
  *   kind 0: int32 fn(local, uint32 value)  called as f(value)   (shmkit_ring_enqueue1)
  *   kind 1: int64 fn(local)                called as f()        (shmkit_ring_dequeue1)
  *   kind 2: int32 fn(local)                called as f()        (shmkit_mempool_get)
- *   kind 3: int32 fn(local, int32 index)   called as f(index)   (shmkit_mempool_put)
+ *   kind 3: int32 fn(local, int32 index)   called as f(index)   (shmkit_mempool_put, shmkit_chan_release)
+ *   kind 4: int32 fn(local, const uint8 *data, uint32 n)  called as f(buffer)  (shmkit_chan_send): any
+ *           C-contiguous buffer (bytes, bytearray, memoryview, ...), passed in place
  * `keep` (the ctypes struct holding the local state) stays referenced as long as the callable, so
  * the address stays valid. Value arguments are range-checked here (OverflowError / TypeError),
  * before C sees them.
@@ -25,6 +27,7 @@ typedef int32_t (*fn_u32)(void *, uint32_t);
 typedef int64_t (*fn_void64)(void *);
 typedef int32_t (*fn_void32)(void *);
 typedef int32_t (*fn_i32)(void *, int32_t);
+typedef int32_t (*fn_buf)(void *, const uint8_t *, uint32_t);
 
 typedef struct {
 	PyObject_HEAD void *fn;
@@ -108,11 +111,30 @@ static PyObject *call_i32(PyObject *self, PyObject *const *args, Py_ssize_t narg
 	return PyLong_FromLong(((fn_i32)op->fn)(op->local, (int32_t)v));
 }
 
-static PyMethodDef KIND_DEFS[4] = {
+static PyObject *call_buf(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	OpObject *op = (OpObject *)self;
+	if (one_arg(nargs, "send") < 0)
+		return NULL;
+	Py_buffer view;
+	if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	if (view.len < 0 || (unsigned long long)view.len > 0xFFFFFFFFull) {
+		PyBuffer_Release(&view);
+		PyErr_SetString(PyExc_OverflowError, "the buffer is longer than 2**32 - 1 bytes");
+		return NULL;
+	}
+	int32_t r = ((fn_buf)op->fn)(op->local, (const uint8_t *)view.buf, (uint32_t)view.len);
+	PyBuffer_Release(&view);
+	return PyLong_FromLong(r);
+}
+
+static PyMethodDef KIND_DEFS[5] = {
 	{"enqueue1", (PyCFunction)(void (*)(void))call_u32, METH_FASTCALL, NULL},
 	{"dequeue1", (PyCFunction)(void (*)(void))call_void64, METH_FASTCALL, NULL},
 	{"get", (PyCFunction)(void (*)(void))call_void32, METH_FASTCALL, NULL},
 	{"put", (PyCFunction)(void (*)(void))call_i32, METH_FASTCALL, NULL},
+	{"send", (PyCFunction)(void (*)(void))call_buf, METH_FASTCALL, NULL},
 };
 
 static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -131,8 +153,8 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 	long kind = PyLong_AsLong(args[1]);
 	if (kind == -1 && PyErr_Occurred())
 		return NULL;
-	if (kind < 0 || kind > 3) {
-		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..3");
+	if (kind < 0 || kind > 4) {
+		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..4");
 		return NULL;
 	}
 	void *local = PyLong_AsVoidPtr(args[2]);

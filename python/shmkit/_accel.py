@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from . import _lib
 
-ENQUEUE1, DEQUEUE1, GET, PUT = 0, 1, 2, 3
+ENQUEUE1, DEQUEUE1, GET, PUT, SEND = 0, 1, 2, 3, 4
 
 _lock = threading.Lock()
 _module: Any = None
@@ -105,9 +105,19 @@ def status() -> str:
 
 def bound(name: str, kind: int, local: ctypes.Structure) -> Callable[..., int]:
     """libshmkit's ``name`` bound to ``local``: ``f(value)`` for ENQUEUE1/PUT, ``f()`` for
-    DEQUEUE1/GET. The caller range-checks values (the accelerator also refuses out-of-range ones)."""
-    fn = getattr(_lib.raw(), name)
+    DEQUEUE1/GET, ``f(buffer)`` for SEND (a C-contiguous buffer, passed in place with its length).
+    The caller range-checks values (the accelerator also refuses out-of-range ones)."""
     m = module()
+    if kind == SEND and m is None:
+        fs = getattr(_lib.fast(), name)  # argtypes (local, c_void_p, u32): bytes only, others copied once
+        addr = ctypes.addressof(local)
+
+        def send(data: Any, _keep: ctypes.Structure = local) -> int:
+            b = data if type(data) is bytes else bytes(data)
+            return fs(addr, b, len(b))
+
+        return send
+    fn = getattr(_lib.raw(), name)
     if m is not None:
         return m.bind(ctypes.cast(fn, ctypes.c_void_p).value, kind, ctypes.addressof(local), local)
     return functools.partial(fn, ctypes.byref(local))

@@ -39,6 +39,7 @@ _SPIN_MS = 0.02  # as src/channel.ts SPIN_MS
 _PARK_SLICE_MS = 50.0  # as src/channel.ts PARK_SLICE_MS
 _BATCH = 256  # messages per C batch call
 _EMPTY = memoryview(b"")
+_INF = float("inf")
 _HDR = struct.Struct("<IIIIQQQQQII")  # slots .. maxProcesses (offsets 64..127)
 
 
@@ -319,7 +320,7 @@ class Channel(Placed):
         self._wdata = seg.view(off + data, lay[0] * slots)  # every block, writable (loans)
         self._rdata = self._wdata.toreadonly()  # messages are read-only views of it
         f = fast()
-        self._send = f.shmkit_chan_send
+        self._send1 = _accel.bound("shmkit_chan_send", _accel.SEND, loc)  # int32 fn(local, data, n)
         self._recv_batch = f.shmkit_chan_recv_batch
         self._release_batch = f.shmkit_chan_release_batch
         self._recv1 = _accel.bound("shmkit_chan_recv", _accel.DEQUEUE1, loc)  # int64 fn(local)
@@ -416,33 +417,28 @@ class Channel(Placed):
 
     # ---- sending --------------------------------------------------------------------------------
 
-    def _data(self, data: object) -> tuple[Any, int]:
-        """(pointer argument, length) of a payload: bytes as is, str as UTF-8, a writable buffer in
-        place, anything else through one copy."""
-        if type(data) is bytes:
-            return data, len(data)
+    def _data(self, data: object) -> Any:
+        """A payload as something the send call takes in place: bytes as is, str as UTF-8, any
+        C-contiguous buffer as a byte memoryview of it (others through one copy)."""
         if isinstance(data, str):
-            b = data.encode("utf-8")
-            return b, len(b)
+            return data.encode("utf-8")
         try:
             mv = memoryview(data)  # type: ignore[arg-type]
         except TypeError:
             raise TypeError(f"{self._swhat}: data must be bytes, bytearray, memoryview (any buffer) or str, got "
                             f"{type(data).__name__}") from None
-        n = mv.nbytes
-        if n > 0 and not mv.readonly and mv.c_contiguous:
-            return (ctypes.c_char * n).from_buffer(mv), n
-        return mv.tobytes(), n
+        return mv.cast("B") if mv.c_contiguous else mv.tobytes()
 
     def try_send(self, data: bytes | bytearray | memoryview | str) -> bool:
         """Sends a copy of ``data`` (bytes or any buffer; a str as UTF-8) if a slot is free now.
         False when every slot is in use. ValueError when it is longer than ``slot_size``."""
         if self._closed:
             raise self._closed_error("send on")
-        p, n = self._data(data)
-        if n > self.slot_size:
-            raise self._too_big(n)
-        r = self._send(self._addr, p, n)
+        if type(data) is not bytes:
+            data = self._data(data)
+        if len(data) > self.slot_size:
+            raise self._too_big(len(data))
+        r = self._send1(data)
         if r < 0:
             raise self._err(r, "send on")
         return r == 1
@@ -456,13 +452,14 @@ class Channel(Placed):
     def send(self, data: bytes | bytearray | memoryview | str, timeout: float | None = None) -> None:
         """Sends a copy of ``data``, waiting while the channel is full (slots of dead processes are
         reclaimed meanwhile). ``timeout`` in seconds (None: for good): ShmError ETIMEDOUT."""
-        ms = timeout_ms(timeout, self._swhat)
+        ms = timeout_ms(timeout, self._swhat) if timeout is not None else _INF
         if self._closed:
             raise self._closed_error("send on")
-        p, n = self._data(data)
-        if n > self.slot_size:
-            raise self._too_big(n)
-        r = self._send(self._addr, p, n)
+        if type(data) is not bytes:
+            data = self._data(data)
+        if len(data) > self.slot_size:
+            raise self._too_big(len(data))
+        r = self._send1(data)
         if r == 1:
             return
         if r < 0:
@@ -680,9 +677,10 @@ class Channel(Placed):
 
     async def send_async(self, data: bytes | bytearray | memoryview | str, timeout: float | None = None) -> None:
         """Sends a copy of ``data``, waiting without blocking the event loop while the channel is full."""
-        p, n = self._data(data)
-        if n > self.slot_size:
-            raise self._too_big(n)
+        if type(data) is not bytes:
+            data = self._data(data)
+        if len(data) > self.slot_size:
+            raise self._too_big(len(data))
         await self._wait_async(0, lambda: True if self.try_send(data) else None, self._swhat, timeout)
 
     async def loan_async(self, timeout: float | None = None) -> Loan:
