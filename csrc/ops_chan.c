@@ -752,7 +752,6 @@ int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double time
 		}
 	}
 	if (rc == 0) {
-		FAULT("channel.wait.parked");
 		rc = shmkit_futex_wait(l->map_id, l->offset + C_WAKESEQ, seen, slice);
 		if (rc == 1 || (rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS))
 			rc = 0; /* the word moved, or a slice (not the caller's timeout) ended */

@@ -222,7 +222,7 @@ test(
         const ch = Channel.create(name, { slots: 8, slotSize: 40, mode });
         try {
           const h = JSON.stringify(ch.handle());
-          if (side === "recv") for (let i = 0; i < 6; i++) ch.send(payload(i, 40));
+          if (side === "recv") { for (let i = 0; i < 6; i++) ch.send(payload(i, 40)); }
           ch.close(); // the victim and then Python are the only peers
           const res = await peer(side === "send" ? ["send", h, "0", "6"] : ["recv", h, "6"], { SHMKIT_FAULT: fault });
           assertEquals(res.signal, "SIGKILL", `${mode} ${fault}: ${res.stdout}${res.stderr}`);

@@ -47,7 +47,8 @@ def check_sizes() -> None:
 
 def arm_fault(spec: str) -> None:
     """Tests only: SIGKILL this process at the Nth hit of a csrc/ops.c fault point
-    ("ring.enq.after_commit:3"); the same point names as src/ring.ts and src/mempool.ts. "log."
+    ("ring.enq.after_commit:3"); the same point names as src/ring.ts, src/mempool.ts and src/channel.ts
+    ("channel.send.after_queued:2": csrc/ops_chan.c uses ops.c's fault points). "log."
     points ("log.write.mid_payload:2", as src/log.ts LOG_FAULT_POINTS) arm csrc/ops_log.c."""
     L = lib()
     r = L.shmkit_log_fault(spec.encode()) if spec.startswith("log.") else L.shmkit_ops_fault(spec.encode())
