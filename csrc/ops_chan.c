@@ -114,13 +114,15 @@ static inline uint32_t word(uint32_t phase, uint32_t tag) { return phase << 30 |
 static void chan_refork(struct shmkit_chan_local *l)
 {
 	/* A forked child is a new process: the parent's entry, tag and parks are not its own (the
-	 * ring local refreshes its roles itself on its next call). */
+	 * ring local refreshes itself on its next call; its roles are cleared now so that spsc_empty
+	 * does not take the parent's consumer role for ours before that). */
 	l->pid = (uint32_t)shmkit_getpid();
 	l->start_lo = ops_start_lo(l->pid);
 	l->p = -1;
 	l->tag = 0;
 	l->parked = 0;
 	l->bad = 0;
+	l->ring.roles = 0;
 	l->fork_gen = ops_fork_gen();
 }
 
