@@ -58,6 +58,13 @@
 #define TAG_MASK 0x3fffffffu
 #define RECLAIM_EVERY_MS 250.0
 #define PARK_SLICE_MS 50.0
+/* An spsc sender that finds the channel full polls this long before it registers as a waiter
+ * (src/channel.ts #poll): it resumes when the block at its cursor and the one TAKE_AHEAD - 1 past
+ * it are FREE (a table line after the receiver left it), with a whole-table look every SCAN_EVERY
+ * polls (blocks released out of order). No syscall, and no wake asked of the receiver. */
+#define POLL_NS 20000.0 /* src/channel.ts SPIN_MS */
+#define TAKE_AHEAD 8u
+#define SCAN_EVERY 16u
 /* The ready ring's words R1b reads (docs/layout/ring.md). */
 #define R_TAIL 128
 #define R_HEAD 192
@@ -716,6 +723,31 @@ int32_t shmkit_chan_release_batch(struct shmkit_chan_local *l, const uint32_t *o
 /* ------------------------------------------------------------------------------------------ */
 /* Waiting, state, close                                                                        */
 
+static int any_free(struct ch *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (__atomic_load_n(state_of(c, i), RLX) == 0)
+			return 1;
+	return 0;
+}
+
+/* The spsc sender's poll before it parks: 1 when it may go on (see POLL_NS), 0 after POLL_NS. */
+static int spsc_poll(struct ch *c, double timeout_ms)
+{
+	uint32_t n = c->n, ahead = (n < TAKE_AHEAD ? n : TAKE_AHEAD) - 1;
+	double until = shmkit_now_ns() + (timeout_ms * 1e6 < POLL_NS ? timeout_ms * 1e6 : POLL_NS);
+	for (uint32_t k = 1;; k++) {
+		uint32_t i = c->l->cursor, a = i + ahead >= n ? i + ahead - n : i + ahead;
+		if (k % SCAN_EVERY == 0 ? any_free(c)
+					: __atomic_load_n(state_of(c, a), RLX) == 0 && __atomic_load_n(state_of(c, i), RLX) == 0)
+			return 1;
+		if (shmkit_now_ns() >= until)
+			return 0;
+		for (volatile int spin = 0; spin < 64; spin++) {
+		} /* stay off the receiver's table lines for a moment */
+	}
+}
+
 int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double timeout_ms)
 {
 	struct ch c;
@@ -739,6 +771,8 @@ int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double time
 		if (reclaim(&c) > 0)
 			return 1;
 	}
+	if (l->mode == 0 && spsc_poll(&c, timeout_ms))
+		return 1;
 	uint32_t p = (uint32_t)l->p;
 	uint32_t *waiters = HW(&c, C_WAITERS);
 	/* W1: read the futex word, register as a waiter (seq_cst), re-check, park; pairs with W2/W3. */
@@ -748,7 +782,7 @@ int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double time
 	__atomic_fetch_add(&l->parked, 1, SEQ);
 	int rc = 0;
 	for (uint32_t i = 0; i < c.n; i++) {
-		if (ld32(state_of(&c, i)) == 0) {
+		if (ld32(state_of(&c, i)) == 0) { /* the re-check: any FREE block (seq_cst, after W1) */
 			rc = 1;
 			break;
 		}
