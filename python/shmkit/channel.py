@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterable
 from . import layout
 from . import _accel
 from ._lib import check, errno_value, fast, lib, os_error
+from ._ops import ChanLocal, check_sizes
 from ._placed import Placed, attach_handle, owning
 from ._wait import now_ms, timeout_error, timeout_ms, wait_until
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
-from .ring import RingLocal
 from .shared_memory import SharedMemory
 
 __all__ = ["Channel", "Message", "Loan", "MODES"]
@@ -41,34 +41,6 @@ _BATCH = 256  # messages per C batch call
 _EMPTY = memoryview(b"")
 _INF = float("inf")
 _HDR = struct.Struct("<IIIIQQQQQII")  # slots .. maxProcesses (offsets 64..127)
-
-
-class ChanLocal(ctypes.Structure):
-    """ctypes mirror of csrc/shmkit.h struct shmkit_chan_local (checked against the library's sizeof)."""
-
-    _fields_ = [
-        ("offset", ctypes.c_double), ("map_id", ctypes.c_int32), ("slots", ctypes.c_uint32),
-        ("slot_size", ctypes.c_uint32), ("mode", ctypes.c_uint32), ("procs", ctypes.c_uint32),
-        ("ready_off", ctypes.c_uint32), ("table_off", ctypes.c_uint32), ("data_off", ctypes.c_uint32),
-        ("p", ctypes.c_int32), ("tag", ctypes.c_uint32), ("op", ctypes.c_uint32), ("cursor", ctypes.c_uint32),
-        ("pid", ctypes.c_uint32), ("start_lo", ctypes.c_uint32), ("fork_gen", ctypes.c_uint32),
-        ("parked", ctypes.c_uint32), ("bad", ctypes.c_uint32), ("last_reclaim", ctypes.c_double),
-        ("ring", RingLocal),
-    ]
-
-
-_sized = False
-
-
-def _check_size() -> None:
-    global _sized
-    if _sized:
-        return
-    n = lib().shmkit_chan_local_size()
-    if n != ctypes.sizeof(ChanLocal):
-        raise ShmError("ENOLIB", f"libshmkit's ChanLocal is {n} bytes, this package expects {ctypes.sizeof(ChanLocal)}: "
-                       "the library and the package are from different versions (rebuild with `make lib`)")
-    _sized = True
 
 
 def _align(n: int, a: int) -> int:
@@ -263,7 +235,7 @@ class Channel(Placed):
 
     @classmethod
     def _new(cls, seg: SharedMemory, off: int, owns: bool) -> "Channel":
-        _check_size()
+        check_sizes()
         name = "(anonymous)" if seg.name is None else seg.name
         what_obj = f'channel "{name}"' + (f" at {off}" if off else "")
         what = f"Cannot open {what_obj}"
