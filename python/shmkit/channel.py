@@ -512,7 +512,11 @@ class Channel(Placed):
     def recv(self, timeout: float | None = None) -> Message:
         """The next message, waiting while the channel is empty (spins ~20 us, then sleeps on the
         ready ring). ``timeout`` in seconds (None: for good); Ctrl-C interrupts the wait."""
-        ms = timeout_ms(timeout, self._rwhat)
+        if not self._closed and not self._pending:
+            r = self._recv1()  # the fast path inlined (one Python call less per message)
+            if r >= 0:
+                return Message(self, r & 0xFFFFFF, r >> 24)
+        ms = timeout_ms(timeout, self._rwhat) if timeout is not None else _INF
         m = self.try_recv()
         if m is not None:
             return m
