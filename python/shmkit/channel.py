@@ -516,6 +516,8 @@ class Channel(Placed):
             r = self._recv1()  # the fast path inlined (one Python call less per message)
             if r >= 0:
                 return Message(self, r & 0xFFFFFF, r >> 24)
+            if r != self._eagain:
+                raise self._err(r, "receive on")
         ms = timeout_ms(timeout, self._rwhat) if timeout is not None else _INF
         m = self.try_recv()
         if m is not None:
