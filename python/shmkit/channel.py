@@ -567,7 +567,9 @@ class Channel(Placed):
         each slot after its call: one library call per burst of up to 256 messages and one for their
         release. ``view`` is a read-only zero-copy memoryview valid only during the call. If ``fn``
         raises, that message counts as received and the rest of the burst stays for the next
-        receive. Returns how many messages were handed to ``fn``."""
+        receive; if ``fn`` closes the channel, the rest of the burst is dropped (its blocks are
+        freed, as a TypeScript receive run's are by ``close()``). Returns how many messages were
+        handed to ``fn``."""
         if self._closed:
             raise self._closed_error("receive on")
         if max is not None and (isinstance(max, bool) or not isinstance(max, int) or max < 1):
@@ -575,7 +577,7 @@ class Channel(Placed):
         limit = self.slots if max is None else min(max, self.slots)
         done = 0
         rdata, stride = self._rdata, self._stride
-        while self._pending and done < limit:  # the rest of a burst an earlier fn interrupted
+        while self._pending and done < limit and not self._closed:  # the rest of a burst an earlier fn interrupted
             i, n = self._pending.popleft()
             try:
                 fn(rdata[i * stride:i * stride + n])
@@ -586,7 +588,7 @@ class Channel(Placed):
                         raise self._err(r, "release a slot of")
             done += 1
         out = self._batch
-        while done < limit:
+        while done < limit and not self._closed:  # fn may close the channel
             want = min(_BATCH, limit - done)
             k = self._recv_batch(self._addr, self._batch_addr, want)
             if k < 0:
@@ -595,7 +597,7 @@ class Channel(Placed):
                 break
             j = 0
             try:
-                while j < k:
+                while j < k and not self._closed:  # close() in fn freed the rest of the burst
                     i, n = out[2 * j], out[2 * j + 1]
                     j += 1
                     fn(rdata[i * stride:i * stride + n])
@@ -606,7 +608,7 @@ class Channel(Placed):
                     r = self._release_batch(self._addr, self._batch_addr, j)
                     if r < 0:
                         raise self._err(r, "release a slot of")
-            done += k
+            done += j
             if k < want:
                 break
         return done

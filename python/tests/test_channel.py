@@ -112,6 +112,22 @@ class ChannelTest(unittest.TestCase):
             self.assertEqual(len(ch), 2)
             self.assertEqual([m.tobytes() for m in ch], [b"b", b"c"])
             self.assertEqual(seen, [b"a"])
+        # fn closes a channel that does not own its segment: the batch ends, nothing more is taken.
+        seg = SharedMemory.create(None, Channel.byte_length_of(8, 16))
+        try:
+            ch = Channel.init(seg, 0, 8, 16)
+            ch.try_send_batch([b"1", b"2", b"3"])
+            got = []
+            self.assertEqual(ch.try_recv_batch(lambda v: (got.append(bytes(v)), ch.close())), 1)
+            self.assertEqual(got, [b"1"])
+            again = Channel.at(seg, 0)
+            # The burst had claimed all three: close() freed the two not handed out (dropped).
+            self.assertEqual((len(again), again.available), (0, 8))
+            self.assertEqual(again.reclaim(), 0)
+            again.close()
+        finally:
+            seg.unlink()
+            seg.close()
 
     def test_options_and_messages_match_typescript(self):
         name = uname("chan")
