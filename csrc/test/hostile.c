@@ -1246,6 +1246,22 @@ static void chan_cases(void)
 		EXPECT(shmkit_chan_take(&h), R == -EINVAL);
 		EXPECT(shmkit_chan_close(&l), R == 0);
 	}
+	/* R1b with more QUEUED blocks than the reclaimer's stack list holds (64): none is an orphan
+	 * while the ring holds them all; those whose ring entries are overwritten are. */
+	chan_format(id, 0, 200, 64, 1, 2);
+	EXPECT(shmkit_chan_attach(id, 0, 6, &l), R == 0);
+	for (int i = 0; i < 150; i++)
+		EXPECT(shmkit_chan_send(&l, data, 8), R == 1);
+	EXPECT(shmkit_chan_reclaim(&l), R == 0);
+	{
+		uint64_t rdy = *(uint64_t *)(void *)(base + 96);
+		uint32_t *rs = (uint32_t *)(void *)(base + rdy + 384);
+		for (int k = 100; k < 110; k++)
+			rs[2 * k] = 1000 + (uint32_t)k; /* values out of range: their blocks are in no ring */
+	}
+	EXPECT(shmkit_chan_reclaim(&l), R == 10);
+	EXPECT(shmkit_chan_available(&l), R == 60);
+	EXPECT(shmkit_chan_close(&l), R == 0);
 	EXPECT(shmkit_chan_attach(id, 0, 5, &l), R == 0);
 	shmkit_munmap(id, 0);
 	EXPECT(shmkit_chan_send(&l, data, 1), R == -EBADF);

@@ -351,7 +351,14 @@ class ChannelTest(unittest.TestCase):
                 p.wait(10)
                 self.assertLess(time.monotonic() - t, 1.0)
                 self.assertIn("KeyboardInterrupt", p.stderr.read())
-                self.assertGreaterEqual(ch.reclaim() + ch.available, 0)
+                seg = ch.segment
+                # The interrupted park gave its registration back: the senders' waiters (header 128)
+                # and the ready ring's consWaiters (ring + 256) are 0 again.
+                self.assertEqual(layout.load32(seg, 128), 0)
+                self.assertEqual(layout.load32(seg, u64(seg, READY) + 256), 0)
+                if side == "send":
+                    self.assertEqual(len(ch), 2)  # its queued messages outlive it
+                    self.assertEqual(ch.recv(timeout=1).tobytes(), b"x")
 
     def test_reclaim_after_a_sigkilled_child_holding_loaned_held_and_queued_blocks(self):
         with new_channel(4, 32) as ch:
