@@ -211,8 +211,8 @@ def chan_payload(i: int, slot_size: int) -> bytes:
 
 
 def chan_receive(ch, count: int) -> None:
-    """Receives until STOP (or count messages), in turn with recv, try_recv_batch and recv_into;
-    prints each id as it arrives; exit 1 on a corrupt payload."""
+    """Receives until STOP (or count messages), in turn with recv, try_recv_batch and recv_into,
+    reclaiming every 16 turns; prints each id as it arrives; exit 1 on a corrupt payload."""
     got = 0
     turn = 0
     buf = bytearray(ch.slot_size)
@@ -234,6 +234,8 @@ def chan_receive(ch, count: int) -> None:
 
     while not stop[0] and (count < 0 or got < count):
         turn += 1
+        if turn % 16 == 0:
+            ch.reclaim()  # R1 (csrc/ops_chan.c) while senders of both languages are inside their brackets
         if turn % 3 == 1:
             with ch.recv(timeout=30) as m:
                 take(m.bytes)
