@@ -183,6 +183,22 @@ class ChannelTest(unittest.TestCase):
 
             self.assertEqual(asyncio.run(go()), [b"2", b"3", b"late"])
 
+            async def more():
+                ln = await ch.loan_async(timeout=1)
+                ln.buf[:2] = b"ln"
+                ln.send(2)
+                got = []
+                self.assertEqual(await ch.recv_batch_async(lambda v: got.append(bytes(v)), timeout=1), 1)
+                ch.send(b"it")
+                async for m in ch:  # receives until the channel is closed
+                    got.append(m.tobytes())
+                    m.release()
+                    asyncio.get_running_loop().call_later(0.05, ch.close)
+                return got
+
+            self.assertEqual(asyncio.run(more()), [b"ln", b"it"])
+            self.assertTrue(ch.closed)
+
     def test_placement_handles_and_attach(self):
         opts = (4, 100)
         size = Channel.byte_length_of(*opts) + 64
