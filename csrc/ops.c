@@ -84,8 +84,9 @@ int ops_holder_alive(uint32_t pid, uint32_t start_lo)
 	return (uint32_t)((uint64_t)st & 0xffffffffu) == start_lo;
 }
 
-/* Mempool identities (src/mempool.ts identityAlive): when liveness cannot be told, never rob. */
-static int mempool_identity_alive(uint32_t pid, uint32_t start_lo)
+/* Mempool and channel identities (src/mempool.ts, src/channel.ts identityAlive): when liveness
+ * cannot be told, never rob. */
+int ops_identity_alive(uint32_t pid, uint32_t start_lo)
 {
 	if (pid == 0 || pid > PID_LIMIT)
 		return 0;
@@ -132,7 +133,7 @@ void ops_fault_hit(const char *point)
 }
 
 /* Decrements *w if it is non-zero; 1 if it did. */
-static int take_one(uint32_t *w)
+int ops_take_one(uint32_t *w)
 {
 	uint32_t v = __atomic_load_n(w, SEQ);
 	while (v > 0 && !__atomic_compare_exchange_n(w, &v, v - 1, 0, SEQ, SEQ)) {
@@ -955,7 +956,7 @@ int32_t shmkit_ring_park(struct shmkit_ring_local *l, uint32_t side, double time
 	}
 	/* Give the registration back, unless close() (shmkit_ring_release, maybe on another thread)
 	 * already did: whoever takes it off the local count gives it back to the shared one. */
-	if (take_one(&l->waits[side])) {
+	if (ops_take_one(&l->waits[side])) {
 		struct ring r2;
 		if (ring_bind(l, &r2) == 0 && r2.b == r.b)
 			__atomic_fetch_sub(count, 1, SEQ);
@@ -1138,7 +1139,7 @@ static int pool_reclaim(struct pool *p)
 		uint64_t id = ld64(slot_id(p, s)); /* R0 */
 		if (id == 0 || (int32_t)s == l->slot)
 			continue;
-		if (mempool_identity_alive((uint32_t)id, (uint32_t)(id >> 32)))
+		if (ops_identity_alive((uint32_t)id, (uint32_t)(id >> 32)))
 			continue;
 		uint32_t gen = ld32(slot_gen(p, s)) & M_GEN_MASK;
 		if (ld64(slot_id(p, s)) != id)
@@ -1300,7 +1301,7 @@ int32_t shmkit_mempool_park(struct shmkit_mempool_local *l, double timeout_ms)
 		if (rc == -ETIMEDOUT && timeout_ms > M_PARK_SLICE_MS)
 			rc = 0;
 	}
-	if (take_one(&l->parked)) { /* unless close() already gave it back */
+	if (ops_take_one(&l->parked)) { /* unless close() already gave it back */
 		struct pool p2;
 		if (pool_bind(l, &p2) == 0 && p2.b == p.b) {
 			__atomic_fetch_sub(waiters, 1, SEQ);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to csrc/ops.c, ops_sync.c and ops_log.c (the per-operation C implementations for
+ * Internal to csrc/ops.c, ops_sync.c, ops_log.c and ops_chan.c (the per-operation C implementations for
  * bindings such as Python): seq_cst atomics, the range check every call makes against its
  * mapping, process identity and forks, and the test-only fault points. The functions below are
  * defined once, in ops.c; their names do not start with "shmkit_", so csrc/exports.map does not
@@ -49,6 +49,13 @@ uint32_t ops_fork_gen(void);
 uint32_t ops_start_lo(uint32_t pid);
 /* src/ring.ts / src/log.ts holderAlive: (pid, low 32 bits of its start time) names a running process. */
 int ops_holder_alive(uint32_t pid, uint32_t start_lo);
+/* src/mempool.ts / src/channel.ts identityAlive: dead only when certainly gone (no such process, a
+ * zombie, or another start time); when liveness cannot be told, alive (never rob). */
+int ops_identity_alive(uint32_t pid, uint32_t start_lo);
+
+/* Decrements *w if it is non-zero (seq_cst CAS loop); 1 if it did. A park gives back its waiter
+ * registration this way unless close() (maybe on another thread) already took it. */
+int ops_take_one(uint32_t *w);
 
 /* Test-only fault points (armed by shmkit_ops_fault "point:n"): the n-th pass SIGKILLs the process. */
 extern int32_t ops_fault_left;

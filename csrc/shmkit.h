@@ -432,4 +432,83 @@ SHMKIT_API int32_t shmkit_heap_stats(struct shmkit_heap_local *l, double *out, u
 /* Undoes and unlocks an operation of this object left open (close after an exception). */
 SHMKIT_API int32_t shmkit_heap_release(struct shmkit_heap_local *l);
 
+/* Channel operations for bindings (Python), one call per operation (csrc/ops_chan.c): a second
+ * implementation of docs/layout/channel.md (T1, Q1, D1, F1, R1 and the waits), held against
+ * src/channel.ts by tests/python_channel_test.ts. The ready ring is driven through the embedded
+ * ring local with csrc/ops.c's ring operations. The process-local struct is filled by
+ * shmkit_chan_attach and re-checked against the mapping on every call (a hostile struct is
+ * -EINVAL, a stale mapping -EBADF); shared state that breaks C1..C4 (a ready index >= slots, a
+ * claimed block that is not QUEUED, a length > slotSize, a participant or slot word that changed
+ * under its owner) is -SHMKIT_EBADHDR. Every loop over shared state is bounded. Only
+ * shmkit_chan_park sleeps. The caller formats a channel (header fields, the ready ring through
+ * shmkit_ring_format) itself, as src/channel.ts init does. */
+struct shmkit_chan_local {
+	double offset;        /* the channel's byte offset in the mapping */
+	int32_t map_id;
+	uint32_t slots;
+	uint32_t slot_size;
+	uint32_t mode;        /* 0 spsc, 1 mpmc */
+	uint32_t procs;       /* maxProcesses */
+	uint32_t ready_off;   /* readyOffset, tableOffset, dataOffset (from the channel's start) */
+	uint32_t table_off;
+	uint32_t data_off;
+	int32_t p;            /* our participant entry, -1 until the first send or receive */
+	uint32_t tag;         /* (gen & 0x3fffff) << 8 | p, 0 until registered */
+	uint32_t op;          /* our op counter (even between brackets) */
+	uint32_t cursor;      /* where the next take looks first */
+	uint32_t pid;
+	uint32_t start_lo;
+	uint32_t fork_gen;
+	uint32_t parked;      /* this object's parks counted in waiters now */
+	uint32_t bad;         /* a batch receive found a corrupt index: the next receive reports it */
+	double last_reclaim;  /* ms (shmkit_now_ns / 1e6) of the last reclaim by a full take */
+	struct shmkit_ring_local ring; /* the ready ring (offset + ready_off) */
+};
+
+SHMKIT_API int32_t shmkit_chan_local_size(void);
+/* Validates the channel at offset (after the common header), its ready ring, and fills *l (token:
+ * non-zero, random per object, for the ring's single roles). */
+SHMKIT_API int32_t shmkit_chan_attach(int32_t id, double offset, uint32_t token, struct shmkit_chan_local *l);
+/* Claims a participant entry (the first send, take or receive does it): 0, -EBUSY when every entry
+ * is held by a live Channel object. */
+SHMKIT_API int32_t shmkit_chan_register(struct shmkit_chan_local *l);
+/* T1: takes a FREE block (LOANED to us): its index, -EAGAIN when none is free (after a reclaim at
+ * most every 250 ms), -errno. */
+SHMKIT_API int32_t shmkit_chan_take(struct shmkit_chan_local *l);
+/* T1 + write + Q1: sends n <= slotSize bytes: 1 sent, 0 no free block, -EINVAL (n too large),
+ * -EBUSY (spsc: another process sends), -errno. */
+SHMKIT_API int32_t shmkit_chan_send(struct shmkit_chan_local *l, const uint8_t *data, uint32_t n);
+/* Q1 for a block this object took (shmkit_chan_take) and wrote in place: length n <= slotSize.
+ * 0, -EINVAL (not loaned to this object, or n too large), -errno. */
+SHMKIT_API int32_t shmkit_chan_queue(struct shmkit_chan_local *l, int32_t index, uint32_t n);
+/* Gives back a block taken and not queued: 0, -EINVAL (not loaned to this object). */
+SHMKIT_API int32_t shmkit_chan_unloan(struct shmkit_chan_local *l, int32_t index);
+/* D1 for one message: (length << 24 | index) of a block now HELD by us, -EAGAIN when none is
+ * queued, -SHMKIT_EBADHDR (an index >= slots or not QUEUED, dropped; a length > slotSize, its
+ * block released), -EBUSY (spsc: another process receives), -errno. */
+SHMKIT_API int64_t shmkit_chan_recv(struct shmkit_chan_local *l);
+/* D1 for up to max messages in one bracket (a burst from the ready ring): out[2j] = index,
+ * out[2j + 1] = length; returns how many (0 none queued). A corrupt index or length among them is
+ * dropped (its block released if claimed) and reported by the next receive call, after the good
+ * ones. */
+SHMKIT_API int32_t shmkit_chan_recv_batch(struct shmkit_chan_local *l, uint32_t *out, int32_t max);
+/* F1: frees a block HELD by us and wakes parked senders: 0, -SHMKIT_EBADHDR (not held by us). */
+SHMKIT_API int32_t shmkit_chan_release(struct shmkit_chan_local *l, int32_t index);
+/* F1 for out[0], out[2], ... out[2(n-1)] (a batch from shmkit_chan_recv_batch), one wake. */
+SHMKIT_API int32_t shmkit_chan_release_batch(struct shmkit_chan_local *l, const uint32_t *out, int32_t n);
+/* One park. side 0, a sender with no free block: reclaims if 250 ms passed since the last
+ * reclaim, registers in waiters (and its entry's parked), re-checks for a FREE word, sleeps on
+ * wakeSeq for at most min(timeout_ms, 50). side 1, a receiver: the ready ring's consumer park.
+ * 1 = ready at the re-check (retry), 0 = woken or a slice passed, -ETIMEDOUT, -EINTR, -errno. */
+SHMKIT_API int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double timeout_ms);
+/* R1 a/b/c: frees blocks of dead participants and orphaned QUEUED blocks, frees dead entries;
+ * returns how many blocks were freed. */
+SHMKIT_API int32_t shmkit_chan_reclaim(struct shmkit_chan_local *l);
+/* Snapshots: messages queued (ready ring count), FREE blocks. */
+SHMKIT_API int32_t shmkit_chan_size(struct shmkit_chan_local *l);
+SHMKIT_API int32_t shmkit_chan_available(struct shmkit_chan_local *l);
+/* close(): frees every block still LOANED to or HELD by this object, gives back its parks, frees
+ * its participant entry and the ready ring's roles. */
+SHMKIT_API int32_t shmkit_chan_close(struct shmkit_chan_local *l);
+
 #endif

@@ -10,7 +10,7 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CSRC = os.path.join(REPO, "csrc")
-FILES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "os_linux.c", "os_darwin.c", "shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h", "exports.map"]
+FILES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_linux.c", "os_darwin.c", "shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h", "exports.map"]
 
 
 class BuildPy(build_py):

@@ -48,6 +48,7 @@ test("every exported C function survives hostile arguments under ASan + UBSan", 
     `${ROOT}csrc/ops_sync.c`,
     `${ROOT}csrc/ops_log.c`,
     `${ROOT}csrc/ops_heap.c`,
+    `${ROOT}csrc/ops_chan.c`,
     `${ROOT}csrc/os_linux.c`,
     "-lm",
   ], { timeout: 120_000 });

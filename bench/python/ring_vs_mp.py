@@ -1,7 +1,7 @@
 """Python side of bench/scenarios/py_ring.ts (also runnable alone: python3 bench/python/ring_vs_mp.py [quick]).
 
 S1 batch=1 / batch=32: N small ints from a parent to a child process, the child counts and acks
-the last, through a shmkit Ring (spsc), multiprocessing.Queue and multiprocessing.Pipe, measured
+the last, through a shmkit Ring (spsc), a shmkit Channel (spsc, 8-byte messages), multiprocessing.Queue and multiprocessing.Pipe, measured
 the same way in one run (bench/scenarios/peers_python.ts measures the same two peers for the
 README tables). Emits JSON lines for the shmkit rows (runtime "python"); prints a summary with the
 ratios against the Queue and Pipe of this run on stderr.
@@ -83,6 +83,26 @@ def ring_child(h, ack_h, n, batch):
     ack.enqueue(child_cpu_us(c0))
 
 
+def channel_child(h, ack_h, n, batch):
+    c0 = self_cpu()
+    ch = shmkit.Channel.attach(h)
+    ack = shmkit.Ring.attach(ack_h)
+    if batch == 1:
+        recv = ch.recv
+        for _ in range(n):
+            recv().release()
+    else:
+        got = 0
+
+        def noop(_view):
+            pass
+
+        while got < n:
+            k = ch.try_recv_batch(noop, batch)
+            got += k if k else ch.recv_batch(noop, batch, timeout=10)
+    ack.enqueue(child_cpu_us(c0))
+
+
 def queue_child(q, ack, n, batch):
     c0 = self_cpu()
     got = 0
@@ -143,6 +163,21 @@ def s1(ctx, n, batch):
                                       lambda: ack.dequeue(timeout=60))
     r.unlink(); r.close(); ack.unlink(); ack.close()
 
+    # shmkit channel (spsc): the same count of 8-byte messages, copied in and viewed zero-copy
+    ch = shmkit.Channel.create(None, 1024, 64, "spsc")
+    ack = shmkit.Ring.create(None, 4, "spsc")
+    h, ah = ch.handle(), ack.handle()
+    msg = struct.pack("<q", 12345678)
+
+    def channel_send():
+        send = ch.send
+        for _ in items:
+            send(msg)
+
+    out["shmkit channel spsc"] = measure("channel", lambda: _start(ctx, channel_child, (h, ah, n, batch)),
+                                         channel_send, lambda: ack.dequeue(timeout=60))
+    ch.close(); ack.unlink(); ack.close()
+
     q, qa = ctx.Queue(), ctx.Queue()
     out["mp.Queue"] = measure("queue", lambda: _start(ctx, queue_child, (q, qa, n, batch)),
                               lambda: [q.put(c if batch > 1 else c[0]) for c in chunks], qa.get)
@@ -194,11 +229,19 @@ def main():
         emit(bench="S1", variant=variant, transport="shmkit ring spsc (python)", metric="items/s", value=rate,
              cpu_s=round(cpu, 4), wall_s=round(wall, 4),
              note=f"{n} small ints parent -> child process, {how}; child acks the last")
+        cw, cc = res["shmkit channel spsc"]
+        crate = n / cw
+        how = "send()/recv()+release() one call each per message" if batch == 1 else \
+            "send() per message, try_recv_batch of 32 (one call per burst, one per release)"
+        emit(bench="S1", variant=variant, transport="shmkit channel spsc (python)", metric="items/s", value=crate,
+             cpu_s=round(cc, 4), wall_s=round(cw, 4),
+             note=f"{n} 8-byte messages parent -> child process, {how}; child acks the last")
         q = n / res["mp.Queue"][0]
         p = n / res["mp.Pipe"][0]
         summary.append(f"S1 {variant}: shmkit ring {rate / 1e3:.0f} k/s (cpu {cpu:.2f} s), mp.Queue {q / 1e3:.0f} k/s "
                        f"(cpu {res['mp.Queue'][1]:.2f} s), mp.Pipe {p / 1e3:.0f} k/s (cpu {res['mp.Pipe'][1]:.2f} s): "
-                       f"{rate / q:.1f}x Queue, {rate / p:.1f}x Pipe")
+                       f"{rate / q:.1f}x Queue, {rate / p:.1f}x Pipe; shmkit channel {crate / 1e3:.0f} k/s (cpu {cc:.2f} s) = "
+                       f"{crate / rate:.2f}x ring, {crate / q:.1f}x Queue, {crate / p:.1f}x Pipe")
     for line in summary:
         print("py_ring: " + line, file=sys.stderr, flush=True)
     if len(sys.argv) > 2 and sys.argv[2] == "handoff":

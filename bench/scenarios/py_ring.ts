@@ -1,4 +1,4 @@
-// shmkit for Python (python/shmkit): a Ring between two Python processes against
+// shmkit for Python (python/shmkit): a Ring (and a Channel of 8-byte messages) between two Python processes against
 // multiprocessing.Queue and multiprocessing.Pipe on small items (S1, the same method as
 // peers_python.ts), and a 1 MiB numpy array handed from Python to this Deno process zero-copy
 // through a Mempool block and an spsc Ring (S5 "1 MiB handoff": time from Python's stamp, taken

@@ -388,6 +388,7 @@ static int32_t rint32(int32_t valid)
 static void log_format(int32_t id, double off, uint32_t cap, uint32_t mode, uint32_t start);
 static int heap_format(int32_t id, double off, uint32_t arena, uint32_t names, uint32_t slots,
 		       struct shmkit_heap_local *l);
+static uint64_t chan_format(int32_t id, double off, uint32_t slots, uint32_t slot_size, uint32_t mode, uint32_t procs);
 
 static void random_cases(long iterations, uint64_t seed)
 {
@@ -406,7 +407,7 @@ static void random_cases(long iterations, uint64_t seed)
 		double off = rnd() % 2 ? rdouble() : (double)(rnd() % 20000);
 		int32_t order = (int32_t)(rnd() % 8) - 1;
 		io[0] = rnd(), io[1] = rnd();
-		switch (rnd() % 27) {
+		switch (rnd() % 28) {
 		case 0: shmkit_atomic_load_u32(id, off, order); break;
 		case 1: shmkit_atomic_store_u32(id, off, rnd(), order); break;
 		case 2: shmkit_atomic_exchange_u32(id, off, rnd(), order); break;
@@ -583,6 +584,41 @@ static void random_cases(long iterations, uint64_t seed)
 			shmkit_heap_begin(&hl, rnd() % 3);
 			shmkit_heap_stats(&hl, rnd() % 4 ? st : NULL, 0);
 			shmkit_heap_release(&hl);
+			break;
+		}
+		case 27: {
+			/* csrc/ops_chan.c on random memory: a channel formatted there (or not), random words
+			 * scribbled over its header, participants, ready ring and slot table, locals with
+			 * random fields. No crash, no hang. */
+			struct shmkit_chan_local cl;
+			uint32_t outb[2 * 8];
+			static uint8_t payload[4096];
+			double o64 = (double)(64 * (rnd() % 4));
+			uint64_t clen = 0;
+			if (rnd() % 2)
+				clen = chan_format(id, o64, 1 + (uint32_t)rnd() % 6, 1 + (uint32_t)rnd() % 100, (uint32_t)(rnd() % 2),
+						   1 + (uint32_t)rnd() % 4);
+			if (shmkit_chan_attach(id, rnd() % 4 ? o64 : off, 1 + (uint32_t)rnd() % 1000, &cl) != 0) {
+				for (size_t b = 0; b < sizeof cl; b++)
+					((uint8_t *)&cl)[b] = (uint8_t)rnd();
+			} else if (rnd() % 4 == 0) {
+				((uint32_t *)&cl)[2 + rnd() % 24] = (uint32_t)rnd();
+			}
+			for (int k = 0; k < 6; k++)
+				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % (clen ? clen / 4 : 1200)), (uint32_t)rnd(), 5);
+			shmkit_chan_send(&cl, payload, (uint32_t)(rnd() % 3 ? rnd() % 101 : rnd()));
+			int32_t ti = shmkit_chan_take(&cl);
+			shmkit_chan_queue(&cl, rnd() % 2 ? ti : rint32(8), (uint32_t)(rnd() % 120));
+			shmkit_chan_unloan(&cl, rint32(8));
+			int64_t rv = shmkit_chan_recv(&cl);
+			shmkit_chan_release(&cl, rnd() % 2 && rv >= 0 ? (int32_t)(rv & 0xffffff) : rint32(8));
+			int32_t k = shmkit_chan_recv_batch(&cl, outb, (int32_t)(rnd() % 9));
+			shmkit_chan_release_batch(&cl, outb, rnd() % 2 && k > 0 ? k : (int32_t)(rnd() % 9));
+			shmkit_chan_reclaim(&cl);
+			shmkit_chan_size(&cl);
+			shmkit_chan_available(&cl);
+			shmkit_chan_park(&cl, (uint32_t)(rnd() % 3), 0);
+			shmkit_chan_close(&cl);
 			break;
 		}
 		case 21: {
@@ -1301,6 +1337,215 @@ static void heap_cases(void)
 	EXPECT(shmkit_heap_alloc(&k, 8, 16, 0), R == -EBADF);
 }
 
+/* Formats a channel at off of mapping id (as src/channel.ts init: header, participants, the ready
+ * ring with its common header's headerSize and byteLength, the slot table); returns its byteLength,
+ * 0 if it does not fit. */
+static uint64_t chan_format(int32_t id, double off, uint32_t slots, uint32_t slot_size, uint32_t mode, uint32_t procs)
+{
+	double L = shmkit_map_length(id);
+	uint32_t n = 4;
+	while (n < slots)
+		n <<= 1;
+	uint64_t stride = ((uint64_t)slot_size + 63) / 64 * 64;
+	uint64_t ready = (192 + 64ull * procs + 63) / 64 * 64;
+	uint64_t table = (ready + 384 + 8ull * n + 63) / 64 * 64;
+	uint64_t data = (table + 8ull * slots + 4095) / 4096 * 4096;
+	uint64_t blen = data + stride * slots;
+	if (L < 0 || !(off >= 0) || off + (double)blen > L)
+		return 0;
+	uint8_t *b = (uint8_t *)(uintptr_t)shmkit_map_addr(id) + (uint64_t)off;
+	memset(b, 0, data);
+	uint32_t *w = (uint32_t *)(void *)b;
+	uint64_t *q = (uint64_t *)(void *)b;
+	w[12 / 4] = 192;
+	q[16 / 8] = blen;
+	w[64 / 4] = slots;
+	w[68 / 4] = slot_size;
+	w[72 / 4] = mode;
+	w[76 / 4] = 8;
+	q[80 / 8] = stride;
+	q[88 / 8] = 192;
+	q[96 / 8] = ready;
+	q[104 / 8] = table;
+	q[112 / 8] = data;
+	w[124 / 4] = procs;
+	uint32_t *rw = (uint32_t *)(void *)(b + ready);
+	rw[12 / 4] = 384;
+	*(uint64_t *)(void *)(b + ready + 16) = 384 + 8ull * n;
+	shmkit_ring_format(id, off + (double)ready, slots, mode ? 3 : 0, 0);
+	return blen;
+}
+
+/* csrc/ops_chan.c: hostile locals, bad ids and offsets, corrupt headers, slot tables and ready
+ * ring indices, a stale mapping. */
+static void chan_cases(void)
+{
+	struct shmkit_chan_local l;
+	uint32_t out[2 * 8];
+	uint8_t data[200];
+	memset(data, 5, sizeof data);
+	EXPECT(shmkit_chan_local_size(), R == (double)sizeof l);
+	EXPECT(shmkit_chan_attach(0, 0, 1, NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_register(NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_take(NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_send(NULL, data, 1), R == -EINVAL);
+	EXPECT(shmkit_chan_queue(NULL, 0, 1), R == -EINVAL);
+	EXPECT(shmkit_chan_unloan(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_chan_recv(NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_recv_batch(NULL, out, 1), R == -EINVAL);
+	EXPECT(shmkit_chan_release(NULL, 0), R == -EINVAL);
+	EXPECT(shmkit_chan_release_batch(NULL, out, 1), R == -EINVAL);
+	EXPECT(shmkit_chan_park(NULL, 0, 0), R == -EINVAL);
+	EXPECT(shmkit_chan_reclaim(NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_size(NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_available(NULL), R == -EINVAL);
+	EXPECT(shmkit_chan_close(NULL), R == -EINVAL);
+	memset(&l, 0, sizeof l);
+	EXPECT(shmkit_chan_send(&l, data, 1), R == -EINVAL);
+	EXPECT(shmkit_chan_recv(&l), R == -EINVAL);
+	for (size_t i = 0; i < N(bad_ids); i++)
+		EXPECT(shmkit_chan_attach(bad_ids[i], 0, 1, &l), R == -EBADF);
+	const double len = 1 << 16;
+	int32_t id = shmkit_mmap(-1, len, 0, SHMKIT_MAP_WRITE);
+	EXPECT(id, R > 0);
+	uint8_t *base = (uint8_t *)(uintptr_t)shmkit_map_addr(id);
+	for (size_t i = 0; i < N(bad_offsets); i++)
+		EXPECT(shmkit_chan_attach(id, bad_offsets[i], 1, &l), R == -EINVAL);
+	EXPECT(shmkit_chan_attach(id, 0, 0, &l), R == -EINVAL); /* token 0 */
+	EXPECT(shmkit_chan_attach(id, 0, 1, &l), R == -SHMKIT_EBADHDR); /* zeroed memory */
+	EXPECT(shmkit_chan_attach(id, len - 128, 1, &l), R == -EINVAL); /* header past the mapping */
+	uint64_t blen = chan_format(id, 0, 4, 100, 1, 2);
+	EXPECT(blen, R > 0);
+	uint64_t ready = *(uint64_t *)(void *)(base + 96), table = *(uint64_t *)(void *)(base + 104);
+	/* Header fields (and the ready ring's): each corrupt one is EBADHDR. */
+	static const struct { uint32_t off, val; } bad_fields[] = {
+		{ 12, 128 }, { 64, 0 }, { 64, 5 }, { 64, (1u << 24) + 1 }, { 68, 0 }, { 68, 129 }, { 72, 2 }, { 76, 4 },
+		{ 80, 64 }, { 88, 128 }, { 96, 0 }, { 104, 0 }, { 112, 0 }, { 124, 0 }, { 124, 257 }, { 16, 7 },
+	};
+	for (size_t i = 0; i < N(bad_fields); i++) {
+		chan_format(id, 0, 4, 100, 1, 2);
+		*(uint32_t *)(void *)(base + bad_fields[i].off) = bad_fields[i].val;
+		EXPECT(shmkit_chan_attach(id, 0, 1, &l), R == -SHMKIT_EBADHDR);
+	}
+	static const uint32_t bad_ring[][2] = { { 64, 3 }, { 64, 8 }, { 68, 8 }, { 72, 0 }, { 72, 9 }, { 76, 0 } };
+	for (size_t i = 0; i < N(bad_ring); i++) {
+		chan_format(id, 0, 4, 100, 1, 2);
+		*(uint32_t *)(void *)(base + ready + bad_ring[i][0]) = bad_ring[i][1];
+		EXPECT(shmkit_chan_attach(id, 0, 1, &l), R == -SHMKIT_EBADHDR);
+	}
+	chan_format(id, len - 8192, 4, 100, 1, 2);
+	*(uint32_t *)(void *)(base + (uint64_t)len - 8192 + 64) = 1000;
+	EXPECT(shmkit_chan_attach(id, len - 8192, 1, &l), R == -SHMKIT_EBADHDR); /* claims more than is mapped */
+
+	for (uint32_t mode = 0; mode < 2; mode++) {
+		chan_format(id, 0, 4, 100, mode, 2);
+		uint32_t *tab = (uint32_t *)(void *)(base + table);
+		uint32_t *rs = (uint32_t *)(void *)(base + ready + 384); /* spsc: dense values; mpmc: (value, seq) */
+		EXPECT(shmkit_chan_attach(id, 0, 1, &l), R == 0);
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);
+		EXPECT(shmkit_chan_send(&l, data, 101), R == -EINVAL); /* > slotSize */
+		EXPECT(shmkit_chan_send(&l, NULL, 5), R == -EINVAL);
+		for (int i = 0; i < 4; i++)
+			EXPECT(shmkit_chan_send(&l, data, 10 + (uint32_t)i), R == 1);
+		EXPECT(shmkit_chan_send(&l, data, 1), R == 0); /* full */
+		EXPECT(shmkit_chan_size(&l), R == 4);
+		EXPECT(shmkit_chan_available(&l), R == 0);
+		EXPECT(shmkit_chan_recv_batch(&l, out, 0), R == -EINVAL);
+		EXPECT(shmkit_chan_recv_batch(&l, NULL, 1), R == -EINVAL);
+		int64_t v = shmkit_chan_recv(&l);
+		EXPECT(v, R >= 0 && (v >> 24) == 10);
+		EXPECT(shmkit_chan_release(&l, -1), R == -EINVAL);
+		EXPECT(shmkit_chan_release(&l, 4), R == -EINVAL);
+		EXPECT(shmkit_chan_release(&l, (int32_t)((v & 0xffffff) ^ 1)), R == -SHMKIT_EBADHDR); /* not held by us */
+		EXPECT(shmkit_chan_release(&l, (int32_t)(v & 0xffffff)), R == 0);
+		EXPECT(shmkit_chan_release(&l, (int32_t)(v & 0xffffff)), R == -SHMKIT_EBADHDR); /* twice */
+		EXPECT(shmkit_chan_queue(&l, 0, 1), R == -EINVAL); /* not loaned to us */
+		EXPECT(shmkit_chan_unloan(&l, 0), R == -EINVAL);
+		int32_t t = shmkit_chan_take(&l);
+		EXPECT(t, R >= 0 && R < 4);
+		EXPECT(shmkit_chan_take(&l), R == -EAGAIN);
+		EXPECT(shmkit_chan_queue(&l, t, 101), R == -EINVAL);
+		EXPECT(shmkit_chan_unloan(&l, t), R == 0);
+		EXPECT(shmkit_chan_park(&l, 2, 0), R == -EINVAL);
+		EXPECT(shmkit_chan_park(&l, 0, NAN), R == -EINVAL);
+		EXPECT(shmkit_chan_park(&l, 0, 0), R == 1); /* a free block at the re-check */
+		/* The ready ring hands out an index >= slots: EBADHDR, the index is dropped. */
+		uint32_t *v1 = mode ? &rs[2 * 1] : &rs[1];
+		uint32_t save = *v1;
+		*v1 = 1000;
+		EXPECT(shmkit_chan_recv(&l), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_chan_reclaim(&l), R == 1); /* its block: QUEUED, in no ring */
+		(void)save;
+		/* A claimed block that is not QUEUED. */
+		uint32_t *v2 = mode ? &rs[2 * 2] : &rs[2];
+		uint32_t i2 = *v2 < 4 ? *v2 : 0;
+		tab[2 * i2 + 1] = 0x40000000u | 0x1234; /* LOANED to someone */
+		EXPECT(shmkit_chan_recv(&l), R == -SHMKIT_EBADHDR);
+		/* A length above slotSize: EBADHDR, its block comes back. */
+		uint32_t *v3 = mode ? &rs[2 * 3] : &rs[3];
+		uint32_t i3 = *v3 < 4 ? *v3 : 0;
+		tab[2 * i3] = 101;
+		int32_t before = shmkit_chan_available(&l);
+		EXPECT(shmkit_chan_recv_batch(&l, out, 8), R == -SHMKIT_EBADHDR);
+		EXPECT(shmkit_chan_available(&l), R == before + 1);
+		/* Malformed words and out-of-range participants are reclaimed, never followed. */
+		tab[1] = 0x12345678u;
+		tab[3] = 0x800000ffu;
+		tab[5] = 0x40000000u | (0x5 << 8) | 200u;
+		EXPECT(shmkit_chan_reclaim(&l), R >= 2);
+		EXPECT(shmkit_chan_release_batch(&l, out, -1), R == -EINVAL);
+		out[0] = 99;
+		EXPECT(shmkit_chan_release_batch(&l, out, 1), R == -EINVAL);
+		/* A reformat under an attached local: not the channel it validated. */
+		*(uint32_t *)(void *)(base + 68) = 64;
+		EXPECT(shmkit_chan_send(&l, data, 1), R == -SHMKIT_EBADHDR);
+		*(uint32_t *)(void *)(base + 68) = 100;
+		/* Hostile locals. */
+		struct shmkit_chan_local h = l;
+		h.slots = (1u << 24) + 1;
+		EXPECT(shmkit_chan_send(&h, data, 1), R == -EINVAL);
+		h = l;
+		h.p = 300;
+		EXPECT(shmkit_chan_recv(&h), R == -EINVAL);
+		h = l;
+		h.tag = 0x40000000u;
+		EXPECT(shmkit_chan_recv(&h), R == -EINVAL);
+		h = l;
+		h.ring.offset += 64;
+		EXPECT(shmkit_chan_send(&h, data, 1), R == -EINVAL);
+		h = l;
+		h.offset = len - 64;
+		h.ring.offset = h.offset + h.ready_off;
+		EXPECT(shmkit_chan_reclaim(&h), R == -EINVAL);
+		h = l;
+		h.cursor = 4;
+		EXPECT(shmkit_chan_take(&h), R == -EINVAL);
+		EXPECT(shmkit_chan_close(&l), R == 0);
+	}
+	/* R1b with more QUEUED blocks than the reclaimer's stack list holds (64): none is an orphan
+	 * while the ring holds them all; those whose ring entries are overwritten are. */
+	chan_format(id, 0, 200, 64, 1, 2);
+	EXPECT(shmkit_chan_attach(id, 0, 6, &l), R == 0);
+	for (int i = 0; i < 150; i++)
+		EXPECT(shmkit_chan_send(&l, data, 8), R == 1);
+	EXPECT(shmkit_chan_reclaim(&l), R == 0);
+	{
+		uint64_t rdy = *(uint64_t *)(void *)(base + 96);
+		uint32_t *rs = (uint32_t *)(void *)(base + rdy + 384);
+		for (int k = 100; k < 110; k++)
+			rs[2 * k] = 1000 + (uint32_t)k; /* values out of range: their blocks are in no ring */
+	}
+	EXPECT(shmkit_chan_reclaim(&l), R == 10);
+	EXPECT(shmkit_chan_available(&l), R == 60);
+	EXPECT(shmkit_chan_close(&l), R == 0);
+	EXPECT(shmkit_chan_attach(id, 0, 5, &l), R == 0);
+	shmkit_munmap(id, 0);
+	EXPECT(shmkit_chan_send(&l, data, 1), R == -EBADF);
+	EXPECT(shmkit_chan_recv(&l), R == -EBADF);
+	EXPECT(shmkit_chan_park(&l, 0, 0), R == -EBADF);
+	EXPECT(shmkit_chan_close(&l), R == -EBADF);
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGALRM, on_alarm);
@@ -1310,6 +1555,7 @@ int main(int argc, char **argv)
 	sync_cases();
 	log_cases();
 	heap_cases();
+	chan_cases();
 	if (argc >= 3 && strcmp(argv[1], "--random") == 0) {
 		long n = atol(argv[2]);
 		uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : (uint64_t)getpid();

@@ -17,6 +17,7 @@ __all__ = ["ShmError", "SharedMemory", "SharedArray", "Ring", "Mempool", "Block"
 __all__ += ["Mutex", "LockGuard", "Semaphore", "Condition"]  # shmkit.locks
 __all__ += ["MessageLog"]  # shmkit.log
 __all__ += ["SharedHeap"]  # shmkit.heap
+__all__ += ["Channel", "Message", "Loan"]  # shmkit.channel
 __version__ = "0.1.0"
 
 
@@ -46,6 +47,10 @@ def __getattr__(name: str):
         from .heap import SharedHeap
 
         return SharedHeap
+    if name in ("Channel", "Message", "Loan"):
+        from . import channel
+
+        return getattr(channel, name)
     if name == "library_path":
         from . import _lib
 
@@ -56,8 +61,8 @@ def __getattr__(name: str):
 
 def attach(handle: dict):
     """Reopens the object a handle names (any kind: shmkit.shm, shmkit.array, shmkit.ring,
-    shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition, shmkit.log, shmkit.heap), e.g.
-    ``attach(json.loads(line_printed_by_deno))``."""
+    shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition, shmkit.log, shmkit.heap,
+    shmkit.channel), e.g. ``attach(json.loads(line_printed_by_deno))``."""
     if not isinstance(handle, dict) or not isinstance(handle.get("kind"), str):
         raise ShmError("EINVAL", "Cannot attach: the handle is not a shmkit handle object (a dict with a kind)")
     kind = handle["kind"]
@@ -83,10 +88,14 @@ def attach(handle: dict):
         from .log import MessageLog
 
         return MessageLog.attach(handle)
+    if kind == "shmkit.channel":
+        from .channel import Channel
+
+        return Channel.attach(handle)
     if kind == "shmkit.heap":
         from .heap import SharedHeap
 
         return SharedHeap.attach(handle)
     raise ShmError("EINVAL", f"Cannot attach: unknown handle kind {kind!r} (this Python package reads shmkit.shm, "
                    "shmkit.array, shmkit.ring, shmkit.mempool, shmkit.mutex, shmkit.semaphore, shmkit.condition, "
-                   "shmkit.log, shmkit.heap)")
+                   "shmkit.log, shmkit.heap, shmkit.channel)")

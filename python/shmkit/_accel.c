@@ -9,9 +9,11 @@
  *   kind 0: int32 fn(local, uint32 value)  called as f(value)   (shmkit_ring_enqueue1)
  *   kind 1: int64 fn(local)                called as f()        (shmkit_ring_dequeue1)
  *   kind 2: int32 fn(local)                called as f()        (shmkit_mempool_get)
- *   kind 3: int32 fn(local, int32 index)   called as f(index)   (shmkit_mempool_put)
+ *   kind 3: int32 fn(local, int32 index)   called as f(index)   (shmkit_mempool_put, shmkit_chan_release)
  *   kind 4: int64 fn(local, double n, uint32 align, uint32 flags)  called as f(n, align, flags)  (shmkit_heap_alloc)
  *   kind 5: int32 fn(local, double offset, uint32 flags)           called as f(offset, flags)    (shmkit_heap_free)
+ *   kind 6: int32 fn(local, const uint8 *data, uint32 n)  called as f(buffer)  (shmkit_chan_send): any
+ *           C-contiguous buffer (bytes, bytearray, memoryview, ...), passed in place
  * bind_or(fn_address, kind, local_address, keep, slow, self_ref) -> a callable with a fallback:
  *   kind 0: f(value) calls fn and returns None when it enqueued (1); any other call or result
  *           (keywords, a second argument, a value that is not a u32 int, full, an error, a closed
@@ -36,6 +38,7 @@ typedef int32_t (*fn_void32)(void *);
 typedef int32_t (*fn_i32)(void *, int32_t);
 typedef int64_t (*fn_heap_alloc)(void *, double, uint32_t, uint32_t);
 typedef int32_t (*fn_heap_free)(void *, double, uint32_t);
+typedef int32_t (*fn_buf)(void *, const uint8_t *, uint32_t);
 
 typedef struct {
 	PyObject_HEAD void *fn;
@@ -176,13 +179,32 @@ static PyObject *call_heap_free(PyObject *self, PyObject *const *args, Py_ssize_
 	return PyLong_FromLong(((fn_heap_free)op->fn)(op->local, o, f));
 }
 
-static PyMethodDef KIND_DEFS[6] = {
+static PyObject *call_buf(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	OpObject *op = (OpObject *)self;
+	if (one_arg(nargs, "send") < 0)
+		return NULL;
+	Py_buffer view;
+	if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+		return NULL;
+	if (view.len < 0 || (unsigned long long)view.len > 0xFFFFFFFFull) {
+		PyBuffer_Release(&view);
+		PyErr_SetString(PyExc_OverflowError, "the buffer is longer than 2**32 - 1 bytes");
+		return NULL;
+	}
+	int32_t r = ((fn_buf)op->fn)(op->local, (const uint8_t *)view.buf, (uint32_t)view.len);
+	PyBuffer_Release(&view);
+	return PyLong_FromLong(r);
+}
+
+static PyMethodDef KIND_DEFS[7] = {
 	{"enqueue1", (PyCFunction)(void (*)(void))call_u32, METH_FASTCALL, NULL},
 	{"dequeue1", (PyCFunction)(void (*)(void))call_void64, METH_FASTCALL, NULL},
 	{"get", (PyCFunction)(void (*)(void))call_void32, METH_FASTCALL, NULL},
 	{"put", (PyCFunction)(void (*)(void))call_i32, METH_FASTCALL, NULL},
 	{"alloc", (PyCFunction)(void (*)(void))call_heap_alloc, METH_FASTCALL, NULL},
 	{"free", (PyCFunction)(void (*)(void))call_heap_free, METH_FASTCALL, NULL},
+	{"send", (PyCFunction)(void (*)(void))call_buf, METH_FASTCALL, NULL},
 };
 
 /* bind_or's fallback: slow(self, *args, **kwargs) with the object behind the weak reference. */
@@ -257,8 +279,8 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 	long kind = PyLong_AsLong(args[1]);
 	if (kind == -1 && PyErr_Occurred())
 		return NULL;
-	if (kind < 0 || kind > 5) {
-		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..5");
+	if (kind < 0 || kind > 6) {
+		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..6");
 		return NULL;
 	}
 	void *local = PyLong_AsVoidPtr(args[2]);

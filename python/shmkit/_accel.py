@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from . import _lib
 
-ENQUEUE1, DEQUEUE1, GET, PUT, HEAP_ALLOC, HEAP_FREE = 0, 1, 2, 3, 4, 5
+ENQUEUE1, DEQUEUE1, GET, PUT, HEAP_ALLOC, HEAP_FREE, SEND = 0, 1, 2, 3, 4, 5, 6
 
 _lock = threading.Lock()
 _module: Any = None
@@ -119,10 +119,21 @@ def fast_method(name: str, kind: int, local: ctypes.Structure, obj: Any, slow: C
 
 def bound(name: str, kind: int, local: ctypes.Structure) -> Callable[..., int]:
     """libshmkit's ``name`` bound to ``local``: ``f(value)`` for ENQUEUE1/PUT, ``f()`` for
-    DEQUEUE1/GET, ``f(n, align, flags)`` for HEAP_ALLOC and ``f(offset, flags)`` for HEAP_FREE (ints).
+    DEQUEUE1/GET, ``f(n, align, flags)`` for HEAP_ALLOC and ``f(offset, flags)`` for HEAP_FREE (ints),
+    ``f(buffer)`` for SEND (a C-contiguous buffer, passed in place with its length).
     The caller range-checks values (the accelerator also refuses out-of-range ones)."""
     fn = getattr(_lib.raw(), name)
     m = module()
+    if kind == SEND and m is None:
+        fs = getattr(_lib.fast(), name)  # argtypes (local, c_void_p, u32): bytes only, others copied once
+        addr = ctypes.addressof(local)
+
+        def send(data: Any, _keep: ctypes.Structure = local) -> int:
+            b = data if type(data) is bytes else bytes(data)
+            return fs(addr, b, len(b))
+
+        return send
+    fn = getattr(_lib.raw(), name)
     if m is not None:
         return m.bind(ctypes.cast(fn, ctypes.c_void_p).value, kind, ctypes.addressof(local), local)
     if kind in (HEAP_ALLOC, HEAP_FREE):  # doubles: through the argtypes of _lib.fast()

@@ -139,14 +139,31 @@ _SIGS = {
     "shmkit_log_write_batch": (I32, [c_void_p, c_void_p, ctypes.c_uint64, c_void_p, U32, U32]),
     "shmkit_log_claim": (I32, [c_void_p, U32, U32, c_void_p]),
     "shmkit_log_finish_claim": (I32, [c_void_p, U32, U32]),
+    # csrc/ops_chan.c: Channel (python/shmkit/channel.py); the local struct as c_void_p
+    "shmkit_chan_local_size": (I32, []),
+    "shmkit_chan_attach": (I32, [I32, F64, U32, c_void_p]),
+    "shmkit_chan_register": (I32, [c_void_p]),
+    "shmkit_chan_take": (I32, [c_void_p]),
+    "shmkit_chan_send": (I32, [c_void_p, c_void_p, U32]),
+    "shmkit_chan_queue": (I32, [c_void_p, I32, U32]),
+    "shmkit_chan_unloan": (I32, [c_void_p, I32]),
+    "shmkit_chan_recv": (ctypes.c_int64, [c_void_p]),
+    "shmkit_chan_recv_batch": (I32, [c_void_p, c_void_p, I32]),
+    "shmkit_chan_release": (I32, [c_void_p, I32]),
+    "shmkit_chan_release_batch": (I32, [c_void_p, c_void_p, I32]),
+    "shmkit_chan_park": (I32, [c_void_p, U32, F64]),
+    "shmkit_chan_reclaim": (I32, [c_void_p]),
+    "shmkit_chan_size": (I32, [c_void_p]),
+    "shmkit_chan_available": (I32, [c_void_p]),
+    "shmkit_chan_close": (I32, [c_void_p]),
 }
 
-_REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write", "shmkit_heap_alloc")  # ops*.c
+_REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write", "shmkit_heap_alloc", "shmkit_chan_send")  # ops*.c
 
 # csrc files, as the Makefile's `lib` target compiles them on Linux.
-_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "os_linux.c"]
+_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_linux.c"]
 _LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h", "exports.map"]
-_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "os_darwin.c"]
+_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_darwin.c"]
 _DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h"]
 
 
@@ -199,7 +216,7 @@ def _try_load(path: str, tried: list[str]) -> ctypes.CDLL | None:
         tried.append(f"{path}: ABI version {abi}, this shmkit needs 1 (rebuild it: make lib)")
         return None
     if not all(hasattr(lib, f) for f in _REQUIRED_OPS):
-        tried.append(f"{path}: built without csrc/ops.c, ops_sync.c, ops_log.c or ops_heap.c (the Python hot path); rebuild it with `make lib`")
+        tried.append(f"{path}: built without csrc/ops.c, ops_sync.c, ops_log.c, ops_heap.c or ops_chan.c (the Python hot path); rebuild it with `make lib`")
         return None
     return lib
 
@@ -297,7 +314,7 @@ library_path: str | None = None
 
 # Non-blocking hot calls go through a PyDLL handle: the GIL stays held (no release/reacquire per
 # call, and no other thread of this process can unmap the segment under the call).
-_FAST = [n for n in _SIGS if n.startswith(("shmkit_ring_", "shmkit_mempool_", "shmkit_atomic_", "shmkit_log_", "shmkit_heap_"))
+_FAST = [n for n in _SIGS if n.startswith(("shmkit_ring_", "shmkit_mempool_", "shmkit_atomic_", "shmkit_log_", "shmkit_heap_", "shmkit_chan_"))
          and not n.endswith("_park")]
 
 
@@ -327,7 +344,8 @@ def lib() -> ctypes.CDLL:
     return _lib
 
 
-_RAW = ["shmkit_ring_enqueue1", "shmkit_ring_dequeue1", "shmkit_mempool_get", "shmkit_mempool_put"]
+_RAW = ["shmkit_ring_enqueue1", "shmkit_ring_dequeue1", "shmkit_mempool_get", "shmkit_mempool_put", "shmkit_chan_recv",
+        "shmkit_chan_release"]
 
 
 def raw() -> ctypes.PyDLL:

@@ -1,5 +1,5 @@
-"""ctypes mirrors of csrc/shmkit.h's process-local structs for csrc/ops.c (checked against the
-library's own sizeof at first use)."""
+"""ctypes mirrors of csrc/shmkit.h's process-local structs for csrc/ops.c and ops_chan.c (checked
+against the library's own sizeof at first use)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,19 @@ class HeapLocal(ctypes.Structure):
     ]
 
 
+class ChanLocal(ctypes.Structure):
+    """csrc/shmkit.h struct shmkit_chan_local (csrc/ops_chan.c): the channel's geometry, this
+    object's participant entry, tag, op counter and cursor, and the ready ring's RingLocal."""
+
+    _fields_ = [
+        ("offset", c_double), ("map_id", c_int32), ("slots", c_uint32), ("slot_size", c_uint32), ("mode", c_uint32),
+        ("procs", c_uint32), ("ready_off", c_uint32), ("table_off", c_uint32), ("data_off", c_uint32),
+        ("p", c_int32), ("tag", c_uint32), ("op", c_uint32), ("cursor", c_uint32), ("pid", c_uint32),
+        ("start_lo", c_uint32), ("fork_gen", c_uint32), ("parked", c_uint32), ("bad", c_uint32),
+        ("last_reclaim", c_double), ("ring", RingLocal),
+    ]
+
+
 _checked = False
 
 
@@ -48,11 +61,12 @@ def check_sizes() -> None:
     if _checked:
         return
     L = lib()
-    for kind, cls in ((1, RingLocal), (2, MempoolLocal)):
-        if L.shmkit_ops_local_size(kind) != ctypes.sizeof(cls):
-            raise ShmError("ENOLIB", f"libshmkit's {cls.__name__} is {L.shmkit_ops_local_size(kind)} bytes, this "
-                           f"package expects {ctypes.sizeof(cls)}: the library and the package are from different "
-                           "versions (rebuild with `make lib`)")
+    for cls, size in ((RingLocal, L.shmkit_ops_local_size(1)), (MempoolLocal, L.shmkit_ops_local_size(2)),
+                      (ChanLocal, L.shmkit_chan_local_size())):
+        if size != ctypes.sizeof(cls):
+            raise ShmError("ENOLIB", f"libshmkit's {cls.__name__} is {size} bytes, this package expects "
+                           f"{ctypes.sizeof(cls)}: the library and the package are from different versions (rebuild "
+                           "with `make lib`)")
     if L.shmkit_heap_local_size() != ctypes.sizeof(HeapLocal):
         raise ShmError("ENOLIB", f"libshmkit's HeapLocal is {L.shmkit_heap_local_size()} bytes, this package expects "
                        f"{ctypes.sizeof(HeapLocal)}: the library and the package are from different versions "
@@ -62,7 +76,8 @@ def check_sizes() -> None:
 
 def arm_fault(spec: str) -> None:
     """Tests only: SIGKILL this process at the Nth hit of a csrc/ops.c fault point
-    ("ring.enq.after_commit:3"); the same point names as src/ring.ts and src/mempool.ts. "log."
+    ("ring.enq.after_commit:3"); the same point names as src/ring.ts, src/mempool.ts and src/channel.ts
+    ("channel.send.after_queued:2": csrc/ops_chan.c uses ops.c's fault points). "log."
     points ("log.write.mid_payload:2", as src/log.ts LOG_FAULT_POINTS) arm csrc/ops_log.c; "heap."
     points (src/heap.ts FAULT_POINTS) arm csrc/ops_heap.c (through the same counter as csrc/ops.c)."""
     L = lib()

@@ -19,6 +19,15 @@
                                                   that every writer's records arrive once and in order; print a JSON
                                                   summary {count, per, errors, sum}
   log-block HANDLE_JSON                           print "ready", then read for good (Ctrl-C test)
+  chan-send HANDLE_JSON START COUNT [FAULT]     send messages START..START+COUNT-1 (chan_payload, blocking sends)
+  chan-recv HANDLE_JSON [FAULT] [COUNT]           receive (recv / try_recv_batch / recv_into in turn) until a STOP
+                                                  message (or COUNT messages), check each payload, print each id
+                                                  on a line as it arrives, then "done"
+  chan-hold HANDLE_JSON                           loan a slot (LOANED), receive one (HELD), then die inside a send
+                                                  after its QUEUED store (a QUEUED orphan): three blocks to reclaim
+  chan-recover HANDLE_JSON                        reclaim, print {"freed", "available"} as JSON, then act as chan-recv
+  chan-block HANDLE_JSON SIDE                     print "ready", then recv (SIDE recv) or send on a full channel
+                                                  (SIDE send) for good (Ctrl-C test)
   array-write NAME                                create a float64 array NAME of 1 MiB, fill it i*0.5, print the handle, wait for stdin
   heap-churn HANDLE SEED OPS                      allocate, fill, check and free blocks (tests/fixtures/heap_child.ts churn);
                                                   exit 1 if a held block changes or overlaps another; print "ok N"
@@ -203,6 +212,41 @@ def main() -> None:
         import heap_common
 
         heap_common.command(cmd, args)
+    elif cmd == "chan-send":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        start, count = int(args[1]), int(args[2])
+        if len(args) > 3:
+            _ops.arm_fault(args[3])
+        for i in range(start, start + count):
+            ch.send(chan_payload(i, ch.slot_size), timeout=30)
+        ch.close()
+        print("done", flush=True)
+    elif cmd in ("chan-recv", "chan-recover"):
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        if cmd == "chan-recover":
+            freed = ch.reclaim()
+            print(json.dumps({"freed": freed, "available": ch.available}), flush=True)
+        elif len(args) > 1 and args[1]:
+            _ops.arm_fault(args[1])
+        chan_receive(ch, int(args[2]) if len(args) > 2 else -1)
+        ch.close()
+        print("done", flush=True)
+    elif cmd == "chan-hold":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        ch.try_loan()  # LOANED, never sent
+        ch.recv(timeout=10)  # HELD, never released
+        _ops.arm_fault("channel.send.after_queued:1")
+        ch.send(b"orphan", timeout=10)  # QUEUED, never enqueued
+        sys.exit(3)  # the fault did not fire
+    elif cmd == "chan-block":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        print("ready", flush=True)
+        if args[1] == "recv":
+            ch.recv()
+        else:
+            while ch.try_send(b"x"):
+                pass
+            ch.send(b"x")
     else:
         raise SystemExit(f"unknown command {cmd}")
 
@@ -219,6 +263,52 @@ def log_type(seq: int) -> int:
 def log_payload(wid: int, seq: int, most: int) -> bytes:
     n = log_length(wid, seq, most)
     return struct.pack("<II", wid, seq) + bytes((wid * 31 + seq * 7 + i) & 255 for i in range(8, n))
+
+
+# Channel messages of tests/python_channel_test.ts: [u32 id, bytes (id*31 + k*7) & 255], 4 + (id * 40503) %
+# (slotSize - 3) bytes; id 0xFFFFFFFF (4 bytes) is STOP.
+STOP = 0xFFFFFFFF
+
+
+def chan_payload(i: int, slot_size: int) -> bytes:
+    n = 4 + (i * 40503) % (slot_size - 3)
+    return struct.pack("<I", i) + bytes((i * 31 + k * 7) & 255 for k in range(4, n))
+
+
+def chan_receive(ch, count: int) -> None:
+    """Receives until STOP (or count messages), in turn with recv, try_recv_batch and recv_into,
+    reclaiming every 16 turns; prints each id as it arrives; exit 1 on a corrupt payload."""
+    got = 0
+    turn = 0
+    buf = bytearray(ch.slot_size)
+    stop = [False]
+
+    def take(b) -> None:
+        nonlocal got
+        i = struct.unpack_from("<I", b)[0] if len(b) >= 4 else -1
+        if i == STOP and len(b) == 4:
+            if stop[0]:  # a batch took a second STOP: it belongs to another receiver
+                ch.send(struct.pack("<I", STOP), timeout=30)
+            stop[0] = True
+            return
+        if bytes(b) != chan_payload(i, ch.slot_size):
+            print(f"message {i}: {len(b)} bytes differ", file=sys.stderr, flush=True)
+            sys.exit(1)
+        got += 1
+        print(i, flush=True)
+
+    while not stop[0] and (count < 0 or got < count):
+        turn += 1
+        if turn % 16 == 0:
+            ch.reclaim()  # R1 (csrc/ops_chan.c) while senders of both languages are inside their brackets
+        if turn % 3 == 1:
+            with ch.recv(timeout=30) as m:
+                take(m.bytes)
+        elif turn % 3 == 2:
+            ch.recv_batch(take, max=1 if count >= 0 else 3, timeout=30)
+        else:
+            n = ch.recv_into(buf, timeout=30)
+            take(memoryview(buf)[:n])
 
 
 def log_check(b: bytes, t: int, most: int):

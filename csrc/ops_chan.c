@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channel operations in C, for bindings whose per-call cost is high (Python): one library call per
+ * operation. A second implementation of docs/layout/channel.md, step for step the same as
+ * src/channel.ts (the comments name the same steps: P1..P3, O1, O2, T1, Q1, D1, F1, W1..W3, R1
+ * a/b/c), held against the TypeScript one by the cross-language tests
+ * (tests/python_channel_test.ts). The ready ring (a kind-1 ring, docs/layout/ring.md) is driven
+ * through the ring local embedded in the channel local, with csrc/ops.c's ring operations; only
+ * the orphan scan of R1b reads its slots directly, as src/channel.ts does.
+ *
+ * Each channel is driven through a process-local struct shmkit_chan_local (csrc/shmkit.h) filled
+ * by shmkit_chan_attach; every call re-checks that struct against its mapping and against the
+ * header's sizes (a hostile struct is -EINVAL, a stale mapping -EBADF, a header changed under us
+ * -SHMKIT_EBADHDR). Every index and length read from shared memory is range-checked; every loop
+ * over shared state is bounded (by slots, maxProcesses or the ring's slot count). Only
+ * shmkit_chan_park sleeps (at most its timeout, -EINTR on a handled signal).
+ */
+#define _GNU_SOURCE
+#include "shmkit.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops_common.h"
+
+#define RLX __ATOMIC_RELAXED
+
+/* Layout (docs/layout/channel.md, src/channel.ts CHANNEL). */
+#define C_SLOTS 64
+#define C_SLOTSIZE 68
+#define C_MODE 72
+#define C_ENTRYSIZE 76
+#define C_STRIDE 80
+#define C_PROCSOFF 88
+#define C_READYOFF 96
+#define C_TABLEOFF 104
+#define C_DATAOFF 112
+#define C_RECLAIMED 120
+#define C_MAXPROCS 124
+#define C_WAITERS 128
+#define C_WAKESEQ 132
+#define C_HEADER 192
+#define ENTRY_SIZE 8u
+#define PROC_SIZE 64u
+#define E_GEN 8
+#define E_OP 12
+#define E_PARKED 16
+#define MAX_SLOTS (1u << 24)
+#define MAX_PROCS 256u
+#define DATA_ALIGN 4096u
+/* State words: 0 FREE, else phase << 30 | tag; tag = (gen & GEN_MASK) << 8 | p. */
+#define PH_LOANED 1u
+#define PH_HELD 2u
+#define PH_QUEUED 3u
+#define GEN_MASK 0x3fffffu
+#define TAG_MASK 0x3fffffffu
+#define RECLAIM_EVERY_MS 250.0
+#define PARK_SLICE_MS 50.0
+/* An spsc sender that finds the channel full polls this long before it registers as a waiter
+ * (src/channel.ts #poll): it resumes when the block at its cursor and the one TAKE_AHEAD - 1 past
+ * it are FREE (a table line after the receiver left it), with a whole-table look every SCAN_EVERY
+ * polls (blocks released out of order). No syscall, and no wake asked of the receiver. */
+#define POLL_NS 20000.0 /* src/channel.ts SPIN_MS */
+#define TAKE_AHEAD 8u
+#define SCAN_EVERY 16u
+/* The ready ring's words R1b reads (docs/layout/ring.md). */
+#define R_TAIL 128
+#define R_HEAD 192
+#define R_HEADER 384
+#define EBADHDR_ (-SHMKIT_EBADHDR)
+
+int32_t shmkit_chan_local_size(void) { return (int32_t)sizeof(struct shmkit_chan_local); }
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+struct geo {
+	uint64_t stride, ready, table, data, len;
+	uint32_t ring_n;
+};
+
+/* The layout (slots, slotSize, P) implies (src/channel.ts layoutOf); 0 if impossible. */
+static int geometry(uint32_t slots, uint32_t slot_size, uint32_t procs, struct geo *g)
+{
+	if (slots < 1 || slots > MAX_SLOTS || slot_size < 1 || procs < 1 || procs > MAX_PROCS)
+		return 0;
+	uint32_t n = 4;
+	while (n < slots)
+		n <<= 1;
+	g->ring_n = n;
+	g->stride = align_up(slot_size, 64);
+	g->ready = align_up(C_HEADER + (uint64_t)PROC_SIZE * procs, 64);
+	g->table = align_up(g->ready + R_HEADER + 8ull * n, 64);
+	g->data = align_up(g->table + (uint64_t)ENTRY_SIZE * slots, DATA_ALIGN);
+	g->len = g->data + g->stride * slots;
+	return 1;
+}
+
+struct ch {
+	struct shmkit_chan_local *l;
+	uint8_t *b;     /* the channel's first byte */
+	uint32_t *tab;  /* slot table: length at 2i, state at 2i + 1 */
+	uint8_t *procs; /* participant table */
+	uint8_t *data;  /* block 0 */
+	uint64_t stride;
+	uint32_t n;     /* slots */
+};
+
+#define HW(c, off) ((uint32_t *)((c)->b + (off)))
+static inline uint32_t *state_of(struct ch *c, uint32_t i) { return &c->tab[2 * i + 1]; }
+static inline uint32_t *length_of(struct ch *c, uint32_t i) { return &c->tab[2 * i]; }
+static inline uint64_t *entry_id(struct ch *c, uint32_t p) { return (uint64_t *)(c->procs + PROC_SIZE * p); }
+static inline uint32_t *entry_w(struct ch *c, uint32_t p, uint32_t off)
+{
+	return (uint32_t *)(c->procs + PROC_SIZE * p + off);
+}
+static inline uint8_t *block_of(struct ch *c, uint32_t i) { return c->data + c->stride * i; }
+static inline uint32_t word(uint32_t phase, uint32_t tag) { return phase << 30 | tag; }
+
+static void chan_refork(struct shmkit_chan_local *l)
+{
+	/* A forked child is a new process: the parent's entry, tag and parks are not its own (the
+	 * ring local refreshes itself on its next call; its roles are cleared now so that spsc_empty
+	 * does not take the parent's consumer role for ours before that). */
+	l->pid = (uint32_t)shmkit_getpid();
+	l->start_lo = ops_start_lo(l->pid);
+	l->p = -1;
+	l->tag = 0;
+	l->parked = 0;
+	l->bad = 0;
+	l->ring.roles = 0;
+	l->fork_gen = ops_fork_gen();
+}
+
+static int chan_bind(struct shmkit_chan_local *l, struct ch *c)
+{
+	struct geo g;
+	if (!l || !geometry(l->slots, l->slot_size, l->procs, &g) || l->mode > 1 || l->ready_off != g.ready ||
+	    l->table_off != g.table || l->data_off != g.data || l->cursor >= l->slots || l->bad > 1)
+		return -EINVAL;
+	if (l->p < -1 || l->p >= (int32_t)l->procs || (l->p < 0 && l->tag != 0) ||
+	    (l->p >= 0 && (l->tag > TAG_MASK || (l->tag & 0xff) != (uint32_t)l->p)))
+		return -EINVAL;
+	const struct shmkit_ring_local *r = &l->ring;
+	if (r->map_id != l->map_id || r->offset != l->offset + l->ready_off || r->capacity != l->slots ||
+	    r->mode != (l->mode ? 3u : 0u) || r->slots != g.ring_n)
+		return -EINVAL;
+	int err = 0;
+	uint8_t *b = ops_range_at(l->map_id, l->offset, g.len, &err);
+	if (!b)
+		return err;
+	/* The header must still be the one we validated (a reformat under us is not our channel). */
+	if (__atomic_load_n((uint32_t *)(b + C_SLOTS), RLX) != l->slots ||
+	    __atomic_load_n((uint32_t *)(b + C_SLOTSIZE), RLX) != l->slot_size ||
+	    __atomic_load_n((uint32_t *)(b + C_MAXPROCS), RLX) != l->procs)
+		return EBADHDR_;
+	if (l->fork_gen != ops_fork_gen())
+		chan_refork(l);
+	c->l = l;
+	c->b = b;
+	c->tab = (uint32_t *)(b + g.table);
+	c->procs = b + C_HEADER;
+	c->data = b + g.data;
+	c->stride = g.stride;
+	c->n = l->slots;
+	return 0;
+}
+
+int32_t shmkit_chan_attach(int32_t id, double offset, uint32_t token, struct shmkit_chan_local *l)
+{
+	if (!l || token == 0)
+		return -EINVAL;
+	int err = 0;
+	uint8_t *b = ops_range_at(id, offset, C_HEADER, &err);
+	if (!b)
+		return err;
+	ops_watch_forks();
+	uint32_t hsize, slots, slot_size, mode, esize, procs;
+	uint64_t blen, stride, procs_off, ready, table, data;
+	memcpy(&hsize, b + 12, 4);
+	memcpy(&blen, b + 16, 8);
+	memcpy(&slots, b + C_SLOTS, 4);
+	memcpy(&slot_size, b + C_SLOTSIZE, 4);
+	memcpy(&mode, b + C_MODE, 4);
+	memcpy(&esize, b + C_ENTRYSIZE, 4);
+	memcpy(&stride, b + C_STRIDE, 8);
+	memcpy(&procs_off, b + C_PROCSOFF, 8);
+	memcpy(&ready, b + C_READYOFF, 8);
+	memcpy(&table, b + C_TABLEOFF, 8);
+	memcpy(&data, b + C_DATAOFF, 8);
+	memcpy(&procs, b + C_MAXPROCS, 4);
+	struct geo g;
+	/* Every stored offset is recomputed from slots, slotSize and maxProcesses (channel.md). */
+	if (hsize != C_HEADER || !geometry(slots, slot_size, procs, &g) || mode > 1 || esize != ENTRY_SIZE ||
+	    blen != g.len || stride != g.stride || procs_off != C_HEADER || ready != g.ready || table != g.table ||
+	    data != g.data)
+		return EBADHDR_;
+	if (!ops_range_at(id, offset, g.len, &err))
+		return EBADHDR_; /* the channel does not fit its mapping */
+	memset(l, 0, sizeof *l);
+	int r = shmkit_ring_attach(id, offset + (double)g.ready, token, &l->ring);
+	if (r < 0)
+		return r == -EINVAL ? EBADHDR_ : r;
+	if (l->ring.capacity != slots || l->ring.mode != (mode ? 3u : 0u) || l->ring.slots != g.ring_n)
+		return EBADHDR_; /* the ready ring is not spsc/mpmc of `slots` */
+	l->offset = offset;
+	l->map_id = id;
+	l->slots = slots;
+	l->slot_size = slot_size;
+	l->mode = mode;
+	l->procs = procs;
+	l->ready_off = (uint32_t)g.ready; /* < 2^32: at most ~2^28 for 2^24 slots */
+	l->table_off = (uint32_t)g.table;
+	l->data_off = (uint32_t)g.data;
+	l->p = -1;
+	l->pid = (uint32_t)shmkit_getpid();
+	l->start_lo = ops_start_lo(l->pid);
+	l->fork_gen = ops_fork_gen();
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Wakes, reclaim                                                                               */
+
+static void wake_senders(struct ch *c)
+{
+	add32(HW(c, C_WAKESEQ), 1); /* W3: bump the futex word (seq_cst); pairs with W1 in park */
+	shmkit_futex_wake(c->l->map_id, c->l->offset + C_WAKESEQ, 0);
+}
+
+static void wake_if_waiters(struct ch *c)
+{
+	if (ld32(HW(c, C_WAITERS)) != 0) /* W2: after the freeing CAS; pairs with W1 */
+		wake_senders(c);
+}
+
+struct orphan {
+	uint32_t i; /* bit 31: found in the ready ring */
+	uint32_t w; /* the QUEUED word read */
+};
+
+static struct orphan *find_orphan(struct orphan *o, uint32_t n, uint32_t i)
+{
+	uint32_t lo = 0, hi = n; /* o is sorted by index (collected in table order) */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint32_t v = o[mid].i & 0x7fffffffu;
+		if (v == i)
+			return &o[mid];
+		if (v < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Marks the orphan candidates the ready ring may still hold (conservative: any value of a
+ * non-empty position, src/channel.ts #ringIndices). 0, or 1 when the ring's counters are
+ * impossible (then nothing counts as orphaned). */
+static int mark_ring_values(struct ch *c, struct orphan *o, uint32_t k)
+{
+	uint8_t *rb = c->b + c->l->ready_off;
+	uint32_t *rs = (uint32_t *)(rb + R_HEADER);
+	uint32_t n = c->l->ring.slots, mask = n - 1;
+	if (c->l->mode == 0) {
+		uint32_t h = ld32((uint32_t *)(rb + R_HEAD)), t = ld32((uint32_t *)(rb + R_TAIL));
+		uint32_t used = t - h;
+		if (used > n)
+			return 1;
+		for (uint32_t k2 = 0; k2 < used; k2++) {
+			uint32_t v = ld32(&rs[(h + k2) & mask]);
+			struct orphan *f = v < c->n ? find_orphan(o, k, v) : NULL;
+			if (f)
+				f->i |= 0x80000000u;
+		}
+		return 0;
+	}
+	for (uint32_t s = 0; s < n; s++) {
+		uint32_t sq = ld32(&rs[2 * s + 1]); /* seq first: the value below is at least as new */
+		if (((sq - s) & mask) == 0)
+			continue; /* EMPTY (or taken) for its position */
+		uint32_t v = ld32(&rs[2 * s]);
+		struct orphan *f = v < c->n ? find_orphan(o, k, v) : NULL;
+		if (f)
+			f->i |= 0x80000000u;
+	}
+	return 0;
+}
+
+/* R1 (channel.md Protocol, src/channel.ts reclaim): returns how many blocks were freed. */
+static int32_t reclaim(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t procs = l->procs;
+	uint32_t dead_tag[MAX_PROCS], live_op[MAX_PROCS];
+	uint64_t dead_id[MAX_PROCS];
+	uint8_t dead[MAX_PROCS], live[MAX_PROCS];
+	int quiet = 1; /* no live participant is inside a queue or receive bracket (R1b) */
+	for (uint32_t p = 0; p < procs; p++) {
+		dead[p] = live[p] = 0;
+		uint64_t id = ld64(entry_id(c, p)); /* r0; pairs with P1/P3 */
+		if (id == 0)
+			continue;
+		if ((int32_t)p == l->p || ops_identity_alive((uint32_t)id, (uint32_t)(id >> 32))) {
+			live[p] = 1;
+			live_op[p] = ld32(entry_w(c, p, E_OP)); /* r1: before the table is read */
+			if (live_op[p] & 1)
+				quiet = 0;
+			continue;
+		}
+		/* Dead: its gen is final (only the owner bumps it). Confirm the entry still names it. */
+		uint32_t gen = ld32(entry_w(c, p, E_GEN)) & GEN_MASK;
+		if (ld64(entry_id(c, p)) != id)
+			continue;
+		dead[p] = 1;
+		dead_tag[p] = gen << 8 | p;
+		dead_id[p] = id;
+	}
+	int32_t freed = 0;
+	struct orphan stack[64];
+	struct orphan *orph = stack;
+	uint32_t k = 0, cap = 64;
+	int lost = 0; /* an allocation failed: no R1b this time */
+	for (uint32_t i = 0; i < c->n; i++) {
+		uint32_t *sw = state_of(c, i);
+		uint32_t w = ld32(sw);
+		if (w == 0)
+			continue;
+		uint32_t phase = w >> 30, tag = w & TAG_MASK, p = tag & 0xff;
+		if (phase == PH_QUEUED) {
+			if (k == cap && !lost) {
+				struct orphan *m = malloc(sizeof *m * (size_t)cap * 2);
+				if (!m) {
+					lost = 1;
+				} else {
+					memcpy(m, orph, sizeof *m * k);
+					if (orph != stack)
+						free(orph);
+					orph = m;
+					cap *= 2;
+				}
+			}
+			if (!lost)
+				orph[k++] = (struct orphan){i, w};
+			continue;
+		}
+		/* R1a: LOANED/HELD of a dead tenure, or a malformed word (phase 0 with bits, or p >= P). */
+		if (phase == 0 || p >= procs || (dead[p] && dead_tag[p] == tag)) {
+			if (cas32(sw, w, 0)) { /* from exactly the word read; pairs with T1, F1, D1 */
+				freed++;
+				FAULT("channel.reclaim.mid");
+			}
+		}
+	}
+	if (k > 0 && quiet && !lost && mark_ring_values(c, orph, k) == 0) {
+		/* r2: every live op unchanged since r1: no live process moved a block into or out of the
+		 * ring meanwhile, so a QUEUED block the scan did not find is an orphan. */
+		for (uint32_t p = 0; p < procs && quiet; p++)
+			if (live[p] && ld32(entry_w(c, p, E_OP)) != live_op[p])
+				quiet = 0;
+		for (uint32_t j = 0; quiet && j < k; j++) {
+			if (orph[j].i & 0x80000000u)
+				continue;
+			if (cas32(state_of(c, orph[j].i), orph[j].w, 0)) { /* R1b */
+				freed++;
+				FAULT("channel.reclaim.mid");
+			}
+		}
+	}
+	if (orph != stack)
+		free(orph);
+	for (uint32_t p = 0; p < procs; p++) {
+		if (!dead[p])
+			continue;
+		/* R1c / P3: free the dead entry once its blocks are back: take over its parked count, then
+		 * CAS identity -> 0. A gen that moved means a new tenant. */
+		if ((ld32(entry_w(c, p, E_GEN)) & GEN_MASK) != (dead_tag[p] >> 8))
+			continue;
+		uint32_t parked = xchg32(entry_w(c, p, E_PARKED), 0);
+		if ((int32_t)parked > 0)
+			__atomic_fetch_sub(HW(c, C_WAITERS), parked, SEQ);
+		cas64(entry_id(c, p), dead_id[p], 0);
+	}
+	if (freed > 0) {
+		add32(HW(c, C_RECLAIMED), (uint32_t)freed);
+		wake_if_waiters(c);
+	}
+	return freed;
+}
+
+int32_t shmkit_chan_reclaim(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	return e < 0 ? e : reclaim(&c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Participants, takes, the queue step                                                          */
+
+static int chan_register(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	if (l->p >= 0)
+		return 0;
+	uint64_t me = (uint64_t)l->pid | ((uint64_t)l->start_lo << 32);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		for (uint32_t p = 0; p < l->procs; p++) {
+			/* P1: claim a free entry (seq_cst CAS 0 -> our identity); pairs with P3. */
+			if (ld64(entry_id(c, p)) == 0 && cas64(entry_id(c, p), 0, me)) {
+				/* P2: a new tenure before any state word carries our tag. */
+				uint32_t gen = (add32(entry_w(c, p, E_GEN), 1) + 1) & GEN_MASK;
+				/* O0: continue the op counter from an even value (a dead tenant may have left it odd). */
+				uint32_t op = ld32(entry_w(c, p, E_OP));
+				if (op & 1)
+					op++;
+				st32(entry_w(c, p, E_OP), op);
+				l->op = op;
+				l->p = (int32_t)p;
+				l->tag = gen << 8 | p;
+				l->cursor = (8 * p) % c->n;
+				return 0;
+			}
+		}
+		reclaim(c); /* dead processes may be sitting on entries */
+	}
+	return -EBUSY;
+}
+
+int32_t shmkit_chan_register(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	return e < 0 ? e : chan_register(&c);
+}
+
+/* T1: a FREE block from the cursor (at most `slots` words), LOANED to us; -1 when none. */
+static int32_t take(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t want = word(PH_LOANED, l->tag), n = c->n, i = l->cursor;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t *sw = state_of(c, i);
+		/* T1: relaxed peek, then claim with a CAS (seq_cst; acquires the last owner's bytes). */
+		if (__atomic_load_n(sw, RLX) == 0 && cas32(sw, 0, want)) {
+			FAULT("channel.take.after_claim");
+			l->cursor = i + 1 == n ? 0 : i + 1;
+			return (int32_t)i;
+		}
+		i = i + 1 == n ? 0 : i + 1;
+	}
+	return -1;
+}
+
+/* A take on a full channel reclaims at most every RECLAIM_EVERY_MS, then tries once more. */
+static int32_t take_or_reclaim(struct ch *c)
+{
+	int32_t i = take(c);
+	if (i >= 0)
+		return i;
+	double now = shmkit_now_ns() / 1e6;
+	if (now - c->l->last_reclaim < RECLAIM_EVERY_MS)
+		return -1;
+	c->l->last_reclaim = now;
+	return reclaim(c) > 0 ? take(c) : -1;
+}
+
+int32_t shmkit_chan_take(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if ((e = chan_register(&c)) < 0)
+		return e;
+	int32_t i = take_or_reclaim(&c);
+	return i >= 0 ? i : -EAGAIN;
+}
+
+/* Q1 for LOANED block i (its length stored): op odd, QUEUED, enqueue, op even. 0 or -errno. */
+static int queue_one(struct ch *c, uint32_t i)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t *opw = entry_w(c, (uint32_t)l->p, E_OP);
+	uint32_t queued = word(PH_QUEUED, l->tag);
+	/* O1: bracket open (odd), a plain store: the seq_cst QUEUED store below publishes it. */
+	__atomic_store_n(opw, ++l->op, RLX);
+	st32(state_of(c, i), queued); /* Q1: LOANED -> QUEUED by the owner; publishes length and bytes */
+	FAULT("channel.send.after_queued");
+	int32_t r = shmkit_ring_enqueue1(&l->ring, i); /* C3: never full */
+	if (r == 1)
+		FAULT("channel.send.after_enqueue");
+	else
+		cas32(state_of(c, i), queued, 0); /* not enqueued (corrupt ring or EBUSY): ours to give back */
+	st32(opw, ++l->op); /* O2: bracket closed (seq_cst) */
+	if (r == 1)
+		return 0;
+	return r < 0 ? (r == -EINVAL ? EBADHDR_ : r) : EBADHDR_; /* full while a slot was free: corrupt */
+}
+
+int32_t shmkit_chan_send(struct shmkit_chan_local *l, const uint8_t *data, uint32_t n)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if ((!data && n > 0) || n > l->slot_size)
+		return -EINVAL;
+	if ((e = chan_register(&c)) < 0)
+		return e;
+	int32_t i = take_or_reclaim(&c);
+	if (i < 0)
+		return 0;
+	if (n > 0)
+		memmove(block_of(&c, (uint32_t)i), data, n); /* data may be a view of this very mapping */
+	__atomic_store_n(length_of(&c, (uint32_t)i), n, RLX); /* published by the QUEUED store (Q1) */
+	FAULT("channel.send.after_write");
+	e = queue_one(&c, (uint32_t)i);
+	return e < 0 ? e : 1;
+}
+
+int32_t shmkit_chan_queue(struct shmkit_chan_local *l, int32_t index, uint32_t n)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (index < 0 || (uint32_t)index >= c.n || n > l->slot_size || l->p < 0)
+		return -EINVAL;
+	if (ld32(state_of(&c, (uint32_t)index)) != word(PH_LOANED, l->tag))
+		return -EINVAL; /* not loaned to this object */
+	__atomic_store_n(length_of(&c, (uint32_t)index), n, RLX);
+	FAULT("channel.send.after_write");
+	return queue_one(&c, (uint32_t)index);
+}
+
+int32_t shmkit_chan_unloan(struct shmkit_chan_local *l, int32_t index)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (index < 0 || (uint32_t)index >= c.n || l->p < 0)
+		return -EINVAL;
+	if (!cas32(state_of(&c, (uint32_t)index), word(PH_LOANED, l->tag), 0))
+		return -EINVAL;
+	wake_if_waiters(&c);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Receiving and releasing                                                                      */
+
+/* An spsc receiver that holds the ring's consumer role sees an empty ring from its two counters
+ * without opening a bracket (the head is ours alone). */
+static int spsc_empty(struct ch *c)
+{
+	if (c->l->mode != 0 || !(c->l->ring.roles & 2))
+		return 0;
+	uint8_t *rb = c->b + c->l->ready_off;
+	return ld32((uint32_t *)(rb + R_TAIL)) == ld32((uint32_t *)(rb + R_HEAD));
+}
+
+/* D1's claim of index v: 1 if block v was QUEUED and is now HELD by us. */
+static int claim(struct ch *c, uint32_t v)
+{
+	if (v >= c->n)
+		return 0; /* the ready ring returned an index out of range */
+	uint32_t *sw = state_of(c, v);
+	uint32_t s = ld32(sw);
+	/* D1: CAS from the exact QUEUED word (seq_cst; acquires Q1's length and bytes). A second copy
+	 * of an index (or any other state) fails. */
+	return (s >> 30) == PH_QUEUED && cas32(sw, s, word(PH_HELD, c->l->tag));
+}
+
+/* F1 without the wake. */
+static int free_held(struct ch *c, uint32_t i)
+{
+	FAULT("channel.release.before");
+	/* F1: CAS HELD|tag -> FREE (seq_cst; releases our reads of the block); pairs with T1. */
+	return cas32(state_of(c, i), word(PH_HELD, c->l->tag), 0) ? 0 : EBADHDR_;
+}
+
+static int recv_prologue(struct ch *c)
+{
+	int e = chan_register(c);
+	if (e < 0)
+		return e;
+	if (c->l->bad) {
+		c->l->bad = 0;
+		return EBADHDR_; /* reported after the good messages of a batch */
+	}
+	return spsc_empty(c) ? -EAGAIN : 0;
+}
+
+int64_t shmkit_chan_recv(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if ((e = recv_prologue(&c)) < 0)
+		return e;
+	uint32_t *opw = entry_w(&c, (uint32_t)l->p, E_OP);
+	__atomic_store_n(opw, ++l->op, RLX); /* O1: the ring's seq_cst head store publishes it */
+	int64_t v = shmkit_ring_dequeue1(&l->ring);
+	int ok = 0;
+	if (v >= 0) {
+		FAULT("channel.recv.after_dequeue");
+		ok = claim(&c, (uint32_t)v);
+		FAULT("channel.recv.after_claim");
+	}
+	st32(opw, ++l->op); /* O2 */
+	if (v < 0)
+		return v == -EINVAL ? EBADHDR_ : v; /* -EAGAIN: empty */
+	if (!ok)
+		return EBADHDR_; /* the index is dropped */
+	uint32_t i = (uint32_t)v;
+	uint32_t len = __atomic_load_n(length_of(&c, i), RLX); /* read once, check, use the local (C2) */
+	if (len > l->slot_size) {
+		free_held(&c, i);
+		wake_if_waiters(&c);
+		return EBADHDR_;
+	}
+	return (int64_t)len << 24 | i;
+}
+
+int32_t shmkit_chan_recv_batch(struct shmkit_chan_local *l, uint32_t *out, int32_t max)
+{
+	struct ch c;
+	if (!out || max < 1)
+		return -EINVAL;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if ((e = recv_prologue(&c)) < 0)
+		return e == -EAGAIN ? 0 : e;
+	uint32_t m = (uint32_t)max < c.n ? (uint32_t)max : c.n;
+	uint32_t *opw = entry_w(&c, (uint32_t)l->p, E_OP);
+	__atomic_store_n(opw, ++l->op, RLX); /* O1 */
+	/* Dequeue into the upper half of out, claim into pairs from the start (a pair j never passes
+	 * the index it came from). */
+	int32_t k = shmkit_ring_dequeue(&l->ring, out + m, (int32_t)m, SHMKIT_BURST);
+	uint32_t g = 0, bad = 0;
+	if (k > 0) {
+		FAULT("channel.recv.after_dequeue");
+		for (uint32_t j = 0; j < (uint32_t)k; j++) {
+			uint32_t v = out[m + j];
+			if (claim(&c, v))
+				out[2 * g++] = v;
+			else
+				bad++;
+		}
+		FAULT("channel.recv.after_claim");
+	}
+	st32(opw, ++l->op); /* O2 */
+	if (k < 0)
+		return k == -EINVAL ? EBADHDR_ : k;
+	uint32_t good = 0, freed = 0;
+	for (uint32_t j = 0; j < g; j++) {
+		uint32_t i = out[2 * j];
+		uint32_t len = __atomic_load_n(length_of(&c, i), RLX);
+		if (len > l->slot_size) {
+			free_held(&c, i); /* C2 broken: the block comes back, the message is dropped */
+			freed++;
+			bad++;
+			continue;
+		}
+		out[2 * good] = i;
+		out[2 * good + 1] = len;
+		good++;
+	}
+	if (freed)
+		wake_if_waiters(&c);
+	if (bad) {
+		if (good == 0)
+			return EBADHDR_;
+		l->bad = 1; /* the next receive reports it, after these */
+	}
+	return (int32_t)good;
+}
+
+int32_t shmkit_chan_release(struct shmkit_chan_local *l, int32_t index)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (index < 0 || (uint32_t)index >= c.n || l->p < 0)
+		return -EINVAL;
+	e = free_held(&c, (uint32_t)index);
+	wake_if_waiters(&c);
+	return e;
+}
+
+int32_t shmkit_chan_release_batch(struct shmkit_chan_local *l, const uint32_t *out, int32_t n)
+{
+	struct ch c;
+	if (!out || n < 0)
+		return -EINVAL;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (n > 0 && l->p < 0)
+		return -EINVAL;
+	int rc = 0;
+	for (int32_t j = 0; j < n; j++) {
+		uint32_t i = out[2 * j];
+		if (i >= c.n) {
+			rc = -EINVAL;
+			continue;
+		}
+		if (free_held(&c, i) < 0 && rc == 0)
+			rc = EBADHDR_;
+	}
+	if (n > 0)
+		wake_if_waiters(&c); /* once per batch, after its last release */
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Waiting, state, close                                                                        */
+
+static int any_free(struct ch *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (__atomic_load_n(state_of(c, i), RLX) == 0)
+			return 1;
+	return 0;
+}
+
+/* The spsc sender's poll before it parks: 1 when it may go on (see POLL_NS), 0 after POLL_NS. */
+static int spsc_poll(struct ch *c, double timeout_ms)
+{
+	uint32_t n = c->n, ahead = (n < TAKE_AHEAD ? n : TAKE_AHEAD) - 1;
+	double until = shmkit_now_ns() + (timeout_ms * 1e6 < POLL_NS ? timeout_ms * 1e6 : POLL_NS);
+	for (uint32_t k = 1;; k++) {
+		uint32_t i = c->l->cursor, a = i + ahead >= n ? i + ahead - n : i + ahead;
+		if (k % SCAN_EVERY == 0 ? any_free(c)
+					: __atomic_load_n(state_of(c, a), RLX) == 0 && __atomic_load_n(state_of(c, i), RLX) == 0)
+			return 1;
+		if (shmkit_now_ns() >= until)
+			return 0;
+		for (volatile int spin = 0; spin < 64; spin++) {
+		} /* stay off the receiver's table lines for a moment */
+	}
+}
+
+int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double timeout_ms)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (side > 1 || !(timeout_ms >= 0))
+		return -EINVAL;
+	double slice = timeout_ms < PARK_SLICE_MS ? timeout_ms : PARK_SLICE_MS;
+	if (side == 1) {
+		/* A receiver parks on the ready ring's tail with the ring's waiter protocol (ring.md). */
+		int rc = shmkit_ring_park(&l->ring, 1, slice);
+		return rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS ? 0 : rc;
+	}
+	if ((e = chan_register(&c)) < 0)
+		return e;
+	/* A sender with no free block: reclaim every RECLAIM_EVERY_MS while it waits. */
+	double now = shmkit_now_ns() / 1e6;
+	if (now - l->last_reclaim >= RECLAIM_EVERY_MS) {
+		l->last_reclaim = now;
+		if (reclaim(&c) > 0)
+			return 1;
+	}
+	if (l->mode == 0 && spsc_poll(&c, timeout_ms))
+		return 1;
+	uint32_t p = (uint32_t)l->p;
+	uint32_t *waiters = HW(&c, C_WAITERS);
+	/* W1: read the futex word, register as a waiter (seq_cst), re-check, park; pairs with W2/W3. */
+	uint32_t seen = ld32(HW(&c, C_WAKESEQ));
+	add32(entry_w(&c, p, E_PARKED), 1);
+	add32(waiters, 1);
+	__atomic_fetch_add(&l->parked, 1, SEQ);
+	int rc = 0;
+	for (uint32_t i = 0; i < c.n; i++) {
+		if (ld32(state_of(&c, i)) == 0) { /* the re-check: any FREE block (seq_cst, after W1) */
+			rc = 1;
+			break;
+		}
+	}
+	if (rc == 0) {
+		rc = shmkit_futex_wait(l->map_id, l->offset + C_WAKESEQ, seen, slice);
+		if (rc == 1 || (rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS))
+			rc = 0; /* the word moved, or a slice (not the caller's timeout) ended */
+	}
+	/* Give the registration back, unless shmkit_chan_close (maybe on another thread) already did. */
+	if (ops_take_one(&l->parked)) {
+		struct ch c2;
+		if (chan_bind(l, &c2) == 0 && c2.b == c.b) {
+			__atomic_fetch_sub(waiters, 1, SEQ);
+			__atomic_fetch_sub(entry_w(&c, p, E_PARKED), 1, SEQ);
+		}
+	}
+	return rc;
+}
+
+int32_t shmkit_chan_size(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	double n = shmkit_ring_count(&l->ring);
+	return n < 0 ? (int32_t)n : (int32_t)n;
+}
+
+int32_t shmkit_chan_available(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	int32_t n = 0;
+	for (uint32_t i = 0; i < c.n; i++)
+		n += __atomic_load_n(state_of(&c, i), RLX) == 0;
+	return n;
+}
+
+int32_t shmkit_chan_close(struct shmkit_chan_local *l)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (l->p >= 0) {
+		uint32_t p = (uint32_t)l->p;
+		uint32_t loaned = word(PH_LOANED, l->tag), held = word(PH_HELD, l->tag);
+		int freed = 0, kept = 0;
+		/* Every block still LOANED to or HELD by this object (its messages, loans, and a batch's
+		 * claimed blocks) comes back. */
+		for (uint32_t i = 0; i < c.n; i++) {
+			uint32_t *sw = state_of(&c, i);
+			uint32_t w = ld32(sw);
+			if (w == loaned || w == held) {
+				if (cas32(sw, w, 0))
+					freed++;
+				else
+					kept = 1;
+			}
+		}
+		if (freed)
+			wake_if_waiters(&c);
+		uint32_t parked = __atomic_exchange_n(&l->parked, 0, SEQ);
+		if (parked) {
+			__atomic_fetch_sub(HW(&c, C_WAITERS), parked, SEQ);
+			__atomic_fetch_sub(entry_w(&c, p, E_PARKED), parked, SEQ);
+		}
+		/* P3': free our entry only when no LOANED/HELD word carries our tag (CAS id -> 0). */
+		if (!kept)
+			cas64(entry_id(&c, p), (uint64_t)l->pid | ((uint64_t)l->start_lo << 32), 0);
+		l->p = -1;
+		l->tag = 0;
+	}
+	l->bad = 0;
+	shmkit_ring_release(&l->ring);
+	return 0;
+}

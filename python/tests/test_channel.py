@@ -1,0 +1,458 @@
+import asyncio
+import json
+import os
+import signal
+import struct
+import time
+import unittest
+
+import shmkit
+from shmkit import Channel, SharedMemory, ShmError
+from shmkit import layout
+
+from _util import child, uname
+
+TABLE = 104  # tableOffset field
+READY = 96  # readyOffset field
+
+
+def u64(seg, off):
+    return struct.unpack_from("<Q", seg.buf, off)[0]
+
+
+class _Unlinking:
+    def __init__(self, ch):
+        self.ch = ch
+
+    def __enter__(self):
+        return self.ch
+
+    def __exit__(self, *exc):
+        self.ch.unlink()
+        self.ch.close()
+
+
+def new_channel(slots=4, slot_size=64, mode="mpmc", **kw):
+    return _Unlinking(Channel.create(uname("chan"), slots, slot_size, mode, **kw))
+
+
+def payload(i, slot_size):
+    n = 4 + (i * 40503) % (slot_size - 3)
+    return struct.pack("<I", i) + bytes((i * 31 + k * 7) & 255 for k in range(4, n))
+
+
+def ids_of(out):
+    return [int(x) for x in out.split() if x.lstrip("-").isdigit()]
+
+
+class ChannelTest(unittest.TestCase):
+    def test_roundtrip_every_payload_kind_and_release(self):
+        for mode in ("mpmc", "spsc"):
+            with self.subTest(mode=mode), new_channel(4, 64, mode) as ch:
+                self.assertEqual((ch.slots, ch.slot_size, ch.mode, ch.max_processes), (4, 64, mode, 64))
+                self.assertIsNone(ch.try_recv())
+                self.assertTrue(ch.try_send(b"bytes"))
+                ch.send("wörld ✓")
+                ch.send(bytearray(b"ba"))
+                ch.send(memoryview(b"--mv--")[2:4])
+                self.assertEqual((len(ch), ch.available), (4, 0))
+                self.assertFalse(ch.try_send(b"full"))
+                m = ch.recv(timeout=1)
+                self.assertEqual(bytes(m), b"bytes")
+                self.assertTrue(m.bytes.readonly)
+                with ch.recv() as m2:
+                    self.assertEqual(m2.text(), "wörld ✓")
+                self.assertEqual(ch.available, 1)  # m2 released by the with block, m still held
+                self.assertEqual(ch.try_recv().tobytes(), b"ba")
+                self.assertEqual(ch.try_recv().tobytes(), b"mv")
+                m.release()
+                m.release()  # idempotent
+                self.assertEqual(len(m.bytes), 0)
+                ch.send(json.dumps({"a": [1, 2]}))
+                self.assertEqual(ch.recv().json(), {"a": [1, 2]})
+                ch.send(b"")
+                self.assertEqual(len(ch.recv()), 0)
+                for m in list(ch):  # nothing left
+                    self.fail(m)
+
+    def test_loans_recv_into_and_batches(self):
+        with new_channel(8, 32) as ch:
+            ln = ch.try_loan()
+            ln.buf[:3] = b"abc"
+            ln.send(3)
+            self.assertEqual(len(ln.buf), 0)
+            with self.assertRaises(ShmError):
+                ln.send(3)
+            with ch.loan(timeout=1) as ln2:  # discarded by the with block
+                self.assertEqual(len(ln2.buf), 32)
+            self.assertEqual(ch.available, 7)
+            with self.assertRaises(ValueError):
+                ch.try_loan().send(33)
+            buf = bytearray(32)
+            self.assertEqual(ch.try_recv_into(buf), 3)
+            self.assertEqual(buf[:3], b"abc")
+            self.assertIsNone(ch.try_recv_into(buf))
+            with self.assertRaises(ValueError):
+                ch.try_recv_into(bytearray(31))
+            self.assertEqual(ch.try_send_batch([b"1", "2", b"3"]), 3)
+            got = []
+            self.assertEqual(ch.try_recv_batch(lambda v: got.append(bytes(v))), 3)
+            self.assertEqual(got, [b"1", b"2", b"3"])
+            self.assertEqual(ch.available, 7)  # the loan of the ValueError is still out
+            # fn raises: that message counts as received, the rest stays for the next receive.
+            ch.send_batch([b"a", b"b", b"c"], timeout=1)
+            seen = []
+
+            def boom(v):
+                seen.append(bytes(v))
+                raise RuntimeError("stop")
+
+            with self.assertRaises(RuntimeError):
+                ch.try_recv_batch(boom)
+            self.assertEqual(len(ch), 2)
+            self.assertEqual([m.tobytes() for m in ch], [b"b", b"c"])
+            self.assertEqual(seen, [b"a"])
+        # fn closes a channel that does not own its segment: the batch ends, nothing more is taken.
+        seg = SharedMemory.create(None, Channel.byte_length_of(8, 16))
+        try:
+            ch = Channel.init(seg, 0, 8, 16)
+            ch.try_send_batch([b"1", b"2", b"3"])
+            got = []
+            self.assertEqual(ch.try_recv_batch(lambda v: (got.append(bytes(v)), ch.close())), 1)
+            self.assertEqual(got, [b"1"])
+            again = Channel.at(seg, 0)
+            # The burst had claimed all three: close() freed the two not handed out (dropped).
+            self.assertEqual((len(again), again.available), (0, 8))
+            self.assertEqual(again.reclaim(), 0)
+            again.close()
+        finally:
+            seg.unlink()
+            seg.close()
+
+    def test_options_and_messages_match_typescript(self):
+        name = uname("chan")
+        for kw, exc, msg in ((dict(slots=0), ValueError, "slots must be an integer in 1..16777216, got 0"),
+                             (dict(slot_size=0), ValueError, "slotSize must be an integer in 1..4294967295"),
+                             (dict(mode="spmc"), TypeError, 'mode must be "spsc" or "mpmc"'),
+                             (dict(max_processes=257), ValueError, "maxProcesses must be an integer in 1..256")):
+            args = dict(slots=4, slot_size=64, mode="mpmc", max_processes=64)
+            args.update(kw)
+            with self.subTest(kw=kw), self.assertRaises(exc) as cm:
+                Channel.create(name, **args)
+            self.assertIn(msg, str(cm.exception))
+            self.assertIn(f'Cannot create channel "{name}"', str(cm.exception))
+        self.assertFalse(SharedMemory.exists(name))
+        with new_channel(2, 16) as ch:
+            with self.assertRaises(ValueError) as cm:
+                ch.try_send(b"x" * 17)
+            self.assertIn("the message is 17 bytes, longer than the slot size of 16 bytes", str(cm.exception))
+            with self.assertRaises(TypeError):
+                ch.try_send(12)
+        with self.assertRaises(ShmError) as cm:
+            ch.try_send(b"x")
+        self.assertEqual(cm.exception.code, "ECLOSED")
+
+    def test_full_and_empty_channels_time_out_and_async_forms_wait(self):
+        with new_channel(2, 16) as ch:
+            t = time.monotonic()
+            with self.assertRaises(ShmError) as cm:
+                ch.recv(timeout=0.05)
+            self.assertEqual(cm.exception.code, "ETIMEDOUT")
+            ch.send(b"1")
+            ch.send(b"2")
+            with self.assertRaises(ShmError) as cm:
+                ch.send(b"3", timeout=0.1)
+            self.assertEqual(cm.exception.code, "ETIMEDOUT")
+            self.assertLess(time.monotonic() - t, 2.0)
+
+            async def go():
+                loop = asyncio.get_running_loop()
+                later = loop.call_later(0.05, lambda: ch.try_recv().release())
+                await ch.send_async(b"3", timeout=2)  # waits for the release above
+                later.cancel()
+                got = []
+                for _ in range(2):
+                    m = await ch.recv_async(timeout=1)
+                    got.append(m.tobytes())
+                    m.release()
+                loop.call_later(0.05, ch.try_send, b"late")
+                m = await ch.recv_async(timeout=2)
+                got.append(m.tobytes())
+                m.release()
+                return got
+
+            self.assertEqual(asyncio.run(go()), [b"2", b"3", b"late"])
+
+            async def more():
+                ln = await ch.loan_async(timeout=1)
+                ln.buf[:2] = b"ln"
+                ln.send(2)
+                got = []
+                self.assertEqual(await ch.recv_batch_async(lambda v: got.append(bytes(v)), timeout=1), 1)
+                ch.send(b"it")
+                async for m in ch:  # receives until the channel is closed
+                    got.append(m.tobytes())
+                    m.release()
+                    asyncio.get_running_loop().call_later(0.05, ch.close)
+                return got
+
+            self.assertEqual(asyncio.run(more()), [b"ln", b"it"])
+            self.assertTrue(ch.closed)
+
+    def test_placement_handles_and_attach(self):
+        opts = (4, 100)
+        size = Channel.byte_length_of(*opts) + 64
+        seg = SharedMemory.create(None, size)
+        try:
+            ch = Channel.init(seg, 64, *opts, mode="spsc", max_processes=3)
+            self.assertEqual(ch.byte_offset, 64)
+            ch.send("placed")
+            h = json.loads(json.dumps(ch.handle()))
+            self.assertEqual((h["kind"], h["byteOffset"]), ("shmkit.channel", 64))
+            ch.close()
+            again = Channel.at(seg, 64)
+            self.assertEqual((again.mode, again.max_processes), ("spsc", 3))
+            self.assertEqual(again.recv().text(), "placed")
+            again.close()
+            with self.assertRaises(ShmError) as cm:
+                Channel.at(seg, 0)
+            self.assertEqual(cm.exception.code, "EBADHDR")
+        finally:
+            seg.unlink()
+            seg.close()
+        with new_channel() as ch:
+            other = shmkit.attach(json.loads(json.dumps(ch.handle())))
+            self.assertIsInstance(other, Channel)
+            other.send(b"via attach")
+            self.assertEqual(ch.recv().tobytes(), b"via attach")
+            other.close()
+            o2 = Channel.open(ch.segment.name)
+            o2.close()
+
+    def test_corrupt_headers_slot_table_and_ring_index_are_EBADHDR(self):
+        ch = Channel.create(uname("chan"), 4, 64, "mpmc")
+        ch.unlink()
+        seg = ch.segment
+        try:
+            # Header fields: each one broken in turn makes open EBADHDR.
+            ready = u64(seg, READY)
+            for off, fmt, val in ((64, "<I", 0), (64, "<I", 5), (68, "<I", 65), (72, "<I", 2), (76, "<I", 4),
+                                  (80, "<Q", 128), (96, "<Q", ready + 64), (104, "<Q", 0), (112, "<Q", 4096),
+                                  (124, "<I", 0), (12, "<I", 128), (16, "<Q", 10**9),
+                                  (ready + 64, "<I", 3)):  # the ready ring's capacity
+                saved = bytes(seg.buf[off:off + 8])
+                struct.pack_into(fmt, seg.buf, off, val)
+                with self.subTest(off=off), self.assertRaises(ShmError) as cm:
+                    Channel.at(seg, 0)
+                self.assertEqual(cm.exception.code, "EBADHDR", cm.exception)
+                seg.buf[off:off + 8] = saved
+            Channel.at(seg, 0).close()
+            table = u64(seg, TABLE)
+            # A queued index whose state word is no longer QUEUED: EBADHDR, the index is dropped.
+            ch.send(b"a")
+            i = struct.unpack_from("<I", seg.buf, ready + 384)[0]  # mpmc slot 0: value, seq
+            struct.pack_into("<I", seg.buf, table + 8 * i + 4, 0)
+            with self.assertRaises(ShmError) as cm:
+                ch.try_recv()
+            self.assertEqual(cm.exception.code, "EBADHDR")
+            self.assertIsNone(ch.try_recv())
+            # A length above slotSize: EBADHDR, and the block comes back.
+            ch.send(b"b")
+            j = struct.unpack_from("<I", seg.buf, ready + 384 + 8)[0]
+            struct.pack_into("<I", seg.buf, table + 8 * j, 65)
+            with self.assertRaises(ShmError) as cm:
+                ch.recv(timeout=1)
+            self.assertEqual(cm.exception.code, "EBADHDR")
+            self.assertEqual(ch.available, 4)
+            # The ready ring hands out an index >= slots.
+            ch.send(b"c")
+            struct.pack_into("<I", seg.buf, ready + 384 + 16, 999)
+            with self.assertRaises(ShmError) as cm:
+                ch.recv(timeout=1)
+            self.assertEqual(cm.exception.code, "EBADHDR")
+            self.assertEqual(ch.reclaim(), 1)  # its block, QUEUED and in no ring, is an orphan
+            # A duplicated index in the ring (the same block twice): the second copy is refused.
+            ch.send(b"d")
+            k = struct.unpack_from("<I", seg.buf, ready + 384 + 24)[0]
+            self.assertTrue(ch._local.ring.slots == 4)
+            # Position 4 is slot 0 again (value, seq): make it FULL with the same index.
+            struct.pack_into("<II", seg.buf, ready + 384, k, 5)
+            m = ch.recv(timeout=1)
+            self.assertEqual(m.tobytes(), b"d")
+            with self.assertRaises(ShmError) as cm:
+                ch.try_recv()
+            self.assertEqual(cm.exception.code, "EBADHDR")
+            m.release()
+            # Garbage in the slot table: malformed words are reclaimed, never followed.
+            for w in (0x12345678, 0x400000FF, 0x80000000 | 200):
+                struct.pack_into("<I", seg.buf, table + 4, w)
+                self.assertGreaterEqual(ch.reclaim(), 1)
+            self.assertEqual(ch.available, 4)
+            ch.send(b"after")
+            self.assertEqual(ch.recv(timeout=1).tobytes(), b"after")
+        finally:
+            ch.close()
+
+    def test_cross_process_mpmc_exactly_once_in_order_per_sender(self):
+        with new_channel(8, 48, "mpmc") as ch:
+            h = json.dumps(ch.handle())
+            per = 400
+            senders = [child("chan-send", h, str(k * 10000), str(per), wait=False) for k in range(3)]
+            receiver = child("chan-recv", h, wait=False)
+            got = []
+            while len(got) < per:  # this process receives too, while the child receives
+                m = ch.recv(timeout=30)
+                i = struct.unpack_from("<I", m.bytes)[0]
+                self.assertEqual(m.tobytes(), payload(i, 48))
+                got.append(i)
+                m.release()
+            for p in senders:
+                self.assertEqual(p.wait(60), 0, p.stderr.read())
+            ch.send(struct.pack("<I", 0xFFFFFFFF))  # STOP for the child receiver
+            out, err = receiver.communicate(timeout=60)
+            self.assertEqual(receiver.returncode, 0, err)
+            theirs = ids_of(out)
+            while True:
+                m = ch.try_recv()
+                if m is None:
+                    break
+                got.append(struct.unpack_from("<I", m.bytes)[0])
+                m.release()
+            all_ids = got + theirs
+            self.assertEqual(sorted(all_ids), sorted(k * 10000 + i for k in range(3) for i in range(per)))
+            for part in (got, theirs):  # FIFO per sender, in each receiver
+                for k in range(3):
+                    mine = [v for v in part if k * 10000 <= v < k * 10000 + per]
+                    self.assertEqual(mine, sorted(mine))
+            self.assertEqual(ch.available, 8)
+
+    def test_spsc_second_receiver_process_is_EBUSY_and_a_dead_one_is_taken_over(self):
+        with new_channel(4, 16, "spsc") as ch:
+            h = json.dumps(ch.handle())
+            p = child("chan-block", h, "recv", wait=False)  # takes the receiving side, then parks
+            self.assertEqual(p.stdout.readline().strip(), "ready")
+            time.sleep(0.3)
+            with self.assertRaises(ShmError) as cm:
+                ch.try_recv()
+            self.assertEqual(cm.exception.code, "EBUSY")
+            self.assertIn("receiving side of this spsc channel", str(cm.exception))
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+            self.assertIsNone(ch.try_recv())  # the dead receiver's role is taken over
+            ch.send(b"z")
+            self.assertEqual(ch.recv(timeout=1).tobytes(), b"z")
+
+    def test_participant_entries_EBUSY_while_live_and_freed_from_the_dead(self):
+        with new_channel(4, 16, "mpmc", max_processes=1) as ch:
+            h = json.dumps(ch.handle())
+            p = child("chan-block", h, "recv", wait=False)  # registers, then parks
+            self.assertEqual(p.stdout.readline().strip(), "ready")
+            time.sleep(0.3)
+            with self.assertRaises(ShmError) as cm:
+                ch.try_send(b"x")
+            self.assertEqual(cm.exception.code, "EBUSY")
+            self.assertIn("participant entries", str(cm.exception))
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+            self.assertTrue(ch.try_send(b"x"))  # registration reclaims the dead entry
+
+    def test_ctrl_c_interrupts_blocking_recv_and_send(self):
+        for side in ("recv", "send"):
+            with self.subTest(side=side), new_channel(2, 16) as ch:
+                p = child("chan-block", json.dumps(ch.handle()), side, wait=False)
+                self.assertEqual(p.stdout.readline().strip(), "ready")
+                time.sleep(0.3)
+                t = time.monotonic()
+                p.send_signal(signal.SIGINT)
+                p.wait(10)
+                self.assertLess(time.monotonic() - t, 1.0)
+                self.assertIn("KeyboardInterrupt", p.stderr.read())
+                seg = ch.segment
+                # The interrupted park gave its registration back: the senders' waiters (header 128)
+                # and the ready ring's consWaiters (ring + 256) are 0 again.
+                self.assertEqual(layout.load32(seg, 128), 0)
+                self.assertEqual(layout.load32(seg, u64(seg, READY) + 256), 0)
+                if side == "send":
+                    self.assertEqual(len(ch), 2)  # its queued messages outlive it
+                    self.assertEqual(ch.recv(timeout=1).tobytes(), b"x")
+
+    def test_reclaim_after_a_sigkilled_child_holding_loaned_held_and_queued_blocks(self):
+        with new_channel(4, 32) as ch:
+            ch.send(b"for the child")
+            res = child("chan-hold", json.dumps(ch.handle()))
+            self.assertEqual(res.returncode, -signal.SIGKILL, res.stdout + res.stderr)
+            self.assertEqual(ch.available, 1)  # LOANED + HELD + QUEUED (not in the ring)
+            self.assertEqual(len(ch), 0)
+            self.assertEqual(ch.reclaim(), 3)
+            self.assertEqual(ch.available, 4)
+            self.assertEqual(ch.reclaim(), 0)
+            self.assertEqual(struct.unpack_from("<I", ch.segment.buf, 120)[0], 3)  # reclaimed statistic
+            # A sender that finds the channel full reclaims by itself, too.
+            ch.send(b"x")
+            res = child("chan-hold", json.dumps(ch.handle()))
+            self.assertEqual(res.returncode, -signal.SIGKILL)
+            for _ in range(3):
+                ch.send(b"fill", timeout=5)  # the third send needs a reclaimed block
+            self.assertEqual(len(ch), 3)
+
+    def test_python_victims_killed_inside_send_and_receive(self):
+        # (point, victim side, messages the victim handled before dying, blocks reclaim frees)
+        cases = [("channel.take.after_claim:3", "send", 2, 1), ("channel.send.after_write:3", "send", 2, 1),
+                 ("channel.send.after_queued:3", "send", 2, 1), ("channel.send.after_enqueue:3", "send", 3, 0),
+                 ("channel.recv.after_dequeue:3", "recv", 2, 1), ("channel.recv.after_claim:3", "recv", 2, 1),
+                 ("channel.release.before:3", "recv", 2, 1)]  # its 3rd (recv_into) is copied, not printed
+        for mode in ("mpmc", "spsc"):
+            for point, side, before, freed in cases:
+                with self.subTest(mode=mode, point=point), new_channel(8, 40, mode) as ch:
+                    h = json.dumps(ch.handle())
+                    if side == "send":
+                        res = child("chan-send", h, "0", "6", point)
+                        self.assertEqual(res.returncode, -signal.SIGKILL, res.stderr)
+                        got = []
+                        while (m := ch.try_recv()) is not None:
+                            got.append(struct.unpack_from("<I", m.bytes)[0])
+                            m.release()
+                        self.assertEqual(got, list(range(before)))
+                        ch.close()  # spsc: the receiving side goes to r2 below
+                    else:
+                        for i in range(6):
+                            ch.send(payload(i, 40))
+                        ch.close()  # the receiving side is the child's (spsc)
+                        res = child("chan-recv", h, point, "6")
+                        self.assertEqual(res.returncode, -signal.SIGKILL, res.stderr)
+                        theirs = ids_of(res.stdout)
+                        self.assertEqual(theirs, list(range(before)))
+                    r2 = Channel.attach(json.loads(h))
+                    try:
+                        self.assertEqual(r2.reclaim(), freed)
+                        rest = []
+                        while (m := r2.try_recv()) is not None:
+                            rest.append(struct.unpack_from("<I", m.bytes)[0])
+                            m.release()
+                        if side == "recv":  # the message the victim was taking is lost (at most once)
+                            self.assertEqual(rest, list(range(3, 6)))
+                        self.assertEqual(r2.available, 8)
+                        self.assertTrue(r2.try_send(b"on"))
+                    finally:
+                        r2.close()
+
+    def test_a_forked_child_is_a_new_participant(self):
+        with new_channel(4, 16) as ch:
+            ch.send(b"parent")
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    m = ch.recv(timeout=5)
+                    code = 0 if m.tobytes() == b"parent" and ch._local.pid == os.getpid() else 2
+                    ch.send(b"child")
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            self.assertEqual(ch.recv(timeout=1).tobytes(), b"child")
+            self.assertEqual(ch.reclaim(), 1)  # the child exited holding its message: HELD by the dead
+
+
+if __name__ == "__main__":
+    unittest.main()
