@@ -263,30 +263,21 @@ static PyMethodDef OR_DEFS[2] = {
 	{"dequeue", (PyCFunction)(void (*)(void))call_dequeue_or, METH_FASTCALL | METH_KEYWORDS, NULL},
 };
 
-static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The Op of bind/bind_or: args[0..3] = fn_address, kind (0..max_kind), local_address, keep. */
+static OpObject *new_op(PyObject *const *args, long max_kind, const char *name)
 {
-	(void)module;
-	if (nargs != 4) {
-		PyErr_SetString(PyExc_TypeError, "bind(fn_address, kind, local_address, keep)");
-		return NULL;
-	}
 	void *fn = PyLong_AsVoidPtr(args[0]);
-	if (fn == NULL) {
+	void *local = fn ? PyLong_AsVoidPtr(args[2]) : NULL;
+	if (fn == NULL || local == NULL) {
 		if (!PyErr_Occurred())
-			PyErr_SetString(PyExc_ValueError, "bind: null function address");
+			PyErr_Format(PyExc_ValueError, "%s: null function or local address", name);
 		return NULL;
 	}
 	long kind = PyLong_AsLong(args[1]);
 	if (kind == -1 && PyErr_Occurred())
 		return NULL;
-	if (kind < 0 || kind > 6) {
-		PyErr_SetString(PyExc_ValueError, "bind: kind must be 0..6");
-		return NULL;
-	}
-	void *local = PyLong_AsVoidPtr(args[2]);
-	if (local == NULL) {
-		if (!PyErr_Occurred())
-			PyErr_SetString(PyExc_ValueError, "bind: null local address");
+	if (kind < 0 || kind > max_kind) {
+		PyErr_Format(PyExc_ValueError, "%s: kind must be 0..%ld", name, max_kind);
 		return NULL;
 	}
 	OpObject *op = PyObject_New(OpObject, &OpType);
@@ -299,7 +290,20 @@ static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 	op->keep = args[3];
 	op->slow = NULL;
 	op->self_ref = NULL;
-	PyObject *f = PyCFunction_NewEx(&KIND_DEFS[kind], (PyObject *)op, NULL);
+	return op;
+}
+
+static PyObject *bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+	(void)module;
+	if (nargs != 4) {
+		PyErr_SetString(PyExc_TypeError, "bind(fn_address, kind, local_address, keep)");
+		return NULL;
+	}
+	OpObject *op = new_op(args, 6, "bind");
+	if (op == NULL)
+		return NULL;
+	PyObject *f = PyCFunction_NewEx(&KIND_DEFS[op->kind], (PyObject *)op, NULL);
 	Py_DECREF(op); /* the function holds its own reference */
 	return f;
 }
@@ -311,37 +315,18 @@ static PyObject *bind_or(PyObject *module, PyObject *const *args, Py_ssize_t nar
 		PyErr_SetString(PyExc_TypeError, "bind_or(fn_address, kind, local_address, keep, slow, self_ref)");
 		return NULL;
 	}
-	void *fn = PyLong_AsVoidPtr(args[0]);
-	void *local = fn ? PyLong_AsVoidPtr(args[2]) : NULL;
-	if (fn == NULL || local == NULL) {
-		if (!PyErr_Occurred())
-			PyErr_SetString(PyExc_ValueError, "bind_or: null function or local address");
-		return NULL;
-	}
-	long kind = PyLong_AsLong(args[1]);
-	if (kind == -1 && PyErr_Occurred())
-		return NULL;
-	if (kind < 0 || kind > 1) {
-		PyErr_SetString(PyExc_ValueError, "bind_or: kind must be 0 (enqueue) or 1 (dequeue)");
-		return NULL;
-	}
 	if (!PyCallable_Check(args[4]) || !PyWeakref_CheckRef(args[5])) {
 		PyErr_SetString(PyExc_TypeError, "bind_or: slow must be callable and self_ref a weakref.ref");
 		return NULL;
 	}
-	OpObject *op = PyObject_New(OpObject, &OpType);
+	OpObject *op = new_op(args, 1, "bind_or"); /* 0 enqueue, 1 dequeue */
 	if (op == NULL)
 		return NULL;
-	op->fn = fn;
-	op->local = local;
-	op->kind = (int)kind;
-	Py_INCREF(args[3]);
-	op->keep = args[3];
 	Py_INCREF(args[4]);
 	op->slow = args[4];
 	Py_INCREF(args[5]);
 	op->self_ref = args[5];
-	PyObject *f = PyCFunction_NewEx(&OR_DEFS[kind], (PyObject *)op, NULL);
+	PyObject *f = PyCFunction_NewEx(&OR_DEFS[op->kind], (PyObject *)op, NULL);
 	Py_DECREF(op);
 	return f;
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Callable, TypeVar
@@ -45,6 +46,35 @@ def wait_until(attempt: Callable[[], T | None], park: Callable[[float], object],
         if rem <= 0:
             raise timeout_error(what, ms)
         park(min(rem, slice_ms))
+        r = attempt()
+        if r is not None:
+            return r
+
+
+async def wait_until_async(attempt: Callable[[], T | None], park: Callable[[float], object],
+                           closed: Callable[[], Exception | None], what: str, ms: float, slice_ms: float) -> T:
+    """The asynchronous form's loop: ``attempt()`` (None: not yet) on the event loop's thread, and
+    between attempts ``park(slice)`` (a blocking C wait of at most ``slice_ms``) in a worker thread,
+    until ``ms`` has passed (ShmError ETIMEDOUT naming ``what``). ``closed()`` returns the error to
+    raise once the object is closed (checked before and after every park), else None. Every
+    attempt runs on the loop's thread, so a cancelled task never takes anything behind its caller's
+    back."""
+    r = attempt()
+    if r is not None:
+        return r
+    loop = asyncio.get_running_loop()
+    deadline = now_ms() + ms
+    while True:
+        rem = deadline - now_ms()
+        if rem <= 0:
+            raise timeout_error(what, ms)
+        e = closed()
+        if e is not None:
+            raise e
+        await loop.run_in_executor(None, park, min(rem, slice_ms))
+        e = closed()
+        if e is not None:
+            raise e
         r = attempt()
         if r is not None:
             return r

@@ -18,7 +18,7 @@ from . import _accel
 from ._lib import check, errno_value, fast, lib, os_error
 from ._ops import ChanLocal, check_sizes
 from ._placed import Placed, attach_handle, owning
-from ._wait import now_ms, timeout_error, timeout_ms, wait_until
+from ._wait import now_ms, timeout_error, timeout_ms, wait_until, wait_until_async
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from .shared_memory import SharedMemory
@@ -635,25 +635,9 @@ class Channel(Placed):
     # ---- asyncio --------------------------------------------------------------------------------
 
     async def _wait_async(self, side: int, attempt: Callable[[], Any], what: str, timeout: float | None) -> Any:
-        ms = timeout_ms(timeout, what)
-        r = attempt()
-        if r is not None:
-            return r
-        loop = asyncio.get_running_loop()
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            if self._closed:
-                raise ShmError("ECLOSED", f"{what}: it was closed (ECLOSED)")
-            # The sleep runs in a worker thread; the operation itself runs here, on the loop's thread.
-            await loop.run_in_executor(None, self._park, side, min(rem, _PARK_SLICE_MS))
-            if self._closed:
-                raise ShmError("ECLOSED", f"{what}: it was closed (ECLOSED)")
-            r = attempt()
-            if r is not None:
-                return r
+        return await wait_until_async(attempt, lambda sl: self._park(side, sl),
+                                      lambda: ShmError("ECLOSED", f"{what}: it was closed (ECLOSED)") if self._closed
+                                      else None, what, timeout_ms(timeout, what), _PARK_SLICE_MS)
 
     async def send_async(self, data: bytes | bytearray | memoryview | str, timeout: float | None = None) -> None:
         """Sends a copy of ``data``, waiting without blocking the event loop while the channel is full."""

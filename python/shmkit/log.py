@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from . import layout
 from ._lib import check, errno_value, fast, lib
-from ._wait import now_ms, timeout_error, timeout_ms, wait_until
+from ._wait import now_ms, timeout_error, timeout_ms, wait_until, wait_until_async
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed, attach_handle
@@ -546,23 +546,9 @@ class MessageLog(Placed):
     # ---- asyncio --------------------------------------------------------------------------------
 
     async def _wait_async(self, side: int, n: int, attempt, what: str, timeout: float | None):
-        ms = timeout_ms(timeout, what)
-        r = attempt()
-        if r is not None:
-            return r
-        loop = asyncio.get_running_loop()
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            if self._closed:
-                raise ShmError("ECLOSED", f"{what}: it is closed (ECLOSED)")
-            # The sleep runs in a worker thread; the operation itself runs here, on the loop's thread.
-            await loop.run_in_executor(None, self._park, side, n, min(rem, _ASYNC_SLICE_MS))
-            r = attempt()
-            if r is not None:
-                return r
+        return await wait_until_async(attempt, lambda sl: self._park(side, n, sl),
+                                      lambda: ShmError("ECLOSED", f"{what}: it is closed (ECLOSED)") if self._closed
+                                      else None, what, timeout_ms(timeout, what), _ASYNC_SLICE_MS)
 
     async def write_async(self, data: bytes | bytearray | memoryview | str, type: int = 0,
                           timeout: float | None = None) -> None:

@@ -4,7 +4,6 @@ the other way round. get and put are one call each into csrc/ops.c."""
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import struct
 from typing import Any
@@ -13,7 +12,7 @@ from . import layout
 from . import _accel
 from ._lib import check, errno_value, lib, os_error
 from ._ops import MempoolLocal, check_sizes
-from ._wait import now_ms, timeout_error, timeout_ms, wait_until
+from ._wait import timeout_ms, wait_until, wait_until_async
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed, attach_handle, owning
@@ -230,22 +229,9 @@ class Mempool(Placed):
     async def get_async(self, timeout: float | None = None) -> Block:
         """A block, waiting without blocking the event loop (the sleep runs in a worker thread)."""
         what = f"Cannot get a block from {self._what}"
-        ms = timeout_ms(timeout, what)
-        b = self.try_get()
-        if b is not None:
-            return b
-        loop = asyncio.get_running_loop()
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            if self._closed:
-                raise self._closed_error("get a block from")
-            await loop.run_in_executor(None, self._park, min(rem, _PARK_SLICE_MS))
-            b = self.try_get()
-            if b is not None:
-                return b
+        return await wait_until_async(self.try_get, self._park,
+                                      lambda: self._closed_error("get a block from") if self._closed else None, what,
+                                      timeout_ms(timeout, what), _PARK_SLICE_MS)
 
     def put(self, block: Block | int) -> None:
         """Returns a block (a Block, or an index got by any process). EINVAL for an index out of

@@ -14,7 +14,7 @@ from . import layout
 from . import _accel
 from ._lib import check, errno_value, fast, lib
 from ._ops import RingLocal, check_sizes
-from ._wait import Pacer, now_ms, timeout_error, timeout_ms, wait_until
+from ._wait import Pacer, timeout_ms, wait_until, wait_until_async
 from .errors import ShmError
 from .ops_codes import EBADHDR_NEG
 from ._placed import Placed, attach_handle
@@ -387,23 +387,10 @@ class Ring(Placed):
     # ---- asyncio --------------------------------------------------------------------------------
 
     async def _wait_async(self, side: int, attempt, what: str, timeout: float | None):
-        ms = timeout_ms(timeout, what)
-        r = attempt()
-        if r is not None:
-            return r
-        loop = asyncio.get_running_loop()
-        deadline = now_ms() + ms
-        while True:
-            rem = deadline - now_ms()
-            if rem <= 0:
-                raise timeout_error(what, ms)
-            if self._closed:
-                raise self._closed_error("enqueue on" if side == 0 else "dequeue from")
-            # The sleep runs in a worker thread; the operation itself runs here, on the loop's thread.
-            await loop.run_in_executor(None, self._park, side, min(rem, _ASYNC_SLICE_MS))
-            r = attempt()
-            if r is not None:
-                return r
+        doing = "enqueue on" if side == 0 else "dequeue from"
+        return await wait_until_async(attempt, lambda sl: self._park(side, sl),
+                                      lambda: self._closed_error(doing) if self._closed else None, what,
+                                      timeout_ms(timeout, what), _ASYNC_SLICE_MS)
 
     async def enqueue_async(self, value: int, timeout: float | None = None) -> None:
         """Enqueues ``value``, waiting for room without blocking the event loop."""

@@ -136,8 +136,13 @@ class AccelTest(unittest.TestCase):
             m.bind(1, 9, 1, None)
         with self.assertRaises(TypeError):
             m.bind(1, 0)
+        import weakref
+
+        ref = weakref.ref(self)
         with self.assertRaises(ValueError):
-            m.bind_or(1, 2, 1, None, print, None)
+            m.bind_or(1, 2, 1, None, print, ref)  # kind 2: only 0 (enqueue) and 1 (dequeue)
+        with self.assertRaises(ValueError):
+            m.bind_or(0, 0, 1, None, print, ref)  # null function address
         with self.assertRaises(TypeError):
             m.bind_or(1, 0, 1, None, print, None)  # not a weak reference
 
