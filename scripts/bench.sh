@@ -11,18 +11,18 @@ BIN=node_modules/.bin
 mkdir -p build/bench bench/results
 CC=${CC:-cc}
 # The floor: -O2 like the library, no -march=native so the floor matches what the library gets.
-if [ ! -x build/bench/floor ] || [ bench/c/floor.c -nt build/bench/floor ]; then
+if [ ! -x build/bench/floor ] || [ bench/c/floor.c -nt build/bench/floor ] || [ bench/c/floor_common.h -nt build/bench/floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -pthread -o build/bench/floor bench/c/floor.c
 fi
-if [ ! -x build/bench/heap_floor ] || [ bench/c/heap_floor.c -nt build/bench/heap_floor ]; then
+if [ ! -x build/bench/heap_floor ] || [ bench/c/heap_floor.c -nt build/bench/heap_floor ] || [ bench/c/floor_common.h -nt build/bench/heap_floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -o build/bench/heap_floor bench/c/heap_floor.c
 fi
 # The C floor of the MessageLog protocol (S10), against the layout header.
-if [ ! -x build/bench/log_floor ] || [ bench/c/log_floor.c -nt build/bench/log_floor ] || [ csrc/shmkit_layout.h -nt build/bench/log_floor ]; then
+if [ ! -x build/bench/log_floor ] || [ bench/c/log_floor.c -nt build/bench/log_floor ] || [ bench/c/floor_common.h -nt build/bench/log_floor ] || [ csrc/shmkit_layout.h -nt build/bench/log_floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -Icsrc -o build/bench/log_floor bench/c/log_floor.c
 fi
 # The C floor of the Channel's message protocol (S2 "message API").
-if [ ! -x build/bench/chan_floor ] || [ bench/c/chan_floor.c -nt build/bench/chan_floor ]; then
+if [ ! -x build/bench/chan_floor ] || [ bench/c/chan_floor.c -nt build/bench/chan_floor ] || [ bench/c/floor_common.h -nt build/bench/chan_floor ]; then
   $CC -O2 -std=gnu11 -Wall -Wextra -Werror -o build/bench/chan_floor bench/c/chan_floor.c
 fi
 if [ ! -f build/libshmkit.so ]; then

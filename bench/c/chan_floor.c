@@ -19,7 +19,7 @@
  *   "64 B message API, eager polls"  the same protocol, both sides polling as fast as they can and
  *                                    the sender taking one block at a time (the library before)
  *
- * Build: cc -O2 -std=gnu11 -o build/bench/chan_floor bench/c/chan_floor.c (scripts/bench.sh).
+ * Build: cc -O2 -std=gnu11 -o build/bench/chan_floor bench/c/chan_floor.c (scripts/bench.sh; floor_common.h beside it).
  * Usage: chan_floor   (SHMKIT_BENCH_QUICK=1 shortens each case). Prints bench/FORMAT.md JSON lines.
  */
 #define _GNU_SOURCE
@@ -36,6 +36,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "floor_common.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -73,41 +75,6 @@ struct ctl {
 
 static int quick;
 static volatile uint32_t sink;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof set, &set);
-}
-
-static void *shm_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	memset(p, 0, len);
-	return p;
-}
 
 /* Local work that touches no shared line (src/pace.ts localWork). */
 static void local_work(uint32_t n)

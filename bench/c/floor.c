@@ -39,28 +39,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "floor_common.h"
+
 static int quick;
 static const char *only;
 static volatile uint32_t sink; /* keeps results of timed loops alive */
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers: clock, CPU time, pinning, shm, futex, percentiles, JSON */
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
-}
 
 /* Waits for a child and returns its user+sys CPU seconds. */
 static double reap(pid_t pid)
@@ -78,14 +64,6 @@ static double reap(pid_t pid)
 	return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof set, &set) < 0) perror("sched_setaffinity");
-}
-
 static void unpin(void)
 {
 	cpu_set_t set;
@@ -93,31 +71,6 @@ static void unpin(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	for (long i = 0; i < n && i < CPU_SETSIZE; i++) CPU_SET((int)i, &set);
 	sched_setaffinity(0, sizeof set, &set);
-}
-
-/* A MAP_SHARED segment from shm_open (unlinked at once: the mapping survives fork). */
-static void *shm_map(size_t len)
-{
-	char name[64];
-	snprintf(name, sizeof name, "/shmkit-bench-floor-%d-%llu", (int)getpid(), (unsigned long long)now_ns());
-	int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-	if (fd < 0) {
-		perror("shm_open");
-		exit(1);
-	}
-	shm_unlink(name);
-	if (ftruncate(fd, (off_t)len) < 0) {
-		perror("ftruncate");
-		exit(1);
-	}
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	memset(p, 0, len); /* first touch outside every measurement */
-	return p;
 }
 
 static long futex_wait(_Atomic uint32_t *addr, uint32_t expected)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "shmkit_layout.h"
+#include "floor_common.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -46,49 +47,6 @@ struct ctl {
 };
 
 static int quick;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
-}
-
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof set, &set);
-}
-
-static void *shm_map(size_t len)
-{
-	char name[64];
-	snprintf(name, sizeof name, "/shmkit-bench-logfloor-%d-%llu", (int)getpid(), (unsigned long long)now_ns());
-	int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-	if (fd < 0 || (shm_unlink(name), ftruncate(fd, (off_t)len)) < 0) {
-		perror("shm");
-		exit(1);
-	}
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		perror("mmap");
-		exit(1);
-	}
-	memset(p, 0, len);
-	return p;
-}
 
 static inline uint32_t xorshift(uint32_t *s)
 {
