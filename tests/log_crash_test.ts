@@ -4,12 +4,13 @@
 // The full count (200+ kills) runs under Deno; Bun and Node run a shorter pass (their children
 // still cover every runtime). SHMKIT_LOG_KILLS=3000 (make stress) raises the count.
 import { assert } from "./assert.ts";
-import { prng, RUNTIME, RUNTIMES, test } from "./harness.ts";
+import { campaign, prng, RUNTIME, RUNTIMES, test } from "./harness.ts";
 import { crashRound } from "./fixtures/log_crash_round.ts";
 import { LOG_FAULT_POINTS, type LogMode } from "../src/log.ts";
 
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
-const TARGET = Number(env.SHMKIT_LOG_KILLS ?? (RUNTIME === "deno" ? 200 : 40));
+// `make test` scales the Deno campaign (CAMPAIGN_SCALE 0.5: 100 kills, still enough to require every fault point).
+const TARGET = Number(env.SHMKIT_LOG_KILLS ?? (RUNTIME === "deno" ? Math.max(100, campaign(200)) : 40));
 // Stop at the target or when the time budget is spent (the machine may be busy): at least 50
 // kills, and with 100 or more every fault point, are required either way.
 const BUDGET_MS = TARGET > 400 ? TARGET * 400 : 75_000;
