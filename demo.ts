@@ -49,7 +49,7 @@ interface Run {
 const RUNS: Run[] = [
   { workload: "frames", from: "bun", to: "deno", count: quick ? 32 : 512, paced: quick ? 20 : 200, worker: true },
   { workload: "json", from: "node", to: "bun", count: quick ? 2000 : 400_000, paced: quick ? 50 : 400 },
-  { workload: "raw", from: "deno", to: "bun", count: quick ? 5000 : 300_000, paced: quick ? 50 : 400 },
+  { workload: "raw", from: "deno", to: "bun", count: quick ? 5000 : 1_000_000, paced: quick ? 50 : 400 },
   { workload: "frames", from: "deno", to: "node", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
 ];
 
