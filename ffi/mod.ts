@@ -103,58 +103,26 @@ export function libraryCandidates(): string[] {
   return out;
 }
 
+/** The C files every platform compiles (csrc/), before its own os_<platform>.c. */
+const PORTABLE_C = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c"];
+/** The headers they include. */
+const HEADERS = ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h"];
+
+/** A platform's sources: `files` must all be present, `objects` are compiled. */
+function platformSources(os: string, extra: string[] = []): { files: string[]; objects: string[] } {
+  const objects = [...PORTABLE_C, `os_${os}.c`];
+  return { files: [...objects, ...HEADERS, ...extra], objects };
+}
+
 /** The C sources of each platform (csrc/), and how `cc` links them into a shared library. */
 const SOURCES: Record<string, { files: string[]; objects: string[]; flags: (dir: string) => string[] }> = {
   linux: {
-    files: [
-      "shmkit.c",
-      "ops.c",
-      "ops_sync.c",
-      "ops_log.c",
-      "ops_heap.c",
-      "ops_chan.c",
-      "os_linux.c",
-      "shmkit.h",
-      "os.h",
-      "shmkit_layout.h",
-      "ops_common.h",
-      "exports.map",
-    ],
-    objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_linux.c"],
+    ...platformSources("linux", ["exports.map"]),
     flags: (dir) => ["-shared", `-Wl,--version-script=${dir}exports.map`, "-Wl,-z,nodelete"], // as the Makefile
   },
-  darwin: {
-    files: [
-      "shmkit.c",
-      "ops.c",
-      "ops_sync.c",
-      "ops_log.c",
-      "ops_heap.c",
-      "ops_chan.c",
-      "os_darwin.c",
-      "shmkit.h",
-      "os.h",
-      "shmkit_layout.h",
-      "ops_common.h",
-    ],
-    objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_darwin.c"],
-    flags: () => ["-dynamiclib"],
-  },
+  darwin: { ...platformSources("darwin"), flags: () => ["-dynamiclib"] },
   windows: {
-    files: [
-      "shmkit.c",
-      "ops.c",
-      "ops_sync.c",
-      "ops_log.c",
-      "ops_heap.c",
-      "ops_chan.c",
-      "os_windows.c",
-      "shmkit.h",
-      "os.h",
-      "shmkit_layout.h",
-      "ops_common.h",
-    ],
-    objects: ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_windows.c"],
+    ...platformSources("windows"),
     // winpthreads linked in statically, so the DLL needs nothing beside it.
     flags: () => ["-shared", "-static", "-lpthread"],
   },

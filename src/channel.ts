@@ -994,7 +994,7 @@ export class Channel implements Disposable {
     this.#cursor = j === this.slots ? 0 : j;
   }
 
-  // Gives back the blocks claimed ahead (close, or before a scan that must see every free block).
+  // Gives back the blocks claimed ahead (close()): CAS LOANED -> FREE each.
   #dropStash(): void {
     while (this.#stHead !== this.#stTail) this.#unloan(this.#stash[this.#stHead++ & (TAKE_AHEAD - 1)]);
   }

@@ -160,10 +160,12 @@ _SIGS = {
 
 _REQUIRED_OPS = ("shmkit_ring_enqueue", "shmkit_cond_notify", "shmkit_log_write", "shmkit_heap_alloc", "shmkit_chan_send")  # ops*.c
 
-# csrc files, as the Makefile's `lib` target compiles them on Linux.
-_LINUX_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_linux.c"]
+# csrc files, as the Makefile's `lib` target compiles them: the C files every platform compiles
+# (the Makefile's PORTABLE_CSRC), then the platform's own os_<platform>.c.
+_PORTABLE = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c"]
+_LINUX_SOURCES = _PORTABLE + ["os_linux.c"]
 _LINUX_FILES = _LINUX_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h", "exports.map"]
-_DARWIN_SOURCES = ["shmkit.c", "ops.c", "ops_sync.c", "ops_log.c", "ops_heap.c", "ops_chan.c", "os_darwin.c"]
+_DARWIN_SOURCES = _PORTABLE + ["os_darwin.c"]
 _DARWIN_FILES = _DARWIN_SOURCES + ["shmkit.h", "os.h", "shmkit_layout.h", "ops_common.h"]
 
 
