@@ -36,6 +36,8 @@ else
   for f in tests/*_test.ts; do files+=("$f"); done
 fi
 total_pass=0; total_fail=0; total_skip=0; status=0
+# Segments made during this run are newer than this marker (anonymous leaks are found by it below).
+run_marker=build/.test-run-start; touch "$run_marker"
 for rt in "${runtimes[@]}"; do
   [ "$rt" = node24 ] && rt=node
   leg_path="$NODE_DIR:$SYS_PATH"
@@ -128,6 +130,23 @@ for f in /dev/shm/shmkit-test-*; do
   leaks=$((leaks + 1)); rm -f "$f"
 done
 [ "$leaks" -gt 0 ] && echo "note: removed $leaks shmkit-test-* segments left behind by exited test processes"
+# Anonymous segments and objects (create(null) / create(None): shmkit-<16 hex digits>) made during
+# this run that no live process holds (and, for objects, whose creator has exited) were leaked by a test: name them (kind, size,
+# creator) so the leak can be found, and remove them.
+if [ -x "$BIN/deno" ]; then
+  anon=$(find /dev/shm -maxdepth 1 -name 'shmkit-????????????????' -newer "$run_marker" 2>/dev/null | wc -l)
+  if [ "$anon" -gt 0 ]; then
+    $BIN/deno run --allow-all --no-check cli.ts ls --all --json 2>/dev/null | python3 -c '
+import json, os, re, sys
+start = os.stat(sys.argv[1]).st_mtime
+rows = [r for r in json.load(sys.stdin) if re.fullmatch(r"shmkit-[0-9a-f]{16}", r["name"])
+        and not r["holders"] and not r.get("creatorAlive") and os.stat("/dev/shm/" + r["name"]).st_mtime >= start]
+for r in rows:
+    print("note: leaked anonymous %s %s (%s bytes, creator pid %s, %s): removed" % (r.get("kind") or "segment", r["name"], r["size"], r.get("creatorPid"), r.get("created")))
+    os.unlink("/dev/shm/" + r["name"])
+' "$run_marker"
+  fi
+fi
 [ "$total_fail" -gt 0 ] && status=1
 echo "${total_pass} passed, ${total_fail} failed, ${total_skip} skipped"
 exit $status

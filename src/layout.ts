@@ -158,6 +158,33 @@ export function peekHeader(buf: ArrayBuffer, off: number): CommonHeader | undefi
   };
 }
 
+/** A word nobody else touches: `Atomics.wait` on it is a synchronous sleep (allowed on the main thread of Deno, Bun and Node). */
+const SLEEP_WORD = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Waits for a header that is still being initialized (its creator is between reserving the
+ * segment and storing state 1), up to `timeoutMs`: polls for the first 200 µs (creators finish in
+ * microseconds), then sleeps 1, 2, 4 … 16 ms between looks, so a header that never becomes ready
+ * (a creator killed mid-create, or a hostile state word) costs a few dozen wake-ups, not a core
+ * spinning for the whole timeout.
+ */
+function awaitReady(dv: DataView, timeoutMs: number, bad: (why: string) => ShmError): void {
+  const t0 = performance.now();
+  const deadline = t0 + timeoutMs;
+  let sleep = 1;
+  for (;;) {
+    const st = readState(dv);
+    if (st === STATE_READY) return;
+    if (st !== STATE_INIT) throw bad(`impossible state ${st} (0 initializing and 1 ready are the only states)`);
+    const now = performance.now();
+    if (now > deadline) throw bad("it was never initialized (its creator may have died while creating it)");
+    if (now - t0 >= 0.2) {
+      Atomics.wait(SLEEP_WORD, 0, 0, Math.min(sleep, deadline - now + 0.1));
+      sleep = Math.min(sleep * 2, 16);
+    }
+  }
+}
+
 /**
  * Validates the common header of a `kind` object at `off` in a `segmentSize`-byte segment whose
  * bytes are `buf`. Waits up to `readyTimeoutMs` for a creator still initializing.
@@ -195,12 +222,7 @@ export function readHeader(
   if (version !== LAYOUT_VERSION) throw bad(`layout version ${version}, this build reads ${LAYOUT_VERSION}`);
   const k = dv.getUint16(HDR.kind, true);
   if (k !== KIND[kind]) throw bad(`it is a ${kindName(k) ?? `kind ${k}`}, not a ${kind}`);
-  const deadline = Date.now() + readyTimeoutMs;
-  while (readState(dv) !== STATE_READY) {
-    if (Date.now() > deadline) throw bad("it was never initialized (its creator may have died while creating it)");
-    const spin = Date.now() + 1;
-    while (Date.now() < spin) { /* brief pause */ }
-  }
+  if (readState(dv) !== STATE_READY) awaitReady(dv, readyTimeoutMs, bad);
   const h = peekHeader(buf, off)!;
   if (h.headerSize < COMMON_HEADER_SIZE || h.headerSize > h.byteLength) {
     throw bad(`impossible header size ${h.headerSize}`);

@@ -3,9 +3,10 @@
 // as MUTEX, with integer offsets) must be documented there with the same offsets. Kinds added
 // later are checked as soon as their module exports such a constant.
 import { readdirSync, readFileSync } from "node:fs";
-import { assert, assertEquals } from "./assert.ts";
-import { ROOT, test } from "./harness.ts";
+import { assert, assertCode, assertEquals } from "./assert.ts";
+import { ROOT, test, uniqueName } from "./harness.ts";
 import { KIND } from "../src/layout.ts";
+import { Mutex, SharedMemory } from "../mod.ts";
 
 interface Table {
   section: string;
@@ -160,4 +161,29 @@ test("every documented layout constant has the offsets docs/LAYOUT.md gives", as
 
 test("every layout constant the code exports is documented in docs/LAYOUT.md", async () => {
   assertEquals((await compare()).undocumented, []);
+});
+
+test("a header state other than 0 or 1 is EBADHDR at once; one stuck at 0 (creator died) is EBADHDR after the ready timeout, asleep", () => {
+  using seg = SharedMemory.create(uniqueName("state"), 8192);
+  const m = Mutex.init(seg, 0);
+  m.close();
+  const state = new Uint32Array(seg.buffer, 8, 1); // common header: state at byte 8
+  state[0] = 7; // what a hostile writer or a torn word could leave
+  let t0 = performance.now();
+  assertCode(() => Mutex.at(seg, 0), "EBADHDR", /impossible state 7/);
+  assert(performance.now() - t0 < 500, "an impossible state is refused without waiting");
+  state[0] = 0; // initializing, and its creator never finishes
+  const cpu = (globalThis as unknown as { process: { cpuUsage(): { user: number; system: number } } }).process;
+  const c0 = cpu.cpuUsage();
+  t0 = performance.now();
+  assertCode(() => Mutex.at(seg, 0), "EBADHDR", /never initialized/);
+  const wall = performance.now() - t0;
+  const c1 = cpu.cpuUsage();
+  const cpuMs = (c1.user - c0.user + c1.system - c0.system) / 1000;
+  assert(wall >= 900, `it waited for the creator (${wall} ms)`);
+  // Before: the wait polled in a busy loop for the whole second (~1000 ms of CPU).
+  assert(cpuMs < wall / 2, `the wait slept: ${cpuMs.toFixed(0)} ms of CPU in ${wall.toFixed(0)} ms`);
+  state[0] = 1;
+  Mutex.at(seg, 0).close(); // ready again: opens
+  seg.unlink();
 });

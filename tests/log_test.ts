@@ -306,6 +306,7 @@ for (const mode of MODES) {
           1,
         );
       } finally {
+        other.unlink();
         other.close();
       }
       assertEquals(got, 1);

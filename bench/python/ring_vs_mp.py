@@ -185,7 +185,7 @@ def s1(ctx, n, batch):
 
     out["shmkit channel spsc"] = measure("channel", lambda: _start(ctx, channel_child, (h, ah, n, batch)), make,
                                          channel_send, lambda: ack.dequeue(timeout=60))
-    ch.close(); ack.unlink(); ack.close()
+    ch.unlink(); ch.close(); ack.unlink(); ack.close()
 
     q, qa = ctx.Queue(), ctx.Queue()
     out["mp.Queue"] = measure("queue", lambda: _start(ctx, queue_child, (q, qa, n, batch)), make,

@@ -85,7 +85,9 @@ def read_header(seg, off: int, kind: str, what: str, ready_timeout: float = 1.0,
     if k != KIND[kind]:
         raise bad(f"it is a {KIND_NAME.get(k, f'kind {k}')}, not a {kind}")
     deadline = time.monotonic() + ready_timeout
-    while load32(seg, off + HDR["state"], ACQUIRE) != STATE_READY:
+    while (st := load32(seg, off + HDR["state"], ACQUIRE)) != STATE_READY:
+        if st != STATE_INIT:
+            raise bad(f"impossible state {st} (0 initializing and 1 ready are the only states)")
         if time.monotonic() > deadline:
             raise bad("it was never initialized (its creator may have died while creating it)")
         time.sleep(0.001)

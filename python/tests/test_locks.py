@@ -130,6 +130,27 @@ class MutexTest(unittest.TestCase):
             m.lock()
         self.assertEqual(e.exception.code, "ECLOSED")
 
+    def test_a_header_state_other_than_0_or_1_is_EBADHDR_at_once_and_0_after_the_ready_wait(self):
+        keep = Named(self)
+        seg = keep(SharedMemory.create(uname("mxstate"), 4096))
+        Mutex.init(seg, 0).close()
+        layout.store32(seg, layout.HDR["state"], 7)  # a hostile or torn state word
+        t0 = time.monotonic()
+        with self.assertRaises(ShmError) as e:
+            Mutex.at(seg, 0)
+        self.assertEqual(e.exception.code, "EBADHDR")
+        self.assertIn("impossible state 7", str(e.exception))
+        self.assertLess(time.monotonic() - t0, 0.5)
+        layout.store32(seg, layout.HDR["state"], 0)  # initializing, and the creator never finishes
+        t0 = time.monotonic()
+        with self.assertRaises(ShmError) as e:
+            Mutex.at(seg, 0)
+        self.assertEqual(e.exception.code, "EBADHDR")
+        self.assertIn("never initialized", str(e.exception))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        layout.store32(seg, layout.HDR["state"], 1)
+        Mutex.at(seg, 0).close()
+
     def test_close_while_held_abandons_and_the_next_locker_recovers(self):
         keep = Named(self)
         a = keep(Mutex.create(uname("mxab")))
