@@ -14,7 +14,7 @@
  */
 import process from "node:process";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { Channel, type ChannelHandle } from "./mod.ts";
+import { Channel, type ChannelHandle, decodeText } from "./mod.ts";
 import { nowNs } from "./src/sys.ts";
 import {
   checkFrame,
@@ -25,6 +25,7 @@ import {
   FRAME_HEADER,
   FRAME_SIZE,
   type FrameCheck,
+  lineReader,
   makeTick,
   RAW_SIZE,
   Tally,
@@ -197,13 +198,12 @@ function recvChannel(ch: Channel, t: Tally): void {
  * place, one ring operation per burst; the receive time is taken once per burst.
  */
 function recvChannelSmall(ch: Channel, t: Tally): void {
-  const dec = new TextDecoder();
   const fc: FrameCheck = { seq: 0, stamp: 0, ok: false };
   let now = 0;
   let first = true;
   const onTick = (b: Uint8Array, n: number): void => {
     if (first) now = nowNs(), first = false;
-    const tick = JSON.parse(dec.decode(b.subarray(0, n))) as Tick;
+    const tick = JSON.parse(decodeText(b, 0, n)) as Tick; // UTF-8 as TextDecoder, no subarray
     t.add(tick.seq, tick.t, now, n, checkTick(tick));
   };
   const onRaw = (b: Uint8Array, n: number): void => {
@@ -263,19 +263,14 @@ async function recvPipe(t: Tally): Promise<void> {
       }
     }
   } else {
-    let rest = "";
-    const dec = new TextDecoder();
+    let now = 0; // every line in a chunk arrived by the time the chunk did
+    const feed = lineReader((line, bytes) => {
+      const tick = JSON.parse(line) as Tick;
+      t.add(tick.seq, tick.t, now, bytes, checkTick(tick));
+    });
     for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
-      const now = nowNs(); // every line in this chunk arrived by now
-      const s = rest + dec.decode(chunk, { stream: true });
-      let start = 0;
-      for (let nl = s.indexOf("\n"); nl >= 0; nl = s.indexOf("\n", start)) {
-        const line = s.slice(start, nl);
-        start = nl + 1;
-        const tick = JSON.parse(line) as Tick;
-        t.add(tick.seq, tick.t, now, line.length + 1, checkTick(tick));
-      }
-      rest = s.slice(start);
+      now = nowNs();
+      feed(chunk);
     }
   }
 }

@@ -16,7 +16,8 @@
  * @module
  */
 
-import { nowNs } from "./src/sys.ts";
+import { native, nowNs } from "./src/sys.ts";
+import { decodeText } from "./src/text.ts";
 
 /** Bytes per frame (1 MiB, header included). */
 export const FRAME_SIZE = 1 << 20;
@@ -243,3 +244,44 @@ export class Tally {
 
 /** Now, on the monotonic clock every process shares (ns). */
 export { nowNs };
+
+/**
+ * A newline-delimited text reader for a byte stream (a pipe's chunks): returns a function to call
+ * with each chunk; it calls `onLine(text, bytes)` for every complete line (without the newline).
+ * The receiving side of the pipe baselines (make demo, bench S2's peers), written the faster of two
+ * ways per runtime, measured in one process on 64 KiB chunks of ticks (decode + JSON.parse): on
+ * Deno each line decoded from the chunk's bytes with decodeText (711 ns per tick, against 977 for
+ * one TextDecoder pass per chunk and a slice per line); on Bun and Node the TextDecoder pass
+ * (201 vs 226, 453 vs 616 ns).
+ */
+export function lineReader(onLine: (line: string, bytes: number) => void): (chunk: Uint8Array) => void {
+  if (native.runtime === "deno") {
+    let carry = new Uint8Array(0);
+    return (c) => {
+      let chunk = c;
+      if (carry.length > 0) {
+        chunk = new Uint8Array(carry.length + c.length);
+        chunk.set(carry);
+        chunk.set(c, carry.length);
+      }
+      let start = 0;
+      for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+        onLine(decodeText(chunk, start, nl), nl + 1 - start);
+        start = nl + 1;
+      }
+      carry = chunk.slice(start);
+    };
+  }
+  const dec = new TextDecoder();
+  let rest = "";
+  return (chunk) => {
+    const s = rest + dec.decode(chunk, { stream: true });
+    let start = 0;
+    for (let nl = s.indexOf("\n"); nl >= 0; nl = s.indexOf("\n", start)) {
+      const line = s.slice(start, nl);
+      onLine(line, line.length + 1);
+      start = nl + 1;
+    }
+    rest = s.slice(start);
+  };
+}

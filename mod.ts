@@ -73,6 +73,7 @@ export {
   type Message,
   type RecvBatchOptions,
 } from "./src/channel.ts";
+export { decodeText } from "./src/text.ts";
 export {
   type AllocOptions,
   type HeapName,

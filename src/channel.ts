@@ -119,6 +119,7 @@ import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOpti
 import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
 import { faultHook } from "./fault.ts";
 import { localWork, Pacer } from "./pace.ts";
+import { decodeText } from "./text.ts";
 
 /** How senders and receivers may share a channel. */
 export type ChannelMode = "spsc" | "mpmc";
@@ -326,7 +327,6 @@ const STASH_MIN_SLOTS = 64;
 
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The fault points of the channel (tests: SHMKIT_FAULT="<point>:<N>", see src/fault.ts). */
 export const CHANNEL_FAULT_POINTS = [
@@ -1264,6 +1264,13 @@ export class Channel implements Disposable {
   /** @internal FastMessage.bytes: the message's view (cached per slot and length). */
   _view(i: number, len: number): Uint8Array {
     return len === this.slotSize ? this.#slotView(i) : this.#slotView(i).subarray(0, len);
+  }
+
+  /** @internal Message.text: block i's first len bytes as UTF-8, without a view per message. */
+  _text(i: number, len: number): string {
+    const off = i * this.#blockStride;
+    const d = this.#data;
+    return off + len <= d.length ? decodeText(d, off, off + len) : ""; // detached by close(): ""
   }
 
   /** @internal Message.release. */
@@ -2407,7 +2414,7 @@ class FastMessage implements Message {
   }
 
   text(): string {
-    return decoder.decode(this.bytes);
+    return this._live ? this.#ch._text(this.#slot, this.#len) : "";
   }
 
   json(): unknown {
@@ -2449,7 +2456,7 @@ class StrictMessage implements Message {
   }
 
   text(): string {
-    return decoder.decode(this.bytes);
+    return decodeText(this.bytes);
   }
 
   json(): unknown {

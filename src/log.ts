@@ -105,6 +105,7 @@ import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { decodeText } from "./text.ts";
 import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { Pacer } from "./pace.ts";
 
@@ -292,7 +293,9 @@ export class LogRecord {
 
   /** The payload decoded as UTF-8. */
   text(): string {
-    return decoder.decode(this.data.subarray(this.offset, this.offset + this.length));
+    const d = this.data;
+    const end = this.offset + this.length;
+    return end <= d.length ? decodeText(d, this.offset, end) : decoder.decode(d.subarray(this.offset, end));
   }
 
   /** The payload parsed as JSON. */

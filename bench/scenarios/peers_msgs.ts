@@ -10,7 +10,7 @@
 // @bench-ids S2
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { checkTick, makeTick, type Tick } from "../../demo_wire.ts";
+import { checkTick, lineReader, makeTick, type Tick } from "../../demo_wire.ts";
 import { args, clockNs, cpuSelf, emit, exited, pick, pin, RUNTIME, runtimeCommand } from "../lib.ts";
 
 const ME = "bench/scenarios/peers_msgs.ts";
@@ -52,19 +52,13 @@ async function child(kind: Kind): Promise<void> {
       }
     }
   } else {
-    const dec = new TextDecoder();
-    let rest = "";
-    for await (const chunk of proc.stdin as AsyncIterable<Uint8Array>) {
-      const s = rest + dec.decode(chunk, { stream: true });
-      let start = 0;
-      for (let nl = s.indexOf("\n"); nl >= 0; nl = s.indexOf("\n", start)) {
-        const t = JSON.parse(s.slice(start, nl)) as Tick;
-        if (!checkTick(t) || t.seq !== (count & 4095)) bad ||= `tick ${count} is ${s.slice(start, nl)}`;
-        count++;
-        start = nl + 1;
-      }
-      rest = s.slice(start);
-    }
+    // demo_wire.ts lineReader: the faster of two ways to split and decode lines on each runtime.
+    const feed = lineReader((line) => {
+      const t = JSON.parse(line) as Tick;
+      if (!checkTick(t) || t.seq !== (count & 4095)) bad ||= `tick ${count} is ${line}`;
+      count++;
+    });
+    for await (const chunk of proc.stdin as AsyncIterable<Uint8Array>) feed(chunk);
   }
   await new Promise<void>((r) => proc.stdout.write(`${count} ${bad || "ok"} ${cpuSelf()}\n`, () => r()));
 }

@@ -4,13 +4,13 @@
 //   "shmkit channel (message API)" "64 B"   send -> recv(), read the bytes in place, release()
 //   "shmkit channel (message API, recvRun 32)" "64 B"   the same, the receiver claiming runs of 32
 //   "shmkit channel (batch API)" "64 B"     sendBatch of 32 -> recvBatch(fn) reading the bytes
-//   "shmkit channel (JSON)" "JSON tick"     send(JSON.stringify(tick)) -> recvBatch + JSON.parse,
+//   "shmkit channel (JSON)" "JSON tick"     send(JSON.stringify(tick)) -> recvBatch + decodeText + JSON.parse,
 //                                           checksum of every tick checked (demo_wire.ts)
 //   "serialization floor" "JSON tick, no transport"   stringify + parse in one process
 // Peers for the same variants: bench/scenarios/peers_msgs.ts.
 // @bench-runtimes deno bun node
 // @bench-ids S2
-import { Channel, type ChannelHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
+import { Channel, type ChannelHandle, decodeText, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
 import { checkTick, makeTick, type Tick } from "../../demo_wire.ts";
 import { args, clockNs, cpuSelf, emit, env, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
@@ -81,7 +81,6 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     ch.unlink(); // the child has it open
     const out = new Uint8Array(slotSize);
     const dv = new DataView(out.buffer);
-    const dec = new TextDecoder();
     let expect = 0;
     let got = 0;
     let bad = "";
@@ -95,7 +94,7 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     const onBytes = (b: Uint8Array, n: number): void =>
       check(n, b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24) >>> 0);
     const onJson = (b: Uint8Array, n: number): void => {
-      const t = JSON.parse(dec.decode(b.subarray(0, n))) as Tick;
+      const t = JSON.parse(decodeText(b, 0, n)) as Tick;
       if (!checkTick(t) || t.seq !== (expect & 4095)) bad ||= `S2 json: tick ${got} is ${JSON.stringify(t)}`;
       expect = (expect + 1) >>> 0;
       got++;
@@ -160,7 +159,7 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       ? `send -> recv()${mode === "msgrun" ? " (recvRun 32)" : ""}, bytes read in place, release()`
       : mode === "batch"
       ? `sendBatch of ${BATCH} -> recvBatch(fn) reading the bytes in place`
-      : "send(JSON.stringify) -> recvBatch + TextDecoder + JSON.parse, checksums checked";
+      : "send(JSON.stringify) -> recvBatch + decodeText + JSON.parse, checksums checked";
     const note = `spsc, ${SLOTS} slots, ${how}, order checked; sender cpu0, receiver cpu1`;
     emit({ ...base, metric: "msgs/s", value: msgs / wall, note });
     if (mode !== "json") emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
