@@ -6,7 +6,11 @@
 //   "shmkit channel (batch API)" "64 B"     sendBatch of 32 -> recvBatch(fn) reading the bytes
 //   "shmkit channel (JSON)" "JSON tick"     send(JSON.stringify(tick)) -> recvBatch + decodeText + JSON.parse,
 //                                           checksum of every tick checked (demo_wire.ts)
+//   "shmkit channel (JSON, message API)" "JSON tick"    the same ticks, recv() + json() + release()
+//   "shmkit channel (sendValue, message API)" "JSON tick"   the tick objects by sendValue (node:v8
+//                                           serialize), recv() + value() + release()
 //   "serialization floor" "JSON tick, no transport"   stringify + parse in one process
+//   "serialization floor (node:v8)" "JSON tick, no transport"   v8 serialize + deserialize, one process
 // Peers for the same variants: bench/scenarios/peers_msgs.ts.
 // @bench-runtimes deno bun node
 // @bench-ids S2
@@ -18,7 +22,7 @@ const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
 const SLOTS = 1024;
 const BATCH = 32;
-type Mode = "copy" | "msg" | "msgrun" | "batch" | "json";
+type Mode = "copy" | "msg" | "msgrun" | "batch" | "json" | "jsonmsg" | "value";
 
 if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]), args()[4] as Mode);
 else await main();
@@ -33,6 +37,7 @@ function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode
   for (const m of msgs) for (let i = 0; i < size; i++) m[i] = i & 0xff;
   const dvs = msgs.map((m) => new DataView(m.buffer));
   const ticks = Array.from({ length: 4096 }, (_, i) => makeTick(i, i));
+  const objs = mode === "value" ? ticks.map((t) => JSON.parse(t) as Tick) : [];
   Atomics.store(ctl, 0, 1);
   let seq = 0;
   while (Atomics.load(ctl, 1) === 0) {
@@ -41,8 +46,11 @@ function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode
         for (let k = 0; k < BATCH; k++) dvs[k].setUint32(0, (seq + k) >>> 0, true);
         ch.sendBatch(msgs, { timeout: 200 }); // may time out part-way: then the seq is resynced below
         seq = (seq + BATCH) >>> 0;
-      } else if (mode === "json") {
+      } else if (mode === "json" || mode === "jsonmsg") {
         ch.send(ticks[seq & 4095], { timeout: 200 });
+        seq = (seq + 1) >>> 0;
+      } else if (mode === "value") {
+        ch.sendValue(objs[seq & 4095], { timeout: 200 });
         seq = (seq + 1) >>> 0;
       } else {
         dvs[0].setUint32(0, seq, true);
@@ -60,7 +68,7 @@ function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode
 
 async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
   pin(1);
-  const slotSize = mode === "json" ? 256 : size;
+  const slotSize = mode === "json" || mode === "jsonmsg" || mode === "value" ? 256 : size;
   const ch = Channel.create(`shmkit-bench-s2-${RUNTIME}-${size}-${mode}-${Date.now() % 1e6}`, {
     slots: SLOTS,
     slotSize,
@@ -99,8 +107,17 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       expect = (expect + 1) >>> 0;
       got++;
     };
+    const onTick = (t: Tick): void => {
+      if (!checkTick(t) || t.seq !== (expect & 4095)) bad ||= `S2 ${mode}: tick ${got} is ${JSON.stringify(t)}`;
+      expect = (expect + 1) >>> 0;
+      got++;
+    };
     const one = (): void => {
-      if (mode === "copy") {
+      if (mode === "jsonmsg" || mode === "value") {
+        const m = ch.recv({ timeout: 10_000 });
+        onTick((mode === "value" ? m.value() : m.json()) as Tick);
+        m.release();
+      } else if (mode === "copy") {
         const n = ch.recvInto(out, { timeout: 10_000 });
         check(n, dv.getUint32(0, true));
       } else if (mode === "msg" || mode === "msgrun") {
@@ -141,8 +158,13 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       ? "shmkit channel (message API, recvRun 32)"
       : mode === "batch"
       ? "shmkit channel (batch API)"
+      : mode === "jsonmsg"
+      ? "shmkit channel (JSON, message API)"
+      : mode === "value"
+      ? "shmkit channel (sendValue, message API)"
       : "shmkit channel (JSON)";
-    const variant = mode === "json" ? "JSON tick" : `${size} B`;
+    const ticky = mode === "json" || mode === "jsonmsg" || mode === "value";
+    const variant = ticky ? "JSON tick" : `${size} B`;
     const base = {
       bench: "S2",
       variant,
@@ -159,10 +181,14 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       ? `send -> recv()${mode === "msgrun" ? " (recvRun 32)" : ""}, bytes read in place, release()`
       : mode === "batch"
       ? `sendBatch of ${BATCH} -> recvBatch(fn) reading the bytes in place`
+      : mode === "jsonmsg"
+      ? "send(JSON.stringify) -> recv(), json(), release(), checksums checked"
+      : mode === "value"
+      ? "sendValue(tick object: node:v8 serialize) -> recv(), value(), release(), checksums checked"
       : "send(JSON.stringify) -> recvBatch + decodeText + JSON.parse, checksums checked";
     const note = `spsc, ${SLOTS} slots, ${how}, order checked; sender cpu0, receiver cpu1`;
     emit({ ...base, metric: "msgs/s", value: msgs / wall, note });
-    if (mode !== "json") emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
+    if (!ticky) emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
   } finally {
     if (kid.exitCode === null) kid.kill("SIGKILL");
     ch.close();
@@ -203,9 +229,44 @@ function jsonFloor(windowS: number): void {
   });
 }
 
+/** The node:v8 floor: serialize + deserialize of the same tick objects in one process. */
+function v8Floor(windowS: number): void {
+  const v8 = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    ?.getBuiltinModule?.("node:v8") as
+      | { serialize(v: unknown): Uint8Array; deserialize(b: Uint8Array): unknown }
+      | undefined;
+  if (!v8) return;
+  const objs = Array.from({ length: 4096 }, (_, i) => JSON.parse(makeTick(i, i)) as Tick);
+  let n = 0;
+  let sink = 0;
+  const c0 = cpuSelf();
+  const t0 = clockNs();
+  const end = t0 + windowS * 1e9;
+  let t1 = t0;
+  while (t1 < end) {
+    for (let i = 0; i < 256; i++) sink += (v8.deserialize(v8.serialize(objs[(n + i) & 4095])) as Tick).qty;
+    n += 256;
+    t1 = clockNs();
+  }
+  const wall = (t1 - t0) / 1e9;
+  emit({
+    bench: "S2",
+    variant: "JSON tick, no transport",
+    transport: "serialization floor (node:v8)",
+    metric: "msgs/s",
+    value: n / wall,
+    cpu_s: cpuSelf() - c0,
+    wall_s: wall,
+    floor_variant: "none",
+    note: `node:v8 serialize + deserialize of the same tick objects in one process (the ceiling of sendValue)${
+      sink < 0 ? "" : ""
+    }`,
+  });
+}
+
 async function main(): Promise<void> {
   const w = pick(1.5, 0.3);
-  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, msgrun, batch, json, floor); default all.
+  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, msgrun, batch, json, jsonmsg, value, floor); default all.
   const only = (env("SHMKIT_BENCH_S2_CELLS") ?? "").split(/[,\s]+/).filter(Boolean);
   const want = (c: string): boolean => only.length === 0 || only.includes(c);
   if (want("copy")) { for (const size of SIZES) await cell(size, "copy", w); }
@@ -213,5 +274,10 @@ async function main(): Promise<void> {
   if (want("msgrun")) await cell(64, "msgrun", w);
   if (want("batch")) await cell(64, "batch", w);
   if (want("json")) await cell(64, "json", w);
-  if (want("floor")) jsonFloor(w);
+  if (want("jsonmsg")) await cell(64, "jsonmsg", w);
+  if (want("value")) await cell(64, "value", w);
+  if (want("floor")) {
+    jsonFloor(w);
+    v8Floor(w);
+  }
 }
