@@ -4,7 +4,8 @@
 #     that prints its seed, runs its soak and exits non-zero on any violation;
 #  2. the crash campaigns of tests/*_crash_test.ts at length (thousands of SIGKILLs), through the test
 #     runner with a kill count in the environment;
-#  3. the C library under ASan + UBSan with a long randomized run of hostile arguments.
+#  3. the Python fuzzer at length;
+#  4. the C library under ASan + UBSan with a long randomized run of hostile arguments.
 # SHMKIT_STRESS_RUNTIMES="deno bun" limits runtimes; SHMKIT_SEED fixes the seed.
 # Ends with one line "N passed, N failed" and exits non-zero on any failure.
 set -u
@@ -41,6 +42,14 @@ crash() { # name env-assignment test
 }
 crash heap "SHMKIT_HEAP_KILLS=${SHMKIT_HEAP_KILLS:-3000}" heap_crash
 crash log "SHMKIT_LOG_KILLS=${SHMKIT_LOG_KILLS:-3000}" log_crash
+
+# The Python fuzzer at length (python/tests/test_fuzz.py: corrupt objects of every kind opened and
+# operated on from Python; no crash, no hang, ShmError only).
+echo "=== python fuzz ==="
+if command -v python3 >/dev/null; then
+  SHMKIT_FUZZ_CASES="${SHMKIT_PY_FUZZ_CASES:-20000}" SHMKIT_SEED="${SHMKIT_SEED:-$RANDOM}" python3 python/tests/run.py test_fuzz.py
+  record "python fuzz" $?
+fi
 
 # The C library under ASan + UBSan: a long randomized run of hostile arguments against every
 # exported function (csrc/test/hostile.c).
