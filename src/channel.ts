@@ -213,7 +213,7 @@ export interface ChannelHandle {
 export interface Message extends Disposable {
   /** The message bytes, zero-copy, in shared memory; empty after `release()`. */
   readonly bytes: Uint8Array;
-  /** The bytes decoded as UTF-8 (TextDecoder over the shared view, no intermediate copy). */
+  /** The bytes decoded as UTF-8, exactly as TextDecoder would ({@linkcode decodeText}: no subarray, no intermediate copy). */
   text(): string;
   /** The bytes decoded as UTF-8 and parsed as JSON. */
   json(): unknown;

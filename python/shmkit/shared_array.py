@@ -61,8 +61,9 @@ def _shape(shape: int | Sequence[int], what: str) -> tuple[int, ...]:
 
 
 class SharedArray:
-    """A shmkit array: ``array`` is a zero-copy numpy ndarray over the segment (C order,
-    little-endian), shared with TypeScript's ``SharedArray.data`` of the same object.
+    """A shmkit array: ``array`` (also ``data`` and ``numpy()``) is a zero-copy numpy ndarray over
+    the segment (C order, little-endian), shared with TypeScript's ``SharedArray.data`` of the same
+    object.
 
     The handle carries ``offset`` (where the object, i.e. its header, starts) and ``dataOffset``
     (where the elements start): ``np.ndarray(h["shape"], h["dtype"], buffer=shm.buf,
@@ -264,6 +265,18 @@ class SharedArray:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    @property
+    def data(self) -> Any:
+        """The zero-copy numpy array (the same object as ``array``; TypeScript calls it ``data``).
+        ShmError ECLOSED after ``close()``."""
+        if self._closed:
+            raise ShmError("ECLOSED", "Cannot read the array: it is closed (ECLOSED)")
+        return self.array
+
+    def numpy(self) -> Any:
+        """The zero-copy numpy array (``data``; no copy is made)."""
+        return self.data
 
     @property
     def closed(self) -> bool:

@@ -35,6 +35,24 @@ class SharedArrayTest(unittest.TestCase):
                     a.unlink()
                     a.close()
 
+    def test_data_and_numpy_are_the_array_as_the_api_names_them(self):
+        a = SharedArray.create(uname("arrdata"), 4, "int32")
+        try:
+            b = SharedArray.attach(a.handle())
+            self.assertIs(b.data, b.array)
+            self.assertIs(b.numpy(), b.array)
+            b.numpy()[2] = 7
+            self.assertEqual(int(a.data[2]), 7)  # zero-copy: the same memory
+            b.close()
+            with self.assertRaises(ShmError) as e:
+                b.data
+            self.assertEqual(e.exception.code, "ECLOSED")
+            with self.assertRaises(ShmError):
+                b.numpy()
+        finally:
+            a.unlink()
+            a.close()
+
     def test_handle_disagreeing_with_the_header_is_EBADHDR(self):
         a = SharedArray.create(uname("arr"), 4, "int32")
         try:
