@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from . import layout
 from . import _accel
+from . import v8value
 from ._lib import check, errno_value, fast, lib, os_error
 from ._ops import ChanLocal, check_sizes
 from ._placed import Placed, attach_handle, owning
@@ -41,6 +42,24 @@ _BATCH = 256  # messages per C batch call
 _EMPTY = memoryview(b"")
 _INF = float("inf")
 _HDR = struct.Struct("<IIIIQQQQQII")  # slots .. maxProcesses (offsets 64..127)
+# Tag byte of a structured message (src/channel.ts FORMAT_V8 / FORMAT_JSC): V8's format (Deno, Node,
+# and Python through shmkit.v8value) or JavaScriptCore's (Bun), which Python cannot read.
+FORMAT_V8 = 0x56
+FORMAT_JSC = 0x4A
+_FORMAT_NAMES = {FORMAT_V8: "V8's format (Deno, Node)", FORMAT_JSC: "JavaScriptCore's format (Bun)"}
+
+
+def read_value(data: Any) -> Any:
+    """The value of a structured message (tag byte, then V8's serialization format): ShmError
+    EINVAL for a message sendValue did not write or a malformed body, ENOTSUP for JavaScriptCore's
+    format (Bun) or a value with no Python equivalent (see shmkit.v8value)."""
+    what = "Cannot read a structured message"
+    b = bytes(data)  # one copy: the block is shared memory another process may write
+    if not b or b[0] not in _FORMAT_NAMES:
+        raise ShmError("EINVAL", f"{what}: it was not sent by sendValue (EINVAL)")
+    if b[0] != FORMAT_V8:
+        raise ShmError("ENOTSUP", f"{what}: it is in {_FORMAT_NAMES[b[0]]}, which Python cannot read (ENOTSUP)")
+    return v8value.loads(memoryview(b)[1:])
 
 
 def _align(n: int, a: int) -> int:
@@ -125,6 +144,13 @@ class Message:
     def json(self) -> Any:
         """The bytes decoded as UTF-8 and parsed as JSON."""
         return _json.loads(str(self.bytes, "utf-8"))
+
+    def value(self) -> Any:
+        """The value a ``send_value`` (Python) or ``sendValue`` (Deno, Node) sent, decoded from V8's
+        serialization format (see shmkit.v8value for the types). ShmError ENOTSUP when Bun sent
+        it (JavaScriptCore's format) or it holds a value Python has no equivalent for; EINVAL when
+        it was not sent by sendValue or is malformed."""
+        return read_value(self.bytes)
 
     def release(self) -> None:
         """Returns the slot to the channel. Idempotent; a no-op after the channel's close (which
@@ -439,6 +465,30 @@ class Channel(Placed):
         wait_until(lambda: True if self.try_send(data) else None, lambda sl: self._park(0, sl), self._swhat, ms,
                    _SPIN_MS, _PARK_SLICE_MS)
 
+    def _value_data(self, value: Any) -> bytes:
+        data = bytes((FORMAT_V8,)) + v8value.dumps(value)
+        if len(data) > self.slot_size:
+            raise self._too_big(len(data))
+        return data
+
+    def try_send_value(self, value: Any) -> bool:
+        """Sends a structured value (None, bool, int, float, str, list, tuple, dict, set, datetime,
+        bytes, array.array, shared references and cycles: see shmkit.v8value) if a slot is free now,
+        in V8's serialization format behind the tag byte "V", as TypeScript's ``trySendValue`` on
+        Deno and Node: their ``message.value()`` reads it (as Map, Set, Date, Uint8Array, ...), and so
+        does ``Message.value()``; Bun's reports ENOTSUP (it reads JavaScriptCore's format only).
+        False when every slot is in use; ValueError when it does not fit a slot; TypeError for a
+        type with no JavaScript equivalent."""
+        if self._closed:
+            raise self._closed_error("send on")
+        return self.try_send(self._value_data(value))
+
+    def send_value(self, value: Any, timeout: float | None = None) -> None:
+        """Sends a structured value (see ``try_send_value``), waiting while the channel is full."""
+        if self._closed:
+            raise self._closed_error("send on")
+        self.send(self._value_data(value), timeout)
+
     def try_send_batch(self, items: Iterable[bytes | bytearray | memoryview | str]) -> int:
         """Sends as many of ``items`` (from the start, in order) as there are free slots now; returns
         how many (one library call per item)."""
@@ -646,6 +696,12 @@ class Channel(Placed):
         if len(data) > self.slot_size:
             raise self._too_big(len(data))
         await self._wait_async(0, lambda: True if self.try_send(data) else None, self._swhat, timeout)
+
+    async def send_value_async(self, value: Any, timeout: float | None = None) -> None:
+        """Sends a structured value (see ``try_send_value``) without blocking the event loop."""
+        if self._closed:
+            raise self._closed_error("send on")
+        await self.send_async(self._value_data(value), timeout)
 
     async def loan_async(self, timeout: float | None = None) -> Loan:
         """Lends a free slot, waiting without blocking the event loop."""

@@ -129,6 +129,43 @@ class ChannelTest(unittest.TestCase):
             seg.unlink()
             seg.close()
 
+    def test_structured_values(self):
+        from datetime import datetime, timezone
+        for mode in ("mpmc", "spsc"):
+            with self.subTest(mode=mode), new_channel(4, 256, mode) as ch:
+                v = {"when": datetime(2020, 1, 2, tzinfo=timezone.utc), "tags": {"a"}, "m": {1: [2.5, None]},
+                     "big": 2**70, "s": "€😀", "b": b"\x00\xff"}
+                v["self"] = v
+                self.assertTrue(ch.try_send_value(v))
+                ch.send_value([1, "two"], timeout=1)
+                asyncio.run(ch.send_value_async(None, timeout=1))
+                with ch.recv(timeout=1) as m:
+                    self.assertEqual(m.bytes[0], 0x56)  # the tag byte "V", as TypeScript on Deno and Node
+                    got = m.value()
+                self.assertIs(got["self"], got)
+                del got["self"], v["self"]
+                self.assertEqual(got, v)
+                with ch.recv(timeout=1) as m:
+                    self.assertEqual(m.value(), [1, "two"])
+                with ch.recv(timeout=1) as m:
+                    self.assertIsNone(m.value())
+                with self.assertRaisesRegex(ValueError, "longer than the slot size"):
+                    ch.try_send_value("x" * 300)
+                with self.assertRaises(TypeError):
+                    ch.try_send_value(object())
+                ch.send(b"J\xff\x0f0")  # a Bun-written message: JavaScriptCore's format
+                ch.send(b"raw")
+                ch.send(b"V\xff\x0f\x41\x05")  # truncated
+                for code, pat in (("ENOTSUP", "JavaScriptCore"), ("EINVAL", "not sent by sendValue"),
+                                  ("EINVAL", "dense array of 5 elements in 0 bytes")):
+                    with ch.recv(timeout=1) as m:
+                        with self.assertRaisesRegex(ShmError, pat) as cm:
+                            m.value()
+                        self.assertEqual(cm.exception.code, code)
+                ch.close()
+                with self.assertRaises(ShmError):
+                    ch.try_send_value(1)
+
     def test_options_and_messages_match_typescript(self):
         name = uname("chan")
         for kw, exc, msg in ((dict(slots=0), ValueError, "slots must be an integer in 1..16777216, got 0"),
