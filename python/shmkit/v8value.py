@@ -32,7 +32,10 @@ Any other type raises ``TypeError`` (as ``json.dumps`` does).
 JavaScript -> Python (``loads``):
 
 - undefined, null, the hole of an array -> ``None``; numbers -> ``int`` when V8 wrote them as
-  int32/uint32 (small integers), else ``float``; BigInt -> ``int``; strings -> ``str``
+  int32 (a small integer it holds as such), else ``float``. Which of the two V8 writes for an
+  integral number is its internal choice (every element of an array that also holds a
+  non-integer, or a computed ``2 ** 30`` in Deno, is a double): convert integral floats if ints
+  are wanted. BigInt -> ``int``; strings -> ``str``
 - Array (dense or sparse) -> ``list`` (holes ``None``; a sparse array longer than 2**20 elements,
   or an array with named properties, is ENOTSUP)
 - plain object -> ``dict`` with ``str`` keys (integer keys become their decimal strings, as
