@@ -108,9 +108,15 @@ def _check_options(slots: object, slot_size: object, mode: object, procs: object
 
 class Message:
     """A received message: ``bytes`` (also ``buf``) is a read-only zero-copy memoryview of the
-    shared block until ``release()`` (then it is empty). ``text()``, ``json()`` decode it;
-    ``bytes(message)`` / ``tobytes()`` copy it. A context manager: ``with ch.recv() as m:`` releases
-    on exit. Release it promptly: the block is not reused until then."""
+    shared block until ``release()`` (then it is empty). ``text()``, ``json()``, ``value()`` decode
+    it; ``bytes(message)`` / ``tobytes()`` copy it. A context manager: ``with ch.recv() as m:``
+    releases on exit. Release it promptly: the block is not reused until then.
+
+    ``release()`` frees the block and empties this Message; it cannot detach a memoryview taken
+    from ``bytes`` before (Python has no way to): such a view keeps pointing at the slot and may
+    read a newer message once the slot is reused (never a crash; after the owning channel's
+    ``close()`` it reads zeros). This is TypeScript's default ``detach: "close"``; its
+    ``detach: "message"`` has no Python counterpart. Copy (``bytes(m)``) to keep the data."""
 
     __slots__ = ("_ch", "_index", "_len")
 
