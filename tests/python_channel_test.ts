@@ -3,7 +3,8 @@
 // checked byte for byte), mpmc with Python and TypeScript senders and receivers together (every
 // message exactly once), Python victims SIGKILLed at the channel fault points inside send and
 // receive (csrc/ops_chan.c, the same names as src/channel.ts) with this runtime reclaiming every
-// block, and TypeScript victims recovered by Python. Runs on every leg.
+// block, TypeScript victims recovered by Python, a Python batch sender killed mid-batch, and structured values
+// (sendValue / send_value, value()) both ways (Bun: ENOTSUP both ways). Runs on every leg.
 import { assert, assertCode, assertEquals } from "./assert.ts";
 import { ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Channel, type ChannelMode, SharedMemory } from "../mod.ts";
@@ -212,6 +213,36 @@ test(
     } finally {
       ch.close();
       SharedMemory.unlink(name);
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
+);
+
+test(
+  `Channel: a Python batch sender (one call per batch) SIGKILLed mid-batch; ${RUNTIME} reclaims its blocks`,
+  async () => {
+    // [fault point, messages delivered (batches of 3), blocks the reclaim frees]
+    const cases: [string, number, number][] = [
+      ["channel.take.after_claim:5", 3, 2],
+      ["channel.send.after_queued:2", 3, 3],
+      ["channel.send.after_enqueue:2", 6, 0],
+    ];
+    for (const mode of ["mpmc", "spsc"] as ChannelMode[]) {
+      for (const [fault, before, freed] of cases) {
+        const name = uniqueName("pychanb");
+        const ch = Channel.create(name, { slots: 8, slotSize: 40, mode });
+        try {
+          const res = await py(["chan-send-batch", JSON.stringify(ch.handle()), "0", "6", fault]);
+          assertEquals(res.signal, "SIGKILL", `${mode} ${fault}: ${res.stdout}${res.stderr}`);
+          assertEquals(drain(ch), range(0, before), `${mode} ${fault}: the batches sent before`);
+          assertEquals(ch.reclaim(), freed, `${mode} ${fault}: reclaimed`);
+          assertEquals(drain(ch), [], `${mode} ${fault}: nothing more, nothing twice`);
+          assertEquals(ch.available, 8);
+        } finally {
+          ch.close();
+          SharedMemory.unlink(name);
+        }
+      }
     }
   },
   { skip: noPython, timeout: 120_000 },

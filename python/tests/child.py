@@ -20,6 +20,7 @@
                                                   summary {count, per, errors, sum}
   log-block HANDLE_JSON                           print "ready", then read for good (Ctrl-C test)
   chan-send HANDLE_JSON START COUNT [FAULT]     send messages START..START+COUNT-1 (chan_payload, blocking sends)
+  chan-send-batch HANDLE_JSON START COUNT [FAULT] as chan-send, with send_batch of 3 items at a time
   chan-recv HANDLE_JSON [FAULT] [COUNT]           receive (recv / try_recv_batch / recv_into in turn) until a STOP
                                                   message (or COUNT messages), check each payload, print each id
                                                   on a line as it arrives, then "done"
@@ -223,6 +224,16 @@ def main() -> None:
             _ops.arm_fault(args[3])
         for i in range(start, start + count):
             ch.send(chan_payload(i, ch.slot_size), timeout=30)
+        ch.close()
+        print("done", flush=True)
+    elif cmd == "chan-send-batch":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        start, count = int(args[1]), int(args[2])
+        if len(args) > 3:
+            _ops.arm_fault(args[3])
+        items = [chan_payload(i, ch.slot_size) for i in range(start, start + count)]
+        for k in range(0, count, 3):
+            ch.send_batch(items[k:k + 3], timeout=30)
         ch.close()
         print("done", flush=True)
     elif cmd in ("chan-recv", "chan-recover"):

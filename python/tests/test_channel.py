@@ -505,6 +505,26 @@ class ChannelTest(unittest.TestCase):
                 ch.send(b"fill", timeout=5)  # the third send needs a reclaimed block
             self.assertEqual(len(ch), 3)
 
+    def test_python_victims_killed_inside_a_batch_send(self):
+        # (point, messages delivered before the victim died, blocks reclaim frees): batches of 3.
+        cases = [("channel.take.after_claim:5", 3, 2), ("channel.send.after_write:2", 3, 3),
+                 ("channel.send.after_queued:2", 3, 3), ("channel.send.after_enqueue:2", 6, 0)]
+        for mode in ("mpmc", "spsc"):
+            for point, before, freed in cases:
+                with self.subTest(mode=mode, point=point), new_channel(8, 40, mode) as ch:
+                    h = json.dumps(ch.handle())
+                    res = child("chan-send-batch", h, "0", "6", point)
+                    self.assertEqual(res.returncode, -signal.SIGKILL, res.stderr)
+                    got = []
+                    while (m := ch.try_recv()) is not None:
+                        self.assertEqual(m.tobytes(), payload(len(got), 40))
+                        got.append(struct.unpack_from("<I", m.bytes)[0])
+                        m.release()
+                    self.assertEqual(got, list(range(before)))
+                    self.assertEqual(ch.reclaim(), freed)
+                    self.assertEqual(ch.available, 8)
+                    self.assertIsNone(ch.try_recv())
+
     def test_python_victims_killed_inside_send_and_receive(self):
         # (point, victim side, messages the victim handled before dying, blocks reclaim frees)
         cases = [("channel.take.after_claim:3", "send", 2, 1), ("channel.send.after_write:3", "send", 2, 1),
