@@ -4,6 +4,7 @@ before), 64-byte items, in one run so that the ratio is meaningful.
 
   single: one process, spsc, 1024 slots: send a batch of 256, then try_recv_batch them
   cross:  a child process receives (recv_batch), the parent sends N items in batches of 256
+  recv:   a child sends (send_batch), the parent receives with recv() + release() per message, recv_run 1 or 32
 
 Usage: python3 bench/python/chan_batch.py [N]   (wrap in the shared CPU lock: flock -w 1800 /tmp/shmkit-cpu.lock ...)
 Prints one line per cell: items/s (wall), CPU seconds of this process, and (single) the send side's
@@ -89,6 +90,39 @@ def cross(style: str, n: int) -> tuple[float, float]:
         ch.close()
 
 
+SENDER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import shmkit
+ch = shmkit.Channel.attach(json.loads(sys.argv[2]))
+n = int(sys.argv[3])
+batch = [bytes(range(64))] * 256
+for _ in range(n // 256):
+    ch.send_batch(batch, timeout=60)
+print("done", flush=True)
+"""
+
+
+def cross_recv(run: int, n: int) -> tuple[float, float, float]:
+    """A child sends (send_batch); this process receives with recv() + release per message."""
+    ch = shmkit.Channel.create(None, 1024, 64, "spsc", recv_run=run)
+    try:
+        py_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
+        p = subprocess.Popen([sys.executable, "-c", SENDER, py_dir, json.dumps(ch.handle()), str(n)],
+                             stdout=subprocess.PIPE, text=True)
+        m = ch.recv(timeout=60)  # the clock starts at the first message
+        m.release()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n - 1):
+            m = ch.recv(timeout=60)
+            m.release()
+        dt = time.perf_counter() - t0
+        p.communicate(timeout=60)
+        return (n - 1) / dt, time.process_time() - c0, 0.0
+    finally:
+        ch.close()
+
+
 def main() -> None:
     n = N // 256 * 256
     for name, fn in (("single", single), ("cross", cross)):
@@ -96,6 +130,9 @@ def main() -> None:
             rate, cpu, send_ns = fn(style, n if name == "single" else n // 2)
             extra = f"  (send side {send_ns:.0f} ns/item)" if send_ns else ""
             print(f"{name:6} {style:8} {rate / 1e6:6.2f} M items/s  cpu {cpu:.2f} s (this process){extra}", flush=True)
+    for run in (1, 32, 1, 32):
+        rate, cpu, _ = cross_recv(run, n // 2)
+        print(f"recv   run={run:<4} {rate / 1e6:6.2f} M items/s  cpu {cpu:.2f} s (this process, the receiver)", flush=True)
 
 
 if __name__ == "__main__":

@@ -601,7 +601,9 @@ class Channel(Placed):
         if k == 0:
             return None
         out = self._batch
-        self._pending.extend((out[2 * j], out[2 * j + 1]) for j in range(1, k))
+        if k > 1:
+            rest = iter(out[2:2 * k])  # C-level: one list of ints, paired by zip
+            self._pending.extend(zip(rest, rest))
         return out[0], out[1]
 
     def _next(self) -> tuple[int, int] | None:
@@ -638,12 +640,20 @@ class Channel(Placed):
     def recv(self, timeout: float | None = None) -> Message:
         """The next message, waiting while the channel is empty (spins ~20 us, then sleeps on the
         ready ring). ``timeout`` in seconds (None: for good); Ctrl-C interrupts the wait."""
-        if not self._closed and not self._pending and self._run == 1:
-            r = self._recv1()  # the fast path inlined (one Python call less per message)
-            if r >= 0:
-                return Message(self, r & 0xFFFFFF, r >> 24)
-            if r != self._eagain:
-                raise self._err(r, "receive on")
+        if not self._closed:
+            if self._pending:  # the rest of a receive run (recv_run) or of an interrupted batch
+                nx = self._pending.popleft()
+                return Message(self, nx[0], nx[1])
+            if self._run == 1:
+                r = self._recv1()  # the fast path inlined (one Python call less per message)
+                if r >= 0:
+                    return Message(self, r & 0xFFFFFF, r >> 24)
+                if r != self._eagain:
+                    raise self._err(r, "receive on")
+            else:
+                nx = self._take_run()
+                if nx is not None:
+                    return Message(self, nx[0], nx[1])
         ms = timeout_ms(timeout, self._rwhat) if timeout is not None else _INF
         m = self.try_recv()
         if m is not None:
