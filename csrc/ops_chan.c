@@ -521,6 +521,89 @@ int32_t shmkit_chan_send(struct shmkit_chan_local *l, const uint8_t *data, uint3
 	return e < 0 ? e : 1;
 }
 
+/* Q1 for the k LOANED blocks idx[0, k) (their lengths stored): one bracket, the QUEUED stores, one
+ * burst enqueue (channel.md: "A batch does one op bracket and one burst enqueue", src/channel.ts
+ * #queueMany). 0 or -errno; blocks not enqueued are CASed back to FREE inside the bracket. */
+static int queue_many(struct ch *c, const uint32_t *idx, uint32_t k)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t *opw = entry_w(c, (uint32_t)l->p, E_OP);
+	uint32_t queued = word(PH_QUEUED, l->tag);
+	__atomic_store_n(opw, ++l->op, RLX); /* O1, published by the QUEUED stores */
+	for (uint32_t j = 0; j < k; j++)
+		st32(state_of(c, idx[j]), queued); /* Q1 */
+	FAULT("channel.send.after_queued");
+	int32_t r = shmkit_ring_enqueue(&l->ring, idx, (int32_t)k, SHMKIT_BURST); /* C3: never short */
+	uint32_t m = r > 0 ? (uint32_t)r : 0;
+	if (m > 0)
+		FAULT("channel.send.after_enqueue");
+	for (uint32_t j = m; j < k; j++)
+		cas32(state_of(c, idx[j]), queued, 0); /* not enqueued: ours to give back */
+	st32(opw, ++l->op); /* O2 */
+	if (m < k)
+		wake_if_waiters(c); /* blocks came back */
+	if (m == k)
+		return 0;
+	if (r < 0 && r != -EINVAL)
+		return r;  /* -EBUSY: an spsc ring's producer role is another process's */
+	return EBADHDR_; /* a corrupt ring, or full while blocks were free */
+}
+
+#define SEND_CHUNK 256u
+
+int32_t shmkit_chan_send_batch(struct shmkit_chan_local *l, const uint8_t *data, double total, const uint32_t *lens,
+			       int32_t n)
+{
+	struct ch c;
+	int e = chan_bind(l, &c);
+	if (e < 0)
+		return e;
+	if (n < 0 || (n > 0 && (!lens || (!data && total > 0))) || !(total >= 0))
+		return -EINVAL;
+	/* Every length fits a slot and the lengths add up to at most the bytes the caller passed. */
+	double sum = 0;
+	for (int32_t j = 0; j < n; j++) {
+		if (lens[j] > l->slot_size)
+			return -EINVAL;
+		sum += lens[j];
+	}
+	if (sum > total)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if ((e = chan_register(&c)) < 0)
+		return e;
+	uint32_t idx[SEND_CHUNK];
+	uint64_t off = 0;
+	int32_t sent = 0;
+	while (sent < n) {
+		uint32_t k = 0, want = (uint32_t)(n - sent) < SEND_CHUNK ? (uint32_t)(n - sent) : SEND_CHUNK;
+		if (want > c.n)
+			want = c.n;
+		while (k < want) {
+			/* The call's first take may reclaim (at most every 250 ms), as a single send's does. */
+			int32_t i = sent == 0 && k == 0 ? take_or_reclaim(&c) : take(&c);
+			if (i < 0)
+				break;
+			uint32_t len = lens[sent + (int32_t)k];
+			if (len > 0)
+				memmove(block_of(&c, (uint32_t)i), data + off, len);
+			off += len;
+			__atomic_store_n(length_of(&c, (uint32_t)i), len, RLX); /* published by Q1 */
+			idx[k++] = (uint32_t)i;
+		}
+		if (k == 0)
+			break;
+		FAULT("channel.send.after_write");
+		if ((e = queue_many(&c, idx, k)) < 0)
+			return e;
+		sent += (int32_t)k;
+		if (k < want)
+			break; /* no free block left */
+	}
+	return sent;
+}
+
 int32_t shmkit_chan_queue(struct shmkit_chan_local *l, int32_t index, uint32_t n)
 {
 	struct ch c;

@@ -478,6 +478,12 @@ SHMKIT_API int32_t shmkit_chan_take(struct shmkit_chan_local *l);
 /* T1 + write + Q1: sends n <= slotSize bytes: 1 sent, 0 no free block, -EINVAL (n too large),
  * -EBUSY (spsc: another process sends), -errno. */
 SHMKIT_API int32_t shmkit_chan_send(struct shmkit_chan_local *l, const uint8_t *data, uint32_t n);
+/* Sends lens[0], lens[1], ... bytes taken in turn from data (total: the bytes data holds, at least
+ * their sum) while blocks are free, in order: T1 for each, then one Q1 bracket and one burst
+ * enqueue per chunk of up to 256. Returns how many were sent (0 no free block), -EINVAL (a length
+ * > slotSize, or more bytes than total), -EBUSY, -SHMKIT_EBADHDR, -errno. */
+SHMKIT_API int32_t shmkit_chan_send_batch(struct shmkit_chan_local *l, const uint8_t *data, double total,
+					  const uint32_t *lens, int32_t n);
 /* Q1 for a block this object took (shmkit_chan_take) and wrote in place: length n <= slotSize.
  * 0, -EINVAL (not loaned to this object, or n too large), -errno. */
 SHMKIT_API int32_t shmkit_chan_queue(struct shmkit_chan_local *l, int32_t index, uint32_t n);

@@ -3,8 +3,9 @@
 // checked byte for byte), mpmc with Python and TypeScript senders and receivers together (every
 // message exactly once), Python victims SIGKILLed at the channel fault points inside send and
 // receive (csrc/ops_chan.c, the same names as src/channel.ts) with this runtime reclaiming every
-// block, and TypeScript victims recovered by Python. Runs on every leg.
-import { assert, assertEquals } from "./assert.ts";
+// block, TypeScript victims recovered by Python, a Python batch sender killed mid-batch, and structured values
+// (sendValue / send_value, value()) both ways (Bun: ENOTSUP both ways). Runs on every leg.
+import { assert, assertCode, assertEquals } from "./assert.ts";
 import { ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Channel, type ChannelMode, SharedMemory } from "../mod.ts";
 
@@ -158,6 +159,93 @@ test(
     }
   },
   { skip: noPython, timeout: 240_000 },
+);
+
+/** The structured values of python/tests/child.py chan_values(), as this runtime writes and reads them. */
+function values(): unknown[] {
+  const root: Record<string, unknown> = { name: "root", kids: [] as unknown[] };
+  (root.kids as unknown[]).push(root);
+  root.self = root;
+  return [
+    new Map<unknown, unknown>([["k", 1], [2, "two"]]),
+    new Set<unknown>(["a", 3]),
+    new Date(Date.UTC(2024, 1, 29, 12, 34, 56, 789)),
+    { a: { b: [1, 2.5, "é€😀", null, true] }, big: 2n ** 70n, neg: -(2n ** 64n), n53: 2 ** 53 },
+    root,
+    "中文 ✓ \u{1F600}",
+    new Uint8Array([0, 1, 255]),
+    // Small integers V8 holds as such arrive as int; a computed 2 ** 30 or an array with a non-integer may hold doubles.
+    [-1073741824, 1073741823, { x: new Set<unknown>([1, "1"]) }],
+    [1, 2.5], // V8 stores (and writes) every element of this array as a double: Python reads [1.0, 2.5]
+  ];
+}
+
+test(
+  `Channel: structured values between Python and ${RUNTIME}, both ways (sendValue / send_value, value())`,
+  async () => {
+    const name = uniqueName("pychanv");
+    const ch = Channel.create(name, { slots: 16, slotSize: 512, mode: "mpmc" });
+    try {
+      const h = JSON.stringify(ch.handle());
+      const want = values();
+      // This runtime -> Python. Bun writes JavaScriptCore's format: Python reports ENOTSUP for each.
+      for (const v of want) ch.sendValue(v, { timeout: 10_000 });
+      const lines = ok(await py(["chan-value-recv", h]), "python chan-value-recv").stdout.trim().split("\n");
+      const expect = want.map((_, i) => RUNTIME === "bun" ? `ERR ${i} ENOTSUP` : `ok ${i}`);
+      assertEquals(lines, [...expect, "done"]);
+      // Python -> this runtime (V8's format): Deno and Node read every value, Bun reports ENOTSUP.
+      ok(await py(["chan-value-send", h]), "python chan-value-send");
+      for (let i = 0; i < want.length; i++) {
+        using m = ch.recv({ timeout: 10_000 });
+        assertEquals(m.bytes[0], 0x56, "the tag byte of V8's format");
+        if (RUNTIME === "bun") {
+          assertCode(() => m.value(), "ENOTSUP", /V8's format/);
+          continue;
+        }
+        const got = m.value();
+        assertEquals(got, want[i], `value ${i}`);
+        if (i === 4) {
+          const r = got as Record<string, unknown>;
+          assert(r.self === r && (r.kids as unknown[])[0] === r, "the cycle is one object");
+        }
+      }
+      assertEquals(ch.available, 16);
+    } finally {
+      ch.close();
+      SharedMemory.unlink(name);
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
+);
+
+test(
+  `Channel: a Python batch sender (one call per batch) SIGKILLed mid-batch; ${RUNTIME} reclaims its blocks`,
+  async () => {
+    // [fault point, messages delivered (batches of 3), blocks the reclaim frees]
+    const cases: [string, number, number][] = [
+      ["channel.take.after_claim:5", 3, 2],
+      ["channel.send.after_queued:2", 3, 3],
+      ["channel.send.after_enqueue:2", 6, 0],
+    ];
+    for (const mode of ["mpmc", "spsc"] as ChannelMode[]) {
+      for (const [fault, before, freed] of cases) {
+        const name = uniqueName("pychanb");
+        const ch = Channel.create(name, { slots: 8, slotSize: 40, mode });
+        try {
+          const res = await py(["chan-send-batch", JSON.stringify(ch.handle()), "0", "6", fault]);
+          assertEquals(res.signal, "SIGKILL", `${mode} ${fault}: ${res.stdout}${res.stderr}`);
+          assertEquals(drain(ch), range(0, before), `${mode} ${fault}: the batches sent before`);
+          assertEquals(ch.reclaim(), freed, `${mode} ${fault}: reclaimed`);
+          assertEquals(drain(ch), [], `${mode} ${fault}: nothing more, nothing twice`);
+          assertEquals(ch.available, 8);
+        } finally {
+          ch.close();
+          SharedMemory.unlink(name);
+        }
+      }
+    }
+  },
+  { skip: noPython, timeout: 120_000 },
 );
 
 // [fault point, victim side, ids delivered before the victim died (sender: to us; receiver: lost

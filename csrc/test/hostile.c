@@ -607,6 +607,10 @@ static void random_cases(long iterations, uint64_t seed)
 			for (int k = 0; k < 6; k++)
 				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % (clen ? clen / 4 : 1200)), (uint32_t)rnd(), 5);
 			shmkit_chan_send(&cl, payload, (uint32_t)(rnd() % 3 ? rnd() % 101 : rnd()));
+			uint32_t lensb[8];
+			for (int q = 0; q < 8; q++)
+				lensb[q] = (uint32_t)(rnd() % 4 ? rnd() % 101 : rnd());
+			shmkit_chan_send_batch(&cl, payload, (double)(rnd() % 4097), lensb, (int32_t)(rnd() % 10) - 1);
 			int32_t ti = shmkit_chan_take(&cl);
 			shmkit_chan_queue(&cl, rnd() % 2 ? ti : rint32(8), (uint32_t)(rnd() % 120));
 			shmkit_chan_unloan(&cl, rint32(8));
@@ -1520,6 +1524,61 @@ static void chan_cases(void)
 		h = l;
 		h.cursor = 4;
 		EXPECT(shmkit_chan_take(&h), R == -EINVAL);
+		EXPECT(shmkit_chan_close(&l), R == 0);
+	}
+	/* Batch send: lengths checked before anything is taken, as many as there are free blocks (in
+	 * chunks of 256: one bracket and one burst each), in order, byte for byte. */
+	for (uint32_t mode = 0; mode < 2; mode++) {
+		static uint8_t bdata[400 * 16];
+		static uint32_t blens[400];
+		double total = 0;
+		for (size_t k = 0; k < sizeof bdata; k++)
+			bdata[k] = (uint8_t)(k * 7 + 3);
+		for (int i = 0; i < 400; i++) {
+			blens[i] = (uint32_t)(i % 17);
+			total += blens[i];
+		}
+		chan_format(id, 0, 300, 16, mode, 2);
+		EXPECT(shmkit_chan_attach(id, 0, 7, &l), R == 0);
+		EXPECT(shmkit_chan_send_batch(NULL, bdata, total, blens, 1), R == -EINVAL);
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total, blens, -1), R == -EINVAL);
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total, NULL, 1), R == -EINVAL);
+		EXPECT(shmkit_chan_send_batch(&l, NULL, total, blens, 1), R == -EINVAL);
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total - 1, blens, 400), R == -EINVAL); /* more than passed */
+		EXPECT(shmkit_chan_send_batch(&l, bdata, NAN, blens, 400), R == -EINVAL);
+		blens[399] = 17;
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total + 1, blens, 400), R == -EINVAL); /* > slotSize */
+		blens[399] = 399 % 17;
+		EXPECT(shmkit_chan_available(&l), R == 300);
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total, blens, 0), R == 0);
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total, blens, 400), R == 300);
+		EXPECT(shmkit_chan_size(&l), R == 300);
+		EXPECT(shmkit_chan_send_batch(&l, bdata, total, blens, 400), R == 0); /* full */
+		uint8_t *data0 = base + *(uint64_t *)(void *)(base + 112);
+		uint64_t at = 0;
+		int good = 1;
+		for (int i = 0; i < 300; i++) {
+			int64_t v = shmkit_chan_recv(&l);
+			if (v < 0 || (uint32_t)(v >> 24) != blens[i] ||
+			    memcmp(data0 + 64 * (uint64_t)(v & 0xffffff), bdata + at, blens[i]) != 0)
+				good = 0;
+			at += blens[i];
+			if (v >= 0)
+				shmkit_chan_release(&l, (int32_t)(v & 0xffffff));
+		}
+		EXPECT(good, R == 1);
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);
+		if (mode == 0) {
+			/* A ready ring that claims to be full while blocks are free: EBADHDR, every block
+			 * of the batch given back. */
+			uint64_t rdy = *(uint64_t *)(void *)(base + 96);
+			uint32_t *tail = (uint32_t *)(void *)(base + rdy + 128), *head = (uint32_t *)(void *)(base + rdy + 192);
+			uint32_t h0 = *head;
+			*head = *tail - 300; /* 300 used of a capacity of 300 */
+			EXPECT(shmkit_chan_send_batch(&l, bdata, total, blens, 5), R == -SHMKIT_EBADHDR);
+			EXPECT(shmkit_chan_available(&l), R == 300);
+			*head = h0;
+		}
 		EXPECT(shmkit_chan_close(&l), R == 0);
 	}
 	/* R1b with more QUEUED blocks than the reclaimer's stack list holds (64): none is an orphan

@@ -5,6 +5,7 @@ of the layout's protocol, ready ring included)."""
 
 from __future__ import annotations
 
+import array
 import asyncio
 import ctypes
 import json as _json
@@ -15,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 from . import layout
 from . import _accel
+from . import v8value
 from ._lib import check, errno_value, fast, lib, os_error
 from ._ops import ChanLocal, check_sizes
 from ._placed import Placed, attach_handle, owning
@@ -35,12 +37,36 @@ MAX_SLOT_SIZE = 2**32 - 1
 MAX_PROCS = 256
 DEFAULT_PROCS = 64
 RING_HEADER_SIZE = 384
+MAX_RECV_RUN = 256  # src/channel.ts MAX_RECV_RUN
 _SPIN_MS = 0.02  # as src/channel.ts SPIN_MS
 _PARK_SLICE_MS = 50.0  # as src/channel.ts PARK_SLICE_MS
 _BATCH = 256  # messages per C batch call
 _EMPTY = memoryview(b"")
 _INF = float("inf")
 _HDR = struct.Struct("<IIIIQQQQQII")  # slots .. maxProcesses (offsets 64..127)
+# Tag byte of a structured message (src/channel.ts FORMAT_V8 / FORMAT_JSC): V8's format (Deno, Node,
+# and Python through shmkit.v8value) or JavaScriptCore's (Bun), which Python cannot read.
+FORMAT_V8 = 0x56
+FORMAT_JSC = 0x4A
+_FORMAT_NAMES = {FORMAT_V8: "V8's format (Deno, Node)", FORMAT_JSC: "JavaScriptCore's format (Bun)"}
+
+
+def read_value(data: Any) -> Any:
+    """The value of a structured message (tag byte, then V8's serialization format): ShmError
+    EINVAL for a message sendValue did not write or a malformed body, ENOTSUP for JavaScriptCore's
+    format (Bun) or a value with no Python equivalent (see shmkit.v8value)."""
+    what = "Cannot read a structured message"
+    b = bytes(data)  # one copy: the block is shared memory another process may write
+    if not b or b[0] not in _FORMAT_NAMES:
+        raise ShmError("EINVAL", f"{what}: it was not sent by sendValue (EINVAL)")
+    if b[0] != FORMAT_V8:
+        raise ShmError("ENOTSUP", f"{what}: it is in {_FORMAT_NAMES[b[0]]}, which Python cannot read (ENOTSUP)")
+    return v8value.loads(memoryview(b)[1:])
+
+
+def _addr_of(data: bytes) -> int:
+    """The address of a bytes object's buffer (valid while the object lives)."""
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
 
 
 def _align(n: int, a: int) -> int:
@@ -82,9 +108,15 @@ def _check_options(slots: object, slot_size: object, mode: object, procs: object
 
 class Message:
     """A received message: ``bytes`` (also ``buf``) is a read-only zero-copy memoryview of the
-    shared block until ``release()`` (then it is empty). ``text()``, ``json()`` decode it;
-    ``bytes(message)`` / ``tobytes()`` copy it. A context manager: ``with ch.recv() as m:`` releases
-    on exit. Release it promptly: the block is not reused until then."""
+    shared block until ``release()`` (then it is empty). ``text()``, ``json()``, ``value()`` decode
+    it; ``bytes(message)`` / ``tobytes()`` copy it. A context manager: ``with ch.recv() as m:``
+    releases on exit. Release it promptly: the block is not reused until then.
+
+    ``release()`` frees the block and empties this Message; it cannot detach a memoryview taken
+    from ``bytes`` before (Python has no way to): such a view keeps pointing at the slot and may
+    read a newer message once the slot is reused (never a crash; after the owning channel's
+    ``close()`` it reads zeros). This is TypeScript's default ``detach: "close"``; its
+    ``detach: "message"`` has no Python counterpart. Copy (``bytes(m)``) to keep the data."""
 
     __slots__ = ("_ch", "_index", "_len")
 
@@ -125,6 +157,13 @@ class Message:
     def json(self) -> Any:
         """The bytes decoded as UTF-8 and parsed as JSON."""
         return _json.loads(str(self.bytes, "utf-8"))
+
+    def value(self) -> Any:
+        """The value a ``send_value`` (Python) or ``sendValue`` (Deno, Node) sent, decoded from V8's
+        serialization format (see shmkit.v8value for the types). ShmError ENOTSUP when Bun sent
+        it (JavaScriptCore's format) or it holds a value Python has no equivalent for; EINVAL when
+        it was not sent by sendValue or is malformed."""
+        return read_value(self.bytes)
 
     def release(self) -> None:
         """Returns the slot to the channel. Idempotent; a no-op after the channel's close (which
@@ -234,7 +273,7 @@ class Channel(Placed):
     # ---- placement ------------------------------------------------------------------------------
 
     @classmethod
-    def _new(cls, seg: SharedMemory, off: int, owns: bool) -> "Channel":
+    def _new(cls, seg: SharedMemory, off: int, owns: bool, populate: bool = True, recv_run: int = 1) -> "Channel":
         check_sizes()
         name = "(anonymous)" if seg.name is None else seg.name
         what_obj = f'channel "{name}"' + (f" at {off}" if off else "")
@@ -244,6 +283,8 @@ class Channel(Placed):
         def bad(why: str) -> ShmError:
             return ShmError("EBADHDR", f"{what}: {why} (EBADHDR)")
 
+        if isinstance(recv_run, bool) or not isinstance(recv_run, int) or not 1 <= recv_run <= MAX_RECV_RUN:
+            raise ValueError(f"{what}: recvRun must be an integer in 1..{MAX_RECV_RUN}, got {recv_run!r}")
         if h.header_size != HEADER_SIZE:
             raise bad(f"header size {h.header_size}, expected {HEADER_SIZE} (channel layout 2; layout 1 had 128)")
         # Read each field once, validate before using any (src/channel.ts constructor).
@@ -294,6 +335,7 @@ class Channel(Placed):
         f = fast()
         self._send1 = _accel.bound("shmkit_chan_send", _accel.SEND, loc)  # int32 fn(local, data, n)
         self._recv_batch = f.shmkit_chan_recv_batch
+        self._send_batch = f.shmkit_chan_send_batch
         self._release_batch = f.shmkit_chan_release_batch
         self._recv1 = _accel.bound("shmkit_chan_recv", _accel.DEQUEUE1, loc)  # int64 fn(local)
         self._release1 = _accel.bound("shmkit_chan_release", _accel.PUT, loc)  # int32 fn(local, int32)
@@ -301,6 +343,9 @@ class Channel(Placed):
         self._pending: deque = deque()  # (index, length) claimed by a batch and not handed out yet
         self._batch = (ctypes.c_uint32 * (2 * _BATCH))()
         self._batch_addr = ctypes.addressof(self._batch)
+        self._run = min(recv_run, slots) if mode == 0 else 1  # recv_run: spsc only, as TypeScript
+        if populate:  # prefault the channel's pages in this process (best effort), as TypeScript does
+            lib().shmkit_madvise(seg.map_id, float(off), float(lay[4]), 1)
         return self
 
     @staticmethod
@@ -311,7 +356,7 @@ class Channel(Placed):
 
     @classmethod
     def init(cls, seg: SharedMemory, byte_offset: int, slots: int, slot_size: int, mode: str = "mpmc",
-             max_processes: int = DEFAULT_PROCS) -> "Channel":
+             max_processes: int = DEFAULT_PROCS, *, populate: bool = True, recv_run: int = 1) -> "Channel":
         """Formats a channel at ``byte_offset`` (a multiple of 64) of ``seg`` (overwriting what is
         there) and attaches to it; the segment stays the caller's."""
         what = f"Cannot create a channel in {'anonymous memory' if seg.name is None else repr(seg.name)}"
@@ -333,33 +378,35 @@ class Channel(Placed):
         check(lib().shmkit_ring_format(seg.map_id, float(off + ready), s, rmode, 0), "ring_format", what)
         layout.publish_ready(seg, off + ready)
         layout.publish_ready(seg, off)  # C1: every block FREE; everything above is visible
-        return cls._new(seg, off, False)
+        return cls._new(seg, off, False, populate, recv_run)
 
     @classmethod
-    def at(cls, seg: SharedMemory, byte_offset: int) -> "Channel":
+    def at(cls, seg: SharedMemory, byte_offset: int, *, populate: bool = True, recv_run: int = 1) -> "Channel":
         """Attaches to the channel at ``byte_offset`` of ``seg``, validating it; does not own the segment."""
-        return cls._new(seg, byte_offset, False)
+        return cls._new(seg, byte_offset, False, populate, recv_run)
 
     @classmethod
     def create(cls, name: str | None, slots: int, slot_size: int, mode: str = "mpmc",
-               max_processes: int = DEFAULT_PROCS, *, file_mode: int = 0o600) -> "Channel":
+               max_processes: int = DEFAULT_PROCS, *, file_mode: int = 0o600, populate: bool = True,
+               recv_run: int = 1) -> "Channel":
         """Creates a named channel exclusively (EEXIST if the name is taken); ``mode`` "mpmc"
         (default) or "spsc"."""
         s, z, _, p = _check_options(slots, slot_size, mode, max_processes, f"Cannot create channel {_json.dumps(name)}")
         seg = SharedMemory.create(name, _layout(s, z, p)[4], mode=file_mode)
-        return owning(seg, lambda: cls.init(seg, 0, s, z, mode, p), name is not None)
+        return owning(seg, lambda: cls.init(seg, 0, s, z, mode, p, populate=populate, recv_run=recv_run),
+                      name is not None)
 
     @classmethod
-    def open(cls, name: str) -> "Channel":
+    def open(cls, name: str, *, populate: bool = True, recv_run: int = 1) -> "Channel":
         """Opens the channel a TypeScript or Python process created under ``name``."""
         seg = SharedMemory.open(name)
-        return owning(seg, lambda: cls._new(seg, 0, False), False)
+        return owning(seg, lambda: cls._new(seg, 0, False, populate, recv_run), False)
 
     @classmethod
-    def attach(cls, handle: dict) -> "Channel":
+    def attach(cls, handle: dict, *, populate: bool = True, recv_run: int = 1) -> "Channel":
         """Reopens a channel from its handle (``json.loads`` of a TypeScript ``channel.handle()``)."""
         seg, off = attach_handle(handle, "shmkit.channel")
-        return owning(seg, lambda: cls._new(seg, off, False), False)
+        return owning(seg, lambda: cls._new(seg, off, False, populate, recv_run), False)
 
     # ---- errors ---------------------------------------------------------------------------------
 
@@ -439,27 +486,89 @@ class Channel(Placed):
         wait_until(lambda: True if self.try_send(data) else None, lambda sl: self._park(0, sl), self._swhat, ms,
                    _SPIN_MS, _PARK_SLICE_MS)
 
+    def _value_data(self, value: Any) -> bytes:
+        data = bytes((FORMAT_V8,)) + v8value.dumps(value)
+        if len(data) > self.slot_size:
+            raise self._too_big(len(data))
+        return data
+
+    def try_send_value(self, value: Any) -> bool:
+        """Sends a structured value (None, bool, int, float, str, list, tuple, dict, set, datetime,
+        bytes, array.array, shared references and cycles: see shmkit.v8value) if a slot is free now,
+        in V8's serialization format behind the tag byte "V", as TypeScript's ``trySendValue`` on
+        Deno and Node: their ``message.value()`` reads it (as Map, Set, Date, Uint8Array, ...), and so
+        does ``Message.value()``; Bun's reports ENOTSUP (it reads JavaScriptCore's format only).
+        False when every slot is in use; ValueError when it does not fit a slot; TypeError for a
+        type with no JavaScript equivalent."""
+        if self._closed:
+            raise self._closed_error("send on")
+        return self.try_send(self._value_data(value))
+
+    def send_value(self, value: Any, timeout: float | None = None) -> None:
+        """Sends a structured value (see ``try_send_value``), waiting while the channel is full."""
+        if self._closed:
+            raise self._closed_error("send on")
+        self.send(self._value_data(value), timeout)
+
+    def _batch_args(self, items: Iterable[bytes | bytearray | memoryview | str]) -> tuple[bytes, list[int]]:
+        """The items as one byte string and their lengths (checked against the slot size before
+        anything is sent)."""
+        items = items if type(items) is list else list(items)
+        if items and set(map(type, items)) != {bytes}:
+            items = [x if type(x) is bytes else self._data(x) for x in items]
+        lens = list(map(len, items))
+        if lens:
+            big = max(lens)
+            if big > self.slot_size:
+                raise self._too_big(big)
+        return b"".join(items), lens
+
+    def _send_from(self, data: bytes, lens: list[int], la: Any, sent: int, off: int) -> int:
+        """One library call: sends items sent.. while slots are free; how many it sent."""
+        r = self._send_batch(self._addr, _addr_of(data) + off, float(len(data) - off),
+                             la.buffer_info()[0] + 4 * sent, len(lens) - sent)
+        if r < 0:
+            raise self._err(r, "send on")
+        return r
+
     def try_send_batch(self, items: Iterable[bytes | bytearray | memoryview | str]) -> int:
         """Sends as many of ``items`` (from the start, in order) as there are free slots now; returns
-        how many (one library call per item)."""
-        k = 0
-        for it in items:
-            if not self.try_send(it):
-                break
-            k += 1
-        return k
+        how many. One library call for the whole batch (one queue bracket and one ready-ring burst
+        per 256 messages). ValueError, before anything is sent, when an item is longer than
+        ``slot_size``."""
+        if self._closed:
+            raise self._closed_error("send on")
+        data, lens = self._batch_args(items)
+        if not lens:
+            return 0
+        la = array.array("I", lens)
+        return self._send_from(data, lens, la, 0, 0)
 
     def send_batch(self, items: Iterable[bytes | bytearray | memoryview | str], timeout: float | None = None
                    ) -> None:
-        """Sends every item in order, waiting while the channel is full; ``timeout`` for the whole call."""
+        """Sends every item in order, waiting while the channel is full; ``timeout`` for the whole
+        call (ETIMEDOUT: the items before the one it waited for were sent). Items go out in bursts
+        of as many as there are free slots, one library call each."""
         ms = timeout_ms(timeout, self._swhat)
         deadline = now_ms() + ms
-        for it in items:
-            if not self.try_send(it):
-                rem = deadline - now_ms()
-                if rem <= 0:
-                    raise timeout_error(self._swhat, ms)
-                self.send(it, timeout=rem / 1000.0)
+        if self._closed:
+            raise self._closed_error("send on")
+        data, lens = self._batch_args(items)
+        n = len(lens)
+        la = array.array("I", lens)
+        sent = off = 0
+        while sent < n:
+            k = self._send_from(data, lens, la, sent, off)
+            off += sum(lens[sent:sent + k])
+            sent += k
+            if sent == n:
+                return
+            rem = deadline - now_ms()
+            if rem <= 0:
+                raise timeout_error(self._swhat, ms)
+            self.send(data[off:off + lens[sent]], timeout=rem / 1000.0)  # waits for a free slot
+            off += lens[sent]
+            sent += 1
 
     def try_loan(self) -> Loan | None:
         """Lends a free slot to write a message in place (``loan.buf``, then ``loan.send(n)``), or
@@ -483,10 +592,26 @@ class Channel(Placed):
 
     # ---- receiving ------------------------------------------------------------------------------
 
+    def _take_run(self) -> tuple[int, int] | None:
+        """recv_run > 1: claims a run of up to recv_run queued messages (one bracket, one ring
+        publish) and hands out the first; the rest wait in _pending."""
+        k = self._recv_batch(self._addr, self._batch_addr, self._run)
+        if k < 0:
+            raise self._err(k, "receive on")
+        if k == 0:
+            return None
+        out = self._batch
+        if k > 1:
+            rest = iter(out[2:2 * k])  # C-level: one list of ints, paired by zip
+            self._pending.extend(zip(rest, rest))
+        return out[0], out[1]
+
     def _next(self) -> tuple[int, int] | None:
         """The next claimed (index, length), or None when the channel is empty."""
         if self._pending:
             return self._pending.popleft()
+        if self._run > 1:
+            return self._take_run()
         r = self._recv1()
         if r >= 0:
             return r & 0xFFFFFF, r >> 24
@@ -500,6 +625,9 @@ class Channel(Placed):
         if self._closed:
             raise self._closed_error("receive on")
         if not self._pending:
+            if self._run > 1:
+                nx = self._take_run()
+                return None if nx is None else Message(self, nx[0], nx[1])
             r = self._recv1()  # the fast path inlined
             if r >= 0:
                 return Message(self, r & 0xFFFFFF, r >> 24)
@@ -512,12 +640,20 @@ class Channel(Placed):
     def recv(self, timeout: float | None = None) -> Message:
         """The next message, waiting while the channel is empty (spins ~20 us, then sleeps on the
         ready ring). ``timeout`` in seconds (None: for good); Ctrl-C interrupts the wait."""
-        if not self._closed and not self._pending:
-            r = self._recv1()  # the fast path inlined (one Python call less per message)
-            if r >= 0:
-                return Message(self, r & 0xFFFFFF, r >> 24)
-            if r != self._eagain:
-                raise self._err(r, "receive on")
+        if not self._closed:
+            if self._pending:  # the rest of a receive run (recv_run) or of an interrupted batch
+                nx = self._pending.popleft()
+                return Message(self, nx[0], nx[1])
+            if self._run == 1:
+                r = self._recv1()  # the fast path inlined (one Python call less per message)
+                if r >= 0:
+                    return Message(self, r & 0xFFFFFF, r >> 24)
+                if r != self._eagain:
+                    raise self._err(r, "receive on")
+            else:
+                nx = self._take_run()
+                if nx is not None:
+                    return Message(self, nx[0], nx[1])
         ms = timeout_ms(timeout, self._rwhat) if timeout is not None else _INF
         m = self.try_recv()
         if m is not None:
@@ -646,6 +782,12 @@ class Channel(Placed):
         if len(data) > self.slot_size:
             raise self._too_big(len(data))
         await self._wait_async(0, lambda: True if self.try_send(data) else None, self._swhat, timeout)
+
+    async def send_value_async(self, value: Any, timeout: float | None = None) -> None:
+        """Sends a structured value (see ``try_send_value``) without blocking the event loop."""
+        if self._closed:
+            raise self._closed_error("send on")
+        await self.send_async(self._value_data(value), timeout)
 
     async def loan_async(self, timeout: float | None = None) -> Loan:
         """Lends a free slot, waiting without blocking the event loop."""

@@ -20,12 +20,17 @@
                                                   summary {count, per, errors, sum}
   log-block HANDLE_JSON                           print "ready", then read for good (Ctrl-C test)
   chan-send HANDLE_JSON START COUNT [FAULT]     send messages START..START+COUNT-1 (chan_payload, blocking sends)
+  chan-send-batch HANDLE_JSON START COUNT [FAULT] as chan-send, with send_batch of 3 items at a time
   chan-recv HANDLE_JSON [FAULT] [COUNT]           receive (recv / try_recv_batch / recv_into in turn) until a STOP
                                                   message (or COUNT messages), check each payload, print each id
                                                   on a line as it arrives, then "done"
   chan-hold HANDLE_JSON                           loan a slot (LOANED), receive one (HELD), then die inside a send
                                                   after its QUEUED store (a QUEUED orphan): three blocks to reclaim
   chan-recover HANDLE_JSON                        reclaim, print {"freed", "available"} as JSON, then act as chan-recv
+  chan-value-send HANDLE_JSON                     send_value each of chan_values(), then "done"
+  chan-value-recv HANDLE_JSON                     receive len(chan_values()) messages, print "ok I" when value() equals
+                                                  chan_values()[I] (cycles followed), "bad I repr" if not, "ERR I CODE" when
+                                                  value() raises ShmError CODE
   chan-block HANDLE_JSON SIDE                     print "ready", then recv (SIDE recv) or send on a full channel
                                                   (SIDE send) for good (Ctrl-C test)
   array-write NAME                                create a float64 array NAME of 1 MiB, fill it i*0.5, print the handle, wait for stdin
@@ -221,6 +226,16 @@ def main() -> None:
             ch.send(chan_payload(i, ch.slot_size), timeout=30)
         ch.close()
         print("done", flush=True)
+    elif cmd == "chan-send-batch":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        start, count = int(args[1]), int(args[2])
+        if len(args) > 3:
+            _ops.arm_fault(args[3])
+        items = [chan_payload(i, ch.slot_size) for i in range(start, start + count)]
+        for k in range(0, count, 3):
+            ch.send_batch(items[k:k + 3], timeout=30)
+        ch.close()
+        print("done", flush=True)
     elif cmd in ("chan-recv", "chan-recover"):
         ch = shmkit.Channel.attach(json.loads(args[0]))
         if cmd == "chan-recover":
@@ -238,6 +253,24 @@ def main() -> None:
         _ops.arm_fault("channel.send.after_queued:1")
         ch.send(b"orphan", timeout=10)  # QUEUED, never enqueued
         sys.exit(3)  # the fault did not fire
+    elif cmd == "chan-value-send":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        for v in chan_values():
+            ch.send_value(v, timeout=30)
+        ch.close()
+        print("done", flush=True)
+    elif cmd == "chan-value-recv":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        for i, want in enumerate(chan_values()):
+            with ch.recv(timeout=30) as m:
+                try:
+                    got = m.value()
+                except shmkit.ShmError as e:
+                    print(f"ERR {i} {e.code}", flush=True)
+                    continue
+            print(f"ok {i}" if chan_value_equal(got, want, i) else f"bad {i} {got!r}", flush=True)
+        ch.close()
+        print("done", flush=True)
     elif cmd == "chan-block":
         ch = shmkit.Channel.attach(json.loads(args[0]))
         print("ready", flush=True)
@@ -268,6 +301,46 @@ def log_payload(wid: int, seq: int, most: int) -> bytes:
 # Channel messages of tests/python_channel_test.ts: [u32 id, bytes (id*31 + k*7) & 255], 4 + (id * 40503) %
 # (slotSize - 3) bytes; id 0xFFFFFFFF (4 bytes) is STOP.
 STOP = 0xFFFFFFFF
+
+
+def chan_values() -> list:
+    """The structured values of tests/python_channel_test.ts (VALUES there), as Python writes and reads them."""
+    from datetime import datetime, timezone
+
+    root = {"name": "root", "kids": []}
+    root["kids"].append(root)
+    root["self"] = root
+    return [
+        {"k": 1, 2: "two"},  # a key that is not a str: a Map
+        {"a", 3},
+        datetime(2024, 2, 29, 12, 34, 56, 789000, tzinfo=timezone.utc),
+        {"a": {"b": [1, 2.5, "é€😀", None, True]}, "big": 2**70, "neg": -(2**64), "n53": float(2**53)},
+        root,
+        "中文 ✓ \U0001F600",
+        b"\x00\x01\xff",
+        [-(2**30), 2**30 - 1, {"x": {1, "1"}}],
+        [1.0, 2.5],  # V8 writes every element of a JavaScript array holding a non-integer as a double
+    ]
+
+
+def chan_value_equal(got, want, i: int) -> bool:
+    if i == 4:  # the cycle
+        return (type(got) is dict and list(got) == ["name", "kids", "self"] and got["name"] == "root"
+                and got["self"] is got and got["kids"] == [got] and got["kids"][0] is got)
+    return _strict_equal(got, want)
+
+
+def _strict_equal(a, b) -> bool:
+    """Equal values of the same types (1 != 1.0 != True here), dict keys in the same order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_strict_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, set):
+        return a == b and {(type(x), x) for x in a} == {(type(x), x) for x in b}
+    return a == b
 
 
 def chan_payload(i: int, slot_size: int) -> bytes:

@@ -129,6 +129,116 @@ class ChannelTest(unittest.TestCase):
             seg.unlink()
             seg.close()
 
+    def test_send_batch_is_one_call_partial_in_order_and_checked_first(self):
+        import array
+        for mode in ("spsc", "mpmc"):
+            with self.subTest(mode=mode), new_channel(300, 64, mode) as ch:
+                items = [payload(i, 64) for i in range(400)]
+                mixed = list(items)
+                mixed[1] = bytearray(items[1])
+                mixed[2] = memoryview(items[2])
+                mixed[3] = memoryview(array.array("B", items[3]))
+                mixed[4] = memoryview(bytes(x for b in items[4] for x in (b, 0)))[::2]  # not contiguous
+                mixed[5], items[5] = "héllo ✓", "héllo ✓".encode()
+                mixed[6] = b""
+                items[6] = b""
+                self.assertEqual(ch.try_send_batch([]), 0)
+                with self.assertRaisesRegex(ValueError, "longer than the slot size"):
+                    ch.try_send_batch(items[:10] + [b"x" * 65])
+                self.assertEqual((len(ch), ch.available), (0, 300))  # nothing of that call was sent
+                self.assertEqual(ch.try_send_batch(iter(mixed)), 300)  # as many as there are slots (2 chunks)
+                self.assertEqual(ch.try_send_batch(items), 0)
+                got = []
+                while len(got) < 300:
+                    ch.try_recv_batch(lambda v: got.append(bytes(v)))
+                self.assertEqual(got, items[:300])
+                # send_batch waits while full: a receiver thread on another Channel object drains.
+                import threading
+                with new_channel(8, 64, mode) as tx:
+                    rx = Channel.attach(tx.handle())
+                    out = []
+
+                    def drain():
+                        while len(out) < 1000:
+                            rx.recv_batch(lambda v: out.append(bytes(v)), timeout=10)
+
+                    t = threading.Thread(target=drain)
+                    t.start()
+                    many = [payload(i, 64) for i in range(1000)]
+                    tx.send_batch(many, timeout=20)
+                    t.join(20)
+                    rx.close()
+                    self.assertEqual(out, many)
+                # A full channel: the items that fit are sent, then ETIMEDOUT.
+                self.assertEqual(ch.try_send_batch(items[:299]), 299)
+                with self.assertRaises(ShmError) as cm:
+                    ch.send_batch([b"a", b"b", b"c"], timeout=0.05)
+                self.assertEqual(cm.exception.code, "ETIMEDOUT")
+                self.assertEqual(len(ch), 300)
+
+    def test_recv_run_and_populate_options(self):
+        with self.assertRaisesRegex(ValueError, "recvRun must be an integer in 1..256"):
+            Channel.create(uname("chan"), 4, 16, recv_run=0)
+        with new_channel(64, 16, "spsc", recv_run=8, populate=False) as ch:
+            self.assertEqual(ch._run, 8)
+            rx = Channel.attach(ch.handle(), recv_run=8)
+            ch.try_send_batch([b"%d" % i for i in range(20)])
+            m = rx.try_recv()
+            self.assertEqual(m.tobytes(), b"0")
+            self.assertEqual(len(ch), 20 - 8)  # a run of 8 was claimed at once
+            m.release()
+            def take(m):
+                with m:
+                    return m.tobytes()
+
+            got = [take(rx.recv(timeout=1)) for _ in range(7)]
+            buf = bytearray(16)
+            n = rx.recv_into(buf, timeout=1)
+            got.append(bytes(buf[:n]))
+            got += [take(m) for m in rx]
+            self.assertEqual(got, [b"%d" % i for i in range(1, 20)])
+            self.assertEqual(ch.available, 64)
+            rx.close()
+        with new_channel(8, 16, "mpmc", recv_run=8) as ch:
+            self.assertEqual(ch._run, 1)  # spsc only, as in TypeScript
+
+    def test_structured_values(self):
+        from datetime import datetime, timezone
+        for mode in ("mpmc", "spsc"):
+            with self.subTest(mode=mode), new_channel(4, 256, mode) as ch:
+                v = {"when": datetime(2020, 1, 2, tzinfo=timezone.utc), "tags": {"a"}, "m": {1: [2.5, None]},
+                     "big": 2**70, "s": "€😀", "b": b"\x00\xff"}
+                v["self"] = v
+                self.assertTrue(ch.try_send_value(v))
+                ch.send_value([1, "two"], timeout=1)
+                asyncio.run(ch.send_value_async(None, timeout=1))
+                with ch.recv(timeout=1) as m:
+                    self.assertEqual(m.bytes[0], 0x56)  # the tag byte "V", as TypeScript on Deno and Node
+                    got = m.value()
+                self.assertIs(got["self"], got)
+                del got["self"], v["self"]
+                self.assertEqual(got, v)
+                with ch.recv(timeout=1) as m:
+                    self.assertEqual(m.value(), [1, "two"])
+                with ch.recv(timeout=1) as m:
+                    self.assertIsNone(m.value())
+                with self.assertRaisesRegex(ValueError, "longer than the slot size"):
+                    ch.try_send_value("x" * 300)
+                with self.assertRaises(TypeError):
+                    ch.try_send_value(object())
+                ch.send(b"J\xff\x0f0")  # a Bun-written message: JavaScriptCore's format
+                ch.send(b"raw")
+                ch.send(b"V\xff\x0f\x41\x05")  # truncated
+                for code, pat in (("ENOTSUP", "JavaScriptCore"), ("EINVAL", "not sent by sendValue"),
+                                  ("EINVAL", "dense array of 5 elements in 0 bytes")):
+                    with ch.recv(timeout=1) as m:
+                        with self.assertRaisesRegex(ShmError, pat) as cm:
+                            m.value()
+                        self.assertEqual(cm.exception.code, code)
+                ch.close()
+                with self.assertRaises(ShmError):
+                    ch.try_send_value(1)
+
     def test_options_and_messages_match_typescript(self):
         name = uname("chan")
         for kw, exc, msg in ((dict(slots=0), ValueError, "slots must be an integer in 1..16777216, got 0"),
@@ -394,6 +504,26 @@ class ChannelTest(unittest.TestCase):
             for _ in range(3):
                 ch.send(b"fill", timeout=5)  # the third send needs a reclaimed block
             self.assertEqual(len(ch), 3)
+
+    def test_python_victims_killed_inside_a_batch_send(self):
+        # (point, messages delivered before the victim died, blocks reclaim frees): batches of 3.
+        cases = [("channel.take.after_claim:5", 3, 2), ("channel.send.after_write:2", 3, 3),
+                 ("channel.send.after_queued:2", 3, 3), ("channel.send.after_enqueue:2", 6, 0)]
+        for mode in ("mpmc", "spsc"):
+            for point, before, freed in cases:
+                with self.subTest(mode=mode, point=point), new_channel(8, 40, mode) as ch:
+                    h = json.dumps(ch.handle())
+                    res = child("chan-send-batch", h, "0", "6", point)
+                    self.assertEqual(res.returncode, -signal.SIGKILL, res.stderr)
+                    got = []
+                    while (m := ch.try_recv()) is not None:
+                        self.assertEqual(m.tobytes(), payload(len(got), 40))
+                        got.append(struct.unpack_from("<I", m.bytes)[0])
+                        m.release()
+                    self.assertEqual(got, list(range(before)))
+                    self.assertEqual(ch.reclaim(), freed)
+                    self.assertEqual(ch.available, 8)
+                    self.assertIsNone(ch.try_recv())
 
     def test_python_victims_killed_inside_send_and_receive(self):
         # (point, victim side, messages the victim handled before dying, blocks reclaim frees)
