@@ -196,8 +196,16 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
   }
 }
 
-/** The serialization floor: stringify + parse of the same ticks in one process, no transport. */
-function jsonFloor(windowS: number): void {
+/**
+ * A serialization floor: `roundTrip` (serialize + parse) of the same tick objects in one process,
+ * no transport: the ceiling of any transport of those values.
+ */
+function serializationFloor(
+  windowS: number,
+  transport: string,
+  note: string,
+  roundTrip: (t: Tick) => Tick,
+): void {
   const objs = Array.from({ length: 4096 }, (_, i) => JSON.parse(makeTick(i, i)) as Tick);
   let n = 0;
   let sink = 0;
@@ -206,10 +214,7 @@ function jsonFloor(windowS: number): void {
   const end = t0 + windowS * 1e9;
   let t1 = t0;
   while (t1 < end) {
-    for (let i = 0; i < 256; i++) {
-      const t = JSON.parse(JSON.stringify(objs[(n + i) & 4095])) as Tick;
-      sink += t.qty;
-    }
+    for (let i = 0; i < 256; i++) sink += roundTrip(objs[(n + i) & 4095]).qty;
     n += 256;
     t1 = clockNs();
   }
@@ -217,51 +222,35 @@ function jsonFloor(windowS: number): void {
   emit({
     bench: "S2",
     variant: "JSON tick, no transport",
-    transport: "serialization floor",
+    transport,
     metric: "msgs/s",
     value: n / wall,
     cpu_s: cpuSelf() - c0,
     wall_s: wall,
     floor_variant: "none",
-    note: `JSON.stringify + JSON.parse of the same ticks in one process (the ceiling of any JSON transport)${
-      sink < 0 ? "" : ""
-    }`,
+    note: `${note}${sink < 0 ? "" : ""}`,
   });
 }
 
-/** The node:v8 floor: serialize + deserialize of the same tick objects in one process. */
-function v8Floor(windowS: number): void {
+/** The JSON floor (stringify + parse) and, where the runtime has node:v8, the sendValue one. */
+function serializationFloors(windowS: number): void {
+  serializationFloor(
+    windowS,
+    "serialization floor",
+    "JSON.stringify + JSON.parse of the same ticks in one process (the ceiling of any JSON transport)",
+    (t) => JSON.parse(JSON.stringify(t)) as Tick,
+  );
   const v8 = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
     ?.getBuiltinModule?.("node:v8") as
       | { serialize(v: unknown): Uint8Array; deserialize(b: Uint8Array): unknown }
       | undefined;
   if (!v8) return;
-  const objs = Array.from({ length: 4096 }, (_, i) => JSON.parse(makeTick(i, i)) as Tick);
-  let n = 0;
-  let sink = 0;
-  const c0 = cpuSelf();
-  const t0 = clockNs();
-  const end = t0 + windowS * 1e9;
-  let t1 = t0;
-  while (t1 < end) {
-    for (let i = 0; i < 256; i++) sink += (v8.deserialize(v8.serialize(objs[(n + i) & 4095])) as Tick).qty;
-    n += 256;
-    t1 = clockNs();
-  }
-  const wall = (t1 - t0) / 1e9;
-  emit({
-    bench: "S2",
-    variant: "JSON tick, no transport",
-    transport: "serialization floor (node:v8)",
-    metric: "msgs/s",
-    value: n / wall,
-    cpu_s: cpuSelf() - c0,
-    wall_s: wall,
-    floor_variant: "none",
-    note: `node:v8 serialize + deserialize of the same tick objects in one process (the ceiling of sendValue)${
-      sink < 0 ? "" : ""
-    }`,
-  });
+  serializationFloor(
+    windowS,
+    "serialization floor (node:v8)",
+    "node:v8 serialize + deserialize of the same tick objects in one process (the ceiling of sendValue)",
+    (t) => v8.deserialize(v8.serialize(t)) as Tick,
+  );
 }
 
 async function main(): Promise<void> {
@@ -276,8 +265,5 @@ async function main(): Promise<void> {
   if (want("json")) await cell(64, "json", w);
   if (want("jsonmsg")) await cell(64, "jsonmsg", w);
   if (want("value")) await cell(64, "value", w);
-  if (want("floor")) {
-    jsonFloor(w);
-    v8Floor(w);
-  }
+  if (want("floor")) serializationFloors(w);
 }
