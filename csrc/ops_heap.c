@@ -468,6 +468,19 @@ static int set_bit(struct hp *h, uint32_t b, int on)
 			return r_;  \
 	} while (0)
 
+/* The start of an operation that takes the heap lock itself: bind, refuse bad arguments
+ * (`args_ok` 0) and the flags only find_or_alloc uses (EINVAL, nothing touched), enter.
+ * 0 or -errno. */
+static int start_op(struct shmkit_heap_local *l, struct hp *h, int args_ok, uint32_t flags)
+{
+	int r = bind(l, h);
+	if (r < 0)
+		return r;
+	if (!args_ok || (flags & (HEAP_KEEP | HEAP_INSIDE)))
+		return -EINVAL;
+	return enter(h, flags);
+}
+
 static int insert(struct hp *h, uint32_t b, uint32_t size)
 {
 	uint32_t li = list_of(size);
@@ -770,14 +783,9 @@ int64_t shmkit_heap_alloc(struct shmkit_heap_local *l, double n, uint32_t align,
 int32_t shmkit_heap_free(struct shmkit_heap_local *l, double offset, uint32_t flags)
 {
 	struct hp h;
-	int r = bind(l, &h);
-	if (r < 0)
-		return r;
-	if (flags & (HEAP_KEEP | HEAP_INSIDE))
-		return -EINVAL;
-	TRY(enter(&h, flags));
+	TRY(start_op(l, &h, 1, flags));
 	uint32_t b;
-	r = live_block(&h, offset, &b);
+	int r = live_block(&h, offset, &b);
 	if (r < 0)
 		return abort_op(&h, r);
 	if (r == 0) {
@@ -797,15 +805,10 @@ int32_t shmkit_heap_free(struct shmkit_heap_local *l, double offset, uint32_t fl
 int64_t shmkit_heap_size_of(struct shmkit_heap_local *l, double offset, uint32_t flags)
 {
 	struct hp h;
-	int r = bind(l, &h);
-	if (r < 0)
-		return r;
-	if (flags & (HEAP_KEEP | HEAP_INSIDE))
-		return -EINVAL;
-	TRY(enter(&h, flags));
+	TRY(start_op(l, &h, 1, flags));
 	uint32_t b, sz = 0;
 	int live = live_block(&h, offset, &b);
-	r = live > 0 ? size_at(&h, b, &sz) : live;
+	int r = live > 0 ? size_at(&h, b, &sz) : live;
 	if (r < 0)
 		return abort_op(&h, r);
 	TRY(commit_unlock(&h));
@@ -984,12 +987,7 @@ int64_t shmkit_heap_name(struct shmkit_heap_local *l, uint32_t op, const uint8_t
 int32_t shmkit_heap_begin(struct shmkit_heap_local *l, uint32_t flags)
 {
 	struct hp h;
-	int r = bind(l, &h);
-	if (r < 0)
-		return r;
-	if (flags & (HEAP_KEEP | HEAP_INSIDE))
-		return -EINVAL;
-	TRY(enter(&h, flags));
+	TRY(start_op(l, &h, 1, flags));
 	keep(&h);
 	return 0; /* the operation's sequence is l->seq (it may be any u32: not a return value) */
 }
@@ -1020,12 +1018,8 @@ int32_t shmkit_heap_end(struct shmkit_heap_local *l, uint32_t abort)
 int32_t shmkit_heap_stats(struct shmkit_heap_local *l, double *out, uint32_t flags)
 {
 	struct hp h;
-	int r = bind(l, &h);
-	if (r < 0)
-		return r;
-	if (!out || (flags & (HEAP_KEEP | HEAP_INSIDE)))
-		return -EINVAL;
-	TRY(enter(&h, flags));
+	TRY(start_op(l, &h, out != NULL, flags));
+	int r;
 	double used = 0, fr = 0;
 	uint32_t largest = 0, allocs = 0, blocks = 0, names = 0, sz;
 	uint32_t b = h.arena, max_steps = l->arena_size / BLOCK_HEADER;
