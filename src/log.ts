@@ -220,7 +220,6 @@ const ioBuf = new ArrayBuffer(16);
 const io8 = new Uint8Array(ioBuf);
 const io32 = new Uint32Array(ioBuf);
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Options of {@linkcode MessageLog.create}, {@linkcode MessageLog.init}, {@linkcode MessageLog.byteLength}. */
 export interface MessageLogOptions {
@@ -293,9 +292,8 @@ export class LogRecord {
 
   /** The payload decoded as UTF-8. */
   text(): string {
-    const d = this.data;
-    const end = this.offset + this.length;
-    return end <= d.length ? decodeText(d, this.offset, end) : decoder.decode(d.subarray(this.offset, end));
+    const d = this.data; // detached by close(): length 0, so the range clamps to empty, as subarray would
+    return decodeText(d, Math.min(this.offset, d.length), Math.min(this.offset + this.length, d.length));
   }
 
   /** The payload parsed as JSON. */

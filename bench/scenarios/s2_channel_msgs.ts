@@ -101,17 +101,12 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     };
     const onBytes = (b: Uint8Array, n: number): void =>
       check(n, b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24) >>> 0);
-    const onJson = (b: Uint8Array, n: number): void => {
-      const t = JSON.parse(decodeText(b, 0, n)) as Tick;
-      if (!checkTick(t) || t.seq !== (expect & 4095)) bad ||= `S2 json: tick ${got} is ${JSON.stringify(t)}`;
-      expect = (expect + 1) >>> 0;
-      got++;
-    };
     const onTick = (t: Tick): void => {
       if (!checkTick(t) || t.seq !== (expect & 4095)) bad ||= `S2 ${mode}: tick ${got} is ${JSON.stringify(t)}`;
       expect = (expect + 1) >>> 0;
       got++;
     };
+    const onJson = (b: Uint8Array, n: number): void => onTick(JSON.parse(decodeText(b, 0, n)) as Tick);
     const one = (): void => {
       if (mode === "jsonmsg" || mode === "value") {
         const m = ch.recv({ timeout: 10_000 });
