@@ -1,5 +1,6 @@
 """Shared helpers of the Python suite: unique test names (the shmkit-test-<prefix>-<pid>-... scheme
-scripts/test_all.sh uses to find leaks), and a Python child process runner."""
+scripts/test_all.sh uses to find leaks), a Python child process runner, and Unlinking (an object
+whose name is removed when a with-block ends)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def has_numpy() -> bool:
     except ImportError:
         return False
     return True
+
+
+class Unlinking:
+    """A shmkit object whose name is removed (then the object closed) when the with-block ends."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __enter__(self):
+        return self.obj
+
+    def __exit__(self, *exc):
+        self.obj.unlink()
+        self.obj.close()

@@ -10,7 +10,7 @@ import shmkit
 from shmkit import Channel, SharedMemory, ShmError
 from shmkit import layout
 
-from _util import child, uname
+from _util import Unlinking, child, uname
 
 TABLE = 104  # tableOffset field
 READY = 96  # readyOffset field
@@ -20,20 +20,9 @@ def u64(seg, off):
     return struct.unpack_from("<Q", seg.buf, off)[0]
 
 
-class _Unlinking:
-    def __init__(self, ch):
-        self.ch = ch
-
-    def __enter__(self):
-        return self.ch
-
-    def __exit__(self, *exc):
-        self.ch.unlink()
-        self.ch.close()
-
 
 def new_channel(slots=4, slot_size=64, mode="mpmc", **kw):
-    return _Unlinking(Channel.create(uname("chan"), slots, slot_size, mode, **kw))
+    return Unlinking(Channel.create(uname("chan"), slots, slot_size, mode, **kw))
 
 
 def payload(i, slot_size):

@@ -12,23 +12,12 @@ from shmkit import SharedHeap, SharedMemory, ShmError
 from shmkit.heap import FAULT_POINTS
 
 import heap_common as hc
-from _util import child, has_numpy, uname
+from _util import Unlinking, child, has_numpy, uname
 
-
-class _Unlinking:
-    def __init__(self, h):
-        self.h = h
-
-    def __enter__(self):
-        return self.h
-
-    def __exit__(self, *exc):
-        self.h.unlink()
-        self.h.close()
 
 
 def new_heap(size=1 << 16, **kw):
-    return _Unlinking(SharedHeap.create(uname("heap"), size, **kw))
+    return Unlinking(SharedHeap.create(uname("heap"), size, **kw))
 
 
 def w32(heap, rel, value):

@@ -9,25 +9,14 @@ import unittest
 
 from shmkit import MessageLog, SharedMemory, ShmError
 
-from _util import child, uname
+from _util import Unlinking, child, uname
 
 PAD = 0x80000000
 
 
-class _Unlinking:
-    def __init__(self, lg):
-        self.lg = lg
-
-    def __enter__(self):
-        return self.lg
-
-    def __exit__(self, *exc):
-        self.lg.unlink()
-        self.lg.close()
-
 
 def new_log(capacity=1024, mode="spsc", **kw):
-    return _Unlinking(MessageLog.create(uname("log"), capacity, mode, **kw))
+    return Unlinking(MessageLog.create(uname("log"), capacity, mode, **kw))
 
 
 class MessageLogTest(unittest.TestCase):

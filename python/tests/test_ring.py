@@ -8,27 +8,14 @@ import unittest
 from shmkit import Ring, SharedMemory, ShmError
 from shmkit import layout
 
-from _util import child, uname
+from _util import Unlinking, child, uname
 
 MODES = ("spsc", "mpsc", "spmc", "mpmc")
 
 
-class _Unlinking:
-    """A ring whose name is removed when the with-block ends."""
-
-    def __init__(self, r):
-        self.r = r
-
-    def __enter__(self):
-        return self.r
-
-    def __exit__(self, *exc):
-        self.r.unlink()
-        self.r.close()
-
 
 def new_ring(capacity=5, mode="mpmc", **kw):
-    return _Unlinking(Ring.create(uname("ring"), capacity, mode, **kw))
+    return Unlinking(Ring.create(uname("ring"), capacity, mode, **kw))
 
 
 class RingTest(unittest.TestCase):
