@@ -20,7 +20,6 @@ def u64(seg, off):
     return struct.unpack_from("<Q", seg.buf, off)[0]
 
 
-
 def new_channel(slots=4, slot_size=64, mode="mpmc", **kw):
     return Unlinking(Channel.create(uname("chan"), slots, slot_size, mode, **kw))
 

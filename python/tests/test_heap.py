@@ -15,7 +15,6 @@ import heap_common as hc
 from _util import Unlinking, child, has_numpy, uname
 
 
-
 def new_heap(size=1 << 16, **kw):
     return Unlinking(SharedHeap.create(uname("heap"), size, **kw))
 

@@ -14,7 +14,6 @@ from _util import Unlinking, child, uname
 PAD = 0x80000000
 
 
-
 def new_log(capacity=1024, mode="spsc", **kw):
     return Unlinking(MessageLog.create(uname("log"), capacity, mode, **kw))
 

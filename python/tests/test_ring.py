@@ -13,7 +13,6 @@ from _util import Unlinking, child, uname
 MODES = ("spsc", "mpsc", "spmc", "mpmc")
 
 
-
 def new_ring(capacity=5, mode="mpmc", **kw):
     return Unlinking(Ring.create(uname("ring"), capacity, mode, **kw))
 
