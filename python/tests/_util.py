@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 
 PY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.py")
@@ -51,3 +53,13 @@ class Unlinking:
     def __exit__(self, *exc):
         self.obj.unlink()
         self.obj.close()
+
+
+def sigint(p, settle: float) -> tuple[float, str]:
+    """Lets a child that printed "ready" block for ``settle`` seconds, sends it SIGINT (Ctrl-C) and
+    waits for it to exit: (seconds from the signal to its exit, its stderr)."""
+    time.sleep(settle)
+    t = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    p.wait(10)
+    return time.monotonic() - t, p.stderr.read()

@@ -10,7 +10,7 @@ import shmkit
 from shmkit import Channel, SharedMemory, ShmError
 from shmkit import layout
 
-from _util import Unlinking, child, uname
+from _util import Unlinking, child, sigint, uname
 
 TABLE = 104  # tableOffset field
 READY = 96  # readyOffset field
@@ -459,12 +459,9 @@ class ChannelTest(unittest.TestCase):
             with self.subTest(side=side), new_channel(2, 16) as ch:
                 p = child("chan-block", json.dumps(ch.handle()), side, wait=False)
                 self.assertEqual(p.stdout.readline().strip(), "ready")
-                time.sleep(0.3)
-                t = time.monotonic()
-                p.send_signal(signal.SIGINT)
-                p.wait(10)
-                self.assertLess(time.monotonic() - t, 1.0)
-                self.assertIn("KeyboardInterrupt", p.stderr.read())
+                took, err = sigint(p, 0.3)
+                self.assertLess(took, 1.0)
+                self.assertIn("KeyboardInterrupt", err)
                 seg = ch.segment
                 # The interrupted park gave its registration back: the senders' waiters (header 128)
                 # and the ready ring's consWaiters (ring + 256) are 0 again.

@@ -16,7 +16,7 @@ import unittest
 from shmkit import Condition, LockGuard, Mutex, Semaphore, SharedMemory, ShmError, attach
 from shmkit import layout
 
-from _util import env, uname
+from _util import env, sigint, uname
 
 LOCKS_CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locks_child.py")
 
@@ -267,12 +267,9 @@ class MutexTest(unittest.TestCase):
         p = lchild("block", {"mutex": m.handle(), "data": data.handle()}, wait=False)
         try:
             self.assertEqual(p.stdout.readline().strip(), "ready")
-            time.sleep(0.4)  # parked by now
-            t = time.monotonic()
-            p.send_signal(signal.SIGINT)
-            p.wait(10)
-            self.assertLess(time.monotonic() - t, 1.0)
-            self.assertIn("KeyboardInterrupt", p.stderr.read())
+            took, err = sigint(p, 0.4)  # parked by now
+            self.assertLess(took, 1.0)
+            self.assertIn("KeyboardInterrupt", err)
         finally:
             p.kill()
             p.wait(10)
@@ -295,12 +292,9 @@ class MutexTest(unittest.TestCase):
                        wait=False)
             try:
                 self.assertEqual(p.stdout.readline().strip(), "ready")
-                time.sleep(0.4)
-                t = time.monotonic()
-                p.send_signal(signal.SIGINT)
-                p.wait(10)
-                self.assertLess(time.monotonic() - t, 1.0, mode)
-                self.assertIn("KeyboardInterrupt", p.stderr.read(), mode)
+                took, err = sigint(p, 0.4)
+                self.assertLess(took, 1.0, mode)
+                self.assertIn("KeyboardInterrupt", err, mode)
                 if mode == "cond-block":  # wait() re-locked the mutex before the exception left it
                     self.assertEqual(json.loads(p.stdout.readline()), {"held_after_interrupt": True})
             finally:

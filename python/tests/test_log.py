@@ -9,7 +9,7 @@ import unittest
 
 from shmkit import MessageLog, SharedMemory, ShmError
 
-from _util import Unlinking, child, uname
+from _util import Unlinking, child, sigint, uname
 
 PAD = 0x80000000
 
@@ -196,12 +196,9 @@ class MessageLogTest(unittest.TestCase):
         with new_log(1024) as lg:
             p = child("log-block", json.dumps(lg.handle()), wait=False)
             self.assertEqual(p.stdout.readline().strip(), "ready")
-            time.sleep(0.3)
-            t = time.monotonic()
-            p.send_signal(signal.SIGINT)
-            p.wait(10)
-            self.assertLess(time.monotonic() - t, 1.0)
-            self.assertIn("KeyboardInterrupt", p.stderr.read())
+            took, err = sigint(p, 0.3)
+            self.assertLess(took, 1.0)
+            self.assertIn("KeyboardInterrupt", err)
 
     # ---- batches, claims, validate ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import unittest
 from shmkit import Ring, SharedMemory, ShmError
 from shmkit import layout
 
-from _util import Unlinking, child, uname
+from _util import Unlinking, child, sigint, uname
 
 MODES = ("spsc", "mpsc", "spmc", "mpmc")
 
@@ -167,12 +167,9 @@ class RingTest(unittest.TestCase):
         with new_ring(4) as r:
             p = child("ring-block", json.dumps(r.handle()), wait=False)
             self.assertEqual(p.stdout.readline().strip(), "ready")
-            time.sleep(0.3)
-            t = time.monotonic()
-            p.send_signal(signal.SIGINT)
-            p.wait(10)
-            self.assertLess(time.monotonic() - t, 1.0)
-            self.assertIn("KeyboardInterrupt", p.stderr.read())
+            took, err = sigint(p, 0.3)
+            self.assertLess(took, 1.0)
+            self.assertIn("KeyboardInterrupt", err)
 
     def test_corrupt_headers_and_slots_are_EBADHDR(self):
         r = Ring.create(uname("ring"), 4, "mpmc")
