@@ -264,6 +264,14 @@ test(
   { skip: noPython, timeout: 240_000 },
 );
 
+/** What the "objects" step of both languages leaves: the semaphore released 3 times, arr[1] = 42. */
+function afterObjects(heap: SharedHeap): void {
+  using sem = heap.open(Semaphore, "sem");
+  assertEquals([sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire()], [true, true, true, false]);
+  using arr = heap.open(SharedArray, "arr");
+  assertEquals((arr.data as Float64Array)[1], 42);
+}
+
 test(
   `SharedHeap: objects placed by name in ${RUNTIME} are opened by Python, and the other way round`,
   async () => {
@@ -277,15 +285,7 @@ test(
         heap.create(SharedArray, "arr", { dtype: "float64", shape: [4] }).close();
         const out = ok(await py(["heap-objects", JSON.stringify(heap.handle())]), "python heap-objects").stdout;
         assertEquals(out.trim(), "sum 15");
-        using sem = heap.open(Semaphore, "sem");
-        assertEquals([sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire()], [
-          true,
-          true,
-          true,
-          false,
-        ]);
-        using arr = heap.open(SharedArray, "arr");
-        assertEquals((arr.data as Float64Array)[1], 42);
+        afterObjects(heap);
       } finally {
         heap.unlink();
       }
@@ -301,15 +301,7 @@ test(
         );
         const r = await runScript(RUNTIME, "tests/fixtures/heap_child.ts", { args: ["objects", h] });
         assertEquals(r.stdout.trim(), "sum 15");
-        using sem = heap.open(Semaphore, "sem");
-        assertEquals([sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire(), sem.tryAcquire()], [
-          true,
-          true,
-          true,
-          false,
-        ]);
-        using arr = heap.open(SharedArray, "arr");
-        assertEquals((arr.data as Float64Array)[1], 42);
+        afterObjects(heap);
         assertEquals(heap.validate(), []);
       } finally {
         heap.unlink();
