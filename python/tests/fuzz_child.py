@@ -203,6 +203,16 @@ def call(fn):
     return r
 
 
+def attempt(i: int, op: str, fn) -> None:
+    """Runs operation ``op`` of case ``i``: a ShmError is a fine outcome, any other exception a failure line."""
+    try:
+        call(fn)
+    except ShmError:
+        pass
+    except Exception as e:  # noqa: BLE001 - anything but ShmError is the finding
+        emit(f"F {i} {op} {type(e).__name__}: {str(e)[:200]}")
+
+
 def operate(i: int, kind: str, name: str, rnd: random.Random) -> None:
     emit(f"O {i} open")
     flush()
@@ -224,12 +234,7 @@ def operate(i: int, kind: str, name: str, rnd: random.Random) -> None:
         emit(f"O {i} {op}")
         flush()
         s = time.monotonic()
-        try:
-            call(fn)
-        except ShmError:
-            pass
-        except Exception as e:  # noqa: BLE001
-            emit(f"F {i} {op} {type(e).__name__}: {str(e)[:200]}")
+        attempt(i, op, fn)
         took = time.monotonic() - s
         if took > TIMEOUT + BUDGET:
             emit(f"F {i} {op} took {took:.2f} s (hang)")
@@ -240,12 +245,7 @@ def operate(i: int, kind: str, name: str, rnd: random.Random) -> None:
     except Exception as e:  # noqa: BLE001
         emit(f"F {i} close {type(e).__name__}: {e}")
     for op, fn in ops[:3]:  # after close: ShmError ECLOSED or nothing, never another exception
-        try:
-            call(fn)
-        except ShmError:
-            pass
-        except Exception as e:  # noqa: BLE001
-            emit(f"F {i} {op}-after-close {type(e).__name__}: {str(e)[:200]}")
+        attempt(i, f"{op}-after-close", fn)
 
 
 def run_case(seed: int, i: int, kinds: list[str]) -> None:
