@@ -122,7 +122,7 @@ import { localWork, Pacer } from "./pace.ts";
 import { decodeText } from "./text.ts";
 
 /** How senders and receivers may share a channel. */
-export type ChannelMode = "spsc" | "mpmc";
+export type ChannelMode = "spsc" | "mpmc" | "spsc-ordered";
 
 /**
  * When the views a Channel object hands out stop working: "close" (default, the fast path) when
@@ -136,7 +136,13 @@ export interface ChannelOptions {
   slots: number;
   /** Bytes per slot: the largest message, 1..2^32-1. */
   slotSize: number;
-  /** "spsc" (one sending and one receiving process) or "mpmc" (any number), default "mpmc". */
+  /**
+   * "spsc" (one sending and one receiving process), "mpmc" (any number), default "mpmc", or
+   * "spsc-ordered": one sender and one receiver with blocks used and recycled in ring order (the
+   * fastest per message; a message held unreleased holds back the reuse of the blocks sent after
+   * it, and a receiver killed before releasing a message leaves it for the next receiver). See
+   * docs/layout/channel.md.
+   */
   mode?: ChannelMode;
   /** Channel objects that may send or receive at once (all processes), 1..256, default 64. */
   maxProcesses?: number;
@@ -283,6 +289,8 @@ const RW_TAIL = RING.tail / 4;
 const RW_HEAD = RING.head / 4;
 const RW_CW = RING.consWaiters / 4;
 const RW_CS = RING.consSleep / 4;
+const RW_PW = RING.prodWaiters / 4; // spsc-ordered: the sender parks on the ring's head
+const RW_PS = RING.prodSleep / 4;
 
 /** While blocked on a full channel, look for slots of dead processes this often (ms). */
 const RECLAIM_EVERY_MS = 250;
@@ -291,6 +299,17 @@ const PARK_SLICE_MS = 50;
 /** Blocking calls spin this long (ms) before parking. */
 const SPIN_MS = 0.02;
 const BAD_INDEX = 0xffffffff;
+/** spsc-ordered: the length word of a discarded loan's block (the receiver skips it). */
+const SKIP = 0xffffffff;
+/**
+ * spsc-ordered sender: at the first block of each group of 8 it writes one byte of each block of
+ * the group after next (TOUCH_AHEAD blocks, free ones only) and one word of their slot-table line,
+ * and one word of the ring line 16 positions ahead: the cache misses of those lines (the receiver
+ * read them a lap ago) then overlap, instead of each send's seq_cst tail store waiting for one.
+ */
+const TOUCH_AHEAD = 16; /** The mode word of each mode. */
+const MODE_NUM: Record<ChannelMode, number> = { "spsc": 0, "mpmc": 1, "spsc-ordered": 2 };
+const MODE_NAME: readonly ChannelMode[] = ["spsc", "mpmc", "spsc-ordered"];
 /**
  * Receive runs (spsc, the `recvRun` option, default 1): tryRecv/recv/tryRecvInto/recvInto dequeue
  * and claim up to that many ready messages at once (one op bracket and one head publish for the
@@ -383,8 +402,8 @@ function checkOptions(o: ChannelOptions, what: string): Checked {
   if (typeof slotSize !== "number" || !Number.isInteger(slotSize) || slotSize < 1 || slotSize > MAX_SLOT_SIZE) {
     throw new RangeError(`${what}: slotSize must be an integer in 1..${MAX_SLOT_SIZE}, got ${String(slotSize)}`);
   }
-  if (mode !== "spsc" && mode !== "mpmc") {
-    throw new TypeError(`${what}: mode must be "spsc" or "mpmc", got ${String(mode)}`);
+  if (mode !== "spsc" && mode !== "mpmc" && mode !== "spsc-ordered") {
+    throw new TypeError(`${what}: mode must be "spsc", "mpmc" or "spsc-ordered", got ${String(mode)}`);
   }
   if (typeof procs !== "number" || !Number.isInteger(procs) || procs < 1 || procs > MAX_PROCS) {
     throw new RangeError(`${what}: maxProcesses must be an integer in 1..${MAX_PROCS}, got ${String(procs)}`);
@@ -528,7 +547,7 @@ export class Channel implements Disposable {
   readonly slots: number;
   /** The largest message in bytes. */
   readonly slotSize: number;
-  /** "spsc" or "mpmc". */
+  /** "spsc", "mpmc" or "spsc-ordered". */
   readonly mode: ChannelMode;
   /** Participant entries: Channel objects that may send or receive at once. */
   readonly maxProcesses: number;
@@ -584,6 +603,25 @@ export class Channel implements Disposable {
   #firstScan: number; // FIRST_SCAN on spsc; mpmc scans every slot (blocks come free in any order)
   #scanEvery: number; // SCAN_EVERY on spsc; 1 on mpmc
   #run: number; // how many ready messages a single receive claims at once (recvRun on spsc, else 1)
+  // spsc-ordered (see docs/layout/channel.md): position p of the ready ring holds the block of
+  // message p; blocks follow each other in ring order; head moves when messages are released.
+  #ord: boolean;
+  #oProd = false; // this object holds the ready ring's producer role
+  #oT = 0; // sender: the published tail (ours alone once we hold the role)
+  #oN = 0; // sender: positions reserved after #oT (loans and sends not published yet)
+  #oB = 0; // sender: the block of position #oT
+  #oHc = 0; // sender: cached head (<= the shared head)
+  #oDone: Uint8Array; // sender, per block: 0 reserved, 1 written (to publish), 2 discarded (skip record)
+  #oCons = false; // this object holds the ready ring's consumer role
+  #oNext = 0; // receiver: the next position to hand out
+  #oHead = 0; // receiver: every position before it is released (published as the ring's head)
+  #oPub = 0; // receiver: the head last stored
+  #oTc = 0; // receiver: cached tail
+  #oRun = 0; // receiver: #oNext at the last refill (the run since then, for the pacer)
+  #oPacing = false; // receiver: inside a blocking receive (tryRecv never waits)
+  #oPos: Uint32Array; // receiver, per block: the position it was handed out at
+  #oHeld: Uint8Array; // receiver, per block: 1 while handed out and not released
+  #oRel: Uint8Array; // receiver, per ring slot (position & mask): released ahead of #oHead
   #sendWhat: string; // error prefixes, made once (no string per message)
   #recvWhat: string;
   #loanWhat: string;
@@ -617,7 +655,7 @@ export class Channel implements Disposable {
     const procs = dv.getUint32(CHANNEL.maxProcesses, true);
     if (slots < 1 || slots > MAX_SLOTS) throw bad(`impossible slot count ${slots}`);
     if (slotSize < 1) throw bad("slot size 0");
-    if (mode > 1) throw bad(`unknown mode ${mode}`);
+    if (mode > 2) throw bad(`unknown mode ${mode}`);
     if (procs < 1 || procs > MAX_PROCS) throw bad(`impossible participant count ${procs}`);
     if (dv.getUint32(CHANNEL.entrySize, true) !== ENTRY_SIZE) {
       throw bad(`slot table entry size ${dv.getUint32(CHANNEL.entrySize, true)}, expected ${ENTRY_SIZE}`);
@@ -638,10 +676,11 @@ export class Channel implements Disposable {
     this.slots = slots;
     this.slotSize = slotSize;
     this.maxProcesses = procs;
-    this.mode = mode === 0 ? "spsc" : "mpmc";
+    this.mode = MODE_NAME[mode];
+    this.#ord = mode === 2;
     this.#readyOff = off + lay.readyOffset;
     this.#ready = Ring.at(seg, this.#readyOff);
-    const rmode = this.mode === "spsc" ? "spsc" : "mpmc";
+    const rmode = this.mode === "mpmc" ? "mpmc" : "spsc";
     if (this.#ready.capacity !== slots || this.#ready.mode !== rmode) {
       this.#ready.close();
       throw bad(`its ready ring is ${this.#ready.mode} of ${this.#ready.capacity}, expected ${rmode} of ${slots}`);
@@ -651,7 +690,7 @@ export class Channel implements Disposable {
     this.#rspsc = rmode === "spsc";
     this.#run = this.#rspsc ? Math.min(recvRun, slots) : 1;
     this.#ahead = this.#rspsc ? Math.min(TAKE_AHEAD, slots) - 1 : 0;
-    this.#stashOn = this.#rspsc && slots >= STASH_MIN_SLOTS;
+    this.#stashOn = this.mode === "spsc" && slots >= STASH_MIN_SLOTS;
     this.#firstScan = this.#rspsc ? FIRST_SCAN : slots;
     this.#scanEvery = this.#rspsc ? SCAN_EVERY : 1;
     this.#rctl = new Int32Array(buf, this.#readyOff, RING_HEADER_SIZE / 4);
@@ -677,6 +716,10 @@ export class Channel implements Disposable {
     this.#ridx = new Uint32Array(slots);
     this.#sidx = new Uint32Array(slots);
     this.#subs = new Array(slots + 1);
+    this.#oDone = new Uint8Array(this.#ord ? slots : 0);
+    this.#oPos = new Uint32Array(this.#ord ? slots : 0);
+    this.#oHeld = new Uint8Array(this.#ord ? slots : 0);
+    this.#oRel = new Uint8Array(this.#ord ? n : 0);
     if (opts.populate ?? true) sys.shmkit_madvise(seg.mapping.id, off, lay.byteLength, 1); // best effort
   }
 
@@ -729,7 +772,7 @@ export class Channel implements Disposable {
       throw new RangeError(`${what}: ${lay.byteLength} bytes at ${byteOffset} do not fit in ${segment.size} bytes`);
     }
     const buf = segment.buffer;
-    const modeNum = mode === "spsc" ? 0 : 1;
+    const modeNum = MODE_NUM[mode];
     writeHeader(buf, byteOffset, "channel", HEADER_SIZE, lay.byteLength, modeNum);
     const dv = new DataView(buf, byteOffset, HEADER_SIZE);
     dv.setUint32(CHANNEL.slots, slots, true);
@@ -745,7 +788,7 @@ export class Channel implements Disposable {
     dv.setUint32(CHANNEL.maxProcesses, procs, true);
     for (let i = CHANNEL.waiters; i < HEADER_SIZE; i++) dv.setUint8(i, 0);
     new Uint8Array(buf, byteOffset + lay.procsOffset, PROC_SIZE * procs).fill(0);
-    Ring.init(segment, byteOffset + lay.readyOffset, { capacity: slots, mode: mode === "spsc" ? "spsc" : "mpmc" })
+    Ring.init(segment, byteOffset + lay.readyOffset, { capacity: slots, mode: mode === "mpmc" ? "mpmc" : "spsc" })
       .close();
     new Uint8Array(buf, byteOffset + lay.tableOffset, ENTRY_SIZE * slots).fill(0); // C1: every block FREE
     publishReady(buf, byteOffset); // everything above is visible to whoever sees "ready"
@@ -872,6 +915,11 @@ export class Channel implements Disposable {
   get size(): number {
     this.#open();
     const ctl = this.#rctl;
+    if (this.#ord) { // queued: sent and not handed out yet (this object's next, else the shared head)
+      const from = this.#oCons ? this.#oNext : Atomics.load(ctl, RW_HEAD);
+      const q = (Atomics.load(ctl, RW_TAIL) - from) | 0;
+      return q < 0 ? 0 : Math.min(q, this.slots);
+    }
     const n = (Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0;
     // Plus what this object claimed in a receive run and has not handed out yet.
     return Math.min((n < 0 ? 0 : n) + this.#pTail - this.#pHead, this.slots);
@@ -880,6 +928,10 @@ export class Channel implements Disposable {
   /** Slots free for sending now (a snapshot: counts FREE state words). */
   get available(): number {
     this.#open();
+    if (this.#ord) { // blocks not in flight (sent and not released) and not reserved by this object
+      const used = (Atomics.load(this.#rctl, RW_TAIL) - Atomics.load(this.#rctl, RW_HEAD)) >>> 0;
+      return Math.max(0, this.slots - Math.min(used, this.slots) - this.#oN);
+    }
     let n = this.#stTail - this.#stHead; // claimed ahead by this object: free for its sends
     for (let i = 0; i < this.slots; i++) if (Atomics.load(this.#tab, 2 * i + 1) === FREE) n++;
     return n;
@@ -951,6 +1003,7 @@ export class Channel implements Disposable {
 
   // Takes a FREE block (T1), scanning at most `limit` words from the cursor; -1 when none is free.
   #tryTake(limit: number = this.slots): number {
+    if (this.#ord) return this.#oTake();
     if (this.#stHead !== this.#stTail) return this.#stash[this.#stHead++ & (TAKE_AHEAD - 1)];
     if (this.#tag === 0) this.#register();
     const st = this.#tab;
@@ -1003,6 +1056,7 @@ export class Channel implements Disposable {
   // with a whole-table scan every SCAN_EVERY polls (slots released out of order). Polling one word
   // keeps the sender off the table lines the receiver is writing.
   #poll(n: number): number {
+    if (this.#ord) return this.#oTake();
     if (n % this.#scanEvery === 0) return this.#tryTake();
     const i = this.#cursor;
     const w = 2 * i + 1;
@@ -1031,6 +1085,7 @@ export class Channel implements Disposable {
 
   // Gives back a LOANED block of ours (send failed before queueing, or a discarded loan).
   #unloan(i: number): void {
+    if (this.#ord) return this.#oUnloan(i);
     if (Atomics.compareExchange(this.#tab, 2 * i + 1, this.#loanedWord, FREE) !== this.#loanedWord) {
       throw this.#corrupt("give back a slot of", `slot ${i} is no longer loaned to this object`);
     }
@@ -1044,6 +1099,11 @@ export class Channel implements Disposable {
 
   // F1: returns a HELD block of ours to FREE.
   #releaseSlot(i: number): void {
+    if (this.#ord) {
+      this.#oRelease(i);
+      this.#oPublishHead();
+      return;
+    }
     this.#free(i);
     // W2: a parked sender registered in waiters before its last re-check; pairs with W1.
     if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
@@ -1086,6 +1146,11 @@ export class Channel implements Disposable {
 
   // Q1 for one block: op odd, QUEUED, enqueue, op even.
   #queueOne(i: number): void {
+    if (this.#ord) {
+      this.#oDone[i] = 1;
+      this.#oPublish();
+      return;
+    }
     const st = this.#tab;
     const w32 = this.#procs32;
     // O1: bracket open (odd): a plain store, ordered before the seq_cst QUEUED store below (that
@@ -1110,6 +1175,11 @@ export class Channel implements Disposable {
 
   // Q1 for #sidx[0, k): one bracket, one enqueueBurst.
   #queueMany(k: number): void {
+    if (this.#ord) {
+      for (let j = 0; j < k; j++) this.#oDone[this.#sidx[j]] = 1;
+      this.#oPublish();
+      return;
+    }
     const st = this.#tab;
     const w32 = this.#procs32;
     const idx = this.#sidx;
@@ -1207,6 +1277,12 @@ export class Channel implements Disposable {
   // A blocking receive found the ready ring dry: src/pace.ts (the sender publishes a run instead
   // of handing the ring's tail and slot lines over to this core on every poll).
   #paceDry(): void {
+    if (this.#ord) {
+      const got = (this.#oNext - this.#paceHead) >>> 0;
+      this.#paceHead = this.#oNext;
+      this.#pacer.dry(got);
+      return;
+    }
     if (!this.#rspsc || !this.#bursts) return;
     const h = this.#ready._spscHead();
     const got = (h - this.#paceHead) >>> 0;
@@ -1231,6 +1307,7 @@ export class Channel implements Disposable {
   // order; an empty spsc ring is seen without opening a bracket, from the ring's cached tail (the
   // head is ours alone; the shared tail, the sender's line, is read only once the cache is used up).
   #next(): number {
+    if (this.#ord) return this.#oNextBlock();
     if (this.#pHead === this.#pTail) {
       if (this.#deferred !== undefined) this.#throwDeferred();
       if (this.#rspsc && this.#bursts && this.#ready._spscReady() === 0) {
@@ -1313,6 +1390,286 @@ export class Channel implements Disposable {
   }
 
   // -------------------------------------------------------------------------------------------
+  // spsc-ordered (docs/layout/channel.md): the ready ring's positions are the messages, position p
+  // holds the block of message p, blocks follow each other in ring order. The sender publishes with
+  // one tail store; the receiver frees with one head store; no slot-table state words, no CAS.
+
+  // The sender's start: the ring's producer role, the published tail, the block after the last one
+  // sent (a previous sender may have died with loans reserved: they were never published).
+  #oClaimProducer(): void {
+    this.#ready._role(true);
+    const ctl = this.#rctl;
+    const t = Atomics.load(ctl, RW_TAIL);
+    const h = Atomics.load(ctl, RW_HEAD);
+    if (((t - h) >>> 0) > this.slots) {
+      throw this.#corrupt(
+        "send on",
+        `its ready ring's tail ${t >>> 0} is more than ${this.slots} past its head ${h >>> 0}`,
+      );
+    }
+    const prev = this.#rslots[(t - 1) & this.#rmask]; // read once, checked, used as the local
+    if (prev >= this.slots) throw this.#corrupt("send on", `its ready ring names block ${prev} of ${this.slots}`);
+    this.#oT = t >>> 0;
+    this.#oHc = h >>> 0;
+    this.#oN = 0;
+    this.#oB = prev + 1 === this.slots ? 0 : prev + 1;
+    // Only this object sends now: a waiter count left by a dead sender would cost a check per release.
+    Atomics.store(ctl, RW_PW, 0);
+    this.#oProd = true;
+  }
+
+  // Reserves the next block in ring order; -1 when every block is in flight or reserved.
+  #oTake(): number {
+    if (!this.#oProd) this.#oClaimProducer();
+    const slots = this.slots;
+    if (((this.#oT + this.#oN - this.#oHc) >>> 0) >= slots) {
+      const h = Atomics.load(this.#rctl, RW_HEAD) >>> 0; // A2: acquire the receiver's releases
+      const used = (this.#oT - h) >>> 0;
+      if (used > slots) {
+        throw this.#corrupt("send on", `its ready ring's head ${h} is ${used} behind its tail ${this.#oT}`);
+      }
+      this.#oHc = h;
+      if (used + this.#oN >= slots) return -1;
+    }
+    let b = this.#oB + this.#oN;
+    if (b >= slots) b -= slots;
+    this.#oN++;
+    if ((b & 7) === 0 && slots - ((this.#oT + this.#oN - this.#oHc) >>> 0) >= 8 + TOUCH_AHEAD) this.#oTouch(b);
+    this.#oDone[b] = 0;
+    if (FAULT_ON) fault("channel.take.after_claim");
+    return b;
+  }
+
+  // Pre-touch (TOUCH_AHEAD): blocks b+8 .. b+8+TOUCH_AHEAD-1 are free (the caller checked, with
+  // the cached head), so are their slot-table entries and the ring positions up to 8+TOUCH_AHEAD
+  // past the reserved ones: neither side reads them before the sender publishes them again.
+  #oTouch(b: number): void {
+    const slots = this.slots;
+    const data = this.#data;
+    const stride = this.#blockStride;
+    for (let k = 8; k < 8 + TOUCH_AHEAD; k++) {
+      let j = b + k;
+      if (j >= slots) j -= slots;
+      data[j * stride] = 0;
+      if ((k & 7) === 0) this.#lenU[2 * j] = 0;
+    }
+    this.#rslots[(this.#oT + this.#oN + 15) & this.#rmask] = 0;
+  }
+
+  // Publishes the reserved blocks that are done, in order, up to the first one still loaned: one
+  // value store each, then one tail store (the commit), then a wake if the receiver is parked.
+  #oPublish(): void {
+    const done = this.#oDone;
+    const rs = this.#rslots;
+    const mask = this.#rmask;
+    const slots = this.slots;
+    const n = this.#oN;
+    const t = this.#oT;
+    let b = this.#oB;
+    let k = 0;
+    while (k < n) {
+      const d = done[b];
+      if (d === 0) break;
+      if (d === 2) this.#lenU[2 * b] = SKIP;
+      rs[(t + k) & mask] = b;
+      k++;
+      b = b + 1 === slots ? 0 : b + 1;
+    }
+    if (k === 0) return;
+    this.#oT = (t + k) >>> 0;
+    this.#oN = n - k;
+    this.#oB = b;
+    Atomics.store(this.#rctl, RW_TAIL, this.#oT | 0); // R1: the commit; pairs with A1
+    if (FAULT_ON) fault("channel.send.after_enqueue");
+    if (Atomics.load(this.#rctl, RW_CW) !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
+      futexWake(this.#seg.mapping, this.#readyOff + RING.tail);
+    }
+  }
+
+  // A reserved block not sent: the last reservation is simply undone; any other becomes a skip
+  // record so the blocks after it still go out in order.
+  #oUnloan(b: number): void {
+    let last = this.#oB + this.#oN - 1;
+    if (last >= this.slots) last -= this.slots;
+    if (this.#oN > 0 && b === last && this.#oDone[b] === 0) {
+      this.#oN--;
+      return;
+    }
+    this.#oDone[b] = 2;
+    this.#oPublish();
+  }
+
+  // True when a block is free for this sender (reloads the head).
+  #oRoom(): boolean {
+    if (!this.#oProd) this.#oClaimProducer();
+    const h = Atomics.load(this.#rctl, RW_HEAD) >>> 0;
+    this.#oHc = h;
+    return ((this.#oT - h) >>> 0) + this.#oN < this.slots;
+  }
+
+  // The sender parks on the ring's head until a release (the ring's W1 protocol, producer side).
+  #oWaitRoom(left: number): void {
+    const ctl = this.#rctl;
+    const h0 = Atomics.load(ctl, RW_HEAD);
+    Atomics.add(ctl, RW_PW, 1);
+    Atomics.store(ctl, RW_PS, 1);
+    try {
+      if (this.#oRoom()) return;
+      futexWait(this.#seg.mapping, this.#readyOff + RING.head, h0, Math.min(left, PARK_SLICE_MS));
+    } finally {
+      Atomics.sub(ctl, RW_PW, 1);
+    }
+  }
+
+  async #oWaitRoomAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
+    const ctl = this.#rctl;
+    const h0 = Atomics.load(ctl, RW_HEAD);
+    Atomics.add(ctl, RW_PW, 1);
+    Atomics.store(ctl, RW_PS, 1);
+    this.#asyncParked++;
+    try {
+      if (this.#oRoom()) return;
+      await waitAsync(this.#seg.mapping, this.#readyOff + RING.head, h0, Math.min(left, PARK_SLICE_MS), signal);
+    } finally {
+      if (!this.#closed) { // close() already withdrew this wait
+        this.#asyncParked--;
+        Atomics.sub(ctl, RW_PW, 1);
+      }
+    }
+  }
+
+  #oClaimConsumer(): void {
+    this.#ready._role(false);
+    const h = Atomics.load(this.#rctl, RW_HEAD) >>> 0; // a dead receiver's unreleased messages come again
+    this.#oNext =
+      this.#oHead =
+      this.#oPub =
+      this.#oTc =
+        h;
+    this.#paceHead = h;
+    this.#oHeld.fill(0);
+    this.#oRel.fill(0);
+    this.#oCons = true;
+  }
+
+  // The next message's block, marked held; -1 when none is queued. Skip records are released on
+  // the way (at most one lap of them per call).
+  #oNextBlock(): number {
+    if (!this.#oCons) this.#oClaimConsumer();
+    const slots = this.slots;
+    for (let guard = 0; guard <= slots; guard++) {
+      const p = this.#oNext;
+      if (p === this.#oTc) {
+        // Receive pacing on every refill, not only when dry: a receiver that keeps catching up
+        // with a stream takes the tail line from the sender every few messages (a miss on each
+        // of its tail stores); after short runs it waits a moment (src/pace.ts) to find longer ones.
+        if (this.#oPacing) this.#pacer.dry((p - this.#oRun) >>> 0);
+        this.#oRun = p;
+        const t = Atomics.load(this.#rctl, RW_TAIL) >>> 0; // A1: acquire the sender's writes
+        const ahead = (t - this.#oHead) >>> 0;
+        if (ahead > slots || ahead < ((p - this.#oHead) >>> 0)) {
+          throw this.#corrupt("receive on", `its ready ring's tail ${t} is ${ahead | 0} past its head ${this.#oHead}`);
+        }
+        this.#oTc = t;
+        if (p === t) {
+          this.#oPublishHead(); // skips released on the way
+          return -1;
+        }
+      }
+      const b = this.#rslots[p & this.#rmask]; // read once, checked, used as the local
+      this.#oNext = (p + 1) >>> 0;
+      if (b >= slots || this.#oHeld[b] !== 0) {
+        this.#oRetire(p);
+        this.#oPublishHead();
+        throw this.#corrupt(
+          "receive on",
+          b >= slots ? `its ready ring names block ${b} of ${slots}` : `block ${b} was sent again while held`,
+        );
+      }
+      if (this.#lenU[2 * b] === SKIP) {
+        this.#oRetire(p);
+        continue;
+      }
+      this.#oPos[b] = p;
+      this.#oHeld[b] = 1;
+      if (FAULT_ON) fault("channel.recv.after_dequeue");
+      return b;
+    }
+    this.#oPublishHead();
+    return -1;
+  }
+
+  // Marks position p released and moves the local head over every released position from it.
+  #oRetire(p: number): void {
+    if (p !== this.#oHead) {
+      this.#oRel[p & this.#rmask] = 1;
+      return;
+    }
+    const rel = this.#oRel;
+    const mask = this.#rmask;
+    const end = this.#oNext;
+    let h = (p + 1) >>> 0;
+    while (h !== end && rel[h & mask] !== 0) {
+      rel[h & mask] = 0;
+      h = (h + 1) >>> 0;
+    }
+    this.#oHead = h;
+  }
+
+  // Release of a held block (F1 of this mode).
+  #oRelease(b: number): void {
+    if (FAULT_ON) fault("channel.release.before");
+    if (this.#oHeld[b] === 0) throw this.#corrupt("release a slot of", `slot ${b} is not held by this object`);
+    this.#oHeld[b] = 0;
+    this.#oRetire(this.#oPos[b]);
+  }
+
+  // Stores the ring's head if it moved (R2: release of the blocks; pairs with A2), then wakes a
+  // parked sender.
+  #oPublishHead(): void {
+    if (this.#oHead === this.#oPub) return;
+    this.#oPub = this.#oHead;
+    const ctl = this.#rctl;
+    Atomics.store(ctl, RW_HEAD, this.#oHead | 0);
+    // W2 of the ring's protocol: one wake per park (the sender asked with prodSleep).
+    if (Atomics.load(ctl, RW_PW) !== 0 && Atomics.exchange(ctl, RW_PS, 0) !== 0) {
+      futexWake(this.#seg.mapping, this.#readyOff + RING.head);
+    }
+  }
+
+  // The batch receive of this mode: each message to fn, released when fn returns (or throws), one
+  // head store at the end.
+  #oDrain(fn: BatchReceiver, max: number): number {
+    const strict = this.#strict;
+    let n = 0;
+    try {
+      while (n < max) {
+        const b = this.#oNextBlock();
+        if (b < 0) break;
+        const len = this.#lengthOf(b); // a corrupt length: released, EBADHDR
+        try {
+          if (strict) {
+            const view = new Uint8Array(this.#window(b, len));
+            try {
+              fn(view, len);
+            } finally {
+              native.detach(view.buffer as ArrayBuffer);
+            }
+          } else {
+            fn(this.#slotView(b), len);
+          }
+        } finally {
+          if (!this.#closed) this.#oRelease(b); // delivered, also when fn threw
+        }
+        n++;
+      }
+    } finally {
+      if (!this.#closed) this.#oPublishHead();
+    }
+    return n;
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Waiting
 
   // Takes a free block, parking on wakeSeq while none is free (reclaiming every RECLAIM_EVERY_MS).
@@ -1337,6 +1694,15 @@ export class Channel implements Disposable {
       if (this.#sPace < SPACE_MAX) this.#sPace += this.#sPace >> 1;
     } while (performance.now() < spinEnd);
     const deadline = start + ms;
+    if (this.#ord) {
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw timeoutError(what, ms);
+        this.#oWaitRoom(left);
+        this.#open();
+        if ((i = this.#oTake()) >= 0) return i;
+      }
+    }
     const hdr = this.#hdr;
     const parked = (PROC_SIZE / 4) * this.#p + P_PARKED;
     let nextReclaim = 0;
@@ -1372,6 +1738,15 @@ export class Channel implements Disposable {
     let i = this.#tryTake();
     if (i >= 0) return i;
     const deadline = performance.now() + ms;
+    if (this.#ord) {
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw timeoutError(what, ms);
+        await this.#oWaitRoomAsync(left, signal);
+        if (this.#closed) throw new ShmError("ECLOSED", `${what}: it was closed (ECLOSED)`);
+        if ((i = this.#oTake()) >= 0) return i;
+      }
+    }
     const hdr = this.#hdr;
     const parked = (PROC_SIZE / 4) * this.#p + P_PARKED;
     let nextReclaim = 0;
@@ -1409,6 +1784,11 @@ export class Channel implements Disposable {
   }
 
   #readyEmpty(): boolean {
+    if (this.#ord) {
+      if (this.#oCons && this.#oNext !== this.#oTc) return false;
+      const from = this.#oCons ? this.#oNext : Atomics.load(this.#rctl, RW_HEAD);
+      return ((Atomics.load(this.#rctl, RW_TAIL) - from) | 0) <= 0;
+    }
     if (this.#pHead !== this.#pTail) return false;
     const ctl = this.#rctl;
     return ((Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0) <= 0;
@@ -1448,7 +1828,9 @@ export class Channel implements Disposable {
 
   // The next claimed index, parking while the channel is empty (bounded by the timeout).
   #nextBlocking(options: WaitOptions | undefined, what: string): number {
+    this.#oPacing = true;
     let i = this.#next();
+    this.#oPacing = false;
     if (i >= 0) return i;
     const ms = timeoutOf(options, what);
     this.#paceDry();
@@ -1579,7 +1961,7 @@ export class Channel implements Disposable {
         idx[k++] = i;
       }
     } catch (e) {
-      for (let j = 0; j < k; j++) this.#unloan(idx[j]);
+      for (let j = k - 1; j >= 0; j--) this.#unloan(idx[j]); // newest first (spsc-ordered: undone, no skip records)
       throw e;
     }
     if (k > 0) this.#queueMany(k);
@@ -1972,6 +2354,7 @@ export class Channel implements Disposable {
 
   // Hands pending messages (claiming a burst first if none) to fn, releasing each after its call.
   #drain(fn: BatchReceiver, max: number): number {
+    if (this.#ord) return this.#oDrain(fn, max);
     if (this.#pHead === this.#pTail) {
       if (this.#deferred !== undefined) this.#throwDeferred();
       if (this.#burst(max) === 0) return 0;
@@ -2196,6 +2579,7 @@ export class Channel implements Disposable {
    */
   reclaim(): number {
     this.#open();
+    if (this.#ord) return 0; // nothing to reclaim: see "spsc-ordered" in docs/layout/channel.md
     const procs = this.maxProcesses;
     const ids = this.#procs64;
     const w32 = this.#procs32;
@@ -2336,7 +2720,8 @@ export class Channel implements Disposable {
         const m = this.#msgs[i];
         if (m !== undefined && m._live) attempt(() => m.release());
       }
-      if (this.#asyncParked > 0) {
+      if (this.#asyncParked > 0 && this.#ord) Atomics.sub(this.#rctl, RW_PW, this.#asyncParked);
+      else if (this.#asyncParked > 0) {
         Atomics.sub(this.#hdr, W_WAITERS, this.#asyncParked);
         Atomics.sub(this.#procs32, (PROC_SIZE / 4) * this.#p + P_PARKED, this.#asyncParked);
       }

@@ -1248,6 +1248,15 @@ export class Ring implements Disposable {
     return avail;
   }
 
+  /**
+   * @internal For Channel ("spsc-ordered"): takes this single-producer or single-consumer ring's
+   * role now (EBUSY as an enqueue or dequeue would throw); no-op when this object holds it.
+   */
+  _role(producer: boolean): void {
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot use ring "${this.#name}"`);
+    if (producer ? !this.#prodRole : !this.#consRole) this.#claim(producer);
+  }
+
   /** @internal For Channel: the spsc consumer's own head (how many items it took, mod 2^32). */
   _spscHead(): number {
     return this.#cHead;

@@ -1,5 +1,5 @@
 // S2 — messages through a shmkit Channel between two processes of the same runtime (sender
-// cpu0, receiver cpu1), spsc, 1024 slots. Cells (transport, variant):
+// cpu0, receiver cpu1), spsc (or spsc-ordered), 1024 slots. Cells (transport, variant):
 //   "shmkit channel" "64 B".."4 KiB"        send (copy in) -> recvInto (copy out), order checked
 //   "shmkit channel (message API)" "64 B"   send -> recv(), read the bytes in place, release()
 //   "shmkit channel (message API, recvRun 32)" "64 B"   the same, the receiver claiming runs of 32
@@ -9,6 +9,8 @@
 //   "shmkit channel (JSON, message API)" "JSON tick"    the same ticks, recv() + json() + release()
 //   "shmkit channel (sendValue, message API)" "JSON tick"   the tick objects by sendValue (node:v8
 //                                           serialize), recv() + value() + release()
+//   "shmkit channel spsc-ordered (message API|batch API|JSON|JSON, message API)"   the same cells on an
+//                                           "spsc-ordered" channel (blocks in ring order, docs/layout/channel.md)
 //   "serialization floor" "JSON tick, no transport"   stringify + parse in one process
 //   "serialization floor (node:v8)" "JSON tick, no transport"   v8 serialize + deserialize, one process
 // Peers for the same variants: bench/scenarios/peers_msgs.ts.
@@ -22,13 +24,20 @@ const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
 const SLOTS = 1024;
 const BATCH = 32;
-type Mode = "copy" | "msg" | "msgrun" | "batch" | "json" | "jsonmsg" | "value";
+type Base = "copy" | "msg" | "msgrun" | "batch" | "json" | "jsonmsg" | "value";
+/** A cell: a base mode, on an "spsc" channel or (prefix "o") an "spsc-ordered" one. */
+type Mode = Base | "omsg" | "obatch" | "ojson" | "ojsonmsg";
+const baseOf = (m: Mode): Base => (m[0] === "o" ? m.slice(1) : m) as Base;
+/** Wait options, made once (no object per call). */
+const T200 = { timeout: 200 };
+const T10S = { timeout: 10_000 };
 
-if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]), args()[4] as Mode);
-else await main();
+if (args()[0] === "child") {
+  child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]), baseOf(args()[4] as Mode));
+} else await main();
 
 /** Sender: ctl[0] = 1 once attached, stops when ctl[1] = 1. */
-function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode): void {
+function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Base): void {
   pin(0);
   const ch = Channel.attach(h);
   const seg = SharedMemory.attach(c);
@@ -44,17 +53,17 @@ function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode
     try {
       if (mode === "batch") {
         for (let k = 0; k < BATCH; k++) dvs[k].setUint32(0, (seq + k) >>> 0, true);
-        ch.sendBatch(msgs, { timeout: 200 }); // may time out part-way: then the seq is resynced below
+        ch.sendBatch(msgs, T200); // may time out part-way: then the seq is resynced below
         seq = (seq + BATCH) >>> 0;
       } else if (mode === "json" || mode === "jsonmsg") {
-        ch.send(ticks[seq & 4095], { timeout: 200 });
+        ch.send(ticks[seq & 4095], T200);
         seq = (seq + 1) >>> 0;
       } else if (mode === "value") {
-        ch.sendValue(objs[seq & 4095], { timeout: 200 });
+        ch.sendValue(objs[seq & 4095], T200);
         seq = (seq + 1) >>> 0;
       } else {
         dvs[0].setUint32(0, seq, true);
-        ch.send(msgs[0], { timeout: 200 });
+        ch.send(msgs[0], T200);
         seq = (seq + 1) >>> 0;
       }
     } catch (e) {
@@ -66,13 +75,15 @@ function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Mode
   seg.close();
 }
 
-async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
+async function cell(size: number, cellMode: Mode, windowS: number): Promise<void> {
   pin(1);
+  const ordered = cellMode !== baseOf(cellMode);
+  const mode = baseOf(cellMode);
   const slotSize = mode === "json" || mode === "jsonmsg" || mode === "value" ? 256 : size;
   const ch = Channel.create(`shmkit-bench-s2-${RUNTIME}-${size}-${mode}-${Date.now() % 1e6}`, {
     slots: SLOTS,
     slotSize,
-    mode: "spsc",
+    mode: ordered ? "spsc-ordered" : "spsc",
     recvRun: mode === "msgrun" ? 32 : 1,
   });
   const seg = SharedMemory.anonymous(64);
@@ -82,7 +93,7 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     JSON.stringify(ch.handle()),
     JSON.stringify(seg.handle()),
     String(size),
-    mode,
+    cellMode,
   ]);
   try {
     while (Atomics.load(ctl, 0) === 0) await new Promise((r) => setTimeout(r, 5));
@@ -109,19 +120,19 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     const onJson = (b: Uint8Array, n: number): void => onTick(JSON.parse(decodeText(b, 0, n)) as Tick);
     const one = (): void => {
       if (mode === "jsonmsg" || mode === "value") {
-        const m = ch.recv({ timeout: 10_000 });
+        const m = ch.recv(T10S);
         onTick((mode === "value" ? m.value() : m.json()) as Tick);
         m.release();
       } else if (mode === "copy") {
-        const n = ch.recvInto(out, { timeout: 10_000 });
+        const n = ch.recvInto(out, T10S);
         check(n, dv.getUint32(0, true));
       } else if (mode === "msg" || mode === "msgrun") {
-        const m = ch.recv({ timeout: 10_000 });
+        const m = ch.recv(T10S);
         const b = m.bytes;
         check(b.length, (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0);
         m.release();
       } else {
-        ch.recvBatch(mode === "json" ? onJson : onBytes, { timeout: 10_000 });
+        ch.recvBatch(mode === "json" ? onJson : onBytes, T10S);
       }
       if (bad) throw new Error(bad);
     };
@@ -145,7 +156,7 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
     }
     await exited(kid);
     const wall = (t1 - t0) / 1e9;
-    const transport = mode === "copy"
+    const plain = mode === "copy"
       ? "shmkit channel"
       : mode === "msg"
       ? "shmkit channel (message API)"
@@ -158,6 +169,8 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       : mode === "value"
       ? "shmkit channel (sendValue, message API)"
       : "shmkit channel (JSON)";
+    // spsc-ordered cells: "shmkit channel (message API)" -> "shmkit channel spsc-ordered (message API)"
+    const transport = ordered ? plain.replace("shmkit channel", "shmkit channel spsc-ordered") : plain;
     const ticky = mode === "json" || mode === "jsonmsg" || mode === "value";
     const variant = ticky ? "JSON tick" : `${size} B`;
     const base = {
@@ -167,7 +180,9 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       cpu_s: cpu,
       wall_s: wall,
       // the message API cells against the C floor of the same protocol (bench/c/chan_floor.c)
-      floor_variant: mode === "msg" || mode === "msgrun" ? "64 B message API" : "none",
+      floor_variant: mode === "msg" || mode === "msgrun"
+        ? (ordered ? "64 B message API, spsc-ordered" : "64 B message API")
+        : "none",
       peer_variant: variant,
     };
     const how = mode === "copy"
@@ -181,7 +196,9 @@ async function cell(size: number, mode: Mode, windowS: number): Promise<void> {
       : mode === "value"
       ? "sendValue(tick object: node:v8 serialize) -> recv(), value(), release(), checksums checked"
       : "send(JSON.stringify) -> recvBatch + decodeText + JSON.parse, checksums checked";
-    const note = `spsc, ${SLOTS} slots, ${how}, order checked; sender cpu0, receiver cpu1`;
+    const note = `${
+      ordered ? "spsc-ordered" : "spsc"
+    }, ${SLOTS} slots, ${how}, order checked; sender cpu0, receiver cpu1`;
     emit({ ...base, metric: "msgs/s", value: msgs / wall, note });
     if (!ticky) emit({ ...base, metric: "GB/s", value: (msgs * size) / wall / 1e9, note });
   } finally {
@@ -250,15 +267,20 @@ function serializationFloors(windowS: number): void {
 
 async function main(): Promise<void> {
   const w = pick(1.5, 0.3);
-  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, msgrun, batch, json, jsonmsg, value, floor); default all.
+  // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, omsg, msgrun, batch, obatch, json, jsonmsg,
+  // ojson, ojsonmsg, value, floor; "o" = the same on an spsc-ordered channel); default all.
   const only = (env("SHMKIT_BENCH_S2_CELLS") ?? "").split(/[,\s]+/).filter(Boolean);
   const want = (c: string): boolean => only.length === 0 || only.includes(c);
   if (want("copy")) { for (const size of SIZES) await cell(size, "copy", w); }
   if (want("msg")) await cell(64, "msg", w);
+  if (want("omsg")) await cell(64, "omsg", w);
   if (want("msgrun")) await cell(64, "msgrun", w);
   if (want("batch")) await cell(64, "batch", w);
+  if (want("obatch")) await cell(64, "obatch", w);
   if (want("json")) await cell(64, "json", w);
   if (want("jsonmsg")) await cell(64, "jsonmsg", w);
+  if (want("ojson")) await cell(64, "ojson", w);
+  if (want("ojsonmsg")) await cell(64, "ojsonmsg", w);
   if (want("value")) await cell(64, "value", w);
   if (want("floor")) serializationFloors(w);
 }
