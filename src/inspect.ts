@@ -338,7 +338,7 @@ function describeChannel(seg: SharedMemory, off: number, h: CommonHeader, out: D
   if (!dv) return void out.push(["error", "the channel header is cut short"]);
   const mode = dv.getUint32(L.mode, true);
   out.push(["slots", dv.getUint32(L.slots, true)], ["slotSize", dv.getUint32(L.slotSize, true)]);
-  out.push(["mode", mode === 0 ? "spsc" : mode === 1 ? "mpmc" : `unknown (${mode})`]);
+  out.push(["mode", mode === 0 ? "spsc" : mode === 1 ? "mpmc" : mode === 2 ? "spsc-ordered" : `unknown (${mode})`]);
   out.push(["reclaimed", dv.getUint32(L.reclaimed, true)], ["maxProcesses", dv.getUint32(L.maxProcesses, true)]);
   for (const [label, at] of [["ready.", L.readyOffset]] as const) {
     const ringOff = u64(dv, at);

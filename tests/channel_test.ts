@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import { assert, assertCode, assertEquals, assertRejectsCode, assertThrows } from "./assert.ts";
 import { run, runScript, RUNTIME, type Runtime, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { killed, startUntil } from "./fixtures/spawn_until.ts";
 import { Channel, type ChannelHandle, SharedMemory, ShmError } from "../mod.ts";
 import { binaryMessage, checkMessage, jsonOf, textOf } from "./fixtures/channel_common.ts";
 
@@ -371,38 +371,6 @@ test("mpmc Channel with two sender processes and this process receiving loses an
 });
 
 /** Starts `script` in `rt` and resolves once it prints a line starting with `marker`. */
-function startUntil(rt: Runtime, script: string, args: string[], marker: string): Promise<ReturnType<typeof spawn>> {
-  const cmd = runtimeCommand(rt, script);
-  const child = spawn(cmd[0], [...cmd.slice(1), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let out = "", err = "";
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${rt} ${script} did not print ${marker}\n${out}\n${err}`));
-    }, 60_000);
-    child.stdout!.on("data", (d: Uint8Array) => {
-      out += new TextDecoder().decode(d);
-      if (out.includes(marker)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.stderr!.on("data", (d: Uint8Array) => err += new TextDecoder().decode(d));
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${rt} ${script} exited ${code} before printing ${marker}\n${out}\n${err}`));
-    });
-  });
-}
-
-function killed(child: ReturnType<typeof spawn>): Promise<void> {
-  return new Promise((resolve) => {
-    child.removeAllListeners("exit");
-    child.on("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
-
 test("slots held by a SIGKILLed receiver come back when a sender finds the channel full", async () => {
   for (const rt of OTHER[RUNTIME]) {
     using ch = Channel.create(uniqueName("ch"), { slots: 4, slotSize: 64 });

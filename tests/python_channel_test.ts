@@ -411,3 +411,16 @@ test(
   },
   { skip: noPython, timeout: 300_000 },
 );
+
+test("Python refuses an spsc-ordered channel with ENOTSUP naming the mode", async () => {
+  using ch = Channel.create(uniqueName("pycho"), { slots: 4, slotSize: 16, mode: "spsc-ordered" });
+  const r = await run([
+    "python3",
+    "-c",
+    "import sys, shmkit\ntry:\n    shmkit.Channel.open(sys.argv[1])\nexcept shmkit.ShmError as e:\n    print(e.code, e)",
+    ch.handle().name!,
+  ], { env: ENV, timeout: 60_000 });
+  assert(r.stdout.startsWith("ENOTSUP"), r.stdout + r.stderr);
+  assert(r.stdout.includes("spsc-ordered"), r.stdout);
+  ch.unlink();
+}, { skip: noPython });

@@ -294,6 +294,9 @@ class Channel(Placed):
             raise bad(f"impossible slot count {slots}")
         if slot_size < 1:
             raise bad("slot size 0")
+        if mode == 2:
+            raise ShmError("ENOTSUP", f"{what}: it is an spsc-ordered channel (mode 2), which the Python package does "
+                           "not implement yet; create channels Python shares as spsc or mpmc (ENOTSUP)")
         if mode > 1:
             raise bad(f"unknown mode {mode}")
         if not 1 <= procs <= MAX_PROCS:
