@@ -145,7 +145,7 @@ async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
         : { slots: 1024, slotSize: run.workload === "raw" ? 64 : 256 };
       ch = Channel.create(`shmkit-demo-${process.pid}-${run.workload}-${run.from}-${run.to}`, {
         ...opts,
-        mode: "spsc",
+        mode: "spsc-ordered", // one sender and one receiver: the fastest mode (docs/layout/channel.md)
       });
       channels.add(ch);
       const h = JSON.stringify(ch.handle());
