@@ -307,7 +307,8 @@ const SKIP = 0xffffffff;
  * and one word of the ring line 16 positions ahead: the cache misses of those lines (the receiver
  * read them a lap ago) then overlap, instead of each send's seq_cst tail store waiting for one.
  */
-const TOUCH_AHEAD = 16; /** The mode word of each mode. */
+const TOUCH_AHEAD = 16;
+/** The mode word of each mode. */
 const MODE_NUM: Record<ChannelMode, number> = { "spsc": 0, "mpmc": 1, "spsc-ordered": 2 };
 const MODE_NAME: readonly ChannelMode[] = ["spsc", "mpmc", "spsc-ordered"];
 /**
