@@ -1,5 +1,5 @@
 // Channel soak (make stress): thousands of SIGKILLs at random channel fault points, children of
-// all three runtimes, seeded. Usage: <runtime> tests/stress/channel_stress.ts [kills=2000] [seed]
+// all three runtimes, seeded; mpmc, spsc and spsc-ordered. Usage: <runtime> tests/stress/channel_stress.ts [kills=2000] [seed]
 import { channelCrashCampaign } from "../fixtures/channel_crash_driver.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
@@ -10,7 +10,7 @@ const seed = Number(args[1] ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`channel stress: ${kills} kills, seed ${seed}`);
 const t0 = Date.now();
 let failed = false;
-for (const mode of ["mpmc", "spsc"] as const) {
+for (const mode of ["mpmc", "spsc", "spsc-ordered"] as const) {
   const r = await channelCrashCampaign({
     kills: mode === "mpmc" ? kills : Math.ceil(kills / 4),
     seed,
@@ -22,7 +22,7 @@ for (const mode of ["mpmc", "spsc"] as const) {
   console.log(
     `  ${mode}: ${r.kills} kills, ${r.survivors} survivors, ${r.received} drained in ${
       ((Date.now() - t0) / 1000).toFixed(0)
-    } s; by point ${JSON.stringify(r.killsByPoint)}`,
+    } s, ${r.duplicates} delivered again (spsc-ordered: at least once); by point ${JSON.stringify(r.killsByPoint)}`,
   );
   if (r.problems.length > 0 || r.available !== r.slots) {
     console.error(`FAILED ${mode} (seed ${seed}):\n  ${r.problems.join("\n  ")}`);
@@ -30,4 +30,8 @@ for (const mode of ["mpmc", "spsc"] as const) {
   }
 }
 if (failed) proc.exitCode = 1;
-else console.log(`ok: every slot back, no duplicate or corrupt message (seed ${seed})`);
+else {
+  console.log(
+    `ok: every slot back, no corrupt message, no duplicate (spsc, mpmc) or lost one (spsc-ordered) (seed ${seed})`,
+  );
+}
