@@ -27,7 +27,7 @@ from .shared_memory import SharedMemory
 
 __all__ = ["Channel", "Message", "Loan", "MODES"]
 
-MODES = ("spsc", "mpmc")
+MODES = ("spsc", "mpmc", "spsc-ordered")  # the mode word: 0, 1, 2
 HEADER_SIZE = 192
 ENTRY_SIZE = 8
 PROC_SIZE = 64
@@ -101,7 +101,7 @@ def _check_options(slots: object, slot_size: object, mode: object, procs: object
     s = _check_int(slots, "slots", 1, MAX_SLOTS, what)
     z = _check_int(slot_size, "slotSize", 1, MAX_SLOT_SIZE, what)
     if mode not in MODES:
-        raise TypeError(f'{what}: mode must be "spsc" or "mpmc", got {mode!r}')
+        raise TypeError(f'{what}: mode must be "spsc", "mpmc" or "spsc-ordered", got {mode!r}')
     p = _check_int(procs, "maxProcesses", 1, MAX_PROCS, what)
     return s, z, MODES.index(mode), p
 
@@ -294,10 +294,7 @@ class Channel(Placed):
             raise bad(f"impossible slot count {slots}")
         if slot_size < 1:
             raise bad("slot size 0")
-        if mode == 2:
-            raise ShmError("ENOTSUP", f"{what}: it is an spsc-ordered channel (mode 2), which the Python package does "
-                           "not implement yet; create channels Python shares as spsc or mpmc (ENOTSUP)")
-        if mode > 1:
+        if mode > 2:
             raise bad(f"unknown mode {mode}")
         if not 1 <= procs <= MAX_PROCS:
             raise bad(f"impossible participant count {procs}")
@@ -315,9 +312,17 @@ class Channel(Placed):
         r = lib().shmkit_chan_attach(seg.map_id, float(off), secrets.randbits(32) | 1, ctypes.addressof(loc))
         if r == EBADHDR_NEG:
             rm = struct.unpack_from("<II", seg.buf, off + ready + 64)
-            raise bad(f"its ready ring is not {MODES[mode]} of {slots} (capacity {rm[0]}, {rm[1]} slots), or its "
+            raise bad(f"its ready ring is not {'mpmc' if mode == 1 else 'spsc'} of {slots} (capacity {rm[0]}, {rm[1]} "
+                      "slots), or its "
                       "header changed while it was read")
         check(r, "chan_attach", what)
+        scratch = None
+        if mode == 2:  # spsc-ordered keeps per-block state (held, released, loans) in memory this object owns
+            need = lib().shmkit_chan_scratch(ctypes.addressof(loc), None, 0.0)
+            check(need, "chan_scratch", what)
+            scratch = (ctypes.c_uint8 * need)()
+            check(lib().shmkit_chan_scratch(ctypes.addressof(loc), ctypes.addressof(scratch), float(need)),
+                  "chan_scratch", what)
         seg._exported = True  # C keeps the address: unmap with tombstones, never under a call
         self = object.__new__(cls)
         self._seg, self._off, self._owns, self._closed = seg, off, owns, False
@@ -326,6 +331,7 @@ class Channel(Placed):
         self._rwhat = f"Cannot receive on {what_obj}"
         self._lwhat = f"Cannot loan a slot of {what_obj}"
         self._local = loc
+        self._scratch = scratch  # kept alive as long as the local that points at it
         self._addr = ctypes.addressof(loc)
         self.slots = slots
         self.slot_size = slot_size
@@ -375,7 +381,7 @@ class Channel(Placed):
         layout.write_header(seg, off, "channel", HEADER_SIZE, length, m)
         ctypes.memset(seg.address + off + 64, 0, data - 64)  # header fields, participants, ring, table
         _HDR.pack_into(seg.buf, off + 64, s, z, m, ENTRY_SIZE, stride, HEADER_SIZE, ready, table, data, 0, p)
-        rmode = 0 if m == 0 else 3  # the ready ring: spsc or mpmc
+        rmode = 3 if m == 1 else 0  # the ready ring: mpmc for mpmc, else spsc
         n = _ring_slots(s)
         layout.write_header(seg, off + ready, "ring", RING_HEADER_SIZE, RING_HEADER_SIZE + 8 * n, rmode)
         check(lib().shmkit_ring_format(seg.map_id, float(off + ready), s, rmode, 0), "ring_format", what)
@@ -426,12 +432,12 @@ class Channel(Placed):
             return ShmError("EBADHDR", f"{what}: a slot index, slot state, length or the ready ring breaks the "
                             "layout's invariants; the segment is corrupt (EBADHDR)")
         if r == -errno_value("EBUSY"):
-            if self._local.p < 0:
+            if self._local.p < 0 and self.mode != "spsc-ordered":
                 why = f"all {self.max_processes} participant entries are held by live Channel objects"
             else:
                 side = "sending" if doing.startswith(("send", "loan")) else "receiving"
                 why = f"another live process (or another Channel object of this process) is the {side} side of " \
-                      "this spsc channel"
+                      f"this {self.mode} channel"
             return ShmError("EBUSY", f"{what}: {why} (EBUSY)", errno=-r)
         if r == -errno_value("EBADF") or self._closed:
             return self._closed_error(doing)
