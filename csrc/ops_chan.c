@@ -14,6 +14,10 @@
  * -SHMKIT_EBADHDR). Every index and length read from shared memory is range-checked; every loop
  * over shared state is bounded (by slots, maxProcesses or the ring's slot count). Only
  * shmkit_chan_park sleeps (at most its timeout, -EINTR on a handled signal).
+ *
+ * Mode 2 (spsc-ordered, src/channel.ts #o*) runs behind the same entry points (the o_* functions
+ * below): no participant entries or slot-table states; its per-block state lives in a scratch
+ * buffer the caller owns (shmkit_chan_scratch), guarded by a keyed check in chan_bind.
  */
 #define _GNU_SOURCE
 #include "shmkit.h"

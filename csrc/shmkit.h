@@ -441,7 +441,10 @@ SHMKIT_API int32_t shmkit_heap_release(struct shmkit_heap_local *l);
  * claimed block that is not QUEUED, a length > slotSize, a participant or slot word that changed
  * under its owner) is -SHMKIT_EBADHDR. Every loop over shared state is bounded. Only
  * shmkit_chan_park sleeps. The caller formats a channel (header fields, the ready ring through
- * shmkit_ring_format) itself, as src/channel.ts init does. */
+ * shmkit_ring_format) itself, as src/channel.ts init does. Mode 2 (spsc-ordered) uses the same
+ * calls after shmkit_chan_scratch: indices are blocks in ring order, take/queue/unloan reserve and
+ * publish them in order, release marks a position (the head moves over released ones), reclaim is
+ * 0, register a no-op, -EBUSY names the ready ring's producer/consumer role. */
 struct shmkit_chan_local {
 	double offset;        /* the channel's byte offset in the mapping */
 	int32_t map_id;

@@ -110,7 +110,8 @@ class Message:
     """A received message: ``bytes`` (also ``buf``) is a read-only zero-copy memoryview of the
     shared block until ``release()`` (then it is empty). ``text()``, ``json()``, ``value()`` decode
     it; ``bytes(message)`` / ``tobytes()`` copy it. A context manager: ``with ch.recv() as m:``
-    releases on exit. Release it promptly: the block is not reused until then.
+    releases on exit. Release it promptly: the block is not reused until then (on spsc-ordered
+    neither are the blocks sent after it; messages may still be released in any order).
 
     ``release()`` frees the block and empties this Message; it cannot detach a memoryview taken
     from ``bytes`` before (Python has no way to): such a view keeps pointing at the slot and may
@@ -253,7 +254,10 @@ class Channel(Placed):
 
     Role contract (as in TypeScript): ``mpmc`` (default) any number of processes (and Channel
     objects, up to ``max_processes`` at once) send and receive; ``spsc`` one sending and one
-    receiving process at a time (others get ``ShmError`` ``EBUSY``). ``send`` blocks while every
+    receiving process at a time (others get ``ShmError`` ``EBUSY``); ``spsc-ordered`` one of each
+    too, blocks used and recycled in ring order (docs/layout/channel.md mode 2: a message held
+    unreleased keeps the blocks after it from reuse, loans are published in the order taken, a
+    killed receiver's unreleased messages are delivered again, ``reclaim()`` is 0). ``send`` blocks while every
     slot is in use; ``recv`` waits while the channel is empty; Ctrl-C interrupts either
     (KeyboardInterrupt). A process killed anywhere in a send, receive or release does not leak its
     slots: a sender that finds the channel full reclaims them (also ``reclaim()``). Messages already
@@ -399,7 +403,7 @@ class Channel(Placed):
                max_processes: int = DEFAULT_PROCS, *, file_mode: int = 0o600, populate: bool = True,
                recv_run: int = 1) -> "Channel":
         """Creates a named channel exclusively (EEXIST if the name is taken); ``mode`` "mpmc"
-        (default) or "spsc"."""
+        (default), "spsc" or "spsc-ordered"."""
         s, z, _, p = _check_options(slots, slot_size, mode, max_processes, f"Cannot create channel {_json.dumps(name)}")
         seg = SharedMemory.create(name, _layout(s, z, p)[4], mode=file_mode)
         return owning(seg, lambda: cls.init(seg, 0, s, z, mode, p, populate=populate, recv_run=recv_run),
@@ -830,7 +834,8 @@ class Channel(Placed):
     def reclaim(self) -> int:
         """Returns every slot whose owner died (loaned to or held by a dead process, or queued and
         left outside the ready ring by a process killed mid-send or mid-receive) and frees dead
-        processes' participant entries; how many slots were reclaimed."""
+        processes' participant entries; how many slots were reclaimed. Always 0 on spsc-ordered
+        (nothing to reclaim: a dead sender published nothing, a dead receiver's messages stay queued)."""
         if self._closed:
             raise self._closed_error("reclaim slots of")
         r = lib().shmkit_chan_reclaim(self._addr)
