@@ -580,6 +580,26 @@ class ChannelTest(unittest.TestCase):
             self.assertEqual(ch.available, 8)
             ch.close()
 
+    def test_ordered_a_sender_killed_before_its_tail_store_leaves_nothing_visible(self):
+        # Killed after its 5th commit: 0..4 are there; killed after reserving its 5th block (or
+        # after writing it): 0..3. The next sender starts at the published tail, byte for byte.
+        for fault, visible in (("channel.send.after_enqueue:5", 5), ("channel.take.after_claim:5", 4),
+                               ("channel.send.after_write:5", 4)):
+            with self.subTest(fault=fault), new_channel(8, 48, "spsc-ordered") as ch:
+                h = json.dumps(ch.handle())
+                r = child("chan-send", h, "0", "20", fault)
+                self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+                self.assertEqual(len(ch), visible)
+                for i in range(100, 103):
+                    ch.send(payload(i, 48), timeout=1)
+                got = []
+                for m in list(ch):
+                    got.append(struct.unpack_from("<I", m.bytes)[0])
+                    self.assertEqual(m.tobytes(), payload(got[-1], 48))
+                    m.release()
+                self.assertEqual(got, list(range(visible)) + [100, 101, 102])
+                self.assertEqual(ch.available, 8)
+
     def test_ordered_corrupt_ring_values_lengths_and_counters_are_EBADHDR(self):
         seg = SharedMemory.create(uname("chan"), Channel.byte_length_of(4, 16))
         seg.unlink()
