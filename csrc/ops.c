@@ -356,6 +356,17 @@ static void ring_release_role(struct ring *r, int producer)
 	cas64((uint64_t *)(r->b + (producer ? R_PROLE : R_CROLE)), me, 0);
 }
 
+int ops_ring_role(struct shmkit_ring_local *l, int producer)
+{
+	struct ring r;
+	int e = ring_bind(l, &r);
+	if (e < 0)
+		return e;
+	if (l->mode != 0)
+		return -EINVAL;
+	return (l->roles & (producer ? 1u : 2u)) ? 0 : ring_claim(&r, producer);
+}
+
 /* --- spsc ------------------------------------------------------------------------------------ */
 
 /* Free slots for the spsc producer, refreshing the cached head only when fewer than want. */

@@ -14,6 +14,10 @@
  * -SHMKIT_EBADHDR). Every index and length read from shared memory is range-checked; every loop
  * over shared state is bounded (by slots, maxProcesses or the ring's slot count). Only
  * shmkit_chan_park sleeps (at most its timeout, -EINTR on a handled signal).
+ *
+ * Mode 2 (spsc-ordered, src/channel.ts #o*) runs behind the same entry points (the o_* functions
+ * below): no participant entries or slot-table states; its per-block state lives in a scratch
+ * buffer the caller owns (shmkit_chan_scratch), guarded by a keyed check in chan_bind.
  */
 #define _GNU_SOURCE
 #include "shmkit.h"
@@ -118,6 +122,8 @@ static inline uint32_t *entry_w(struct ch *c, uint32_t p, uint32_t off)
 static inline uint8_t *block_of(struct ch *c, uint32_t i) { return c->data + c->stride * i; }
 static inline uint32_t word(uint32_t phase, uint32_t tag) { return phase << 30 | tag; }
 
+static int o_bind_ok(const struct shmkit_chan_local *l);
+
 static void chan_refork(struct shmkit_chan_local *l)
 {
 	/* A forked child is a new process: the parent's entry, tag and parks are not its own (the
@@ -130,13 +136,14 @@ static void chan_refork(struct shmkit_chan_local *l)
 	l->parked = 0;
 	l->bad = 0;
 	l->ring.roles = 0;
+	l->o_roles = 0; /* mode 2: the roles were the parent's; they are taken again on first use */
 	l->fork_gen = ops_fork_gen();
 }
 
 static int chan_bind(struct shmkit_chan_local *l, struct ch *c)
 {
 	struct geo g;
-	if (!l || !geometry(l->slots, l->slot_size, l->procs, &g) || l->mode > 1 || l->ready_off != g.ready ||
+	if (!l || !geometry(l->slots, l->slot_size, l->procs, &g) || l->mode > 2 || l->ready_off != g.ready ||
 	    l->table_off != g.table || l->data_off != g.data || l->cursor >= l->slots || l->bad > 1)
 		return -EINVAL;
 	if (l->p < -1 || l->p >= (int32_t)l->procs || (l->p < 0 && l->tag != 0) ||
@@ -144,8 +151,10 @@ static int chan_bind(struct shmkit_chan_local *l, struct ch *c)
 		return -EINVAL;
 	const struct shmkit_ring_local *r = &l->ring;
 	if (r->map_id != l->map_id || r->offset != l->offset + l->ready_off || r->capacity != l->slots ||
-	    r->mode != (l->mode ? 3u : 0u) || r->slots != g.ring_n)
+	    r->mode != (l->mode == 1 ? 3u : 0u) || r->slots != g.ring_n)
 		return -EINVAL;
+	if (l->mode == 2 && !o_bind_ok(l))
+		return -EINVAL; /* no scratch (shmkit_chan_scratch), or counters out of range */
 	int err = 0;
 	uint8_t *b = ops_range_at(l->map_id, l->offset, g.len, &err);
 	if (!b)
@@ -192,7 +201,7 @@ int32_t shmkit_chan_attach(int32_t id, double offset, uint32_t token, struct shm
 	memcpy(&procs, b + C_MAXPROCS, 4);
 	struct geo g;
 	/* Every stored offset is recomputed from slots, slotSize and maxProcesses (channel.md). */
-	if (hsize != C_HEADER || !geometry(slots, slot_size, procs, &g) || mode > 1 || esize != ENTRY_SIZE ||
+	if (hsize != C_HEADER || !geometry(slots, slot_size, procs, &g) || mode > 2 || esize != ENTRY_SIZE ||
 	    blen != g.len || stride != g.stride || procs_off != C_HEADER || ready != g.ready || table != g.table ||
 	    data != g.data)
 		return EBADHDR_;
@@ -202,7 +211,7 @@ int32_t shmkit_chan_attach(int32_t id, double offset, uint32_t token, struct shm
 	int r = shmkit_ring_attach(id, offset + (double)g.ready, token, &l->ring);
 	if (r < 0)
 		return r == -EINVAL ? EBADHDR_ : r;
-	if (l->ring.capacity != slots || l->ring.mode != (mode ? 3u : 0u) || l->ring.slots != g.ring_n)
+	if (l->ring.capacity != slots || l->ring.mode != (mode == 1 ? 3u : 0u) || l->ring.slots != g.ring_n)
 		return EBADHDR_; /* the ready ring is not spsc/mpmc of `slots` */
 	l->offset = offset;
 	l->map_id = id;
@@ -217,6 +226,451 @@ int32_t shmkit_chan_attach(int32_t id, double offset, uint32_t token, struct shm
 	l->pid = (uint32_t)shmkit_getpid();
 	l->start_lo = ops_start_lo(l->pid);
 	l->fork_gen = ops_fork_gen();
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* spsc-ordered (mode 2, docs/layout/channel.md "spsc-ordered (mode 2)", src/channel.ts #o*): the
+ * ready ring's positions are the messages, the value of position p is the block of message p, and
+ * blocks follow each other in ring order. The sender publishes with one tail store, the receiver
+ * frees with one head store; no slot-table state words, no CAS, no participant entries. The
+ * sender pre-touch and the receive pacing of src/channel.ts (heuristics, not layout) are not done
+ * here. */
+
+#define SKIP 0xffffffffu
+#define R_CWAIT 256
+#define R_PWAIT 260
+#define R_CSLEEP 264
+#define R_PSLEEP 268
+
+static uint64_t o_key;
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* The keyed check of a local's scratch: a struct of random bytes never passes it. */
+static uint64_t o_check(const struct shmkit_chan_local *l)
+{
+	uint64_t k = __atomic_load_n(&o_key, RLX);
+	if (k == 0) {
+		uint64_t nk = mix64((uint64_t)shmkit_now_ns() ^ (uint64_t)(uintptr_t)&o_key ^
+				    ((uint64_t)shmkit_getpid() << 32)) | 1;
+		if (!__atomic_compare_exchange_n(&o_key, &k, nk, 0, SEQ, SEQ))
+			nk = k;
+		k = nk;
+	}
+	return mix64((uint64_t)(uintptr_t)l->o_mem ^ mix64(l->o_len ^ k) ^ mix64((uint64_t)(uintptr_t)l + k));
+}
+
+static uint64_t o_bytes(uint32_t slots, uint32_t ring_n) { return 6ull * slots + ring_n; }
+
+/* chan_bind's extra checks of a mode 2 local: its scratch, and its counters in range (every loop
+ * below is bounded by them). */
+static int o_bind_ok(const struct shmkit_chan_local *l)
+{
+	uint32_t n = l->slots;
+	return l->o_mem && l->o_len == o_bytes(n, l->ring.slots) && l->o_chk == o_check(l) && l->o_roles <= 3 &&
+	       l->o_b < n && l->o_n <= n && l->o_next - l->o_head <= n && l->o_tc - l->o_head <= n &&
+	       l->o_tc - l->o_next <= n;
+}
+
+static inline uint32_t *o_pos(struct ch *c) { return (uint32_t *)(void *)c->l->o_mem; }
+static inline uint8_t *o_done(struct ch *c) { return c->l->o_mem + 4ull * c->n; }
+static inline uint8_t *o_held(struct ch *c) { return c->l->o_mem + 5ull * c->n; }
+static inline uint8_t *o_rel(struct ch *c) { return c->l->o_mem + 6ull * c->n; }
+static inline uint32_t *o_rw(struct ch *c, uint32_t off) { return (uint32_t *)(c->b + c->l->ready_off + off); }
+/* The ring value of position p (an spsc ring: one u32 per slot, ring.md). */
+static inline uint32_t *o_val(struct ch *c, uint32_t p)
+{
+	return (uint32_t *)(c->b + c->l->ready_off + R_HEADER) + (p & (c->l->ring.slots - 1));
+}
+
+/* The sender's start (#oClaimProducer): the ring's producer role, the published tail, the block
+ * after the last one sent (a dead sender's reserved blocks were never published). */
+static int o_claim_producer(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	int e = ops_ring_role(&l->ring, 1);
+	if (e < 0)
+		return e == -EINVAL ? EBADHDR_ : e;
+	uint32_t t = ld32(o_rw(c, R_TAIL)), h = ld32(o_rw(c, R_HEAD));
+	if (t - h > c->n)
+		return EBADHDR_; /* tail more than `slots` past head */
+	uint32_t prev = __atomic_load_n(o_val(c, t - 1), RLX); /* read once, checked, used as the local */
+	if (prev >= c->n)
+		return EBADHDR_;
+	l->o_t = t;
+	l->o_hc = h;
+	l->o_n = 0;
+	l->o_b = prev + 1 == c->n ? 0 : prev + 1;
+	st32(o_rw(c, R_PWAIT), 0); /* only this object sends now: a dead sender's waiter count goes */
+	l->o_roles |= 1;
+	return 0;
+}
+
+/* #oTake: reserves the next block in ring order: its index, -1 when every block is in flight or
+ * reserved, -errno. */
+static int32_t o_take(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	int e;
+	if (!(l->o_roles & 1) && (e = o_claim_producer(c)) < 0)
+		return e;
+	uint32_t n = c->n;
+	if (l->o_t + l->o_n - l->o_hc >= n) {
+		uint32_t h = ld32(o_rw(c, R_HEAD)); /* A2: acquire the receiver's releases */
+		uint32_t used = l->o_t - h;
+		if (used > n)
+			return EBADHDR_;
+		l->o_hc = h;
+		if (used + l->o_n >= n)
+			return -1;
+	}
+	uint32_t b = l->o_b + l->o_n;
+	if (b >= n)
+		b -= n;
+	l->o_n++;
+	o_done(c)[b] = 0;
+	FAULT("channel.take.after_claim");
+	return (int32_t)b;
+}
+
+/* #oPublish: the reserved blocks that are done, in order, up to the first one still loaned: one
+ * value store each, then the tail store (the commit), then a wake if the receiver is parked. */
+static void o_publish(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint8_t *done = o_done(c);
+	uint32_t n = c->n, t = l->o_t, b = l->o_b, k = 0;
+	while (k < l->o_n) {
+		uint8_t d = done[b];
+		if (d == 0)
+			break;
+		if (d == 2)
+			__atomic_store_n(length_of(c, b), SKIP, RLX);
+		__atomic_store_n(o_val(c, t + k), b, RLX); /* published by the tail store */
+		k++;
+		b = b + 1 == n ? 0 : b + 1;
+	}
+	if (k == 0)
+		return;
+	l->o_t = t + k;
+	l->o_n -= k;
+	l->o_b = b;
+	st32(o_rw(c, R_TAIL), l->o_t); /* the commit (seq_cst, a release); pairs with A1 */
+	FAULT("channel.send.after_enqueue");
+	if (ld32(o_rw(c, R_CWAIT)) != 0 && xchg32(o_rw(c, R_CSLEEP), 0) != 0)
+		shmkit_futex_wake(l->map_id, l->offset + l->ready_off + R_TAIL, 0);
+}
+
+/* A block the caller names as a loan: reserved by this sender and not yet sent or discarded. */
+static int o_is_loan(struct ch *c, int32_t index)
+{
+	struct shmkit_chan_local *l = c->l;
+	if (!(l->o_roles & 1) || index < 0 || (uint32_t)index >= c->n)
+		return 0;
+	uint32_t d = (uint32_t)index >= l->o_b ? (uint32_t)index - l->o_b : (uint32_t)index + c->n - l->o_b;
+	return d < l->o_n && o_done(c)[index] == 0;
+}
+
+/* #oUnloan: the last reservation is simply undone; any other becomes a SKIP record. */
+static void o_unloan(struct ch *c, uint32_t b)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t last = l->o_b + l->o_n - 1;
+	if (last >= c->n)
+		last -= c->n;
+	if (l->o_n > 0 && b == last && o_done(c)[b] == 0) {
+		l->o_n--;
+		return;
+	}
+	o_done(c)[b] = 2;
+	o_publish(c);
+}
+
+/* True when a block is free for this sender (reloads the head). */
+static int o_room(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t h = ld32(o_rw(c, R_HEAD));
+	uint32_t used = l->o_t - h;
+	l->o_hc = h;
+	return used <= c->n && used + l->o_n < c->n;
+}
+
+static int o_claim_consumer(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	int e = ops_ring_role(&l->ring, 0);
+	if (e < 0)
+		return e == -EINVAL ? EBADHDR_ : e;
+	uint32_t h = ld32(o_rw(c, R_HEAD)); /* a dead receiver's unreleased messages come again */
+	l->o_next = l->o_head = l->o_pub = l->o_tc = h;
+	memset(o_held(c), 0, c->n);
+	memset(o_rel(c), 0, l->ring.slots);
+	l->o_roles |= 2;
+	return 0;
+}
+
+/* #oRetire: marks position p released and moves the local head over every released position. */
+static void o_retire(struct ch *c, uint32_t p)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint8_t *rel = o_rel(c);
+	uint32_t mask = l->ring.slots - 1;
+	if (p != l->o_head) {
+		if (p - l->o_head < l->o_next - l->o_head)
+			rel[p & mask] = 1;
+		return;
+	}
+	uint32_t end = l->o_next, h = p + 1;
+	while (h != end && rel[h & mask] != 0) { /* at most o_next - o_head <= slots steps */
+		rel[h & mask] = 0;
+		h++;
+	}
+	l->o_head = h;
+}
+
+/* #oPublishHead: stores the ring's head if it moved (R2: releases the blocks; pairs with A2),
+ * then wakes a parked sender (W2: one wake per park). */
+static void o_publish_head(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	if (l->o_head == l->o_pub)
+		return;
+	l->o_pub = l->o_head;
+	st32(o_rw(c, R_HEAD), l->o_head);
+	if (ld32(o_rw(c, R_PWAIT)) != 0 && xchg32(o_rw(c, R_PSLEEP), 0) != 0)
+		shmkit_futex_wake(l->map_id, l->offset + l->ready_off + R_HEAD, 0);
+}
+
+/* #oRelease without the head store: 0, or EBADHDR when b is not held by this object. */
+static int o_release(struct ch *c, uint32_t b)
+{
+	FAULT("channel.release.before");
+	if (!(c->l->o_roles & 2) || b >= c->n || o_held(c)[b] == 0)
+		return EBADHDR_;
+	o_held(c)[b] = 0;
+	o_retire(c, o_pos(c)[b]);
+	return 0;
+}
+
+/* #oNextBlock: the next message's block, marked held; -1 when none is queued; EBADHDR (the
+ * position dropped); -EBUSY. SKIP records are released on the way, at most one lap per call. */
+static int32_t o_next_block(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	int e;
+	if (!(l->o_roles & 2) && (e = o_claim_consumer(c)) < 0)
+		return e;
+	uint32_t n = c->n;
+	for (uint32_t guard = 0; guard <= n; guard++) {
+		uint32_t p = l->o_next;
+		if (p == l->o_tc) {
+			uint32_t t = ld32(o_rw(c, R_TAIL)); /* A1: acquire the sender's writes */
+			uint32_t ahead = t - l->o_head;
+			if (ahead > n || ahead < p - l->o_head)
+				return EBADHDR_;
+			l->o_tc = t;
+			if (p == t) {
+				o_publish_head(c); /* skips released on the way */
+				return -1;
+			}
+		}
+		uint32_t b = __atomic_load_n(o_val(c, p), RLX); /* read once, checked, used as the local */
+		l->o_next = p + 1;
+		if (b >= n || o_held(c)[b] != 0) {
+			o_retire(c, p); /* the position is dropped */
+			o_publish_head(c);
+			return EBADHDR_;
+		}
+		if (__atomic_load_n(length_of(c, b), RLX) == SKIP) {
+			o_retire(c, p);
+			continue;
+		}
+		o_pos(c)[b] = p;
+		o_held(c)[b] = 1;
+		FAULT("channel.recv.after_dequeue");
+		return (int32_t)b;
+	}
+	o_publish_head(c);
+	return -1;
+}
+
+/* One received message of mode 2: (length << 24 | block), -EAGAIN, EBADHDR (a corrupt length:
+ * the block released), -errno. */
+static int64_t o_recv(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	if (l->bad) {
+		l->bad = 0;
+		return EBADHDR_; /* reported after the good messages of a batch */
+	}
+	int32_t b = o_next_block(c);
+	if (b < 0)
+		return b == -1 ? -EAGAIN : b;
+	uint32_t len = __atomic_load_n(length_of(c, (uint32_t)b), RLX); /* read once, check, use the local */
+	if (len > l->slot_size) {
+		o_release(c, (uint32_t)b);
+		o_publish_head(c);
+		return EBADHDR_;
+	}
+	return (int64_t)len << 24 | (uint32_t)b;
+}
+
+static int32_t o_recv_batch(struct ch *c, uint32_t *out, uint32_t m)
+{
+	struct shmkit_chan_local *l = c->l;
+	if (l->bad) {
+		l->bad = 0;
+		return EBADHDR_;
+	}
+	uint32_t good = 0;
+	int32_t err = 0;
+	while (good < m) {
+		int32_t b = o_next_block(c);
+		if (b == -1)
+			break;
+		if (b < 0) {
+			err = b;
+			break;
+		}
+		uint32_t len = __atomic_load_n(length_of(c, (uint32_t)b), RLX);
+		if (len > l->slot_size) {
+			o_release(c, (uint32_t)b);
+			err = EBADHDR_;
+			break;
+		}
+		out[2 * good] = (uint32_t)b;
+		out[2 * good + 1] = len;
+		good++;
+	}
+	o_publish_head(c);
+	if (err < 0) {
+		if (good == 0)
+			return err;
+		if (err == EBADHDR_)
+			l->bad = 1; /* the next receive reports it, after these */
+	}
+	return (int32_t)good;
+}
+
+static int32_t o_send_batch(struct ch *c, const uint8_t *data, const uint32_t *lens, int32_t n)
+{
+	uint64_t off = 0;
+	int32_t sent = 0;
+	while (sent < n) {
+		int32_t b = o_take(c);
+		if (b == -1)
+			break;
+		if (b < 0) {
+			o_publish(c);
+			return sent > 0 ? sent : b;
+		}
+		uint32_t len = lens[sent];
+		if (len > 0)
+			memmove(block_of(c, (uint32_t)b), data + off, len);
+		off += len;
+		__atomic_store_n(length_of(c, (uint32_t)b), len, RLX); /* published by the tail store */
+		o_done(c)[b] = 1;
+		sent++;
+	}
+	if (sent > 0) {
+		FAULT("channel.send.after_write");
+		o_publish(c);
+	}
+	return sent;
+}
+
+/* One park of mode 2 (the ring's W1, src/channel.ts #oWaitRoom / #waitReady): side 0 a sender on
+ * the ring's head (prodWaiters/prodSleep), side 1 a receiver on its tail (consWaiters/consSleep). */
+static int32_t o_park(struct ch *c, uint32_t side, double timeout_ms)
+{
+	struct shmkit_chan_local *l = c->l;
+	int e;
+	if (side == 0 && !(l->o_roles & 1) && (e = o_claim_producer(c)) < 0)
+		return e;
+	if (side == 1 && !(l->o_roles & 2) && (e = o_claim_consumer(c)) < 0)
+		return e;
+	double slice = timeout_ms < PARK_SLICE_MS ? timeout_ms : PARK_SLICE_MS;
+	uint32_t *word = o_rw(c, side ? R_TAIL : R_HEAD);
+	uint32_t *count = o_rw(c, side ? R_CWAIT : R_PWAIT);
+	uint32_t w0 = ld32(word); /* W1: the futex word, read before the re-check */
+	add32(count, 1);
+	__atomic_fetch_add(&l->ring.waits[side], 1, SEQ); /* given back by close if we never return */
+	st32(o_rw(c, side ? R_CSLEEP : R_PSLEEP), 1); /* ask for a wake, then re-check */
+	int rc;
+	int ready = side ? (int32_t)(ld32(o_rw(c, R_TAIL)) - l->o_next) > 0 : o_room(c);
+	if (ready) {
+		rc = 1;
+	} else {
+		rc = shmkit_futex_wait(l->map_id, l->offset + l->ready_off + (side ? R_TAIL : R_HEAD), w0, slice);
+		if (rc == 1 || (rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS))
+			rc = 0; /* the word moved, or a slice (not the caller's timeout) ended */
+	}
+	if (ops_take_one(&l->ring.waits[side])) {
+		struct ch c2;
+		if (chan_bind(l, &c2) == 0 && c2.b == c->b)
+			__atomic_fetch_sub(count, 1, SEQ);
+	}
+	return rc;
+}
+
+/* close() of mode 2 (src/channel.ts close): held messages are released, loans discarded (the
+ * last reserved ones unreserved, the others published as SKIP records), then the roles go. */
+static void o_close(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	if (l->o_roles & 2) {
+		uint8_t *held = o_held(c);
+		for (uint32_t b = 0; b < c->n; b++)
+			if (held[b])
+				o_release(c, b);
+		o_publish_head(c);
+	}
+	if (l->o_roles & 1) {
+		uint8_t *done = o_done(c);
+		while (l->o_n > 0) { /* trailing loans: unreserved */
+			uint32_t last = l->o_b + l->o_n - 1;
+			if (last >= c->n)
+				last -= c->n;
+			if (done[last] != 0)
+				break;
+			l->o_n--;
+		}
+		uint32_t b = l->o_b;
+		for (uint32_t k = 0; k < l->o_n; k++) {
+			if (done[b] == 0)
+				done[b] = 2;
+			b = b + 1 == c->n ? 0 : b + 1;
+		}
+		o_publish(c);
+	}
+	l->o_roles = 0;
+}
+
+int32_t shmkit_chan_scratch(struct shmkit_chan_local *l, uint8_t *buf, double len)
+{
+	struct geo g;
+	if (!l || !geometry(l->slots, l->slot_size, l->procs, &g))
+		return -EINVAL;
+	uint64_t need = l->mode == 2 ? o_bytes(l->slots, g.ring_n) : 0;
+	if (!buf)
+		return (int32_t)need; /* < 2^31: 6 * 2^24 + 2^24 */
+	if (l->mode != 2 || !(len == (double)need) || l->ring.slots != g.ring_n)
+		return -EINVAL;
+	memset(buf, 0, need);
+	l->o_mem = buf;
+	l->o_len = need;
+	l->o_roles = 0;
+	l->o_t = l->o_n = l->o_b = l->o_hc = 0;
+	l->o_next = l->o_head = l->o_pub = l->o_tc = 0;
+	l->o_chk = o_check(l);
 	return 0;
 }
 
@@ -394,6 +848,8 @@ int32_t shmkit_chan_reclaim(struct shmkit_chan_local *l)
 {
 	struct ch c;
 	int e = chan_bind(l, &c);
+	if (e == 0 && l->mode == 2)
+		return 0; /* nothing to reclaim (channel.md "spsc-ordered") */
 	return e < 0 ? e : reclaim(&c);
 }
 
@@ -433,6 +889,8 @@ int32_t shmkit_chan_register(struct shmkit_chan_local *l)
 {
 	struct ch c;
 	int e = chan_bind(l, &c);
+	if (e == 0 && l->mode == 2)
+		return 0; /* no participant entries */
 	return e < 0 ? e : chan_register(&c);
 }
 
@@ -473,6 +931,10 @@ int32_t shmkit_chan_take(struct shmkit_chan_local *l)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) {
+		int32_t b = o_take(&c);
+		return b == -1 ? -EAGAIN : b;
+	}
 	if ((e = chan_register(&c)) < 0)
 		return e;
 	int32_t i = take_or_reclaim(&c);
@@ -508,6 +970,18 @@ int32_t shmkit_chan_send(struct shmkit_chan_local *l, const uint8_t *data, uint3
 		return e;
 	if ((!data && n > 0) || n > l->slot_size)
 		return -EINVAL;
+	if (l->mode == 2) {
+		int32_t b = o_take(&c);
+		if (b < 0)
+			return b == -1 ? 0 : b;
+		if (n > 0)
+			memmove(block_of(&c, (uint32_t)b), data, n);
+		__atomic_store_n(length_of(&c, (uint32_t)b), n, RLX); /* published by the tail store */
+		FAULT("channel.send.after_write");
+		o_done(&c)[b] = 1;
+		o_publish(&c);
+		return 1;
+	}
 	if ((e = chan_register(&c)) < 0)
 		return e;
 	int32_t i = take_or_reclaim(&c);
@@ -571,6 +1045,8 @@ int32_t shmkit_chan_send_batch(struct shmkit_chan_local *l, const uint8_t *data,
 		return -EINVAL;
 	if (n == 0)
 		return 0;
+	if (l->mode == 2)
+		return o_send_batch(&c, data, lens, n);
 	if ((e = chan_register(&c)) < 0)
 		return e;
 	uint32_t idx[SEND_CHUNK];
@@ -610,6 +1086,15 @@ int32_t shmkit_chan_queue(struct shmkit_chan_local *l, int32_t index, uint32_t n
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) {
+		if (n > l->slot_size || !o_is_loan(&c, index))
+			return -EINVAL; /* not a loan of this object */
+		__atomic_store_n(length_of(&c, (uint32_t)index), n, RLX);
+		FAULT("channel.send.after_write");
+		o_done(&c)[index] = 1;
+		o_publish(&c);
+		return 0;
+	}
 	if (index < 0 || (uint32_t)index >= c.n || n > l->slot_size || l->p < 0)
 		return -EINVAL;
 	if (ld32(state_of(&c, (uint32_t)index)) != word(PH_LOANED, l->tag))
@@ -625,6 +1110,12 @@ int32_t shmkit_chan_unloan(struct shmkit_chan_local *l, int32_t index)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) {
+		if (!o_is_loan(&c, index))
+			return -EINVAL;
+		o_unloan(&c, (uint32_t)index);
+		return 0;
+	}
 	if (index < 0 || (uint32_t)index >= c.n || l->p < 0)
 		return -EINVAL;
 	if (!cas32(state_of(&c, (uint32_t)index), word(PH_LOANED, l->tag), 0))
@@ -684,6 +1175,8 @@ int64_t shmkit_chan_recv(struct shmkit_chan_local *l)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2)
+		return o_recv(&c);
 	if ((e = recv_prologue(&c)) < 0)
 		return e;
 	uint32_t *opw = entry_w(&c, (uint32_t)l->p, E_OP);
@@ -718,9 +1211,11 @@ int32_t shmkit_chan_recv_batch(struct shmkit_chan_local *l, uint32_t *out, int32
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	uint32_t m = (uint32_t)max < c.n ? (uint32_t)max : c.n;
+	if (l->mode == 2)
+		return o_recv_batch(&c, out, m);
 	if ((e = recv_prologue(&c)) < 0)
 		return e == -EAGAIN ? 0 : e;
-	uint32_t m = (uint32_t)max < c.n ? (uint32_t)max : c.n;
 	uint32_t *opw = entry_w(&c, (uint32_t)l->p, E_OP);
 	__atomic_store_n(opw, ++l->op, RLX); /* O1 */
 	/* Dequeue into the upper half of out, claim into pairs from the start (a pair j never passes
@@ -771,6 +1266,13 @@ int32_t shmkit_chan_release(struct shmkit_chan_local *l, int32_t index)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) {
+		if (index < 0 || (uint32_t)index >= c.n)
+			return -EINVAL;
+		e = o_release(&c, (uint32_t)index);
+		o_publish_head(&c);
+		return e;
+	}
 	if (index < 0 || (uint32_t)index >= c.n || l->p < 0)
 		return -EINVAL;
 	e = free_held(&c, (uint32_t)index);
@@ -786,6 +1288,20 @@ int32_t shmkit_chan_release_batch(struct shmkit_chan_local *l, const uint32_t *o
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) {
+		int rc = 0;
+		for (int32_t j = 0; j < n; j++) {
+			uint32_t i = out[2 * j];
+			if (i >= c.n) {
+				rc = -EINVAL;
+				continue;
+			}
+			if (o_release(&c, i) < 0 && rc == 0)
+				rc = EBADHDR_;
+		}
+		o_publish_head(&c); /* one head store for the batch */
+		return rc;
+	}
 	if (n > 0 && l->p < 0)
 		return -EINVAL;
 	int rc = 0;
@@ -839,6 +1355,8 @@ int32_t shmkit_chan_park(struct shmkit_chan_local *l, uint32_t side, double time
 		return e;
 	if (side > 1 || !(timeout_ms >= 0))
 		return -EINVAL;
+	if (l->mode == 2)
+		return o_park(&c, side, timeout_ms);
 	double slice = timeout_ms < PARK_SLICE_MS ? timeout_ms : PARK_SLICE_MS;
 	if (side == 1) {
 		/* A receiver parks on the ready ring's tail with the ring's waiter protocol (ring.md). */
@@ -892,6 +1410,11 @@ int32_t shmkit_chan_size(struct shmkit_chan_local *l)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) { /* queued: sent and not handed out yet (our next, else the shared head) */
+		uint32_t from = (l->o_roles & 2) ? l->o_next : ld32(HW(&c, l->ready_off + R_HEAD));
+		int32_t q = (int32_t)(ld32(HW(&c, l->ready_off + R_TAIL)) - from);
+		return q < 0 ? 0 : q > (int32_t)c.n ? (int32_t)c.n : q;
+	}
 	double n = shmkit_ring_count(&l->ring);
 	return n < 0 ? (int32_t)n : (int32_t)n;
 }
@@ -902,6 +1425,11 @@ int32_t shmkit_chan_available(struct shmkit_chan_local *l)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2) { /* blocks not in flight and not reserved by this object */
+		uint32_t used = ld32(HW(&c, l->ready_off + R_TAIL)) - ld32(HW(&c, l->ready_off + R_HEAD));
+		int64_t a = (int64_t)c.n - (used < c.n ? used : c.n) - ((l->o_roles & 1) ? l->o_n : 0);
+		return a < 0 ? 0 : (int32_t)a;
+	}
 	int32_t n = 0;
 	for (uint32_t i = 0; i < c.n; i++)
 		n += __atomic_load_n(state_of(&c, i), RLX) == 0;
@@ -914,6 +1442,8 @@ int32_t shmkit_chan_close(struct shmkit_chan_local *l)
 	int e = chan_bind(l, &c);
 	if (e < 0)
 		return e;
+	if (l->mode == 2)
+		o_close(&c);
 	if (l->p >= 0) {
 		uint32_t p = (uint32_t)l->p;
 		uint32_t loaned = word(PH_LOANED, l->tag), held = word(PH_HELD, l->tag);

@@ -53,6 +53,12 @@ int ops_holder_alive(uint32_t pid, uint32_t start_lo);
  * zombie, or another start time); when liveness cannot be told, alive (never rob). */
 int ops_identity_alive(uint32_t pid, uint32_t start_lo);
 
+/* Claims an spsc ring's producer (producer = 1) or consumer role for this ring local if it does
+ * not hold it yet (docs/layout/ring.md: a dead holder's role is taken over): 0, -EBUSY, -errno.
+ * Channel mode 2 (csrc/ops_chan.c) runs its own protocol on the roles' ring. */
+struct shmkit_ring_local;
+int ops_ring_role(struct shmkit_ring_local *l, int producer);
+
 /* Decrements *w if it is non-zero (seq_cst CAS loop); 1 if it did. A park gives back its waiter
  * registration this way unless close() (maybe on another thread) already took it. */
 int ops_take_one(uint32_t *w);

@@ -441,13 +441,16 @@ SHMKIT_API int32_t shmkit_heap_release(struct shmkit_heap_local *l);
  * claimed block that is not QUEUED, a length > slotSize, a participant or slot word that changed
  * under its owner) is -SHMKIT_EBADHDR. Every loop over shared state is bounded. Only
  * shmkit_chan_park sleeps. The caller formats a channel (header fields, the ready ring through
- * shmkit_ring_format) itself, as src/channel.ts init does. */
+ * shmkit_ring_format) itself, as src/channel.ts init does. Mode 2 (spsc-ordered) uses the same
+ * calls after shmkit_chan_scratch: indices are blocks in ring order, take/queue/unloan reserve and
+ * publish them in order, release marks a position (the head moves over released ones), reclaim is
+ * 0, register a no-op, -EBUSY names the ready ring's producer/consumer role. */
 struct shmkit_chan_local {
 	double offset;        /* the channel's byte offset in the mapping */
 	int32_t map_id;
 	uint32_t slots;
 	uint32_t slot_size;
-	uint32_t mode;        /* 0 spsc, 1 mpmc */
+	uint32_t mode;        /* 0 spsc, 1 mpmc, 2 spsc-ordered */
 	uint32_t procs;       /* maxProcesses */
 	uint32_t ready_off;   /* readyOffset, tableOffset, dataOffset (from the channel's start) */
 	uint32_t table_off;
@@ -463,12 +466,30 @@ struct shmkit_chan_local {
 	uint32_t bad;         /* a batch receive found a corrupt index: the next receive reports it */
 	double last_reclaim;  /* ms (shmkit_now_ns / 1e6) of the last reclaim by a full take */
 	struct shmkit_ring_local ring; /* the ready ring (offset + ready_off) */
+	/* spsc-ordered (mode 2) only (docs/layout/channel.md "spsc-ordered"): this object's sender
+	 * and receiver state, and its scratch (shmkit_chan_scratch). */
+	uint32_t o_roles;     /* bit 0 the sender has started (o_t.. valid), bit 1 the receiver */
+	uint32_t o_t, o_n;    /* sender: published tail, positions reserved after it (loans, unpublished sends) */
+	uint32_t o_b, o_hc;   /* sender: the block of position o_t, cached head (<= the shared head) */
+	uint32_t o_next;      /* receiver: the next position to hand out */
+	uint32_t o_head;      /* receiver: every position before it is released */
+	uint32_t o_pub;       /* receiver: the head last stored */
+	uint32_t o_tc;        /* receiver: cached tail */
+	uint32_t o_pad;
+	uint8_t *o_mem;       /* scratch: pos u32[slots], done u8[slots], held u8[slots], rel u8[ring slots] */
+	uint64_t o_len;       /* its byte length */
+	uint64_t o_chk;       /* a keyed check of (o_mem, o_len, this struct's address) */
 };
 
 SHMKIT_API int32_t shmkit_chan_local_size(void);
 /* Validates the channel at offset (after the common header), its ready ring, and fills *l (token:
  * non-zero, random per object, for the ring's single roles). */
 SHMKIT_API int32_t shmkit_chan_attach(int32_t id, double offset, uint32_t token, struct shmkit_chan_local *l);
+/* spsc-ordered (mode 2) keeps per-block state in process memory the caller owns: buf NULL returns
+ * the bytes it needs (0 for modes 0 and 1); then, right after attach, pass a buffer of exactly that
+ * length (zeroed here; it must outlive the local's use): 0, -EINVAL. Every other call on a mode 2
+ * local without it is -EINVAL. */
+SHMKIT_API int32_t shmkit_chan_scratch(struct shmkit_chan_local *l, uint8_t *buf, double len);
 /* Claims a participant entry (the first send, take or receive does it): 0, -EBUSY when every entry
  * is held by a live Channel object. */
 SHMKIT_API int32_t shmkit_chan_register(struct shmkit_chan_local *l);

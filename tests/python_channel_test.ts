@@ -1,10 +1,12 @@
 // Channel across Python (python/shmkit/channel.py over csrc/ops_chan.c) and TypeScript
-// (src/channel.ts): a Python sender to this runtime's receiver and back (spsc and mpmc, payloads
-// checked byte for byte), mpmc with Python and TypeScript senders and receivers together (every
-// message exactly once), Python victims SIGKILLed at the channel fault points inside send and
-// receive (csrc/ops_chan.c, the same names as src/channel.ts) with this runtime reclaiming every
-// block, TypeScript victims recovered by Python, a Python batch sender killed mid-batch, and structured values
-// (sendValue / send_value, value()) both ways (Bun: ENOTSUP both ways). Runs on every leg.
+// (src/channel.ts): a Python sender to this runtime's receiver and back (spsc, mpmc and
+// spsc-ordered, payloads checked byte for byte), mpmc with Python and TypeScript senders and
+// receivers together (every message exactly once), Python victims SIGKILLed at the channel fault
+// points inside send and receive (csrc/ops_chan.c, the same names as src/channel.ts) with this
+// runtime reclaiming every block, TypeScript victims recovered by Python, a Python batch sender
+// killed mid-batch, structured values (sendValue / send_value, value()) both ways (Bun: ENOTSUP
+// both ways), and an spsc-ordered Python receiver SIGKILLed holding messages that this runtime
+// then receives again. Runs on every leg.
 import { assert, assertCode, assertEquals } from "./assert.ts";
 import { ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Channel, type ChannelMode, SharedMemory } from "../mod.ts";
@@ -72,7 +74,7 @@ function drain(ch: Channel): number[] {
 
 const range = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, i) => a + i);
 
-for (const mode of ["spsc", "mpmc"] as ChannelMode[]) {
+for (const mode of ["spsc", "mpmc", "spsc-ordered"] as ChannelMode[]) {
   test(
     `Channel (${mode}): a Python sender feeds ${RUNTIME} and ${RUNTIME} feeds a Python receiver, byte for byte`,
     async () => {
@@ -412,15 +414,36 @@ test(
   { skip: noPython, timeout: 300_000 },
 );
 
-test("Python refuses an spsc-ordered channel with ENOTSUP naming the mode", async () => {
-  using ch = Channel.create(uniqueName("pycho"), { slots: 4, slotSize: 16, mode: "spsc-ordered" });
-  const r = await run([
-    "python3",
-    "-c",
-    "import sys, shmkit\ntry:\n    shmkit.Channel.open(sys.argv[1])\nexcept shmkit.ShmError as e:\n    print(e.code, e)",
-    ch.handle().name!,
-  ], { env: ENV, timeout: 60_000 });
-  assert(r.stdout.startsWith("ENOTSUP"), r.stdout + r.stderr);
-  assert(r.stdout.includes("spsc-ordered"), r.stdout);
-  ch.unlink();
-}, { skip: noPython });
+test(
+  `Channel (spsc-ordered): a Python receiver SIGKILLed holding messages, ${RUNTIME} receives them again`,
+  async () => {
+    const name = uniqueName("pychok");
+    const ch = Channel.create(name, { slots: 8, slotSize: 120, mode: "spsc-ordered" });
+    try {
+      const h = JSON.stringify(ch.handle());
+      for (let i = 0; i < 7; i++) ch.send(payload(i, 120));
+      // The child receives 0..3, releases 0 and 2, keeps 1 and 3, and SIGKILLs itself.
+      const r = await py(["chan-keep", h, "4"]);
+      assertEquals(r.signal, "SIGKILL", `python chan-keep: ${r.stderr}`);
+      assertEquals(idsOf(r.stdout), [0, 1, 2, 3]);
+      assertEquals(ch.size, 6); // the head stopped at message 1: 1..6 are queued again
+      const got = drain(ch); // this object takes the dead receiver's role
+      assertEquals(got, range(1, 7)); // at least once: 1, 2, 3 again, in order, byte for byte
+      assertEquals(ch.available, 8);
+      // And the other way round: this runtime's receiver holds messages and a Python one can
+      // only take over once it is closed (EBUSY while it is live).
+      for (let i = 10; i < 13; i++) ch.send(payload(i, 120));
+      const m = ch.recv({ timeout: 1000 });
+      assertEquals(checked(m.bytes, 120), 10);
+      const busy = await py(["chan-recv", h, "", "1"], 60_000);
+      assert(busy.code !== 0 && /EBUSY/.test(busy.stderr), busy.stdout + busy.stderr);
+      ch.close(); // releases message 10
+      const rest = ok(await py(["chan-recv", h, "", "2"]), "python chan-recv").stdout;
+      assertEquals(idsOf(rest), [11, 12]);
+    } finally {
+      ch.close();
+      SharedMemory.unlink(name);
+    }
+  },
+  { skip: noPython, timeout: 180_000 },
+);

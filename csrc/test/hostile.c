@@ -596,13 +596,20 @@ static void random_cases(long iterations, uint64_t seed)
 			double o64 = (double)(64 * (rnd() % 4));
 			uint64_t clen = 0;
 			if (rnd() % 2)
-				clen = chan_format(id, o64, 1 + (uint32_t)rnd() % 6, 1 + (uint32_t)rnd() % 100, (uint32_t)(rnd() % 2),
+				clen = chan_format(id, o64, 1 + (uint32_t)rnd() % 6, 1 + (uint32_t)rnd() % 100, (uint32_t)(rnd() % 3),
 						   1 + (uint32_t)rnd() % 4);
+			static uint8_t oscratch[6 * 6 + 8];
 			if (shmkit_chan_attach(id, rnd() % 4 ? o64 : off, 1 + (uint32_t)rnd() % 1000, &cl) != 0) {
 				for (size_t b = 0; b < sizeof cl; b++)
 					((uint8_t *)&cl)[b] = (uint8_t)rnd();
-			} else if (rnd() % 4 == 0) {
-				((uint32_t *)&cl)[2 + rnd() % 24] = (uint32_t)rnd();
+			} else {
+				int32_t need = shmkit_chan_scratch(&cl, NULL, 0); /* mode 2: its scratch (44 bytes at most) */
+				if (need > 0 && need <= (int32_t)sizeof oscratch && rnd() % 8)
+					shmkit_chan_scratch(&cl, oscratch, need);
+				if (rnd() % 4 == 0)
+					((uint32_t *)&cl)[2 + rnd() % 24] = (uint32_t)rnd();
+				if (rnd() % 8 == 0) /* the mode 2 counters */
+					((uint32_t *)&cl.o_roles)[rnd() % 10] = (uint32_t)rnd();
 			}
 			for (int k = 0; k < 6; k++)
 				shmkit_atomic_store_u32(id, o64 + 4 * (double)(rnd() % (clen ? clen / 4 : 1200)), (uint32_t)rnd(), 5);
@@ -1376,7 +1383,8 @@ static uint64_t chan_format(int32_t id, double off, uint32_t slots, uint32_t slo
 	uint32_t *rw = (uint32_t *)(void *)(b + ready);
 	rw[12 / 4] = 384;
 	*(uint64_t *)(void *)(b + ready + 16) = 384 + 8ull * n;
-	shmkit_ring_format(id, off + (double)ready, slots, mode ? 3 : 0, 0);
+	shmkit_ring_format(id, off + (double)ready, slots, mode == 1 ? 3 : 0, 0);
+	w[28 / 4] = mode; /* flags = mode */
 	return blen;
 }
 
@@ -1423,7 +1431,7 @@ static void chan_cases(void)
 	uint64_t ready = *(uint64_t *)(void *)(base + 96), table = *(uint64_t *)(void *)(base + 104);
 	/* Header fields (and the ready ring's): each corrupt one is EBADHDR. */
 	static const struct { uint32_t off, val; } bad_fields[] = {
-		{ 12, 128 }, { 64, 0 }, { 64, 5 }, { 64, (1u << 24) + 1 }, { 68, 0 }, { 68, 129 }, { 72, 2 }, { 76, 4 },
+		{ 12, 128 }, { 64, 0 }, { 64, 5 }, { 64, (1u << 24) + 1 }, { 68, 0 }, { 68, 129 }, { 72, 2 }, { 72, 3 }, { 76, 4 },
 		{ 80, 64 }, { 88, 128 }, { 96, 0 }, { 104, 0 }, { 112, 0 }, { 124, 0 }, { 124, 257 }, { 16, 7 },
 	};
 	for (size_t i = 0; i < N(bad_fields); i++) {
@@ -1524,6 +1532,159 @@ static void chan_cases(void)
 		h = l;
 		h.cursor = 4;
 		EXPECT(shmkit_chan_take(&h), R == -EINVAL);
+		EXPECT(shmkit_chan_close(&l), R == 0);
+	}
+	/* spsc-ordered (mode 2): the scratch, ring order, out-of-order release, loans and SKIP
+	 * records, every corrupt ring value, length and counter EBADHDR, hostile locals -EINVAL. */
+	{
+		static uint8_t scratch[6 * 4 + 4 + 8];
+		uint8_t *data0;
+		chan_format(id, 0, 4, 100, 2, 2);
+		uint64_t rdy = *(uint64_t *)(void *)(base + 96), tb = *(uint64_t *)(void *)(base + 104);
+		uint32_t *tab = (uint32_t *)(void *)(base + tb);
+		uint32_t *rs = (uint32_t *)(void *)(base + rdy + 384);
+		uint32_t *tail = (uint32_t *)(void *)(base + rdy + 128), *head = (uint32_t *)(void *)(base + rdy + 192);
+		data0 = base + *(uint64_t *)(void *)(base + 112);
+		EXPECT(shmkit_chan_attach(id, 0, 11, &l), R == 0);
+		EXPECT(shmkit_chan_send(&l, data, 1), R == -EINVAL); /* no scratch yet */
+		EXPECT(shmkit_chan_recv(&l), R == -EINVAL);
+		EXPECT(shmkit_chan_scratch(NULL, NULL, 0), R == -EINVAL);
+		EXPECT(shmkit_chan_scratch(&l, NULL, 0), R == 6 * 4 + 4);
+		EXPECT(shmkit_chan_scratch(&l, scratch, 27), R == -EINVAL);
+		EXPECT(shmkit_chan_scratch(&l, scratch, NAN), R == -EINVAL);
+		EXPECT(shmkit_chan_scratch(&l, scratch, 28), R == 0);
+		EXPECT(shmkit_chan_register(&l), R == 0);
+		EXPECT(shmkit_chan_reclaim(&l), R == 0);
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);
+		EXPECT(shmkit_chan_send(&l, data, 101), R == -EINVAL);
+		for (uint32_t i = 0; i < 4; i++)
+			EXPECT(shmkit_chan_send(&l, data, 10 + i), R == 1);
+		EXPECT(shmkit_chan_send(&l, data, 1), R == 0); /* full */
+		EXPECT(shmkit_chan_take(&l), R == -EAGAIN);
+		EXPECT(shmkit_chan_size(&l), R == 4);
+		EXPECT(shmkit_chan_available(&l), R == 0);
+		EXPECT(*tail - *head, R == 4);
+		EXPECT(rs[0], R == 1); /* a new channel's first block is 1 (the zeroed ring's value + 1) */
+		int64_t m[4];
+		for (int i = 0; i < 4; i++) {
+			m[i] = shmkit_chan_recv(&l);
+			EXPECT(m[i], R >= 0 && (m[i] >> 24) == 10 + i && (m[i] & 0xffffff) == (uint32_t)(1 + i) % 4);
+		}
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);
+		EXPECT(shmkit_chan_size(&l), R == 0);
+		EXPECT(shmkit_chan_release(&l, (int32_t)(m[2] & 0xffffff)), R == 0); /* out of order: no room yet */
+		EXPECT(shmkit_chan_release(&l, (int32_t)(m[2] & 0xffffff)), R == -SHMKIT_EBADHDR); /* twice */
+		EXPECT(shmkit_chan_release(&l, 4), R == -EINVAL);
+		EXPECT(shmkit_chan_available(&l), R == 0);
+		EXPECT(shmkit_chan_release(&l, (int32_t)(m[0] & 0xffffff)), R == 0);
+		EXPECT(shmkit_chan_available(&l), R == 1);
+		out[0] = (uint32_t)(m[1] & 0xffffff);
+		out[2] = (uint32_t)(m[3] & 0xffffff);
+		EXPECT(shmkit_chan_release_batch(&l, out, 2), R == 0);
+		EXPECT(shmkit_chan_available(&l), R == 4);
+		EXPECT(*head, R == 4);
+		/* Loans: published in order, a discarded one as a SKIP record, the last one unreserved. */
+		int32_t a = shmkit_chan_take(&l), b = shmkit_chan_take(&l), c = shmkit_chan_take(&l);
+		EXPECT(a, R == 1);
+		EXPECT(b, R == 2);
+		EXPECT(shmkit_chan_queue(&l, 0, 1), R == -EINVAL); /* not reserved */
+		EXPECT(shmkit_chan_queue(&l, -1, 1), R == -EINVAL);
+		EXPECT(shmkit_chan_queue(&l, b, 101), R == -EINVAL);
+		EXPECT(shmkit_chan_queue(&l, b, 7), R == 0);
+		EXPECT(shmkit_chan_queue(&l, b, 7), R == -EINVAL); /* sent already */
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);        /* behind loan a */
+		EXPECT(shmkit_chan_unloan(&l, c), R == 0);          /* the last reserved: unreserved */
+		EXPECT(shmkit_chan_unloan(&l, c), R == -EINVAL);
+		EXPECT(shmkit_chan_unloan(&l, a), R == 0);          /* a SKIP record: b goes out */
+		EXPECT(tab[2 * a], R == 0xffffffffu);
+		int64_t v = shmkit_chan_recv(&l);
+		EXPECT(v, R >= 0 && (v & 0xffffff) == (uint32_t)b && (v >> 24) == 7);
+		EXPECT(shmkit_chan_release(&l, b), R == 0);
+		EXPECT(shmkit_chan_available(&l), R == 4);
+		/* A batch, byte for byte, then one receive burst. */
+		uint32_t lens[5] = { 0, 1, 100, 3, 50 };
+		EXPECT(shmkit_chan_send_batch(&l, data, 200, lens, 5), R == 4);
+		EXPECT(shmkit_chan_recv_batch(&l, out, 8), R == 4);
+		EXPECT(out[1] + out[3] + out[5] + out[7], R == 104);
+		EXPECT(memcmp(data0 + 64ull * 2 * out[4], data, 100), R == 0); /* stride 128 */
+		EXPECT(shmkit_chan_release_batch(&l, out, 4), R == 0);
+		EXPECT(shmkit_chan_park(&l, 1, 0), R == -ETIMEDOUT); /* nothing queued */
+		EXPECT(shmkit_chan_park(&l, 0, 0), R == 1);          /* room */
+		EXPECT(shmkit_chan_park(&l, 2, 0), R == -EINVAL);
+		/* A second local: both roles are this process's other object's (EBUSY). */
+		struct shmkit_chan_local l2;
+		static uint8_t scratch2[28];
+		EXPECT(shmkit_chan_attach(id, 0, 12, &l2), R == 0);
+		EXPECT(shmkit_chan_scratch(&l2, scratch2, 28), R == 0);
+		EXPECT(shmkit_chan_send(&l2, data, 1), R == -EBUSY);
+		EXPECT(shmkit_chan_recv(&l2), R == -EBUSY);
+		EXPECT(shmkit_chan_close(&l2), R == 0);
+		/* Corrupt ring values: out of range, a block held twice; a length above slotSize. */
+		uint32_t t0 = *tail, mask = 3;
+		for (int i = 0; i < 4; i++)
+			EXPECT(shmkit_chan_send(&l, data, 5), R == 1);
+		rs[t0 & mask] = 1000;
+		EXPECT(shmkit_chan_recv(&l), R == -SHMKIT_EBADHDR); /* dropped */
+		v = shmkit_chan_recv(&l);
+		EXPECT(v, R >= 0);
+		rs[(t0 + 2) & mask] = (uint32_t)(v & 0xffffff);
+		EXPECT(shmkit_chan_recv(&l), R == -SHMKIT_EBADHDR); /* held already: dropped */
+		tab[2 * rs[(t0 + 3) & mask]] = 101;
+		EXPECT(shmkit_chan_recv_batch(&l, out, 8), R == -SHMKIT_EBADHDR); /* released on the way */
+		EXPECT(shmkit_chan_available(&l), R == 1); /* the 1st position freed; v holds itself and the two after it */
+		EXPECT(shmkit_chan_release(&l, (int32_t)(v & 0xffffff)), R == 0);
+		EXPECT(shmkit_chan_available(&l), R == 4);
+		/* The tail more than `slots` past the head, or behind the receiver. */
+		uint32_t t1 = *tail;
+		*tail = t1 + 5;
+		EXPECT(shmkit_chan_recv(&l), R == -SHMKIT_EBADHDR);
+		*tail = t1 - 1;
+		EXPECT(shmkit_chan_recv(&l), R == -SHMKIT_EBADHDR);
+		*tail = t1;
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);
+		/* A lap and more of SKIP records costs one call: at most one lap per receive. */
+		for (int i = 0; i < 4; i++)
+			EXPECT(shmkit_chan_send(&l, data, 5), R == 1);
+		for (int i = 0; i < 4; i++)
+			tab[2 * i] = 0xffffffffu;
+		EXPECT(shmkit_chan_recv(&l), R == -EAGAIN);
+		EXPECT(shmkit_chan_available(&l), R == 4);
+		/* A head the sender cannot trust: EBADHDR, never a block in flight reused. */
+		for (int i = 0; i < 4; i++)
+			EXPECT(shmkit_chan_send(&l, data, 5), R == 1);
+		uint32_t h1 = *head;
+		*head = h1 + 9;
+		EXPECT(shmkit_chan_send(&l, data, 5), R == -SHMKIT_EBADHDR);
+		*head = h1;
+		/* Hostile locals. */
+		struct shmkit_chan_local h = l;
+		h.o_n = 5;
+		EXPECT(shmkit_chan_send(&h, data, 1), R == -EINVAL);
+		h = l;
+		h.o_b = 4;
+		EXPECT(shmkit_chan_take(&h), R == -EINVAL);
+		h = l;
+		h.o_next = h.o_head + 5;
+		EXPECT(shmkit_chan_recv(&h), R == -EINVAL);
+		h = l;
+		h.o_mem = scratch2;
+		EXPECT(shmkit_chan_recv(&h), R == -EINVAL); /* the keyed check */
+		h = l;
+		h.o_len = 1 << 20;
+		EXPECT(shmkit_chan_recv(&h), R == -EINVAL);
+		EXPECT(shmkit_chan_recv(&h), R == -EINVAL);
+		h = l; /* a copy at another address fails the keyed check too */
+		EXPECT(shmkit_chan_size(&h), R == -EINVAL);
+		/* close releases what it holds and discards its loans; a new sender starts after the
+		 * published tail, a new receiver at the head (the unreleased messages again). */
+		v = shmkit_chan_recv(&l);
+		EXPECT(v, R >= 0);
+		EXPECT(shmkit_chan_close(&l), R == 0);
+		EXPECT(shmkit_chan_attach(id, 0, 13, &l), R == 0);
+		EXPECT(shmkit_chan_scratch(&l, scratch, 28), R == 0);
+		EXPECT(shmkit_chan_size(&l), R == 3);
+		rs[(*tail - 1) & mask] = 9;
+		EXPECT(shmkit_chan_send(&l, data, 1), R == -SHMKIT_EBADHDR); /* the last value is out of range */
 		EXPECT(shmkit_chan_close(&l), R == 0);
 	}
 	/* Batch send: lengths checked before anything is taken, as many as there are free blocks (in

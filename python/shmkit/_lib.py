@@ -143,6 +143,7 @@ _SIGS = {
     # csrc/ops_chan.c: Channel (python/shmkit/channel.py); the local struct as c_void_p
     "shmkit_chan_local_size": (I32, []),
     "shmkit_chan_attach": (I32, [I32, F64, U32, c_void_p]),
+    "shmkit_chan_scratch": (I32, [c_void_p, c_void_p, F64]),
     "shmkit_chan_register": (I32, [c_void_p]),
     "shmkit_chan_take": (I32, [c_void_p]),
     "shmkit_chan_send": (I32, [c_void_p, c_void_p, U32]),

@@ -42,7 +42,8 @@ class HeapLocal(ctypes.Structure):
 
 class ChanLocal(ctypes.Structure):
     """csrc/shmkit.h struct shmkit_chan_local (csrc/ops_chan.c): the channel's geometry, this
-    object's participant entry, tag, op counter and cursor, and the ready ring's RingLocal."""
+    object's participant entry, tag, op counter and cursor, the ready ring's RingLocal, and the
+    spsc-ordered (mode 2) sender/receiver state with the address of its scratch."""
 
     _fields_ = [
         ("offset", c_double), ("map_id", c_int32), ("slots", c_uint32), ("slot_size", c_uint32), ("mode", c_uint32),
@@ -50,6 +51,10 @@ class ChanLocal(ctypes.Structure):
         ("p", c_int32), ("tag", c_uint32), ("op", c_uint32), ("cursor", c_uint32), ("pid", c_uint32),
         ("start_lo", c_uint32), ("fork_gen", c_uint32), ("parked", c_uint32), ("bad", c_uint32),
         ("last_reclaim", c_double), ("ring", RingLocal),
+        # spsc-ordered (mode 2): this object's sender / receiver state and its scratch
+        ("o_roles", c_uint32), ("o_t", c_uint32), ("o_n", c_uint32), ("o_b", c_uint32), ("o_hc", c_uint32),
+        ("o_next", c_uint32), ("o_head", c_uint32), ("o_pub", c_uint32), ("o_tc", c_uint32), ("o_pad", c_uint32),
+        ("o_mem", ctypes.c_void_p), ("o_len", ctypes.c_uint64), ("o_chk", ctypes.c_uint64),
     ]
 
 

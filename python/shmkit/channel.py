@@ -27,7 +27,7 @@ from .shared_memory import SharedMemory
 
 __all__ = ["Channel", "Message", "Loan", "MODES"]
 
-MODES = ("spsc", "mpmc")
+MODES = ("spsc", "mpmc", "spsc-ordered")  # the mode word: 0, 1, 2
 HEADER_SIZE = 192
 ENTRY_SIZE = 8
 PROC_SIZE = 64
@@ -101,7 +101,7 @@ def _check_options(slots: object, slot_size: object, mode: object, procs: object
     s = _check_int(slots, "slots", 1, MAX_SLOTS, what)
     z = _check_int(slot_size, "slotSize", 1, MAX_SLOT_SIZE, what)
     if mode not in MODES:
-        raise TypeError(f'{what}: mode must be "spsc" or "mpmc", got {mode!r}')
+        raise TypeError(f'{what}: mode must be "spsc", "mpmc" or "spsc-ordered", got {mode!r}')
     p = _check_int(procs, "maxProcesses", 1, MAX_PROCS, what)
     return s, z, MODES.index(mode), p
 
@@ -110,7 +110,8 @@ class Message:
     """A received message: ``bytes`` (also ``buf``) is a read-only zero-copy memoryview of the
     shared block until ``release()`` (then it is empty). ``text()``, ``json()``, ``value()`` decode
     it; ``bytes(message)`` / ``tobytes()`` copy it. A context manager: ``with ch.recv() as m:``
-    releases on exit. Release it promptly: the block is not reused until then.
+    releases on exit. Release it promptly: the block is not reused until then (on spsc-ordered
+    neither are the blocks sent after it; messages may still be released in any order).
 
     ``release()`` frees the block and empties this Message; it cannot detach a memoryview taken
     from ``bytes`` before (Python has no way to): such a view keeps pointing at the slot and may
@@ -253,7 +254,10 @@ class Channel(Placed):
 
     Role contract (as in TypeScript): ``mpmc`` (default) any number of processes (and Channel
     objects, up to ``max_processes`` at once) send and receive; ``spsc`` one sending and one
-    receiving process at a time (others get ``ShmError`` ``EBUSY``). ``send`` blocks while every
+    receiving process at a time (others get ``ShmError`` ``EBUSY``); ``spsc-ordered`` one of each
+    too, blocks used and recycled in ring order (docs/layout/channel.md mode 2: a message held
+    unreleased keeps the blocks after it from reuse, loans are published in the order taken, a
+    killed receiver's unreleased messages are delivered again, ``reclaim()`` is 0). ``send`` blocks while every
     slot is in use; ``recv`` waits while the channel is empty; Ctrl-C interrupts either
     (KeyboardInterrupt). A process killed anywhere in a send, receive or release does not leak its
     slots: a sender that finds the channel full reclaims them (also ``reclaim()``). Messages already
@@ -294,10 +298,7 @@ class Channel(Placed):
             raise bad(f"impossible slot count {slots}")
         if slot_size < 1:
             raise bad("slot size 0")
-        if mode == 2:
-            raise ShmError("ENOTSUP", f"{what}: it is an spsc-ordered channel (mode 2), which the Python package does "
-                           "not implement yet; create channels Python shares as spsc or mpmc (ENOTSUP)")
-        if mode > 1:
+        if mode > 2:
             raise bad(f"unknown mode {mode}")
         if not 1 <= procs <= MAX_PROCS:
             raise bad(f"impossible participant count {procs}")
@@ -315,9 +316,17 @@ class Channel(Placed):
         r = lib().shmkit_chan_attach(seg.map_id, float(off), secrets.randbits(32) | 1, ctypes.addressof(loc))
         if r == EBADHDR_NEG:
             rm = struct.unpack_from("<II", seg.buf, off + ready + 64)
-            raise bad(f"its ready ring is not {MODES[mode]} of {slots} (capacity {rm[0]}, {rm[1]} slots), or its "
+            raise bad(f"its ready ring is not {'mpmc' if mode == 1 else 'spsc'} of {slots} (capacity {rm[0]}, {rm[1]} "
+                      "slots), or its "
                       "header changed while it was read")
         check(r, "chan_attach", what)
+        scratch = None
+        if mode == 2:  # spsc-ordered keeps per-block state (held, released, loans) in memory this object owns
+            need = lib().shmkit_chan_scratch(ctypes.addressof(loc), None, 0.0)
+            check(need, "chan_scratch", what)
+            scratch = (ctypes.c_uint8 * need)()
+            check(lib().shmkit_chan_scratch(ctypes.addressof(loc), ctypes.addressof(scratch), float(need)),
+                  "chan_scratch", what)
         seg._exported = True  # C keeps the address: unmap with tombstones, never under a call
         self = object.__new__(cls)
         self._seg, self._off, self._owns, self._closed = seg, off, owns, False
@@ -326,6 +335,7 @@ class Channel(Placed):
         self._rwhat = f"Cannot receive on {what_obj}"
         self._lwhat = f"Cannot loan a slot of {what_obj}"
         self._local = loc
+        self._scratch = scratch  # kept alive as long as the local that points at it
         self._addr = ctypes.addressof(loc)
         self.slots = slots
         self.slot_size = slot_size
@@ -375,7 +385,7 @@ class Channel(Placed):
         layout.write_header(seg, off, "channel", HEADER_SIZE, length, m)
         ctypes.memset(seg.address + off + 64, 0, data - 64)  # header fields, participants, ring, table
         _HDR.pack_into(seg.buf, off + 64, s, z, m, ENTRY_SIZE, stride, HEADER_SIZE, ready, table, data, 0, p)
-        rmode = 0 if m == 0 else 3  # the ready ring: spsc or mpmc
+        rmode = 3 if m == 1 else 0  # the ready ring: mpmc for mpmc, else spsc
         n = _ring_slots(s)
         layout.write_header(seg, off + ready, "ring", RING_HEADER_SIZE, RING_HEADER_SIZE + 8 * n, rmode)
         check(lib().shmkit_ring_format(seg.map_id, float(off + ready), s, rmode, 0), "ring_format", what)
@@ -393,7 +403,7 @@ class Channel(Placed):
                max_processes: int = DEFAULT_PROCS, *, file_mode: int = 0o600, populate: bool = True,
                recv_run: int = 1) -> "Channel":
         """Creates a named channel exclusively (EEXIST if the name is taken); ``mode`` "mpmc"
-        (default) or "spsc"."""
+        (default), "spsc" or "spsc-ordered"."""
         s, z, _, p = _check_options(slots, slot_size, mode, max_processes, f"Cannot create channel {_json.dumps(name)}")
         seg = SharedMemory.create(name, _layout(s, z, p)[4], mode=file_mode)
         return owning(seg, lambda: cls.init(seg, 0, s, z, mode, p, populate=populate, recv_run=recv_run),
@@ -426,12 +436,12 @@ class Channel(Placed):
             return ShmError("EBADHDR", f"{what}: a slot index, slot state, length or the ready ring breaks the "
                             "layout's invariants; the segment is corrupt (EBADHDR)")
         if r == -errno_value("EBUSY"):
-            if self._local.p < 0:
+            if self._local.p < 0 and self.mode != "spsc-ordered":
                 why = f"all {self.max_processes} participant entries are held by live Channel objects"
             else:
                 side = "sending" if doing.startswith(("send", "loan")) else "receiving"
                 why = f"another live process (or another Channel object of this process) is the {side} side of " \
-                      "this spsc channel"
+                      f"this {self.mode} channel"
             return ShmError("EBUSY", f"{what}: {why} (EBUSY)", errno=-r)
         if r == -errno_value("EBADF") or self._closed:
             return self._closed_error(doing)
@@ -824,7 +834,8 @@ class Channel(Placed):
     def reclaim(self) -> int:
         """Returns every slot whose owner died (loaned to or held by a dead process, or queued and
         left outside the ready ring by a process killed mid-send or mid-receive) and frees dead
-        processes' participant entries; how many slots were reclaimed."""
+        processes' participant entries; how many slots were reclaimed. Always 0 on spsc-ordered
+        (nothing to reclaim: a dead sender published nothing, a dead receiver's messages stay queued)."""
         if self._closed:
             raise self._closed_error("reclaim slots of")
         r = lib().shmkit_chan_reclaim(self._addr)

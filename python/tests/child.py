@@ -27,6 +27,8 @@
   chan-hold HANDLE_JSON                           loan a slot (LOANED), receive one (HELD), then die inside a send
                                                   after its QUEUED store (a QUEUED orphan): three blocks to reclaim
   chan-recover HANDLE_JSON                        reclaim, print {"freed", "available"} as JSON, then act as chan-recv
+  chan-keep HANDLE_JSON COUNT                     receive COUNT messages (checked), print each id, release the 1st,
+                                                  3rd, ... and keep the others, then SIGKILL itself (spsc-ordered)
   chan-value-send HANDLE_JSON                     send_value each of chan_values(), then "done"
   chan-value-recv HANDLE_JSON                     receive len(chan_values()) messages, print "ok I" when value() equals
                                                   chan_values()[I] (cycles followed), "bad I repr" if not, "ERR I CODE" when
@@ -253,6 +255,22 @@ def main() -> None:
         _ops.arm_fault("channel.send.after_queued:1")
         ch.send(b"orphan", timeout=10)  # QUEUED, never enqueued
         sys.exit(3)  # the fault did not fire
+    elif cmd == "chan-keep":
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        kept = []
+        for k in range(int(args[1])):
+            m = ch.recv(timeout=30)
+            i = struct.unpack_from("<I", m.bytes)[0]
+            if m.tobytes() != chan_payload(i, ch.slot_size):
+                sys.exit(1)
+            print(i, flush=True)
+            if k % 2 == 0:
+                m.release()
+            else:
+                kept.append(m)
+        import os as _os
+
+        _os.kill(_os.getpid(), 9)  # SIGKILL, holding kept, unreleased
     elif cmd == "chan-value-send":
         ch = shmkit.Channel.attach(json.loads(args[0]))
         for v in chan_values():

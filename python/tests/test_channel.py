@@ -231,7 +231,7 @@ class ChannelTest(unittest.TestCase):
         name = uname("chan")
         for kw, exc, msg in ((dict(slots=0), ValueError, "slots must be an integer in 1..16777216, got 0"),
                              (dict(slot_size=0), ValueError, "slotSize must be an integer in 1..4294967295"),
-                             (dict(mode="spmc"), TypeError, 'mode must be "spsc" or "mpmc"'),
+                             (dict(mode="spmc"), TypeError, 'mode must be "spsc", "mpmc" or "spsc-ordered", got \'spmc\''),
                              (dict(max_processes=257), ValueError, "maxProcesses must be an integer in 1..256")):
             args = dict(slots=4, slot_size=64, mode="mpmc", max_processes=64)
             args.update(kw)
@@ -336,7 +336,7 @@ class ChannelTest(unittest.TestCase):
             ready = u64(seg, READY)
             for off, fmt, val in ((64, "<I", 0), (64, "<I", 5), (68, "<I", 65), (72, "<I", 2), (76, "<I", 4),
                                   (80, "<Q", 128), (96, "<Q", ready + 64), (104, "<Q", 0), (112, "<Q", 4096),
-                                  (124, "<I", 0), (12, "<I", 128), (16, "<Q", 10**9),
+                                  (124, "<I", 0), (12, "<I", 128), (16, "<Q", 10**9), (72, "<I", 3),
                                   (ready + 64, "<I", 3)):  # the ready ring's capacity
                 saved = bytes(seg.buf[off:off + 8])
                 struct.pack_into(fmt, seg.buf, off, val)
@@ -390,6 +390,276 @@ class ChannelTest(unittest.TestCase):
             self.assertEqual(ch.recv(timeout=1).tobytes(), b"after")
         finally:
             ch.close()
+
+    # ---- spsc-ordered (mode 2, docs/layout/channel.md "spsc-ordered") -------------------------
+
+    def test_ordered_many_laps_in_order_out_of_order_release_and_reclaim_0(self):
+        with new_channel(5, 40, "spsc-ordered") as ch:
+            seg = ch.segment
+            self.assertEqual(ch.mode, "spsc-ordered")
+            self.assertEqual(struct.unpack_from("<I", seg.buf, 72)[0], 2)  # the mode word
+            self.assertEqual(struct.unpack_from("<I", seg.buf, 28)[0], 2)  # flags = mode
+            ready = u64(seg, READY)
+            self.assertEqual(struct.unpack_from("<I", seg.buf, ready + 72)[0], 0)  # an spsc ready ring
+            self.assertEqual((len(ch), ch.available, ch.reclaim()), (0, 5, 0))
+            nxt = 0
+            for lap in range(60):  # 60 laps of 1..5 messages: positions wrap the ring many times
+                k = 1 + lap % 5
+                for i in range(k):
+                    self.assertTrue(ch.try_send(payload(nxt + i, 40)))
+                self.assertEqual((len(ch), ch.available), (k, 5 - k))
+                if k == 5:
+                    self.assertFalse(ch.try_send(b"full"))
+                ms = [ch.try_recv() for _ in range(k)]
+                self.assertIsNone(ch.try_recv())
+                self.assertEqual([m.tobytes() for m in ms], [payload(nxt + i, 40) for i in range(k)])
+                self.assertEqual(len(ch), 0)
+                # Release in reverse: nothing comes free until the oldest goes, then all of them.
+                for m in reversed(ms[1:]):
+                    m.release()
+                    self.assertEqual(ch.available, 5 - k)
+                ms[0].release()
+                self.assertEqual(ch.available, 5)
+                nxt += k
+            # A held message holds back the blocks after it, whatever was released behind it.
+            for i in range(5):
+                ch.send(b"%d" % i)
+            held = ch.recv(timeout=1)
+            for _ in range(4):
+                ch.recv(timeout=1).release()
+            self.assertEqual(ch.available, 0)
+            with self.assertRaises(ShmError) as cm:
+                ch.send(b"x", timeout=0.05)
+            self.assertEqual(cm.exception.code, "ETIMEDOUT")
+            held.release()
+            self.assertEqual(ch.available, 5)
+            self.assertEqual(ch.reclaim(), 0)
+
+    def test_ordered_loans_publish_in_order_and_a_discarded_loan_is_skipped(self):
+        with new_channel(6, 16, "spsc-ordered") as ch:
+            a, b, c = ch.try_loan(), ch.try_loan(), ch.try_loan()
+            self.assertEqual(ch.available, 3)  # reserved by this object
+            c.buf[:1] = b"c"
+            c.send(1)
+            b.buf[:1] = b"b"
+            b.send(1)
+            self.assertIsNone(ch.try_recv())  # a, loaned first, is not sent yet: nothing after it goes
+            ch.send(b"d")  # queued behind the loan too
+            a.discard()  # a becomes a SKIP record: b, c, d go out
+            self.assertEqual([bytes(m) for m in self._drain(ch)], [b"b", b"c", b"d"])
+            self.assertEqual(ch.available, 6)  # the SKIP was released on the way
+            # The last reserved loan discarded is simply unreserved: no SKIP, the block is reused.
+            e = ch.try_loan()
+            e.discard()
+            self.assertEqual(ch.available, 6)
+            with ch.loan(timeout=1) as f:  # discarded by the with block
+                idx = f._index
+            g = ch.try_loan()
+            self.assertEqual(g._index, idx)
+            g.buf[:2] = b"gg"
+            g.send(2)
+            with ch.recv(timeout=1) as m:
+                self.assertEqual(m.tobytes(), b"gg")
+            # A loan can only be sent or discarded once, and a loan index that is not ours is refused by C.
+            with self.assertRaises(ShmError):
+                g.send(1)
+            from shmkit._lib import lib
+            self.assertLess(lib().shmkit_chan_queue(ch._addr, (idx + 3) % 6, 1), 0)
+            self.assertLess(lib().shmkit_chan_unloan(ch._addr, 99), 0)
+            # Every block loaned: try_loan None; a loan wait times out.
+            loans = [ch.try_loan() for _ in range(6)]
+            self.assertTrue(all(ln is not None for ln in loans))
+            self.assertIsNone(ch.try_loan())
+            with self.assertRaises(ShmError) as cm:
+                ch.loan(timeout=0.05)
+            self.assertEqual(cm.exception.code, "ETIMEDOUT")
+
+    def _drain(self, ch):
+        out = []
+        while True:
+            m = ch.try_recv()
+            if m is None:
+                return out
+            out.append(m.tobytes())
+            m.release()
+
+    def test_ordered_batches_recv_into_and_a_raising_callback(self):
+        with new_channel(8, 24, "spsc-ordered", recv_run=4) as ch:  # recv_run is ignored in this mode
+            items = [payload(i, 24) for i in range(11)]
+            ch.send_batch(items[:3])
+            self.assertEqual(ch.try_send_batch(items[3:11]), 5)  # 5 of 8 fit
+            self.assertEqual(ch.available, 0)
+            got = []
+            self.assertEqual(ch.try_recv_batch(lambda v: got.append(bytes(v)), max=2), 2)
+            buf = bytearray(24)
+            n = ch.try_recv_into(buf)
+            got.append(bytes(buf[:n]))
+
+            def boom(v):
+                got.append(bytes(v))
+                if len(got) == 5:
+                    raise RuntimeError("stop")
+
+            with self.assertRaises(RuntimeError):
+                ch.try_recv_batch(boom)
+            self.assertEqual(len(ch), 3)  # the rest of the burst waits in order
+            m = ch.try_recv()
+            got.append(m.tobytes())
+            self.assertEqual(ch.recv_batch(lambda v: got.append(bytes(v)), timeout=1), 2)
+            self.assertEqual(got, items[:8])
+            self.assertEqual(ch.available, 5)  # m (message 5) holds back its block and the two after it
+            m.release()
+            self.assertEqual(ch.available, 8)
+            ch.send_batch(items[8:11], timeout=1)
+            self.assertEqual(self._drain(ch), items[8:11])
+
+    def test_ordered_timeouts_and_async_forms(self):
+        with new_channel(2, 16, "spsc-ordered") as ch:
+            t = time.monotonic()
+            with self.assertRaises(ShmError) as cm:
+                ch.recv(timeout=0.05)
+            self.assertEqual(cm.exception.code, "ETIMEDOUT")
+            ch.send(b"1")
+            ch.send(b"2")
+            with self.assertRaises(ShmError) as cm:
+                ch.send(b"3", timeout=0.1)
+            self.assertEqual(cm.exception.code, "ETIMEDOUT")
+            self.assertLess(time.monotonic() - t, 2.0)
+
+            async def go():
+                loop = asyncio.get_running_loop()
+                later = loop.call_later(0.05, lambda: ch.try_recv().release())
+                await ch.send_async(b"3", timeout=2)  # waits for the release above (a head store)
+                later.cancel()
+                got = []
+                for _ in range(2):
+                    m = await ch.recv_async(timeout=1)
+                    got.append(m.tobytes())
+                    m.release()
+                loop.call_later(0.05, ch.try_send, b"late")
+                m = await ch.recv_async(timeout=2)  # waits for the tail store
+                got.append(m.tobytes())
+                m.release()
+                return got
+
+            self.assertEqual(asyncio.run(go()), [b"2", b"3", b"late"])
+
+    def test_ordered_roles_EBUSY_and_a_dead_receivers_messages_come_again(self):
+        with new_channel(8, 48, "spsc-ordered") as ch:
+            h = json.dumps(ch.handle())
+            other = Channel.attach(json.loads(h))
+            try:
+                self.assertTrue(ch.try_send(b"mine"))  # ch takes the sending role
+                with self.assertRaises(ShmError) as cm:
+                    other.try_send(b"x")
+                self.assertEqual(cm.exception.code, "EBUSY")
+                self.assertIn("sending side of this spsc-ordered channel", str(cm.exception))
+                self.assertEqual(other.recv(timeout=1).tobytes(), b"mine")  # other receives
+                with self.assertRaises(ShmError) as cm:
+                    ch.try_recv()
+                self.assertEqual(cm.exception.code, "EBUSY")
+                self.assertIn("receiving side", str(cm.exception))
+            finally:
+                other.close()  # releases its message and the receiving role
+            self.assertIsNone(ch.try_recv())
+            ch.close()
+            # A receiving child process takes 4 messages, releases the 1st and 3rd, is SIGKILLed
+            # holding the 2nd and 4th: the next receiver gets 1.. again (at least once), in order.
+            ch = Channel.attach(json.loads(h))
+            for i in range(6):
+                ch.send(payload(i, 48))
+            r = child("chan-keep", h, "4")
+            self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+            self.assertEqual(ids_of(r.stdout), [0, 1, 2, 3])
+            got = []
+            for m in list(ch):
+                got.append(struct.unpack_from("<I", m.bytes)[0])
+                self.assertEqual(m.tobytes(), payload(got[-1], 48))
+                m.release()
+            self.assertEqual(got, [1, 2, 3, 4, 5])
+            self.assertEqual(ch.available, 8)
+            ch.close()
+
+    def test_ordered_a_sender_killed_before_its_tail_store_leaves_nothing_visible(self):
+        # Killed after its 5th commit: 0..4 are there; killed after reserving its 5th block (or
+        # after writing it): 0..3. The next sender starts at the published tail, byte for byte.
+        for fault, visible in (("channel.send.after_enqueue:5", 5), ("channel.take.after_claim:5", 4),
+                               ("channel.send.after_write:5", 4)):
+            with self.subTest(fault=fault), new_channel(8, 48, "spsc-ordered") as ch:
+                h = json.dumps(ch.handle())
+                r = child("chan-send", h, "0", "20", fault)
+                self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+                self.assertEqual(len(ch), visible)
+                for i in range(100, 103):
+                    ch.send(payload(i, 48), timeout=1)
+                got = []
+                for m in list(ch):
+                    got.append(struct.unpack_from("<I", m.bytes)[0])
+                    self.assertEqual(m.tobytes(), payload(got[-1], 48))
+                    m.release()
+                self.assertEqual(got, list(range(visible)) + [100, 101, 102])
+                self.assertEqual(ch.available, 8)
+
+    def test_ordered_corrupt_ring_values_lengths_and_counters_are_EBADHDR(self):
+        seg = SharedMemory.create(uname("chan"), Channel.byte_length_of(4, 16))
+        seg.unlink()
+        ch = Channel.init(seg, 0, 4, 16, "spsc-ordered")  # the segment stays ours across ch.close()
+        ready, table = u64(seg, READY), u64(seg, TABLE)
+        tail, vals = ready + 128, ready + 384
+
+        def pos_val(p, v):
+            struct.pack_into("<I", seg.buf, vals + 4 * (p & 3), v)
+
+        def ebadhdr(f):
+            with self.assertRaises(ShmError) as cm:
+                f()
+            self.assertEqual(cm.exception.code, "EBADHDR", cm.exception)
+
+        def val(p):
+            return struct.unpack_from("<I", seg.buf, vals + 4 * (p & 3))[0]
+
+        try:
+            # A ring value >= slots: EBADHDR, the position is dropped, the next one is received.
+            ch.send(b"a")
+            ch.send(b"b")
+            pos_val(0, 999)
+            ebadhdr(ch.try_recv)
+            held = ch.recv(timeout=1)
+            self.assertEqual(held.tobytes(), b"b")
+            # The same block again while it is held: EBADHDR, dropped.
+            ch.send(b"c")  # position 2
+            pos_val(2, held.index)
+            ebadhdr(ch.try_recv)
+            # A length above slotSize: EBADHDR, released on the way.
+            ch.send(b"d")  # position 3
+            struct.pack_into("<I", seg.buf, table + 8 * val(3), 17)
+            ebadhdr(lambda: ch.recv(timeout=1))
+            self.assertIsNone(ch.try_recv())
+            self.assertEqual(ch.available, 1)  # b holds back the two dropped positions after it
+            # The tail more than `slots` past the head, then behind the receiver: EBADHDR.
+            t = struct.unpack_from("<I", seg.buf, tail)[0]
+            for bad in (t + 9, t - 1):
+                struct.pack_into("<I", seg.buf, tail, bad)
+                ebadhdr(ch.try_recv)
+                struct.pack_into("<I", seg.buf, tail, t)
+            self.assertIsNone(ch.try_recv())
+            held.release()
+            self.assertEqual(ch.available, 4)
+            # A whole lap of SKIP records: released on the way, nothing delivered.
+            for k in range(4):
+                ch.send(b"s")
+                struct.pack_into("<I", seg.buf, table + 8 * val(t + k), 0xFFFFFFFF)
+            self.assertIsNone(ch.try_recv())
+            self.assertEqual(ch.available, 4)
+            # A sender starting on a ring whose last value is out of range: EBADHDR.
+            ch.close()
+            pos_val(t + 3, 77)
+            ch = Channel.at(seg, 0)
+            ebadhdr(lambda: ch.try_send(b"x"))
+            self.assertIsNone(ch.try_recv())  # the receiving side is unaffected
+        finally:
+            ch.close()
+            seg.close()
 
     def test_cross_process_mpmc_exactly_once_in_order_per_sender(self):
         with new_channel(8, 48, "mpmc") as ch:
