@@ -1182,10 +1182,15 @@ static int pool_reclaim(struct pool *p)
 			if (ld64(slot_id(p, s)) != dead_id[s])
 				continue;
 			FAULT("mempool.reclaim.before_free_slot");
-			uint32_t parked = xchg32(slot_parked(p, s), 0); /* R2 */
+			/* R2: hold the slot under our own identity while its parked count is settled, so the
+			 * count is the dead tenant's alone (docs/layout/mempool.md; src/mempool.ts). */
+			uint64_t me = (uint64_t)p->l->pid | ((uint64_t)p->l->start_lo << 32);
+			if (!cas64(slot_id(p, s), dead_id[s], me))
+				continue;
+			uint32_t parked = xchg32(slot_parked(p, s), 0);
 			if ((int32_t)parked > 0)
 				__atomic_fetch_sub((uint32_t *)(p->b + M_WAITERS), parked, SEQ);
-			cas64(slot_id(p, s), dead_id[s], 0); /* R3 */
+			cas64(slot_id(p, s), me, 0); /* R3 */
 		}
 	}
 	if (freed > 0 && ld32((uint32_t *)(p->b + M_WAITERS)) != 0)

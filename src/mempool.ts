@@ -979,11 +979,16 @@ export class Mempool implements Disposable {
         if ((Atomics.load(this.#slotI32, 4 * s + 2) & GEN_MASK) !== ((deadTags![s] >>> 8) & GEN_MASK)) continue;
         if (Atomics.load(slots, 2 * s) !== id) continue;
         if (FAULTS) fault(F_RECLAIM_FREE);
-        // R2: take over the dead tenant's parked count (exchange) and remove it from waiters.
+        // R2: hold the slot under our own identity (seq_cst CAS dead id -> ours) while its parked
+        // count is settled: claimants take free slots only and other reclaimers see a live holder,
+        // so the count exchanged next is the dead tenant's alone (without this, another reclaimer
+        // could free the slot and a new tenant park on it between the checks above and the
+        // exchange, and its count would be taken: waiters -1 later).
+        if (Atomics.compareExchange(slots, 2 * s, id, MY_IDENTITY) !== id) continue;
         const parked = Atomics.exchange(this.#slotI32, 4 * s + 3, 0);
         if (parked > 0) Atomics.sub(this.#i32, W_WAITERS, parked);
-        // R3: free the slot (seq_cst CAS id -> 0); pairs with C1 in #claimSlot.
-        Atomics.compareExchange(slots, 2 * s, id, 0n);
+        // R3: free the slot (seq_cst CAS our id -> 0); pairs with C1 in #claimSlot.
+        Atomics.compareExchange(slots, 2 * s, MY_IDENTITY, 0n);
       }
     }
     if (freed > 0 && Atomics.load(this.#i32, W_WAITERS) !== 0) this.#wake();
