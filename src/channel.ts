@@ -1510,33 +1510,11 @@ export class Channel implements Disposable {
 
   // The sender parks on the ring's head until a release (the ring's W1 protocol, producer side).
   #oWaitRoom(left: number): void {
-    const ctl = this.#rctl;
-    const h0 = Atomics.load(ctl, RW_HEAD);
-    Atomics.add(ctl, RW_PW, 1);
-    Atomics.store(ctl, RW_PS, 1);
-    try {
-      if (this.#oRoom()) return;
-      futexWait(this.#seg.mapping, this.#readyOff + RING.head, h0, Math.min(left, PARK_SLICE_MS));
-    } finally {
-      Atomics.sub(ctl, RW_PW, 1);
-    }
+    this.#park(RW_HEAD, RW_PW, RW_PS, this.#roomNow, left);
   }
 
-  async #oWaitRoomAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
-    const ctl = this.#rctl;
-    const h0 = Atomics.load(ctl, RW_HEAD);
-    Atomics.add(ctl, RW_PW, 1);
-    Atomics.store(ctl, RW_PS, 1);
-    this.#asyncParked++;
-    try {
-      if (this.#oRoom()) return;
-      await waitAsync(this.#seg.mapping, this.#readyOff + RING.head, h0, Math.min(left, PARK_SLICE_MS), signal);
-    } finally {
-      if (!this.#closed) { // close() already withdrew this wait
-        this.#asyncParked--;
-        Atomics.sub(ctl, RW_PW, 1);
-      }
-    }
+  #oWaitRoomAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
+    return this.#parkAsync(RW_HEAD, RW_PW, RW_PS, this.#roomNow, left, signal, true);
   }
 
   #oClaimConsumer(): void {
@@ -1798,31 +1776,56 @@ export class Channel implements Disposable {
   // Parks until the ready ring may hold something, or `left` ms pass (the ring's W1 protocol:
   // read tail, register in consWaiters, ask for a wake, re-check, futex-wait on tail).
   #waitReady(left: number): void {
+    this.#park(RW_TAIL, RW_CW, RW_CS, this.#readyNow, left);
+  }
+
+  #waitReadyAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
+    return this.#parkAsync(RW_TAIL, RW_CW, RW_CS, this.#readyNow, left, signal, false);
+  }
+
+  #readyNow = (): boolean => !this.#readyEmpty(); // made once: no closure per park
+  #roomNow = (): boolean => this.#oRoom();
+
+  // The ready ring's W1 protocol on one of its counters (`word`: tail for a receiver, head for an
+  // spsc-ordered sender): read it, count this waiter, ask for a wake, re-check, futex-wait on it.
+  #park(word: number, waitersW: number, sleepW: number, ready: () => boolean, left: number): void {
     const ctl = this.#rctl;
-    const t0 = Atomics.load(ctl, RW_TAIL);
-    Atomics.add(ctl, RW_CW, 1);
-    Atomics.store(ctl, RW_CS, 1);
+    const seen = Atomics.load(ctl, word);
+    Atomics.add(ctl, waitersW, 1);
+    Atomics.store(ctl, sleepW, 1);
     try {
-      if (!this.#readyEmpty()) return;
-      futexWait(this.#seg.mapping, this.#readyOff + RING.tail, t0, Math.min(left, PARK_SLICE_MS));
+      if (ready()) return;
+      futexWait(this.#seg.mapping, this.#readyOff + 4 * word, seen, Math.min(left, PARK_SLICE_MS));
     } finally {
-      Atomics.sub(ctl, RW_CW, 1);
+      Atomics.sub(ctl, waitersW, 1);
     }
   }
 
-  async #waitReadyAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
+  // #park without blocking the event loop; the wait is counted in #asyncParked (a sender) or
+  // #asyncReady (a receiver) so that close() can withdraw it.
+  async #parkAsync(
+    word: number,
+    waitersW: number,
+    sleepW: number,
+    ready: () => boolean,
+    left: number,
+    signal: AbortSignal | undefined,
+    sender: boolean,
+  ): Promise<void> {
     const ctl = this.#rctl;
-    const t0 = Atomics.load(ctl, RW_TAIL);
-    Atomics.add(ctl, RW_CW, 1);
-    Atomics.store(ctl, RW_CS, 1);
-    this.#asyncReady++;
+    const seen = Atomics.load(ctl, word);
+    Atomics.add(ctl, waitersW, 1);
+    Atomics.store(ctl, sleepW, 1);
+    if (sender) this.#asyncParked++;
+    else this.#asyncReady++;
     try {
-      if (!this.#readyEmpty()) return;
-      await waitAsync(this.#seg.mapping, this.#readyOff + RING.tail, t0, Math.min(left, PARK_SLICE_MS), signal);
+      if (ready()) return;
+      await waitAsync(this.#seg.mapping, this.#readyOff + 4 * word, seen, Math.min(left, PARK_SLICE_MS), signal);
     } finally {
-      if (!this.#closed) {
-        this.#asyncReady--;
-        Atomics.sub(ctl, RW_CW, 1);
+      if (!this.#closed) { // close() already withdrew this wait
+        if (sender) this.#asyncParked--;
+        else this.#asyncReady--;
+        Atomics.sub(ctl, waitersW, 1);
       }
     }
   }
