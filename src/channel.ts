@@ -1619,7 +1619,6 @@ export class Channel implements Disposable {
   // The batch receive of this mode: each message to fn, released when fn returns (or throws), one
   // head store at the end.
   #oDrain(fn: BatchReceiver, max: number): number {
-    const strict = this.#strict;
     let n = 0;
     try {
       while (n < max) {
@@ -1627,16 +1626,7 @@ export class Channel implements Disposable {
         if (b < 0) break;
         const len = this.#lengthOf(b); // a corrupt length: released, EBADHDR
         try {
-          if (strict) {
-            const view = new Uint8Array(this.#window(b, len));
-            try {
-              fn(view, len);
-            } finally {
-              native.detach(view.buffer as ArrayBuffer);
-            }
-          } else {
-            fn(this.#slotView(b), len);
-          }
+          this.#deliver(fn, b, len);
         } finally {
           if (!this.#closed) this.#oRelease(b); // delivered, also when fn threw
         }
@@ -2356,6 +2346,18 @@ export class Channel implements Disposable {
     return Math.min(max, this.slots);
   }
 
+  // Hands block i's message to a batch callback: the shared slot view, or with { detach: "message" }
+  // a window of its own, detached after the call.
+  #deliver(fn: BatchReceiver, i: number, len: number): void {
+    if (!this.#strict) return fn(this.#slotView(i), len);
+    const view = new Uint8Array(this.#window(i, len));
+    try {
+      fn(view, len);
+    } finally {
+      native.detach(view.buffer as ArrayBuffer);
+    }
+  }
+
   // Hands pending messages (claiming a burst first if none) to fn, releasing each after its call.
   #drain(fn: BatchReceiver, max: number): number {
     if (this.#ord) return this.#oDrain(fn, max);
@@ -2364,23 +2366,12 @@ export class Channel implements Disposable {
       if (this.#burst(max) === 0) return 0;
     }
     const idx = this.#ridx;
-    const strict = this.#strict;
     let n = 0;
     let i = -1;
     try {
       while (this.#pHead < this.#pTail && n < max) {
         i = idx[this.#pHead++];
-        const len = this.#lengthOf(i);
-        if (strict) {
-          const view = new Uint8Array(this.#window(i, len));
-          try {
-            fn(view, len);
-          } finally {
-            native.detach(view.buffer as ArrayBuffer);
-          }
-        } else {
-          fn(this.#slotView(i), len);
-        }
+        this.#deliver(fn, i, this.#lengthOf(i));
         const j = i;
         i = -1;
         this.#free(j);

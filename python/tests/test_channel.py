@@ -251,7 +251,12 @@ class ChannelTest(unittest.TestCase):
         self.assertEqual(cm.exception.code, "ECLOSED")
 
     def test_full_and_empty_channels_time_out_and_async_forms_wait(self):
-        with new_channel(2, 16) as ch:
+        for mode in ("mpmc", "spsc-ordered"):  # spsc-ordered: waits on the ring's head and tail
+            with self.subTest(mode=mode):
+                self._time_out_and_wait(mode)
+
+    def _time_out_and_wait(self, mode):
+        with new_channel(2, 16, mode) as ch:
             t = time.monotonic()
             with self.assertRaises(ShmError) as cm:
                 ch.recv(timeout=0.05)
@@ -512,37 +517,6 @@ class ChannelTest(unittest.TestCase):
             self.assertEqual(ch.available, 8)
             ch.send_batch(items[8:11], timeout=1)
             self.assertEqual(self._drain(ch), items[8:11])
-
-    def test_ordered_timeouts_and_async_forms(self):
-        with new_channel(2, 16, "spsc-ordered") as ch:
-            t = time.monotonic()
-            with self.assertRaises(ShmError) as cm:
-                ch.recv(timeout=0.05)
-            self.assertEqual(cm.exception.code, "ETIMEDOUT")
-            ch.send(b"1")
-            ch.send(b"2")
-            with self.assertRaises(ShmError) as cm:
-                ch.send(b"3", timeout=0.1)
-            self.assertEqual(cm.exception.code, "ETIMEDOUT")
-            self.assertLess(time.monotonic() - t, 2.0)
-
-            async def go():
-                loop = asyncio.get_running_loop()
-                later = loop.call_later(0.05, lambda: ch.try_recv().release())
-                await ch.send_async(b"3", timeout=2)  # waits for the release above (a head store)
-                later.cancel()
-                got = []
-                for _ in range(2):
-                    m = await ch.recv_async(timeout=1)
-                    got.append(m.tobytes())
-                    m.release()
-                loop.call_later(0.05, ch.try_send, b"late")
-                m = await ch.recv_async(timeout=2)  # waits for the tail store
-                got.append(m.tobytes())
-                m.release()
-                return got
-
-            self.assertEqual(asyncio.run(go()), [b"2", b"3", b"late"])
 
     def test_ordered_roles_EBUSY_and_a_dead_receivers_messages_come_again(self):
         with new_channel(8, 48, "spsc-ordered") as ch:
