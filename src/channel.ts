@@ -916,9 +916,8 @@ export class Channel implements Disposable {
   get size(): number {
     this.#open();
     const ctl = this.#rctl;
-    if (this.#ord) { // queued: sent and not handed out yet (this object's next, else the shared head)
-      const from = this.#oCons ? this.#oNext : Atomics.load(ctl, RW_HEAD);
-      const q = (Atomics.load(ctl, RW_TAIL) - from) | 0;
+    if (this.#ord) {
+      const q = this.#oQueued();
       return q < 0 ? 0 : Math.min(q, this.slots);
     }
     const n = (Atomics.load(ctl, RW_TAIL) - Atomics.load(ctl, RW_HEAD)) | 0;
@@ -1278,14 +1277,8 @@ export class Channel implements Disposable {
   // A blocking receive found the ready ring dry: src/pace.ts (the sender publishes a run instead
   // of handing the ring's tail and slot lines over to this core on every poll).
   #paceDry(): void {
-    if (this.#ord) {
-      const got = (this.#oNext - this.#paceHead) >>> 0;
-      this.#paceHead = this.#oNext;
-      this.#pacer.dry(got);
-      return;
-    }
-    if (!this.#rspsc || !this.#bursts) return;
-    const h = this.#ready._spscHead();
+    if (!this.#ord && (!this.#rspsc || !this.#bursts)) return;
+    const h = this.#ord ? this.#oNext : this.#ready._spscHead(); // messages taken so far (mod 2^32)
     const got = (h - this.#paceHead) >>> 0;
     this.#paceHead = h;
     this.#pacer.dry(got);
@@ -1424,12 +1417,10 @@ export class Channel implements Disposable {
     if (!this.#oProd) this.#oClaimProducer();
     const slots = this.slots;
     if (((this.#oT + this.#oN - this.#oHc) >>> 0) >= slots) {
-      const h = Atomics.load(this.#rctl, RW_HEAD) >>> 0; // A2: acquire the receiver's releases
-      const used = (this.#oT - h) >>> 0;
+      const used = this.#oReloadHead();
       if (used > slots) {
-        throw this.#corrupt("send on", `its ready ring's head ${h} is ${used} behind its tail ${this.#oT}`);
+        throw this.#corrupt("send on", `its ready ring's head ${this.#oHc} is ${used} behind its tail ${this.#oT}`);
       }
-      this.#oHc = h;
       if (used + this.#oN >= slots) return -1;
     }
     let b = this.#oB + this.#oN;
@@ -1500,12 +1491,18 @@ export class Channel implements Disposable {
     this.#oPublish();
   }
 
+  // Reloads the cached head (A2: acquire the receiver's releases); returns the blocks in flight,
+  // unchecked (more than `slots` only when the counters are corrupt).
+  #oReloadHead(): number {
+    const h = Atomics.load(this.#rctl, RW_HEAD) >>> 0;
+    this.#oHc = h;
+    return (this.#oT - h) >>> 0;
+  }
+
   // True when a block is free for this sender (reloads the head).
   #oRoom(): boolean {
     if (!this.#oProd) this.#oClaimProducer();
-    const h = Atomics.load(this.#rctl, RW_HEAD) >>> 0;
-    this.#oHc = h;
-    return ((this.#oT - h) >>> 0) + this.#oN < this.slots;
+    return this.#oReloadHead() + this.#oN < this.slots;
   }
 
   // The sender parks on the ring's head until a release (the ring's W1 protocol, producer side).
@@ -1515,6 +1512,13 @@ export class Channel implements Disposable {
 
   #oWaitRoomAsync(left: number, signal: AbortSignal | undefined): Promise<void> {
     return this.#parkAsync(RW_HEAD, RW_PW, RW_PS, this.#roomNow, left, signal, true);
+  }
+
+  // spsc-ordered: messages sent and not handed out yet (from this object's next position when it
+  // receives, else from the shared head), as a signed difference (negative only when corrupt).
+  #oQueued(): number {
+    const from = this.#oCons ? this.#oNext : Atomics.load(this.#rctl, RW_HEAD);
+    return (Atomics.load(this.#rctl, RW_TAIL) - from) | 0;
   }
 
   #oClaimConsumer(): void {
@@ -1754,9 +1758,8 @@ export class Channel implements Disposable {
 
   #readyEmpty(): boolean {
     if (this.#ord) {
-      if (this.#oCons && this.#oNext !== this.#oTc) return false;
-      const from = this.#oCons ? this.#oNext : Atomics.load(this.#rctl, RW_HEAD);
-      return ((Atomics.load(this.#rctl, RW_TAIL) - from) | 0) <= 0;
+      if (this.#oCons && this.#oNext !== this.#oTc) return false; // cached, not handed out yet
+      return this.#oQueued() <= 0;
     }
     if (this.#pHead !== this.#pTail) return false;
     const ctl = this.#rctl;
