@@ -313,6 +313,16 @@ static int o_claim_producer(struct ch *c)
 	return 0;
 }
 
+/* #oReloadHead: reloads the cached head (A2: acquire the receiver's releases); returns the blocks in
+ * flight, unchecked (more than `slots` only when the counters are corrupt). */
+static uint32_t o_reload_head(struct ch *c)
+{
+	struct shmkit_chan_local *l = c->l;
+	uint32_t h = ld32(o_rw(c, R_HEAD));
+	l->o_hc = h;
+	return l->o_t - h;
+}
+
 /* #oTake: reserves the next block in ring order: its index, -1 when every block is in flight or
  * reserved, -errno. */
 static int32_t o_take(struct ch *c)
@@ -323,11 +333,9 @@ static int32_t o_take(struct ch *c)
 		return e;
 	uint32_t n = c->n;
 	if (l->o_t + l->o_n - l->o_hc >= n) {
-		uint32_t h = ld32(o_rw(c, R_HEAD)); /* A2: acquire the receiver's releases */
-		uint32_t used = l->o_t - h;
+		uint32_t used = o_reload_head(c);
 		if (used > n)
 			return EBADHDR_;
-		l->o_hc = h;
 		if (used + l->o_n >= n)
 			return -1;
 	}
@@ -396,11 +404,8 @@ static void o_unloan(struct ch *c, uint32_t b)
 /* True when a block is free for this sender (reloads the head). */
 static int o_room(struct ch *c)
 {
-	struct shmkit_chan_local *l = c->l;
-	uint32_t h = ld32(o_rw(c, R_HEAD));
-	uint32_t used = l->o_t - h;
-	l->o_hc = h;
-	return used <= c->n && used + l->o_n < c->n;
+	uint32_t used = o_reload_head(c);
+	return used <= c->n && used + c->l->o_n < c->n;
 }
 
 static int o_claim_consumer(struct ch *c)

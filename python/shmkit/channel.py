@@ -257,8 +257,8 @@ class Channel(Placed):
     receiving process at a time (others get ``ShmError`` ``EBUSY``); ``spsc-ordered`` one of each
     too, blocks used and recycled in ring order (docs/layout/channel.md mode 2: a message held
     unreleased keeps the blocks after it from reuse, loans are published in the order taken, a
-    killed receiver's unreleased messages are delivered again, ``reclaim()`` is 0). ``send`` blocks while every
-    slot is in use; ``recv`` waits while the channel is empty; Ctrl-C interrupts either
+    killed receiver's unreleased messages are delivered again, ``reclaim()`` is 0). ``send`` blocks
+    while every slot is in use; ``recv`` waits while the channel is empty; Ctrl-C interrupts either
     (KeyboardInterrupt). A process killed anywhere in a send, receive or release does not leak its
     slots: a sender that finds the channel full reclaims them (also ``reclaim()``). Messages already
     queued outlive their sender. One Channel object belongs to one thread at a time.
@@ -317,8 +317,7 @@ class Channel(Placed):
         if r == EBADHDR_NEG:
             rm = struct.unpack_from("<II", seg.buf, off + ready + 64)
             raise bad(f"its ready ring is not {'mpmc' if mode == 1 else 'spsc'} of {slots} (capacity {rm[0]}, {rm[1]} "
-                      "slots), or its "
-                      "header changed while it was read")
+                      "slots), or its header changed while it was read")
         check(r, "chan_attach", what)
         scratch = None
         if mode == 2:  # spsc-ordered keeps per-block state (held, released, loans) in memory this object owns
