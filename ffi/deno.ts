@@ -37,6 +37,7 @@ export function open(path: string): Backend {
     .waiter_next_async;
   return {
     runtime: "deno",
+    plainFlagReads: false,
     libraryPath: path,
     symbols,
     view(address: number, length: number): ArrayBuffer {

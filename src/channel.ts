@@ -115,7 +115,7 @@ import { checkHandle, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
-import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
 import { faultHook } from "./fault.ts";
 import { localWork, Pacer } from "./pace.ts";
@@ -1089,7 +1089,7 @@ export class Channel implements Disposable {
     if (Atomics.compareExchange(this.#tab, 2 * i + 1, this.#loanedWord, FREE) !== this.#loanedWord) {
       throw this.#corrupt("give back a slot of", `slot ${i} is no longer loaned to this object`);
     }
-    if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+    if (readFlag(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
   }
 
   #wakeSenders(): void {
@@ -1106,7 +1106,7 @@ export class Channel implements Disposable {
     }
     this.#free(i);
     // W2: a parked sender registered in waiters before its last re-check; pairs with W1.
-    if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+    if (readFlag(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
   }
 
   // F1 without the wake (a batch wakes parked senders once, after its last release).
@@ -1473,7 +1473,7 @@ export class Channel implements Disposable {
     this.#oB = b;
     Atomics.store(this.#rctl, RW_TAIL, this.#oT | 0); // R1: the commit; pairs with A1
     if (FAULT_ON) fault("channel.send.after_enqueue");
-    if (Atomics.load(this.#rctl, RW_CW) !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
+    if (readFlag(this.#rctl, RW_CW) !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
       futexWake(this.#seg.mapping, this.#readyOff + RING.tail);
     }
   }
@@ -1615,7 +1615,7 @@ export class Channel implements Disposable {
     const ctl = this.#rctl;
     Atomics.store(ctl, RW_HEAD, this.#oHead | 0);
     // W2 of the ring's protocol: one wake per park (the sender asked with prodSleep).
-    if (Atomics.load(ctl, RW_PW) !== 0 && Atomics.exchange(ctl, RW_PS, 0) !== 0) {
+    if (readFlag(ctl, RW_PW) !== 0 && Atomics.exchange(ctl, RW_PS, 0) !== 0) {
       futexWake(this.#seg.mapping, this.#readyOff + RING.head);
     }
   }
@@ -2383,7 +2383,7 @@ export class Channel implements Disposable {
     } finally {
       if (i >= 0 && !this.#closed) this.#free(i); // fn threw: that message was delivered
       // W2 once per batch: parked senders registered in waiters before their last re-check.
-      if (!this.#closed && Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+      if (!this.#closed && readFlag(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
     }
     return n;
   }
@@ -2658,7 +2658,7 @@ export class Channel implements Disposable {
     }
     if (freed > 0) {
       Atomics.add(this.#hdr, W_RECLAIMED, freed);
-      if (Atomics.load(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
+      if (readFlag(this.#hdr, W_WAITERS) !== 0) this.#wakeSenders();
     }
     return freed;
   }

@@ -29,7 +29,7 @@ import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { checkHandle, type Handle, registerKind } from "./handle.ts";
-import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { checkPlacement, Guard, type LockGuard } from "./mutex.ts";
 
@@ -372,7 +372,7 @@ export class Condition implements Disposable {
     // N1: move the sequence (seq_cst); pairs with W1's read and the kernel's compare in W2/W3.
     Atomics.add(this.#u32, I_SEQ, 1);
     // N2: wake only if someone waits (seq_cst); pairs with W1's add.
-    if (Atomics.load(this.#u32, I_WAITERS) !== 0) futexWake(this.#seg.mapping, this.#seqOff, Math.min(n, 0x7fffffff));
+    if (readFlag(this.#u32, I_WAITERS) !== 0) futexWake(this.#seg.mapping, this.#seqOff, Math.min(n, 0x7fffffff));
   }
 
   /**

@@ -106,7 +106,7 @@ import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { decodeText } from "./text.ts";
-import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { Pacer } from "./pace.ts";
 
 /** Who may write: one process (`spsc`) or any number (`mpsc`). There is always one reader. */
@@ -970,7 +970,7 @@ export class MessageLog implements Disposable {
     Atomics.store(ctl, W_TAIL, t | 0); // W-R1: publish tail once per batch (release); pairs with A1
     this.#wTail = t;
     if (FAULT_ON) fault("log.write.after_commit");
-    if (Atomics.load(ctl, W_RW) !== 0) this.#wakeReader(); // W2
+    if (readFlag(ctl, W_RW) !== 0) this.#wakeReader(); // W2
     return k;
   }
 
@@ -1251,7 +1251,7 @@ export class MessageLog implements Disposable {
       this.#wTail = end;
       if (FAULT_ON) fault("log.write.after_commit");
     }
-    if (Atomics.load(ctl, W_RW) !== 0) this.#wakeReader(); // W2
+    if (readFlag(ctl, W_RW) !== 0) this.#wakeReader(); // W2
   }
 
   #startWriter(): void {
@@ -1788,7 +1788,7 @@ export class MessageLog implements Disposable {
       if (FAULT_ON) fault("log.read.after_zero");
       Atomics.store(ctl, W_CLEAN, p | 0); // R3: the zeroed bytes are free (release); pairs with A4
     }
-    if (Atomics.load(ctl, W_WW) !== 0) this.#wakeWriters(); // W2
+    if (readFlag(ctl, W_WW) !== 0) this.#wakeWriters(); // W2
   }
 
   /** Zeroes positions [from, to) of the data area (at most C bytes; two runs at the wrap). */

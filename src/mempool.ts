@@ -70,7 +70,7 @@ import { ERRNO, native, nowNs, PID, processAlive, START_TIME, sys } from "./sys.
 import { ShmError } from "./errors.ts";
 import { alignUp, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, registerKind } from "./handle.ts";
-import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
@@ -847,7 +847,7 @@ export class Mempool implements Disposable {
     // either we see the waiter, or its re-check sees the free block).
     // Getters queued in this object take the block now, without a round trip through the futex.
     if (this.#qLive !== 0) this.#serve();
-    if (Atomics.load(this.#i32, W_WAITERS) !== 0) this.#wake();
+    if (readFlag(this.#i32, W_WAITERS) !== 0) this.#wake();
   }
 
   /** P1 for a block not held under our tag: CAS whatever holder tag it carries -> FREE. */
@@ -991,7 +991,7 @@ export class Mempool implements Disposable {
         Atomics.compareExchange(slots, 2 * s, MY_IDENTITY, 0n);
       }
     }
-    if (freed > 0 && Atomics.load(this.#i32, W_WAITERS) !== 0) this.#wake();
+    if (freed > 0 && readFlag(this.#i32, W_WAITERS) !== 0) this.#wake();
     return freed;
   }
 

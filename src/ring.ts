@@ -83,7 +83,7 @@ import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
-import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 
 /** Which sides of a ring may have more than one process: s = single, m = multi (producer first). */
 export type RingMode = "spsc" | "mpsc" | "spmc" | "mpmc";
@@ -1229,7 +1229,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish tail (release); pairs with A1
     this.#pTail = nt;
     if (FAULT_ON) fault("ring.enq.after_commit");
-    if (Atomics.load(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+    if (readFlag(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
     return true;
   }
 
@@ -1277,7 +1277,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish head (release); pairs with A2
     this.#cHead = nh;
     if (FAULT_ON) fault("ring.deq.after_take");
-    if (Atomics.load(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
+    if (readFlag(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
     return v;
   }
 
@@ -1317,7 +1317,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish the batch once; pairs with A1
     this.#pTail = nt;
     if (FAULT_ON) fault("ring.enq.after_commit");
-    if (Atomics.load(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+    if (readFlag(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
   }
 
   #availSpsc(): number {
@@ -1346,7 +1346,7 @@ export class Ring implements Disposable {
     Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish the batch once; pairs with A2
     this.#cHead = nh;
     if (FAULT_ON) fault("ring.deq.after_take");
-    if (Atomics.load(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
+    if (readFlag(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1409,7 +1409,7 @@ export class Ring implements Disposable {
           Atomics.compareExchange(ctl, W_TAIL, t, (t + 1) >>> 0); // R3: advance the tail hint (anyone may)
           if (FAULT_ON && seqAdd === 1) fault("ring.enq.after_publish");
           this.#lastPos = t;
-          if (seqAdd === 1 && Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+          if (seqAdd === 1 && readFlag(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
           return true;
         }
       } else if (d === 1 || d === 2 || d === 3 || d === n) {
@@ -1455,7 +1455,7 @@ export class Ring implements Disposable {
           if (FAULT_ON) fault("ring.deq.after_take");
           Atomics.compareExchange(ctl, W_HEAD, h, (h + 1) >>> 0); // R4: advance the head hint (anyone may)
           if (FAULT_ON) fault("ring.deq.after_publish");
-          if (Atomics.load(ctl, W_PW) !== 0) this.#wakeProducers(); // W2
+          if (readFlag(ctl, W_PW) !== 0) this.#wakeProducers(); // W2
           return v;
         }
       } else if (d === 0) {
@@ -1518,7 +1518,7 @@ export class Ring implements Disposable {
       Atomics.store(ctl, W_BPHASE, 0);
       this.#cas64(RING.bulkLock, PID, START_LO, 0, 0); // B2: release
     }
-    if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+    if (readFlag(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
     return true;
   }
 
@@ -1562,7 +1562,7 @@ export class Ring implements Disposable {
       if (k < count) {
         for (let j = 0; j < k; j++) this.#resolveClaimed(pos[j], false);
         // Consumers that found these slots CLAIMED may have parked: the items are back.
-        if (k > 0 && Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
+        if (k > 0 && readFlag(ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
         return 0;
       }
       Atomics.store(ctl, W_BPHASE, 1); // B1: the commit point of the whole batch (seq_cst)
@@ -1575,7 +1575,7 @@ export class Ring implements Disposable {
       Atomics.store(ctl, W_BPHASE, 0);
       this.#cas64(RING.bulkLock, PID, START_LO, 0, 0); // B2: release
     }
-    if (Atomics.load(ctl, W_PW) !== 0) this.#wakeProducers(); // W2
+    if (readFlag(ctl, W_PW) !== 0) this.#wakeProducers(); // W2
     return count;
   }
 
@@ -1643,8 +1643,8 @@ export class Ring implements Disposable {
     }
     Atomics.store(ctl, W_BPHASE, 0);
     this.#cas64(RING.bulkLock, PID, START_LO, 0, 0);
-    if (Atomics.load(ctl, W_CW) !== 0) this.#wakeConsumers();
-    if (Atomics.load(ctl, W_PW) !== 0) this.#wakeProducers();
+    if (readFlag(ctl, W_CW) !== 0) this.#wakeConsumers();
+    if (readFlag(ctl, W_PW) !== 0) this.#wakeProducers();
     return BULK_RECOVERED;
   }
 

@@ -31,7 +31,7 @@ import { ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { checkHandle, type Handle, registerKind } from "./handle.ts";
-import { futexWait, futexWake, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { checkPlacement } from "./mutex.ts";
 
@@ -409,7 +409,7 @@ export class Semaphore implements Disposable {
       if (Atomics.compareExchange(this.#u32, I_VALUE, v, v + n) === v) break;
     }
     // R2: any sleepers? (seq_cst load); pairs with W1/W2's add.
-    if (Atomics.load(this.#u32, I_WAITERS) !== 0) futexWake(this.#seg.mapping, this.#valueOff, n);
+    if (readFlag(this.#u32, I_WAITERS) !== 0) futexWake(this.#seg.mapping, this.#valueOff, n);
   }
 
   /**

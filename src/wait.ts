@@ -20,6 +20,18 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Reads a waiter count or sleep flag for the wake check (W2) that follows this thread's own
+ * `Atomics` store or read-modify-write of the state a parked peer waits for: `Atomics.load`, or a
+ * plain read where the backend says that is the same ordering and cheaper (Bun on x86-64, where
+ * `Atomics.load` is a locked read-modify-write: per message it took the peer's line exclusive and
+ * halved the cross-process message rate; see ffi/types.ts `plainFlagReads`). Only for that check:
+ * acquiring a peer's data still takes `Atomics.load`.
+ */
+export const readFlag: (a: Int32Array | Uint32Array, index: number) => number = native.plainFlagReads
+  ? (a, i) => a[i]
+  : (a, i) => Atomics.load(a, i);
+
 /** Validates a timeout option and returns it in ms (Infinity when absent). */
 export function timeoutOf(options: WaitOptions | undefined, what: string): number {
   const t = options?.timeout;
