@@ -11,7 +11,7 @@ import { heapCrashCampaign } from "./fixtures/heap_crash_driver.ts";
 
 const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
 // The full campaign runs under one runner (Deno); the others run a short one.
-// (CAMPAIGN_SCALE 0.5 in `make test`: 100 kills, the least that requires every fault point.)
+// (CAMPAIGN_SCALE 0.4 in `make test`: the floor of 100 kills, the least that requires every fault point.)
 const kills = Number(env.SHMKIT_HEAP_KILLS ?? (RUNTIME === "deno" ? Math.max(100, campaign(150)) : 30));
 
 test(
