@@ -78,7 +78,11 @@ test("futexWait times out, returns at once on a changed word, and wakes across p
 test("wake checks read flags plainly only on Bun x86-64 (Atomics.load is a locked RMW there); SHMKIT_PLAIN_FLAG_READS=0 turns it off", async () => {
   for (const rt of ["deno", "bun", "node"] as const) {
     for (const off of [false, true]) {
-      const r = await runScript(rt, "tests/fixtures/flag_reads.ts", off ? { env: { SHMKIT_PLAIN_FLAG_READS: "0" } } : {});
+      const r = await runScript(
+        rt,
+        "tests/fixtures/flag_reads.ts",
+        off ? { env: { SHMKIT_PLAIN_FLAG_READS: "0" } } : {},
+      );
       const got = JSON.parse(r.stdout.trim().split("\n").pop()!) as { runtime: string; arch: string; plain: boolean };
       assertEquals(got.runtime, rt);
       assertEquals(got.plain, rt === "bun" && got.arch === "x64" && !off, `${rt} (${got.arch}), env off: ${off}`);

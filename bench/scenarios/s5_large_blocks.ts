@@ -18,8 +18,8 @@ import {
   clockNs,
   cpuSelf,
   emit,
-  env,
   emitLatency,
+  env,
   exited,
   lineReader,
   nowNs,
@@ -133,7 +133,10 @@ async function cell(mode: Mode, mib: number, count: number): Promise<void> {
     const cpu = cpuSelf() - c0 + procCpu(kid.pid!);
     await exited(kid);
     const variant = `${mib} MiB`;
-    const note = `${CHANNEL_MODE} channels, one block at a time (acked), sender cpu0, receiver cpu1, ${count} blocks; sink ${sink & 1}`;
+    const note =
+      `${CHANNEL_MODE} channels, one block at a time (acked), sender cpu0, receiver cpu1, ${count} blocks; sink ${
+        sink & 1
+      }`;
     if (mode !== "copy") {
       const how = mode === "zero-copy-spin" ? "receiver spins on tryRecv" : "receiver parks in recv";
       const base = {
