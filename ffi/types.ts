@@ -18,8 +18,8 @@ export interface Backend {
    * `Atomics.load` would be: Bun (JavaScriptCore) on x86-64, where `Atomics.load` compiles to
    * `lock xadd 0` and `Atomics.store` to `xchg` (a full barrier the JIT does not move loads
    * across). The wake checks of the hot paths (src/wait.ts `readFlag`) then read plainly: a
-   * locked read takes the peer's cache line exclusive on every message. False elsewhere (V8 reads
-   * with a plain `mov` already; other CPUs need the real acquire). `SHMKIT_PLAIN_FLAG_READS=0`
+   * locked read takes the peer's cache line exclusive on every message. False elsewhere (on Deno
+   * plain reads measured no gain; other CPUs need the real acquire). `SHMKIT_PLAIN_FLAG_READS=0`
    * turns it off.
    */
   readonly plainFlagReads: boolean;
