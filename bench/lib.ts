@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { type ChildProcess, spawn, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, spawn, type SpawnOptions, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { sys } from "../src/sys.ts";
 
-import { RUNTIME, type Runtime, runtimeCommand } from "../tests/processes.ts";
+import { ROOT, RUNTIME, type Runtime, runtimeCommand } from "../tests/processes.ts";
 
 export { ROOT, RUNTIME, type Runtime, runtimeCommand } from "../tests/processes.ts";
 
@@ -86,6 +86,30 @@ export function emit(row: Row): void {
   // bench first: the driver keys on lines that start with {"bench":
   const { bench, ...rest } = out;
   console.log(JSON.stringify({ bench, ...rest }));
+}
+
+/**
+ * The VM's cross-core phase at the start of a job: the C floor's spin round trip between CPU0 and
+ * CPU1 (`build/bench/floor PROBE`, 30 000 round trips, a few tens of ms), emitted under `bench` as
+ * the transport "phase probe (C spin RTT)". On this VM the cross-core latency shifts between
+ * phases lasting minutes and every cross-process cell moves with it (bench/README.md); the probe
+ * shows which phase each job's cells ran in. Emits nothing when the floor binary is missing.
+ */
+export function phaseProbe(bench: string): void {
+  const r = spawnSync(`${ROOT}build/bench/floor`, ["PROBE"], { encoding: "utf8", timeout: 20_000 });
+  if (r.status !== 0 || typeof r.stdout !== "string") return;
+  for (const line of r.stdout.split("\n")) {
+    if (!line.startsWith('{"bench":"S3"') || !line.includes('"metric":"ns p50"')) continue;
+    const d = JSON.parse(line) as { value: number };
+    emit({
+      bench,
+      variant: "cross-core phase",
+      transport: "phase probe (C spin RTT)",
+      metric: "ns p50",
+      value: d.value,
+      note: "build/bench/floor PROBE at the start of this job: busy-poll round trip cpu0 <-> cpu1, 30 000 samples",
+    });
+  }
 }
 
 /** Emits p50 / p99 (and p99.9 when asked) of latency samples in `unit` ("ns" | "us" | "ms"). */

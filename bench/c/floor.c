@@ -42,6 +42,7 @@
 #include "floor_common.h"
 
 static int quick;
+static int probe; /* argv[1] == "PROBE": one short S3 spin case (bench/lib.ts phaseProbe) */
 static const char *only;
 static volatile uint32_t sink; /* keeps results of timed loops alive */
 
@@ -338,8 +339,8 @@ static void post(_Atomic uint32_t *seq, _Atomic uint32_t *waiters, uint32_t v, i
 static void bench_s3_case(int park)
 {
 	struct pingpong *p = shm_map(sizeof *p);
-	uint32_t warm = park ? 500 : 20000;
-	uint32_t n = park ? (quick ? 1500 : 5000) : (quick ? 50000 : 300000);
+	uint32_t warm = park ? 500 : probe ? 5000 : 20000;
+	uint32_t n = park ? (quick ? 1500 : 5000) : probe ? 30000 : (quick ? 50000 : 300000);
 	pid_t pid = fork();
 	if (pid == 0) {
 		pin(1);
@@ -708,6 +709,11 @@ int main(int argc, char **argv)
 	quick = q && *q && strcmp(q, "0") != 0;
 	only = argc > 1 ? argv[1] : getenv("SHMKIT_BENCH_FLOOR");
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (only && strcmp(only, "PROBE") == 0) {
+		probe = 1;
+		bench_s3_case(0);
+		return 0;
+	}
 	if (wanted("S9")) bench_s9();
 	if (wanted("S1")) bench_s1();
 	if (wanted("S3")) {

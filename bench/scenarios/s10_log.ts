@@ -13,7 +13,7 @@
 // size) and the reader one Uint32Array over the record view's data (remade only when `record.data` is
 // another array): nothing allocated per record.
 import { type LogRecord, MessageLog, type MessageLogHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emit, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import { args, clockNs, cpuSelf, emit, exited, phaseProbe, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
 
 const ME = "bench/scenarios/s10_log.ts";
 const BATCH = 32;
@@ -156,6 +156,7 @@ async function cell(random: boolean, windowS: number, blocking: boolean): Promis
 }
 
 async function main(): Promise<void> {
+  phaseProbe("S10"); // which cross-core phase of the VM this job ran in (bench/lib.ts)
   const w = pick(1.5, 0.5);
   for (const blocking of [false, true]) {
     await cell(false, w, blocking);

@@ -12,7 +12,20 @@
 // + order check, each timed alone; the floor is the slower side (the two run in parallel in S1),
 // so S1 batch=N reads against what this runtime's per-item loops allow.
 import { Ring, type RingHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emit, exited, lineReader, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emit,
+  exited,
+  lineReader,
+  phaseProbe,
+  pick,
+  pin,
+  procCpu,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const ME = "bench/scenarios/s1_ring_spsc.ts";
 const heap = (): number =>
@@ -226,6 +239,7 @@ function floor(batch: number, windowS: number): void {
 }
 
 async function main(): Promise<void> {
+  phaseProbe("S1"); // which cross-core phase of the VM this job ran in (bench/lib.ts)
   const w = pick(2, 0.4);
   for (const batch of [1, 32, 256]) await cell(batch, w);
   for (const batch of [32, 256]) floor(batch, w / 2);

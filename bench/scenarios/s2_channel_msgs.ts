@@ -18,7 +18,20 @@
 // @bench-ids S2
 import { Channel, type ChannelHandle, decodeText, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
 import { checkTick, makeTick, type Tick } from "../../demo_wire.ts";
-import { args, clockNs, cpuSelf, emit, env, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emit,
+  env,
+  exited,
+  phaseProbe,
+  pick,
+  pin,
+  procCpu,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const ME = "bench/scenarios/s2_channel_msgs.ts";
 const SIZES = [64, 256, 1024, 4096];
@@ -266,6 +279,7 @@ function serializationFloors(windowS: number): void {
 }
 
 async function main(): Promise<void> {
+  phaseProbe("S2"); // which cross-core phase of the VM this job ran in (bench/lib.ts)
   const w = pick(1.5, 0.3);
   // SHMKIT_BENCH_S2_CELLS=msg,batch runs only those cells (copy, msg, omsg, msgrun, batch, obatch, json, jsonmsg,
   // ojson, ojsonmsg, value, floor; "o" = the same on an spsc-ordered channel); default all.
