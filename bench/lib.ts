@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, spawn, type SpawnOptions, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import process from "node:process";
 import type { Readable } from "node:stream";
 import { sys } from "../src/sys.ts";
 
@@ -163,6 +164,21 @@ export function procCpu(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+const PARENT_PID = process.ppid;
+let orphanTick = 0;
+
+/**
+ * True once the parent of this bench child has exited (it was killed, or timed out). A child spins
+ * until its parent sets a stop flag, so without this check a killed parent leaves it spinning on a
+ * CPU forever and every later cell measures against it. `process.ppid` is a getppid call (~1.5 us
+ * here), so only every 65 536th call asks (a counter otherwise): a few ms apart even when called per
+ * message, and an orphan exits within seconds.
+ */
+export function orphaned(): boolean {
+  if ((++orphanTick & 0xffff) !== 0) return false;
+  return process.ppid !== PARENT_PID;
 }
 
 /** Pins the calling thread (the JS main thread) to one CPU. Returns false if that failed. */

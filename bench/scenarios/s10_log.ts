@@ -13,7 +13,20 @@
 // size) and the reader one Uint32Array over the record view's data (remade only when `record.data` is
 // another array): nothing allocated per record.
 import { type LogRecord, MessageLog, type MessageLogHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emit, exited, phaseProbe, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emit,
+  exited,
+  orphaned,
+  phaseProbe,
+  pick,
+  pin,
+  procCpu,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const ME = "bench/scenarios/s10_log.ts";
 const BATCH = 32;
@@ -54,7 +67,7 @@ function child(h: MessageLogHandle, ch: SharedMemoryHandle, random: boolean): vo
   let seq = 0;
   let pending = 0; // positions 0..pending-1 hold stamped records not written yet
   Atomics.store(ctl, 0, 1);
-  while (Atomics.load(ctl, 1) === 0) {
+  while (Atomics.load(ctl, 1) === 0 && !orphaned()) {
     for (let rep = 0; rep < 64; rep++) {
       for (let i = pending; i < BATCH; i++) {
         const n = nextLen(random, rng);

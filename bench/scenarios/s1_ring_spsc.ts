@@ -19,6 +19,7 @@ import {
   emit,
   exited,
   lineReader,
+  orphaned,
   phaseProbe,
   pick,
   pin,
@@ -47,7 +48,7 @@ function child(h: RingHandle, ch: SharedMemoryHandle, batch: number): void {
   let heap0 = -1;
   let heapDelta = NaN;
   Atomics.store(ctl, 0, 1);
-  while (Atomics.load(ctl, 1) === 0) {
+  while (Atomics.load(ctl, 1) === 0 && !orphaned()) {
     for (let rep = 0; rep < 256; rep++) {
       if (batch === 1) {
         if (ring.tryEnqueue(seq)) seq = (seq + 1) >>> 0;

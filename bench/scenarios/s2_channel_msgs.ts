@@ -25,6 +25,7 @@ import {
   emit,
   env,
   exited,
+  orphaned,
   phaseProbe,
   pick,
   pin,
@@ -62,7 +63,7 @@ function child(h: ChannelHandle, c: SharedMemoryHandle, size: number, mode: Base
   const objs = mode === "value" ? ticks.map((t) => JSON.parse(t) as Tick) : [];
   Atomics.store(ctl, 0, 1);
   let seq = 0;
-  while (Atomics.load(ctl, 1) === 0) {
+  while (Atomics.load(ctl, 1) === 0 && !orphaned()) {
     try {
       if (mode === "batch") {
         for (let k = 0; k < BATCH; k++) dvs[k].setUint32(0, (seq + k) >>> 0, true);

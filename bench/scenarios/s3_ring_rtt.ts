@@ -9,7 +9,19 @@
 //           300 us between pings, so the echo side has given up spinning and sleeps on the futex:
 //           every RTT includes at least one futex wake-up (compare with the C futex floor)
 import { Ring, type RingHandle } from "../../mod.ts";
-import { args, clockNs, cpuSelf, emitLatency, exited, pick, pin, procCpu, RUNTIME, spawnScript } from "../lib.ts";
+import {
+  args,
+  clockNs,
+  cpuSelf,
+  emitLatency,
+  exited,
+  orphaned,
+  pick,
+  pin,
+  procCpu,
+  RUNTIME,
+  spawnScript,
+} from "../lib.ts";
 
 const ME = "bench/scenarios/s3_ring_rtt.ts";
 
@@ -22,8 +34,9 @@ function child(pingH: RingHandle, pongH: RingHandle, mode: string, n: number): v
   const pong = Ring.attach(pongH);
   for (let i = 0; i < n; i++) {
     let v: number | undefined;
-    if (mode === "spin") { while ((v = ping.tryDequeue()) === undefined) { /* spin */ } }
-    else v = ping.dequeue({ timeout: 30_000 });
+    if (mode === "spin") {
+      while ((v = ping.tryDequeue()) === undefined) if (orphaned()) return;
+    } else v = ping.dequeue({ timeout: 30_000 });
     pong.tryEnqueue(v!);
   }
   ping.close();

@@ -8,7 +8,7 @@
 // Value: total items/s; the note has the per-item ratio to 1P+1C and fairness (min/max items
 // per producer). Exactly-once is checked: consumers report count, sum and xor of what they took.
 import { Ring, type RingHandle, SharedMemory, type SharedMemoryHandle } from "../../mod.ts";
-import { args, emit, exited, lineReader, pick, procCpu, RUNTIME, sleep, spawnScript } from "../lib.ts";
+import { args, emit, exited, lineReader, orphaned, pick, procCpu, RUNTIME, sleep, spawnScript } from "../lib.ts";
 
 const ME = "bench/scenarios/s7_ring_mpmc.ts";
 
@@ -25,7 +25,7 @@ async function child(role: string, h: RingHandle, sh: SharedMemoryHandle, id: nu
   let sum = 0;
   let xor = 0;
   if (role === "prod") {
-    while (Atomics.load(ctl, 1) === 0) {
+    while (Atomics.load(ctl, 1) === 0 && !orphaned()) {
       const v = ((id << 26) | (n & 0x3ffffff)) >>> 0;
       if (!ring.tryEnqueue(v)) {
         try {
