@@ -8,9 +8,13 @@ ratios against the Queue and Pipe of this run on stderr.
 
 Then, when argv[2] == "handoff": the 1 MiB numpy hand-off to Deno. Creates a Mempool of 1 MiB
 blocks and an spsc Ring, prints "HANDOFF <pool handle> <ring handle>" on stdout, waits for "go" on
-stdin, then repeatedly fills a block as a float64 numpy array (zero-copy, not timed), stamps
-shmkit's CLOCK_MONOTONIC into its first 8 bytes and enqueues the block index; the Deno side
-(polling) measures the time from the stamp to its first read of the array.
+stdin, then repeatedly takes a block as a float64 numpy array (zero-copy; each block's 1 MiB is
+filled once, on its first use), writes the message number into its second and last elements,
+stamps shmkit's CLOCK_MONOTONIC into its first 8 bytes and enqueues the block index; the Deno side
+(polling) measures the time from the stamp to its first read of the array. As in the JavaScript S5
+cells: the sender on cpu0, the receiver on cpu1, per message a few words written into the block
+(rewriting the whole MiB each time left its store-buffer drain inside the timed part). After the
+"done" sentinel it prints "PYSEND {p50, p90}": its own time from the stamp to enqueue() returning.
 """
 
 import json
@@ -211,16 +215,30 @@ def handoff():
     print("HANDOFF " + json.dumps(pool.handle()) + " " + json.dumps(ring.handle()), flush=True)
     if sys.stdin.readline().strip() != "go":
         return
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {0})
+        except OSError:
+            pass
+    filled = set()
+    own = []  # Python's own time from its stamp to enqueue() returning, ns
     for i in range(n):
         b = pool.get(timeout=10)
         a = np.frombuffer(b.buf, dtype=np.float64)  # zero-copy view of the 1 MiB block
-        a[1:] = float(i)  # the payload (written in place, not timed)
+        if b.index not in filled:
+            a[:] = -1.0  # the payload, written in place once per block
+            filled.add(b.index)
+        a[1] = float(i)
         a[-1] = float(i)
-        struct.pack_into("<d", b.buf, 0, _sys.now_ns())  # the stamp: CLOCK_MONOTONIC ns
-        del a
+        del a  # releasing the view is the writer's own cleanup: before the stamp
+        stamp = _sys.now_ns()
+        struct.pack_into("<d", b.buf, 0, stamp)  # the stamp: CLOCK_MONOTONIC ns
         ring.enqueue(b.index)
+        own.append(_sys.now_ns() - stamp)  # after the publish: not part of the measured hand-off
         time.sleep(0.0005)
     ring.enqueue(0xFFFFFFFF)  # done
+    own.sort()
+    print("PYSEND " + json.dumps({"p50": own[len(own) // 2], "p90": own[len(own) * 9 // 10]}), flush=True)
     sys.stdin.readline()
     pool.unlink(); ring.unlink(); pool.close(); ring.close()
 

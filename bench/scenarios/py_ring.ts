@@ -2,13 +2,14 @@
 // multiprocessing.Queue and multiprocessing.Pipe on small items (S1, the same method as
 // peers_python.ts), and a 1 MiB numpy array handed from Python to this Deno process zero-copy
 // through a Mempool block and an spsc Ring (S5 "1 MiB handoff": time from Python's stamp, taken
-// after the array is written, to Deno's first read of it; Deno polls the ring).
+// after it wrote the message's words into the array, to Deno's first read of it; Deno polls the
+// ring; Python on cpu0, Deno on cpu1).
 // Runnable alone (inside the CPU lock):
 //   flock -w 1800 /tmp/shmkit-cpu.lock node_modules/.bin/deno run -A bench/scenarios/py_ring.ts
 // @bench-runtimes deno
 // @bench-ids S1 S5
 import { spawn } from "node:child_process";
-import { emit, emitLatency, exited, QUICK, ROOT } from "../lib.ts";
+import { emit, emitLatency, exited, pin, QUICK, ROOT } from "../lib.ts";
 import { Mempool, Ring } from "../../mod.ts";
 import { nowNs } from "../../src/sys.ts";
 
@@ -18,6 +19,8 @@ const child = spawn("python3", [`${ROOT}bench/python/ring_vs_mp.py`, QUICK ? "1"
 let buf = "";
 let handoff: ((line: string) => void) | undefined;
 const gotHandoff = new Promise<string>((resolve) => handoff = resolve);
+let pySend: ((line: string) => void) | undefined;
+const gotPySend = new Promise<string>((resolve) => pySend = resolve);
 child.stdout!.on("data", (d: Uint8Array) => {
   buf += new TextDecoder().decode(d);
   let i;
@@ -25,11 +28,13 @@ child.stdout!.on("data", (d: Uint8Array) => {
     const line = buf.slice(0, i);
     buf = buf.slice(i + 1);
     if (line.startsWith("HANDOFF ")) handoff!(line);
+    else if (line.startsWith("PYSEND ")) pySend!(line.slice(7));
     else if (line.length) console.log(line); // the Python rows go to the driver as they are
   }
 });
 const early = exited(child).then((code) => {
   handoff?.("");
+  pySend?.("");
   return code;
 });
 const line = await gotHandoff;
@@ -37,6 +42,7 @@ if (line) {
   const [, poolJson, ringJson] = line.match(/^HANDOFF (\{.*\}) (\{.*\})$/)!;
   const pool = Mempool.attach(JSON.parse(poolJson));
   const ring = Ring.attach(JSON.parse(ringJson));
+  pin(1); // the receiver on cpu1, the Python sender pins itself to cpu0 (as the JavaScript S5 cells)
   child.stdin!.write("go\n");
   const samples: number[] = [];
   let bad = 0;
@@ -54,6 +60,9 @@ if (line) {
     if (performance.now() - t0 > 60_000) break;
   }
   const wall = (performance.now() - t0) / 1000;
+  // Python's own share: its time from the stamp to enqueue() returning (interpreter calls).
+  const own = await Promise.race([gotPySend, new Promise<string>((r) => setTimeout(() => r(""), 5000))]);
+  const ownP50 = own ? (JSON.parse(own) as { p50: number }).p50 : NaN;
   emitLatency(
     {
       bench: "S5",
@@ -61,8 +70,10 @@ if (line) {
       transport: "shmkit mempool+ring (numpy)",
       runtime: "python->deno",
       wall_s: wall,
-      note: `${samples.length} numpy float64 arrays of 1 MiB in Mempool blocks; Python stamps CLOCK_MONOTONIC after ` +
-        `writing, enqueues the block index (spsc ring); Deno polls, views the block zero-copy, reads it${
+      note: `${samples.length} numpy float64 arrays of 1 MiB in Mempool blocks (each filled once; per message Python ` +
+        `writes its number at both ends), Python (cpu0) stamps CLOCK_MONOTONIC, enqueues the block index (spsc ring); ` +
+        `Deno (cpu1) polls, views the block zero-copy, reads it; Python's own time from its stamp to enqueue() ` +
+        `returning: p50 ${Number.isNaN(ownP50) ? "?" : `${(ownP50 / 1000).toFixed(2)} us`}${
           bad ? `; ${bad} payload mismatches` : ""
         }`,
     },
