@@ -675,6 +675,7 @@ export class Channel implements Disposable {
       throw bad("its block stride or participant, ring, table or data offsets do not match its sizes");
     }
     this.slots = slots;
+    this.#pacer = new Pacer(slots);
     this.slotSize = slotSize;
     this.maxProcesses = procs;
     this.mode = MODE_NAME[mode];
@@ -1271,7 +1272,7 @@ export class Channel implements Disposable {
   }
 
   #sPace = PAUSE_ITERS; // a full channel's sender: pause iterations between polls (adaptive)
-  #pacer = new Pacer(); // the receiver's poll pacing (spsc)
+  #pacer: Pacer; // the receiver's poll pacing (spsc, spsc-ordered); aims at runs of at most slots / 4
   #paceHead = 0; // the ready ring's head when this receiver last ran dry
 
   // A blocking receive found the ready ring dry: src/pace.ts (the sender publishes a run instead

@@ -497,7 +497,7 @@ export class MessageLog implements Disposable {
   // Reader state: the local read position, the published head, the cached tail (spsc).
   #readerReady = false;
   #rPos = 0;
-  #pacer = new Pacer(); // the blocking reads' poll pacing (src/pace.ts)
+  #pacer: Pacer; // the blocking reads' poll pacing (src/pace.ts), sized by the records of maxRecord that fit
   #rGot = 0; // records the blocking reads took since they last found the log dry
   #rHead = 0;
   #rTail = 0;
@@ -541,6 +541,7 @@ export class MessageLog implements Disposable {
     this.capacity = capacity;
     this.mode = MODES[mode];
     this.maxRecord = maxRecord;
+    this.#pacer = new Pacer(Math.floor(capacity / ((RECORD_HEADER_SIZE + maxRecord + 7) & ~7)));
     this.#name = seg.name ?? "anonymous";
     this.#wWhat = `Cannot write to log "${this.#name}"`;
     this.#rWhat = `Cannot read from log "${this.#name}"`;
