@@ -41,7 +41,18 @@ const BATCH = 32;
 type Base = "copy" | "msg" | "msgrun" | "batch" | "json" | "jsonmsg" | "value";
 /** A cell: a base mode, on an "spsc" channel or (prefix "o") an "spsc-ordered" one. */
 type Mode = Base | "omsg" | "obatch" | "ojson" | "ojsonmsg";
-const baseOf = (m: Mode): Base => (m[0] === "o" ? m.slice(1) : m) as Base;
+const BASES: readonly Base[] = ["copy", "msg", "msgrun", "batch", "json", "jsonmsg", "value"];
+/**
+ * The base mode of a cell as the literal itself: an internalized string, so `mode === "msg"` in the
+ * per-message loops is a pointer compare (a sliced or argv string cost V8 a StringEqual call per
+ * compare, up to four per message on each side: seen in a profile of the Deno receiver).
+ */
+const baseOf = (m: Mode): Base => {
+  const b = m[0] === "o" ? m.slice(1) : m;
+  const hit = BASES.find((x) => x === b);
+  if (hit === undefined) throw new Error(`S2: unknown mode ${m}`);
+  return hit;
+};
 /** Wait options, made once (no object per call). */
 const T200 = { timeout: 200 };
 const T10S = { timeout: 10_000 };
