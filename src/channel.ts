@@ -296,6 +296,14 @@ const RW_PS = RING.prodSleep / 4;
 const RECLAIM_EVERY_MS = 250;
 /** Parked receivers and senders re-check at least this often (ms). */
 const PARK_SLICE_MS = 50;
+/**
+ * The first futex wait of a mode-2 receiver's park: a sender publishing with a plain store
+ * (native.plainPublish) may have read consWaiters before its tail store was visible to this
+ * receiver, so a wake lost to that race costs at most this, never a slice (docs/layout/channel.md).
+ */
+const FIRST_WAIT_MS = 0.2;
+/** An spsc-ordered sender's tail store: plain (release on x86-64) or `Atomics.store` (ffi/types.ts). */
+const PLAIN_PUBLISH = native.plainPublish;
 /** Blocking calls spin this long (ms) before parking. */
 const SPIN_MS = 0.02;
 const BAD_INDEX = 0xffffffff;
@@ -1472,7 +1480,10 @@ export class Channel implements Disposable {
     this.#oT = (t + k) >>> 0;
     this.#oN = n - k;
     this.#oB = b;
-    Atomics.store(this.#rctl, RW_TAIL, this.#oT | 0); // R1: the commit; pairs with A1
+    // R1: the commit; pairs with A1. x86-64 keeps this store after the payload, length and ring
+    // stores above (a release store); Atomics.store's xchg would also wait for their lines.
+    if (PLAIN_PUBLISH) this.#rctl[RW_TAIL] = this.#oT | 0;
+    else Atomics.store(this.#rctl, RW_TAIL, this.#oT | 0);
     if (FAULT_ON) fault("channel.send.after_enqueue");
     if (readFlag(this.#rctl, RW_CW) !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
       futexWake(this.#seg.mapping, this.#readyOff + RING.tail);
@@ -1789,7 +1800,13 @@ export class Channel implements Disposable {
     Atomics.store(ctl, sleepW, 1);
     try {
       if (ready()) return;
-      futexWait(this.#seg.mapping, this.#readyOff + 4 * word, seen, Math.min(left, PARK_SLICE_MS));
+      const off = this.#readyOff + 4 * word;
+      const slice = Math.min(left, PARK_SLICE_MS);
+      if (this.#ord && word === RW_TAIL && slice > FIRST_WAIT_MS) {
+        // A mode-2 receiver: a short first wait (FIRST_WAIT_MS), a re-check, then the rest.
+        if (futexWait(this.#seg.mapping, off, seen, FIRST_WAIT_MS) || ready()) return;
+        futexWait(this.#seg.mapping, off, seen, slice - FIRST_WAIT_MS);
+      } else futexWait(this.#seg.mapping, off, seen, slice);
     } finally {
       Atomics.sub(ctl, waitersW, 1);
     }
@@ -1814,7 +1831,14 @@ export class Channel implements Disposable {
     else this.#asyncReady++;
     try {
       if (ready()) return;
-      await waitAsync(this.#seg.mapping, this.#readyOff + 4 * word, seen, Math.min(left, PARK_SLICE_MS), signal);
+      const off = this.#readyOff + 4 * word;
+      const slice = Math.min(left, PARK_SLICE_MS);
+      if (!sender && this.#ord && word === RW_TAIL && slice > FIRST_WAIT_MS) {
+        // As #park: a short first wait (a timer tick at least here), a re-check, then the rest.
+        if (await waitAsync(this.#seg.mapping, off, seen, FIRST_WAIT_MS, signal)) return;
+        if (this.#closed || ready()) return;
+        await waitAsync(this.#seg.mapping, off, seen, slice - FIRST_WAIT_MS, signal);
+      } else await waitAsync(this.#seg.mapping, off, seen, slice, signal);
     } finally {
       if (!this.#closed) { // close() already withdrew this wait
         if (sender) this.#asyncParked--;

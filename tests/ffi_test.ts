@@ -90,6 +90,21 @@ test("wake checks read flags plainly only on Bun x86-64 (Atomics.load is a locke
   }
 });
 
+test("spsc-ordered senders publish the tail with a plain store on x86-64 on every runtime; SHMKIT_PLAIN_PUBLISH=0 turns it off", async () => {
+  for (const rt of ["deno", "bun", "node"] as const) {
+    for (const off of [false, true]) {
+      const r = await runScript(rt, "tests/fixtures/flag_reads.ts", off ? { env: { SHMKIT_PLAIN_PUBLISH: "0" } } : {});
+      const got = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+        runtime: string;
+        arch: string;
+        plainPublish: boolean;
+      };
+      assertEquals(got.runtime, rt);
+      assertEquals(got.plainPublish, got.arch === "x64" && !off, `${rt} (${got.arch}), env off: ${off}`);
+    }
+  }
+});
+
 test("thousands of pending async waits on hundreds of words all resolve", async () => {
   using seg = SharedMemory.anonymous(4096);
   const m = seg.mapping;
