@@ -29,24 +29,6 @@ function declarations(): Record<string, Deno.ForeignFunction> {
   return out;
 }
 
-/** The parts of the Deno namespace this file reads besides FFI (not in ffi/deno_types.d.ts). */
-const D = (globalThis as unknown as {
-  Deno: {
-    build: { arch: string };
-    permissions: { querySync(d: { name: "env"; variable: string }): { state: string } };
-    env: { get(name: string): string | undefined };
-  };
-}).Deno;
-
-/** An environment variable, or undefined without --allow-env (no prompt, no throw). */
-function envOr(name: string): string | undefined {
-  try {
-    return D.permissions.querySync({ name: "env", variable: name }).state === "granted" ? D.env.get(name) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Opens the library at `path` and returns the Deno backend. */
 export function open(path: string): Backend {
   const lib = Deno.dlopen(path, declarations());
@@ -56,7 +38,6 @@ export function open(path: string): Backend {
   return {
     runtime: "deno",
     plainFlagReads: false,
-    plainPublish: D.build.arch === "x86_64" && envOr("SHMKIT_PLAIN_PUBLISH") !== "0",
     libraryPath: path,
     symbols,
     view(address: number, length: number): ArrayBuffer {

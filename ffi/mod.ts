@@ -27,7 +27,12 @@ import { open as openDeno } from "./deno.ts";
 export type { Backend, Runtime } from "./types.ts";
 
 const g = globalThis as unknown as {
-  Deno?: { version?: { deno?: string }; build?: { os: string; arch: string } };
+  Deno?: {
+    version?: { deno?: string };
+    build?: { os: string; arch: string };
+    permissions?: { querySync(d: { name: "env"; variable: string }): { state: string } };
+    env?: { get(name: string): string | undefined };
+  };
   Bun?: unknown;
   process?: {
     versions?: { node?: string; bun?: string };
@@ -51,6 +56,21 @@ export function detectRuntime(): Runtime {
 export function getEnv(name: string): string | undefined {
   try {
     return g.process?.env?.[name];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An environment variable that never asks for a permission: on Deno it is read only when env access
+ * to it is already granted (README: `--allow-env=SHMKIT_LIB` is the only grant shmkit asks for);
+ * elsewhere as {@linkcode getEnv}.
+ */
+function quietEnv(name: string): string | undefined {
+  const d = g.Deno;
+  if (d?.permissions === undefined || d.env === undefined) return getEnv(name);
+  try {
+    return d.permissions.querySync({ name: "env", variable: name }).state === "granted" ? d.env.get(name) : undefined;
   } catch {
     return undefined;
   }
@@ -359,6 +379,17 @@ function load(): Backend {
 
 /** The loaded backend for this process. */
 export const native: Backend = load();
+
+/**
+ * True on x86-64 (every runtime): an spsc-ordered Channel sender publishes its tail with a plain
+ * typed-array store, which x86 keeps after the sender's earlier stores (a release store), instead
+ * of `Atomics.store`, a seq_cst `xchg` that waits for those stores' cache lines and was most of a
+ * sender's time across processes (a profile of bench S2). Its wake check may then read the
+ * receiver's waiter count before the tail store is visible to a receiver registering right then,
+ * so mode-2 receivers make the first wait of each park short (docs/layout/channel.md "Waiting").
+ * `SHMKIT_PLAIN_PUBLISH=0` turns it off.
+ */
+export const plainPublish: boolean = platformTag().endsWith("-x64") && quietEnv("SHMKIT_PLAIN_PUBLISH") !== "0";
 
 const abi = native.symbols.shmkit_abi_version();
 if (abi !== 1) {

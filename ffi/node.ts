@@ -29,7 +29,6 @@ export function open(path: string): Backend {
   return {
     runtime: "node",
     plainFlagReads: false,
-    plainPublish: process.arch === "x64" && process.env.SHMKIT_PLAIN_PUBLISH !== "0",
     libraryPath: path,
     symbols: symbols as unknown as NativeSymbols,
     view(address: number, length: number): ArrayBuffer {

@@ -23,16 +23,6 @@ export interface Backend {
    * turns it off.
    */
   readonly plainFlagReads: boolean;
-  /**
-   * True on x86-64 (every runtime): an spsc-ordered Channel sender publishes its tail with a plain
-   * typed-array store, which x86 keeps after the sender's earlier stores (a release store), instead
-   * of `Atomics.store`, a seq_cst `xchg` that waits for those stores' cache lines and was most of a
-   * sender's time across processes (a profile of bench S2). Its wake check may then read the
-   * receiver's waiter count before the tail store is visible to a receiver registering right then,
-   * so mode-2 receivers make the first wait of each park short (docs/layout/channel.md "Waiting").
-   * `SHMKIT_PLAIN_PUBLISH=0` turns it off.
-   */
-  readonly plainPublish: boolean;
   /** The path of the loaded native library. */
   readonly libraryPath: string;
   /** The library's functions, all synchronous. */

@@ -107,7 +107,7 @@
  * @module
  */
 import { ShmError } from "./errors.ts";
-import { native, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { native, PID, plainPublish, processAlive, START_TIME, sys } from "./sys.ts";
 
 import { ERRNO } from "./sys.ts";
 import { alignUp, publishReady, readHeader, writeHeader } from "./layout.ts";
@@ -298,12 +298,12 @@ const RECLAIM_EVERY_MS = 250;
 const PARK_SLICE_MS = 50;
 /**
  * The first futex wait of a mode-2 receiver's park: a sender publishing with a plain store
- * (native.plainPublish) may have read consWaiters before its tail store was visible to this
+ * (ffi/mod.ts plainPublish) may have read consWaiters before its tail store was visible to this
  * receiver, so a wake lost to that race costs at most this, never a slice (docs/layout/channel.md).
  */
 const FIRST_WAIT_MS = 0.2;
-/** An spsc-ordered sender's tail store: plain (release on x86-64) or `Atomics.store` (ffi/types.ts). */
-const PLAIN_PUBLISH = native.plainPublish;
+/** An spsc-ordered sender's tail store: plain (release on x86-64) or `Atomics.store` (ffi/mod.ts). */
+const PLAIN_PUBLISH = plainPublish;
 /** Blocking calls spin this long (ms) before parking. */
 const SPIN_MS = 0.02;
 const BAD_INDEX = 0xffffffff;
@@ -1833,7 +1833,7 @@ export class Channel implements Disposable {
       if (ready()) return;
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
-      if (!sender && this.#ord && word === RW_TAIL && slice > FIRST_WAIT_MS) {
+      if (this.#ord && word === RW_TAIL && slice > FIRST_WAIT_MS) {
         // As #park: a short first wait (a timer tick at least here), a re-check, then the rest.
         if (await waitAsync(this.#seg.mapping, off, seen, FIRST_WAIT_MS, signal)) return;
         if (this.#closed || ready()) return;
