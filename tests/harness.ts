@@ -7,9 +7,9 @@
  */
 import { spawn } from "node:child_process";
 
-import { RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
+import { PYTHON, RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
 
-export { ROOT, RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
+export { PYTHON, ROOT, RUNTIME, type Runtime, runtimeCommand, RUNTIMES } from "./processes.ts";
 
 const g = globalThis as unknown as { Deno?: { test: (o: unknown) => void } };
 
@@ -149,9 +149,9 @@ export async function runScript(
   return r;
 }
 
-/** Runs Python code (`python3 -c`) and throws with its output if it fails. */
+/** Runs Python code (`python3 -c`, the interpreter {@linkcode PYTHON}) and throws with its output if it fails. */
 export async function runPython(code: string, opts: RunOptions & { args?: string[] } = {}): Promise<RunResult> {
-  const r = await run(["python3", "-c", code, ...(opts.args ?? [])], opts);
+  const r = await run([PYTHON, "-c", code, ...(opts.args ?? [])], opts);
   if (r.code !== 0) throw new Error(`python exited ${r.code ?? r.signal}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return r;
 }

@@ -13,6 +13,21 @@ const g = globalThis as unknown as { Deno?: { version?: { deno?: string } }; Bun
 /** The runtime running this script. */
 export const RUNTIME: Runtime = g.Deno?.version?.deno ? "deno" : g.Bun !== undefined ? "bun" : "node";
 
+const envOf = (name: string): string | undefined => {
+  const d = (g as { Deno?: { env?: { get(n: string): string | undefined } } }).Deno;
+  if (d?.env) return d.env.get(name);
+  return (globalThis as unknown as { process?: { env: Record<string, string | undefined> } }).process?.env[name];
+};
+
+/**
+ * The Python interpreter the tests spawn: `SHMKIT_PYTHON` (scripts/test_all.sh sets it to
+ * `sys.executable` of the `python3` on PATH, resolved once) or `python3`. A version manager's
+ * shim (pyenv: a bash script that looks up the version on every call) costs ~0.35 s per spawn
+ * on this machine, ten times the interpreter's own start; the Python cross-language tests spawn
+ * hundreds of processes per leg.
+ */
+export const PYTHON: string = envOf("SHMKIT_PYTHON") || "python3";
+
 /** All runtimes, for cross-runtime matrices. */
 export const RUNTIMES: readonly Runtime[] = ["deno", "bun", "node"];
 

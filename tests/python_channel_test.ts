@@ -8,7 +8,7 @@
 // both ways), and an spsc-ordered Python receiver SIGKILLed holding messages that this runtime
 // then receives again. Runs on every leg.
 import { assert, assertCode, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { PYTHON, ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Channel, type ChannelMode, SharedMemory } from "../mod.ts";
 
 const CHILD = `${ROOT}python/tests/child.py`;
@@ -16,13 +16,13 @@ const ENV = { PYTHONPATH: `${ROOT}python` };
 const PEER = "tests/fixtures/py_chan_peer.ts";
 const STOP = 0xffffffff;
 
-const probe = await run(["python3", "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
+const probe = await run([PYTHON, "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
   () => undefined,
 );
 const noPython = probe?.stdout.trim() === "True" ? false : "python3 >= 3.10 is not installed";
 
 function py(args: string[], timeout = 120_000): Promise<RunResult> {
-  return run(["python3", CHILD, ...args], { env: ENV, timeout });
+  return run([PYTHON, CHILD, ...args], { env: ENV, timeout });
 }
 
 function peer(args: string[], env: Record<string, string> = {}): Promise<RunResult> {

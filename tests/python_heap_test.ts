@@ -6,7 +6,7 @@
 // points, the names of src/heap.ts) are recovered here, and this runtime's victims
 // (tests/fixtures/heap_crasher.ts) by Python, with nothing leaked or double-owned. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
-import { prng, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { PYTHON, prng, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { FAULT_POINTS, heapGeometry, SharedHeap } from "../src/heap.ts";
 import { SharedMemory } from "../src/segment.ts";
 import { Ring } from "../src/ring.ts";
@@ -19,13 +19,13 @@ const ENV = { PYTHONPATH: `${ROOT}python` };
 const ENTRIES = 64;
 const FREEING = 0x80000000;
 
-const probe = await run(["python3", "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
+const probe = await run([PYTHON, "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
   () => undefined,
 );
 const noPython = probe?.stdout.trim() === "True" ? false : "python3 >= 3.10 is not installed";
 
 function py(args: string[], timeout = 120_000): Promise<RunResult> {
-  return run(["python3", CHILD, ...args], { env: ENV, timeout });
+  return run([PYTHON, CHILD, ...args], { env: ENV, timeout });
 }
 
 function ok(r: RunResult, what: string): RunResult {

@@ -6,20 +6,20 @@
 // and this runtime, Deno recovered by Python. The TypeScript children are
 // tests/fixtures/lock_child.ts; python/tests/locks_child.py has the same modes and shared words.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { PYTHON, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Condition, Mutex, Semaphore, SharedMemory } from "../mod.ts";
 
 const FIXTURE = "tests/fixtures/lock_child.ts";
 const CHILD = `${ROOT}python/tests/locks_child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
 
-const probe = await run(["python3", "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
+const probe = await run([PYTHON, "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
   () => undefined,
 );
 const noPython = probe?.stdout.trim() === "True" ? false : "python3 >= 3.10 is not installed";
 
 function py(mode: string, opts: unknown, timeout = 120_000): Promise<RunResult> {
-  return run(["python3", CHILD, mode, JSON.stringify(opts)], { env: ENV, timeout });
+  return run([PYTHON, CHILD, mode, JSON.stringify(opts)], { env: ENV, timeout });
 }
 
 function ok(r: RunResult, what: string): RunResult {
@@ -215,7 +215,7 @@ test(`Mutex: a Python holder SIGKILLed inside is recovered by Deno, a Deno holde
     assertEquals(m.recoveries, 6);
     // A waiter of this runtime parked on the lock while the Python holder dies takes it over.
     d.fill(0);
-    const holder = run(["python3", CHILD, "hold-die", JSON.stringify(base)], { env: ENV, timeout: 60_000 });
+    const holder = run([PYTHON, CHILD, "hold-die", JSON.stringify(base)], { env: ENV, timeout: 60_000 });
     const t0 = performance.now();
     while (Atomics.load(d, 0) === 0) {
       assert(performance.now() - t0 < 30_000, "the Python holder never locked");
@@ -249,7 +249,7 @@ test(
       const opts = JSON.stringify({ mutex: m.handle(), cond: c.handle(), data: data.handle() });
       const waiters = new Uint32Array(seg.buffer, Mutex.byteLength({ slots: 4 }) + 68, 1);
       // A Python waiter; once it sleeps in the condition, a Deno child locks, notifies and dies holding the mutex.
-      const waiter = run(["python3", CHILD, "cond-wait", opts], { env: ENV, timeout: 60_000 });
+      const waiter = run([PYTHON, CHILD, "cond-wait", opts], { env: ENV, timeout: 60_000 });
       const t0 = performance.now();
       while (Atomics.load(waiters, 0) === 0) {
         assert(performance.now() - t0 < 30_000, "the Python waiter never waited");
@@ -262,7 +262,7 @@ test(
       // And back: this runtime waits, a Python notifier dies holding the mutex.
       d.fill(0);
       const g = await m.lockAsync({ timeout: 10_000 });
-      const pyNotifier = run(["python3", CHILD, "notify-and-die", opts], { env: ENV, timeout: 60_000 });
+      const pyNotifier = run([PYTHON, CHILD, "notify-and-die", opts], { env: ENV, timeout: 60_000 });
       while (d[0] === 0) await c.waitAsync(g, { timeout: 30_000 });
       assert(g.recovered, "the re-acquired mutex reports the dead Python holder");
       assert(m.held);

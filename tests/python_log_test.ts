@@ -7,7 +7,7 @@
 // writers to this runtime and tryWriteBatch back; a claimer of either language SIGKILLed holding its
 // claim, the other language reading on. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { PYTHON, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { type LogMode, MessageLog } from "../src/log.ts";
 import { SharedMemory } from "../src/segment.ts";
 import { checkPayload, fillPayload, payloadLength, recordType, STATUS_BYTES } from "./fixtures/log_common.ts";
@@ -15,13 +15,13 @@ import { checkPayload, fillPayload, payloadLength, recordType, STATUS_BYTES } fr
 const CHILD = `${ROOT}python/tests/child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
 
-const probe = await run(["python3", "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
+const probe = await run([PYTHON, "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
   () => undefined,
 );
 const noPython = probe?.stdout.trim() === "True" ? false : "python3 >= 3.10 is not installed";
 
 function py(args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<RunResult> {
-  return run(["python3", CHILD, ...args], { env: { ...ENV, ...env }, timeout });
+  return run([PYTHON, CHILD, ...args], { env: { ...ENV, ...env }, timeout });
 }
 
 function ok(r: RunResult, what: string): RunResult {

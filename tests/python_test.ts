@@ -4,7 +4,7 @@
 // SIGKILLed inside ring and mempool operations (csrc/ops.c fault points) leaving the objects
 // working for this runtime. Runs on every leg: the TypeScript side is Deno, Bun or Node in turn.
 import { assert, assertEquals } from "./assert.ts";
-import { ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
+import { PYTHON, ROOT, run, type RunResult, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
 import { Mempool, Ring, type RingMode, SharedArray, SharedMemory } from "../mod.ts";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,15 +12,15 @@ import { tmpdir } from "node:os";
 const CHILD = `${ROOT}python/tests/child.py`;
 const ENV = { PYTHONPATH: `${ROOT}python` };
 
-const probe = await run(["python3", "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
+const probe = await run([PYTHON, "-c", "import sys; print(sys.version_info >= (3, 10))"], { env: ENV }).catch(
   () => undefined,
 );
 const noPython = probe?.stdout.trim() === "True" ? false : "python3 >= 3.10 is not installed";
-const numpyProbe = noPython ? undefined : await run(["python3", "-c", "import numpy"]);
+const numpyProbe = noPython ? undefined : await run([PYTHON, "-c", "import numpy"]);
 const noNumpy = noPython || (numpyProbe?.code === 0 ? false : "numpy is not installed");
 
 function py(args: string[], timeout = 60_000): Promise<RunResult> {
-  return run(["python3", CHILD, ...args], { env: ENV, timeout });
+  return run([PYTHON, CHILD, ...args], { env: ENV, timeout });
 }
 
 function ok(r: RunResult, what: string): RunResult {
@@ -151,7 +151,7 @@ r.enqueue_bulk([5, 6, 7])
 print(json.dumps(r.handle()))
 r.close()
 `;
-    const r = ok(await run(["python3", "-c", code, name], { env: ENV }), "python");
+    const r = ok(await run([PYTHON, "-c", code, name], { env: ENV }), "python");
     using ring = Ring.attach(JSON.parse(r.stdout));
     assertEquals(ring.mode, "mpsc");
     assertEquals(ring.capacity, 8);
@@ -269,7 +269,7 @@ got = r.dequeue_burst(16)
 ok = r.enqueue_bulk([1, 2, 3]) and r.dequeue_burst(16) == [1, 2, 3]
 print(json.dumps({"got": got, "ok": ok}))
 `;
-      const out = JSON.parse(ok(await run(["python3", "-c", code, h], { env: ENV }), `python after ${fault}`).stdout);
+      const out = JSON.parse(ok(await run([PYTHON, "-c", code, h], { env: ENV }), `python after ${fault}`).stdout);
       assertEquals(out.got, want, `${mode} ${fault}`);
       assertEquals(out.ok, true, `${mode} ${fault}`);
     } finally {
@@ -293,7 +293,7 @@ for b in blocks:
     p.put(b)
 print(json.dumps({"freed": freed, "available": p.available}))
 `;
-      const out = JSON.parse(ok(await run(["python3", "-c", code, h], { env: ENV }), `python after ${fault}`).stdout);
+      const out = JSON.parse(ok(await run([PYTHON, "-c", code, h], { env: ENV }), `python after ${fault}`).stdout);
       assertEquals(out.available, 4, fault);
       assert(out.freed <= 1, `${fault}: freed ${out.freed}`);
     } finally {
@@ -318,7 +318,7 @@ r.try_enqueue(7)
 `;
   const out = JSON.parse(
     ok(
-      await run(["python3", "-c", code, JSON.stringify(seg.handle()), JSON.stringify(r.handle())], { env: ENV }),
+      await run([PYTHON, "-c", code, JSON.stringify(seg.handle()), JSON.stringify(r.handle())], { env: ENV }),
       "python",
     ).stdout,
   );
@@ -349,7 +349,7 @@ test(
     const dir = mkdtempSync(`${tmpdir()}/shmkit-pip-`);
     try {
       // --system-site-packages: numpy (and the build backend's mirror settings) as the user has them.
-      ok(await run(["python3", "-m", "venv", "--system-site-packages", `${dir}/venv`]), "python3 -m venv");
+      ok(await run([PYTHON, "-m", "venv", "--system-site-packages", `${dir}/venv`]), "python3 -m venv");
       const pip = await run([`${dir}/venv/bin/pip`, "install", "--quiet", `${ROOT}python`], { timeout: 400_000 });
       ok(pip, "pip install ./python");
       for (const s of snippets) {
