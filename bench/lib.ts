@@ -113,6 +113,38 @@ export function phaseProbe(bench: string): void {
   }
 }
 
+/** The transport of a C floor measured inside a JavaScript job ({@linkcode sameJobFloor}). */
+export const JOB_FLOOR = "C floor (same job)";
+
+/**
+ * Runs a C floor program (`build/bench/<prog>`, SHMKIT_BENCH_QUICK=1: 0.2 s per case) inside this
+ * job and re-emits its rows for `bench` as transport {@linkcode JOB_FLOOR} under this job's
+ * runtime. The driver compares this job's cells with it first (bench/run.ts `floorFor`): the
+ * VM's cross-core phase changes over minutes (bench/README.md Methodology), so the floor job run
+ * once, minutes away, can sit in the other phase (at 22:35 the log floor ran fast, 111 M/s, while
+ * every S10 job ran slow). Jobs call it before and after their cells; both count in the median.
+ * Emits nothing when the program is missing (the C floor job's row is used then).
+ */
+export function sameJobFloor(bench: string, prog: string, args: string[] = []): void {
+  const r = spawnSync(`${ROOT}build/bench/${prog}`, args, {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, SHMKIT_BENCH_QUICK: "1" },
+  });
+  if (r.status !== 0 || typeof r.stdout !== "string") return;
+  for (const line of r.stdout.split("\n")) {
+    if (!line.startsWith(`{"bench":"${bench}"`)) continue;
+    const d = JSON.parse(line) as Row & { transport: string };
+    if (d.transport !== "C floor") continue;
+    emit({
+      ...d,
+      transport: JOB_FLOOR,
+      runtime: RUNTIME,
+      note: `${prog} run inside this job (0.2 s per case); ${d.note ?? ""}`,
+    });
+  }
+}
+
 /** Emits p50 / p99 (and p99.9 when asked) of latency samples in `unit` ("ns" | "us" | "ms"). */
 export function emitLatency(
   base: Omit<Row, "metric" | "value">,

@@ -416,10 +416,12 @@ function dim(metric: string): Dim {
 }
 
 const isFloor = (c: Cell): boolean => c.transport === "C floor";
+/** A C floor a JavaScript job ran next to its own cells (bench/lib.ts `sameJobFloor`). */
+const isJobFloor = (c: Cell): boolean => c.transport === "C floor (same job)";
 const isOurs = (c: Cell): boolean => c.transport.toLowerCase().startsWith("shmkit");
 /** A JS floor (the same loop with no transport) or the serialization floor is a reference, not a peer. */
 const isJsFloor = (c: Cell): boolean => /^(JS floor|serialization floor)/.test(c.transport);
-const isPeer = (c: Cell): boolean => !isFloor(c) && !isOurs(c) && !isJsFloor(c);
+const isPeer = (c: Cell): boolean => !isFloor(c) && !isJobFloor(c) && !isOurs(c) && !isJsFloor(c);
 
 const SIZE_RE = /(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)\b/;
 function sizeOf(variant: string): number | undefined {
@@ -489,11 +491,18 @@ function normValue(c: Cell): number {
 }
 
 function floorFor(c: Cell, cells: Cell[]): Cell | undefined {
-  if (isFloor(c)) return undefined;
-  const m = bestMatches(c, cells.filter(isFloor), c.floor_variant);
-  // several floor variants fit equally well (a peer "64B" vs "spin 64B" and "park 64B"): no pick
-  if (new Set(m.map((f) => f.variant)).size > 1) return undefined;
-  return m[0];
+  if (isFloor(c) || isJobFloor(c)) return undefined;
+  // shmkit's cells: the floor measured inside their own job first (the same VM phase), then the C
+  // floor job's (peers run in other jobs: the C floor job's).
+  const mine = isOurs(c) ? cells.filter((f) => isJobFloor(f) && f.runtime === c.runtime) : [];
+  for (const pool of [mine, cells.filter(isFloor)]) {
+    const m = bestMatches(c, pool, c.floor_variant);
+    if (m.length === 0) continue;
+    // several floor variants fit equally well (a peer "64B" vs "spin 64B" and "park 64B"): no pick
+    if (new Set(m.map((f) => f.variant)).size > 1) return undefined;
+    return m[0];
+  }
+  return undefined;
 }
 
 function bestPeerFor(c: Cell, cells: Cell[]): Cell | undefined {
@@ -596,7 +605,7 @@ const BENCH_TITLES: Record<string, string> = {
 };
 
 function sortCells(a: Cell, b: Cell): number {
-  const rank = (c: Cell) => isFloor(c) ? 0 : isOurs(c) ? 1 : 2;
+  const rank = (c: Cell) => isFloor(c) || isJobFloor(c) ? 0 : isOurs(c) ? 1 : 2;
   return rank(a) - rank(b) || a.variant.localeCompare(b.variant, "en", { numeric: true }) ||
     a.transport.localeCompare(b.transport) || a.runtime.localeCompare(b.runtime) ||
     a.metric.localeCompare(b.metric, "en", { numeric: true });

@@ -25,6 +25,7 @@ import {
   pin,
   procCpu,
   RUNTIME,
+  sameJobFloor,
   spawnScript,
 } from "../lib.ts";
 
@@ -171,8 +172,10 @@ async function cell(random: boolean, windowS: number, blocking: boolean): Promis
 async function main(): Promise<void> {
   phaseProbe("S10"); // which cross-core phase of the VM this job ran in (bench/lib.ts)
   const w = pick(1.5, 0.5);
+  sameJobFloor("S10", "log_floor"); // the C floor in this job's phase, before and after (bench/lib.ts)
   for (const blocking of [false, true]) {
     await cell(false, w, blocking);
     await cell(true, w, blocking);
   }
+  sameJobFloor("S10", "log_floor");
 }

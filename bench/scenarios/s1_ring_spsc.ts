@@ -25,6 +25,7 @@ import {
   pin,
   procCpu,
   RUNTIME,
+  sameJobFloor,
   spawnScript,
 } from "../lib.ts";
 
@@ -242,6 +243,8 @@ function floor(batch: number, windowS: number): void {
 async function main(): Promise<void> {
   phaseProbe("S1"); // which cross-core phase of the VM this job ran in (bench/lib.ts)
   const w = pick(2, 0.4);
+  sameJobFloor("S1", "floor", ["S1"]); // the C floor in this job's phase, before and after (bench/lib.ts)
   for (const batch of [1, 32, 256]) await cell(batch, w);
+  sameJobFloor("S1", "floor", ["S1"]);
   for (const batch of [32, 256]) floor(batch, w / 2);
 }

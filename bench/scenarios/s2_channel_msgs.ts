@@ -31,6 +31,7 @@ import {
   pin,
   procCpu,
   RUNTIME,
+  sameJobFloor,
   spawnScript,
 } from "../lib.ts";
 
@@ -298,6 +299,9 @@ async function main(): Promise<void> {
   const only = (env("SHMKIT_BENCH_S2_CELLS") ?? "").split(/[,\s]+/).filter(Boolean);
   const want = (c: string): boolean => only.length === 0 || only.includes(c);
   if (want("copy")) { for (const size of SIZES) await cell(size, "copy", w); }
+  // The C floor of the message protocol in this job's phase, before and after the message cells (bench/lib.ts).
+  const floors = only.length === 0 || only.some((c) => c !== "copy" && c !== "floor");
+  if (floors) sameJobFloor("S2", "chan_floor");
   if (want("msg")) await cell(64, "msg", w);
   if (want("omsg")) await cell(64, "omsg", w);
   if (want("msgrun")) await cell(64, "msgrun", w);
@@ -308,5 +312,6 @@ async function main(): Promise<void> {
   if (want("ojson")) await cell(64, "ojson", w);
   if (want("ojsonmsg")) await cell(64, "ojsonmsg", w);
   if (want("value")) await cell(64, "value", w);
+  if (floors) sameJobFloor("S2", "chan_floor");
   if (want("floor")) serializationFloors(w);
 }
