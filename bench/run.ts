@@ -500,7 +500,13 @@ function floorFor(c: Cell, cells: Cell[]): Cell | undefined {
     if (m.length === 0) continue;
     // several floor variants fit equally well (a peer "64B" vs "spin 64B" and "park 64B"): no pick
     if (new Set(m.map((f) => f.variant)).size > 1) return undefined;
-    return m[0];
+    if (pool !== mine) return m[0];
+    // The best value the jobs measured, not their median: a floor run before the cells has read
+    // up to 2.5x lower than the same job's floor after them (cause not found), and the comparison
+    // must not flatter the cell.
+    const f = m[0];
+    const best = dim(f.metric).higherBetter ? Math.max(...f.values) : Math.min(...f.values);
+    return { ...f, median: best };
   }
   return undefined;
 }

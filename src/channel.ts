@@ -120,6 +120,7 @@ import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
 import { faultHook } from "./fault.ts";
 import { localWork, Pacer } from "./pace.ts";
 import { decodeText } from "./text.ts";
+import { copyIn } from "./copy.ts";
 
 /** How senders and receivers may share a channel. */
 export type ChannelMode = "spsc" | "mpmc" | "spsc-ordered";
@@ -582,6 +583,7 @@ export class Channel implements Disposable {
   #rmask: number;
   #rspsc: boolean;
   #dataBuf: ArrayBuffer; // one view over every block, made once, detached by close()
+  #data32: Int32Array; // the same blocks as words (src/copy.ts copyIn)
   #data: Uint8Array;
   #slotViews: (Uint8Array | undefined)[]; // whole-slot views of #dataBuf, made once each
   #msgs: (FastMessage | undefined)[]; // reusable Message per slot (detach "close")
@@ -720,6 +722,7 @@ export class Channel implements Disposable {
       `Cannot view the blocks of ${this.#what}`,
     );
     this.#data = new Uint8Array(this.#dataBuf);
+    this.#data32 = new Int32Array(this.#dataBuf);
     this.#slotViews = new Array(slots);
     this.#msgs = new Array(slots);
     this.#live = new Array(slots);
@@ -1146,8 +1149,8 @@ export class Channel implements Disposable {
       }
       n = r.written;
     } else {
-      this.#data.set(data, i * this.#blockStride);
       n = data.length;
+      copyIn(this.#data, this.#data32, i * this.#blockStride, data, n);
     }
     this.#lenU[2 * i] = n; // published by the QUEUED store below (Q1)
     if (FAULT_ON) fault("channel.send.after_write");

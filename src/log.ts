@@ -106,6 +106,7 @@ import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { decodeText } from "./text.ts";
+import { copyIn } from "./copy.ts";
 import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { Pacer } from "./pace.ts";
 
@@ -191,8 +192,6 @@ const PARK_SLICE_MS = 100;
 const STUCK_MS = 2;
 /** Claim CAS attempts of one tryWrite before it reports "no room now" (contention bound). */
 const CAS_TRIES = 4096;
-/** Payloads up to this size are copied by a loop (cheaper than a TypedArray.set call). */
-const SMALL_COPY = 16;
 
 const START_LO = Math.max(0, START_TIME) >>> 0;
 
@@ -950,8 +949,7 @@ export class MessageLog implements Disposable {
       if (n !== 0) {
         const at = off + RECORD_HEADER_SIZE;
         if (typeof it === "string") encoder.encodeInto(it, u8.subarray(at, at + n));
-        else if (n <= SMALL_COPY) { for (let i = 0; i < n; i++) u8[at + i] = (it as Uint8Array)[i]; }
-        else u8.set(it as Uint8Array, at);
+        else copyIn(u8, i32, at, it as Uint8Array, n);
         if (FAULT_ON) fault("log.write.mid_payload");
       }
       i32[w] = RECORD_HEADER_SIZE + n;
@@ -1228,11 +1226,8 @@ export class MessageLog implements Disposable {
     const at = off + RECORD_HEADER_SIZE;
     if (typeof data === "string") {
       encoder.encodeInto(data, this.#u8.subarray(at, at + n));
-    } else if (n <= SMALL_COPY) {
-      const u8 = this.#u8;
-      for (let i = 0; i < n; i++) u8[at + i] = data[i];
     } else {
-      this.#u8.set(data, at);
+      copyIn(this.#u8, this.#i32, at, data, n);
     }
     if (FAULT_ON) fault("log.write.mid_payload");
   }
