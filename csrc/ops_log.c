@@ -63,6 +63,8 @@ static inline void str_(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, RLX); 
 #define MAX_CAP (1u << 30)
 #define CAS_TRIES 4096
 #define PARK_SLICE_MS 100.0
+/* An spsc reader's first wait of each park (src/log.ts FIRST_WAIT_MS). */
+#define FIRST_WAIT_MS 0.2
 #define STUCK_MS 2.0
 #define EBADHDR_ (-SHMKIT_EBADHDR)
 
@@ -946,7 +948,19 @@ int32_t shmkit_log_park(struct shmkit_log_local *l, uint32_t side, uint32_t n, d
 		/* A reader stuck at an unwritten record wakes up soon to ask whether its writer lives. */
 		double slice = reader && l->stuck ? STUCK_MS * 2 : PARK_SLICE_MS;
 		double ms = timeout_ms < slice ? timeout_ms : slice;
-		rc = shmkit_futex_wait(l->map_id, l->offset + word_off, w0, ms);
+		if (reader && l->mode == 0 && ms > FIRST_WAIT_MS) {
+			/* spsc: a short first wait and a re-check, then the rest: a writer publishing its
+			 * tail with a plain store (TypeScript on x86-64) may have missed this registration
+			 * (docs/layout/log.md "Waiting"). */
+			rc = shmkit_futex_wait(l->map_id, l->offset + word_off, w0, FIRST_WAIT_MS);
+			if (rc == -ETIMEDOUT) {
+				rc = ready_at(&g, l->r_pos); /* 1 ready (reported as a wake below), < 0 corrupt */
+				if (rc == 0)
+					rc = shmkit_futex_wait(l->map_id, l->offset + word_off, w0, ms - FIRST_WAIT_MS);
+			}
+		} else {
+			rc = shmkit_futex_wait(l->map_id, l->offset + word_off, w0, ms);
+		}
 		if (rc == 1 || (rc == -ETIMEDOUT && timeout_ms > slice))
 			rc = 0;
 	}

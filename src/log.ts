@@ -93,7 +93,11 @@
  * Waiting: a waiting reader reads dataSeq, increments readWaiters, stores readSleep = 1, re-checks,
  * then futex-waits on dataSeq with the value read; a writer, after publishing, loads readWaiters
  * and only if non-zero exchanges readSleep with 0 and, if it was 1, bumps dataSeq and wakes
- * (no syscall on the fast path). Writers wait on head (spsc) / clean (mpsc) the same way.
+ * (no syscall on the fast path). Writers wait on head (spsc) / clean (mpsc) the same way. On
+ * x86-64 the spsc writer publishes its tail with a plain store (a release store there), after
+ * which its readWaiters load may be satisfied before the tail store is visible: a reader
+ * registering in that window can miss its wake. spsc readers therefore wait at most
+ * FIRST_WAIT_MS (0.2 ms) first in every park, re-check, then wait the rest of the slice.
  *
  * @module
  */
@@ -104,7 +108,7 @@ import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
-import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
+import { ERRNO, native, PID, plainPublish, processAlive, START_TIME, sys } from "./sys.ts";
 import { decodeText } from "./text.ts";
 import { copyIn } from "./copy.ts";
 import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
@@ -188,6 +192,13 @@ const SPIN_MS = 0.05;
 const SPIN_BATCH = 64;
 /** Longest single park: a parked reader re-checks (and recovers dead claims) this often. */
 const PARK_SLICE_MS = 100;
+/**
+ * An spsc reader's first futex wait of each park (ms): a writer that publishes its tail with a
+ * plain store (x86-64) may read readWaiters before that store is visible to a reader registering
+ * at that moment, and miss the wake; the reader then finds the record after this wait, not after
+ * a whole slice. The Channel's mode-2 receivers do the same (src/channel.ts FIRST_WAIT_MS).
+ */
+const FIRST_WAIT_MS = 0.2;
 /** How long the reader waits at an unwritten header before asking whether its claimer lives. */
 const STUCK_MS = 2;
 /** Claim CAS attempts of one tryWrite before it reports "no room now" (contention bound). */
@@ -966,7 +977,11 @@ export class MessageLog implements Disposable {
     if (k === 0) return 0;
     if (FAULT_ON) fault("log.write.before_commit");
     const ctl = this.#ctl;
-    Atomics.store(ctl, W_TAIL, t | 0); // W-R1: publish tail once per batch (release); pairs with A1
+    // W-R1: publish tail once per batch (release); pairs with A1. On x86-64 a plain store is one
+    // (src/sys.ts plainPublish); its W2 read may then pass it, which spsc readers cover with a short
+    // first wait ("Waiting" above).
+    if (plainPublish) ctl[W_TAIL] = t | 0;
+    else Atomics.store(ctl, W_TAIL, t | 0);
     this.#wTail = t;
     if (FAULT_ON) fault("log.write.after_commit");
     if (readFlag(ctl, W_RW) !== 0) this.#wakeReader(); // W2
@@ -1243,7 +1258,8 @@ export class MessageLog implements Disposable {
       this.#slotsView[this.#slotW + 4] = 0; // the claim is done (L4 no longer needs it)
     } else {
       this.#i32[o] = len;
-      Atomics.store(ctl, W_TAIL, end | 0); // W-R1: publish tail (release); pairs with A1
+      if (plainPublish) ctl[W_TAIL] = end | 0; // W-R1 (release), as in #writeBatchSpsc
+      else Atomics.store(ctl, W_TAIL, end | 0);
       this.#wTail = end;
       if (FAULT_ON) fault("log.write.after_commit");
     }
@@ -1617,8 +1633,15 @@ export class MessageLog implements Disposable {
         if (ready()) return;
         if (FAULT_ON) fault("log.wait.parked");
         // A reader stuck at an unwritten record (mpsc) wakes up soon to ask whether its writer lives.
-        const slice = reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
-        futexWait(this.#mapping, this.#base + word * 4, v0, Math.min(rem, slice));
+        const slice = Math.min(rem, reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS);
+        const at = this.#base + word * 4;
+        if (reader && !this.#mpsc && slice > FIRST_WAIT_MS) {
+          // spsc: a short first wait and a re-check, then the rest (a plain-publishing writer's
+          // wake check may have missed this registration: "Waiting" above).
+          if (!futexWait(this.#mapping, at, v0, FIRST_WAIT_MS) && !ready()) {
+            futexWait(this.#mapping, at, v0, slice - FIRST_WAIT_MS);
+          }
+        } else futexWait(this.#mapping, at, v0, slice);
       } finally {
         if (!this.#closed) {
           Atomics.sub(ctl, waiters, 1);
@@ -1659,8 +1682,15 @@ export class MessageLog implements Disposable {
     try {
       if (ready()) return true;
       // A pending dead claim needs the reader to look again: park in slices.
-      const slice = reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS;
-      await waitAsync(this.#mapping, this.#base + word * 4, v0, Math.min(rem, slice), signal);
+      const slice = Math.min(rem, reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS);
+      const at = this.#base + word * 4;
+      if (reader && !this.#mpsc && slice > FIRST_WAIT_MS) {
+        // spsc: a short first wait and a re-check, then the rest (as #park)
+        if (await waitAsync(this.#mapping, at, v0, FIRST_WAIT_MS, signal)) return false; // woken
+        if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
+        if (ready()) return true;
+        await waitAsync(this.#mapping, at, v0, slice - FIRST_WAIT_MS, signal);
+      } else await waitAsync(this.#mapping, at, v0, slice, signal);
     } finally {
       if (!this.#closed) {
         Atomics.sub(ctl, waiters, 1);
