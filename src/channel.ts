@@ -1488,7 +1488,11 @@ export class Channel implements Disposable {
     if (PLAIN_PUBLISH) this.#rctl[RW_TAIL] = this.#oT | 0;
     else Atomics.store(this.#rctl, RW_TAIL, this.#oT | 0);
     if (FAULT_ON) fault("channel.send.after_enqueue");
-    if (readFlag(this.#rctl, RW_CW) !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
+    // W2. After a plain publish the check is not ordered after it anyway (the receiver's short
+    // first wait covers that), so it reads plainly too: on V8 Atomics.load is a builtin call
+    // (~12 ns per message; Deno +8-14 % in paired quick S2 runs).
+    const cw = PLAIN_PUBLISH ? this.#rctl[RW_CW] : readFlag(this.#rctl, RW_CW);
+    if (cw !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
       futexWake(this.#seg.mapping, this.#readyOff + RING.tail);
     }
   }

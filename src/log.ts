@@ -984,7 +984,8 @@ export class MessageLog implements Disposable {
     else Atomics.store(ctl, W_TAIL, t | 0);
     this.#wTail = t;
     if (FAULT_ON) fault("log.write.after_commit");
-    if (readFlag(ctl, W_RW) !== 0) this.#wakeReader(); // W2
+    // W2: after a plain publish the check is unordered against it anyway: a plain read too.
+    if ((plainPublish ? ctl[W_RW] : readFlag(ctl, W_RW)) !== 0) this.#wakeReader();
     return k;
   }
 
@@ -1263,7 +1264,8 @@ export class MessageLog implements Disposable {
       this.#wTail = end;
       if (FAULT_ON) fault("log.write.after_commit");
     }
-    if (readFlag(ctl, W_RW) !== 0) this.#wakeReader(); // W2
+    // W2 (a plain read after a plain publish, as in #writeBatchSpsc)
+    if ((plainPublish && !this.#mpsc ? ctl[W_RW] : readFlag(ctl, W_RW)) !== 0) this.#wakeReader();
   }
 
   #startWriter(): void {
