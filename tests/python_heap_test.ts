@@ -6,7 +6,18 @@
 // points, the names of src/heap.ts) are recovered here, and this runtime's victims
 // (tests/fixtures/heap_crasher.ts) by Python, with nothing leaked or double-owned. Runs on every leg.
 import { assert, assertEquals } from "./assert.ts";
-import { PYTHON, prng, ROOT, run, type RunResult, runScript, RUNTIME, runtimeCommand, test, uniqueName } from "./harness.ts";
+import {
+  prng,
+  PYTHON,
+  ROOT,
+  run,
+  type RunResult,
+  runScript,
+  RUNTIME,
+  runtimeCommand,
+  test,
+  uniqueName,
+} from "./harness.ts";
 import { FAULT_POINTS, heapGeometry, SharedHeap } from "../src/heap.ts";
 import { SharedMemory } from "../src/segment.ts";
 import { Ring } from "../src/ring.ts";
