@@ -381,15 +381,6 @@ function load(): Backend {
 export const native: Backend = load();
 
 /**
- * True on x86-64 (every runtime): an spsc-ordered Channel sender publishes its tail with a plain
- * typed-array store, which x86 keeps after the sender's earlier stores (a release store), instead
- * of `Atomics.store`, a seq_cst `xchg` that waits for those stores' cache lines and was most of a
- * sender's time across processes (a profile of bench S2). Its wake check may then read the
- * receiver's waiter count before the tail store is visible to a receiver registering right then,
- * so mode-2 receivers make the first wait of each park short (docs/layout/channel.md "Waiting").
- * `SHMKIT_PLAIN_PUBLISH=0` turns it off.
- */
-/**
  * Payloads of at most this many bytes are copied into shared memory by a loop of 4-byte stores
  * instead of `TypedArray.prototype.set` (src/copy.ts): 64 on Bun, where the call's stack stores
  * queue behind payload stores waiting for the peer's cache lines (cross-process 64-byte log
@@ -402,6 +393,18 @@ export const loopCopyMax: number = (() => {
   return native.runtime === "bun" ? 64 : 16;
 })();
 
+/**
+ * True on x86-64 (every runtime): an spsc-ordered Channel sender and an spsc MessageLog writer
+ * publish their tail with a plain
+ * typed-array store, which x86 keeps after the sender's earlier stores (a release store), instead
+ * of `Atomics.store`, a seq_cst `xchg` that waits for those stores' cache lines and was most of a
+ * sender's time across processes (a profile of bench S2). Its wake check may then read the
+ * receiver's waiter count before the tail store is visible to a receiver registering right then,
+ * so mode-2 receivers and spsc log readers make the first wait of each park short
+ * (docs/layout/channel.md and docs/layout/log.md "Waiting"). The wake check after a plain publish
+ * reads plainly too (it is unordered against the publish either way).
+ * `SHMKIT_PLAIN_PUBLISH=0` turns it off.
+ */
 export const plainPublish: boolean = platformTag().endsWith("-x64") && quietEnv("SHMKIT_PLAIN_PUBLISH") !== "0";
 
 const abi = native.symbols.shmkit_abi_version();
