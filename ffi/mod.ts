@@ -395,10 +395,9 @@ export const loopCopyMax: number = (() => {
 
 /**
  * True on x86-64 (every runtime): an spsc-ordered Channel sender and an spsc MessageLog writer
- * publish their tail with a plain
- * typed-array store, which x86 keeps after the sender's earlier stores (a release store), instead
- * of `Atomics.store`, a seq_cst `xchg` that waits for those stores' cache lines and was most of a
- * sender's time across processes (a profile of bench S2). Its wake check may then read the
+ * publish their tail with a plain typed-array store, which x86 keeps after the sender's earlier
+ * stores (a release store), instead of `Atomics.store`, a seq_cst `xchg` that waits for those
+ * stores' cache lines and was most of a sender's time across processes (a profile of bench S2). Its wake check may then read the
  * receiver's waiter count before the tail store is visible to a receiver registering right then,
  * so mode-2 receivers and spsc log readers make the first wait of each park short
  * (docs/layout/channel.md and docs/layout/log.md "Waiting"). The wake check after a plain publish
