@@ -211,6 +211,20 @@ def main() -> None:
         lg.close()
         print(json.dumps({"count": total[0], "per": {str(k): v for k, v in per.items()}, "errors": errors[:5],
                           "sum": total[1]}), flush=True)
+    elif cmd in ("log-stamped", "chan-stamped"):
+        # tests/lost_wake_test.ts: `count` blocking reads of Float64 wall-clock stamps (ms) written
+        # right after this process registered as a waiter, with the writer's wake check made to miss.
+        obj = (shmkit.MessageLog if cmd == "log-stamped" else shmkit.Channel).attach(json.loads(args[0]))
+        delays = []
+        for _ in range(int(args[1])):
+            if cmd == "log-stamped":
+                b = obj.read(timeout=30)[1]
+            else:
+                with obj.recv(timeout=30) as m:
+                    b = bytes(m.bytes)
+            delays.append(time.time() * 1000 - struct.unpack_from("<d", b, 0)[0])
+        obj.close()
+        print(json.dumps({"delays": delays}), flush=True)
     elif cmd == "log-block":
         lg = shmkit.MessageLog.attach(json.loads(args[0]))
         print("ready", flush=True)
