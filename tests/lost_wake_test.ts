@@ -129,9 +129,6 @@ async function feedChild(kind: "log" | "chan", cmd: string[]): Promise<number[]>
     child.stdout!.on("data", (d) => out += d);
     child.stderr!.on("data", (d) => err += d);
     const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
-    let done = false;
-    exited.then(() => done = true);
-    await new Promise((r) => setTimeout(r, 0));
     // Busy waits (bounded), also through the child's start: its registration must be caught
     // within its first wait (0.2 ms), or the send lands in the rest of the slice.
     const spinUntil = (want: number, what: string): void => {
@@ -140,10 +137,16 @@ async function feedChild(kind: "log" | "chan", cmd: string[]): Promise<number[]>
         if (Date.now() > deadline) throw new Error(`the child never ${what}`);
       }
     };
-    for (let round = 0; round < CHILD_ROUNDS; round++) {
-      if (round > 0) spinUntil(0, `left its park (round ${round})`);
-      spinUntil(1, `parked (round ${round})`);
-      sendUnwoken(t);
+    try {
+      for (let round = 0; round < CHILD_ROUNDS; round++) {
+        if (round > 0) spinUntil(0, `left its park (round ${round})`);
+        spinUntil(1, `parked (round ${round})`);
+        sendUnwoken(t);
+      }
+    } catch (e) {
+      child.kill("SIGKILL");
+      await exited; // its output arrives while we wait
+      throw new Error(`${(e as Error).message}; child output: ${out} ${err}`);
     }
     const code = await exited;
     assertEquals(code, 0, `child exited ${code}: ${err}`);
