@@ -122,7 +122,8 @@ export const JOB_FLOOR = "C floor (same job)";
  * runtime. The driver compares this job's cells with it first (bench/run.ts `floorFor`): the
  * VM's cross-core phase changes over minutes (bench/README.md Methodology), so the floor job run
  * once, minutes away, can sit in the other phase (at 22:35 the log floor ran fast, 111 M/s, while
- * every S10 job ran slow). Jobs call it before and after their cells; both count in the median.
+ * every S10 job ran slow). Jobs call it before and after their cells; the driver compares their
+ * cells with the best of those values.
  * Emits nothing when the program is missing (the C floor job's row is used then).
  */
 export function sameJobFloor(bench: string, prog: string, args: string[] = []): void {

@@ -62,10 +62,6 @@
 #define TAG_MASK 0x3fffffffu
 #define RECLAIM_EVERY_MS 250.0
 #define PARK_SLICE_MS 50.0
-/* The first wait of a mode-2 receiver's park (docs/layout/channel.md "Waiting"): a sender that
- * publishes its tail with a plain (release) store may read consWaiters before that store is
- * visible to a receiver registering right then; a wake lost that way costs at most this. */
-#define O_FIRST_WAIT_MS 0.2
 /* An spsc sender that finds the channel full polls this long before it registers as a waiter
  * (src/channel.ts #poll): it resumes when the block at its cursor and the one TAKE_AHEAD - 1 past
  * it are FREE (a table line after the receiver left it), with a whole-table look every SCAN_EVERY
@@ -619,11 +615,11 @@ static int32_t o_park(struct ch *c, uint32_t side, double timeout_ms)
 		rc = 1;
 	} else {
 		double off = l->offset + l->ready_off + (side ? R_TAIL : R_HEAD);
-		if (side == 1 && slice > O_FIRST_WAIT_MS) {
+		if (side == 1 && slice > FIRST_WAIT_MS) {
 			/* a short first wait, then the rest of the slice (the futex re-checks the tail) */
-			rc = shmkit_futex_wait(l->map_id, off, w0, O_FIRST_WAIT_MS);
+			rc = shmkit_futex_wait(l->map_id, off, w0, FIRST_WAIT_MS);
 			if (rc == -ETIMEDOUT)
-				rc = shmkit_futex_wait(l->map_id, off, w0, slice - O_FIRST_WAIT_MS);
+				rc = shmkit_futex_wait(l->map_id, off, w0, slice - FIRST_WAIT_MS);
 		} else {
 			rc = shmkit_futex_wait(l->map_id, off, w0, slice);
 		}

@@ -63,8 +63,6 @@ static inline void str_(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, RLX); 
 #define MAX_CAP (1u << 30)
 #define CAS_TRIES 4096
 #define PARK_SLICE_MS 100.0
-/* An spsc reader's first wait of each park (src/log.ts FIRST_WAIT_MS). */
-#define FIRST_WAIT_MS 0.2
 #define STUCK_MS 2.0
 #define EBADHDR_ (-SHMKIT_EBADHDR)
 

@@ -115,7 +115,17 @@ import { checkHandle, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
-import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import {
+  futexWait,
+  futexWaitShortFirst,
+  futexWake,
+  readFlag,
+  timeoutError,
+  timeoutOf,
+  waitAsync,
+  waitAsyncShortFirst,
+  type WaitOptions,
+} from "./wait.ts";
 import { RING, Ring, RING_HEADER_SIZE } from "./ring.ts";
 import { faultHook } from "./fault.ts";
 import { localWork, Pacer } from "./pace.ts";
@@ -297,12 +307,6 @@ const RW_PS = RING.prodSleep / 4;
 const RECLAIM_EVERY_MS = 250;
 /** Parked receivers and senders re-check at least this often (ms). */
 const PARK_SLICE_MS = 50;
-/**
- * The first futex wait of a mode-2 receiver's park: a sender publishing with a plain store
- * (ffi/mod.ts plainPublish) may have read consWaiters before its tail store was visible to this
- * receiver, so a wake lost to that race costs at most this, never a slice (docs/layout/channel.md).
- */
-const FIRST_WAIT_MS = 0.2;
 /** An spsc-ordered sender's tail store: plain (release on x86-64) or `Atomics.store` (ffi/mod.ts). */
 const PLAIN_PUBLISH = plainPublish;
 /** Blocking calls spin this long (ms) before parking. */
@@ -1489,8 +1493,10 @@ export class Channel implements Disposable {
     else Atomics.store(this.#rctl, RW_TAIL, this.#oT | 0);
     if (FAULT_ON) fault("channel.send.after_enqueue");
     // W2. After a plain publish the check is not ordered after it anyway (the receiver's short
-    // first wait covers that), so it reads plainly too: on V8 Atomics.load is a builtin call
-    // (~12 ns per message; Deno +8-14 % in paired quick S2 runs).
+    // first wait, src/wait.ts futexWaitShortFirst, covers that), so it reads plainly too: on V8
+    // Atomics.load is a builtin call (~12 ns per message; Deno +8-14 % in paired quick S2 runs).
+    // Inline, not through a shared helper: helpers for the store and this read measured 2-4 %
+    // lower on Deno in six paired S2 runs (noisy, but not risked on the hot path).
     const cw = PLAIN_PUBLISH ? this.#rctl[RW_CW] : readFlag(this.#rctl, RW_CW);
     if (cw !== 0 && Atomics.exchange(this.#rctl, RW_CS, 0) !== 0) {
       futexWake(this.#seg.mapping, this.#readyOff + RING.tail);
@@ -1809,11 +1815,9 @@ export class Channel implements Disposable {
       if (ready()) return;
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
-      if (this.#ord && word === RW_TAIL && slice > FIRST_WAIT_MS) {
-        // A mode-2 receiver: a short first wait (FIRST_WAIT_MS), a re-check, then the rest.
-        if (futexWait(this.#seg.mapping, off, seen, FIRST_WAIT_MS) || ready()) return;
-        futexWait(this.#seg.mapping, off, seen, slice - FIRST_WAIT_MS);
-      } else futexWait(this.#seg.mapping, off, seen, slice);
+      // A mode-2 receiver: a short first wait, a re-check, then the rest (src/wait.ts).
+      if (this.#ord && word === RW_TAIL) futexWaitShortFirst(this.#seg.mapping, off, seen, slice, ready);
+      else futexWait(this.#seg.mapping, off, seen, slice);
     } finally {
       Atomics.sub(ctl, waitersW, 1);
     }
@@ -1840,11 +1844,9 @@ export class Channel implements Disposable {
       if (ready()) return;
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
-      if (this.#ord && word === RW_TAIL && slice > FIRST_WAIT_MS) {
-        // As #park: a short first wait (a timer tick at least here), a re-check, then the rest.
-        if (await waitAsync(this.#seg.mapping, off, seen, FIRST_WAIT_MS, signal)) return;
-        if (this.#closed || ready()) return;
-        await waitAsync(this.#seg.mapping, off, seen, slice - FIRST_WAIT_MS, signal);
+      // As #park (the short first wait is a timer tick at least here).
+      if (this.#ord && word === RW_TAIL) {
+        await waitAsyncShortFirst(this.#seg.mapping, off, seen, slice, () => this.#closed || ready(), signal);
       } else await waitAsync(this.#seg.mapping, off, seen, slice, signal);
     } finally {
       if (!this.#closed) { // close() already withdrew this wait

@@ -97,7 +97,8 @@
  * x86-64 the spsc writer publishes its tail with a plain store (a release store there), after
  * which its readWaiters load may be satisfied before the tail store is visible: a reader
  * registering in that window can miss its wake. spsc readers therefore wait at most
- * FIRST_WAIT_MS (0.2 ms) first in every park, re-check, then wait the rest of the slice.
+ * FIRST_WAIT_MS (0.2 ms) first in every park, re-check, then wait the rest of the slice
+ * (src/wait.ts futexWaitShortFirst, as the spsc-ordered Channel's receivers).
  *
  * @module
  */
@@ -111,7 +112,17 @@ import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, plainPublish, processAlive, START_TIME, sys } from "./sys.ts";
 import { decodeText } from "./text.ts";
 import { copyIn } from "./copy.ts";
-import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import {
+  futexWait,
+  futexWaitShortFirst,
+  futexWake,
+  readFlag,
+  timeoutError,
+  timeoutOf,
+  waitAsync,
+  waitAsyncShortFirst,
+  type WaitOptions,
+} from "./wait.ts";
 import { Pacer } from "./pace.ts";
 
 /** Who may write: one process (`spsc`) or any number (`mpsc`). There is always one reader. */
@@ -192,13 +203,6 @@ const SPIN_MS = 0.05;
 const SPIN_BATCH = 64;
 /** Longest single park: a parked reader re-checks (and recovers dead claims) this often. */
 const PARK_SLICE_MS = 100;
-/**
- * An spsc reader's first futex wait of each park (ms): a writer that publishes its tail with a
- * plain store (x86-64) may read readWaiters before that store is visible to a reader registering
- * at that moment, and miss the wake; the reader then finds the record after this wait, not after
- * a whole slice. The Channel's mode-2 receivers do the same (src/channel.ts FIRST_WAIT_MS).
- */
-const FIRST_WAIT_MS = 0.2;
 /** How long the reader waits at an unwritten header before asking whether its claimer lives. */
 const STUCK_MS = 2;
 /** Claim CAS attempts of one tryWrite before it reports "no room now" (contention bound). */
@@ -486,7 +490,7 @@ export class MessageLog implements Disposable {
   #nSlots: number;
   #token: number;
   #closed = false;
-  // Writer state. spsc: the local tail (published by #publishTail) and the cached head.
+  // Writer state. spsc: the local tail (published once per batch, W-R1) and the cached head.
   #writerReady = false;
   #wTail = 0;
   #wLimit = 0;
@@ -1637,13 +1641,9 @@ export class MessageLog implements Disposable {
         // A reader stuck at an unwritten record (mpsc) wakes up soon to ask whether its writer lives.
         const slice = Math.min(rem, reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS);
         const at = this.#base + word * 4;
-        if (reader && !this.#mpsc && slice > FIRST_WAIT_MS) {
-          // spsc: a short first wait and a re-check, then the rest (a plain-publishing writer's
-          // wake check may have missed this registration: "Waiting" above).
-          if (!futexWait(this.#mapping, at, v0, FIRST_WAIT_MS) && !ready()) {
-            futexWait(this.#mapping, at, v0, slice - FIRST_WAIT_MS);
-          }
-        } else futexWait(this.#mapping, at, v0, slice);
+        // spsc readers: a short first wait and a re-check, then the rest ("Waiting" above).
+        if (reader && !this.#mpsc) futexWaitShortFirst(this.#mapping, at, v0, slice, ready);
+        else futexWait(this.#mapping, at, v0, slice);
       } finally {
         if (!this.#closed) {
           Atomics.sub(ctl, waiters, 1);
@@ -1686,12 +1686,9 @@ export class MessageLog implements Disposable {
       // A pending dead claim needs the reader to look again: park in slices.
       const slice = Math.min(rem, reader && this.#stuckAt >= 0 ? STUCK_MS * 2 : PARK_SLICE_MS);
       const at = this.#base + word * 4;
-      if (reader && !this.#mpsc && slice > FIRST_WAIT_MS) {
-        // spsc: a short first wait and a re-check, then the rest (as #park)
-        if (await waitAsync(this.#mapping, at, v0, FIRST_WAIT_MS, signal)) return false; // woken
-        if (this.#closed) throw new ShmError("ECLOSED", `${what}: it is closed (ECLOSED)`);
-        if (ready()) return true;
-        await waitAsync(this.#mapping, at, v0, slice - FIRST_WAIT_MS, signal);
+      // spsc readers: as #park (their callers go back to tryRead after any return).
+      if (reader && !this.#mpsc) {
+        await waitAsyncShortFirst(this.#mapping, at, v0, slice, () => this.#closed || ready(), signal);
       } else await waitAsync(this.#mapping, at, v0, slice, signal);
     } finally {
       if (!this.#closed) {

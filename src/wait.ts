@@ -32,6 +32,45 @@ export const readFlag: (a: Int32Array | Uint32Array, index: number) => number = 
   ? (a, i) => a[i]
   : (a, i) => Atomics.load(a, i);
 
+/**
+ * The first futex wait of a consumer parked on a producer that may publish its tail with a plain
+ * store (ffi/mod.ts plainPublish: spsc-ordered Channel receivers, spsc MessageLog readers): the
+ * producer's wake check may have read the waiter count before its tail store was visible to a
+ * consumer registering at that moment, so a wake lost to that race costs at most this, never a
+ * park slice (docs/layout/channel.md and docs/layout/log.md "Waiting"; csrc mirrors it).
+ */
+export const FIRST_WAIT_MS = 0.2;
+
+/**
+ * {@linkcode futexWait} for up to `slice` ms, the first FIRST_WAIT_MS of it separately, with
+ * `recheck()` between. True if woken (or the word moved) or `recheck()` said ready.
+ */
+export function futexWaitShortFirst(
+  m: Mapping,
+  offset: number,
+  expected: number,
+  slice: number,
+  recheck: () => boolean,
+): boolean {
+  if (slice <= FIRST_WAIT_MS) return futexWait(m, offset, expected, slice);
+  if (futexWait(m, offset, expected, FIRST_WAIT_MS) || recheck()) return true;
+  return futexWait(m, offset, expected, slice - FIRST_WAIT_MS);
+}
+
+/** {@linkcode futexWaitShortFirst} without blocking the event loop ({@linkcode waitAsync}). */
+export async function waitAsyncShortFirst(
+  m: Mapping,
+  offset: number,
+  expected: number,
+  slice: number,
+  recheck: () => boolean,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (slice <= FIRST_WAIT_MS) return waitAsync(m, offset, expected, slice, signal);
+  if (await waitAsync(m, offset, expected, FIRST_WAIT_MS, signal) || recheck()) return true;
+  return waitAsync(m, offset, expected, slice - FIRST_WAIT_MS, signal);
+}
+
 /** Validates a timeout option and returns it in ms (Infinity when absent). */
 export function timeoutOf(options: WaitOptions | undefined, what: string): number {
   const t = options?.timeout;
