@@ -666,8 +666,17 @@ interface Target {
   runtimes?: string[];
   /** false when the matched C floor does not do the same job (memcpy vs a zero-copy handoff) */
   floorExplains?: boolean;
-  /** absolute bound in the normalized unit (ns for times), or a function of the run */
-  check: (c: Cell, all: Cell[]) => { ok: boolean; want: string } | undefined;
+  /**
+   * absolute bound in the normalized unit (ns for times), or a function of the run; `short` lists
+   * the parts not met with the value each needs (normalized), for `ceiling`
+   */
+  check: (c: Cell, all: Cell[]) => { ok: boolean; want: string; short?: { what: string; need: number }[] } | undefined;
+  /**
+   * A floor of the same run that bounds every transport of this workload (not only shmkit): a JSON
+   * receiver's parse + check alone. A part of the target above it cannot be met on this machine,
+   * and the table says so.
+   */
+  ceiling?: (c: Cell, all: Cell[]) => Cell | undefined;
 }
 
 const atLeast = (v: number, label: string) => (c: Cell) => ({ ok: normValue(c) >= v, want: label });
@@ -691,8 +700,18 @@ const beatsPeers = (per: number, batched: number) => (c: Cell, all: Cell[]) => {
     p ? `≥ ${per}x ${p.transport} (${fmtCell(p)})` : "",
     b ? `≥ ${batched}x ${b.transport} (${fmtCell(b)})` : "",
   ].filter(Boolean).join(", ");
-  return { ok: okP && okB, want };
+  const short: { what: string; need: number }[] = [];
+  if (p && !okP) short.push({ what: `${per}x the best per-message peer`, need: per * normValue(p) });
+  if (b && !okB) short.push({ what: `${batched}x the best batched peer`, need: batched * normValue(b) });
+  return { ok: okP && okB, want, short };
 };
+
+/** The JSON receiver's floor of `c`'s runtime in the same run: JSON.parse + check alone (S2 serializationFloors). */
+const jsonParseFloor = (c: Cell, all: Cell[]): Cell | undefined =>
+  all.find((x) =>
+    x.bench === c.bench && x.runtime === c.runtime && x.metric === c.metric &&
+    x.transport === "serialization floor (JSON.parse + check)"
+  );
 
 const TARGETS: Target[] = [
   {
@@ -773,6 +792,7 @@ const TARGETS: Target[] = [
     metric: /msgs\/s/,
     floorExplains: false,
     check: beatsPeers(3, 1.2),
+    ceiling: jsonParseFloor,
   },
   {
     id: "S3-spin-p50",
@@ -983,9 +1003,25 @@ function renderTargets(all: Cell[], notes: Map<string, string>): string {
             `(see "others busy"). ${limit}`;
         }
       }
+      const ceil = t.ceiling?.(pick.c, all);
+      if (!pick.r!.ok && ceil) {
+        const above = (pick.r!.short ?? []).filter((x) => x.need > normValue(ceil));
+        if (above.length) {
+          const m = ceil.metric;
+          const parts = above.map((x) => `${x.what} (${fmtVal(x.need / dim(m).scale, m)})`).join(" and ");
+          limit = `${parts} ${above.length > 1 ? "are" : "is"} above the ${ceil.transport} of the same run ` +
+            `(${fmtCell(ceil)}): the receiver's own work, no transport, so no JSON transport gets there on this ` +
+            `machine. ${limit}`;
+        }
+      }
+      const floorCol = f
+        ? fmtCell(f)
+        : ceil
+        ? `${fmtCell(ceil)} (JS floor: ${ceil.transport.replace(/^serialization floor \((.*)\)$/, "$1")})`
+        : "";
       out.push(
         `| ${t.text} | ${t.id} | ${rt} | ${fmtCell(pick.c)} (${esc(pick.c.transport)}, ${esc(pick.c.variant)}) | ${
-          f ? fmtCell(f) : ""
+          esc(floorCol)
         } | ${esc(pick.r!.want)} | ${pick.r!.ok ? "met" : "**missed**"} | ${esc(limit)} |`,
       );
     }

@@ -12,6 +12,8 @@
 //   "shmkit channel spsc-ordered (message API|batch API|JSON|JSON, message API)"   the same cells on an
 //                                           "spsc-ordered" channel (blocks in ring order, docs/layout/channel.md)
 //   "serialization floor" "JSON tick, no transport"   stringify + parse in one process
+//   "serialization floor (JSON.parse + check)" "JSON tick, no transport"   the receiver's parse + check alone
+//   "serialization floor (decodeText + JSON.parse + check)"   the same from UTF-8 bytes through decodeText
 //   "serialization floor (node:v8)" "JSON tick, no transport"   v8 serialize + deserialize, one process
 // Peers for the same variants: bench/scenarios/peers_msgs.ts.
 // @bench-runtimes deno bun node
@@ -270,13 +272,70 @@ function serializationFloor(
   });
 }
 
-/** The JSON floor (stringify + parse) and, where the runtime has node:v8, the sendValue one. */
+/**
+ * A receive floor: what every JSON receiver does per message, alone in one process: `parse` of the
+ * same tick texts (strings, or their UTF-8 bytes) and the checksum check every JSON cell and peer
+ * does. No transport's JSON receiver can run faster than the first (the JSON targets' ceiling in
+ * bench/run.ts); the second adds shmkit's decode from shared bytes (`decodeText`).
+ */
+function receiveFloor(windowS: number, transport: string, note: string, parse: (i: number) => Tick): void {
+  let n = 0;
+  let bad = 0;
+  const c0 = cpuSelf();
+  const t0 = clockNs();
+  const end = t0 + windowS * 1e9;
+  let t1 = t0;
+  while (t1 < end) {
+    for (let i = 0; i < 256; i++) {
+      const t = parse((n + i) & 4095);
+      if (!checkTick(t) || t.seq !== ((n + i) & 4095)) bad++;
+    }
+    n += 256;
+    t1 = clockNs();
+  }
+  if (bad) throw new Error(`S2 ${transport}: ${bad} ticks failed their check`);
+  const wall = (t1 - t0) / 1e9;
+  emit({
+    bench: "S2",
+    variant: "JSON tick, no transport",
+    transport,
+    metric: "msgs/s",
+    value: n / wall,
+    cpu_s: cpuSelf() - c0,
+    wall_s: wall,
+    floor_variant: "none",
+    note,
+  });
+}
+
+/**
+ * The JSON floors: stringify + parse, the receiver's parse + check alone (from strings and from
+ * bytes) and, where the runtime has node:v8, the sendValue one.
+ */
 function serializationFloors(windowS: number): void {
   serializationFloor(
     windowS,
     "serialization floor",
-    "JSON.stringify + JSON.parse of the same ticks in one process (the ceiling of any JSON transport)",
+    "JSON.stringify + JSON.parse of the same ticks in one process (a sender that stringifies and a receiver " +
+      "that parses, together; the cells and peers send ready-made tick strings)",
     (t) => JSON.parse(JSON.stringify(t)) as Tick,
+  );
+  const texts = Array.from({ length: 4096 }, (_, i) => makeTick(i, i));
+  const enc = new TextEncoder();
+  const bytes = texts.map((t) => enc.encode(t));
+  receiveFloor(
+    windowS,
+    "serialization floor (JSON.parse + check)",
+    "JSON.parse of the same tick strings + the checksum check, one process: the receiver's work of every JSON " +
+      "cell and peer, so no JSON transport's receiver is faster",
+    (i) => JSON.parse(texts[i]) as Tick,
+  );
+  receiveFloor(
+    windowS,
+    "serialization floor (decodeText + JSON.parse + check)",
+    "decodeText of the same ticks' UTF-8 bytes + JSON.parse + the checksum check, one process: the shmkit " +
+      "JSON receiver's work without the transport",
+    (i) => JSON.parse(decodeText(bytes[i], 0, bytes[i].length)) as Tick,
   );
   const v8 = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
     ?.getBuiltinModule?.("node:v8") as
