@@ -350,6 +350,8 @@ const FIRST_SCAN = 16;
 const SCAN_EVERY = 16;
 /** ...and resumes only when the slot this far past its cursor is free as well (8 = one table line). */
 const TAKE_AHEAD = 8;
+/** spsc-ordered: a sender waiting for room resumes once this many blocks are free (at most slots / 4). */
+const O_RESUME = 32;
 /**
  * An spsc sender of a channel with at least this many slots claims the rest of a table line's free
  * blocks when it claims one (at most TAKE_AHEAD - 1 more, kept LOANED in a private stash) and
@@ -611,6 +613,7 @@ export class Channel implements Disposable {
   #deferred: ShmError | undefined; // EBADHDR found in a receive run, thrown once its good messages are out
   #bursts = false; // a dequeue succeeded here: the ring's consumer role is ours
   #ahead: number; // TAKE_AHEAD - 1, at most slots - 1
+  #oResume: number; // spsc-ordered: free blocks a sender waiting for room waits for (O_RESUME, at most slots / 4)
   #stash = new Uint32Array(TAKE_AHEAD); // blocks claimed ahead (LOANED to us): [#stHead, #stTail)
   #stHead = 0;
   #stTail = 0;
@@ -706,6 +709,7 @@ export class Channel implements Disposable {
     this.#rspsc = rmode === "spsc";
     this.#run = this.#rspsc ? Math.min(recvRun, slots) : 1;
     this.#ahead = this.#rspsc ? Math.min(TAKE_AHEAD, slots) - 1 : 0;
+    this.#oResume = Math.max(1, Math.min(O_RESUME, slots >> 2));
     this.#stashOn = this.mode === "spsc" && slots >= STASH_MIN_SLOTS;
     this.#firstScan = this.#rspsc ? FIRST_SCAN : slots;
     this.#scanEvery = this.#rspsc ? SCAN_EVERY : 1;
@@ -1072,7 +1076,13 @@ export class Channel implements Disposable {
   // with a whole-table scan every SCAN_EVERY polls (slots released out of order). Polling one word
   // keeps the sender off the table lines the receiver is writing.
   #poll(n: number): number {
-    if (this.#ord) return this.#oTake();
+    if (this.#ord) {
+      // Hysteresis, as below: resume once a run of blocks is free rather than one, so that a sender
+      // faster than its receiver does not reload the head (a line the receiver writes) per message.
+      const used = this.#oReloadHead();
+      if (used <= this.slots && this.slots - used - this.#oN < this.#oResume) return -1;
+      return this.#oTake();
+    }
     if (n % this.#scanEvery === 0) return this.#tryTake();
     const i = this.#cursor;
     const w = 2 * i + 1;
@@ -1927,6 +1937,22 @@ export class Channel implements Disposable {
     return true;
   }
 
+  // send() of bytes on an spsc-ordered channel, the per-message hot path in one method: #checkData,
+  // #take, #fill and #queueOne without their string and mode branches (V8 does not inline those
+  // calls here). A method of its own so that send() stays small enough to inline into callers.
+  #oSendBytes(data: Uint8Array, options: WaitOptions | undefined): void {
+    const n = data.length;
+    if (n > this.slotSize) throw this.#tooBig(n);
+    if (options !== undefined) timeoutOf(options, this.#sendWhat);
+    let b = this.#oTake();
+    if (b < 0) b = this.#take(options, this.#sendWhat);
+    copyIn(this.#data, this.#data32, b * this.#blockStride, data, n);
+    this.#lenU[2 * b] = n;
+    if (FAULT_ON) fault("channel.send.after_write");
+    this.#oDone[b] = 1;
+    this.#oPublish();
+  }
+
   /**
    * Sends a copy of `data`, blocking while the channel is full (slots of dead processes are
    * reclaimed meanwhile).
@@ -1946,6 +1972,10 @@ export class Channel implements Disposable {
    */
   send(data: Uint8Array | string, options?: WaitOptions): void {
     this.#open();
+    if (this.#ord && data instanceof Uint8Array) {
+      this.#oSendBytes(data, options);
+      return;
+    }
     this.#checkData(data);
     const i = this.#take(options, this.#sendWhat);
     this.#fill(i, data);

@@ -305,6 +305,30 @@ test("spsc-ordered: Channel.reclaim() has nothing to do; roles are EBUSY for a s
 
 // Across processes
 
+test("spsc-ordered: a sender blocked on a full channel goes on when another process frees one block", async () => {
+  // A sender waiting for room resumes at once when a run of blocks is free (src/channel.ts O_RESUME),
+  // else after its short spin, through the park: one freed block must do, whatever the runtime.
+  const { binaryMessage, checkMessage } = await import("./fixtures/channel_common.ts");
+  for (const other of OTHER[RUNTIME]) {
+    using ch = Channel.create(uniqueName("cho"), { slots: 64, slotSize: 512, mode: "spsc-ordered" });
+    const id = (k: number): number => 3 * k + 2; // binary messages (kindOf): send(Uint8Array), the fused path
+    for (let k = 0; k < 64; k++) ch.send(binaryMessage(id(k), 512));
+    assertCode(() => ch.send(binaryMessage(id(64), 512), { timeout: 5 }), "ETIMEDOUT");
+    // the child takes exactly one message (the first), checked
+    const h = JSON.stringify(ch.handle());
+    const child = runScript(other, "tests/fixtures/channel_recv.ts", { args: [h, "1", String(id(0))] });
+    ch.send(binaryMessage(id(64), 512), { timeout: 30_000 }); // blocks until the child frees one block
+    assertEquals((await child).stdout.trim(), "received 1", other);
+    for (let k = 1; k <= 64; k++) {
+      using m = ch.tryRecv()!;
+      assert(m !== undefined, `message ${k} missing`);
+      assertEquals(checkMessage(id(k), m.bytes, 512), "", `${other}: message ${k}`);
+    }
+    assertEquals(ch.tryRecv(), undefined);
+    ch.unlink();
+  }
+});
+
 test("spsc-ordered carries text, JSON and checksummed binary between runtimes (backpressure included)", async () => {
   const [x, y] = OTHER[RUNTIME];
   for (const [from, to] of [[x, y], [y, RUNTIME]] as [Runtime, Runtime][]) {
