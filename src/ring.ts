@@ -323,6 +323,8 @@ export class Ring implements Disposable {
   /** The role mode, fixed at creation. */
   readonly mode: RingMode;
   #name: string;
+  #enqWhat: string; // error prefixes, made once (no string per call)
+  #deqWhat: string;
   #seg: SharedMemory;
   #owns: boolean;
   #mapping: Mapping;
@@ -391,6 +393,8 @@ export class Ring implements Disposable {
     this.capacity = capacity;
     this.mode = MODES[mode];
     this.#name = seg.name ?? "anonymous";
+    this.#enqWhat = `Cannot enqueue on ring "${this.#name}"`;
+    this.#deqWhat = `Cannot dequeue from ring "${this.#name}"`;
     this.#seg = seg;
     this.#owns = owns;
     this.#mapping = seg.mapping;
@@ -629,8 +633,8 @@ export class Ring implements Disposable {
    * ```
    */
   tryEnqueue(value: number): boolean {
-    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot enqueue on ring "${this.#name}"`);
-    if ((value >>> 0) !== value) throw badValue(value, `Cannot enqueue on ring "${this.#name}"`);
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(this.#enqWhat);
+    if ((value >>> 0) !== value) throw badValue(value, this.#enqWhat);
     if (this.#singleProd && !this.#prodRole) this.#claim(true);
     return this.#spsc ? this.#enqSpsc(value) : this.#enqCas(value);
   }
@@ -652,7 +656,7 @@ export class Ring implements Disposable {
    * ```
    */
   tryDequeue(): number | undefined {
-    if (this.#closed || this.#mapping.closed) throw this.#closedError(`Cannot dequeue from ring "${this.#name}"`);
+    if (this.#closed || this.#mapping.closed) throw this.#closedError(this.#deqWhat);
     if (this.#singleCons && !this.#consRole) this.#claim(false);
     return this.#spsc ? this.#deqSpsc() : this.#deqCas();
   }
@@ -674,7 +678,7 @@ export class Ring implements Disposable {
    * ```
    */
   enqueueBulk(values: ArrayLike<number>): boolean {
-    const what = `Cannot enqueue on ring "${this.#name}"`;
+    const what = this.#enqWhat;
     this.#live(what);
     const n = checkValues(values, what);
     if (n === 0) return true;
@@ -709,8 +713,8 @@ export class Ring implements Disposable {
    * ```
    */
   enqueueBurst(values: ArrayLike<number>): number {
-    this.#live(`Cannot enqueue on ring "${this.#name}"`);
-    const n = checkValues(values, `Cannot enqueue on ring "${this.#name}"`);
+    this.#live(this.#enqWhat);
+    const n = checkValues(values, this.#enqWhat);
     if (n === 0) return 0;
     if (this.#singleProd && !this.#prodRole) this.#claim(true);
     if (this.#spsc) {
@@ -741,7 +745,7 @@ export class Ring implements Disposable {
    * ```
    */
   dequeueBulk(out: Uint32Array, count: number = out.length): number {
-    const what = `Cannot dequeue from ring "${this.#name}"`;
+    const what = this.#deqWhat;
     this.#live(what);
     checkOut(out, count, what);
     if (count === 0) return 0;
@@ -785,8 +789,8 @@ export class Ring implements Disposable {
    * ```
    */
   dequeueBurst(out: Uint32Array, max: number = out.length): number {
-    this.#live(`Cannot dequeue from ring "${this.#name}"`);
-    checkOut(out, max, `Cannot dequeue from ring "${this.#name}"`);
+    this.#live(this.#deqWhat);
+    checkOut(out, max, this.#deqWhat);
     if (max === 0) return 0;
     if (this.#singleCons && !this.#consRole) this.#claim(false);
     if (this.#spsc) {
@@ -822,7 +826,7 @@ export class Ring implements Disposable {
    * ```
    */
   enqueue(value: number, options?: WaitOptions): void {
-    const timeout = timeoutOf(options, `Cannot enqueue on ring "${this.#name}"`);
+    const timeout = timeoutOf(options, this.#enqWhat);
     if (this.tryEnqueue(value)) return;
     const spinEnd = performance.now() + SPIN_MS;
     do {
@@ -832,7 +836,7 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     for (;;) {
       const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(`Cannot enqueue on ring "${this.#name}"`, timeout);
+      if (rem <= 0) throw timeoutError(this.#enqWhat, timeout);
       const h0 = Atomics.load(ctl, W_HEAD); // W1: futex word, read before the re-check
       Atomics.add(ctl, W_PW, 1); // W1: register (seq_cst); pairs with W2 in the dequeue paths
       Atomics.store(ctl, W_PS, 1); // W1: ask for a wake (seq_cst), then re-check
@@ -867,7 +871,7 @@ export class Ring implements Disposable {
    * ```
    */
   dequeue(options?: WaitOptions): number {
-    const timeout = timeoutOf(options, `Cannot dequeue from ring "${this.#name}"`);
+    const timeout = timeoutOf(options, this.#deqWhat);
     let v = this.tryDequeue();
     if (v !== undefined) return v;
     const spinEnd = performance.now() + SPIN_MS;
@@ -881,7 +885,7 @@ export class Ring implements Disposable {
     const ctl = this.#ctl;
     for (;;) {
       const rem = deadline - performance.now();
-      if (rem <= 0) throw timeoutError(`Cannot dequeue from ring "${this.#name}"`, timeout);
+      if (rem <= 0) throw timeoutError(this.#deqWhat, timeout);
       const t0 = Atomics.load(ctl, W_TAIL); // W1: futex word, read before the re-check
       Atomics.add(ctl, W_CW, 1); // W1: register (seq_cst); pairs with W2 in the enqueue paths
       Atomics.store(ctl, W_CS, 1); // W1: ask for a wake (seq_cst), then re-check
@@ -920,7 +924,7 @@ export class Ring implements Disposable {
    * ```
    */
   async enqueueAsync(value: number, options?: WaitOptions): Promise<void> {
-    const what = `Cannot enqueue on ring "${this.#name}"`;
+    const what = this.#enqWhat;
     const timeout = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
@@ -945,7 +949,7 @@ export class Ring implements Disposable {
    * ```
    */
   async dequeueAsync(options?: WaitOptions): Promise<number> {
-    const what = `Cannot dequeue from ring "${this.#name}"`;
+    const what = this.#deqWhat;
     const timeout = timeoutOf(options, what);
     const signal = options?.signal;
     if (signal?.aborted) throw signal.reason;
@@ -1150,8 +1154,8 @@ export class Ring implements Disposable {
     }
     this.#pWaits = this.#cWaits = 0;
     this.#closed = true;
-    this.#failAll(this.#prodQ, this.#closedError(`Cannot enqueue on ring "${this.#name}"`));
-    this.#failAll(this.#consQ, this.#closedError(`Cannot dequeue from ring "${this.#name}"`));
+    this.#failAll(this.#prodQ, this.#closedError(this.#enqWhat));
+    this.#failAll(this.#consQ, this.#closedError(this.#deqWhat));
     this.#ctl = new Uint32Array(0);
     this.#slots = new Uint32Array(0);
     this.#words = new BigUint64Array(0);
@@ -1710,7 +1714,7 @@ export class Ring implements Disposable {
   #claim(producer: boolean): void {
     const w = producer ? W_PROLE : W_CROLE;
     const side = producer ? "producer" : "consumer";
-    const what = producer ? `Cannot enqueue on ring "${this.#name}"` : `Cannot dequeue from ring "${this.#name}"`;
+    const what = producer ? this.#enqWhat : this.#deqWhat;
     if (this.#closed) throw this.#closedError(what);
     const ctl = this.#ctl;
     for (let attempt = 0; attempt < 64; attempt++) {
