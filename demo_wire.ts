@@ -105,8 +105,18 @@ export function checksumString(s: string): number {
   return h >>> 0;
 }
 
-function tickKey(seq: number, sym: string, px: number, qty: number): string {
-  return `${seq}|${sym}|${px}|${qty}`;
+/**
+ * FNV-1a over a tick's fields as integers (seq, px in hundredths, qty) and sym's UTF-16 units. Integer
+ * arithmetic only: the check should cost little beside the JSON work it guards (a checksum over a
+ * formatted `seq|sym|px|qty` string, used until 2026-12-02, cost 180–240 ns per tick on each side,
+ * more than `JSON.stringify` of the tick on Bun and Deno).
+ */
+function tickSum(seq: number, sym: string, px: number, qty: number): number {
+  let h = Math.imul(0x811c9dc5 ^ (seq >>> 0), 16777619);
+  h = Math.imul(h ^ Math.round(px * 100), 16777619);
+  h = Math.imul(h ^ qty, 16777619);
+  for (let i = 0; i < sym.length; i++) h = Math.imul(h ^ sym.charCodeAt(i), 16777619);
+  return h >>> 0;
 }
 
 /** The JSON text of tick `seq`, stamped `t` (ns). */
@@ -114,13 +124,14 @@ export function makeTick(seq: number, t: number): string {
   const sym = SYMS[seq & 7];
   const px = 100 + ((seq * 37) % 1000) / 100;
   const qty = 100 * ((seq % 9) + 1);
-  const tick: Tick = { seq, t, sym, px, qty, sum: checksumString(tickKey(seq, sym, px, qty)) };
+  const tick: Tick = { seq, t, sym, px, qty, sum: tickSum(seq, sym, px, qty) };
   return JSON.stringify(tick);
 }
 
-/** True if a parsed tick's checksum matches its fields. */
+/** True if a parsed tick has every field of the right type and its checksum matches them. */
 export function checkTick(t: Tick): boolean {
-  return typeof t === "object" && t !== null && t.sum === checksumString(tickKey(t.seq, t.sym, t.px, t.qty));
+  return typeof t === "object" && t !== null && typeof t.seq === "number" && typeof t.sym === "string" &&
+    typeof t.px === "number" && typeof t.qty === "number" && t.sum === tickSum(t.seq, t.sym, t.px, t.qty);
 }
 
 /**
