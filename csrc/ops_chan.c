@@ -615,8 +615,9 @@ static int32_t o_park(struct ch *c, uint32_t side, double timeout_ms)
 		rc = 1;
 	} else {
 		double off = l->offset + l->ready_off + (side ? R_TAIL : R_HEAD);
-		if (side == 1 && slice > FIRST_WAIT_MS) {
-			/* a short first wait, then the rest of the slice (the futex re-checks the tail) */
+		if (slice > FIRST_WAIT_MS) {
+			/* a short first wait, then the rest of the slice (the futex re-checks the word):
+			 * TypeScript peers publish tail and head with plain stores on x86-64 */
 			rc = shmkit_futex_wait(l->map_id, off, w0, FIRST_WAIT_MS);
 			if (rc == -ETIMEDOUT)
 				rc = shmkit_futex_wait(l->map_id, off, w0, slice - FIRST_WAIT_MS);

@@ -1643,14 +1643,18 @@ export class Channel implements Disposable {
   }
 
   // Stores the ring's head if it moved (R2: release of the blocks; pairs with A2), then wakes a
-  // parked sender.
+  // parked sender. On x86-64 the store is plain (a release store, as the sender's tail: on V8
+  // Atomics.store is a builtin call and an xchg per release) and so is the wake check after it; a
+  // check that misses a sender registering at that moment costs the sender its short first wait
+  // (#park). Paired quick S2 runs of the message API: Node 20 +8-25 %, Deno and Bun within noise.
   #oPublishHead(): void {
     if (this.#oHead === this.#oPub) return;
     this.#oPub = this.#oHead;
     const ctl = this.#rctl;
-    Atomics.store(ctl, RW_HEAD, this.#oHead | 0);
+    if (PLAIN_PUBLISH) ctl[RW_HEAD] = this.#oHead | 0;
+    else Atomics.store(ctl, RW_HEAD, this.#oHead | 0);
     // W2 of the ring's protocol: one wake per park (the sender asked with prodSleep).
-    if (readFlag(ctl, RW_PW) !== 0 && Atomics.exchange(ctl, RW_PS, 0) !== 0) {
+    if ((PLAIN_PUBLISH ? ctl[RW_PW] : readFlag(ctl, RW_PW)) !== 0 && Atomics.exchange(ctl, RW_PS, 0) !== 0) {
       futexWake(this.#seg.mapping, this.#readyOff + RING.head);
     }
   }
@@ -1825,8 +1829,9 @@ export class Channel implements Disposable {
       if (ready()) return;
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
-      // A mode-2 receiver: a short first wait, a re-check, then the rest (src/wait.ts).
-      if (this.#ord && word === RW_TAIL) futexWaitShortFirst(this.#seg.mapping, off, seen, slice, ready);
+      // Mode 2, either side: a short first wait, a re-check, then the rest (src/wait.ts): both
+      // counters are published plainly on x86-64, so a wake check may miss this registration.
+      if (this.#ord) futexWaitShortFirst(this.#seg.mapping, off, seen, slice, ready);
       else futexWait(this.#seg.mapping, off, seen, slice);
     } finally {
       Atomics.sub(ctl, waitersW, 1);
@@ -1855,7 +1860,7 @@ export class Channel implements Disposable {
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
       // As #park (the short first wait is a timer tick at least here).
-      if (this.#ord && word === RW_TAIL) {
+      if (this.#ord) {
         await waitAsyncShortFirst(this.#seg.mapping, off, seen, slice, () => this.#closed || ready(), signal);
       } else await waitAsync(this.#seg.mapping, off, seen, slice, signal);
     } finally {

@@ -5,7 +5,9 @@
 // purpose: right after a reader registers, the writer sends with the waiter count taken down by
 // one, so its check reads 0 and it does not wake anyone. The reader must still get the message
 // within its first wait, not after a park slice (100 ms for the log, 50 ms for the channel):
-// without the short first wait these tests fail with delays of a whole slice.
+// without the short first wait these tests fail with delays of a whole slice. The spsc-ordered
+// Channel publishes its head (a release) plainly too, so the same holds for a sender parked for
+// room: the last tests free a block with the sender's registration hidden from the check.
 import { assert, assertEquals } from "./assert.ts";
 import { PYTHON, ROOT, run, runtimeCommand, RUNTIMES, test } from "./harness.ts";
 import { Channel, MessageLog, SharedMemory } from "../mod.ts";
@@ -181,3 +183,73 @@ for (const kind of ["log", "chan"] as const) {
     checkChild("python", delays);
   }, { skip: noPython });
 }
+
+/**
+ * Runs `cmd` as an spsc-ordered sender child that fills the channel and then blocks in send()
+ * CHILD_ROUNDS times; frees one block right after each registration, with the sender's waiter count
+ * taken down by one so that the release's wake check reads 0. Returns each send's delay (ms).
+ */
+async function freeForChild(cmd: string[]): Promise<number[]> {
+  const opts = { slots: 8, slotSize: 64, mode: "spsc-ordered" as const };
+  const seg = SharedMemory.create(null, Channel.byteLength(opts));
+  const ch = Channel.init(seg, 0, opts);
+  const i32 = seg.view(Int32Array);
+  const readyOff = Number(new DataView(seg.view(Uint8Array).buffer).getBigUint64(CHANNEL.readyOffset, true));
+  const count = (readyOff + RING.prodWaiters) >> 2;
+  try {
+    const child = spawn(cmd[0], [...cmd.slice(1), JSON.stringify(ch.handle()), String(CHILD_ROUNDS)], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PYTHONPATH: `${ROOT}python` },
+    });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d) => out += d);
+    child.stderr!.on("data", (d) => err += d);
+    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    const spinUntil = (want: number, what: string): void => {
+      const deadline = Date.now() + 20_000;
+      while (Atomics.load(i32, count) !== want) {
+        if (Date.now() > deadline) throw new Error(`the child never ${what}`);
+      }
+    };
+    const freed: number[] = [];
+    try {
+      for (let round = 0; round < CHILD_ROUNDS; round++) {
+        if (round > 0) spinUntil(0, `left its park (round ${round})`);
+        spinUntil(1, `parked (round ${round})`);
+        Atomics.sub(i32, count, 1);
+        freed.push(now());
+        const m = ch.tryRecv();
+        assert(m !== undefined, `round ${round}: the channel is full`);
+        m.release(); // publishes the head; its wake check reads 0
+        Atomics.add(i32, count, 1);
+      }
+    } catch (e) {
+      child.kill("SIGKILL");
+      await exited;
+      throw new Error(`${(e as Error).message}; child output: ${out} ${err}`);
+    }
+    const code = await exited;
+    assertEquals(code, 0, `child exited ${code}: ${err}`);
+    const times = (JSON.parse(out.trim().split("\n").pop()!) as { times: number[] }).times;
+    assertEquals(times.length, CHILD_ROUNDS);
+    return times.map((t, i) => t - freed[i]);
+  } finally {
+    ch.close();
+    seg.unlink();
+    seg.close();
+  }
+}
+
+for (const rt of RUNTIMES) {
+  test(`Channel (spsc-ordered) send() in a ${rt} child: a lost wake costs the sender parked for room its short first wait`, async () => {
+    checkChild(rt, await freeForChild(runtimeCommand(rt, "tests/fixtures/lost_wake_sender.ts")));
+  });
+}
+test(
+  "Channel (spsc-ordered) send() in a Python child (the C park): a lost wake costs the parked sender its short first wait",
+  async () => {
+    checkChild("python", await freeForChild([PYTHON, `${ROOT}python/tests/child.py`, "chan-sender-stamped"]));
+  },
+  { skip: noPython },
+);

@@ -225,6 +225,18 @@ def main() -> None:
             delays.append(time.time() * 1000 - struct.unpack_from("<d", b, 0)[0])
         obj.close()
         print(json.dumps({"delays": delays}), flush=True)
+    elif cmd == "chan-sender-stamped":
+        # tests/lost_wake_test.ts, the sender side: fill the spsc-ordered channel, then `count`
+        # blocking sends, each freed by the parent with the receiver's wake check made to miss.
+        ch = shmkit.Channel.attach(json.loads(args[0]))
+        while ch.try_send(b"\0" * 8):
+            pass
+        times = []
+        for _ in range(int(args[1])):
+            ch.send(b"\0" * 8, timeout=30)
+            times.append(time.time() * 1000)
+        ch.close()
+        print(json.dumps({"times": times}), flush=True)
     elif cmd == "log-block":
         lg = shmkit.MessageLog.attach(json.loads(args[0]))
         print("ready", flush=True)
