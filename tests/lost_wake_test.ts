@@ -118,41 +118,57 @@ test("MessageLog (spsc) readAsync: a lost wake costs the parked reader its short
   }
 });
 
+/**
+ * Runs `cmd` (with `handle` and CHILD_ROUNDS appended) as a child that parks CHILD_ROUNDS times;
+ * for each park, once the waiter count at `i32[count]` reads 1, calls `act(round)`. Returns the
+ * child's last stdout line, parsed.
+ */
+async function childRounds(
+  cmd: string[],
+  handle: unknown,
+  i32: Int32Array,
+  count: number,
+  act: (round: number) => void,
+): Promise<unknown> {
+  const child = spawn(cmd[0], [...cmd.slice(1), JSON.stringify(handle), String(CHILD_ROUNDS)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PYTHONPATH: `${ROOT}python` },
+  });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => out += d);
+  child.stderr!.on("data", (d) => err += d);
+  const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+  // Busy waits (bounded), also through the child's start: its registration must be caught
+  // within its first wait (0.2 ms), or the act lands in the rest of the slice.
+  const spinUntil = (want: number, what: string): void => {
+    const deadline = Date.now() + 20_000;
+    while (Atomics.load(i32, count) !== want) {
+      if (Date.now() > deadline) throw new Error(`the child never ${what}`);
+    }
+  };
+  try {
+    for (let round = 0; round < CHILD_ROUNDS; round++) {
+      if (round > 0) spinUntil(0, `left its park (round ${round})`);
+      spinUntil(1, `parked (round ${round})`);
+      act(round);
+    }
+  } catch (e) {
+    child.kill("SIGKILL");
+    await exited; // its output arrives while we wait
+    throw new Error(`${(e as Error).message}; child output: ${out} ${err}`);
+  }
+  const code = await exited;
+  assertEquals(code, 0, `child exited ${code}: ${err}`);
+  return JSON.parse(out.trim().split("\n").pop()!);
+}
+
 /** Runs `cmd` as a child that reads CHILD_ROUNDS stamps; feeds each right after the child registers. */
 async function feedChild(kind: "log" | "chan", cmd: string[]): Promise<number[]> {
   const t = kind === "log" ? logTarget() : chanTarget();
   try {
-    const child = spawn(cmd[0], [...cmd.slice(1), JSON.stringify(t.handle), String(CHILD_ROUNDS)], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PYTHONPATH: `${ROOT}python` },
-    });
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d) => out += d);
-    child.stderr!.on("data", (d) => err += d);
-    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
-    // Busy waits (bounded), also through the child's start: its registration must be caught
-    // within its first wait (0.2 ms), or the send lands in the rest of the slice.
-    const spinUntil = (want: number, what: string): void => {
-      const deadline = Date.now() + 20_000;
-      while (Atomics.load(t.i32, t.count) !== want) {
-        if (Date.now() > deadline) throw new Error(`the child never ${what}`);
-      }
-    };
-    try {
-      for (let round = 0; round < CHILD_ROUNDS; round++) {
-        if (round > 0) spinUntil(0, `left its park (round ${round})`);
-        spinUntil(1, `parked (round ${round})`);
-        sendUnwoken(t);
-      }
-    } catch (e) {
-      child.kill("SIGKILL");
-      await exited; // its output arrives while we wait
-      throw new Error(`${(e as Error).message}; child output: ${out} ${err}`);
-    }
-    const code = await exited;
-    assertEquals(code, 0, `child exited ${code}: ${err}`);
-    return (JSON.parse(out.trim().split("\n").pop()!) as { delays: number[] }).delays;
+    const r = await childRounds(cmd, t.handle, t.i32, t.count, () => sendUnwoken(t));
+    return (r as { delays: number[] }).delays;
   } finally {
     t.close();
   }
@@ -197,41 +213,16 @@ async function freeForChild(cmd: string[]): Promise<number[]> {
   const readyOff = Number(new DataView(seg.view(Uint8Array).buffer).getBigUint64(CHANNEL.readyOffset, true));
   const count = (readyOff + RING.prodWaiters) >> 2;
   try {
-    const child = spawn(cmd[0], [...cmd.slice(1), JSON.stringify(ch.handle()), String(CHILD_ROUNDS)], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PYTHONPATH: `${ROOT}python` },
-    });
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d) => out += d);
-    child.stderr!.on("data", (d) => err += d);
-    const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
-    const spinUntil = (want: number, what: string): void => {
-      const deadline = Date.now() + 20_000;
-      while (Atomics.load(i32, count) !== want) {
-        if (Date.now() > deadline) throw new Error(`the child never ${what}`);
-      }
-    };
     const freed: number[] = [];
-    try {
-      for (let round = 0; round < CHILD_ROUNDS; round++) {
-        if (round > 0) spinUntil(0, `left its park (round ${round})`);
-        spinUntil(1, `parked (round ${round})`);
-        Atomics.sub(i32, count, 1);
-        freed.push(now());
-        const m = ch.tryRecv();
-        assert(m !== undefined, `round ${round}: the channel is full`);
-        m.release(); // publishes the head; its wake check reads 0
-        Atomics.add(i32, count, 1);
-      }
-    } catch (e) {
-      child.kill("SIGKILL");
-      await exited;
-      throw new Error(`${(e as Error).message}; child output: ${out} ${err}`);
-    }
-    const code = await exited;
-    assertEquals(code, 0, `child exited ${code}: ${err}`);
-    const times = (JSON.parse(out.trim().split("\n").pop()!) as { times: number[] }).times;
+    const r = await childRounds(cmd, ch.handle(), i32, count, (round) => {
+      Atomics.sub(i32, count, 1);
+      freed.push(now());
+      const m = ch.tryRecv();
+      assert(m !== undefined, `round ${round}: the channel is full`);
+      m.release(); // publishes the head; its wake check reads 0
+      Atomics.add(i32, count, 1);
+    });
+    const times = (r as { times: number[] }).times;
     assertEquals(times.length, CHILD_ROUNDS);
     return times.map((t, i) => t - freed[i]);
   } finally {
