@@ -237,63 +237,20 @@ async function cell(size: number, cellMode: Mode, windowS: number): Promise<void
 }
 
 /**
- * A serialization floor: `roundTrip` (serialize + parse) of the same tick objects in one process,
- * no transport: the ceiling of any transport of those values.
+ * Runs `step(i)` for i = 0, 1, 2, ... (index mod 4096) over `windowS` seconds in this process and
+ * emits the rate as a "JSON tick, no transport" floor row.
  */
-function serializationFloor(
-  windowS: number,
-  transport: string,
-  note: string,
-  roundTrip: (t: Tick) => Tick,
-): void {
-  const objs = Array.from({ length: 4096 }, (_, i) => JSON.parse(makeTick(i, i)) as Tick);
+function timedFloor(windowS: number, transport: string, note: string, step: (i: number) => void): void {
   let n = 0;
-  let sink = 0;
   const c0 = cpuSelf();
   const t0 = clockNs();
   const end = t0 + windowS * 1e9;
   let t1 = t0;
   while (t1 < end) {
-    for (let i = 0; i < 256; i++) sink += roundTrip(objs[(n + i) & 4095]).qty;
+    for (let i = 0; i < 256; i++) step((n + i) & 4095);
     n += 256;
     t1 = clockNs();
   }
-  const wall = (t1 - t0) / 1e9;
-  emit({
-    bench: "S2",
-    variant: "JSON tick, no transport",
-    transport,
-    metric: "msgs/s",
-    value: n / wall,
-    cpu_s: cpuSelf() - c0,
-    wall_s: wall,
-    floor_variant: "none",
-    note: `${note}${sink < 0 ? "" : ""}`,
-  });
-}
-
-/**
- * A receive floor: what every JSON receiver does per message, alone in one process: `parse` of the
- * same tick texts (strings, or their UTF-8 bytes) and the checksum check every JSON cell and peer
- * does. No transport's JSON receiver can run faster than the first (the JSON targets' ceiling in
- * bench/run.ts); the second adds shmkit's decode from shared bytes (`decodeText`).
- */
-function receiveFloor(windowS: number, transport: string, note: string, parse: (i: number) => Tick): void {
-  let n = 0;
-  let bad = 0;
-  const c0 = cpuSelf();
-  const t0 = clockNs();
-  const end = t0 + windowS * 1e9;
-  let t1 = t0;
-  while (t1 < end) {
-    for (let i = 0; i < 256; i++) {
-      const t = parse((n + i) & 4095);
-      if (!checkTick(t) || t.seq !== ((n + i) & 4095)) bad++;
-    }
-    n += 256;
-    t1 = clockNs();
-  }
-  if (bad) throw new Error(`S2 ${transport}: ${bad} ticks failed their check`);
   const wall = (t1 - t0) / 1e9;
   emit({
     bench: "S2",
@@ -306,6 +263,34 @@ function receiveFloor(windowS: number, transport: string, note: string, parse: (
     floor_variant: "none",
     note,
   });
+}
+
+/**
+ * A serialization floor: `roundTrip` (serialize + parse) of the same tick objects in one process,
+ * no transport.
+ */
+function serializationFloor(windowS: number, transport: string, note: string, roundTrip: (t: Tick) => Tick): void {
+  const objs = Array.from({ length: 4096 }, (_, i) => JSON.parse(makeTick(i, i)) as Tick);
+  let sink = 0;
+  timedFloor(windowS, transport, note, (i) => {
+    sink += roundTrip(objs[i]).qty;
+  });
+  if (sink < 0) throw new Error("unreachable: keeps the round trips observable");
+}
+
+/**
+ * A receive floor: what every JSON receiver does per message, alone in one process: `parse` of the
+ * same tick texts (strings, or their UTF-8 bytes) and the checksum check every JSON cell and peer
+ * does. No transport's JSON receiver can run faster than the first (the JSON targets' ceiling in
+ * bench/run.ts); the second adds shmkit's decode from shared bytes (`decodeText`).
+ */
+function receiveFloor(windowS: number, transport: string, note: string, parse: (i: number) => Tick): void {
+  let bad = 0;
+  timedFloor(windowS, transport, note, (i) => {
+    const t = parse(i);
+    if (!checkTick(t) || t.seq !== i) bad++;
+  });
+  if (bad) throw new Error(`S2 ${transport}: ${bad} ticks failed their check`);
 }
 
 /**
