@@ -763,12 +763,13 @@ static int32_t reclaim(struct ch *c)
 	struct shmkit_chan_local *l = c->l;
 	uint32_t procs = l->procs;
 	uint32_t dead_tag[MAX_PROCS], live_op[MAX_PROCS];
-	uint64_t dead_id[MAX_PROCS];
+	uint64_t dead_id[MAX_PROCS], id0[MAX_PROCS]; /* id0: every identity at r0, for r2 */
 	uint8_t dead[MAX_PROCS], live[MAX_PROCS];
 	int quiet = 1; /* no live participant is inside a queue or receive bracket (R1b) */
 	for (uint32_t p = 0; p < procs; p++) {
 		dead[p] = live[p] = 0;
 		uint64_t id = ld64(entry_id(c, p)); /* r0; pairs with P1/P3 */
+		id0[p] = id;
 		if (id == 0)
 			continue;
 		if ((int32_t)p == l->p || ops_identity_alive((uint32_t)id, (uint32_t)(id >> 32))) {
@@ -824,9 +825,11 @@ static int32_t reclaim(struct ch *c)
 	}
 	if (k > 0 && quiet && !lost && mark_ring_values(c, orph, k) == 0) {
 		/* r2: every live op unchanged since r1: no live process moved a block into or out of the
-		 * ring meanwhile, so a QUEUED block the scan did not find is an orphan. */
+		 * ring meanwhile, so a QUEUED block the scan did not find is an orphan. And no entry
+		 * changed hands since r0 (a process registered after r0 has no r1 op, and its P1 precedes
+		 * any QUEUED store or dequeue the scans may have seen: src/channel.ts reclaim). */
 		for (uint32_t p = 0; p < procs && quiet; p++)
-			if (live[p] && ld32(entry_w(c, p, E_OP)) != live_op[p])
+			if ((live[p] && ld32(entry_w(c, p, E_OP)) != live_op[p]) || ld64(entry_id(c, p)) != id0[p])
 				quiet = 0;
 		for (uint32_t j = 0; quiet && j < k; j++) {
 			if (orph[j].i & 0x80000000u)

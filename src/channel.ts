@@ -2656,10 +2656,12 @@ export class Channel implements Disposable {
     const deadIds: (bigint | undefined)[] = new Array(procs);
     const liveOps = new Int32Array(procs);
     const live = new Uint8Array(procs);
+    const ids0 = new BigUint64Array(procs); // every entry's identity at r0, for r2
     let quiet = true; // no live participant is inside a queue bracket (R1b)
     for (let p = 0; p < procs; p++) {
       // r0: identity (seq_cst load); pairs with P1/P3.
       const id = Atomics.load(ids, E64 * p);
+      ids0[p] = id;
       if (id === 0n) continue;
       const alive = p === this.#p ||
         identityAlive(Number(BigInt.asUintN(32, id)), Number(BigInt.asUintN(32, id >> 32n)));
@@ -2701,9 +2703,14 @@ export class Channel implements Disposable {
     if (orphans !== undefined && quiet) {
       const inRing = this.#ringIndices();
       // r2: every live op unchanged since r1 (seq_cst): no live process moved a block into or
-      // out of the ring meanwhile, so a QUEUED block the scan did not find is an orphan.
+      // out of the ring meanwhile, so a QUEUED block the scan did not find is an orphan. And no
+      // entry changed hands since r0: a process that registered after r0 has no r1 op here, yet
+      // may have marked a block QUEUED before the table scan and not enqueued it before the ring
+      // scan (or dequeued one before the ring scan and not claimed it yet); its P1 precedes those
+      // steps, so if the scans saw them, this load sees its identity.
       for (let p = 0; p < procs && quiet; p++) {
         if (live[p] && Atomics.load(w32, E32 * p + P_OP) !== liveOps[p]) quiet = false;
+        else if (Atomics.load(ids, E64 * p) !== ids0[p]) quiet = false;
       }
       for (let j = 0; quiet && j < orphans.length; j += 2) {
         const i = orphans[j];
