@@ -35,10 +35,11 @@ static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
 
 /* Linux's PID_MAX_LIMIT: no pid is larger (a corrupt owner word names no process). */
 #define PID_LIMIT 0x400000u
-/* The first wait of a consumer's park when its producer may publish the tail with a plain
- * (release) store (spsc-ordered channel receivers, spsc log readers; src/wait.ts FIRST_WAIT_MS):
- * the producer's wake check may read the waiter count before that store is visible to a consumer
- * registering right then; a wake lost that way costs at most this (docs/layout "Waiting"). */
+/* The first wait of a park on a counter the peer may publish with a plain (release) store
+ * (spsc-ordered channel receivers on the tail and senders on the head, spsc log readers;
+ * src/wait.ts FIRST_WAIT_MS): the peer's wake check may read the waiter count before that store
+ * is visible to a process registering right then; a wake lost that way costs at most this
+ * (docs/layout "Waiting"). */
 #define FIRST_WAIT_MS 0.2
 
 /* Base address of [offset, offset + len) of mapping id (offset a multiple of 64 inside the

@@ -395,13 +395,14 @@ export const loopCopyMax: number = (() => {
 
 /**
  * True on x86-64 (every runtime): an spsc-ordered Channel sender and an spsc MessageLog writer
- * publish their tail with a plain typed-array store, which x86 keeps after the sender's earlier
- * stores (a release store), instead of `Atomics.store`, a seq_cst `xchg` that waits for those
- * stores' cache lines and was most of a sender's time across processes (a profile of bench S2).
- * The wake check after it may then read the consumer's waiter count before the tail store is
- * visible to a consumer registering right then, so those consumers make the first wait of each
- * park short (src/wait.ts futexWaitShortFirst;
- * docs/layout/channel.md and docs/layout/log.md "Waiting"). `SHMKIT_PLAIN_PUBLISH=0` turns it off.
+ * publish their tail, and an spsc-ordered Channel receiver its head, with a plain typed-array
+ * store, which x86 keeps after the process's earlier stores (a release store), instead of
+ * `Atomics.store`, a seq_cst `xchg` that waits for those stores' cache lines and was most of a
+ * sender's time across processes (a profile of bench S2). The wake check after it may then read
+ * the peer's waiter count before the store is visible to a peer registering right then, so the
+ * peers parked on those counters make the first wait of each park short (src/wait.ts
+ * futexWaitShortFirst; docs/layout/channel.md and docs/layout/log.md "Waiting").
+ * `SHMKIT_PLAIN_PUBLISH=0` turns it off.
  */
 export const plainPublish: boolean = platformTag().endsWith("-x64") && quietEnv("SHMKIT_PLAIN_PUBLISH") !== "0";
 

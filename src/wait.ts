@@ -33,11 +33,12 @@ export const readFlag: (a: Int32Array | Uint32Array, index: number) => number = 
   : (a, i) => Atomics.load(a, i);
 
 /**
- * The first futex wait of a consumer parked on a producer that may publish its tail with a plain
- * store (ffi/mod.ts plainPublish: spsc-ordered Channel receivers, spsc MessageLog readers): the
- * producer's wake check may have read the waiter count before its tail store was visible to a
- * consumer registering at that moment, so a wake lost to that race costs at most this, never a
- * park slice (docs/layout/channel.md and docs/layout/log.md "Waiting"; csrc mirrors it).
+ * The first futex wait of a process parked on a counter its peer may publish with a plain store
+ * (ffi/mod.ts plainPublish: spsc-ordered Channel receivers on the tail and senders on the head,
+ * spsc MessageLog readers on the tail): the peer's wake check may have read the waiter count
+ * before its store was visible to a process registering at that moment, so a wake lost to that
+ * race costs at most this, never a park slice (docs/layout/channel.md and docs/layout/log.md
+ * "Waiting"; csrc mirrors it).
  */
 export const FIRST_WAIT_MS = 0.2;
 
