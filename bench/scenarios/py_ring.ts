@@ -3,7 +3,8 @@
 // peers_python.ts), and a 1 MiB numpy array handed from Python to this Deno process zero-copy
 // through a Mempool block and an spsc Ring (S5 "1 MiB handoff": time from Python's stamp, taken
 // after it wrote the message's words into the array, to Deno's first read of it; Deno polls the
-// ring; Python on cpu0, Deno on cpu1).
+// ring and acknowledges each block on a second ring, Python sends the next block after the ack, as
+// the JavaScript S5 cells do; Python on cpu0, Deno on cpu1).
 // Runnable alone (inside the CPU lock):
 //   flock -w 1800 /tmp/shmkit-cpu.lock node_modules/.bin/deno run -A bench/scenarios/py_ring.ts
 // @bench-runtimes deno
@@ -39,9 +40,10 @@ const early = exited(child).then((code) => {
 });
 const line = await gotHandoff;
 if (line) {
-  const [, poolJson, ringJson] = line.match(/^HANDOFF (\{.*\}) (\{.*\})$/)!;
-  const pool = Mempool.attach(JSON.parse(poolJson));
-  const ring = Ring.attach(JSON.parse(ringJson));
+  const [poolH, ringH, ackH] = JSON.parse(line.slice("HANDOFF ".length));
+  const pool = Mempool.attach(poolH);
+  const ring = Ring.attach(ringH);
+  const ack = Ring.attach(ackH);
   pin(1); // the receiver on cpu1, the Python sender pins itself to cpu0 (as the JavaScript S5 cells)
   child.stdin!.write("go\n");
   const samples: number[] = [];
@@ -57,6 +59,7 @@ if (line) {
     samples.push(t - f[0]);
     if (f[f.length - 1] !== f[1]) bad++;
     pool.put(b);
+    if (!ack.tryEnqueue(samples.length - 1)) throw new Error("py_ring: the ack ring is full (Python sent ahead)");
     if (performance.now() - t0 > 60_000) break;
   }
   const wall = (performance.now() - t0) / 1000;
@@ -72,7 +75,8 @@ if (line) {
       wall_s: wall,
       note: `${samples.length} numpy float64 arrays of 1 MiB in Mempool blocks (each filled once; per message Python ` +
         `writes its number at both ends), Python (cpu0) stamps CLOCK_MONOTONIC, enqueues the block index (spsc ring); ` +
-        `Deno (cpu1) polls, views the block zero-copy, reads it; Python's own time from its stamp to enqueue() ` +
+        `Deno (cpu1) polls, views the block zero-copy, reads it, acks on a second ring (Python sends the next block ` +
+        `after the ack); Python's own time from its stamp to enqueue() ` +
         `returning: p50 ${Number.isNaN(ownP50) ? "?" : `${(ownP50 / 1000).toFixed(2)} us`}${
           bad ? `; ${bad} payload mismatches` : ""
         }`,
@@ -90,6 +94,7 @@ if (line) {
     note: "1 MiB / p50 hand-off time (nothing is copied)",
   });
   ring.close();
+  ack.close();
   pool.close();
   child.stdin!.write("done\n");
 }
