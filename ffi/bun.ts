@@ -72,7 +72,6 @@ export function open(path: string): Backend {
 
   return {
     runtime: "bun",
-    plainFlagReads: process.arch === "x64" && process.env.SHMKIT_PLAIN_FLAG_READS !== "0",
     libraryPath: path,
     symbols,
     view(address: number, length: number): ArrayBuffer {

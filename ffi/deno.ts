@@ -37,7 +37,6 @@ export function open(path: string): Backend {
     .waiter_next_async;
   return {
     runtime: "deno",
-    plainFlagReads: false,
     libraryPath: path,
     symbols,
     view(address: number, length: number): ArrayBuffer {

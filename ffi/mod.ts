@@ -406,6 +406,22 @@ export const loopCopyMax: number = (() => {
  */
 export const plainPublish: boolean = platformTag().endsWith("-x64") && quietEnv("SHMKIT_PLAIN_PUBLISH") !== "0";
 
+/**
+ * True on x86-64 (every runtime): the wake check that follows this thread's own `Atomics` store or
+ * read-modify-write (src/wait.ts `readFlag`) reads the peer's waiter word with a plain typed-array
+ * read, ordered there as `Atomics.load` would be: the `Atomics` operation before it is an `xchg` or
+ * a `lock`-prefixed instruction (a full barrier on x86), and neither JIT moves a later load above
+ * it. JavaScriptCore (Bun) compiles `Atomics.load` to `lock xadd 0`, which took the peer's cache
+ * line exclusive on every message (a `Fence` effect in B3, checked in its FTL dump); V8 (Deno,
+ * Node) calls a builtin for every `Atomics` operation on a non-shared typed array (checked in
+ * `--print-opt-code` of Node 20, Node 24 and Deno: `call AtomicsCompareExchange`, the plain load
+ * after it), ~10 ns per call: a Mempool get+put pair went 30.6-32.4 -> 34.5-37.1 M/s on Deno (bench S6,
+ * one process, three paired runs). Other CPUs need the real acquire. `SHMKIT_PLAIN_FLAG_READS=0`
+ * turns it off.
+ */
+export const plainFlagReads: boolean = platformTag().endsWith("-x64") &&
+  quietEnv("SHMKIT_PLAIN_FLAG_READS") !== "0";
+
 const abi = native.symbols.shmkit_abi_version();
 if (abi !== 1) {
   throw new ShmError(

@@ -28,7 +28,6 @@ export function open(path: string): Backend {
   let keepAlive: ReturnType<typeof setInterval> | undefined;
   return {
     runtime: "node",
-    plainFlagReads: false,
     libraryPath: path,
     symbols: symbols as unknown as NativeSymbols,
     view(address: number, length: number): ArrayBuffer {

@@ -12,17 +12,6 @@ export type Runtime = "deno" | "bun" | "node";
 export interface Backend {
   /** Which runtime this is. */
   readonly runtime: Runtime;
-  /**
-   * True where `Atomics.load` is a locked read-modify-write and a plain typed-array read of a word
-   * right after this thread's own `Atomics` store or read-modify-write is ordered as
-   * `Atomics.load` would be: Bun (JavaScriptCore) on x86-64, where `Atomics.load` compiles to
-   * `lock xadd 0` and `Atomics.store` to `xchg` (a full barrier the JIT does not move loads
-   * across). The wake checks of the hot paths (src/wait.ts `readFlag`) then read plainly: a
-   * locked read takes the peer's cache line exclusive on every message. False elsewhere (on Deno
-   * plain reads measured no gain; other CPUs need the real acquire). `SHMKIT_PLAIN_FLAG_READS=0`
-   * turns it off.
-   */
-  readonly plainFlagReads: boolean;
   /** The path of the loaded native library. */
   readonly libraryPath: string;
   /** The library's functions, all synchronous. */

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { cstr, errnoMessage, errnoName, loopCopyMax, native, plainPublish } from "../ffi/mod.ts";
+import { cstr, errnoMessage, errnoName, loopCopyMax, native, plainFlagReads, plainPublish } from "../ffi/mod.ts";
 import type { NativeSymbols } from "../ffi/symbols.ts";
 import { ShmError } from "./errors.ts";
 
-export { cstr, loopCopyMax, native, plainPublish };
+export { cstr, loopCopyMax, native, plainFlagReads, plainPublish };
 
 /**
  * A pid as every platform's native layer takes it: an integer in 1..2^31-1 (Linux's pid_max is at

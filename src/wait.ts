@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ERRNO, native, sys } from "./sys.ts";
+import { ERRNO, native, plainFlagReads, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import type { Mapping } from "./mapping.ts";
 
@@ -23,12 +23,12 @@ export interface WaitOptions {
 /**
  * Reads a waiter count or sleep flag for the wake check (W2) that follows this thread's own
  * `Atomics` store or read-modify-write of the state a parked peer waits for: `Atomics.load`, or a
- * plain read where the backend says that is the same ordering and cheaper (Bun on x86-64, where
- * `Atomics.load` is a locked read-modify-write: per message it took the peer's line exclusive and
- * halved the cross-process message rate; see ffi/types.ts `plainFlagReads`). Only for that check:
- * acquiring a peer's data still takes `Atomics.load`.
+ * plain read on x86-64, where that is the same ordering and cheaper (on Bun `Atomics.load` is a
+ * locked read-modify-write: per message it took the peer's line exclusive and halved the
+ * cross-process message rate; on Deno and Node it is a builtin call; see ffi/mod.ts
+ * `plainFlagReads`). Only for that check: acquiring a peer's data still takes `Atomics.load`.
  */
-export const readFlag: (a: Int32Array | Uint32Array, index: number) => number = native.plainFlagReads
+export const readFlag: (a: Int32Array | Uint32Array, index: number) => number = plainFlagReads
   ? (a, i) => a[i]
   : (a, i) => Atomics.load(a, i);
 
