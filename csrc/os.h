@@ -29,6 +29,8 @@ int os_mremap(void *addr, uint64_t old_length, uint64_t new_length, void **out);
 int os_msync(void *addr, uint64_t length, uint32_t sync);
 int os_madvise(void *addr, uint64_t length, int advice);
 
+/* 0 woken (or spurious), 1 the word no longer holds `expected`, 2 interrupted by a signal, or -errno
+ * (-ETIMEDOUT). */
 int os_futex_wait(uint32_t *addr, uint32_t expected, double timeout_ms);
 int os_futex_wake(uint32_t *addr, int count);
 /* Wait until any word differs from its expected value or is woken; returns index, or -errno. */

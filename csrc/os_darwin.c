@@ -318,8 +318,10 @@ int os_futex_wait(uint32_t *addr, uint32_t expected, double timeout_ms)
 			return __atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected ? 1 : 0;
 		if (errno == ETIMEDOUT)
 			return -ETIMEDOUT;
-		if (errno == EINTR || errno == EFAULT)
-			return 0; /* spurious (EFAULT: the page is being remapped); callers re-check */
+		if (errno == EINTR)
+			return 2; /* a signal interrupted the wait (shmkit_futex_wait waits out the rest) */
+		if (errno == EFAULT)
+			return 0; /* spurious (the page is being remapped); callers re-check */
 		return neg();
 	}
 	uint32_t us = 0; /* 0 = no timeout */

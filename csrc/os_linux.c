@@ -287,7 +287,7 @@ int os_futex_wait(uint32_t *addr, uint32_t expected, double timeout_ms)
 	if (errno == EAGAIN)
 		return 1; /* the word no longer holds `expected` */
 	if (errno == EINTR)
-		return 0; /* spurious: callers re-check their condition */
+		return 2; /* a signal interrupted the wait (shmkit_futex_wait waits out the rest) */
 	return neg();
 }
 

@@ -509,6 +509,13 @@ int32_t shmkit_futex_wait(int32_t id, double offset, uint32_t expected, double t
 		signal_target(NULL);
 		if (signal_count() != seen)
 			return -EINTR;
+		if (r == 2) {
+			/* Interrupted by a signal shmkit does not watch (SIGCHLD from a child, a profiler):
+			 * not a wake. Wait out the rest; a zero or spent timeout is a timeout. */
+			if (left <= 0)
+				return -ETIMEDOUT;
+			continue;
+		}
 		if (r != -ETIMEDOUT)
 			return r; /* 0 woken (or spurious), 1 the word changed, or an error */
 		if (left <= WAIT_SLICE_MS)

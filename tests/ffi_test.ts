@@ -168,6 +168,20 @@ test("a zombie (exited, not yet reaped) process is not alive", async () => {
   parent.kill("SIGKILL");
 });
 
+test("a signal shmkit does not watch (SIGCHLD of an exiting child) does not end a futex wait early", async () => {
+  using seg = SharedMemory.anonymous(4096);
+  // The child exits ~30 ms into the wait; the runtime's SIGCHLD handler interrupts the futex
+  // syscall (EINTR). Until 2026-12-02 that returned "woken" at once.
+  const kid = spawn("sleep", ["0.03"], { stdio: "ignore" });
+  const exited = new Promise((r) => kid.on("exit", r));
+  const t0 = performance.now();
+  const woke = futexWait(seg.mapping, 0, 0, 300);
+  const ms = performance.now() - t0;
+  await exited;
+  assertEquals(woke, false, `futexWait returned ${woke} after ${ms.toFixed(1)} ms`);
+  assert(ms >= 290, `the wait ended after ${ms.toFixed(1)} ms, before its 300 ms timeout`);
+});
+
 test("native waits reject NaN and negative timeouts with EINVAL instead of waiting forever", () => {
   using seg = SharedMemory.anonymous(4096);
   const id = seg.mapping.id;
