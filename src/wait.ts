@@ -96,7 +96,9 @@ export function timeoutError(what: string, ms: number): ShmError {
  * and SIGQUIT. When this process has a handler for one of them (`Deno.addSignalListener`,
  * `process.on("SIGINT")`) and it arrives, the wait throws `ShmError` `EINTR` so the blocking
  * call returns to the event loop and the handler runs (as Python raises KeyboardInterrupt).
- * Without a handler the signal's default action (usually: the process dies) is untouched.
+ * Without a handler the signal's default action (usually: the process dies) is untouched. Other
+ * signals (a child's SIGCHLD, a profiler's) do not end the wait: it goes on for the rest of its
+ * timeout.
  *
  * @throws {ShmError} EINTR when a handled signal arrived; ECLOSED when the mapping is gone
  */
