@@ -24,7 +24,7 @@ import { readFileSync, realpathSync } from "node:fs";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { ShmError } from "./src/errors.ts";
-import { describe, inspect, listSegments, type SegmentInfo } from "./src/inspect.ts";
+import { describe, inspect, isoTime, listSegments, type SegmentInfo } from "./src/inspect.ts";
 import { SharedMemory } from "./src/segment.ts";
 import { cstr, sys } from "./src/sys.ts";
 
@@ -108,7 +108,7 @@ function asJson(i: SegmentInfo): Record<string, unknown> {
     ...ownership(i.name),
     creatorPid: i.header?.creatorPid ?? null,
     creatorAlive: i.creatorAlive ?? null,
-    created: i.header && Number.isFinite(i.header.createdMs) ? new Date(i.header.createdMs).toISOString() : null,
+    created: i.header ? isoTime(i.header.createdMs) : null,
     state: i.header ? (i.header.state === 1 ? "ready" : "initializing") : null,
     holders: i.holders,
     inUse: i.inUse,
@@ -137,7 +137,7 @@ function ls(flags: Set<string>, print: (s: string) => void): number {
       o.owner ?? (o.uid === null ? "?" : String(o.uid)),
       o.mode ?? "?",
       i.header ? `${i.header.creatorPid} ${i.creatorAlive ? "alive" : "dead"}` : "-",
-      i.header && Number.isFinite(i.header.createdMs) ? new Date(i.header.createdMs).toISOString() : "-",
+      (i.header ? isoTime(i.header.createdMs) : null) ?? "-",
       i.inUse ? `yes (${i.holders.join(",")})` : "no",
     ]);
   }

@@ -381,6 +381,19 @@ function describeArray(seg: SharedMemory, off: number, h: CommonHeader, out: Det
  * a.unlink();
  * ```
  */
+/**
+ * A header's `createdMs` as an ISO 8601 time, or null when it is no valid time: a corrupt or foreign
+ * header may hold any f64 there, and `Date.prototype.toISOString` throws a RangeError beyond
+ * ±8.64e15 ms.
+ *
+ * @param ms milliseconds since the Unix epoch, as read from a header
+ * @returns the ISO time, or null
+ */
+export function isoTime(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : null;
+}
+
 export function inspect(name: string): Details | undefined {
   const seg = SharedMemory.open(name, { readOnly: true, trustOthers: true });
   try {
@@ -399,7 +412,7 @@ export function inspect(name: string): Details | undefined {
       ["flags", h.flags],
       ["creatorPid", h.creatorPid],
       ["creatorAlive", processAlive(h.creatorPid, h.creatorStart > 0 ? h.creatorStart : -1)],
-      ["created", Number.isFinite(h.createdMs) ? new Date(h.createdMs).toISOString() : null],
+      ["created", isoTime(h.createdMs)],
       ["holders", who],
     ];
     if (h.byteLength > seg.size) {

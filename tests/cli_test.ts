@@ -88,6 +88,39 @@ test("shmkit inspect prints an array's dtype and shape, and says when a segment 
   }
 });
 
+test("shmkit ls and inspect show a creation time that is no valid date (a corrupt header) as unknown, not a crash", async () => {
+  // Found by fuzzing the CLI readers (2026-12-02): new Date(1e300).toISOString() throws a RangeError,
+  // so one corrupt header made `shmkit ls` fail for every segment. The fuzz child runs the readers now.
+  const name = uniqueName("clitime");
+  using a = SharedArray.zeros(name, "float64", [2]);
+  try {
+    for (const bad of [1e300, -1e17, 8.64e15 + 1]) {
+      {
+        using seg = SharedMemory.open(name, { trustOthers: true });
+        new DataView(seg.buffer).setFloat64(40, bad, true); // the common header's createdMs
+      }
+      for (const rt of PEER_RUNTIMES) {
+        const ls = await cli(rt, "ls", "--json");
+        assertEquals(ls.code, 0, `${rt} ${bad}: ${ls.stderr}`);
+        const row = (JSON.parse(ls.stdout) as (Row & { created: unknown })[]).find((x) => x.name === name);
+        assert(row, `${rt}: ${name} not listed`);
+        assertEquals([row.kind, row.created], ["array", null], `${rt} ${bad}`);
+        const text = await cli(rt, "ls");
+        assertEquals(text.code, 0, `${rt} ${bad}: ${text.stderr}`);
+        assert(text.stdout.includes(name), `${rt}: ${text.stdout}`);
+        const d = await cli(rt, "inspect", name, "--json");
+        assertEquals(d.code, 0, `${rt} ${bad}: ${d.stderr}`);
+        const j = JSON.parse(d.stdout);
+        assertEquals([j.kind, j.created, j.dtype], ["array", null, "float64"], `${rt} ${bad}`);
+        const plain = await cli(rt, "inspect", name);
+        assert(/created:\s+unknown/.test(plain.stdout), `${rt} ${bad}: ${plain.stdout}\n${plain.stderr}`);
+      }
+    }
+  } finally {
+    a.unlink();
+  }
+});
+
 test("shmkit rm removes objects, refuses foreign segments without --force and fails on unknown names", async () => {
   for (const rt of PEER_RUNTIMES) {
     const name = uniqueName("clirm");
