@@ -132,8 +132,12 @@ int os_open_proc_fd(int pid, int fd, uint32_t flags)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
-	/* A handle may name any descriptor of that process: only a regular file (a memfd) is mapped. */
-	return regular_only(open(path, ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC));
+	/* A handle may name any descriptor of that process: only a regular file (a memfd) is mapped.
+	 * A socket's /proc entry cannot be opened at all (ENXIO): not a memory file either. */
+	int r = open(path, ((flags & SHMKIT_O_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_CLOEXEC);
+	if (r < 0 && errno == ENXIO)
+		return -ENODEV;
+	return regular_only(r);
 }
 
 int os_open(const char *path, uint32_t flags, uint32_t mode)

@@ -59,7 +59,7 @@ static const struct {
 #ifdef EDQUOT /* not in the Windows CRT */
 	{ EDQUOT, "EDQUOT" },
 #endif
-	{ EOWNERDEAD, "EOWNERDEAD" },
+	{ EOWNERDEAD, "EOWNERDEAD" }, { ENXIO, "ENXIO" },
 };
 
 int32_t shmkit_errno_name(int32_t err, uint8_t *buf, uint32_t len)

@@ -56,6 +56,11 @@ export function checkHandle(h: unknown, kind: string): asserts h is Handle {
   }
 }
 
+/** A pid or descriptor number from a handle: an integer in 0..2^31-1 (-0 included). */
+export function isId(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+}
+
 /**
  * Reopens the object a handle names, whatever its kind.
  *

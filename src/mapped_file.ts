@@ -38,7 +38,7 @@ import { check, cstr, ERRNO, osError, PAGE_SIZE, PID, processAlive, START_TIME, 
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import type { ViewConstructor } from "./segment.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, HANDLE_VERSION, isId, registerKind } from "./handle.ts";
 
 /** How a {@linkcode MappedFile} maps its file (Python `ACCESS_READ`, `ACCESS_WRITE`, `ACCESS_COPY`). */
 export type MappedFileAccess = "read" | "write" | "copy";
@@ -384,15 +384,17 @@ export class MappedFile implements Disposable {
     checkHandle(handle, "shmkit.mappedfile");
     const { pid, fd, startTime, length } = handle;
     const what = `Cannot attach the anonymous mapping of process ${pid}`;
-    if (!Number.isSafeInteger(fd) || !Number.isSafeInteger(length) || length <= 0) {
-      throw new ShmError("EINVAL", `${what}: the handle lacks a valid fd or length (EINVAL)`, { errno: ERRNO.EINVAL });
+    if (!isId(fd) || !Number.isSafeInteger(length) || length <= 0) {
+      throw new ShmError("EINVAL", `${what}: the handle lacks a valid fd or length (EINVAL)`, {
+        errno: ERRNO.EINVAL,
+      });
     }
     if (!processAlive(pid, typeof startTime === "number" ? startTime : -1)) {
       throw new ShmError("ENOENT", `${what}: that process has exited, and the memory with it (ENOENT)`, {
         errno: ERRNO.ENOENT,
       });
     }
-    const own = sys.shmkit_open_proc_fd(pid, fd, 0);
+    const own = sys.shmkit_open_proc_fd(pid | 0, fd | 0, 0); // | 0: -0 is no i32 to Deno's FFI
     if (own === -ERRNO.ENODEV) {
       throw new ShmError("EINVAL", `${what}: descriptor ${fd} there is not a memory file (EINVAL)`, {
         errno: ERRNO.EINVAL,

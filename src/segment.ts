@@ -7,7 +7,7 @@
 import { check, cstr, ERRNO, EUID, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, HANDLE_VERSION, isId, registerKind } from "./handle.ts";
 
 /** The handle of a SharedMemory segment: JSON-safe, reopened by {@linkcode SharedMemory.attach}. */
 export interface SharedMemoryHandle {
@@ -365,16 +365,26 @@ export class SharedMemory implements Disposable {
    */
   static attach(handle: SharedMemoryHandle, options: { trustOthers?: boolean } = {}): SharedMemory {
     checkHandle(handle, "shmkit.shm");
-    if (handle.name !== null) return SharedMemory.open(handle.name, { trustOthers: options.trustOthers });
+    if (handle.name !== null) {
+      if (typeof handle.name !== "string") {
+        throw new ShmError(
+          "EINVAL",
+          `Cannot attach shared memory: the handle's name is ${JSON.stringify(handle.name) ?? "missing"}, ` +
+            "not a string or null (EINVAL)",
+        );
+      }
+      return SharedMemory.open(handle.name, { trustOthers: options.trustOthers });
+    }
     const { pid, fd, startTime, size } = handle;
     const what = `Cannot attach anonymous shared memory of process ${pid}`;
-    if (typeof pid !== "number" || typeof fd !== "number" || typeof size !== "number") {
-      throw new ShmError("EINVAL", `${what}: the handle lacks pid, fd or size (EINVAL)`);
+    // A pid no process can have is ENOENT below (processAlive: "that process has exited").
+    if (typeof pid !== "number" || !isId(fd) || !Number.isSafeInteger(size) || size <= 0) {
+      throw new ShmError("EINVAL", `${what}: the handle lacks a valid pid, fd or size (EINVAL)`);
     }
     if (!processAlive(pid, startTime ?? -1)) {
       throw new ShmError("ENOENT", `${what}: that process has exited, and the memory with it (ENOENT)`);
     }
-    const own = sys.shmkit_open_proc_fd(pid, fd, 0);
+    const own = sys.shmkit_open_proc_fd(pid | 0, fd | 0, 0); // | 0: -0 is no i32 to Deno's FFI
     if (own === -ERRNO.ENODEV) {
       throw new ShmError("EINVAL", `${what}: descriptor ${fd} there is not shared memory (EINVAL)`, {
         errno: ERRNO.EINVAL,

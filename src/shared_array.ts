@@ -743,8 +743,20 @@ export class SharedArray<D extends DType = DType> implements Disposable {
    */
   static attach<D extends DType = DType>(handle: SharedArrayHandle<D>): SharedArray<D> {
     checkHandle(handle, "shmkit.array");
-    const what = `Cannot attach array ${JSON.stringify(handle.name)}`;
-    const dtype = checkDType(handle.dtype, what);
+    const what = `Cannot attach array ${JSON.stringify(handle.name) ?? "(no name)"}`;
+    // A handle comes from another process: anything malformed in it is EINVAL, not a TypeError.
+    if (typeof handle.dtype !== "string" || !(DTYPES as string[]).includes(handle.dtype)) {
+      throw new ShmError(
+        "EINVAL",
+        `${what}: the handle's dtype ${JSON.stringify(handle.dtype) ?? "is missing"}${
+          typeof handle.dtype === "string" ? " is not one of " + DTYPES.join(", ") : ""
+        } (EINVAL)`,
+      );
+    }
+    const dtype = handle.dtype;
+    if (handle.name !== null && typeof handle.name !== "string") {
+      throw new ShmError("EINVAL", `${what}: the handle's name is not a string or null (EINVAL)`);
+    }
     if (!Array.isArray(handle.shape) || !Number.isSafeInteger(handle.offset)) {
       throw new ShmError("EINVAL", `${what}: the handle lacks a shape or an offset (EINVAL)`);
     }
@@ -754,7 +766,16 @@ export class SharedArray<D extends DType = DType> implements Disposable {
     else throw new ShmError("EINVAL", `${what}: an anonymous array handle needs its segment handle (EINVAL)`);
     return placeOrRelease(seg, false, () => {
       if (handle.raw) {
-        const a = SharedArray.wrap(seg, dtype as D, handle.shape.slice(), { byteOffset: handle.offset });
+        let a: SharedArray<D>;
+        try {
+          a = SharedArray.wrap(seg, dtype as D, handle.shape.slice(), { byteOffset: handle.offset });
+        } catch (e) {
+          // The shape and offset came from another process: a malformed one is EINVAL here.
+          if (e instanceof RangeError || e instanceof TypeError) {
+            throw new ShmError("EINVAL", `${what}: ${e.message} (EINVAL)`);
+          }
+          throw e;
+        }
         a.#owns = true;
         return a;
       }

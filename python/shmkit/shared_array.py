@@ -235,6 +235,8 @@ class SharedArray:
         if not isinstance(shape, list) or isinstance(off, bool) or not isinstance(off, int):
             raise ShmError("EINVAL", f"{what}: the handle lacks a shape or an offset (EINVAL)")
         if handle.get("name") is not None:
+            if not isinstance(handle["name"], str):
+                raise ShmError("EINVAL", f"{what}: the handle's name is not a string or None (EINVAL)")
             seg = SharedMemory.open(handle["name"])
         elif isinstance(handle.get("segment"), dict):
             seg = SharedMemory.attach(handle["segment"])

@@ -224,6 +224,9 @@ class SharedMemory:
         """Reopens a segment from its handle (a dict, e.g. ``json.loads`` of a TypeScript handle)."""
         check_handle(handle, "shmkit.shm")
         if handle.get("name") is not None:
+            if not isinstance(handle["name"], str):
+                raise ShmError("EINVAL", f"Cannot attach shared memory: the handle's name is {handle['name']!r}, "
+                                         "not a string or None (EINVAL)")
             return cls.open(handle["name"], trust_others=trust_others)
         p, fd, size, st = handle.get("pid"), handle.get("fd"), handle.get("size"), handle.get("startTime", -1)
         what = f"Cannot attach anonymous shared memory of process {p}"

@@ -116,6 +116,15 @@ class SharedMemoryTest(unittest.TestCase):
         with self.assertRaises(ShmError) as cm:
             shmkit.attach({"kind": "shmkit.nope", "version": 1})
         self.assertEqual(cm.exception.code, "EINVAL")
+        # A handle is another process's JSON: a name that is no string is EINVAL, not a TypeError.
+        for name in (5, {}, True, ["x"]):
+            with self.assertRaises(ShmError) as cm:
+                SharedMemory.attach({"kind": "shmkit.shm", "version": 1, "name": name})
+            self.assertEqual(cm.exception.code, "EINVAL")
+            with self.assertRaises(ShmError) as cm:
+                shmkit.SharedArray.attach({"kind": "shmkit.array", "version": 1, "name": name, "dtype": "int16",
+                                           "shape": [3], "offset": 0})
+            self.assertEqual(cm.exception.code, "EINVAL")
 
     def test_close_makes_views_read_zeros_and_calls_ECLOSED(self):
         s = SharedMemory.create(None, 4096)
