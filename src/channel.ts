@@ -236,7 +236,8 @@ export interface Message extends Disposable {
   json(): unknown;
   /**
    * The value a {@linkcode Channel.sendValue} sent (node:v8 deserialize). Throws ShmError ENOTSUP
-   * when it was written in the other engine's format (Bun vs Deno/Node) or node:v8 is missing.
+   * when it was written in the other engine's format (Bun vs Deno/Node) or node:v8 is missing, and
+   * EINVAL when the bytes are not a valid value (the deserializer's own error as `cause`).
    */
   value(): unknown;
   /** Returns the slot to the channel. Idempotent until the slot is received again. */
@@ -519,7 +520,18 @@ function readValue(bytes: Uint8Array): unknown {
       `${what}: it is in ${FORMAT_NAMES[bytes[0]]}, which this runtime's node:v8 cannot read (ENOTSUP)`,
     );
   }
-  return v8(what).deserialize(bytes.subarray(1));
+  const de = v8(what);
+  try {
+    return de.deserialize(bytes.subarray(1));
+  } catch (e) {
+    // A message is another process's bytes: whatever the engine's deserializer says about bad ones
+    // (Error, TypeError, SyntaxError, each engine its own) is one ShmError, the engine's error its cause.
+    throw new ShmError(
+      "EINVAL",
+      `${what}: it is not a valid structured value (${String((e as Error)?.message ?? e)}) (EINVAL)`,
+      { cause: e },
+    );
+  }
 }
 
 /**

@@ -344,6 +344,57 @@ test("sendValue and Message.value carry Map, Set and Date through node:v8 serial
   ch.unlink();
 });
 
+test("Message.value of damaged structured values (a hostile sender's bytes) is ShmError EINVAL, never another error", () => {
+  // Before 2026-12-02 the engine's own errors came through: Error, TypeError or SyntaxError, each
+  // runtime its own ("ReadRawBytes() failed", "t is not a constructor", an invalid RegExp source).
+  using ch = Channel.create(null, { slots: 2, slotSize: 4096 });
+  const samples: unknown[] = [
+    { a: 1, b: "x", c: [1, 2, 3], d: { e: null } },
+    [1.5, "héllo", true, false, null, undefined],
+    new Map([[1, 2]]),
+    new Set(["a"]),
+    new Uint8Array([1, 2, 3]),
+    new Date(0),
+    12345678901234567890n,
+    /re/g,
+    new Float64Array(4),
+    // deno-lint-ignore no-sparse-arrays
+    [, 1, , 2],
+  ];
+  const blobs = samples.map((v) => {
+    ch.sendValue(v);
+    using m = ch.recv();
+    return m.bytes.slice();
+  });
+  let seed = 0x2545f491;
+  const rnd = (): number => {
+    seed ^= seed << 13;
+    seed >>>= 0;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>>= 0);
+  };
+  let ok = 0;
+  const other: string[] = [];
+  for (let c = 0; c < 3000; c++) {
+    const base = blobs[rnd() % blobs.length];
+    let b = base.slice();
+    if (rnd() % 3 === 0) b = b.subarray(0, 1 + (rnd() % b.length));
+    else for (let j = 1 + (rnd() % 4); j > 0; j--) b[1 + (rnd() % (b.length - 1))] = rnd() & 0xff;
+    ch.send(b);
+    using m = ch.recv();
+    try {
+      m.value();
+      ok++;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== "EINVAL" && other.length < 10) other.push(`${(e as Error).name} ${code}: ${(e as Error).message}`);
+    }
+  }
+  assertEquals(other, [], "every failure is ShmError EINVAL");
+  assert(ok > 0 && ok < 3000, `some damaged values still decode, most do not (${ok} of 3000)`);
+});
+
 test("a structured value crosses between Deno and Node; Bun's format gives ENOTSUP there (and V8's on Bun)", async () => {
   const v8Family = (rt: Runtime) => rt !== "bun";
   for (const [from, to] of [[RUNTIME, OTHER[RUNTIME][0]], [OTHER[RUNTIME][1], RUNTIME]] as [Runtime, Runtime][]) {
