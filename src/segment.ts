@@ -106,7 +106,26 @@ function openError(r: number, what: string): ShmError {
       syscall: "shm_open",
     });
   }
+  if (r === -ERRNO.ENOENT) {
+    return new ShmError("ENOENT", `${what}: no such segment (ENOENT). ${MISSING_HINT}`, {
+      errno: ERRNO.ENOENT,
+      syscall: "shm_open",
+    });
+  }
   return osError(r, "shm_open", what);
+}
+
+/** What to do about a name that is not there (appended to ENOENT messages of open). */
+export const MISSING_HINT = "Create it first, or check the name (`shmkit ls`, e.g. `npx shmkit ls`, lists them)";
+
+/** EEXIST of a create, with what to do: the usual cause is a segment left over from an earlier run. */
+export function takenError(what: string, name: string): ShmError {
+  return new ShmError(
+    "EEXIST",
+    `${what}: the name is taken (EEXIST). Open the existing object instead, or, if it is left over from an ` +
+      `earlier run, remove it first: \`shmkit rm ${name}\` or SharedMemory.unlink(${JSON.stringify(name)})`,
+    { errno: ERRNO.EEXIST, syscall: "shm_open" },
+  );
 }
 
 /**
@@ -215,6 +234,7 @@ export class SharedMemory implements Disposable {
       checkSize(size, what);
       const fd = sys.shmkit_shm_create(cstr("/" + n), size, mode);
       if (fd === -ERRNO.EEXIST && name === null && attempt < 100) continue; // EEXIST: draw another name
+      if (fd === -ERRNO.EEXIST) throw takenError(what, n);
       check(fd, "shm_open", what);
       try {
         const m = Mapping.map(fd, size, 0, MAP_WRITE, what);

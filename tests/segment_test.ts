@@ -1,7 +1,7 @@
 import process from "node:process";
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
 import { ROOT, run, runPython, runScript, RUNTIME, runtimeCommand, RUNTIMES, test, uniqueName } from "./harness.ts";
-import { SharedMemory, type SharedMemoryHandle } from "../mod.ts";
+import { Channel, SharedMemory, type SharedMemoryHandle } from "../mod.ts";
 import { fillPattern, fnv1a, PY_HELPERS } from "./fixtures/segment_pattern.ts";
 
 test("SharedMemory.create then open sees the same bytes", () => {
@@ -14,10 +14,18 @@ test("SharedMemory.create then open sees the same bytes", () => {
   a.unlink();
 });
 
-test("SharedMemory.create throws EEXIST when the name is taken", () => {
+test("SharedMemory.create throws EEXIST when the name is taken, and the message says what to do", () => {
   const name = uniqueName("seg");
   using a = SharedMemory.create(name, 4096);
-  assertCode(() => SharedMemory.create(name, 10), "EEXIST", /Cannot create shared memory/);
+  const rm = new RegExp(
+    `Cannot create shared memory "${name}": the name is taken \\(EEXIST\\)\\. .*\`shmkit rm ${name}\``,
+  );
+  assertCode(() => SharedMemory.create(name, 10), "EEXIST", rm);
+  // Every kind's create says the same (the usual cause: a segment left over from an earlier run).
+  assertCode(() => Channel.create(name, { slots: 2, slotSize: 8 }), "EEXIST", /Cannot create channel .*shmkit rm/);
+  const missing = /no such segment \(ENOENT\)\. Create it first, or check the name \(`shmkit ls`/;
+  assertCode(() => SharedMemory.open(name + "-missing"), "ENOENT", missing);
+  assertCode(() => Channel.open(name + "-missing"), "ENOENT", missing);
   a.unlink();
 });
 

@@ -74,7 +74,17 @@ def _open_error(r: int, what: str) -> ShmError:
     if r == -errno_value("ELOOP"):
         return ShmError("ELOOP", f"{what}: the name is a symbolic link, which is never followed (ELOOP)",
                         errno=errno_value("ELOOP"), syscall="shm_open")
+    if r == -errno_value("ENOENT"):
+        return ShmError("ENOENT", f"{what}: no such segment (ENOENT). Create it first, or check the name "
+                        "(`shmkit ls`, e.g. `npx shmkit ls`, lists them)", errno=errno_value("ENOENT"),
+                        syscall="shm_open")
     return os_error(r, "shm_open", what)
+
+
+def _taken_error(what: str, name: str) -> ShmError:
+    return ShmError("EEXIST", f"{what}: the name is taken (EEXIST). Open the existing object instead, or, if it is "
+                    f"left over from an earlier run, remove it first: `shmkit rm {name}` or "
+                    f"SharedMemory.unlink_name({name!r})", errno=errno_value("EEXIST"), syscall="shm_open")
 
 
 def _fstat(fd: int, what: str) -> list[float]:
@@ -145,6 +155,8 @@ class SharedMemory:
             fd = L.shmkit_shm_create(_cname(n), float(size), mode)
             if fd == -errno_value("EEXIST") and name is None and attempt < 100:
                 continue
+            if fd == -errno_value("EEXIST"):
+                raise _taken_error(what, n)
             check(fd, "shm_open", what)
             try:
                 mid = cls._map(fd, size, MAP_WRITE, what)

@@ -108,6 +108,22 @@ class SharedMemoryTest(unittest.TestCase):
             SharedMemory.attach(bad)
         self.assertEqual(cm.exception.code, "ENOENT")
 
+    def test_taken_and_missing_names_say_what_to_do(self):
+        name = "pytest-taken-" + os.urandom(4).hex()
+        with SharedMemory.create(name, 4096) as a:
+            try:
+                with self.assertRaises(ShmError) as cm:
+                    SharedMemory.create(name, 4096)
+                self.assertEqual(cm.exception.code, "EEXIST")
+                self.assertIn("the name is taken (EEXIST)", str(cm.exception))
+                self.assertIn(f"`shmkit rm {name}`", str(cm.exception))
+                with self.assertRaises(ShmError) as cm:
+                    SharedMemory.open(name + "-missing")
+                self.assertEqual(cm.exception.code, "ENOENT")
+                self.assertIn("no such segment (ENOENT). Create it first", str(cm.exception))
+            finally:
+                a.unlink()
+
     def test_foreign_handles_are_EINVAL(self):
         for h in (None, {}, {"kind": "shmkit.ring", "version": 1}, {"kind": "shmkit.shm", "version": 2, "name": "x"}):
             with self.assertRaises(ShmError) as cm:
