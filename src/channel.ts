@@ -868,7 +868,10 @@ export class Channel implements Disposable {
    * ```
    */
   static create(name: string | null, options: ChannelOptions): Channel {
-    const { slots, slotSize, procs } = checkOptions(options, `Cannot create channel ${JSON.stringify(name)}`);
+    const { slots, slotSize, procs } = checkOptions(
+      options,
+      `Cannot create channel ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`,
+    );
     const size = layoutOf(slots, slotSize, procs).byteLength;
     const seg = renamed(
       () => SharedMemory.create(name, size, options.fileMode === undefined ? {} : { mode: options.fileMode }),

@@ -583,7 +583,10 @@ export class SharedHeap implements Disposable {
    * ```
    */
   static create(name: string | null, options: SharedHeapOptions): SharedHeap {
-    const g = checkOptions(options, `Cannot create heap ${JSON.stringify(name)}`);
+    const g = checkOptions(
+      options,
+      `Cannot create heap ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`,
+    );
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, { mode: options.fileMode }),
       "Cannot create heap",

@@ -714,7 +714,7 @@ export class MessageLog implements Disposable {
    * ```
    */
   static create(name: string | null, options: MessageLogCreateOptions & MessageLogInitOptions): MessageLog {
-    const what = `Cannot create log ${JSON.stringify(name)}`;
+    const what = `Cannot create log ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
     const { capacity, mode } = checkOptions(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, dataOffsetOf(mode) + capacity, { mode: options.fileMode }),

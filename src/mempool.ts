@@ -469,7 +469,10 @@ export class Mempool implements Disposable {
    * ```
    */
   static create(name: string | null, options: MempoolCreateOptions): Mempool {
-    const g = geometry(options, `Cannot create mempool ${JSON.stringify(name)}`);
+    const g = geometry(
+      options,
+      `Cannot create mempool ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`,
+    );
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode }),
       "Cannot create mempool",

@@ -528,7 +528,7 @@ export class Ring implements Disposable {
    * ```
    */
   static create(name: string | null, options: RingCreateOptions & RingInitOptions): Ring {
-    const what = `Cannot create ring ${JSON.stringify(name)}`;
+    const what = `Cannot create ring ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
     const { slots } = checkCapacity(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }),
