@@ -348,6 +348,7 @@ test("Message.value of damaged structured values (a hostile sender's bytes) is S
   // Before 2026-12-02 the engine's own errors came through: Error, TypeError or SyntaxError, each
   // runtime its own ("ReadRawBytes() failed", "t is not a constructor", an invalid RegExp source).
   using ch = Channel.create(null, { slots: 2, slotSize: 4096 });
+  ch.unlink(); // a null name is a random one in /dev/shm; this process keeps it mapped
   const samples: unknown[] = [
     { a: 1, b: "x", c: [1, 2, 3], d: { e: null } },
     [1.5, "héllo", true, false, null, undefined],

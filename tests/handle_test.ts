@@ -171,6 +171,7 @@ test("attach() names what is wrong in a malformed handle: name, dtype, shape, pi
     assertCode(() => SharedArray.attach({ ...arr.handle(), dtype: "float128" } as never), "EINVAL", /dtype/);
     assertCode(() => SharedArray.attach({ ...arr.handle(), dtype: 7 } as never), "EINVAL", /dtype/);
   } finally {
+    arr.unlink(); // a null name is a random one in /dev/shm
     arr.close();
   }
   using raw = SharedArray.wrap(seg, "int32", [4, 8]);
