@@ -56,6 +56,18 @@ export function checkHandle(h: unknown, kind: string): asserts h is Handle {
   }
 }
 
+/**
+ * A handle's segment name: a string, or null for anonymous memory. A handle is another process's
+ * JSON, so anything else (a number, a missing name) is EINVAL, not a TypeError further on.
+ */
+export function handleName(name: unknown, what: string): string | null {
+  if (name === null || typeof name === "string") return name;
+  throw new ShmError(
+    "EINVAL",
+    `${what}: the handle's name is ${JSON.stringify(name) ?? "missing"}, not a string or null (EINVAL)`,
+  );
+}
+
 /** A pid or descriptor number from a handle: an integer in 0..2^31-1 (-0 included). */
 export function isId(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;

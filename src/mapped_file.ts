@@ -394,7 +394,7 @@ export class MappedFile implements Disposable {
         errno: ERRNO.ENOENT,
       });
     }
-    const own = sys.shmkit_open_proc_fd(pid | 0, fd | 0, 0); // | 0: -0 is no i32 to Deno's FFI
+    const own = sys.shmkit_open_proc_fd(pid, fd | 0, 0); // fd | 0: -0 is no i32 to Deno's FFI
     if (own === -ERRNO.ENODEV) {
       throw new ShmError("EINVAL", `${what}: descriptor ${fd} there is not a memory file (EINVAL)`, {
         errno: ERRNO.EINVAL,

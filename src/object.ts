@@ -5,7 +5,7 @@
  */
 import { ShmError } from "./errors.ts";
 import { HANDLE_VERSION } from "./handle.ts";
-import { MISSING_HINT, normalizeName, SharedMemory, type SharedMemoryHandle } from "./segment.ts";
+import { normalizeName, SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 
 /**
  * Runs `place()` (which formats or attaches an object inside `seg`) and returns its result; if it
@@ -44,11 +44,7 @@ export function renamed<T>(fn: () => T, what: string, name: string | null): T {
       n = normalizeName(name, what);
     } catch { /* the original error already says why */ }
     const i = e.message.indexOf(": ");
-    const why = e.code === "ENOENT"
-      ? `: no such segment (ENOENT). ${MISSING_HINT}`
-      : i >= 0
-      ? e.message.slice(i)
-      : `: ${e.message}`;
+    const why = i >= 0 ? e.message.slice(i) : `: ${e.message}`;
     throw new ShmError(e.code, `${what} ${JSON.stringify(n)}${why}`, { errno: e.errno, syscall: e.syscall, cause: e });
   }
 }

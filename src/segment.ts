@@ -7,7 +7,7 @@
 import { check, cstr, ERRNO, EUID, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
-import { checkHandle, HANDLE_VERSION, isId, registerKind } from "./handle.ts";
+import { checkHandle, HANDLE_VERSION, handleName, isId, registerKind } from "./handle.ts";
 
 /** The handle of a SharedMemory segment: JSON-safe, reopened by {@linkcode SharedMemory.attach}. */
 export interface SharedMemoryHandle {
@@ -116,10 +116,10 @@ function openError(r: number, what: string): ShmError {
 }
 
 /** What to do about a name that is not there (appended to ENOENT messages of open). */
-export const MISSING_HINT = "Create it first, or check the name (`shmkit ls`, e.g. `npx shmkit ls`, lists them)";
+const MISSING_HINT = "Create it first, or check the name (`shmkit ls`, e.g. `npx shmkit ls`, lists them)";
 
 /** EEXIST of a create, with what to do: the usual cause is a segment left over from an earlier run. */
-export function takenError(what: string, name: string): ShmError {
+function takenError(what: string, name: string): ShmError {
   return new ShmError(
     "EEXIST",
     `${what}: the name is taken (EEXIST). Open the existing object instead, or, if it is left over from an ` +
@@ -385,16 +385,8 @@ export class SharedMemory implements Disposable {
    */
   static attach(handle: SharedMemoryHandle, options: { trustOthers?: boolean } = {}): SharedMemory {
     checkHandle(handle, "shmkit.shm");
-    if (handle.name !== null) {
-      if (typeof handle.name !== "string") {
-        throw new ShmError(
-          "EINVAL",
-          `Cannot attach shared memory: the handle's name is ${JSON.stringify(handle.name) ?? "missing"}, ` +
-            "not a string or null (EINVAL)",
-        );
-      }
-      return SharedMemory.open(handle.name, { trustOthers: options.trustOthers });
-    }
+    const name = handleName(handle.name, "Cannot attach shared memory");
+    if (name !== null) return SharedMemory.open(name, { trustOthers: options.trustOthers });
     const { pid, fd, startTime, size } = handle;
     const what = `Cannot attach anonymous shared memory of process ${pid}`;
     // A pid no process can have is ENOENT below (processAlive: "that process has exited").
@@ -404,7 +396,7 @@ export class SharedMemory implements Disposable {
     if (!processAlive(pid, startTime ?? -1)) {
       throw new ShmError("ENOENT", `${what}: that process has exited, and the memory with it (ENOENT)`);
     }
-    const own = sys.shmkit_open_proc_fd(pid | 0, fd | 0, 0); // | 0: -0 is no i32 to Deno's FFI
+    const own = sys.shmkit_open_proc_fd(pid, fd | 0, 0); // fd | 0: -0 is no i32 to Deno's FFI
     if (own === -ERRNO.ENODEV) {
       throw new ShmError("EINVAL", `${what}: descriptor ${fd} there is not shared memory (EINVAL)`, {
         errno: ERRNO.EINVAL,

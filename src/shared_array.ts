@@ -33,7 +33,7 @@
  */
 import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
-import { checkHandle, HANDLE_VERSION, registerKind } from "./handle.ts";
+import { checkHandle, HANDLE_VERSION, handleName, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { placeOrRelease, renamed } from "./object.ts";
 import { native } from "./sys.ts";
@@ -744,38 +744,33 @@ export class SharedArray<D extends DType = DType> implements Disposable {
   static attach<D extends DType = DType>(handle: SharedArrayHandle<D>): SharedArray<D> {
     checkHandle(handle, "shmkit.array");
     const what = `Cannot attach array ${JSON.stringify(handle.name) ?? "(no name)"}`;
-    // A handle comes from another process: anything malformed in it is EINVAL, not a TypeError.
-    if (typeof handle.dtype !== "string" || !(DTYPES as string[]).includes(handle.dtype)) {
-      throw new ShmError(
-        "EINVAL",
-        `${what}: the handle's dtype ${JSON.stringify(handle.dtype) ?? "is missing"}${
-          typeof handle.dtype === "string" ? " is not one of " + DTYPES.join(", ") : ""
-        } (EINVAL)`,
-      );
-    }
-    const dtype = handle.dtype;
-    if (handle.name !== null && typeof handle.name !== "string") {
-      throw new ShmError("EINVAL", `${what}: the handle's name is not a string or null (EINVAL)`);
-    }
+    // A handle comes from another process: what the argument checks report as a TypeError or
+    // RangeError (a dtype outside the list, an impossible shape) is a malformed handle, EINVAL.
+    const fromHandle = <T>(check: () => T, prefix: string): T => {
+      try {
+        return check();
+      } catch (e) {
+        if (e instanceof RangeError || e instanceof TypeError) {
+          throw new ShmError("EINVAL", `${prefix}${e.message} (EINVAL)`, { cause: e });
+        }
+        throw e;
+      }
+    };
+    const dtype = fromHandle(() => checkDType(handle.dtype, what), "");
+    const name = handleName(handle.name, what);
     if (!Array.isArray(handle.shape) || !Number.isSafeInteger(handle.offset)) {
       throw new ShmError("EINVAL", `${what}: the handle lacks a shape or an offset (EINVAL)`);
     }
     let seg: SharedMemory;
-    if (handle.name !== null) seg = SharedMemory.open(handle.name);
+    if (name !== null) seg = SharedMemory.open(name);
     else if (handle.segment) seg = SharedMemory.attach(handle.segment);
     else throw new ShmError("EINVAL", `${what}: an anonymous array handle needs its segment handle (EINVAL)`);
     return placeOrRelease(seg, false, () => {
       if (handle.raw) {
-        let a: SharedArray<D>;
-        try {
-          a = SharedArray.wrap(seg, dtype as D, handle.shape.slice(), { byteOffset: handle.offset });
-        } catch (e) {
-          // The shape and offset came from another process: a malformed one is EINVAL here.
-          if (e instanceof RangeError || e instanceof TypeError) {
-            throw new ShmError("EINVAL", `${what}: ${e.message} (EINVAL)`);
-          }
-          throw e;
-        }
+        const a = fromHandle(
+          () => SharedArray.wrap(seg, dtype as D, handle.shape.slice(), { byteOffset: handle.offset }),
+          `${what}: `,
+        );
         a.#owns = true;
         return a;
       }

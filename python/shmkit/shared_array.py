@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from . import layout
 from .errors import ShmError
-from .shared_memory import SharedMemory, check_handle
+from .shared_memory import SharedMemory, check_handle, handle_name
 
 DTYPE_CODE = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "int64": 7, "uint64": 8,
               "float32": 9, "float64": 10}
@@ -234,10 +234,9 @@ class SharedArray:
         shape, off = handle.get("shape"), handle.get("offset")
         if not isinstance(shape, list) or isinstance(off, bool) or not isinstance(off, int):
             raise ShmError("EINVAL", f"{what}: the handle lacks a shape or an offset (EINVAL)")
-        if handle.get("name") is not None:
-            if not isinstance(handle["name"], str):
-                raise ShmError("EINVAL", f"{what}: the handle's name is not a string or None (EINVAL)")
-            seg = SharedMemory.open(handle["name"])
+        name = handle_name(handle.get("name"), what)
+        if name is not None:
+            seg = SharedMemory.open(name)
         elif isinstance(handle.get("segment"), dict):
             seg = SharedMemory.attach(handle["segment"])
         else:

@@ -81,6 +81,14 @@ def _open_error(r: int, what: str) -> ShmError:
     return os_error(r, "shm_open", what)
 
 
+def handle_name(name: object, what: str) -> str | None:
+    """A handle's segment name: a str, or None for anonymous memory. A handle is another process's
+    JSON, so anything else is ShmError EINVAL, not a TypeError further on."""
+    if name is None or isinstance(name, str):
+        return name
+    raise ShmError("EINVAL", f"{what}: the handle's name is {name!r}, not a string or None (EINVAL)")
+
+
 def _taken_error(what: str, name: str) -> ShmError:
     return ShmError("EEXIST", f"{what}: the name is taken (EEXIST). Open the existing object instead, or, if it is "
                     f"left over from an earlier run, remove it first: `shmkit rm {name}` or "
@@ -235,11 +243,9 @@ class SharedMemory:
     def attach(cls, handle: dict, *, trust_others: bool = False) -> "SharedMemory":
         """Reopens a segment from its handle (a dict, e.g. ``json.loads`` of a TypeScript handle)."""
         check_handle(handle, "shmkit.shm")
-        if handle.get("name") is not None:
-            if not isinstance(handle["name"], str):
-                raise ShmError("EINVAL", f"Cannot attach shared memory: the handle's name is {handle['name']!r}, "
-                                         "not a string or None (EINVAL)")
-            return cls.open(handle["name"], trust_others=trust_others)
+        name = handle_name(handle.get("name"), "Cannot attach shared memory")
+        if name is not None:
+            return cls.open(name, trust_others=trust_others)
         p, fd, size, st = handle.get("pid"), handle.get("fd"), handle.get("size"), handle.get("startTime", -1)
         what = f"Cannot attach anonymous shared memory of process {p}"
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in (p, fd, size)):
