@@ -1,7 +1,7 @@
 // Channel layout 2: batch send/receive, the text/JSON fast paths, release semantics, corrupt
 // rings and state words (EBADHDR, never a hang or a crash), close() detaching every view.
 import { assert, assertCode, assertEquals, assertThrows } from "./assert.ts";
-import { runScript, RUNTIME, type Runtime, test, uniqueName } from "./harness.ts";
+import { prng, runScript, RUNTIME, type Runtime, test, uniqueName } from "./harness.ts";
 import { Channel, SharedMemory } from "../mod.ts";
 import { CHANNEL } from "../src/channel.ts";
 import { RING } from "../src/ring.ts";
@@ -367,14 +367,8 @@ test("Message.value of damaged structured values (a hostile sender's bytes) is S
     using m = ch.recv();
     return m.bytes.slice();
   });
-  let seed = 0x2545f491;
-  const rnd = (): number => {
-    seed ^= seed << 13;
-    seed >>>= 0;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>>= 0);
-  };
+  const next = prng(0x2545f491);
+  const rnd = (): number => Math.floor(next() * 2 ** 32);
   let ok = 0;
   const other: string[] = [];
   for (let c = 0; c < 3000; c++) {

@@ -5,7 +5,7 @@
 // raw array's impossible shape gave TypeError/RangeError, an fd of -0 gave Deno's "Invalid FFI i32
 // type", and an fd naming a socket gave ShmError "E6" (ENXIO) instead of EINVAL.
 import { assert, assertCode } from "./assert.ts";
-import { test, uniqueName } from "./harness.ts";
+import { prng, test, uniqueName } from "./harness.ts";
 import {
   attach,
   Channel,
@@ -59,15 +59,10 @@ const VALUES: unknown[] = [
   "shmkit.shm",
 ];
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>>= 0);
-  };
+/** 32-bit integers from the harness's seeded PRNG. */
+function words(seed: number): () => number {
+  const next = prng(seed);
+  return () => Math.floor(next() * 2 ** 32);
 }
 
 function mutate(h: unknown, rnd: () => number, depth = 0): unknown {
@@ -122,7 +117,7 @@ test("attach() of a mutated handle of every kind gives a ShmError with an errno 
   let oks = 0;
   let n = 0;
   try {
-    const rnd = xorshift(0x5eed1234);
+    const rnd = words(0x5eed1234);
     for (const [what, fn, obj] of made) {
       const h = JSON.parse(JSON.stringify(obj.handle()));
       assert(tryAttach(fn, h) === "ok", `${what}: its own handle attaches`);
