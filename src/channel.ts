@@ -113,7 +113,7 @@ import { ERRNO } from "./sys.ts";
 import { alignUp, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { createWhat, placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import {
   futexWait,
@@ -868,10 +868,7 @@ export class Channel implements Disposable {
    * ```
    */
   static create(name: string | null, options: ChannelOptions): Channel {
-    const { slots, slotSize, procs } = checkOptions(
-      options,
-      `Cannot create channel ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`,
-    );
+    const { slots, slotSize, procs } = checkOptions(options, createWhat("channel", name));
     const size = layoutOf(slots, slotSize, procs).byteLength;
     const seg = renamed(
       () => SharedMemory.create(name, size, options.fileMode === undefined ? {} : { mode: options.fileMode }),

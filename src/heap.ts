@@ -95,7 +95,7 @@ import {
   readHeader,
   writeHeader,
 } from "./layout.ts";
-import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { createWhat, placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { checkHandle, type Handle, registerKind } from "./handle.ts";
 import { type LockGuard, Mutex } from "./mutex.ts";
 import { SharedMemory, type SharedMemoryHandle, type ViewConstructor } from "./segment.ts";
@@ -583,10 +583,7 @@ export class SharedHeap implements Disposable {
    * ```
    */
   static create(name: string | null, options: SharedHeapOptions): SharedHeap {
-    const g = checkOptions(
-      options,
-      `Cannot create heap ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`,
-    );
+    const g = checkOptions(options, createWhat("heap", name));
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, { mode: options.fileMode }),
       "Cannot create heap",

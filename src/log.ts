@@ -108,7 +108,7 @@ import { checkHandle, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { createWhat, placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, plainPublish, processAlive, START_TIME, sys } from "./sys.ts";
 import { decodeText } from "./text.ts";
 import { copyIn } from "./copy.ts";
@@ -714,7 +714,7 @@ export class MessageLog implements Disposable {
    * ```
    */
   static create(name: string | null, options: MessageLogCreateOptions & MessageLogInitOptions): MessageLog {
-    const what = `Cannot create log ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
+    const what = createWhat("log", name);
     const { capacity, mode } = checkOptions(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, dataOffsetOf(mode) + capacity, { mode: options.fileMode }),

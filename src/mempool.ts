@@ -73,7 +73,7 @@ import { checkHandle, registerKind } from "./handle.ts";
 import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 import { MAX_VIEW_BYTES } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { createWhat, placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { armedFault, killSelf } from "./fault.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -469,10 +469,7 @@ export class Mempool implements Disposable {
    * ```
    */
   static create(name: string | null, options: MempoolCreateOptions): Mempool {
-    const g = geometry(
-      options,
-      `Cannot create mempool ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`,
-    );
+    const g = geometry(options, createWhat("mempool", name));
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode }),
       "Cannot create mempool",

@@ -49,6 +49,11 @@ export function renamed<T>(fn: () => T, what: string, name: string | null): T {
   }
 }
 
+/** "Cannot create <kind> <name>" for messages: an anonymous object says so rather than `null`. */
+export function createWhat(kind: string, name: string | null): string {
+  return `Cannot create ${kind} ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
+}
+
 /** The JSON handle of an object placed at `byteOffset` in `seg` (the same shape for every kind). */
 export function placedHandle<K extends string>(
   kind: K,

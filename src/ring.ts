@@ -81,7 +81,7 @@ import { checkHandle, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
+import { createWhat, placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
 import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
 
@@ -528,7 +528,7 @@ export class Ring implements Disposable {
    * ```
    */
   static create(name: string | null, options: RingCreateOptions & RingInitOptions): Ring {
-    const what = `Cannot create ring ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
+    const what = createWhat("ring", name);
     const { slots } = checkCapacity(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }),

@@ -35,7 +35,7 @@ import { ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, handleName, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
-import { placeOrRelease, renamed } from "./object.ts";
+import { createWhat, placeOrRelease, renamed } from "./object.ts";
 import { native } from "./sys.ts";
 
 /** Element types, named as numpy names them. */
@@ -522,7 +522,7 @@ export class SharedArray<D extends DType = DType> implements Disposable {
     shape: number | readonly number[],
     options: SharedArrayCreateOptions = {},
   ): SharedArray<D> {
-    const what = `Cannot create array ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
+    const what = createWhat("array", name);
     const size = SharedArray.byteLength({ dtype: checkDType(dtype, what), shape });
     const make = () => SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode });
     const seg = name === null ? make() : renamed(make, "Cannot create array", name);
@@ -599,7 +599,7 @@ export class SharedArray<D extends DType = DType> implements Disposable {
     data: ArrayLike<number> | ArrayLike<bigint> | ArrayBufferView,
     shape?: readonly number[],
   ): SharedArray {
-    const what = `Cannot create array ${name === null ? "in anonymous shared memory" : JSON.stringify(name)}`;
+    const what = createWhat("array", name);
     let dtype = dtypeOf(data);
     let src: ArrayLike<number | bigint>;
     if (dtype !== undefined) src = data as ArrayLike<number>;
