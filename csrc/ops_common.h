@@ -36,7 +36,8 @@ static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
 /* Linux's PID_MAX_LIMIT: no pid is larger (a corrupt owner word names no process). */
 #define PID_LIMIT 0x400000u
 /* The first wait of a park on a counter the peer may publish with a plain (release) store
- * (spsc-ordered channel receivers on the tail and senders on the head, spsc log readers;
+ * (spsc rings on either side, so also spsc and spsc-ordered channel receivers on the tail and
+ * spsc-ordered senders on the head, spsc log readers;
  * src/wait.ts FIRST_WAIT_MS): the peer's wake check may read the waiter count before that store
  * is visible to a process registering right then; a wake lost that way costs at most this
  * (docs/layout "Waiting"). */

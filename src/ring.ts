@@ -82,8 +82,18 @@ import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader
 import type { Mapping } from "./mapping.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
 import { createWhat, placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
-import { ERRNO, native, PID, processAlive, START_TIME, sys } from "./sys.ts";
-import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
+import { ERRNO, native, PID, plainPublish, processAlive, START_TIME, sys } from "./sys.ts";
+import {
+  futexWait,
+  futexWaitShortFirst,
+  futexWake,
+  readFlag,
+  timeoutError,
+  timeoutOf,
+  waitAsync,
+  waitAsyncShortFirst,
+  type WaitOptions,
+} from "./wait.ts";
 
 /** Which sides of a ring may have more than one process: s = single, m = multi (producer first). */
 export type RingMode = "spsc" | "mpsc" | "spmc" | "mpmc";
@@ -144,6 +154,15 @@ const SPIN_BATCH = 64;
 /** Longest single park: a waiter re-checks (and helps) at least this often, so a peer that dies
  * between its slot CAS and its wake never delays the others by more than this. */
 const PARK_SLICE_MS = 200;
+/**
+ * spsc publishes of `tail` (producer) and `head` (consumer) are plain typed-array stores on x86-64
+ * (ffi/mod.ts plainPublish; `SHMKIT_PLAIN_PUBLISH=0` makes them `Atomics.store`): a release store
+ * there, which does not wait for the slot lines as `Atomics.store`'s `xchg` does. The wake check
+ * after it (W2) may then read a waiter count from before a peer registered, so spsc parkers (both
+ * sides, here and csrc/ops.c shmkit_ring_park) wait at most FIRST_WAIT_MS first and re-check
+ * (docs/layout/ring.md "Waiting").
+ */
+const PLAIN_PUBLISH = plainPublish;
 /** Most steps one non-blocking call takes over shared state (each step is a re-read after a failed
  * CAS or a helping CAS, i.e. some process's progress). Past it the call gives up as if the ring
  * were full (empty): a blocking call then retries within its timeout, and states that no live peer
@@ -844,7 +863,11 @@ export class Ring implements Disposable {
       try {
         if (this.tryEnqueue(value)) return;
         if (FAULT_ON) fault("ring.wait.parked");
-        futexWait(this.#mapping, this.#base + RING.head, h0, Math.min(rem, PARK_SLICE_MS));
+        const at = this.#base + RING.head;
+        const slice = Math.min(rem, PARK_SLICE_MS);
+        // spsc: a short first wait and a re-check, then the rest (PLAIN_PUBLISH above).
+        if (this.#spsc) futexWaitShortFirst(this.#mapping, at, h0, slice, () => Atomics.load(ctl, W_HEAD) !== h0);
+        else futexWait(this.#mapping, at, h0, slice);
       } finally {
         if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_PW, 1);
@@ -894,7 +917,11 @@ export class Ring implements Disposable {
         v = this.tryDequeue();
         if (v !== undefined) return v;
         if (FAULT_ON) fault("ring.wait.parked");
-        futexWait(this.#mapping, this.#base + RING.tail, t0, Math.min(rem, PARK_SLICE_MS));
+        const at = this.#base + RING.tail;
+        const slice = Math.min(rem, PARK_SLICE_MS);
+        // spsc: a short first wait and a re-check, then the rest (PLAIN_PUBLISH above).
+        if (this.#spsc) futexWaitShortFirst(this.#mapping, at, t0, slice, () => Atomics.load(ctl, W_TAIL) !== t0);
+        else futexWait(this.#mapping, at, t0, slice);
       } finally {
         if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_CW, 1);
@@ -1052,7 +1079,11 @@ export class Ring implements Disposable {
           const wake = new AbortController();
           q.wake = wake;
           try {
-            await waitAsync(this.#mapping, this.#base + (cons ? RING.tail : RING.head), w0, PARK_SLICE_MS, wake.signal);
+            const at = this.#base + (cons ? RING.tail : RING.head);
+            // spsc: a short first wait and a re-check, then the rest (PLAIN_PUBLISH above).
+            if (this.#spsc) {
+              await waitAsyncShortFirst(this.#mapping, at, w0, PARK_SLICE_MS, () => ctl[word] !== w0, wake.signal);
+            } else await waitAsync(this.#mapping, at, w0, PARK_SLICE_MS, wake.signal);
           } catch { /* ended early: every waiter left, or close() */ }
           q.wake = undefined;
         } finally {
@@ -1230,7 +1261,9 @@ export class Ring implements Disposable {
     this.#slots[t & this.#mask] = value; // plain write, published by R1
     if (FAULT_ON) fault("ring.enq.before_commit");
     const nt = (t + 1) >>> 0;
-    Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish tail (release); pairs with A1
+    // R1: publish tail (release); pairs with A1. A plain store on x86-64 (PLAIN_PUBLISH).
+    if (PLAIN_PUBLISH) this.#ctl[W_TAIL] = nt;
+    else Atomics.store(this.#ctl, W_TAIL, nt);
     this.#pTail = nt;
     if (FAULT_ON) fault("ring.enq.after_commit");
     if (readFlag(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
@@ -1278,7 +1311,9 @@ export class Ring implements Disposable {
     const v = this.#slots[h & this.#mask];
     if (FAULT_ON) fault("ring.deq.before_take");
     const nh = (h + 1) >>> 0;
-    Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish head (release); pairs with A2
+    // R2: publish head (release); pairs with A2. A plain store on x86-64 (PLAIN_PUBLISH).
+    if (PLAIN_PUBLISH) this.#ctl[W_HEAD] = nh;
+    else Atomics.store(this.#ctl, W_HEAD, nh);
     this.#cHead = nh;
     if (FAULT_ON) fault("ring.deq.after_take");
     if (readFlag(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2
@@ -1318,7 +1353,9 @@ export class Ring implements Disposable {
     }
     if (FAULT_ON) fault("ring.enq.before_commit");
     const nt = (t + k) >>> 0;
-    Atomics.store(this.#ctl, W_TAIL, nt); // R1: publish the batch once; pairs with A1
+    // R1: publish the batch once; pairs with A1 (plain on x86-64, PLAIN_PUBLISH).
+    if (PLAIN_PUBLISH) this.#ctl[W_TAIL] = nt;
+    else Atomics.store(this.#ctl, W_TAIL, nt);
     this.#pTail = nt;
     if (FAULT_ON) fault("ring.enq.after_commit");
     if (readFlag(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
@@ -1347,7 +1384,9 @@ export class Ring implements Disposable {
     }
     if (FAULT_ON) fault("ring.deq.before_take");
     const nh = (h + k) >>> 0;
-    Atomics.store(this.#ctl, W_HEAD, nh); // R2: publish the batch once; pairs with A2
+    // R2: publish the batch once; pairs with A2 (plain on x86-64, PLAIN_PUBLISH).
+    if (PLAIN_PUBLISH) this.#ctl[W_HEAD] = nh;
+    else Atomics.store(this.#ctl, W_HEAD, nh);
     this.#cHead = nh;
     if (FAULT_ON) fault("ring.deq.after_take");
     if (readFlag(this.#ctl, W_PW) !== 0) this.#wakeProducers(); // W2

@@ -34,8 +34,9 @@ export const readFlag: (a: Int32Array | Uint32Array, index: number) => number = 
 
 /**
  * The first futex wait of a process parked on a counter its peer may publish with a plain store
- * (ffi/mod.ts plainPublish: spsc-ordered Channel receivers on the tail and senders on the head,
- * spsc MessageLog readers on the tail): the peer's wake check may have read the waiter count
+ * (ffi/mod.ts plainPublish: spsc Ring consumers on the tail and producers on the head, so also
+ * spsc and spsc-ordered Channel receivers on the tail and spsc-ordered senders on the head, spsc
+ * MessageLog readers on the tail): the peer's wake check may have read the waiter count
  * before its store was visible to a process registering at that moment, so a wake lost to that
  * race costs at most this, never a park slice (docs/layout/channel.md and docs/layout/log.md
  * "Waiting"; csrc mirrors it).

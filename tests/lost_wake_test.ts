@@ -7,10 +7,13 @@
 // within its first wait, not after a park slice (100 ms for the log, 50 ms for the channel):
 // without the short first wait these tests fail with delays of a whole slice. The spsc-ordered
 // Channel publishes its head (a release) plainly too, so the same holds for a sender parked for
-// room: the last tests free a block with the sender's registration hidden from the check.
+// room: those tests free a block with the sender's registration hidden from the check. An spsc
+// Ring publishes both its tail and its head plainly (src/ring.ts PLAIN_PUBLISH), so the last tests
+// do the same to its parked consumers and producers, and to an spsc
+// (mode 1) Channel's receivers, which park on its ready ring's tail.
 import { assert, assertEquals } from "./assert.ts";
 import { PYTHON, ROOT, run, runtimeCommand, RUNTIMES, test } from "./harness.ts";
-import { Channel, MessageLog, SharedMemory } from "../mod.ts";
+import { Channel, MessageLog, Ring, SharedMemory } from "../mod.ts";
 import { CHANNEL } from "../src/channel.ts";
 import { LOG } from "../src/log.ts";
 import { RING } from "../src/ring.ts";
@@ -63,8 +66,8 @@ function logTarget(): Target & { log: MessageLog } {
   };
 }
 
-function chanTarget(): Target & { ch: Channel } {
-  const opts = { slots: 8, slotSize: 64, mode: "spsc-ordered" as const };
+function chanTarget(mode: "spsc" | "spsc-ordered"): Target & { ch: Channel } {
+  const opts = { slots: 8, slotSize: 64, mode };
   const seg = SharedMemory.create(null, Channel.byteLength(opts));
   const ch = Channel.init(seg, 0, opts);
   const readyOff = Number(new DataView(seg.view(Uint8Array).buffer).getBigUint64(CHANNEL.readyOffset, true));
@@ -164,8 +167,8 @@ async function childRounds(
 }
 
 /** Runs `cmd` as a child that reads CHILD_ROUNDS stamps; feeds each right after the child registers. */
-async function feedChild(kind: "log" | "chan", cmd: string[]): Promise<number[]> {
-  const t = kind === "log" ? logTarget() : chanTarget();
+async function feedChild(kind: "log" | "chan" | "chan-spsc", cmd: string[]): Promise<number[]> {
+  const t = kind === "log" ? logTarget() : chanTarget(kind === "chan" ? "spsc-ordered" : "spsc");
   try {
     const r = await childRounds(cmd, t.handle, t.i32, t.count, () => sendUnwoken(t));
     return (r as { delays: number[] }).delays;
@@ -185,8 +188,12 @@ function checkChild(who: string, delays: number[]): void {
   );
 }
 
-for (const kind of ["log", "chan"] as const) {
-  const what = kind === "log" ? "MessageLog (spsc) read()" : "Channel (spsc-ordered) recv()";
+for (const kind of ["log", "chan", "chan-spsc"] as const) {
+  const what = kind === "log"
+    ? "MessageLog (spsc) read()"
+    : kind === "chan"
+    ? "Channel (spsc-ordered) recv()"
+    : "Channel (spsc) recv()";
   for (const rt of RUNTIMES) {
     test(`${what} in a ${rt} child: a lost wake costs the parked reader its short first wait`, async () => {
       const delays = await feedChild(kind, runtimeCommand(rt, "tests/fixtures/lost_wake_reader.ts").concat(kind));
@@ -244,3 +251,65 @@ test(
   },
   { skip: noPython },
 );
+
+/**
+ * Runs `cmd` as one side of an spsc Ring (tests/fixtures/lost_wake_ring.ts, python child.py) that
+ * parks CHILD_ROUNDS times: a consumer gets each value right after it registers, a producer (after
+ * filling the ring) a free slot, each with the child's registration hidden from the wake check.
+ * Returns each blocked call's delay (ms).
+ */
+async function ringChild(consumer: boolean, cmd: string[]): Promise<number[]> {
+  const opts = { capacity: 4, mode: "spsc" as const };
+  const seg = SharedMemory.create(null, Ring.byteLength(opts));
+  const ring = Ring.init(seg, 0, opts);
+  const i32 = seg.view(Int32Array);
+  const count = (consumer ? RING.consWaiters : RING.prodWaiters) >> 2;
+  try {
+    const acted: number[] = [];
+    const r = await childRounds(cmd, ring.handle(), i32, count, (round) => {
+      Atomics.sub(i32, count, 1);
+      acted.push(now());
+      // Publishes the tail (or the head); its wake check reads 0.
+      const ok = consumer ? ring.tryEnqueue(round) : ring.tryDequeue() !== undefined;
+      Atomics.add(i32, count, 1);
+      assert(ok, `round ${round}: the ring is ${consumer ? "full" : "empty"}`);
+    }) as { times: number[]; values: number[] };
+    assertEquals(r.times.length, CHILD_ROUNDS);
+    if (consumer) assertEquals(r.values, Array.from({ length: CHILD_ROUNDS }, (_, i) => i));
+    else assertEquals(ring.size, opts.capacity, "every blocked enqueue landed");
+    return r.times.map((t, i) => t - acted[i]);
+  } finally {
+    ring.close();
+    seg.unlink();
+    seg.close();
+  }
+}
+
+// Sync calls only: an async waiter's futex wait runs on a waiter thread that usually gets to it
+// after the parent's publish (as for the Channel above), so those rounds pass with or without the
+// short first wait (checked); src/ring.ts #park uses the same waitAsyncShortFirst as the Channel.
+for (const side of ["consumer", "producer"] as const) {
+  const what = `Ring (spsc) ${side === "consumer" ? "dequeue" : "enqueue"}()`;
+  for (const rt of RUNTIMES) {
+    test(`${what} in a ${rt} child: a lost wake costs the parked ${side} its short first wait`, async () => {
+      const cmd = runtimeCommand(rt, "tests/fixtures/lost_wake_ring.ts").concat(side);
+      checkChild(rt, await ringChild(side === "consumer", cmd));
+    });
+  }
+}
+for (const consumer of [true, false]) {
+  test(
+    `Ring (spsc) ${
+      consumer ? "dequeue" : "enqueue"
+    }() in a Python child (the C park): a lost wake costs it its short first wait`,
+    async () => {
+      const cmd = [
+        PYTHON,
+        `${ROOT}python/tests/child.py`,
+        consumer ? "ring-consumer-stamped" : "ring-producer-stamped",
+      ];
+      checkChild("python", await ringChild(consumer, cmd));
+    },
+    { skip: noPython },
+  );
+}

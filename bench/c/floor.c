@@ -211,14 +211,30 @@ struct spsc {
 	alignas(CL) uint32_t slots[RING_CAP];
 };
 
-static void spsc_consumer(struct spsc *r, uint32_t batch, int ord_store, int ord_load)
+/* Index stores and loads of S1: seq_cst, or release / acquire. The order must be a constant at
+ * each call: GCC compiles an `atomic_*_explicit` whose order is a run-time value as seq_cst (until
+ * 2026-12-02 the "release/acquire" cases measured seq_cst stores, an `xchg` per publish). */
+static inline void st_idx(_Atomic uint32_t *p, uint32_t v, int seq_cst)
+{
+	if (seq_cst)
+		atomic_store_explicit(p, v, memory_order_seq_cst);
+	else
+		atomic_store_explicit(p, v, memory_order_release);
+}
+
+static inline uint32_t ld_idx(_Atomic uint32_t *p, int seq_cst)
+{
+	return seq_cst ? atomic_load_explicit(p, memory_order_seq_cst) : atomic_load_explicit(p, memory_order_acquire);
+}
+
+static void spsc_consumer(struct spsc *r, uint32_t batch, int seq_cst)
 {
 	uint32_t head = 0, tail_cache = 0, bad = 0;
 	uint64_t count = 0;
 	while (!atomic_load_explicit(&r->start, memory_order_acquire)) CPU_RELAX();
 	for (;;) {
 		if (tail_cache == head) {
-			tail_cache = atomic_load_explicit(&r->tail, ord_load);
+			tail_cache = ld_idx(&r->tail, seq_cst);
 			if (tail_cache == head) {
 				if (atomic_load_explicit(&r->produced_done, memory_order_acquire) &&
 				    atomic_load_explicit(&r->tail, memory_order_acquire) == head)
@@ -232,7 +248,7 @@ static void spsc_consumer(struct spsc *r, uint32_t batch, int ord_store, int ord
 		for (uint32_t i = 0; i < n; i++) bad |= r->slots[(head + i) & RING_MASK] ^ (head + i);
 		head += n;
 		count += n;
-		atomic_store_explicit(&r->head, head, ord_store);
+		st_idx(&r->head, head, seq_cst);
 	}
 	atomic_store_explicit(&r->end_ns, now_ns(), memory_order_relaxed);
 	atomic_store_explicit(&r->consumed, count, memory_order_relaxed);
@@ -243,12 +259,10 @@ static void spsc_consumer(struct spsc *r, uint32_t batch, int ord_store, int ord
 static void bench_s1_case(uint32_t batch, int seq_cst)
 {
 	struct spsc *r = shm_map(sizeof *r);
-	int ord_store = seq_cst ? memory_order_seq_cst : memory_order_release;
-	int ord_load = seq_cst ? memory_order_seq_cst : memory_order_acquire;
 	pid_t pid = fork();
 	if (pid == 0) {
 		pin(1);
-		spsc_consumer(r, batch, ord_store, ord_load);
+		spsc_consumer(r, batch, seq_cst);
 		_exit(0);
 	}
 	pin(0);
@@ -261,12 +275,12 @@ static void bench_s1_case(uint32_t batch, int seq_cst)
 	for (;;) {
 		for (int k = 0; k < 1024; k++) {
 			while (RING_CAP - (tail - head_cache) < batch) {
-				head_cache = atomic_load_explicit(&r->head, ord_load);
+				head_cache = ld_idx(&r->head, seq_cst);
 				if (RING_CAP - (tail - head_cache) < batch) CPU_RELAX();
 			}
 			for (uint32_t i = 0; i < batch; i++) r->slots[(tail + i) & RING_MASK] = tail + i;
 			tail += batch;
-			atomic_store_explicit(&r->tail, tail, ord_store);
+			st_idx(&r->tail, tail, seq_cst);
 		}
 		total += 1024ull * batch;
 		if (now_ns() >= deadline) break;

@@ -237,6 +237,24 @@ def main() -> None:
             times.append(time.time() * 1000)
         ch.close()
         print(json.dumps({"times": times}), flush=True)
+    elif cmd in ("ring-consumer-stamped", "ring-producer-stamped"):
+        # tests/lost_wake_test.ts, an spsc Ring: `count` blocking dequeues (the parent enqueues right
+        # after this process registered, with its wake check made to miss), or, after filling the
+        # ring, `count` blocking enqueues (the parent dequeues one value the same way).
+        r = shmkit.Ring.attach(json.loads(args[0]))
+        times, values = [], []
+        if cmd == "ring-consumer-stamped":
+            for _ in range(int(args[1])):
+                values.append(r.dequeue(timeout=30))
+                times.append(time.time() * 1000)
+        else:
+            while r.try_enqueue(1000):
+                pass
+            for i in range(int(args[1])):
+                r.enqueue(i, timeout=30)
+                times.append(time.time() * 1000)
+        r.close()
+        print(json.dumps({"times": times, "values": values}), flush=True)
     elif cmd == "log-block":
         lg = shmkit.MessageLog.attach(json.loads(args[0]))
         print("ready", flush=True)
