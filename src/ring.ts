@@ -777,7 +777,7 @@ export class Ring implements Disposable {
     if (!this.#singleCons) return this.#deqBulkMulti(out, count);
     if (!this.#consRole) this.#claim(false);
     if (this.#spsc) {
-      if (this.#availSpsc() < count) return 0;
+      if (this.#availSpsc(count) < count) return 0;
       this.#readSpsc(out, count);
       return count;
     }
@@ -813,7 +813,7 @@ export class Ring implements Disposable {
     if (max === 0) return 0;
     if (this.#singleCons && !this.#consRole) this.#claim(false);
     if (this.#spsc) {
-      const k = Math.min(max, this.#availSpsc());
+      const k = Math.min(max, this.#availSpsc(max));
       if (k > 0) this.#readSpsc(out, k);
       return k;
     }
@@ -1361,8 +1361,15 @@ export class Ring implements Disposable {
     if (readFlag(this.#ctl, W_CW) !== 0) this.#wakeConsumers(); // W2
   }
 
-  #availSpsc(): number {
+  /**
+   * Items queued for the spsc consumer: from the cached tail when it shows at least `want` (the
+   * slots up to it were acquired when it was loaded), else from `tail` (A1). A consumer draining a
+   * backlog in batches then reads the producer's line once per backlog, not once per batch.
+   */
+  #availSpsc(want: number): number {
     const h = this.#cHead;
+    const cached = (this.#cTail - h) >>> 0;
+    if (cached >= want) return cached;
     const t = Atomics.load(this.#ctl, W_TAIL); // A1
     const avail = (t - h) >>> 0;
     if (avail > this.capacity) throw this.#corrupt(`tail ${t} is ${avail} ahead of head ${h} (I1)`);
