@@ -401,7 +401,10 @@ static void spsc_write(struct ring *r, const uint32_t *v, uint32_t k)
 	for (uint32_t i = first; i < k; i++)
 		__atomic_store_n(&s[i - first], v[i], __ATOMIC_RELAXED);
 	FAULT("ring.enq.before_commit");
-	st32(r->tail, t + k); /* R1: publish the batch once (release); pairs with A1 */
+	/* R1: publish the batch once (release; pairs with A1). A release store, not seq_cst: on x86-64
+	 * a seq_cst store is an xchg that waits for the slot stores before it. The wake check after it
+	 * may then pass it, which spsc parkers cover with their short first wait (shmkit_ring_park). */
+	__atomic_store_n(r->tail, t + k, __ATOMIC_RELEASE);
 	l->p_tail = t + k;
 	FAULT("ring.enq.after_commit");
 	WAKE_CONSUMERS(r);
@@ -430,7 +433,7 @@ static void spsc_read(struct ring *r, uint32_t *out, uint32_t k)
 	for (uint32_t i = first; i < k; i++)
 		out[i] = __atomic_load_n(&s[i - first], __ATOMIC_RELAXED);
 	FAULT("ring.deq.before_take");
-	st32(r->head, h + k); /* R2: publish the batch once (release); pairs with A2 */
+	__atomic_store_n(r->head, h + k, __ATOMIC_RELEASE); /* R2: publish the batch once (release, as R1); pairs with A2 */
 	l->c_head = h + k;
 	FAULT("ring.deq.after_take");
 	WAKE_PRODUCERS(r);
@@ -857,8 +860,9 @@ int32_t shmkit_ring_dequeue(struct shmkit_ring_local *l, uint32_t *out, int32_t 
 	uint32_t k = (uint32_t)n;
 	if (mode == 0) {
 		int64_t av;
-		if (k == 1 && l->c_tail != l->c_head)
-			av = (uint32_t)(l->c_tail - l->c_head);
+		uint32_t cached = l->c_tail - l->c_head;
+		if (cached >= k && cached <= r.cap) /* the cached tail covers it (acquired when loaded) */
+			av = cached;
 		else
 			av = spsc_avail(&r);
 		if (av < 0)
