@@ -64,7 +64,9 @@
  *   sleep flag (both seq_cst), re-checks, then waits on `tail`/`head` with the value it read; a
  *   waker changes `tail`/`head` (seq_cst), loads the waiters word and, only if it is non-zero,
  *   exchanges the sleep flag with 0 and calls futex wake (all) only if it was 1 (store-load,
- *   Dekker): no syscall on the fast path, one per sleep episode otherwise.
+ *   Dekker): no syscall on the fast path, one per sleep episode otherwise. spsc on x86-64: R1/R2
+ *   are plain (release) stores (PLAIN_PUBLISH), so W2 may miss a registering waiter; spsc waiters
+ *   wait at most 0.2 ms first and re-check, which bounds what that costs.
  * - Asynchronous waiters (enqueueAsync / dequeueAsync) of one Ring object wait in a local FIFO;
  *   only its parker registers and waits (W1) for them, and serves them in order when woken, so a
  *   publish costs one native wake per process and wakes as many local waiters as it has items.
