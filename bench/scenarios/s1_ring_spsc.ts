@@ -4,7 +4,12 @@
 // @bench-ids S1
 //
 // Cells: batch = 1 (tryEnqueue / tryDequeue per item), 32 and 256 (enqueueBurst / dequeueBurst),
-// ring capacity 16384; each measured over a fixed window after a warm-up, in a fresh child.
+// ring capacity 16384; each measured over a fixed window after a warm-up, with a fresh producer
+// child and (since 2026-12-02) a fresh consumer process per cell: on V8 a consumer process that
+// had run the batch-1 and batch-32 cells first measured batch 256 at about half of what a fresh
+// one does (Deno 468-475 against 874-902 M/s, Node 20 463 against 655 in paired runs; Bun the
+// same either way), from its own per-item check loop's JIT state, not the ring's (a scratch
+// consumer that first ran the ring's methods in other patterns lost 5 %).
 // The batch=1 row's note reports the heap growth over 10 M operations on each side (the hot path
 // allocates nothing, so it should stay near 0 apart from unrelated runtime activity).
 // JS floor (transport "JS floor (no ring)", batch 32 and 256): the same per-item work with no ring,
@@ -35,6 +40,7 @@ const heap = (): number =>
 const HEAP_OPS = 10_000_000;
 
 if (args()[0] === "child") child(JSON.parse(args()[1]), JSON.parse(args()[2]), Number(args()[3]));
+else if (args()[0] === "cell") await cell(Number(args()[1]), Number(args()[2]));
 else await main();
 
 /** Producer: ctl[0] = 1 ready, ctl[1] = 1 stop. Prints its heap growth over HEAP_OPS items. */
@@ -244,7 +250,16 @@ async function main(): Promise<void> {
   phaseProbe("S1"); // which cross-core phase of the VM this job ran in (bench/lib.ts)
   const w = pick(2, 0.4);
   sameJobFloor("S1", "floor", ["S1"]); // the C floor in this job's phase, before and after (bench/lib.ts)
-  for (const batch of [1, 32, 256]) await cell(batch, w);
+  // Each cell in a fresh consumer process (see the header); its JSON lines go to our stdout.
+  for (const batch of [1, 32, 256]) {
+    const kid = spawnScript(RUNTIME, ME, ["cell", String(batch), String(w)], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    kid.stdout!.on("data", (d: Uint8Array | string) => out += typeof d === "string" ? d : new TextDecoder().decode(d));
+    // "close": the process exited and its stdout is drained.
+    const code = await new Promise<number | null>((r) => kid.once("close", (c: number | null) => r(c)));
+    for (const line of out.split("\n")) if (line.trim() !== "") console.log(line);
+    if (code !== 0) throw new Error(`S1: the batch=${batch} cell exited ${code}`);
+  }
   sameJobFloor("S1", "floor", ["S1"]);
   for (const batch of [32, 256]) floor(batch, w / 2);
 }
