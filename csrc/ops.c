@@ -964,16 +964,13 @@ int32_t shmkit_ring_park(struct shmkit_ring_local *l, uint32_t side, double time
 		FAULT("ring.wait.parked");
 		double ms = timeout_ms < PARK_SLICE_MS ? timeout_ms : PARK_SLICE_MS;
 		double off = l->offset + (consumer ? R_TAIL : R_HEAD);
-		if (r.l->mode == 0 && ms > FIRST_WAIT_MS) {
-			/* spsc: a short first wait, then the rest of the slice (the futex re-checks the word):
-			 * TypeScript peers publish tail and head with plain stores on x86-64 (src/ring.ts
-			 * PLAIN_PUBLISH), so their wake check may miss this registration */
-			rc = shmkit_futex_wait(l->map_id, off, w0, FIRST_WAIT_MS);
-			if (rc == -ETIMEDOUT)
-				rc = shmkit_futex_wait(l->map_id, off, w0, ms - FIRST_WAIT_MS);
-		} else {
+		/* spsc: a short first wait, then the rest: TypeScript peers publish tail and head with
+		 * plain stores on x86-64 (src/ring.ts PLAIN_PUBLISH), so their wake check may miss this
+		 * registration */
+		if (r.l->mode == 0)
+			rc = futex_wait_short_first(l->map_id, off, w0, ms);
+		else
 			rc = shmkit_futex_wait(l->map_id, off, w0, ms);
-		}
 		if (rc == 1)
 			rc = 0; /* the word changed: retry */
 		if (rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS)

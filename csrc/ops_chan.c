@@ -614,16 +614,9 @@ static int32_t o_park(struct ch *c, uint32_t side, double timeout_ms)
 	if (ready) {
 		rc = 1;
 	} else {
-		double off = l->offset + l->ready_off + (side ? R_TAIL : R_HEAD);
-		if (slice > FIRST_WAIT_MS) {
-			/* a short first wait, then the rest of the slice (the futex re-checks the word):
-			 * TypeScript peers publish tail and head with plain stores on x86-64 */
-			rc = shmkit_futex_wait(l->map_id, off, w0, FIRST_WAIT_MS);
-			if (rc == -ETIMEDOUT)
-				rc = shmkit_futex_wait(l->map_id, off, w0, slice - FIRST_WAIT_MS);
-		} else {
-			rc = shmkit_futex_wait(l->map_id, off, w0, slice);
-		}
+		/* a short first wait, then the rest of the slice: TypeScript peers publish tail and head
+		 * with plain stores on x86-64 */
+		rc = futex_wait_short_first(l->map_id, l->offset + l->ready_off + (side ? R_TAIL : R_HEAD), w0, slice);
 		if (rc == 1 || (rc == -ETIMEDOUT && timeout_ms > PARK_SLICE_MS))
 			rc = 0; /* the word moved, or a slice (not the caller's timeout) ended */
 	}

@@ -9,7 +9,10 @@
 #ifndef SHMKIT_OPS_COMMON_H
 #define SHMKIT_OPS_COMMON_H
 
+#include <errno.h>
 #include <stdint.h>
+
+#include "shmkit.h"
 
 #define SEQ __ATOMIC_SEQ_CST
 
@@ -42,6 +45,19 @@ static inline int cas64(uint64_t *p, uint64_t e, uint64_t d)
  * is visible to a process registering right then; a wake lost that way costs at most this
  * (docs/layout "Waiting"). */
 #define FIRST_WAIT_MS 0.2
+
+/* shmkit_futex_wait on the counter at `offset` of mapping `id` for up to `ms`, the first
+ * FIRST_WAIT_MS of it separately: a park on a counter published plainly (above). The second wait's
+ * futex compares the word with w0 again, so a publish whose wake was lost ends it at once. Returns
+ * what shmkit_futex_wait returns. (ops_log.c parks on dataSeq, not on the counter, and re-checks
+ * between the two waits itself.) */
+static inline int32_t futex_wait_short_first(int32_t id, double offset, uint32_t w0, double ms)
+{
+	if (ms <= FIRST_WAIT_MS)
+		return shmkit_futex_wait(id, offset, w0, ms);
+	int32_t rc = shmkit_futex_wait(id, offset, w0, FIRST_WAIT_MS);
+	return rc == -ETIMEDOUT ? shmkit_futex_wait(id, offset, w0, ms - FIRST_WAIT_MS) : rc;
+}
 
 /* Base address of [offset, offset + len) of mapping id (offset a multiple of 64 inside the
  * mapping), or NULL with *err = -EBADF (no such mapping) or -EINVAL. */

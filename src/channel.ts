@@ -1841,10 +1841,10 @@ export class Channel implements Disposable {
       if (ready()) return;
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
-      // Mode 2, either side, and mode 1 receivers (an spsc ready ring): a short first wait, a
-      // re-check, then the rest (src/wait.ts): those counters are published plainly on x86-64
-      // (src/ring.ts PLAIN_PUBLISH), so a wake check may miss this registration.
-      if (this.#ord || this.#rspsc) futexWaitShortFirst(this.#seg.mapping, off, seen, slice, ready);
+      // An spsc ready ring (modes 1 and 2; mode 2 parks senders on it too): a short first wait, a
+      // re-check, then the rest (src/wait.ts): its counters are published plainly on x86-64
+      // (src/ring.ts PLAIN_PUBLISH; mode 2's own stores), so a wake check may miss this park.
+      if (this.#rspsc) futexWaitShortFirst(this.#seg.mapping, off, seen, slice, ready);
       else futexWait(this.#seg.mapping, off, seen, slice);
     } finally {
       Atomics.sub(ctl, waitersW, 1);
@@ -1873,7 +1873,7 @@ export class Channel implements Disposable {
       const off = this.#readyOff + 4 * word;
       const slice = Math.min(left, PARK_SLICE_MS);
       // As #park (the short first wait is a timer tick at least here).
-      if (this.#ord || this.#rspsc) {
+      if (this.#rspsc) {
         await waitAsyncShortFirst(this.#seg.mapping, off, seen, slice, () => this.#closed || ready(), signal);
       } else await waitAsync(this.#seg.mapping, off, seen, slice, signal);
     } finally {

@@ -873,11 +873,7 @@ export class Ring implements Disposable {
       try {
         if (this.tryEnqueue(value)) return;
         if (FAULT_ON) fault("ring.wait.parked");
-        const at = this.#base + RING.head;
-        const slice = Math.min(rem, PARK_SLICE_MS);
-        // spsc: a short first wait and a re-check, then the rest (PLAIN_PUBLISH above).
-        if (this.#spsc) futexWaitShortFirst(this.#mapping, at, h0, slice, () => Atomics.load(ctl, W_HEAD) !== h0);
-        else futexWait(this.#mapping, at, h0, slice);
+        this.#waitWord(W_HEAD, h0, Math.min(rem, PARK_SLICE_MS));
       } finally {
         if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_PW, 1);
@@ -927,11 +923,7 @@ export class Ring implements Disposable {
         v = this.tryDequeue();
         if (v !== undefined) return v;
         if (FAULT_ON) fault("ring.wait.parked");
-        const at = this.#base + RING.tail;
-        const slice = Math.min(rem, PARK_SLICE_MS);
-        // spsc: a short first wait and a re-check, then the rest (PLAIN_PUBLISH above).
-        if (this.#spsc) futexWaitShortFirst(this.#mapping, at, t0, slice, () => Atomics.load(ctl, W_TAIL) !== t0);
-        else futexWait(this.#mapping, at, t0, slice);
+        this.#waitWord(W_TAIL, t0, Math.min(rem, PARK_SLICE_MS));
       } finally {
         if (!this.#closed && !this.#mapping.closed) {
           Atomics.sub(ctl, W_CW, 1);
@@ -1052,6 +1044,17 @@ export class Ring implements Disposable {
   /** A waiter left early (timeout, abort): with nobody left, end the parker's wait now. */
   #leave(q: LocalQueue): void {
     if (q.live === 0) q.wake?.abort();
+  }
+
+  /**
+   * One futex wait of a blocking call on `tail` or `head` (`word`, a #ctl index) while it holds
+   * `w0`, for up to `slice` ms; spsc: a short first wait and a re-check of the word, then the rest
+   * (PLAIN_PUBLISH above).
+   */
+  #waitWord(word: number, w0: number, slice: number): void {
+    const at = this.#base + 4 * word;
+    if (this.#spsc) futexWaitShortFirst(this.#mapping, at, w0, slice, () => Atomics.load(this.#ctl, word) !== w0);
+    else futexWait(this.#mapping, at, w0, slice);
   }
 
   /** Serves the front of `q` in order while attempts succeed; drops settled waiters. */

@@ -254,7 +254,8 @@ async function main(): Promise<void> {
   for (const batch of [1, 32, 256]) {
     const kid = spawnScript(RUNTIME, ME, ["cell", String(batch), String(w)], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
-    kid.stdout!.on("data", (d: Uint8Array | string) => out += typeof d === "string" ? d : new TextDecoder().decode(d));
+    kid.stdout!.setEncoding("utf8");
+    kid.stdout!.on("data", (d: string) => out += d);
     // "close": the process exited and its stdout is drained.
     const code = await new Promise<number | null>((r) => kid.once("close", (c: number | null) => r(c)));
     for (const line of out.split("\n")) if (line.trim() !== "") console.log(line);
