@@ -3,13 +3,20 @@
 // miss on its next publish: a consumer that polls as fast as it can keeps the producer at a few
 // M messages/s. After a run of items the consumer waits a moment of local work before it polls
 // again, adapting so that a poll finds about RUN items (a quarter of the queue in a queue that
-// holds fewer than 4 RUN); one item at a time (ping-pong traffic) never waits. docs/INTERNALS.md
-// "Poll pacing" has the measurements.
+// holds fewer than 4 RUN); one item at a time (ping-pong traffic) never waits. The wait is
+// measured on the clock, 0.3 to 20 µs, as in Python's pacer (python/shmkit/_wait.py).
+// docs/INTERNALS.md "Poll pacing" has the measurements.
 
-/** The first wait, in iterations of local work (~0.3 µs). */
-export const MIN = 256;
-/** The longest wait (~20 µs). */
-export const MAX = 16384;
+/** The first wait, in nanoseconds. */
+export const MIN = 300;
+/**
+ * The longest wait, in nanoseconds: the most a blocking receive adds to a message that arrives
+ * while it waits. (Until 2026-12-02 the waits were counted in iterations of local work, meant as
+ * 0.3-20 µs and measured at 1.2-77 µs here, ~4.7 ns per iteration on Deno and Bun.)
+ */
+export const MAX = 20_000;
+/** Iterations of local work between two clock reads of a wait (~75 ns here). */
+const CHUNK = 16;
 /**
  * A poll after a wait should find about this many items (64 B messages across processes, 1024
  * slots, interleaved runs: spsc-ordered message API Deno 10.4 -> 11.8, Bun 12.0 -> 14.6, Node 24
@@ -37,7 +44,7 @@ export class Pacer {
     return this.#run;
   }
 
-  /** The current wait in iterations of local work (0: polls at once). */
+  /** The current wait in nanoseconds (0: polls at once). */
   get wait(): number {
     return this.#pace;
   }
@@ -66,6 +73,9 @@ export class Pacer {
     } else if (got >= 2 && p === 0) p = MIN;
     this.#pace = p;
     this.#paced = p > 0 && got > 0;
-    if (this.#paced) localWork(p);
+    if (this.#paced) {
+      const end = performance.now() + p / 1e6;
+      do localWork(CHUNK); while (performance.now() < end);
+    }
   }
 }
