@@ -975,6 +975,9 @@ function renderTargets(all: Cell[], notes: Map<string, string>): string {
     "| target | id | runtime | measured (best shmkit cell) | C floor | wanted | status | what limits it |",
     "|---|---|---|---|---|---|---|---|",
   ];
+  let prevId = "";
+  let prevLimit = "";
+  let prevRt = "";
   for (const t of TARGETS) {
     const cand = all.filter((c) =>
       isOurs(c) && c.bench === t.bench && t.variant.test(`${c.transport} ${c.variant}`) && t.metric.test(c.metric)
@@ -1025,10 +1028,17 @@ function renderTargets(all: Cell[], notes: Map<string, string>): string {
         : ceil
         ? `${fmtCell(ceil)} (JS floor: ${ceil.transport.replace(/^serialization floor \((.*)\)$/, "$1")})`
         : "";
+      // A note already shown in the row above for the same target is not repeated.
+      const shown = limit !== "" && t.id === prevId && limit === prevLimit ? `as for ${prevRt} above` : limit;
+      if (limit !== "" && shown === limit) {
+        prevId = t.id;
+        prevLimit = limit;
+        prevRt = rt;
+      }
       out.push(
         `| ${t.text} | ${t.id} | ${rt} | ${fmtCell(pick.c)} (${esc(pick.c.transport)}, ${esc(pick.c.variant)}) | ${
           esc(floorCol)
-        } | ${esc(pick.r!.want)} | ${pick.r!.ok ? "met" : "**missed**"} | ${esc(limit)} |`,
+        } | ${esc(pick.r!.want)} | ${pick.r!.ok ? "met" : "**missed**"} | ${esc(shown)} |`,
       );
     }
   }
