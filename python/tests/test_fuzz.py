@@ -15,6 +15,11 @@ CHILD = os.path.join(HERE, "fuzz_child.py")
 FIXED_SEED = 20261201  # make test uses a fixed seed (a CI run must not fail by chance); it has passed
 
 
+def fuzz_segments() -> set:
+    """The fuzz cases' segments now in /dev/shm (fuzz_child.py run_case names them)."""
+    return {n for n in os.listdir("/dev/shm") if n.startswith("shmkit-test-pyfz-")}
+
+
 def run_batch(seed: int, start: int, count: int, watchdog: float):
     """(completed case count, failures): a crash or hang ends the batch at the case it happened in."""
     p = subprocess.Popen([sys.executable, CHILD, str(seed), str(start), str(count)], stdout=subprocess.PIPE,
@@ -37,6 +42,12 @@ def run_batch(seed: int, start: int, count: int, watchdog: float):
     if any(ln.startswith("END ") for ln in lines) and p.returncode == 0:
         return count, fails
     i = int(last.split(" ", 2)[1]) if last else start
+    # The child died in case i: its `finally` did not run, so remove the case's segment here
+    # (fuzz_child.py run_case names it; a crash left one per run in /dev/shm until 2026-12-02).
+    try:
+        os.unlink(f"/dev/shm/shmkit-test-pyfz-{p.pid}-{i}")
+    except FileNotFoundError:
+        pass
     what = "HANG" if hung else f"CRASH (signal {-p.returncode})" if p.returncode < 0 else f"EXIT {p.returncode}"
     fails.append(f"{what} seed {seed} case {i} {cases.get(i, '')} in {last}; stderr: {err.strip()[-1500:]}")
     return i + 1 - start, fails
@@ -61,6 +72,7 @@ class FuzzTest(unittest.TestCase):
         # the case (fuzz_child.py's SHMKIT_FUZZ_SELFTEST_CRASH makes case 3 kill itself).
         env_before = os.environ.get("SHMKIT_FUZZ_SELFTEST_CRASH")
         os.environ["SHMKIT_FUZZ_SELFTEST_CRASH"] = "3"
+        before = fuzz_segments()
         try:
             k, fails = run_batch(FIXED_SEED, 0, 10, watchdog=60)
         finally:
@@ -69,6 +81,8 @@ class FuzzTest(unittest.TestCase):
             else:
                 os.environ["SHMKIT_FUZZ_SELFTEST_CRASH"] = env_before
         self.assertEqual(k, 4)
+        left = sorted(fuzz_segments() - before)
+        self.assertEqual(left, [], "the crashed case's segment was left behind")
         self.assertEqual(len(fails), 1, fails)
         self.assertIn("CRASH (signal 9) seed", fails[0])
         self.assertIn("case 3", fails[0])
