@@ -132,9 +132,12 @@ leaks=0
 for f in /dev/shm/shmkit-test-*; do
   [ -e "$f" ] || continue
   # Names carry the creating test's pid (shmkit-test-<prefix>-<pid>-<random>[-suffix]): keep the
-  # segment if any numeric field of its name is a running process.
+  # segment if any numeric field of its name but the last is a running process (the pid is never
+  # the last field; a last field such as the Python fuzzer's case index "3" matched a kernel thread
+  # and kept a crashed case's segment for good).
   live=0
-  for field in $(basename "$f" | tr '-' ' '); do
+  fields=$(basename "$f" | tr '-' ' ')
+  for field in ${fields% *}; do
     case "$field" in (*[!0-9]*|'') continue ;; esac
     [ ${#field} -le 7 ] && kill -0 "$field" 2>/dev/null && { live=1; break; }
   done
