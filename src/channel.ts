@@ -1598,9 +1598,9 @@ export class Channel implements Disposable {
         // Receive pacing on every refill, not only when dry: a receiver that keeps catching up
         // with a stream takes the tail line from the sender every few messages (a miss on each
         // of its tail stores); after short runs it waits a moment (src/pace.ts) to find longer ones.
-        // Not when this object is also the sender: its sender is then this thread, which cannot
-        // publish while we wait (send 32, receive 32 in a loop waited up to 77 µs per refill).
-        if (this.#oPacing && !this.#oProd) this.#pacer.dry((p - this.#oRun) >>> 0);
+        // Not when the sender is this object or another object of this thread: it cannot publish
+        // while we wait (send 32, receive 32 in a loop waited up to 77 µs per refill).
+        if (this.#oPacing && !this.#oProd && !this.#ready._producerHere()) this.#pacer.dry((p - this.#oRun) >>> 0);
         this.#oRun = p;
         const t = Atomics.load(this.#rctl, RW_TAIL) >>> 0; // A1: acquire the sender's writes
         const ahead = (t - this.#oHead) >>> 0;

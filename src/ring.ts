@@ -143,6 +143,12 @@ const W_PROLE = RING.producerRole >> 2;
 const W_CROLE = RING.consumerRole >> 2;
 const W_BLOCK = RING.bulkLock >> 2;
 const W_BPHASE = RING.bulkPhase >> 2;
+/**
+ * Tokens of the Ring objects of this thread (this module instance: a worker has its own) that hold
+ * a single-producer role. A Channel receiver asks whether its ready ring's producer is one of them
+ * (`_producerHere`): then its sender is the thread that would wait, and receive pacing only loses.
+ */
+const localProducers = new Set<number>();
 /** #recoverBulk results. */
 const BULK_FREE = 0;
 const BULK_ALIVE = 1;
@@ -1307,6 +1313,16 @@ export class Ring implements Disposable {
     if (producer ? !this.#prodRole : !this.#consRole) this.#claim(producer);
   }
 
+  /**
+   * @internal For Channel: whether the holder of this ring's producer role is a Ring object of this
+   * thread (its pid and token). Free when no object of this thread holds a producer role.
+   */
+  _producerHere(): boolean {
+    if (localProducers.size === 0) return false;
+    const ctl = this.#ctl;
+    return Atomics.load(ctl, W_PROLE) === PID && localProducers.has(Atomics.load(ctl, W_PROLE + 2));
+  }
+
   /** @internal For Channel: the spsc consumer's own head (how many items it took, mod 2^32). */
   _spscHead(): number {
     return this.#cHead;
@@ -1803,6 +1819,7 @@ export class Ring implements Disposable {
     // Start from the shared state: a previous holder may have left mid-operation.
     if (producer) {
       this.#prodRole = true;
+      localProducers.add(this.#token);
       this.#pTail = Atomics.load(ctl, W_TAIL);
       this.#pHead = Atomics.load(ctl, W_HEAD);
     } else {
@@ -1814,8 +1831,10 @@ export class Ring implements Disposable {
 
   #release(producer: boolean): void {
     const w = producer ? W_PROLE : W_CROLE;
-    if (producer) this.#prodRole = false;
-    else this.#consRole = false;
+    if (producer) {
+      this.#prodRole = false;
+      localProducers.delete(this.#token);
+    } else this.#consRole = false;
     if (this.#seg.closed) return;
     Atomics.store(this.#ctl, w + 2, 0);
     this.#cas64(w * 4, PID, START_LO, 0, 0);
