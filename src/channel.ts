@@ -337,8 +337,9 @@ const PAUSE_ITERS = 256;
 /**
  * Sender pacing: a sender waiting on a full channel polls the slot table, which is where the
  * receiver is freeing blocks; every poll takes that line away from it. The pause between polls
- * grows (x1.5, up to SPACE_MAX iterations, ~19 µs here: ~4.7 ns each on Deno and Bun) while polls find nothing and shrinks when the
- * first poll after a pause finds a block, so that the sender polls about once per table line freed.
+ * grows (x1.5, up to SPACE_MAX iterations, ~19 µs here: ~4.7 ns each on Deno and Bun) while polls
+ * find nothing and shrinks when the first poll after a pause finds a block, so that the sender polls
+ * about once per table line freed.
  */
 const SPACE_MAX = 4096;
 /**
