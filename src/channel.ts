@@ -106,7 +106,7 @@
  *
  * @module
  */
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { native, PID, plainPublish, processAlive, START_TIME, sys } from "./sys.ts";
 
 import { ERRNO } from "./sys.ts";
@@ -322,6 +322,9 @@ const SKIP = 0xffffffff;
  * read them a lap ago) then overlap, instead of each send's seq_cst tail store waiting for one.
  */
 const TOUCH_AHEAD = 16;
+/** The keys of ChannelOptions (create, init) and of ChannelOpenOptions (open, at, attach). */
+const CREATE_KEYS = ["slots", "slotSize", "mode", "maxProcesses", "fileMode", "populate", "detach", "recvRun"] as const;
+const OPEN_KEYS = ["populate", "detach", "recvRun"] as const;
 /** The mode word of each mode. */
 const MODE_NUM: Record<ChannelMode, number> = { "spsc": 0, "mpmc": 1, "spsc-ordered": 2 };
 const MODE_NAME: readonly ChannelMode[] = ["spsc", "mpmc", "spsc-ordered"];
@@ -797,6 +800,7 @@ export class Channel implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: ChannelOptions): Channel {
     const what = `Cannot create a channel in ${segment.name === null ? "anonymous memory" : `"${segment.name}"`}`;
+    checkKeys(options, CREATE_KEYS, what);
     const { slots, slotSize, mode, procs } = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % 64 !== 0) {
       throw new RangeError(`${what}: byteOffset ${byteOffset} must be a non-negative multiple of 64`);
@@ -849,6 +853,7 @@ export class Channel implements Disposable {
    * ```
    */
   static at(segment: SharedMemory, byteOffset: number, options: ChannelOpenOptions = {}): Channel {
+    checkKeys(options, OPEN_KEYS, "Cannot open channel");
     return new Channel(segment, byteOffset, false, options);
   }
 
@@ -869,6 +874,7 @@ export class Channel implements Disposable {
    * ```
    */
   static create(name: string | null, options: ChannelOptions): Channel {
+    checkKeys(options, CREATE_KEYS, createWhat("channel", name));
     const { slots, slotSize, procs } = checkOptions(options, createWhat("channel", name));
     const size = layoutOf(slots, slotSize, procs).byteLength;
     const seg = renamed(
@@ -902,6 +908,7 @@ export class Channel implements Disposable {
    * ```
    */
   static open(name: string, options: ChannelOpenOptions = {}): Channel {
+    checkKeys(options, OPEN_KEYS, "Cannot open channel");
     const seg = renamed(() => SharedMemory.open(name), "Cannot open channel", name);
     return Channel.#openOwned(seg, 0, options);
   }
@@ -925,6 +932,7 @@ export class Channel implements Disposable {
    */
   static attach(handle: ChannelHandle, options: ChannelOpenOptions = {}): Channel {
     checkHandle(handle, "shmkit.channel");
+    checkKeys(options, OPEN_KEYS, "Cannot attach channel");
     const off = handle.byteOffset;
     if (!Number.isSafeInteger(off) || off < 0) {
       throw new ShmError(

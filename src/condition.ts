@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { checkHandle, type Handle, registerKind } from "./handle.ts";
@@ -187,6 +187,7 @@ export class Condition implements Disposable {
    * ```
    */
   static create(name: string | null, options: ConditionOptions = {}): Condition {
+    checkKeys(options, ["fileMode"], "Cannot create condition");
     const seg = renamed(
       () => SharedMemory.create(name, CONDITION_BYTES, { mode: options.fileMode }),
       "Cannot create condition",

@@ -68,3 +68,19 @@ export class ShmError extends Error {
     if (options.syscall !== undefined) this.syscall = options.syscall;
   }
 }
+
+/**
+ * Throws TypeError when `options` has a key outside `allowed`. A misspelled option would otherwise
+ * be ignored: `{ mdoe: "mpsc" }` creates the default mode, `{ initial: 1 }` a semaphore at 0 whose
+ * first `acquire()` waits for good. TypeScript flags such keys in object literals; JavaScript
+ * callers and options built elsewhere get this error. Not an object: left to the caller's checks.
+ * `hidden`: one more accepted key that the message does not list (a test hook).
+ */
+export function checkKeys(options: unknown, allowed: readonly string[], what: string, hidden?: string): void {
+  if (typeof options !== "object" || options === null) return;
+  for (const k in options) {
+    if (!allowed.includes(k) && k !== hidden) {
+      throw new TypeError(`${what}: unknown option ${JSON.stringify(k)} (the options are ${allowed.join(", ")})`);
+    }
+  }
+}

@@ -83,7 +83,7 @@
  *
  * @module
  */
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import {
   alignUp,
   COMMON_HEADER_SIZE,
@@ -193,6 +193,9 @@ const fault = (point: string): void => faultHit!(point);
 
 // ---------------------------------------------------------------------------------------------
 // Public types
+
+/** The keys of SharedHeapOptions (create, init). */
+const HEAP_KEYS = ["size", "names", "slots", "fileMode"] as const;
 
 /** Options of {@linkcode SharedHeap.create}, {@linkcode SharedHeap.init} and {@linkcode SharedHeap.byteLength}. */
 export interface SharedHeapOptions {
@@ -457,6 +460,7 @@ export class SharedHeap implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: SharedHeapOptions): SharedHeap {
     const what = "Cannot init heap";
+    checkKeys(options, HEAP_KEYS, what);
     const g = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
       throw new ShmError(
@@ -583,6 +587,7 @@ export class SharedHeap implements Disposable {
    * ```
    */
   static create(name: string | null, options: SharedHeapOptions): SharedHeap {
+    checkKeys(options, HEAP_KEYS, createWhat("heap", name));
     const g = checkOptions(options, createWhat("heap", name));
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, { mode: options.fileMode }),

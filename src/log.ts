@@ -103,7 +103,7 @@
  * @module
  */
 import { faultHook } from "./fault.ts";
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { checkHandle, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
@@ -170,6 +170,8 @@ export const LOG_RECORD_LAYOUT = {
 
 /** The fixed part of the log header; participant slots follow. */
 export const LOG_HEADER_SIZE = 384;
+/** The keys of MessageLogCreateOptions (create, init; `initialPosition`, a test hook, is accepted too). */
+const LOG_KEYS = ["capacity", "mode", "maxRecord", "fileMode"] as const;
 /** Bytes of one participant slot. */
 export const LOG_SLOT_SIZE = 32;
 /** Participant slots of an mpsc log (at most this many writer objects at once). */
@@ -644,6 +646,7 @@ export class MessageLog implements Disposable {
     const what = `Cannot initialize a log in ${
       segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
     }`;
+    checkKeys(options, LOG_KEYS, what, "initialPosition");
     const { capacity, mode, maxRecord } = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
       throw einval(what, `byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN}`);
@@ -715,6 +718,7 @@ export class MessageLog implements Disposable {
    */
   static create(name: string | null, options: MessageLogCreateOptions & MessageLogInitOptions): MessageLog {
     const what = createWhat("log", name);
+    checkKeys(options, LOG_KEYS, what, "initialPosition");
     const { capacity, mode } = checkOptions(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, dataOffsetOf(mode) + capacity, { mode: options.fileMode }),

@@ -35,7 +35,7 @@
  * @module
  */
 import { check, cstr, ERRNO, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import type { ViewConstructor } from "./segment.ts";
 import { checkHandle, HANDLE_VERSION, isId, registerKind } from "./handle.ts";
@@ -257,6 +257,7 @@ export class MappedFile implements Disposable {
    * ```
    */
   static open(path: string | URL, options: MappedFileOptions = {}): MappedFile {
+    checkKeys(options, ["length", "offset", "access", "create"], "Cannot map file");
     const p = toPath(path);
     const what = `Cannot map file ${JSON.stringify(p)}`;
     const access = options.access ?? "write";

@@ -67,7 +67,7 @@
  * @module
  */
 import { ERRNO, native, nowNs, PID, processAlive, START_TIME, sys } from "./sys.ts";
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { alignUp, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, registerKind } from "./handle.ts";
 import { futexWait, futexWake, readFlag, timeoutError, timeoutOf, waitAsync, type WaitOptions } from "./wait.ts";
@@ -161,6 +161,9 @@ export interface Block {
   /** The block's bytes (length === blockSize), a view into shared memory. */
   readonly bytes: Uint8Array;
 }
+
+/** The keys of MempoolCreateOptions (create, init). */
+const POOL_KEYS = ["count", "blockSize", "maxProcesses", "fileMode"] as const;
 
 /** Options of {@linkcode Mempool.create}, {@linkcode Mempool.byteLength} and {@linkcode Mempool.init}. */
 export interface MempoolOptions {
@@ -370,6 +373,7 @@ export class Mempool implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: MempoolOptions): Mempool {
     const what = `Cannot create mempool in ${describeSeg(segment)}`;
+    checkKeys(options, POOL_KEYS, what);
     const g = geometry(options, what);
     checkPlacement(segment, byteOffset, g.byteLength, what);
     const buf = segment.mapping.view(byteOffset, g.byteLength, what);
@@ -469,6 +473,7 @@ export class Mempool implements Disposable {
    * ```
    */
   static create(name: string | null, options: MempoolCreateOptions): Mempool {
+    checkKeys(options, POOL_KEYS, createWhat("mempool", name));
     const g = geometry(options, createWhat("mempool", name));
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode }),

@@ -47,7 +47,7 @@
  *
  * @module
  */
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { checkHandle, type Handle, registerKind } from "./handle.ts";
@@ -288,6 +288,7 @@ export class Mutex implements Disposable {
    * ```
    */
   static init(segment: SharedMemory, byteOffset: number, options: MutexOptions = {}): Mutex {
+    checkKeys(options, ["slots", "fileMode"], "Cannot init mutex");
     const n = slotsOf(options);
     const len = Mutex.byteLength(options);
     checkPlacement(segment, byteOffset, len, "Cannot init mutex");
@@ -347,6 +348,7 @@ export class Mutex implements Disposable {
    * ```
    */
   static create(name: string | null, options: MutexOptions = {}): Mutex {
+    checkKeys(options, ["slots", "fileMode"], "Cannot create mutex");
     const len = Mutex.byteLength(options);
     const seg = renamed(() => SharedMemory.create(name, len, { mode: options.fileMode }), "Cannot create mutex", name);
     return placeOrRelease(seg, true, () => {

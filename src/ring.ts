@@ -78,7 +78,7 @@
  * @module
  */
 import { faultHook } from "./fault.ts";
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { checkHandle, registerKind } from "./handle.ts";
 import { COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import type { Mapping } from "./mapping.ts";
@@ -149,6 +149,8 @@ const W_BPHASE = RING.bulkPhase >> 2;
  * (`_producerHere`): then its sender is the thread that would wait, and receive pacing only loses.
  */
 const localProducers = new Set<number>();
+/** The keys of RingCreateOptions (create, init; `initialPosition`, a test hook, is accepted too). */
+const RING_KEYS = ["capacity", "mode", "fileMode"] as const;
 /** #recoverBulk results. */
 const BULK_FREE = 0;
 const BULK_ALIVE = 1;
@@ -487,6 +489,7 @@ export class Ring implements Disposable {
     const what = `Cannot initialize a ring in ${
       segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
     }`;
+    checkKeys(options, RING_KEYS, what, "initialPosition");
     const { capacity, slots, mode } = checkCapacity(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
       throw new ShmError(
@@ -564,6 +567,7 @@ export class Ring implements Disposable {
    */
   static create(name: string | null, options: RingCreateOptions & RingInitOptions): Ring {
     const what = createWhat("ring", name);
+    checkKeys(options, RING_KEYS, what, "initialPosition");
     const { slots } = checkCapacity(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }),

@@ -5,7 +5,7 @@
  * @module
  */
 import { check, cstr, ERRNO, EUID, osError, PAGE_SIZE, PID, processAlive, START_TIME, sys } from "./sys.ts";
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { MAP_PRIVATE, MAP_WRITE, Mapping, MAX_VIEW_BYTES, windowCount } from "./mapping.ts";
 import { checkHandle, HANDLE_VERSION, handleName, isId, registerKind } from "./handle.ts";
 
@@ -224,6 +224,7 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static create(name: string | null, size: number, options: CreateOptions = {}): SharedMemory {
+    checkKeys(options, ["mode"], "Cannot create shared memory");
     const mode = options.mode ?? 0o600;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
       throw new RangeError(`Cannot create shared memory: mode must be an integer in 0..0o777, got ${mode}`);
@@ -275,6 +276,7 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static open(name: string, options: OpenOptions = {}): SharedMemory {
+    checkKeys(options, ["readOnly", "trustOthers"], "Cannot open shared memory");
     const n = normalizeName(name, "Cannot open shared memory");
     const what = `Cannot open shared memory "${n}"`;
     const readOnly = options.readOnly === true;
@@ -384,6 +386,7 @@ export class SharedMemory implements Disposable {
    * ```
    */
   static attach(handle: SharedMemoryHandle, options: { trustOthers?: boolean } = {}): SharedMemory {
+    checkKeys(options, ["trustOthers"], "Cannot attach shared memory");
     checkHandle(handle, "shmkit.shm");
     const name = handleName(handle.name, "Cannot attach shared memory");
     if (name !== null) return SharedMemory.open(name, { trustOthers: options.trustOthers });

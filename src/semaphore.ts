@@ -27,7 +27,7 @@
  *
  * @module
  */
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { COMMON_HEADER_SIZE, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { placedHandle, placeOrRelease, renamed, unlinkName } from "./object.ts";
 import { checkHandle, type Handle, registerKind } from "./handle.ts";
@@ -140,6 +140,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   static init(segment: SharedMemory, byteOffset: number, options: SemaphoreOptions = {}): Semaphore {
+    checkKeys(options, ["value", "fileMode"], "Cannot init semaphore");
     const value = options.value ?? 0;
     if (!Number.isInteger(value) || value < 0 || value > SEMAPHORE_MAX_VALUE) {
       throw new RangeError(`Semaphore value must be an integer in 0..${SEMAPHORE_MAX_VALUE}, got ${value}`);
@@ -200,6 +201,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   static create(name: string | null, options: SemaphoreOptions = {}): Semaphore {
+    checkKeys(options, ["value", "fileMode"], "Cannot create semaphore");
     const seg = renamed(
       () => SharedMemory.create(name, SEMAPHORE_BYTES, { mode: options.fileMode }),
       "Cannot create semaphore",

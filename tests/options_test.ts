@@ -1,0 +1,80 @@
+// Options objects: a key the API does not know is a TypeError naming it, before anything is
+// created or written (a misspelled `mode` would otherwise create the default mode, a misspelled
+// semaphore `value` a semaphore at 0 whose first acquire waits for good).
+import { assert, assertEquals } from "./assert.ts";
+import { test, uniqueName } from "./harness.ts";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import {
+  Channel,
+  Condition,
+  MappedFile,
+  Mempool,
+  MessageLog,
+  Mutex,
+  Ring,
+  Semaphore,
+  SharedHeap,
+  SharedMemory,
+} from "../mod.ts";
+
+// deno-lint-ignore no-explicit-any
+const loose = (o: Record<string, unknown>): any => o;
+
+function rejects(what: string, key: string, f: () => unknown): void {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof TypeError, `${what}: expected a TypeError, got ${String(err)}`);
+  assert(err.message.includes(`unknown option "${key}"`), `${what}: ${err.message}`);
+}
+
+test("create with a misspelled option is a TypeError naming it, and creates nothing", () => {
+  const cases: [string, string, (name: string) => unknown][] = [
+    ["SharedMemory", "mdoe", (n) => SharedMemory.create(n, 4096, loose({ mdoe: 0o600 }))],
+    ["Channel", "mdoe", (n) => Channel.create(n, loose({ slots: 4, slotSize: 64, mdoe: "spsc" }))],
+    ["Ring", "mdoe", (n) => Ring.create(n, loose({ capacity: 4, mdoe: "spsc" }))],
+    ["MessageLog", "mdoe", (n) => MessageLog.create(n, loose({ capacity: 1024, mdoe: "mpsc" }))],
+    ["Mempool", "blocks", (n) => Mempool.create(n, loose({ count: 4, blockSize: 64, blocks: 4 }))],
+    ["Semaphore", "initial", (n) => Semaphore.create(n, loose({ initial: 1 }))],
+    ["Mutex", "slot", (n) => Mutex.create(n, loose({ slot: 4 }))],
+    ["Condition", "mode", (n) => Condition.create(n, loose({ mode: 0o600 }))],
+    ["SharedHeap", "sizes", (n) => SharedHeap.create(n, loose({ size: 65536, sizes: 1 }))],
+  ];
+  for (const [what, key, make] of cases) {
+    const name = uniqueName("opt");
+    rejects(what, key, () => make(name));
+    assert(!existsSync(`/dev/shm/${name}`), `${what}: a segment was created`);
+  }
+});
+
+test("init, open, at and attach check their options too; the known ones still work", () => {
+  using seg = SharedMemory.create(null, 1 << 16);
+  try {
+    rejects("Ring.init", "mdoe", () => Ring.init(seg, 0, loose({ capacity: 4, mdoe: "spsc" })));
+    rejects("MessageLog.init", "mdoe", () => MessageLog.init(seg, 0, loose({ capacity: 1024, mdoe: "spsc" })));
+    rejects("Mempool.init", "blocks", () => Mempool.init(seg, 0, loose({ count: 4, blockSize: 64, blocks: 4 })));
+    rejects("Semaphore.init", "initial", () => Semaphore.init(seg, 0, loose({ initial: 1 })));
+    rejects("Mutex.init", "slot", () => Mutex.init(seg, 0, loose({ slot: 4 })));
+    rejects("SharedHeap.init", "sizes", () => SharedHeap.init(seg, 0, loose({ size: 4096, sizes: 1 })));
+    rejects("Channel.init", "mdoe", () => Channel.init(seg, 0, loose({ slots: 4, slotSize: 64, mdoe: "spsc" })));
+    // nothing was written: the segment is still all zeros
+    assert(seg.bytes().every((b: number) => b === 0), "an init with a bad option wrote to the segment");
+    using ch = Channel.init(seg, 0, { slots: 4, slotSize: 64, mode: "spsc-ordered", recvRun: 1 });
+    rejects("Channel.at", "detatch", () => Channel.at(seg, 0, loose({ detatch: "message" })));
+    rejects("Channel.attach", "recvrun", () => Channel.attach(ch.handle(), loose({ recvrun: 4 })));
+    rejects("SharedMemory.attach", "trust", () => SharedMemory.attach(seg.handle(), loose({ trust: true })));
+    rejects("SharedMemory.open", "readonly", () => SharedMemory.open(seg.name!, loose({ readonly: true })));
+    rejects("Channel.open", "populates", () => Channel.open(seg.name!, loose({ populates: true })));
+    using again = Channel.at(seg, 0, { detach: "message" });
+    assertEquals(again.mode, "spsc-ordered");
+  } finally {
+    seg.unlink();
+  }
+  const path = `${tmpdir()}/shmkit-test-opt-${Date.now()}.bin`;
+  rejects("MappedFile.open", "lenght", () => MappedFile.open(path, loose({ create: true, lenght: 4096 })));
+  assert(!existsSync(path), "MappedFile.open created the file");
+});
