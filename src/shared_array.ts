@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import { alignUp, COMMON_HEADER_SIZE, OBJECT_ALIGN, publishReady, readHeader, writeHeader } from "./layout.ts";
 import { checkHandle, HANDLE_VERSION, handleName, registerKind } from "./handle.ts";
 import { SharedMemory, type SharedMemoryHandle } from "./segment.ts";
@@ -383,6 +383,7 @@ export class SharedArray<D extends DType = DType> implements Disposable {
     options: SharedArrayShapeOptions<D> & SharedArrayCreateOptions,
   ): SharedArray<D> {
     const what = `Cannot create array in ${segment.name === null ? "anonymous shared memory" : `"${segment.name}"`}`;
+    checkKeys(options, ["dtype", "shape", "fill", "mode"], what);
     const dtype = checkDType(options?.dtype, what);
     const per = CTORS[dtype].BYTES_PER_ELEMENT;
     const { shape, length } = checkShape(options.shape, per, what);
@@ -523,6 +524,7 @@ export class SharedArray<D extends DType = DType> implements Disposable {
     options: SharedArrayCreateOptions = {},
   ): SharedArray<D> {
     const what = createWhat("array", name);
+    checkKeys(options, ["fill", "mode"], what);
     const size = SharedArray.byteLength({ dtype: checkDType(dtype, what), shape });
     const make = () => SharedMemory.create(name, size, options.mode === undefined ? {} : { mode: options.mode });
     const seg = name === null ? make() : renamed(make, "Cannot create array", name);
@@ -646,6 +648,7 @@ export class SharedArray<D extends DType = DType> implements Disposable {
    */
   static open<D extends DType = DType>(name: string, options: SharedArrayOpenOptions<D> = {}): SharedArray<D> {
     const what = `Cannot open array ${JSON.stringify(name)}`;
+    checkKeys(options, ["dtype", "readOnly"], what);
     const want = options.dtype === undefined ? undefined : checkDType(options.dtype, what);
     const seg = renamed(
       () => SharedMemory.open(name, { readOnly: options.readOnly === true }),
@@ -708,6 +711,7 @@ export class SharedArray<D extends DType = DType> implements Disposable {
   ): SharedArray<D> {
     const named = typeof segmentOrName === "string";
     const what = `Cannot wrap ${named ? JSON.stringify(segmentOrName) : "segment"} as an array`;
+    checkKeys(options, ["byteOffset", "readOnly"], what);
     checkDType(dtype, what);
     const per = CTORS[dtype].BYTES_PER_ELEMENT;
     const dims = checkShape(shape, per, what);

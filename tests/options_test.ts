@@ -14,6 +14,7 @@ import {
   Mutex,
   Ring,
   Semaphore,
+  SharedArray,
   SharedHeap,
   SharedMemory,
 } from "../mod.ts";
@@ -43,6 +44,7 @@ test("create with a misspelled option is a TypeError naming it, and creates noth
     ["Mutex", "slot", (n) => Mutex.create(n, loose({ slot: 4 }))],
     ["Condition", "mode", (n) => Condition.create(n, loose({ mode: 0o600 }))],
     ["SharedHeap", "sizes", (n) => SharedHeap.create(n, loose({ size: 65536, sizes: 1 }))],
+    ["SharedArray", "fileMode", (n) => SharedArray.create(n, "float64", 4, loose({ fileMode: 0o600 }))],
   ];
   for (const [what, key, make] of cases) {
     const name = uniqueName("opt");
@@ -61,6 +63,8 @@ test("init, open, at and attach check their options too; the known ones still wo
     rejects("Mutex.init", "slot", () => Mutex.init(seg, 0, loose({ slot: 4 })));
     rejects("SharedHeap.init", "sizes", () => SharedHeap.init(seg, 0, loose({ size: 4096, sizes: 1 })));
     rejects("Channel.init", "mdoe", () => Channel.init(seg, 0, loose({ slots: 4, slotSize: 64, mdoe: "spsc" })));
+    rejects("SharedArray.init", "dtyp", () => SharedArray.init(seg, 0, loose({ dtype: "float64", shape: 4, dtyp: 1 })));
+    rejects("SharedArray.wrap", "offset", () => SharedArray.wrap(seg, "uint8", 4, loose({ offset: 8 })));
     // nothing was written: the segment is still all zeros
     assert(seg.bytes().every((b: number) => b === 0), "an init with a bad option wrote to the segment");
     using ch = Channel.init(seg, 0, { slots: 4, slotSize: 64, mode: "spsc-ordered", recvRun: 1 });
@@ -69,6 +73,7 @@ test("init, open, at and attach check their options too; the known ones still wo
     rejects("SharedMemory.attach", "trust", () => SharedMemory.attach(seg.handle(), loose({ trust: true })));
     rejects("SharedMemory.open", "readonly", () => SharedMemory.open(seg.name!, loose({ readonly: true })));
     rejects("Channel.open", "populates", () => Channel.open(seg.name!, loose({ populates: true })));
+    rejects("SharedArray.open", "readonly", () => SharedArray.open(seg.name!, loose({ readonly: true })));
     using again = Channel.at(seg, 0, { detach: "message" });
     assertEquals(again.mode, "spsc-ordered");
   } finally {
