@@ -9,7 +9,7 @@
  * @module
  */
 import { ERRNO, native, plainFlagReads, sys } from "./sys.ts";
-import { ShmError } from "./errors.ts";
+import { checkKeys, ShmError } from "./errors.ts";
 import type { Mapping } from "./mapping.ts";
 
 /** Options for every blocking or asynchronous wait in shmkit. */
@@ -73,10 +73,20 @@ export async function waitAsyncShortFirst(
   return waitAsync(m, offset, expected, slice - FIRST_WAIT_MS, signal);
 }
 
-/** Validates a timeout option and returns it in ms (Infinity when absent). */
+/** Every key of WaitOptions and of its extensions (RecvBatchOptions, LogWriteOptions, LogReadBatchOptions). */
+const WAIT_KEYS = ["timeout", "signal", "max", "type"] as const;
+
+/**
+ * Validates a timeout option and returns it in ms (Infinity when absent). Options without a
+ * `timeout` are checked for unknown keys (src/errors.ts checkKeys): `{ timout: 100 }` would
+ * otherwise wait for good. Options with one are not (the per-message path with a timeout pays nothing).
+ */
 export function timeoutOf(options: WaitOptions | undefined, what: string): number {
   const t = options?.timeout;
-  if (t === undefined) return Infinity;
+  if (t === undefined) {
+    if (options !== undefined) checkKeys(options, WAIT_KEYS, what);
+    return Infinity;
+  }
   if (typeof t !== "number" || Number.isNaN(t) || t < 0) {
     throw new RangeError(`${what}: timeout must be a non-negative number of milliseconds, got ${String(t)}`);
   }

@@ -83,3 +83,30 @@ test("init, open, at and attach check their options too; the known ones still wo
   rejects("MappedFile.open", "lenght", () => MappedFile.open(path, loose({ create: true, lenght: 4096 })));
   assert(!existsSync(path), "MappedFile.open created the file");
 });
+
+test("wait options without a timeout are checked too: a misspelled timeout is a TypeError, not a wait for good", async () => {
+  using ring = Ring.create(null, { capacity: 4 });
+  using ch = Channel.create(null, { slots: 4, slotSize: 64, mode: "spsc-ordered" });
+  using log = MessageLog.create(null, { capacity: 1024 });
+  using sem = Semaphore.create(null);
+  using pool = Mempool.create(null, { count: 1, blockSize: 64 });
+  try {
+    const held = pool.get();
+    rejects("Ring.dequeue", "timout", () => ring.dequeue(loose({ timout: 10 })));
+    rejects("Channel.recv", "timout", () => ch.recv(loose({ timout: 10 })));
+    rejects("Channel.recvBatch", "timout", () => ch.recvBatch(() => {}, loose({ timout: 10, max: 4 })));
+    rejects("MessageLog.read", "timeOut", () => log.read(loose({ timeOut: 10 })));
+    rejects("Semaphore.acquire", "timout", () => sem.acquire(loose({ timout: 10 })));
+    rejects("Mempool.get", "timout", () => pool.get(loose({ timout: 10 })));
+    let err: unknown;
+    await ch.recvAsync(loose({ timout: 10 })).catch((e) => err = e);
+    assert(err instanceof TypeError && err.message.includes('unknown option "timout"'), String(err));
+    // the known keys still work
+    pool.put(held);
+    assertEquals(ring.tryDequeue(), undefined);
+    ring.enqueue(7, { timeout: 10 });
+    assertEquals(ring.dequeue({}), 7);
+  } finally {
+    for (const o of [ring, ch, log, sem, pool]) o.unlink();
+  }
+});
