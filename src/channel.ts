@@ -322,7 +322,7 @@ const SKIP = 0xffffffff;
  * read them a lap ago) then overlap, instead of each send's seq_cst tail store waiting for one.
  */
 const TOUCH_AHEAD = 16;
-/** The keys of ChannelOptions (create, init) and of ChannelOpenOptions (open, at, attach). */
+/** The keys of ChannelOptions (create, init, byteLength) and of ChannelOpenOptions (open, at, attach). */
 const CREATE_KEYS = ["slots", "slotSize", "mode", "maxProcesses", "fileMode", "populate", "detach", "recvRun"] as const;
 const OPEN_KEYS = ["populate", "detach", "recvRun"] as const;
 /** The mode word of each mode. */
@@ -414,6 +414,7 @@ interface Checked {
 
 function checkOptions(o: ChannelOptions, what: string): Checked {
   if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options { slots, slotSize } are required`);
+  checkKeys(o, CREATE_KEYS, what);
   const { slots, slotSize } = o;
   const mode = o.mode ?? "mpmc";
   const procs = o.maxProcesses ?? DEFAULT_PROCS;
@@ -800,7 +801,6 @@ export class Channel implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: ChannelOptions): Channel {
     const what = `Cannot create a channel in ${segment.name === null ? "anonymous memory" : `"${segment.name}"`}`;
-    checkKeys(options, CREATE_KEYS, what);
     const { slots, slotSize, mode, procs } = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % 64 !== 0) {
       throw new RangeError(`${what}: byteOffset ${byteOffset} must be a non-negative multiple of 64`);
@@ -874,7 +874,6 @@ export class Channel implements Disposable {
    * ```
    */
   static create(name: string | null, options: ChannelOptions): Channel {
-    checkKeys(options, CREATE_KEYS, createWhat("channel", name));
     const { slots, slotSize, procs } = checkOptions(options, createWhat("channel", name));
     const size = layoutOf(slots, slotSize, procs).byteLength;
     const seg = renamed(
@@ -1607,9 +1606,10 @@ export class Channel implements Disposable {
         // Receive pacing on every refill, not only when dry: a receiver that keeps catching up
         // with a stream takes the tail line from the sender every few messages (a miss on each
         // of its tail stores); after short runs it waits a moment (src/pace.ts) to find longer ones.
-        // Not when the sender is this object or another object of this thread: it cannot publish
-        // while we wait (send 32, receive 32 in a loop waited up to 77 µs per refill).
-        if (this.#oPacing && !this.#oProd && !this.#ready._producerHere()) this.#pacer.dry((p - this.#oRun) >>> 0);
+        // Not when the sender is this object or another object of this thread (the ready ring's
+        // producer role is held here): it cannot publish while we wait (send 32, receive 32 in a
+        // loop waited up to 77 µs per refill).
+        if (this.#oPacing && !this.#ready._producerHere()) this.#pacer.dry((p - this.#oRun) >>> 0);
         this.#oRun = p;
         const t = Atomics.load(this.#rctl, RW_TAIL) >>> 0; // A1: acquire the sender's writes
         const ahead = (t - this.#oHead) >>> 0;

@@ -194,7 +194,7 @@ const fault = (point: string): void => faultHit!(point);
 // ---------------------------------------------------------------------------------------------
 // Public types
 
-/** The keys of SharedHeapOptions (create, init). */
+/** The keys of SharedHeapOptions (create, init, byteLength). */
 const HEAP_KEYS = ["size", "names", "slots", "fileMode"] as const;
 
 /** Options of {@linkcode SharedHeap.create}, {@linkcode SharedHeap.init} and {@linkcode SharedHeap.byteLength}. */
@@ -327,6 +327,7 @@ export function heapGeometry(arenaSize: number, nameCount: number, slots: number
 
 function checkOptions(o: SharedHeapOptions, what: string): HeapGeometry {
   if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options { size } are required`);
+  checkKeys(o, HEAP_KEYS, what);
   const size = o.size;
   if (!Number.isSafeInteger(size) || size < 64 || size > HEAP_MAX_ARENA) {
     throw new RangeError(`${what}: size must be an integer in 64..${HEAP_MAX_ARENA}, got ${size}`);
@@ -460,7 +461,6 @@ export class SharedHeap implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: SharedHeapOptions): SharedHeap {
     const what = "Cannot init heap";
-    checkKeys(options, HEAP_KEYS, what);
     const g = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
       throw new ShmError(
@@ -587,7 +587,6 @@ export class SharedHeap implements Disposable {
    * ```
    */
   static create(name: string | null, options: SharedHeapOptions): SharedHeap {
-    checkKeys(options, HEAP_KEYS, createWhat("heap", name));
     const g = checkOptions(options, createWhat("heap", name));
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, { mode: options.fileMode }),

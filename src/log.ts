@@ -170,7 +170,7 @@ export const LOG_RECORD_LAYOUT = {
 
 /** The fixed part of the log header; participant slots follow. */
 export const LOG_HEADER_SIZE = 384;
-/** The keys of MessageLogCreateOptions (create, init; `initialPosition`, a test hook, is accepted too). */
+/** The keys of MessageLogCreateOptions (create, init, byteLength; `initialPosition`, a test hook, is accepted too). */
 const LOG_KEYS = ["capacity", "mode", "maxRecord", "fileMode"] as const;
 /** Bytes of one participant slot. */
 export const LOG_SLOT_SIZE = 32;
@@ -379,6 +379,7 @@ function einval(what: string, why: string): ShmError {
 
 function checkOptions(o: unknown, what: string): { capacity: number; mode: number; maxRecord: number } {
   if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options must be an object with a capacity`);
+  checkKeys(o, LOG_KEYS, what, "initialPosition");
   const { capacity, mode, maxRecord } = o as MessageLogOptions;
   if (typeof capacity !== "number") throw new TypeError(`${what}: capacity must be a number, got ${typeof capacity}`);
   if (
@@ -646,7 +647,6 @@ export class MessageLog implements Disposable {
     const what = `Cannot initialize a log in ${
       segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
     }`;
-    checkKeys(options, LOG_KEYS, what, "initialPosition");
     const { capacity, mode, maxRecord } = checkOptions(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
       throw einval(what, `byteOffset ${byteOffset} must be a non-negative multiple of ${OBJECT_ALIGN}`);
@@ -718,7 +718,6 @@ export class MessageLog implements Disposable {
    */
   static create(name: string | null, options: MessageLogCreateOptions & MessageLogInitOptions): MessageLog {
     const what = createWhat("log", name);
-    checkKeys(options, LOG_KEYS, what, "initialPosition");
     const { capacity, mode } = checkOptions(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, dataOffsetOf(mode) + capacity, { mode: options.fileMode }),

@@ -162,7 +162,7 @@ export interface Block {
   readonly bytes: Uint8Array;
 }
 
-/** The keys of MempoolCreateOptions (create, init). */
+/** The keys of MempoolCreateOptions (create, init, byteLength). */
 const POOL_KEYS = ["count", "blockSize", "maxProcesses", "fileMode"] as const;
 
 /** Options of {@linkcode Mempool.create}, {@linkcode Mempool.byteLength} and {@linkcode Mempool.init}. */
@@ -211,6 +211,7 @@ function einval(what: string, why: string): ShmError {
 
 function geometry(options: MempoolOptions, what: string): Geometry {
   if (typeof options !== "object" || options === null) throw new TypeError(`${what}: options must be an object`);
+  checkKeys(options, POOL_KEYS, what);
   const { count, blockSize } = options;
   const procs = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
   if (typeof count !== "number" || !Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
@@ -373,7 +374,6 @@ export class Mempool implements Disposable {
    */
   static init(segment: SharedMemory, byteOffset: number, options: MempoolOptions): Mempool {
     const what = `Cannot create mempool in ${describeSeg(segment)}`;
-    checkKeys(options, POOL_KEYS, what);
     const g = geometry(options, what);
     checkPlacement(segment, byteOffset, g.byteLength, what);
     const buf = segment.mapping.view(byteOffset, g.byteLength, what);
@@ -473,7 +473,6 @@ export class Mempool implements Disposable {
    * ```
    */
   static create(name: string | null, options: MempoolCreateOptions): Mempool {
-    checkKeys(options, POOL_KEYS, createWhat("mempool", name));
     const g = geometry(options, createWhat("mempool", name));
     const seg = renamed(
       () => SharedMemory.create(name, g.byteLength, options.fileMode === undefined ? {} : { mode: options.fileMode }),

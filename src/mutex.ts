@@ -116,6 +116,9 @@ function identityAlive(id: bigint): boolean {
   return sys.shmkit_proc_alive(pid, start === UNKNOWN_START ? -1 : start) !== 0;
 }
 
+/** The keys of MutexOptions (create, init). */
+const MUTEX_KEYS = ["slots", "fileMode"] as const;
+
 /** Options of {@linkcode Mutex.create}, {@linkcode Mutex.init} and {@linkcode Mutex.byteLength}. */
 export interface MutexOptions {
   /**
@@ -288,7 +291,7 @@ export class Mutex implements Disposable {
    * ```
    */
   static init(segment: SharedMemory, byteOffset: number, options: MutexOptions = {}): Mutex {
-    checkKeys(options, ["slots", "fileMode"], "Cannot init mutex");
+    checkKeys(options, MUTEX_KEYS, "Cannot init mutex");
     const n = slotsOf(options);
     const len = Mutex.byteLength(options);
     checkPlacement(segment, byteOffset, len, "Cannot init mutex");
@@ -348,7 +351,7 @@ export class Mutex implements Disposable {
    * ```
    */
   static create(name: string | null, options: MutexOptions = {}): Mutex {
-    checkKeys(options, ["slots", "fileMode"], "Cannot create mutex");
+    checkKeys(options, MUTEX_KEYS, "Cannot create mutex");
     const len = Mutex.byteLength(options);
     const seg = renamed(() => SharedMemory.create(name, len, { mode: options.fileMode }), "Cannot create mutex", name);
     return placeOrRelease(seg, true, () => {

@@ -149,7 +149,7 @@ const W_BPHASE = RING.bulkPhase >> 2;
  * (`_producerHere`): then its sender is the thread that would wait, and receive pacing only loses.
  */
 const localProducers = new Set<number>();
-/** The keys of RingCreateOptions (create, init; `initialPosition`, a test hook, is accepted too). */
+/** The keys of RingCreateOptions (create, init, byteLength; `initialPosition`, a test hook, is accepted too). */
 const RING_KEYS = ["capacity", "mode", "fileMode"] as const;
 /** #recoverBulk results. */
 const BULK_FREE = 0;
@@ -279,6 +279,7 @@ export interface RingHandle {
 
 function checkCapacity(o: unknown, what: string): { capacity: number; slots: number; mode: number } {
   if (typeof o !== "object" || o === null) throw new TypeError(`${what}: options must be an object with a capacity`);
+  checkKeys(o, RING_KEYS, what, "initialPosition");
   const { capacity, mode } = o as RingOptions;
   if (typeof capacity !== "number") throw new TypeError(`${what}: capacity must be a number, got ${typeof capacity}`);
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
@@ -489,7 +490,6 @@ export class Ring implements Disposable {
     const what = `Cannot initialize a ring in ${
       segment.name === null ? "anonymous shared memory" : `"${segment.name}"`
     }`;
-    checkKeys(options, RING_KEYS, what, "initialPosition");
     const { capacity, slots, mode } = checkCapacity(options, what);
     if (!Number.isSafeInteger(byteOffset) || byteOffset < 0 || byteOffset % OBJECT_ALIGN !== 0) {
       throw new ShmError(
@@ -567,7 +567,6 @@ export class Ring implements Disposable {
    */
   static create(name: string | null, options: RingCreateOptions & RingInitOptions): Ring {
     const what = createWhat("ring", name);
-    checkKeys(options, RING_KEYS, what, "initialPosition");
     const { slots } = checkCapacity(options, what);
     const seg = renamed(
       () => SharedMemory.create(name, RING_HEADER_SIZE + 8 * slots, { mode: options.fileMode }),

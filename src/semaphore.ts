@@ -52,6 +52,9 @@ const SPIN = 32;
  * release reports a count that never holds still (only a hostile writer does that). */
 const MAX_STEPS = 1 << 14;
 
+/** The keys of SemaphoreOptions (create, init). */
+const SEMAPHORE_KEYS = ["value", "fileMode"] as const;
+
 /** Options of {@linkcode Semaphore.create} and {@linkcode Semaphore.init}. */
 export interface SemaphoreOptions {
   /** The initial count, 0..2^31-1 (default 0). */
@@ -140,7 +143,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   static init(segment: SharedMemory, byteOffset: number, options: SemaphoreOptions = {}): Semaphore {
-    checkKeys(options, ["value", "fileMode"], "Cannot init semaphore");
+    checkKeys(options, SEMAPHORE_KEYS, "Cannot init semaphore");
     const value = options.value ?? 0;
     if (!Number.isInteger(value) || value < 0 || value > SEMAPHORE_MAX_VALUE) {
       throw new RangeError(`Semaphore value must be an integer in 0..${SEMAPHORE_MAX_VALUE}, got ${value}`);
@@ -201,7 +204,7 @@ export class Semaphore implements Disposable {
    * ```
    */
   static create(name: string | null, options: SemaphoreOptions = {}): Semaphore {
-    checkKeys(options, ["value", "fileMode"], "Cannot create semaphore");
+    checkKeys(options, SEMAPHORE_KEYS, "Cannot create semaphore");
     const seg = renamed(
       () => SharedMemory.create(name, SEMAPHORE_BYTES, { mode: options.fileMode }),
       "Cannot create semaphore",

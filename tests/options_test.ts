@@ -65,6 +65,9 @@ test("init, open, at and attach check their options too; the known ones still wo
     rejects("Channel.init", "mdoe", () => Channel.init(seg, 0, loose({ slots: 4, slotSize: 64, mdoe: "spsc" })));
     rejects("SharedArray.init", "dtyp", () => SharedArray.init(seg, 0, loose({ dtype: "float64", shape: 4, dtyp: 1 })));
     rejects("SharedArray.wrap", "offset", () => SharedArray.wrap(seg, "uint8", 4, loose({ offset: 8 })));
+    // byteLength takes the same options as create and init (the same check)
+    rejects("MessageLog.byteLength", "mdoe", () => MessageLog.byteLength(loose({ capacity: 1024, mdoe: "mpsc" })));
+    rejects("Ring.byteLength", "mdoe", () => Ring.byteLength(loose({ capacity: 4, mdoe: "mpmc" })));
     // nothing was written: the segment is still all zeros
     assert(seg.bytes().every((b: number) => b === 0), "an init with a bad option wrote to the segment");
     using ch = Channel.init(seg, 0, { slots: 4, slotSize: 64, mode: "spsc-ordered", recvRun: 1 });
