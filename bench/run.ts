@@ -928,8 +928,21 @@ const TARGETS: Target[] = [
     check: (c, all) => {
       const f = floorFor(c, all);
       if (!f) return undefined;
-      return { ok: normValue(c) >= 0.5 * normValue(f), want: `≥ ${fmtVal(0.5 * f.median, f.metric)} (½ C)` };
+      const need = 0.5 * normValue(f);
+      return {
+        ok: normValue(c) >= need,
+        want: `≥ ${fmtVal(0.5 * f.median, f.metric)} (½ C)`,
+        short: [{ what: "half the C floor", need }],
+      };
     },
+    // The same protocol written inline in JavaScript (no library), in the same job.
+    ceiling: (c, all) =>
+      all.find((x) =>
+        x.bench === c.bench && x.runtime === c.runtime && x.variant === c.variant && x.metric === c.metric &&
+        x.transport === "JS floor (log protocol inline)"
+      ),
+    ceilingWhy: "the same log protocol written inline in JavaScript with no library, in the same job, so no " +
+      "JavaScript log gets there on this machine",
   },
   {
     id: "S10-random-floor",

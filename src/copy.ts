@@ -1,14 +1,13 @@
 /**
  * Copying a caller's bytes into shared memory (a message's payload into its slot or record).
  *
- * `TypedArray.prototype.set` is a call into the runtime with its own stack traffic. Across
- * processes the payload's stores wait for the peer's cache lines, and stores leave the CPU's
- * store buffer in program order, so the call's stack stores queue behind them: on Bun
- * (JavaScriptCore) a loop of 4-byte stores doubled the MessageLog's cross-process rate for 64-byte
- * records (bench S10, interleaved quick runs: 11.5 -> 23 M records/s) though it is slower than
- * the call in one process. On V8 (Deno, Node) the loop gained nothing across processes and costs
- * more in one process, so there it only copies the shortest payloads. The limit per runtime is
- * ffi/mod.ts `loopCopyMax`.
+ * `TypedArray.prototype.set` is a call into the runtime with its own stack traffic; for the
+ * shortest payloads (up to ffi/mod.ts `loopCopyMax`, 16 bytes) a loop of 4-byte stores is cheaper.
+ * Across processes the payload's stores wait for the peer's cache lines, and stores leave the
+ * CPU's store buffer in program order, so the call's stack stores can queue behind them: on an
+ * older Bun a loop of 4-byte stores up to 64 bytes doubled the MessageLog's cross-process rate for
+ * 64-byte records; on Bun 1.4.5 `set` is ahead again (ffi/mod.ts), and on V8 (Deno, Node) the loop
+ * never gained across processes.
  *
  * @module
  */

@@ -27,7 +27,7 @@ test("copyIn copies every length 0..300 from every source byte offset to word-al
   assertEquals(LOOP_COPY_MAX >= 0, true);
 });
 
-test("the loop copies up to 64 bytes on Bun and 16 on Deno and Node; SHMKIT_LOOP_COPY_MAX overrides it; logs and channels carry every length byte for byte either way", async () => {
+test("the loop copies up to 16 bytes on every runtime; SHMKIT_LOOP_COPY_MAX overrides it; logs and channels carry every length byte for byte either way", async () => {
   for (const rt of ["deno", "bun", "node"] as const) {
     for (const env of [undefined, "0", "1024"]) {
       const r = await runScript(
@@ -39,7 +39,7 @@ test("the loop copies up to 64 bytes on Bun and 16 on Deno and Node; SHMKIT_LOOP
       assertEquals(got.bad, "", `${rt}, SHMKIT_LOOP_COPY_MAX=${env}`);
       assertEquals(
         got.loopCopyMax,
-        env === undefined ? (rt === "bun" ? 64 : 16) : Number(env),
+        env === undefined ? 16 : Number(env),
         `${rt}, SHMKIT_LOOP_COPY_MAX=${env}`,
       );
     }
