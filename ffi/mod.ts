@@ -384,8 +384,9 @@ export const native: Backend = load();
  * Payloads of at most this many bytes are copied into shared memory by a loop of 4-byte stores
  * instead of `TypedArray.prototype.set` (src/copy.ts): 16 on every runtime, where the call costs
  * more than the loop. Bun used the loop up to 64 bytes until 2026-12-02 (it had doubled its
- * cross-process 64-byte log rate, 11.5 -> 23 M records/s); on Bun 1.4.5 `set` is ahead instead
- * (paired runs: S10 64 B 42-45 vs 30-43 M/s, S2 message API spsc-ordered 19-22 vs 12-18 M/s).
+ * cross-process 64-byte log rate, 11.5 -> 23 M records/s, in interleaved runs); paired runs on
+ * the same Bun 1.4.5 now put `set` ahead (S10 64 B 42-45 vs 30-43 M/s, S2 message API
+ * spsc-ordered 19-22 vs 12-18 M/s; what changed is not known).
  * `SHMKIT_LOOP_COPY_MAX=<bytes>` overrides it.
  */
 export const loopCopyMax: number = (() => {

@@ -4,10 +4,10 @@
  * `TypedArray.prototype.set` is a call into the runtime with its own stack traffic; for the
  * shortest payloads (up to ffi/mod.ts `loopCopyMax`, 16 bytes) a loop of 4-byte stores is cheaper.
  * Across processes the payload's stores wait for the peer's cache lines, and stores leave the
- * CPU's store buffer in program order, so the call's stack stores can queue behind them: on an
- * older Bun a loop of 4-byte stores up to 64 bytes doubled the MessageLog's cross-process rate for
- * 64-byte records; on Bun 1.4.5 `set` is ahead again (ffi/mod.ts), and on V8 (Deno, Node) the loop
- * never gained across processes.
+ * CPU's store buffer in program order, so the call's stack stores can queue behind them: on Bun a
+ * loop of 4-byte stores up to 64 bytes once doubled the MessageLog's cross-process rate for 64-byte
+ * records in interleaved runs; paired runs of 2026-12-02 put `set` ahead on Bun too (ffi/mod.ts;
+ * cause of the change not found), and on V8 (Deno, Node) the loop never gained across processes.
  *
  * @module
  */
