@@ -2,15 +2,15 @@
 // hostile process writes random values into the control words of a ring, mempool, log or channel while honest
 // processes of all three runtimes use it; every honest call must return within its timeout plus
 // 2 s and fail only with ShmError. SHMKIT_SEED fixes the seed; SHMKIT_SCRIBBLE_ROUNDS sets the
-// rounds (default 21, 10 s each: ring, mempool, log spsc/mpsc and channel mpmc/spsc/spsc-ordered in
-// turn, the hostile writing every 0.2, 5 and then 50 ms).
+// rounds (default 42, 10 s each: ring, mempool, log spsc/mpsc and channel mpmc/spsc/spsc-ordered in
+// turn, the hostile writing every 0.2, 5 and then 50 ms; rounds 21-41 again with each value put back).
 import { prng, runScript, RUNTIME, type Runtime, RUNTIMES, uniqueName } from "../harness.ts";
 import { Channel, Mempool, MessageLog, Ring } from "../../mod.ts";
 
 const proc =
   (globalThis as unknown as { process: { env: Record<string, string | undefined>; exit(c: number): never } }).process;
 const seed = Number(proc.env.SHMKIT_SEED ?? Date.now() % 1e9);
-const rounds = Number(proc.env.SHMKIT_SCRIBBLE_ROUNDS ?? 21);
+const rounds = Number(proc.env.SHMKIT_SCRIBBLE_ROUNDS ?? 42);
 const MS = 10_000;
 const FIXTURE = "tests/fixtures/fuzz_scribbler.ts";
 console.log(`scribbler stress (${RUNTIME}): seed ${seed} (rerun with SHMKIT_SEED=${seed}), ${rounds} rounds`);
@@ -52,6 +52,8 @@ for (let round = 0; round < rounds; round++) {
   const k = KINDS[round % KINDS.length];
   const kind = k.kind;
   const gap = GAPS[Math.floor(round / KINDS.length) % GAPS.length];
+  // Rounds past the first 21 repeat them with the hostile putting each old value back after the gap.
+  const heal = round >= KINDS.length * GAPS.length;
   const name = uniqueName("scrs");
   const obj = k.make(name);
   const hostileSeed = Math.floor(rnd() * 2 ** 31);
@@ -60,12 +62,16 @@ for (let round = 0; round < rounds; round++) {
     const opts = { timeout: MS + 60_000 };
     const [hostile, ...res] = await Promise.all([
       runScript(RUNTIME, FIXTURE, {
-        args: ["hostile", kind, name, String(MS), String(hostileSeed), String(gap)],
+        args: ["hostile", kind, name, String(MS), String(hostileSeed), String(gap), heal ? "heal" : "keep"],
         ...opts,
       }),
       ...honest.map((rt) => runScript(rt, FIXTURE, { args: ["honest", kind, name, String(MS)], ...opts })),
     ]);
-    console.log(`round ${round} ${k.what}, gap ${gap} ms (hostile seed ${hostileSeed}): ${hostile.stdout.trim()}`);
+    console.log(
+      `round ${round} ${k.what}, gap ${gap} ms${
+        heal ? ", healing" : ""
+      } (hostile seed ${hostileSeed}): ${hostile.stdout.trim()}`,
+    );
     for (const [k, r] of res.entries()) {
       const line = r.stdout.trim().split("\n").pop()!;
       console.log(`  ${honest[k]}: ${line}`);
