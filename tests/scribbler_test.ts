@@ -27,66 +27,48 @@ async function scribble(kind: "ring" | "mempool" | "log" | "channel", name: stri
   }
 }
 
-test(
-  "Ring: honest producers/consumers keep their timeouts and get only ShmError while a process scribbles on its control words",
-  async () => {
+/** A test that creates an object of `kind` with `make`, scribbles on it, and removes it. */
+function scribbleTest(
+  title: string,
+  kind: "ring" | "mempool" | "log" | "channel",
+  make: (name: string) => { unlink(): void; close(): void },
+): void {
+  test(title, async () => {
     const name = uniqueName("scr");
-    const r = Ring.create(name, { capacity: 16, mode: "mpmc" });
+    const obj = make(name);
     try {
-      await scribble("ring", name);
+      await scribble(kind, name);
     } finally {
-      r.unlink();
-      r.close();
+      obj.unlink();
+      obj.close();
     }
-  },
-  { timeout: 120_000 },
+  }, { timeout: 120_000 });
+}
+
+scribbleTest(
+  "Ring: honest producers/consumers keep their timeouts and get only ShmError while a process scribbles on its control words",
+  "ring",
+  (name) => Ring.create(name, { capacity: 16, mode: "mpmc" }),
 );
 
-test(
+scribbleTest(
   "Mempool: honest getters keep their timeouts and get only ShmError while a process scribbles on its control words",
-  async () => {
-    const name = uniqueName("scr");
-    const p = Mempool.create(name, { count: 4, blockSize: 64 });
-    try {
-      await scribble("mempool", name);
-    } finally {
-      p.unlink();
-      p.close();
-    }
-  },
-  { timeout: 120_000 },
+  "mempool",
+  (name) => Mempool.create(name, { count: 4, blockSize: 64 }),
 );
 
 for (const mode of ["spsc", "mpsc"] as const) {
-  test(
+  scribbleTest(
     `MessageLog (${mode}): honest writers and readers keep their timeouts and get only ShmError while a process scribbles on its control words and record headers`,
-    async () => {
-      const name = uniqueName("scr");
-      const l = MessageLog.create(name, { capacity: 4096, mode, maxRecord: 256 });
-      try {
-        await scribble("log", name);
-      } finally {
-        l.unlink();
-        l.close();
-      }
-    },
-    { timeout: 120_000 },
+    "log",
+    (name) => MessageLog.create(name, { capacity: 4096, mode, maxRecord: 256 }),
   );
 }
 
 for (const mode of ["mpmc", "spsc-ordered"] as ChannelMode[]) {
-  test(
+  scribbleTest(
     `Channel (${mode}): honest senders and receivers keep their timeouts and get only ShmError while a process scribbles on its control words, ready ring and slot table`,
-    async () => {
-      const name = uniqueName("scr");
-      const ch = Channel.create(name, { slots: 16, slotSize: 64, mode });
-      try {
-        await scribble("channel", name);
-      } finally {
-        ch.unlink();
-        ch.close();
-      }
-    },
-    { timeout: 120_000 },
+    "channel",
+    (name) => Channel.create(name, { slots: 16, slotSize: 64, mode }),
   );
 }
