@@ -707,6 +707,12 @@ const beatsPeers = (per: number, batched: number) => (c: Cell, all: Cell[]) => {
   return { ok: okP && okB, want, short };
 };
 
+/** The JS floor of `c`'s bench, variant, runtime and metric in the same run (S1 "no ring", S10 "log protocol inline"). */
+const jsFloorOf = (c: Cell, all: Cell[]): Cell | undefined =>
+  all.find((x) =>
+    isJsFloor(x) && x.bench === c.bench && x.variant === c.variant && x.runtime === c.runtime && x.metric === c.metric
+  );
+
 /** The JSON receiver's floor of `c`'s runtime in the same run: JSON.parse + check alone (S2 serializationFloors). */
 const jsonParseFloor = (c: Cell, all: Cell[]): Cell | undefined =>
   all.find((x) =>
@@ -747,10 +753,7 @@ const TARGETS: Target[] = [
     metric: /items\/s/,
     floorExplains: false,
     check: (c, all) => {
-      const f = all.find((x) =>
-        isJsFloor(x) && x.bench === c.bench && x.variant === c.variant && x.runtime === c.runtime &&
-        x.metric === c.metric
-      );
+      const f = jsFloorOf(c, all);
       if (!f) return undefined;
       return {
         ok: normValue(c) >= 0.8 * normValue(f),
@@ -936,11 +939,7 @@ const TARGETS: Target[] = [
       };
     },
     // The same protocol written inline in JavaScript (no library), in the same job.
-    ceiling: (c, all) =>
-      all.find((x) =>
-        x.bench === c.bench && x.runtime === c.runtime && x.variant === c.variant && x.metric === c.metric &&
-        x.transport === "JS floor (log protocol inline)"
-      ),
+    ceiling: jsFloorOf,
     ceilingWhy: "the same log protocol written inline in JavaScript with no library, in the same job: " +
       "JavaScript's own per-record work falls short of it, library or not",
   },
