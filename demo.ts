@@ -48,7 +48,7 @@ interface Run {
 
 const RUNS: Run[] = [
   { workload: "frames", from: "bun", to: "deno", count: quick ? 32 : 512, paced: quick ? 20 : 200, worker: true },
-  { workload: "json", from: "node", to: "bun", count: quick ? 2000 : 400_000, paced: quick ? 50 : 400 },
+  { workload: "json", from: "node", to: "bun", count: quick ? 2000 : 1_000_000, paced: quick ? 50 : 400 },
   { workload: "raw", from: "deno", to: "bun", count: quick ? 5000 : 1_000_000, paced: quick ? 50 : 400 },
   { workload: "frames", from: "deno", to: "node", count: quick ? 32 : 512, paced: quick ? 20 : 200 },
 ];
@@ -136,7 +136,13 @@ function quote(s: string): string {
 }
 
 /** Runs one workload over one transport; resolves with the receiver's statistics. */
-async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
+/** A run's receiver statistics, with each side's JSON floor (ticks/s; JSON runs only, demo_child.ts jsonFloor). */
+interface RunResult extends RunStats {
+  floorSend?: number;
+  floorRecv?: number;
+}
+
+async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunResult> {
   const label = `${run.workload} ${run.from}->${run.to} ${transport === "chan" ? "channel" : "pipe"}`;
   const total = run.count + run.paced;
   const args = [run.workload, String(run.count), String(run.paced)];
@@ -145,8 +151,11 @@ async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
   const readyNeeded = new Set(["ready send", "ready recv"]);
   let goResolve!: () => void;
   const bothReady = new Promise<void>((r) => goResolve = r);
+  const floors: { send?: number; recv?: number } = {};
   const onErr = (line: string): void => {
-    if (readyNeeded.delete(line.trim())) {
+    const f = /^floor (send|recv) ([0-9.e+]+)$/.exec(line.trim());
+    if (f) floors[f[1] as "send" | "recv"] = Number(f[2]);
+    else if (readyNeeded.delete(line.trim())) {
       if (readyNeeded.size === 0) goResolve();
     } else stderr += line + "\n";
   };
@@ -212,7 +221,7 @@ async function runOne(run: Run, transport: "chan" | "pipe"): Promise<RunStats> {
       );
     }
     progress("");
-    return result;
+    return { ...result, floorSend: floors.send, floorRecv: floors.recv };
   } finally {
     if (ch) {
       channels.delete(ch);
@@ -288,7 +297,7 @@ async function main(): Promise<void> {
   const ratios: string[] = [];
   let allOk = true;
   for (const run of RUNS) {
-    const stats: Record<string, RunStats> = {};
+    const stats: Record<string, RunResult> = {};
     for (const transport of ["chan", "pipe"] as const) {
       const s = await runOne(run, transport);
       stats[transport] = s;
@@ -325,11 +334,25 @@ async function main(): Promise<void> {
     const c = stats.chan, p = stats.pipe;
     // Latency: "N x shorter" when the channel's p50 is below the pipe's, else "N x longer".
     const lat = c.p50 <= p.p50 ? `${(p.p50 / c.p50).toFixed(1)} x shorter` : `${(c.p50 / p.p50).toFixed(1)} x longer`;
+    const pipeRate = p.count / p.seconds;
     ratios.push(
       `${WORKLOAD_NAMES[run.workload].padEnd(12)} ${run.from}->${run.to}: channel ${
-        ((c.count / c.seconds) / (p.count / p.seconds)).toFixed(1)
+        ((c.count / c.seconds) / pipeRate).toFixed(1)
       } x the pipe's throughput, p50 latency ${lat}`,
     );
+    // JSON with no transport, measured by the same children just before they ran (the best of
+    // the chan and pipe runs' measurements): no transport delivers ticks faster than the slower side.
+    const fs = Math.max(c.floorSend ?? 0, p.floorSend ?? 0), fr = Math.max(c.floorRecv ?? 0, p.floorRecv ?? 0);
+    if (fs > 0 && fr > 0) {
+      ratios.push(
+        `${"".padEnd(12)} JSON alone, no transport: ${run.from} builds + stringifies ${
+          fmtRate(fs)
+        } ticks/s, ${run.to} ` +
+          `decodes + parses + checks ${fmtRate(fr)}/s: a transport that cost nothing would be ${
+            (Math.min(fs, fr) / pipeRate).toFixed(1)
+          } x the pipe`,
+      );
+    }
   }
   const head = ["workload", "route", "transport", "msgs/s", "GB/s", "p50", "p99", "checksums"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -311,6 +311,35 @@ async function sendWorker(): Promise<void> {
   if (typeof (port as { close?: unknown }).close === "function") port.close();
 }
 
+/**
+ * JSON ticks with no transport at all: this process's own per-tick JSON work, in ticks/s (the best
+ * of three rounds of 50 000). A sender builds and stringifies ticks (makeTick), a receiver decodes,
+ * parses and checks them as recvChannelSmall does. No transport can deliver ticks faster than the
+ * slower of the two sides; demo.ts prints it beside the channel and the pipe. It also warms the JIT
+ * for both transports alike.
+ */
+function jsonFloor(side: "send" | "recv"): number {
+  const ROUND = 50_000;
+  const stamp = nowNs();
+  const texts = Array.from({ length: 64 }, (_, j) => new TextEncoder().encode(makeTick(j, stamp)));
+  let best = 0;
+  let sink = 0;
+  for (let r = 0; r < 3; r++) {
+    const t0 = nowNs();
+    if (side === "send") {
+      for (let i = 0; i < ROUND; i++) sink += makeTick(i, t0).length;
+    } else {
+      for (let i = 0; i < ROUND; i++) {
+        const b = texts[i & 63];
+        if (checkTick(JSON.parse(decodeText(b, 0, b.length)) as Tick)) sink++;
+      }
+    }
+    best = Math.max(best, ROUND / ((nowNs() - t0) / 1e9));
+  }
+  if (sink === 0) throw new Error("jsonFloor: nothing made or checked");
+  return best;
+}
+
 async function main(): Promise<void> {
   if (!isMainThread) return await sendWorker();
   if (!(count >= 1) || !(paced >= 0) || !["send", "recv"].includes(role) || !["chan", "pipe"].includes(transport)) {
@@ -318,6 +347,7 @@ async function main(): Promise<void> {
   }
   const ch = transport === "chan" ? Channel.attach(JSON.parse(handleArg) as ChannelHandle) : undefined;
   try {
+    if (workload === "json") process.stderr.write(`floor ${role} ${jsonFloor(role as "send" | "recv")}\n`);
     if (role === "send") {
       process.stderr.write("ready send\n");
       await waitGo();

@@ -65,6 +65,12 @@ test(`the make demo parent (${RUNTIME}, --quick) runs Bun, Deno and Node childre
     assertEquals(r.stdout.split("\n").filter((l) => l.includes(route) && / ok\s*$/.test(l)).length >= 2, true, route);
   }
   assert(/1 MiB frames\s+bun -> deno\s+shmkit Channel/.test(r.stdout), r.stdout);
+  // The JSON floor: each side's own JSON work with no transport, measured by the same children.
+  assert(
+    /JSON alone, no transport: node builds \+ stringifies [0-9.]+( [kM])? ticks\/s, bun decodes \+ parses \+ checks [0-9.]+( [kM])?\/s: a transport that cost nothing would be [0-9.]+ x the pipe/
+      .test(r.stdout),
+    r.stdout,
+  );
   assert(new RegExp(`1 MiB frames\\s+${RUNTIME} worker -> main\\s+worker postMessage.* ok`).test(r.stdout), r.stdout);
 });
 
