@@ -3,7 +3,8 @@
  * them through shmkit Channels (1 MiB frames written in place with a checksum each, a burst of
  * small JSON messages, and raw 64-byte messages), then runs the same workloads over plain pipes
  * (one write per message), verifies every checksum and prints a table: messages/s, GB/s and
- * one-way latency p50/p99 side by side.
+ * one-way latency p50/p99 side by side. Under the JSON row it prints each side's own JSON work with no
+ * transport (measured by the same children before they run): what a transport that cost nothing would reach.
  *
  * Run: `make demo` (or `deno run --allow-all demo.ts` after `make lib node`). Flags:
  * `--quick` (smaller counts, for tests). Ctrl-C stops the children and removes the demo's segments.
