@@ -1010,12 +1010,12 @@ function renderTargets(all: Cell[], notes: Map<string, string>): string {
     for (const [rt, cs] of byRt) {
       const judged = cs.map((c) => ({ c, r: t.check(c, all) })).filter((x) => x.r !== undefined);
       if (judged.length === 0) continue;
-      // the best cell of this runtime: a met one if any
+      // the best cell of this runtime: the best met one if any (not the first met one: the column says "best")
       const hb = dim(judged[0].c.metric).higherBetter;
-      const best = judged.reduce((a, b) =>
-        (hb ? normValue(b.c) > normValue(a.c) : normValue(b.c) < normValue(a.c)) ? b : a
-      );
-      const pick = judged.find((x) => x.r!.ok) ?? best;
+      const better = <T extends { c: Cell }>(a: T, b: T): T =>
+        (hb ? normValue(b.c) > normValue(a.c) : normValue(b.c) < normValue(a.c)) ? b : a;
+      const met = judged.filter((x) => x.r!.ok);
+      const pick = met.length ? met.reduce(better) : judged.reduce(better);
       const f = floorFor(pick.c, all);
       let limit = pick.r!.ok ? "" : notes.get(t.id) ?? "";
       if (!pick.r!.ok && f && t.floorExplains !== false) {
